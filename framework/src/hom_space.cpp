@@ -1,0 +1,307 @@
+// Hom_G(ρ_in, ρ_out) and the invariant subspace: orbit fast path for permutation structures, isotypic
+// blocks otherwise. Plans are float64 CPU tensors, converted once per dtype/device.
+#include "eqnn/hom_space.hpp"
+
+#include <cmath>
+#include <numeric>
+#include <unordered_map>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/registry.hpp"
+
+namespace eqnn {
+namespace {
+
+at::Tensor to_tensor(const Matrix& m) {
+  // Eigen is column-major: build the transpose's row-major view.
+  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
+  auto* p = t.data_ptr<double>();
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) p[i * m.cols() + j] = m(i, j);
+  return t;
+}
+
+std::string options_key(const at::TensorOptions& o) {
+  return fmt::format("{}/{}", c10::toString(o.dtype()), o.device().str());
+}
+
+uint64_t pair_key(const RepPtr& a, const RepPtr& b) { return a->content_hash() * 1000003ULL ^ b->content_hash(); }
+
+std::mutex hom_cache_mutex;
+
+}  // namespace
+
+const char* const kInitSchemes[] = {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "zeros"};
+
+InitScheme parse_init_scheme(const std::string& name) {
+  for (int i = 0; i < 5; ++i)
+    if (name == kInitSchemes[i]) return static_cast<InitScheme>(i);
+  std::vector<std::string> known(std::begin(kInitSchemes), std::end(kInitSchemes));
+  auto near = did_you_mean(name, known);
+  throw ConfigError(fmt::format("unknown init_scheme '{}'{}; known schemes: {}", name,
+                                near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                fmt::join(known, ", ")));
+}
+
+std::string to_string(InitScheme s) { return kInitSchemes[static_cast<int>(s)]; }
+
+double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
+  switch (s) {
+    case InitScheme::xavier_normal:
+    case InitScheme::xavier_uniform: return 2.0 / static_cast<double>(rows + cols);
+    case InitScheme::kaiming_normal:
+    case InitScheme::kaiming_uniform: return 2.0 / static_cast<double>(cols);
+    case InitScheme::zeros: return 0.0;
+  }
+  return 0.0;
+}
+
+struct HomSpace::Plan {
+  // orbit
+  at::Tensor index;       // (D_out * D_in) int64 orbit id
+  at::Tensor inv_sqrt;    // (dim) 1/sqrt(|orbit|)
+  at::Tensor basis_out;   // optional (D_out, D_out)
+  at::Tensor basis_in_t;  // optional (D_in, D_in), already transposed
+  // isotypic
+  struct Block {
+    int64_t offset, m_out, m_in, S, d;
+    at::Tensor q_out;  // (D_out, m_out d)
+    at::Tensor q_in;   // (D_in, m_in d)
+    at::Tensor endo;   // (S, d, d), orthonormal (‖E‖ = 1)
+  };
+  std::vector<Block> blocks;
+
+  std::shared_ptr<Plan> converted(const at::TensorOptions& o) const {
+    auto p = std::make_shared<Plan>();
+    auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
+    if (index.defined()) p->index = index.to(o.device());
+    p->inv_sqrt = cv(inv_sqrt);
+    p->basis_out = cv(basis_out);
+    p->basis_in_t = cv(basis_in_t);
+    for (const auto& b : blocks) p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
+    return p;
+  }
+};
+
+std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& out) {
+  static auto* cache = new std::unordered_map<uint64_t, std::shared_ptr<const HomSpace>>();
+  const uint64_t key = pair_key(in, out);
+  {
+    std::lock_guard<std::mutex> lock(hom_cache_mutex);
+    auto it = cache->find(key);
+    if (it != cache->end() && it->second->in_->same_content(*in) && it->second->out_->same_content(*out))
+      return it->second;
+  }
+  auto method = in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit : Method::isotypic;
+  auto h = build(in, out, method);
+  std::lock_guard<std::mutex> lock(hom_cache_mutex);
+  (*cache)[key] = h;
+  return h;
+}
+
+std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& out, Method method) {
+  if (in->group().content_hash() != out->group().content_hash())
+    throw GroupError(fmt::format("Hom({}, {}): the representations belong to different groups ({} and {})",
+                                 in->name(), out->name(), in->group().name(), out->group().name()));
+  auto h = std::shared_ptr<HomSpace>(new HomSpace());
+  h->in_ = in;
+  h->out_ = out;
+  h->method_ = method;
+  auto plan = std::make_shared<Plan>();
+  const int64_t Do = out->size(), Di = in->size();
+  if (method == Method::orbit) {
+    if (!in->has_permutation_structure() || !out->has_permutation_structure())
+      throw GroupError("Hom: the orbit method needs two representations with a permutation structure");
+    // Union-find over pairs (i, j) ~ (π_out(i), π_in(j)) for every generator.
+    std::vector<int64_t> parent(static_cast<size_t>(Do * Di));
+    std::iota(parent.begin(), parent.end(), 0);
+    auto find = [&](int64_t x) {
+      while (parent[x] != x) x = parent[x] = parent[parent[x]];
+      return x;
+    };
+    const auto& po = out->permutation_generators();
+    const auto& pi = in->permutation_generators();
+    for (size_t s = 0; s < po.size(); ++s)
+      for (int64_t i = 0; i < Do; ++i)
+        for (int64_t j = 0; j < Di; ++j) {
+          int64_t a = find(i * Di + j), b = find(static_cast<int64_t>(po[s][i]) * Di + pi[s][j]);
+          if (a != b) parent[std::max(a, b)] = std::min(a, b);
+        }
+    std::vector<int64_t> id(parent.size(), -1), count;
+    auto index = at::empty({Do * Di}, at::kLong);
+    auto* ip = index.data_ptr<int64_t>();
+    for (int64_t x = 0; x < Do * Di; ++x) {
+      int64_t r = find(x);
+      if (id[r] < 0) {
+        id[r] = static_cast<int64_t>(count.size());
+        count.push_back(0);
+      }
+      ip[x] = id[r];
+      ++count[id[r]];
+    }
+    h->dim_ = static_cast<int64_t>(count.size());
+    plan->index = index;
+    plan->inv_sqrt = at::empty({h->dim_}, at::kDouble);
+    for (int64_t o = 0; o < h->dim_; ++o) plan->inv_sqrt.data_ptr<double>()[o] = 1.0 / std::sqrt(double(count[o]));
+    if (out->permutation_basis()) plan->basis_out = to_tensor(*out->permutation_basis());
+    if (in->permutation_basis()) plan->basis_in_t = to_tensor(in->permutation_basis()->transpose());
+  } else {
+    const auto& irreps = in->group().irreps();
+    auto mi = in->multiplicities(), mo = out->multiplicities();
+    int64_t offset = 0;
+    for (size_t k = 0; k < irreps.size(); ++k) {
+      if (mi[k] == 0 || mo[k] == 0) continue;
+      const auto& ir = irreps[k];
+      Plan::Block b{offset, mo[k], mi[k], ir.S(), ir.dim, {}, {}, {}};
+      auto cols_o = out->columns_of_irrep(static_cast<int>(k)), cols_i = in->columns_of_irrep(static_cast<int>(k));
+      Matrix qo(Do, static_cast<Eigen::Index>(cols_o.size())), qi(Di, static_cast<Eigen::Index>(cols_i.size()));
+      for (size_t c = 0; c < cols_o.size(); ++c) qo.col(c) = out->Q().col(cols_o[c]);
+      for (size_t c = 0; c < cols_i.size(); ++c) qi.col(c) = in->Q().col(cols_i[c]);
+      b.q_out = to_tensor(qo);
+      b.q_in = to_tensor(qi);
+      b.endo = at::empty({b.S, b.d, b.d}, at::kDouble);
+      for (int s = 0; s < ir.S(); ++s) b.endo[s].copy_(to_tensor(ir.endomorphism_basis[s] / std::sqrt(double(ir.dim))));
+      offset += b.m_out * b.m_in * b.S;
+      plan->blocks.push_back(std::move(b));
+    }
+    h->dim_ = offset;
+  }
+  h->base_ = plan;
+  return h;
+}
+
+const HomSpace::Plan& HomSpace::plan_for(const at::TensorOptions& options) const {
+  if (options.dtype() == at::kDouble && options.device().is_cpu()) return *base_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto key = options_key(options);
+  auto it = converted_.find(key);
+  if (it == converted_.end()) it = converted_.emplace(key, base_->converted(options)).first;
+  return *it->second;
+}
+
+at::Tensor HomSpace::expand(const at::Tensor& theta) const {
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_, "HomSpace::expand: expected coefficients of shape (..., ",
+              dim_, "), got ", theta.sizes());
+  const auto& p = plan_for(theta.options());
+  const int64_t Do = out_->size(), Di = in_->size();
+  auto lead = theta.sizes().slice(0, theta.dim() - 1).vec();
+  auto shape = lead;
+  shape.push_back(Do);
+  shape.push_back(Di);
+  if (method_ == Method::orbit) {
+    at::Tensor W = (theta * p.inv_sqrt).index_select(-1, p.index).view(shape);
+    if (p.basis_out.defined()) W = at::matmul(p.basis_out, W);
+    if (p.basis_in_t.defined()) W = at::matmul(W, p.basis_in_t);
+    return W;
+  }
+  at::Tensor W = at::zeros(shape, theta.options());
+  for (const auto& b : p.blocks) {
+    auto bshape = lead;
+    bshape.insert(bshape.end(), {b.m_out, b.m_in, b.S});
+    at::Tensor t = theta.narrow(-1, b.offset, b.m_out * b.m_in * b.S).reshape(bshape);
+    // (..., o, i, s) x (s, a, b) -> (..., o, a, i, b)
+    at::Tensor blk = at::einsum("...ois,sab->...oaib", {t, b.endo});
+    auto fshape = lead;
+    fshape.insert(fshape.end(), {b.m_out * b.d, b.m_in * b.d});
+    blk = blk.reshape(fshape);
+    W = W + at::matmul(at::matmul(b.q_out, blk), b.q_in.t());
+  }
+  return W;
+}
+
+at::Tensor HomSpace::analyse(const at::Tensor& W) const {
+  const int64_t Do = out_->size(), Di = in_->size();
+  TORCH_CHECK(W.dim() >= 2 && W.size(-2) == Do && W.size(-1) == Di, "HomSpace::analyse: expected a tensor of shape (..., ",
+              Do, ", ", Di, "), got ", W.sizes());
+  const auto& p = plan_for(W.options());
+  auto lead = W.sizes().slice(0, W.dim() - 2).vec();
+  if (method_ == Method::orbit) {
+    at::Tensor V = W;
+    if (p.basis_out.defined()) V = at::matmul(p.basis_out.t(), V);
+    if (p.basis_in_t.defined()) V = at::matmul(V, p.basis_in_t.t());
+    auto flat_shape = lead;
+    flat_shape.push_back(Do * Di);
+    auto out_shape = lead;
+    out_shape.push_back(dim_);
+    at::Tensor sums = at::zeros(out_shape, W.options()).index_add(-1, p.index, V.reshape(flat_shape));
+    return sums * p.inv_sqrt;
+  }
+  std::vector<at::Tensor> parts;
+  for (const auto& b : p.blocks) {
+    at::Tensor blk = at::matmul(at::matmul(b.q_out.t(), W), b.q_in);
+    auto s = lead;
+    s.insert(s.end(), {b.m_out, b.d, b.m_in, b.d});
+    at::Tensor c = at::einsum("...oaib,sab->...ois", {blk.reshape(s), b.endo});
+    auto f = lead;
+    f.push_back(b.m_out * b.m_in * b.S);
+    parts.push_back(c.reshape(f));
+  }
+  if (parts.empty()) {
+    auto s = lead;
+    s.push_back(0);
+    return at::zeros(s, W.options());
+  }
+  return at::cat(parts, -1);
+}
+
+at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options, c10::optional<at::Generator> gen) const {
+  const int64_t Do = out_->size(), Di = in_->size();
+  at::Tensor theta = at::zeros({dim_}, options);
+  if (dim_ == 0 || scheme == InitScheme::zeros) return theta;
+  const double c = std::sqrt(stock_variance(scheme, Do, Di) * double(Do) * double(Di) / double(dim_));
+  if (scheme == InitScheme::xavier_uniform || scheme == InitScheme::kaiming_uniform)
+    theta.uniform_(-std::sqrt(3.0) * c, std::sqrt(3.0) * c, gen);
+  else
+    theta.normal_(0.0, c, gen);
+  return theta;
+}
+
+std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
+  static auto* cache = new std::unordered_map<uint64_t, std::shared_ptr<const InvariantSpace>>();
+  {
+    std::lock_guard<std::mutex> lock(hom_cache_mutex);
+    auto it = cache->find(rep->content_hash());
+    if (it != cache->end() && it->second->rep_->same_content(*rep)) return it->second;
+  }
+  auto s = std::shared_ptr<InvariantSpace>(new InvariantSpace());
+  s->rep_ = rep;
+  Matrix B = rep->invariant_basis();
+  s->dim_ = B.cols();
+  s->basis_ = to_tensor(B);
+  std::lock_guard<std::mutex> lock(hom_cache_mutex);
+  (*cache)[rep->content_hash()] = s;
+  return s;
+}
+
+at::Tensor InvariantSpace::expand(const at::Tensor& theta) const {
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_, "InvariantSpace::expand: expected coefficients of shape (..., ",
+              dim_, "), got ", theta.sizes());
+  at::Tensor B;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = options_key(theta.options());
+    auto it = converted_.find(key);
+    if (it == converted_.end()) it = converted_.emplace(key, basis_.to(theta.options())).first;
+    B = it->second;
+  }
+  return at::matmul(theta, B.t());
+}
+
+at::Tensor InvariantSpace::analyse(const at::Tensor& v) const {
+  TORCH_CHECK(v.dim() >= 1 && v.size(-1) == rep_->size(), "InvariantSpace::analyse: expected a tensor of shape (..., ",
+              rep_->size(), "), got ", v.sizes());
+  at::Tensor B;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto key = options_key(v.options());
+    auto it = converted_.find(key);
+    if (it == converted_.end()) it = converted_.emplace(key, basis_.to(v.options())).first;
+    B = it->second;
+  }
+  return at::matmul(v, B);
+}
+
+}  // namespace eqnn

@@ -1,0 +1,135 @@
+// Parser for representation strings.
+#include "eqnn/rep_parser.hpp"
+
+#include <cctype>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/registry.hpp"
+
+namespace eqnn {
+namespace {
+
+struct Parser {
+  const GroupPtr& g;
+  const std::string& s;
+  size_t pos = 0;
+
+  [[noreturn]] void fail(size_t at, const std::string& msg) const {
+    throw ConfigError("", 1, static_cast<int>(at) + 1, fmt::format("in representation \"{}\": {}", s, msg));
+  }
+  void skip() {
+    while (pos < s.size() && std::isspace(static_cast<unsigned char>(s[pos]))) ++pos;
+  }
+  bool digit() const { return pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])); }
+  long number() {
+    size_t start = pos;
+    while (digit()) ++pos;
+    if (pos - start > 6) fail(start, "number too large");
+    return std::stol(s.substr(start, pos - start));
+  }
+  std::string word() {
+    size_t start = pos;
+    while (pos < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_')) ++pos;
+    return s.substr(start, pos - start);
+  }
+  std::string paren_arg(const std::string& name) {
+    skip();
+    if (pos >= s.size() || s[pos] != '(') fail(pos, fmt::format("expected '(' after '{}'", name));
+    ++pos;
+    skip();
+    size_t start = pos;
+    std::string arg = word();
+    if (arg.empty()) fail(start, fmt::format("expected an argument inside {}(...)", name));
+    skip();
+    if (pos >= s.size() || s[pos] != ')') fail(pos, fmt::format("expected ')' to close {}(", name));
+    ++pos;
+    return arg;
+  }
+
+  RepPtr term() {
+    skip();
+    size_t start = pos;
+    long count = 1;
+    if (digit()) {
+      count = number();
+      skip();
+      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X') ) {
+        ++pos;
+      } else {
+        fail(pos, "expected 'x' after the multiplicity (as in \"4x regular\")");
+      }
+      if (count < 1) fail(start, "the multiplicity must be at least 1");
+      skip();
+    }
+    size_t name_at = pos;
+    std::string name = word();
+    static const std::vector<std::string> known{"regular", "trivial", "irrep", "permutation", "standard"};
+    RepPtr one;
+    if (name.empty()) fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
+    try {
+      if (name == "regular") {
+        one = Representation::regular(g);
+      } else if (name == "trivial") {
+        one = Representation::trivial(g, 1);
+      } else if (name == "standard") {
+        if (!g->standard())
+          fail(name_at, fmt::format("the group {} has no standard representation (it was not given by matrices)", g->name()));
+        one = Representation::from_generator_matrices(g, *g->standard(), "standard");
+      } else if (name == "irrep") {
+        size_t arg_at = pos;
+        std::string arg = paren_arg(name);
+        bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        if (!numeric) fail(arg_at, fmt::format("irrep(...) takes an irrep index, found '{}'", arg));
+        const int k = std::stoi(arg);
+        const int n = static_cast<int>(g->irreps().size());
+        if (k >= n) fail(arg_at, fmt::format("irrep({}) does not exist: {} has irreps 0..{}", k, g->name(), n - 1));
+        one = Representation::irrep(g, k);
+      } else if (name == "permutation") {
+        size_t arg_at = pos;
+        std::string arg = paren_arg(name);
+        const PermutationAction* a = g->find_action(arg);
+        if (!a) {
+          std::vector<std::string> names;
+          for (const auto& x : g->actions()) names.push_back(x.name);
+          auto near = did_you_mean(arg, names);
+          fail(arg_at + 1, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
+                                       near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                       names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+        }
+        one = Representation::permutation(g, *a);
+      } else {
+        auto near = did_you_mean(name, known);
+        fail(name_at, fmt::format("unknown representation '{}'{}; known: {}", name,
+                                  near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
+      }
+    } catch (const GroupError& e) {
+      fail(name_at, e.what());
+    }
+    if (count == 1) return one;
+    return Representation::direct_sum(std::vector<RepPtr>(static_cast<size_t>(count), one));
+  }
+
+  RepPtr parse() {
+    std::vector<RepPtr> terms;
+    for (;;) {
+      terms.push_back(term());
+      skip();
+      if (pos == s.size()) break;
+      if (s[pos] != '+') fail(pos, fmt::format("expected '+' or the end, found '{}'", s[pos]));
+      ++pos;
+    }
+    return Representation::direct_sum(terms);
+  }
+};
+
+}  // namespace
+
+RepPtr parse_rep(const GroupPtr& g, const std::string& text) {
+  Parser p{g, text};
+  return p.parse();
+}
+
+}  // namespace eqnn

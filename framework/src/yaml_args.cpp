@@ -1,0 +1,88 @@
+// Keyword-argument readers for YAML with located errors.
+#include "eqnn/yaml_args.hpp"
+
+#include <fmt/format.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/registry.hpp"
+
+namespace eqnn::yaml {
+
+void fail(const YAML::Node& at, const std::string& message) {
+  if (at.IsDefined() && at.Mark().line >= 0 && !at.Mark().is_null())
+    throw ConfigError("", at.Mark().line + 1, at.Mark().column + 1, message);
+  throw ConfigError(message);
+}
+
+std::string describe(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "nothing (null)";
+  if (n.IsMap()) return "a mapping";
+  if (n.IsSequence()) return "a list";
+  return fmt::format("'{}'", n.Scalar());
+}
+
+void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what) {
+  if (!map.IsDefined() || map.IsNull()) return;
+  if (!map.IsMap()) fail(map, fmt::format("{}: expected a mapping of keyword arguments, found {}", what, describe(map)));
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    auto key = it->first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    auto near = did_you_mean(key, allowed);
+    fail(it->first, fmt::format("{}: unknown key '{}'{}; allowed keys: {}", what, key,
+                                near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                allowed.empty() ? "none" : fmt::format("{}", fmt::join(allowed, ", "))));
+  }
+}
+
+namespace {
+// A missing key is nullopt (YAML::Node() would be a defined null node).
+std::optional<YAML::Node> lookup(const YAML::Node& map, const std::string& key, bool required) {
+  if (!map.IsDefined() || map.IsNull() || !map.IsMap() || !map[key]) {
+    if (required) fail(map, fmt::format("missing required key '{}'", key));
+    return std::nullopt;
+  }
+  return map[key];
+}
+}  // namespace
+
+int64_t get_int(const YAML::Node& map, const std::string& key, std::optional<int64_t> fallback,
+                std::optional<int64_t> min) {
+  auto found = lookup(map, key, !fallback);
+  if (!found) return *fallback;
+  const YAML::Node& n = *found;
+  int64_t v = 0;
+  if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v))
+    fail(n, fmt::format("'{}' must be an integer, found {}", key, describe(n)));
+  if (min && v < *min) fail(n, fmt::format("'{}' must be >= {}, found {}", key, *min, v));
+  return v;
+}
+
+double get_double(const YAML::Node& map, const std::string& key, std::optional<double> fallback) {
+  auto found = lookup(map, key, !fallback);
+  if (!found) return *fallback;
+  const YAML::Node& n = *found;
+  double v = 0;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
+    fail(n, fmt::format("'{}' must be a number, found {}", key, describe(n)));
+  return v;
+}
+
+bool get_bool(const YAML::Node& map, const std::string& key, std::optional<bool> fallback) {
+  auto found = lookup(map, key, !fallback);
+  if (!found) return *fallback;
+  const YAML::Node& n = *found;
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+    fail(n, fmt::format("'{}' must be true or false, found {}", key, describe(n)));
+  return v;
+}
+
+std::string get_string(const YAML::Node& map, const std::string& key, std::optional<std::string> fallback) {
+  auto found = lookup(map, key, !fallback);
+  if (!found) return *fallback;
+  const YAML::Node& n = *found;
+  if (!n.IsScalar()) fail(n, fmt::format("'{}' must be a string, found {}", key, describe(n)));
+  return n.Scalar();
+}
+
+}  // namespace eqnn::yaml
