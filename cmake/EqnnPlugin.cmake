@@ -1,0 +1,30 @@
+# eqnn_add_plugin(NAME SOURCES src... [OUTPUT_DIRECTORY dir] [INSTALL_DESTINATION dir] [NO_INSTALL])
+# Builds an eqnn plugin: a MODULE library (no "lib" prefix) linked to libeqnn, hidden visibility so it
+# exports only eqnn_plugin_info. Inside the eqnn tree the plugin goes to the shipped plugin directory
+# and is installed next to libeqnn; out of tree it stays in the build directory unless
+# INSTALL_DESTINATION is given. Point EQNN_PLUGIN_PATH (or --plugin-path) at the directory holding it.
+function(eqnn_add_plugin name)
+  cmake_parse_arguments(ARG "NO_INSTALL" "OUTPUT_DIRECTORY;INSTALL_DESTINATION" "SOURCES" ${ARGN})
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "eqnn_add_plugin(${name}): SOURCES is required")
+  endif()
+  add_library(${name} MODULE ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE eqnn::eqnn)
+  set_target_properties(${name} PROPERTIES PREFIX "" CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  if(ARG_OUTPUT_DIRECTORY)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
+  elseif(DEFINED EQNN_PLUGIN_OUTPUT_DIRECTORY AND TARGET eqnn_shipped_plugins)
+    add_dependencies(eqnn_shipped_plugins ${name})
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${EQNN_PLUGIN_OUTPUT_DIRECTORY})
+  endif()
+  if(ARG_NO_INSTALL)
+    return()
+  endif()
+  if(ARG_INSTALL_DESTINATION)
+    install(TARGETS ${name} LIBRARY DESTINATION ${ARG_INSTALL_DESTINATION})
+  elseif(DEFINED EQNN_INSTALL_PLUGIN_DIR AND NOT ARG_OUTPUT_DIRECTORY)
+    # In-tree shipped plugin: <libdir>/eqnn/plugins, two levels below libeqnn.
+    set_target_properties(${name} PROPERTIES INSTALL_RPATH "${EQNN_INSTALL_RPATH_PLUGIN}")
+    install(TARGETS ${name} LIBRARY DESTINATION ${EQNN_INSTALL_PLUGIN_DIR})
+  endif()
+endfunction()

@@ -1,0 +1,68 @@
+// Entry point of the `eqnn` command: builds the CLI11 app from the command-group hooks, dispatches,
+// and turns every error into `eqnn: error: ...` with exit status 2 (usage/config) or 1 (the rest).
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "eqnn/error.hpp"
+#include "eqnn/version.hpp"
+
+namespace {
+
+int fail(int status, const std::string& message) {
+  std::cerr << "eqnn: error: " << message << "\n";
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace eqnn::cli;
+  CliContext context;
+  CLI::App app{"eqnn: group-equivariant neural networks on LibTorch", "eqnn"};
+  app.fallthrough();  // global options may follow the subcommand
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print the eqnn, plugin ABI and LibTorch versions");
+  app.add_option("--plugin-path", context.plugin_paths,
+                 "Also load plugins from this directory or file (repeatable; after EQNN_PLUGIN_PATH)")
+      ->type_name("PATH")
+      ->allow_extra_args(false);
+
+  // ---- command groups: one hook per file, declared in commands.hpp ----
+  add_plugins_command(app, context);
+  // add_group_commands(app, context);
+  // add_model_commands(app, context);
+  // add_bench_command(app, context);
+
+  try {
+    app.parse(argc, argv);
+    if (show_version) {
+      fmt::print("eqnn {}\nplugin ABI {}\nLibTorch {}\n", eqnn::version(), EQNN_PLUGIN_ABI_VERSION,
+                 eqnn::torch_version());
+      return 0;
+    }
+    if (app.get_subcommands().empty()) {
+      std::cerr << app.help();
+      return fail(2, "no command given; try 'eqnn plugins'");
+    }
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    return fail(2, fmt::format("{} (see 'eqnn --help')", e.what()));
+  } catch (const UsageError& e) {
+    return fail(2, e.what());
+  } catch (const eqnn::ConfigError& e) {
+    return fail(2, e.what());
+  } catch (const eqnn::LookupError& e) {
+    return fail(2, e.what());
+  } catch (const eqnn::Error& e) {
+    return fail(1, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, fmt::format("internal error: {}", e.what()));
+  } catch (...) {
+    return fail(1, "internal error: unknown exception");
+  }
+  return 0;
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job, from a fresh Debian 12 machine: install dependencies, build, run.
+# (For now it lists the shipped plugins; it becomes `eqnn demo` when the model builder lands.)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${EQNN_BUILD_DIR:-$root/build}
+"$root/scripts/build.sh"
+echo
+"$build_dir/bin/eqnn" --version
+echo
+exec "$build_dir/bin/eqnn" plugins

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs eqnn from BUILD_DIR into a temporary prefix, builds examples/plugin against it with
+# find_package(eqnn), and checks that the installed `eqnn plugins --json` lists the example plugin.
+# Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR
+set -euo pipefail
+build_dir=$1
+example_dir=$2
+work_dir=$3
+
+rm -rf "$work_dir"
+mkdir -p "$work_dir"
+chmod 0755 "$work_dir"
+prefix=$work_dir/prefix
+example_build=$work_dir/example-build
+
+echo "== cmake --install $build_dir --prefix $prefix"
+cmake --install "$build_dir" --prefix "$prefix" > "$work_dir/install.log"
+
+generator=()
+if command -v ninja > /dev/null; then generator=(-G Ninja); fi
+echo "== configure + build $example_dir against $prefix"
+cmake -S "$example_dir" -B "$example_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix"
+cmake --build "$example_build" -j2
+
+plugin=$example_build/scalar_constraint.so
+test -f "$plugin" || { echo "FAIL: $plugin was not built"; exit 1; }
+
+echo "== installed eqnn plugins --json with EQNN_PLUGIN_PATH=$example_build"
+json=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" plugins --json)
+echo "$json"
+echo "$json" | grep -q '"name": "example_scalar_constraint"' \
+  || { echo "FAIL: example plugin not listed"; exit 1; }
+echo "$json" | grep -q '"name": "ScalarConstraint"' \
+  || { echo "FAIL: ScalarConstraint not registered"; exit 1; }
+echo "$json" | grep -q "\"file\": \"$prefix/" \
+  || echo "note: no shipped plugin installed under $prefix (none were built)"
+echo "PASS"
