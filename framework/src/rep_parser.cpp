@@ -35,12 +35,14 @@ struct Parser {
     while (pos < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_')) ++pos;
     return s.substr(start, pos - start);
   }
-  std::string paren_arg(const std::string& name) {
+  // Reads "( WORD )"; `at` receives the position of WORD.
+  std::string paren_arg(const std::string& name, size_t* at) {
     skip();
     if (pos >= s.size() || s[pos] != '(') fail(pos, fmt::format("expected '(' after '{}'", name));
     ++pos;
     skip();
     size_t start = pos;
+    *at = start;
     std::string arg = word();
     if (arg.empty()) fail(start, fmt::format("expected an argument inside {}(...)", name));
     skip();
@@ -80,7 +82,7 @@ struct Parser {
         one = Representation::from_generator_matrices(g, *g->standard(), "standard");
       } else if (name == "irrep") {
         size_t arg_at = pos;
-        std::string arg = paren_arg(name);
+        std::string arg = paren_arg(name, &arg_at);
         bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
         if (!numeric) fail(arg_at, fmt::format("irrep(...) takes an irrep index, found '{}'", arg));
         const int k = std::stoi(arg);
@@ -89,13 +91,13 @@ struct Parser {
         one = Representation::irrep(g, k);
       } else if (name == "permutation") {
         size_t arg_at = pos;
-        std::string arg = paren_arg(name);
+        std::string arg = paren_arg(name, &arg_at);
         const PermutationAction* a = g->find_action(arg);
         if (!a) {
           std::vector<std::string> names;
           for (const auto& x : g->actions()) names.push_back(x.name);
           auto near = did_you_mean(arg, names);
-          fail(arg_at + 1, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
+          fail(arg_at, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
                                        near ? fmt::format(" (did you mean '{}'?)", *near) : "",
                                        names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
         }

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <torch/nn/module.h>
-#include <yaml-cpp/node/node.h>
+#include <yaml-cpp/yaml.h>
 
 #include "eqnn/registry.hpp"
 #include "eqnn/representation.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/node/node.h>
+#include <yaml-cpp/yaml.h>
 
 #include "eqnn/constraint.hpp"
 #include "eqnn/group.hpp"

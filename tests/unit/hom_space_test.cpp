@@ -1,0 +1,238 @@
+// Hom spaces and invariant projectors: dimensions against character inner products, the projection's
+// algebraic properties and equivariance on every element, and the orbit path against the dense path.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/hom_space.hpp"
+#include "eqnn/rep_parser.hpp"
+#include "support.hpp"
+
+using eqnn::HomSpace;
+using eqnn::Matrix;
+using eqnn::Representation;
+using eqnn::RepPtr;
+using eqnn::testing::group;
+
+namespace {
+
+at::Tensor to_tensor(const Matrix& m) {
+  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) t[i][j] = m(i, j);
+  return t;
+}
+
+RepPtr in_random_basis(const RepPtr& r, uint64_t seed) {
+  return Representation::change_basis(r, eqnn::testing::random_orthogonal(r->size(), seed));
+}
+
+struct Pair {
+  std::string group, in, out;
+  bool random_basis_in = false, random_basis_out = false;
+};
+
+std::vector<Pair> pairs() {
+  return {
+      {"C5", "regular", "regular"},
+      {"C5", "2x regular", "3x trivial + irrep(1)"},
+      {"C8", "irrep(2) + irrep(3)", "regular", true, false},
+      {"D4", "permutation(vertices)", "regular"},
+      {"D4", "permutation(vertices)", "permutation(vertices)", false, true},
+      {"D4", "irrep(4) + trivial", "2x irrep(4) + irrep(1)"},
+      {"D6", "permutation(vertices)", "2x regular"},
+      {"S4", "permutation(points)", "permutation(points)"},
+      {"S4", "regular", "irrep(3) + irrep(4) + irrep(2)", true, true},
+      {"A4", "regular", "2x irrep(1)"},
+      {"A4", "permutation(points)", "regular", false, true},
+      {"A5", "permutation(points)", "regular"},
+      {"Ico", "permutation(vertices)", "regular"},
+      {"Ico", "standard", "permutation(vertices)"},
+      {"Ico", "standard + trivial", "2x standard"},
+      {"Octa", "standard", "regular", true, false},
+      {"Octa", "permutation(vertices)", "permutation(vertices) + standard"},
+      {"C2xD4", "regular", "permutation(vertices)"},
+      {"C3xC3", "regular", "irrep(1) + irrep(2) + trivial"},
+      {"C3xC3", "2x irrep(3)", "irrep(3)", true, true},
+      {"S3", "permutation(points)", "regular", true, true},
+      {"D5", "standard", "permutation(vertices)"},
+      {"{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
+       "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}",
+       "standard", "regular"},
+      {"{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
+       "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}",
+       "2x standard", "standard + regular", true, false},
+  };
+}
+
+struct Built {
+  eqnn::GroupPtr g;
+  RepPtr in, out;
+};
+
+Built build(const Pair& p, uint64_t seed) {
+  auto g = group(p.group);
+  RepPtr in = eqnn::parse_rep(g, p.in), out = eqnn::parse_rep(g, p.out);
+  if (p.random_basis_in) in = in_random_basis(in, seed);
+  if (p.random_basis_out) out = in_random_basis(out, seed + 1);
+  return {g, in, out};
+}
+
+class HomPairs : public ::testing::TestWithParam<Pair> {};
+
+}  // namespace
+
+TEST_P(HomPairs, DimensionEqualsCharacterInnerProduct) {
+  auto b = build(GetParam(), 11);
+  const double expected = eqnn::testing::character_inner(*b.in, *b.out);
+  auto hom = HomSpace::get(b.in, b.out);
+  EXPECT_NEAR(static_cast<double>(hom->dim()), expected, 1e-9);
+  // Both methods agree on the dimension when the orbit path applies.
+  if (b.in->has_permutation_structure() && b.out->has_permutation_structure())
+    EXPECT_EQ(HomSpace::build(b.in, b.out, HomSpace::Method::isotypic)->dim(), hom->dim());
+}
+
+TEST_P(HomPairs, ProjectionIsIdempotentSelfAdjointAndEquivariantOnEveryElement) {
+  auto b = build(GetParam(), 23);
+  auto hom = HomSpace::get(b.in, b.out);
+  const int Do = b.out->size(), Di = b.in->size();
+  at::Tensor A = to_tensor(eqnn::testing::random_matrix(Do, Di, 5));
+  at::Tensor B = to_tensor(eqnn::testing::random_matrix(Do, Di, 6));
+  at::Tensor PA = hom->project(A), PB = hom->project(B);
+  EXPECT_LT((hom->project(PA) - PA).abs().max().item<double>(), 1e-12);
+  EXPECT_NEAR((PA * B).sum().item<double>(), (A * PB).sum().item<double>(), 1e-10);
+  for (int g = 0; g < b.g->order(); ++g) {
+    at::Tensor ro = to_tensor(b.out->matrix(g)), ri = to_tensor(b.in->matrix(g));
+    ASSERT_LT((at::matmul(ro, PA) - at::matmul(PA, ri)).abs().max().item<double>(), 1e-10) << "element " << g;
+  }
+  // The basis is orthonormal: ‖expand(θ)‖ = ‖θ‖ and analyse ∘ expand = identity.
+  at::Tensor theta = at::randn({hom->dim()}, at::kDouble);
+  at::Tensor W = hom->expand(theta);
+  EXPECT_NEAR(W.norm().item<double>(), theta.norm().item<double>(), 1e-10);
+  EXPECT_LT((hom->analyse(W) - theta).abs().max().item<double>(), 1e-12);
+}
+
+TEST_P(HomPairs, OrbitPathEqualsDensePath) {
+  auto b = build(GetParam(), 31);
+  if (!(b.in->has_permutation_structure() && b.out->has_permutation_structure())) {
+    // No permutation structure: only the isotypic path exists, and get() must choose it.
+    EXPECT_EQ(HomSpace::get(b.in, b.out)->method(), HomSpace::Method::isotypic);
+    return;
+  }
+  auto orbit = HomSpace::build(b.in, b.out, HomSpace::Method::orbit);
+  auto dense = HomSpace::build(b.in, b.out, HomSpace::Method::isotypic);
+  EXPECT_EQ(HomSpace::get(b.in, b.out)->method(), HomSpace::Method::orbit);
+  at::Tensor A = to_tensor(eqnn::testing::random_matrix(b.out->size(), b.in->size(), 7));
+  EXPECT_LT((orbit->project(A) - dense->project(A)).abs().max().item<double>(), 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Pairs, HomPairs, ::testing::ValuesIn(pairs()));
+
+TEST(HomSpace, RegularStacksHaveDimensionABG) {
+  for (const char* spec : {"C5", "D4", "A4", "Ico", "C2xD4"}) {
+    auto g = group(spec);
+    for (int a = 1; a <= 3; ++a)
+      for (int b = 1; b <= 2; ++b) {
+        auto in = eqnn::parse_rep(g, std::to_string(a) + "x regular");
+        auto out = eqnn::parse_rep(g, std::to_string(b) + "x regular");
+        EXPECT_EQ(HomSpace::get(in, out)->dim(), int64_t(a) * b * g->order()) << spec;
+        EXPECT_EQ(HomSpace::build(in_random_basis(in, 3), out, HomSpace::Method::isotypic)->dim(),
+                  int64_t(a) * b * g->order());
+      }
+  }
+}
+
+TEST(HomSpace, BatchedExpansionAndDtypes) {
+  auto g = group("D4");
+  auto in = eqnn::parse_rep(g, "permutation(vertices)"), out = eqnn::parse_rep(g, "regular");
+  for (auto method : {HomSpace::Method::orbit, HomSpace::Method::isotypic}) {
+    auto hom = HomSpace::build(in, out, method);
+    at::Tensor theta = at::randn({3, hom->dim()}, at::kFloat);
+    at::Tensor W = hom->expand(theta);
+    ASSERT_EQ(W.sizes(), (std::vector<int64_t>{3, 8, 4}));
+    EXPECT_EQ(W.scalar_type(), at::kFloat);
+    EXPECT_LT((hom->expand(theta[1]) - W[1]).abs().max().item<float>(), 1e-6);
+  }
+}
+
+TEST(HomSpace, InitialisationMatchesTheStockVariance) {
+  auto g = group("Ico");
+  for (const auto& [in_s, out_s] : std::vector<std::pair<std::string, std::string>>{
+           {"2x regular", "6x regular"}, {"standard + 30x trivial + 10x irrep(4)", "2x regular"}}) {
+    auto in = eqnn::parse_rep(g, in_s), out = eqnn::parse_rep(g, out_s);
+    auto hom = HomSpace::get(in, out);
+    for (auto scheme : {eqnn::InitScheme::xavier_normal, eqnn::InitScheme::xavier_uniform,
+                        eqnn::InitScheme::kaiming_normal, eqnn::InitScheme::kaiming_uniform}) {
+      double mean_sq = 0;
+      const int trials = 20;
+      for (int t = 0; t < trials; ++t) mean_sq += hom->expand(hom->sample(scheme, at::kDouble)).pow(2).mean().item<double>();
+      mean_sq /= trials;
+      const double expected = eqnn::stock_variance(scheme, out->size(), in->size());
+      EXPECT_NEAR(mean_sq / expected, 1.0, 0.1) << in_s << " -> " << out_s << " " << eqnn::to_string(scheme);
+    }
+  }
+}
+
+TEST(HomSpace, DifferentGroupsAreRefused) {
+  auto a = Representation::regular(group("C4")), b = Representation::regular(group("D2"));
+  try {
+    HomSpace::get(a, b);
+    FAIL();
+  } catch (const eqnn::GroupError& e) {
+    EXPECT_NE(std::string(e.what()).find("different groups (C4 and D2)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(InvariantProjector, IdempotentSymmetricAndFixedByEveryElement) {
+  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{
+           {"D4", "permutation(vertices) + regular"}, {"Ico", "permutation(vertices) + standard"},
+           {"C3xC3", "2x regular + irrep(1)"}, {"A4", "permutation(points) + trivial"}}) {
+    auto g = group(spec);
+    auto r = in_random_basis(eqnn::parse_rep(g, rs), 9);
+    Matrix P = r->invariant_projector();
+    EXPECT_LT((P * P - P).norm(), 1e-10);
+    EXPECT_LT((P - P.transpose()).norm(), 1e-12);
+    for (int e = 0; e < g->order(); ++e) EXPECT_LT((r->matrix(e) * P - P).norm(), 1e-10);
+    // Its rank is the trivial multiplicity, from characters: (1/|G|) Σ χ(g).
+    double avg = 0;
+    for (int e = 0; e < g->order(); ++e) avg += r->matrix(e).trace();
+    EXPECT_NEAR(P.trace(), avg / g->order(), 1e-9);
+    auto inv = eqnn::InvariantSpace::get(r);
+    at::Tensor v = at::randn({r->size()}, at::kDouble);
+    EXPECT_LT((inv->project(v) - at::matmul(to_tensor(P), v)).abs().max().item<double>(), 1e-12);
+  }
+}
+
+TEST(RepStrings, ParseSizesAndErrorsPointAtTheColumn) {
+  auto g = group("D4");
+  EXPECT_EQ(eqnn::parse_rep(g, "4x regular + 2x trivial + irrep(4)")->size(), 4 * 8 + 2 + 2);
+  EXPECT_EQ(eqnn::parse_rep(g, " permutation( vertices ) ")->size(), 4);
+  EXPECT_EQ(eqnn::parse_rep(g, "standard")->size(), 2);
+  auto expect_error = [&](const std::string& text, int column, const std::string& needle) {
+    try {
+      eqnn::parse_rep(g, text);
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const eqnn::ConfigError& e) {
+      EXPECT_EQ(e.column(), column) << text << ": " << e.what();
+      EXPECT_NE(e.message().find(needle), std::string::npos) << e.message();
+    }
+  };
+  expect_error("4x regulr", 4, "did you mean 'regular'");
+  expect_error("regular +", 10, "expected a representation name");
+  expect_error("4 regular", 3, "expected 'x'");
+  expect_error("irrep(9)", 7, "irrep(9) does not exist: D4 has irreps 0..4");
+  expect_error("permutation(vertics)", 13, "did you mean 'vertices'");
+  expect_error("regular trivial", 9, "expected '+' or the end");
+  expect_error("irrep(x)", 7, "takes an irrep index");
+  expect_error("0x regular", 1, "at least 1");
+  // A group given by permutations has no standard (matrix) representation.
+  auto s3 = group("S3");
+  try {
+    eqnn::parse_rep(s3, "trivial + standard");
+    ADD_FAILURE();
+  } catch (const eqnn::ConfigError& e) {
+    EXPECT_EQ(e.column(), 11);
+    EXPECT_NE(e.message().find("has no standard representation"), std::string::npos) << e.message();
+  }
+}
