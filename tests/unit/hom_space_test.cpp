@@ -2,6 +2,8 @@
 // algebraic properties and equivariance on every element, and the orbit path against the dense path.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <ATen/ATen.h>
 
 #include "eqnn/error.hpp"
@@ -235,4 +237,24 @@ TEST(RepStrings, ParseSizesAndErrorsPointAtTheColumn) {
     EXPECT_EQ(e.column(), 11);
     EXPECT_NE(e.message().find("has no standard representation"), std::string::npos) << e.message();
   }
+}
+
+TEST(HomSpace, CacheIsByContentAndThreadSafe) {
+  // Two groups built separately with the same content share cached results; a rep with equal content
+  // but another name hits the same Hom space; concurrent first use computes once, consistently.
+  auto g1 = group("{type: DihedralGroup, n: 7}");
+  auto g2 = group("D7");
+  auto a = Representation::regular(g1), b = eqnn::parse_rep(g2, "regular");
+  EXPECT_EQ(HomSpace::get(a, a).get(), HomSpace::get(b, b).get());
+  auto g = group("S4");
+  std::vector<std::thread> threads;
+  std::vector<int64_t> dims(8);
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      auto in = eqnn::parse_rep(g, t % 2 ? "regular + permutation(points)" : "2x permutation(points)");
+      auto out = eqnn::parse_rep(g, "regular");
+      dims[t] = HomSpace::get(in, out)->dim();
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(dims[t], t % 2 ? 24 + 4 : 8) << t;
 }
