@@ -45,6 +45,6 @@ class UsageError : public std::runtime_error {
 void add_plugins_command(CLI::App& app, CliContext& context);
 // Planned, each in its own file:
 void add_group_commands(CLI::App& app, CliContext& context);  // eqnn groups, group info, rep info, hom
-// void add_bench_command(CLI::App& app, CliContext& context);    // eqnn bench
+void add_bench_command(CLI::App& app, CliContext& context);  // eqnn bench attention
 
 }  // namespace eqnn::cli

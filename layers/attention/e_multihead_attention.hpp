@@ -1,0 +1,127 @@
+// eMultiheadAttention: multi-head attention that is exactly equivariant for any representation whose size
+// is a multiple of |G|. Q, K and V live in reg^m (m = D/|G| regular copies, permutation basis), heads hold
+// whole regular copies, in_proj ∈ Hom_G(in_rep, reg^{3m}) with an invariant bias, out_proj ∈ Hom_G(reg^m,
+// in_rep). The runtime is LibTorch's own multi_head_attention_forward with the expanded weights, so masks,
+// dropout and attention weights behave exactly as in torch::nn::MultiheadAttention.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <torch/arg.h>
+#include <torch/nn/pimpl.h>
+
+#include "e_linear.hpp"
+#include "eqnn/constrained_parameter.hpp"
+#include "eqnn/layer.hpp"
+
+namespace eqnn {
+
+/// Options of EMultiheadAttention; defaults as torch::nn::MultiheadAttentionOptions, plus batch_first
+/// (as in Python), init_scheme (weights; biases start at zero), the constraint names and the registry that
+/// provides them (null: the built-in CommutingConstraint / InvariantConstraint).
+struct EMultiheadAttentionOptions {
+  EMultiheadAttentionOptions(RepPtr in_rep, int64_t num_heads)
+      : in_rep_(std::move(in_rep)), num_heads_(num_heads) {}
+  TORCH_ARG(RepPtr, in_rep);
+  /// Must divide m = in_rep.size / |G|.
+  TORCH_ARG(int64_t, num_heads);
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(bool, bias) = true;
+  /// forward(query, key, value, ...) takes (batch, seq, D) instead of (seq, batch, D).
+  TORCH_ARG(bool, batch_first) = false;
+  /// Not supported (rejected with an explanation); present so the options mirror the stock module's.
+  TORCH_ARG(bool, add_bias_kv) = false;
+  TORCH_ARG(bool, add_zero_attn) = false;
+  TORCH_ARG(std::string, init_scheme) = "xavier_normal";
+  TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
+  TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
+  TORCH_ARG(RegistryPointer, registry) = nullptr;
+};
+
+/// What is wrong with a set of options: the option's name and a message with the numbers and what would
+/// work. The constructor throws it as ConfigError; the YAML factory locates it at the key.
+struct AttentionOptionError {
+  std::string key;
+  std::string message;
+};
+std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& options);
+
+/// Equivariant self/cross attention with the interface of torch::nn::MultiheadAttention.
+///
+///   auto g = registry.make_group("C8");
+///   EMultiheadAttention mha(EMultiheadAttentionOptions(parse_rep(g, "4x regular"), 2));
+///   auto [y, w] = mha->forward(x, x, x);   // x (seq, batch, 32); y (seq, batch, 32), w (batch, seq, seq)
+///   at::Tensor z = mha->forward(xb);       // Layer interface: self-attention on (batch, seq, 32) or (batch,
+///   32)
+///
+/// forward is overloaded (the stock signature and the Layer one), so call it as mha->forward(...): the
+/// ModuleHolder's operator() cannot deduce an overloaded forward.
+class EMultiheadAttentionImpl : public Layer {
+ public:
+  explicit EMultiheadAttentionImpl(EMultiheadAttentionOptions options);
+  EMultiheadAttentionImpl(RepPtr in_rep, int64_t num_heads)
+      : EMultiheadAttentionImpl(EMultiheadAttentionOptions(std::move(in_rep), num_heads)) {}
+  ~EMultiheadAttentionImpl() override;
+
+  /// Registers in_proj_weight_coefficients, in_proj_bias_coefficients and out_proj (an ELinear).
+  void reset();
+  /// Re-samples the weights with options.init_scheme; biases to zero.
+  void reset_parameters();
+
+  /// As torch::nn::MultiheadAttention::forward: query (L, N, D), key/value (S, N, D) — (N, L, D) / (N, S, D)
+  /// with batch_first — or unbatched (L, D) / (S, D). Returns (output like query, attention weights
+  /// (N, L, S), (N, H, L, S) without averaging, unbatched without N; undefined when !need_weights).
+  std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& query, const at::Tensor& key,
+                                             const at::Tensor& value, const at::Tensor& key_padding_mask = {},
+                                             bool need_weights = true, const at::Tensor& attn_mask = {},
+                                             bool average_attn_weights = true);
+  /// Layer interface: self-attention, always batch-first whatever options.batch_first says:
+  /// (batch, seq, D) → (batch, seq, D); (batch, D) is a batch of length-1 sequences → (batch, D).
+  at::Tensor forward(const at::Tensor& x) override;
+
+  RepPtr in_rep() const override { return options.in_rep(); }
+  RepPtr out_rep() const override { return options.in_rep(); }
+  /// in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (biases only with options.bias; the
+  /// out_proj bias is zeros when in_rep has no trivial part), the names of torch::nn::MultiheadAttention.
+  std::vector<std::pair<std::string, at::Tensor>> effective_parameters() override;
+  int64_t unconstrained_parameter_count() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  /// Effective tensors (cached in eval mode when no gradient can flow).
+  at::Tensor in_proj_weight() const { return in_proj_weight_.get(*this); }
+  at::Tensor in_proj_bias() const {
+    return in_proj_bias_.defined() ? in_proj_bias_.get(*this) : at::Tensor();
+  }
+  /// The representation Q, K and V live in: reg^m in the permutation basis.
+  const RepPtr& head_rep() const { return head_rep_; }
+  int64_t regular_copies() const { return regular_copies_; }
+  int64_t head_dim() const { return head_dim_; }
+  const ConstrainedParameter& in_proj_weight_parameter() const { return in_proj_weight_; }
+  const ConstrainedParameter& in_proj_bias_parameter() const { return in_proj_bias_; }
+
+  EMultiheadAttentionOptions options;
+  /// Hom_G(reg^m, in_rep): maps the concatenated heads back to in_rep.
+  ELinear out_proj = nullptr;
+
+ private:
+  // Sequence-first core: query (L, N, D), key/value (S, N, D).
+  std::tuple<at::Tensor, at::Tensor> attend(const at::Tensor& query, const at::Tensor& key,
+                                            const at::Tensor& value, const at::Tensor& key_padding_mask,
+                                            bool need_weights, const at::Tensor& attn_mask,
+                                            bool average_attn_weights);
+
+  ConstrainedParameter in_proj_weight_;
+  ConstrainedParameter in_proj_bias_;
+  RepPtr head_rep_;
+  int64_t regular_copies_ = 0;
+  int64_t head_dim_ = 0;
+};
+
+TORCH_MODULE(EMultiheadAttention);
+
+}  // namespace eqnn

@@ -1,0 +1,109 @@
+// ELinear and the constraint lookup shared by the layers.
+#include "e_linear.hpp"
+
+#include <ostream>
+
+#include <ATen/ATen.h>
+#include <c10/core/DefaultDtype.h>
+#include <fmt/format.h>
+
+#include "commuting_constraint.hpp"
+#include "eqnn/error.hpp"
+#include "invariant_constraint.hpp"
+
+namespace eqnn {
+
+ConstraintPtr make_constraint(const Registry* registry, const std::string& name,
+                              const ConstraintRequest& request) {
+  if (registry) return registry->get_constraint(name)(request);
+  if (name == CommutingConstraint::kName) return make_commuting_constraint(request);
+  if (name == InvariantConstraint::kName) return make_invariant_constraint(request);
+  throw ConfigError(
+      fmt::format("constraint '{}' was asked for without a registry; without one only {} and {} are "
+                  "available (pass options.registry to use plugin constraints)",
+                  name, CommutingConstraint::kName, InvariantConstraint::kName));
+}
+
+namespace {
+
+void check_shape(const ConstraintPtr& c, std::vector<int64_t> expected, const std::string& what) {
+  if (c->shape() != expected)
+    throw ConfigError(fmt::format("{}: constraint '{}' gives tensors of shape ({}), expected ({})", what,
+                                  c->name(), fmt::join(c->shape(), ", "), fmt::join(expected, ", ")));
+}
+
+at::TensorOptions default_options() { return at::TensorOptions().dtype(c10::get_default_dtype()); }
+
+}  // namespace
+
+ELinearImpl::ELinearImpl(ELinearOptions options_) : Layer("eqnn::ELinear"), options(std::move(options_)) {
+  reset();
+}
+
+ELinearImpl::~ELinearImpl() = default;
+
+void ELinearImpl::reset() {
+  const RepPtr& in = options.in_rep();
+  const RepPtr& out = options.out_rep();
+  if (!in || !out) throw ConfigError("eLinear: in_rep and out_rep are required");
+  const InitScheme scheme = parse_init_scheme(options.init_scheme());
+  auto weight = make_constraint(options.registry(), options.weight_constraint(), {in, out});
+  check_shape(weight, {out->size(), in->size()}, "eLinear weight");
+  weight_ = ConstrainedParameter(*this, "weight", weight, scheme, default_options());
+  bias_ = ConstrainedParameter();
+  bias_note_.clear();
+  if (options.bias()) {
+    auto bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, out});
+    check_shape(bias, {out->size()}, "eLinear bias");
+    if (bias->dim() > 0) {
+      bias_ = ConstrainedParameter(*this, "bias", bias, InitScheme::zeros, default_options());
+    } else {
+      bias_note_ = fmt::format("no bias: out_rep {} has no trivial part, so the only invariant bias is 0",
+                               out->describe());
+    }
+  }
+}
+
+void ELinearImpl::reset_parameters() {
+  weight_.reset(*this, parse_init_scheme(options.init_scheme()));
+  if (bias_.defined()) bias_.reset(*this, InitScheme::zeros);
+}
+
+at::Tensor ELinearImpl::forward(const at::Tensor& x) {
+  const int64_t d_in = options.in_rep()->size();
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == d_in, "eLinear: expected input of shape (..., ", d_in,
+              ") for in_rep ", options.in_rep()->describe(), ", got ", x.sizes());
+  return at::linear(x, weight(), bias());
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ELinearImpl::effective_parameters() {
+  std::vector<std::pair<std::string, at::Tensor>> out{{"weight", weight()}};
+  if (options.bias()) {
+    at::Tensor b = bias();
+    if (!b.defined()) b = at::zeros({options.out_rep()->size()}, out[0].second.options());
+    out.emplace_back("bias", b);
+  }
+  return out;
+}
+
+int64_t ELinearImpl::unconstrained_parameter_count() {
+  const int64_t d_in = options.in_rep()->size(), d_out = options.out_rep()->size();
+  return d_out * d_in + (options.bias() ? d_out : 0);
+}
+
+void ELinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "eqnn::ELinear(in_rep=" << options.in_rep()->describe()
+         << ", out_rep=" << options.out_rep()->describe() << ", weight=" << weight_.constraint()->name()
+         << "[" << weight_.constraint()->method() << ", " << weight_.constraint()->dim() << " of "
+         << options.out_rep()->size() * options.in_rep()->size() << "]";
+  if (bias_.defined())
+    stream << ", bias=" << bias_.constraint()->name() << "[" << bias_.constraint()->dim() << " of "
+           << options.out_rep()->size() << "]";
+  else if (!bias_note_.empty())
+    stream << ", " << bias_note_;
+  else
+    stream << ", bias=false";
+  stream << ")";
+}
+
+}  // namespace eqnn

@@ -1,0 +1,43 @@
+// InvariantConstraint: the vectors b with ρ(g) b = b (biases), parametrised by coefficients on an
+// orthonormal basis of the trivial copies (InvariantSpace). Linkable so layers can build it without a
+// registry.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "eqnn/constraint.hpp"
+#include "eqnn/hom_space.hpp"
+
+namespace eqnn {
+
+/// The invariant vectors of a representation; dim() is the multiplicity of the trivial irrep (may be 0).
+///
+///   auto c = std::make_shared<InvariantConstraint>(rep);
+///   at::Tensor b = c->expand(at::randn({c->dim()}));   // (rep.size), ρ(g) b = b
+class InvariantConstraint : public Constraint {
+ public:
+  static constexpr const char* kName = "InvariantConstraint";
+  explicit InvariantConstraint(const RepPtr& rep);
+  ~InvariantConstraint() override;
+
+  std::string name() const override { return kName; }
+  std::string method() const override { return "invariant"; }
+  std::vector<int64_t> shape() const override { return {space_->rep()->size()}; }
+  int64_t dim() const override { return space_->dim(); }
+  at::Tensor expand(const at::Tensor& coefficients) const override;
+  at::Tensor analyse(const at::Tensor& constrained) const override;
+  /// zeros → 0. Other schemes treat the vector as a dense (D × 1) weight: the expanded vector has, on
+  /// average, the scheme's per-entry variance for that shape (layers initialise biases with zeros).
+  at::Tensor sample(InitScheme scheme, const at::TensorOptions& options) const override;
+
+  const std::shared_ptr<const InvariantSpace>& space() const { return space_; }
+
+ private:
+  std::shared_ptr<const InvariantSpace> space_;
+};
+
+/// The registry factory: the vector lives in request.out_rep (request.in_rep must be null).
+ConstraintPtr make_invariant_constraint(const ConstraintRequest& request);
+
+}  // namespace eqnn

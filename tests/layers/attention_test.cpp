@@ -1,0 +1,511 @@
+// eMultiheadAttention: exact equivariance on every element for every group and representation kind
+// (float64/float32, batched/unbatched, the Layer interface and the stock interface), drop-in equality with
+// torch::nn::MultiheadAttention loaded with the effective weights (masks, weights, batch_first, dropout),
+// option errors, initialisation statistics, finite-difference gradients and the eval-mode cache.
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize.h>
+
+#include "e_multihead_attention.hpp"
+#include "eqnn/error.hpp"
+#include "eqnn/rep_parser.hpp"
+#include "layer_test_util.hpp"
+
+namespace eqnn::testing {
+namespace {
+
+struct QKV {
+  at::Tensor q, k, v;
+};
+
+/// Worst relative errors over every group element of (output equivariance, attention-weight invariance)
+/// for cross attention with masks, sequence-first or unbatched inputs.
+std::pair<double, double> attention_errors(EMultiheadAttention& mha, const Representation& rep, const QKV& in,
+                                           const at::Tensor& key_padding_mask, const at::Tensor& attn_mask) {
+  const at::Tensor rho = rep_matrices(rep, in.q.scalar_type());
+  auto run = [&](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+    return mha->forward(q, k, v, key_padding_mask, /*need_weights=*/true, attn_mask,
+                        /*average_attn_weights=*/false);
+  };
+  auto [y, w] = run(in.q, in.k, in.v);
+  const double scale = y.abs().max().item<double>();
+  double out_err = 0, weight_err = 0;
+  for (int g = 0; g < rep.group().order(); ++g) {
+    auto [yg, wg] = run(act(rho[g], in.q), act(rho[g], in.k), act(rho[g], in.v));
+    out_err = std::max(out_err, (yg - act(rho[g], y)).abs().max().item<double>() / scale);
+    weight_err = std::max(weight_err, (wg - w).abs().max().item<double>());
+  }
+  return {out_err, weight_err};
+}
+
+class AttentionPerGroup : public ::testing::TestWithParam<GroupCase> {};
+
+TEST_P(AttentionPerGroup, EquivariantOnEveryElement) {
+  auto g = group(GetParam().spec);
+  at::manual_seed(0);
+  for (const auto& kind : test_kinds()) {
+    RepPtr rep = make_kind(g, kind, 2);
+    if (!rep) continue;
+    const int64_t d = rep->size();
+    EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2));
+    {
+      // Non-zero biases, so every constrained tensor takes part.
+      at::NoGradGuard no_grad;
+      for (auto& p : mha->named_parameters())
+        if (p.key().find("bias") != std::string::npos) p.value().normal_();
+    }
+    mha->eval();
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      mha->to(dtype);
+      const auto opt = at::TensorOptions().dtype(dtype);
+      const std::string what = rep->describe() + " " + c10::toString(dtype);
+      const double tol = tolerance(dtype);
+      // Cross attention, sequence-first (L=3, S=4, N=2), with a padding mask and an additive mask.
+      QKV batched{at::randn({3, 2, d}, opt), at::randn({4, 2, d}, opt), at::randn({4, 2, d}, opt)};
+      at::Tensor padding = at::zeros({2, 4}, at::kBool);
+      padding[1][3] = true;
+      at::Tensor additive = at::randn({3, 4}, opt);
+      auto [out_err, weight_err] = attention_errors(mha, *rep, batched, padding, additive);
+      EXPECT_LT(out_err, tol) << what;
+      EXPECT_LT(weight_err, tol) << what;
+      // Unbatched (L, D) / (S, D).
+      QKV single{at::randn({3, d}, opt), at::randn({5, d}, opt), at::randn({5, d}, opt)};
+      std::tie(out_err, weight_err) = attention_errors(mha, *rep, single, {}, {});
+      EXPECT_LT(out_err, tol) << what << " unbatched";
+      EXPECT_LT(weight_err, tol) << what << " unbatched";
+      // The Layer interface: self-attention on (batch, seq, D) and (batch, D).
+      auto layer = [&](const at::Tensor& x) { return mha->forward(x); };
+      EXPECT_LT(equivariance_error(layer, *rep, *rep, at::randn({2, 3, d}, opt)), tol) << what << " layer";
+      EXPECT_LT(equivariance_error(layer, *rep, *rep, at::randn({4, d}, opt)), tol)
+          << what << " layer (batch, D)";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, AttentionPerGroup, ::testing::ValuesIn(test_groups()),
+                         [](const auto& info) { return info.param.label; });
+
+TEST(Attention, EquivariantInTrainModeAndWithoutATrivialPart) {
+  at::manual_seed(1);
+  auto g = group("C4");
+  // Non-trivial irreps only: no invariant vector, so out_proj has no bias.
+  RepPtr no_trivial = irrep_sum(g, 4);
+  ASSERT_EQ(no_trivial->multiplicities()[0], 0);
+  for (const auto& rep : {no_trivial, parse_rep(g, "3x regular")}) {
+    EMultiheadAttention mha(EMultiheadAttentionOptions(rep, rep->size() == 12 ? 3 : 1));
+    EXPECT_EQ(mha->out_proj->has_bias(), rep->size() == 12);
+    mha->to(at::kDouble);
+    mha->train();
+    auto layer = [&](const at::Tensor& x) { return mha->forward(x); };
+    EXPECT_LT(equivariance_error(layer, *rep, *rep, at::randn({2, 3, rep->size()}, at::kDouble)), 1e-10)
+        << rep->describe();
+  }
+}
+
+// ---- drop-in equality with torch::nn::MultiheadAttention -------------------------------------------------
+
+torch::nn::MultiheadAttention stock_copy(EMultiheadAttention& mha) {
+  const auto& o = mha->options;
+  torch::nn::MultiheadAttention stock(torch::nn::MultiheadAttentionOptions(o.in_rep()->size(), o.num_heads())
+                                          .bias(o.bias())
+                                          .dropout(o.dropout()));
+  at::NoGradGuard no_grad;
+  auto params = stock->named_parameters();
+  int loaded = 0;
+  for (const auto& [name, tensor] : mha->effective_parameters()) {
+    EXPECT_TRUE(params.contains(name)) << name;
+    if (!params.contains(name)) continue;
+    params[name].copy_(tensor);
+    ++loaded;
+  }
+  EXPECT_EQ(loaded, static_cast<int>(params.size()));
+  return stock;
+}
+
+void expect_same(const at::Tensor& a, const at::Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.defined(), b.defined()) << what;
+  if (!a.defined()) return;
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-6) << what;
+}
+
+TEST(AttentionDropIn, SameOutputsAndWeightsAsStock) {
+  at::manual_seed(2);
+  auto g = group("C4");
+  for (bool bias : {true, false})
+    for (const auto& rep : {random_basis(parse_rep(g, "4x regular"), 9), irrep_sum(g, 16)}) {
+      EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2).bias(bias));
+      torch::nn::MultiheadAttention stock = stock_copy(mha);
+      mha->eval();
+      stock->eval();
+      const int64_t d = rep->size(), L = 5, S = 6, N = 3;
+      at::Tensor q = at::randn({L, N, d}), k = at::randn({S, N, d}), v = at::randn({S, N, d});
+      at::Tensor padding = at::zeros({N, S}, at::kBool);
+      padding[0][5] = true;
+      padding[2][1] = true;
+      at::Tensor additive = at::randn({L, S});
+      for (bool masks : {false, true})
+        for (bool need_weights : {true, false})
+          for (bool average : {true, false}) {
+            const std::string what = fmt::format("bias={} rep={} masks={} need_weights={} average={}", bias,
+                                                 rep->describe(), masks, need_weights, average);
+            at::Tensor kpm = masks ? padding : at::Tensor(), am = masks ? additive : at::Tensor();
+            auto [y, w] = mha->forward(q, k, v, kpm, need_weights, am, average);
+            auto [ys, ws] = stock->forward(q, k, v, kpm, need_weights, am, average);
+            expect_same(y, ys, what + " output");
+            expect_same(w, ws, what + " weights");
+            // Self-attention takes the packed path in both.
+            auto [ya, wa] = mha->forward(q, q, q, {}, need_weights, {}, average);
+            auto [yb, wb] = stock->forward(q, q, q, {}, need_weights, {}, average);
+            expect_same(ya, yb, what + " self output");
+            expect_same(wa, wb, what + " self weights");
+          }
+      // batch_first: the same module reading (N, L, D).
+      mha->options.batch_first(true);
+      auto [yf, wf] =
+          mha->forward(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), padding, true, additive);
+      auto [ys, ws] = stock->forward(q, k, v, padding, true, additive);
+      expect_same(yf, ys.transpose(0, 1), "batch_first output");
+      expect_same(wf, ws, "batch_first weights");
+    }
+}
+
+TEST(AttentionDropIn, SameOutputsWithDropoutInTrainMode) {
+  auto g = group("D4");
+  auto rep = parse_rep(g, "2x regular");
+  at::manual_seed(3);
+  EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2).dropout(0.3));
+  torch::nn::MultiheadAttention stock = stock_copy(mha);
+  mha->train();
+  stock->train();
+  at::Tensor q = at::randn({4, 2, 16}), kv = at::randn({7, 2, 16});
+  at::manual_seed(42);
+  auto [y, w] = mha->forward(q, kv, kv);
+  at::manual_seed(42);
+  auto [ys, ws] = stock->forward(q, kv, kv);
+  expect_same(y, ys, "dropout output");
+  expect_same(w, ws, "dropout weights");
+  // Dropout really acted: a different seed gives a different output.
+  at::manual_seed(43);
+  EXPECT_FALSE(at::allclose(std::get<0>(mha->forward(q, kv, kv)), y));
+}
+
+TEST(AttentionDropIn, EffectiveParameterNamesAndCounts) {
+  auto g = group("C3");
+  EMultiheadAttention mha(parse_rep(g, "2x regular"), 2);
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : mha->effective_parameters()) names.push_back(name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}));
+  EXPECT_EQ(mha->unconstrained_parameter_count(), 4 * 6 * 6 + 4 * 6);
+  torch::nn::MultiheadAttention stock(6, 2);
+  int64_t stock_count = 0;
+  for (const auto& p : stock->parameters()) stock_count += p.numel();
+  EXPECT_EQ(mha->unconstrained_parameter_count(), stock_count);
+  std::vector<std::string> coefficient_names;
+  for (const auto& p : mha->named_parameters()) coefficient_names.push_back(p.key());
+  EXPECT_EQ(coefficient_names,
+            (std::vector<std::string>{"in_proj_weight_coefficients", "in_proj_bias_coefficients",
+                                      "out_proj.weight_coefficients", "out_proj.bias_coefficients"}));
+  EXPECT_EQ(mha->head_dim(), 3);
+  EXPECT_EQ(mha->head_rep()->describe(), "2x regular (size 6)");
+  std::ostringstream printed;
+  printed << *mha;
+  EXPECT_NE(printed.str().find("num_heads=2, head_dim=3 (1 regular copies per head)"), std::string::npos)
+      << printed.str();
+}
+
+// ---- errors ----------------------------------------------------------------------------------------------
+
+TEST(AttentionErrors, OptionsAreCheckedWithTheNumbers) {
+  auto g = group("C5");
+  auto rep = parse_rep(g, "4x regular");
+  auto build = [&](EMultiheadAttentionOptions o) { return error_text([&] { EMultiheadAttention m(o); }); };
+  EXPECT_NE(build(EMultiheadAttentionOptions(rep, 0))
+                .find("num_heads must be positive, got 0; with m = 4 regular copies (in_rep 4x regular (size "
+                      "20)) the "
+                      "valid head counts are 1, 2, 4"),
+            std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(rep, -2)).find("num_heads must be positive, got -2"),
+            std::string::npos);
+  EXPECT_NE(
+      build(EMultiheadAttentionOptions(rep, 3))
+          .find("num_heads = 3 does not divide m = 4 (in_rep 4x regular (size 20) is 4 copies of |G| = 5 "
+                "coordinates, and each head must hold whole regular copies to stay equivariant); valid head "
+                "counts: 1, 2, 4"),
+      std::string::npos);
+  EXPECT_NE(
+      build(EMultiheadAttentionOptions(parse_rep(g, "2x regular + 3x trivial"), 1))
+          .find("in_rep 2x regular + 3x trivial (size 13) has size 13, which is not a multiple of |G| = 5 "
+                "(group C5); Q, K and V live in m regular copies, so the size must be m·5. Nearest valid "
+                "sizes: 10 (2x regular) or 15 (3x regular)"),
+      std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(parse_rep(g, "3x trivial"), 1))
+                .find("Nearest valid sizes: 5 (1x regular)"),
+            std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(rep, 2).add_bias_kv(true))
+                .find("add_bias_kv=true is not supported: the learned bias_k/bias_v tokens"),
+            std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(rep, 2).add_zero_attn(true))
+                .find("add_zero_attn=true is not supported"),
+            std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(rep, 2).dropout(1.5)).find("dropout must be in [0, 1), got 1.5"),
+            std::string::npos);
+  EXPECT_NE(
+      build(EMultiheadAttentionOptions(rep, 2).init_scheme("kaiming")).find("unknown init_scheme 'kaiming'"),
+      std::string::npos);
+  EXPECT_NE(build(EMultiheadAttentionOptions(nullptr, 2)).find("eMultiheadAttention: in_rep is required"),
+            std::string::npos);
+  // Option errors are ConfigError (clean messages), shape errors TORCH_CHECK.
+  EXPECT_THROW(EMultiheadAttention(rep, 3), ConfigError);
+  EMultiheadAttention mha(rep, 2);
+  EXPECT_NE(error_text([&] {
+              mha->forward(at::randn({3, 2, 20}), at::randn({4, 2, 21}), at::randn({4, 2, 21}));
+            }).find("expected query, key and value with 20 features (in_rep 4x regular (size 20))"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] {
+              mha->forward(at::randn({2, 3, 4, 20}));
+            }).find("eMultiheadAttention: expected input (batch, seq, 20) or (batch, 20)"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] {
+              mha->forward(at::randn({3, 2, 20}), at::randn({4, 20}), at::randn({4, 20}));
+            }).find("query, key and value must have the same number of dimensions"),
+            std::string::npos);
+}
+
+// ---- the registry factory --------------------------------------------------------------------------------
+
+std::pair<std::shared_ptr<Layer>, std::string> build_attention(const std::string& yaml, const RepPtr& in) {
+  LayerArgs args;
+  args.group = in->group_ptr();
+  args.in_rep = in;
+  args.kwargs = YAML::Load(yaml);
+  args.registry = &registry();
+  args.resolve_rep = [g = in->group_ptr()](const YAML::Node& n) { return parse_rep(g, n.as<std::string>()); };
+  try {
+    return {registry().get_layer("eMultiheadAttention")(args), ""};
+  } catch (const std::exception& e) {
+    return {nullptr, e.what()};
+  }
+}
+
+TEST(AttentionFactory, BuildsThroughTheRegistry) {
+  auto g = group("Ico");
+  auto rep = parse_rep(g, "2x regular");
+  auto [layer, error] = build_attention("{num_heads: 2, dropout: 0.1, init_scheme: xavier_uniform}", rep);
+  ASSERT_TRUE(layer) << error;
+  auto* mha = dynamic_cast<EMultiheadAttentionImpl*>(layer.get());
+  ASSERT_NE(mha, nullptr);
+  EXPECT_EQ(mha->options.num_heads(), 2);
+  EXPECT_DOUBLE_EQ(mha->options.dropout(), 0.1);
+  EXPECT_EQ(mha->options.init_scheme(), "xavier_uniform");
+  EXPECT_EQ(mha->in_proj_weight_parameter().constraint()->method(), "orbit");
+  EXPECT_EQ(layer->in_rep().get(), rep.get());
+  EXPECT_EQ(layer->out_rep().get(), rep.get());
+  layer->eval();
+  at::Tensor x = at::randn({2, 3, 120});
+  EXPECT_EQ(layer->forward(x).sizes(), x.sizes());
+}
+
+TEST(AttentionFactory, ErrorsPointAtTheYaml) {
+  auto g = group("C4");
+  auto rep = parse_rep(g, "6x regular");
+  const std::string heads = build_attention("{dropout: 0.0,\n num_heads: 4}", rep).second;
+  EXPECT_NE(heads.find("2:13: error: eMultiheadAttention: num_heads = 4 does not divide m = 6"),
+            std::string::npos)
+      << heads;
+  EXPECT_NE(heads.find("valid head counts: 1, 2, 3, 6"), std::string::npos) << heads;
+  EXPECT_NE(build_attention("{num_heads: 2, add_zero_attn: true}", rep)
+                .second.find("1:31: error: eMultiheadAttention: add_zero_attn=true is not supported"),
+            std::string::npos);
+  EXPECT_NE(
+      build_attention("{num_head: 2}", rep).second.find("unknown key 'num_head' (did you mean 'num_heads'?)"),
+      std::string::npos);
+  EXPECT_NE(build_attention("{dropout: 0.1}", rep).second.find("missing required key 'num_heads'"),
+            std::string::npos);
+  EXPECT_NE(build_attention("{num_heads: 1}", parse_rep(g, "regular + trivial"))
+                .second.find("has size 5, which is not a multiple of |G| = 4"),
+            std::string::npos);
+}
+
+// ---- initialisation --------------------------------------------------------------------------------------
+
+double dense_mean_square(InitScheme scheme, int64_t rows, int64_t cols) {
+  at::Tensor w = at::empty({rows, cols}, at::kDouble);
+  switch (scheme) {
+    case InitScheme::xavier_normal:
+      torch::nn::init::xavier_normal_(w);
+      break;
+    case InitScheme::xavier_uniform:
+      torch::nn::init::xavier_uniform_(w);
+      break;
+    case InitScheme::kaiming_normal:
+      torch::nn::init::kaiming_normal_(w);
+      break;
+    case InitScheme::kaiming_uniform:
+      torch::nn::init::kaiming_uniform_(w);
+      break;
+    case InitScheme::zeros:
+      w.zero_();
+      break;
+  }
+  return w.pow(2).mean().item<double>();
+}
+
+TEST(AttentionInit, EffectiveWeightsHaveTheStockVarianceForEveryScheme) {
+  at::manual_seed(4);
+  auto g = group("C4");
+  for (const auto& rep : {parse_rep(g, "20x regular"), random_basis(parse_rep(g, "16x regular"), 8)}) {
+    const int64_t d = rep->size();
+    for (auto scheme : {InitScheme::xavier_normal, InitScheme::xavier_uniform, InitScheme::kaiming_normal,
+                        InitScheme::kaiming_uniform}) {
+      EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2).init_scheme(to_string(scheme)));
+      const std::string what = to_string(scheme) + " " + rep->describe();
+      EXPECT_NEAR(mha->in_proj_weight().pow(2).mean().item<double>() / dense_mean_square(scheme, 3 * d, d),
+                  1.0, 0.1)
+          << what;
+      EXPECT_NEAR(mha->out_proj->weight().pow(2).mean().item<double>() / dense_mean_square(scheme, d, d), 1.0,
+                  0.1)
+          << what;
+      EXPECT_EQ(mha->in_proj_bias().abs().sum().item<double>(), 0.0);
+      EXPECT_EQ(mha->out_proj->bias().abs().sum().item<double>(), 0.0);
+    }
+  }
+  EMultiheadAttention zeros(EMultiheadAttentionOptions(parse_rep(g, "2x regular"), 1).init_scheme("zeros"));
+  EXPECT_EQ(zeros->in_proj_weight().abs().sum().item<double>(), 0.0);
+}
+
+// ---- gradients -------------------------------------------------------------------------------------------
+
+void expect_gradient_matches(const std::function<at::Tensor()>& loss, at::Tensor t, const std::string& what) {
+  if (t.grad().defined()) t.mutable_grad().zero_();
+  loss().backward();
+  at::Tensor analytic = t.grad().clone();
+  at::Tensor numeric = at::zeros_like(t);
+  const double eps = 1e-6;
+  at::NoGradGuard no_grad;
+  auto flat = t.view(-1);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double v = flat[i].item<double>();
+    flat[i].fill_(v + eps);
+    const double up = loss().item<double>();
+    flat[i].fill_(v - eps);
+    const double down = loss().item<double>();
+    flat[i].fill_(v);
+    numeric.view(-1)[i].fill_((up - down) / (2 * eps));
+  }
+  EXPECT_TRUE(at::allclose(analytic, numeric, 1e-6, 1e-7)) << what << "\n"
+                                                           << (analytic - numeric).abs().max();
+}
+
+TEST(AttentionGradients, MatchFiniteDifferences) {
+  at::manual_seed(6);
+  auto g = group("C3");
+  for (const auto& rep : {parse_rep(g, "2x regular"), random_basis(parse_rep(g, "2x regular"), 3)}) {
+    EMultiheadAttention mha(rep, 2);
+    mha->to(at::kDouble);
+    {
+      at::NoGradGuard no_grad;
+      for (auto& p : mha->parameters()) p.normal_(0, 0.5);
+    }
+    at::Tensor q = at::randn({3, 2, 6}, at::kDouble).requires_grad_();
+    at::Tensor kv = at::randn({4, 2, 6}, at::kDouble).requires_grad_();
+    at::Tensor r = at::randn({3, 2, 6}, at::kDouble);
+    at::Tensor padding = at::zeros({2, 4}, at::kBool);
+    padding[0][2] = true;
+    auto loss = [&] { return (std::get<0>(mha->forward(q, kv, kv, padding)) * r).sum(); };
+    for (auto& p : mha->named_parameters()) expect_gradient_matches(loss, p.value(), p.key());
+    expect_gradient_matches(loss, q, "query");
+    expect_gradient_matches(loss, kv, "key/value");
+  }
+}
+
+// ---- the eval-mode cache ---------------------------------------------------------------------------------
+
+class AttentionCache : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    at::manual_seed(12);
+    rep = random_basis(parse_rep(group("C4"), "2x regular"), 5);
+    mha = EMultiheadAttention(rep, 2);
+    x = at::randn({2, 3, 8});
+  }
+  at::Tensor eval_forward(const at::Tensor& input) {
+    at::NoGradGuard no_grad;
+    return mha->forward(input);
+  }
+  /// The output computed from scratch: stock attention with freshly expanded weights.
+  at::Tensor reference(const at::Tensor& input) {
+    at::NoGradGuard no_grad;
+    auto p = mha->named_parameters();
+    at::Tensor s = input.transpose(0, 1);
+    auto w_in = mha->in_proj_weight_parameter().constraint()->expand(p["in_proj_weight_coefficients"]);
+    auto b_in = mha->in_proj_bias_parameter().constraint()->expand(p["in_proj_bias_coefficients"]);
+    auto w_out = mha->out_proj->weight_parameter().constraint()->expand(p["out_proj.weight_coefficients"]);
+    auto b_out = mha->out_proj->bias_parameter().constraint()->expand(p["out_proj.bias_coefficients"]);
+    auto out = torch::nn::functional::detail::multi_head_attention_forward(
+        s, s, s, 8, 2, w_in, b_in, {}, {}, false, 0.0, w_out, b_out, false, {}, false);
+    return std::get<0>(out).transpose(0, 1);
+  }
+  RepPtr rep;
+  EMultiheadAttention mha = nullptr;
+  at::Tensor x;
+};
+
+TEST_F(AttentionCache, EvalForwardUnderNoGradReusesTheExpandedWeights) {
+  mha->eval();
+  eval_forward(x);
+  at::NoGradGuard no_grad;
+  const void* w = mha->in_proj_weight().data_ptr();
+  const void* o = mha->out_proj->weight().data_ptr();
+  mha->forward(x);
+  EXPECT_EQ(mha->in_proj_weight().data_ptr(), w);
+  EXPECT_EQ(mha->out_proj->weight().data_ptr(), o);
+}
+
+TEST_F(AttentionCache, OptimizerStepThenEvalIsSeen) {
+  mha->eval();
+  at::Tensor before = eval_forward(x);
+  mha->train();
+  torch::optim::SGD sgd(mha->parameters(), torch::optim::SGDOptions(0.5));
+  mha->forward(x).pow(2).sum().backward();
+  sgd.step();
+  mha->eval();
+  at::Tensor after = eval_forward(x);
+  EXPECT_FALSE(at::allclose(before, after));
+  EXPECT_TRUE(at::allclose(after, reference(x), 1e-6, 1e-6));
+}
+
+TEST_F(AttentionCache, InPlaceEditLoadAndMoveAreSeen) {
+  mha->eval();
+  eval_forward(x);
+  {
+    at::NoGradGuard no_grad;
+    mha->named_parameters()["out_proj.weight_coefficients"].mul_(-3.0);
+  }
+  EXPECT_TRUE(at::allclose(eval_forward(x), reference(x), 1e-6, 1e-6));
+  EMultiheadAttention other(rep, 2);
+  std::stringstream stream;
+  torch::save(other, stream);
+  torch::load(mha, stream);
+  mha->eval();
+  at::Tensor loaded = eval_forward(x);
+  other->eval();
+  at::Tensor expected_loaded = [&] {
+    at::NoGradGuard no_grad;
+    return other->forward(x);
+  }();
+  EXPECT_TRUE(at::allclose(loaded, expected_loaded, 1e-6, 1e-6));
+  mha->to(at::kDouble);
+  at::Tensor xd = x.to(at::kDouble);
+  at::Tensor moved = eval_forward(xd);
+  EXPECT_EQ(moved.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::allclose(moved, reference(xd), 1e-12, 1e-12));
+}
+
+}  // namespace
+}  // namespace eqnn::testing
