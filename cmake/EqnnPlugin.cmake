@@ -28,3 +28,16 @@ function(eqnn_add_plugin name)
     install(TARGETS ${name} LIBRARY DESTINATION ${EQNN_INSTALL_PLUGIN_DIR})
   endif()
 endfunction()
+
+# eqnn_add_plugin_subdirectories()
+# One subdirectory per plugin: adds every subdirectory of the current source directory that has a
+# CMakeLists.txt (which calls eqnn_add_plugin), in sorted order, so a new plugin needs no edit there.
+function(eqnn_add_plugin_subdirectories)
+  file(GLOB _children RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  list(SORT _children)
+  foreach(_child IN LISTS _children)
+    if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${_child} AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_child}/CMakeLists.txt)
+      add_subdirectory(${_child})
+    endif()
+  endforeach()
+endfunction()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian 12 machine: install dependencies, build, run.
-# (For now it lists the shipped plugins; it becomes `eqnn demo` when the model builder lands.)
+# The main job is `eqnn demo`: a D8-equivariant transformer and its stock twin trained side by side.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${EQNN_BUILD_DIR:-$root/build}
@@ -8,4 +8,4 @@ build_dir=${EQNN_BUILD_DIR:-$root/build}
 echo
 "$build_dir/bin/eqnn" --version
 echo
-exec "$build_dir/bin/eqnn" plugins
+exec "$build_dir/bin/eqnn" demo "$@"

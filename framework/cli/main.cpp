@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   // ---- command groups: one hook per file, declared in commands.hpp ----
   add_plugins_command(app, context);
   add_group_commands(app, context);
+  add_model_commands(app, context);
   add_bench_command(app, context);
 
   try {

@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
@@ -13,7 +12,9 @@
 #include "e_multihead_attention.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/rep_parser.hpp"
-#include "layer_test_util.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
+#include "support.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -280,17 +281,9 @@ TEST(AttentionErrors, OptionsAreCheckedWithTheNumbers) {
 // ---- the registry factory --------------------------------------------------------------------------------
 
 std::pair<std::shared_ptr<Layer>, std::string> build_attention(const std::string& yaml, const RepPtr& in) {
-  LayerArgs args;
-  args.group = in->group_ptr();
-  args.in_rep = in;
-  args.kwargs = YAML::Load(yaml);
-  args.registry = &registry();
-  args.resolve_rep = [g = in->group_ptr()](const YAML::Node& n) { return parse_rep(g, n.as<std::string>()); };
-  try {
-    return {registry().get_layer("eMultiheadAttention")(args), ""};
-  } catch (const std::exception& e) {
-    return {nullptr, e.what()};
-  }
+  std::shared_ptr<Layer> layer;
+  std::string error = error_text([&] { layer = make_layer("eMultiheadAttention", in, yaml); });
+  return {layer, error};
 }
 
 TEST(AttentionFactory, BuildsThroughTheRegistry) {
@@ -334,28 +327,6 @@ TEST(AttentionFactory, ErrorsPointAtTheYaml) {
 
 // ---- initialisation --------------------------------------------------------------------------------------
 
-double dense_mean_square(InitScheme scheme, int64_t rows, int64_t cols) {
-  at::Tensor w = at::empty({rows, cols}, at::kDouble);
-  switch (scheme) {
-    case InitScheme::xavier_normal:
-      torch::nn::init::xavier_normal_(w);
-      break;
-    case InitScheme::xavier_uniform:
-      torch::nn::init::xavier_uniform_(w);
-      break;
-    case InitScheme::kaiming_normal:
-      torch::nn::init::kaiming_normal_(w);
-      break;
-    case InitScheme::kaiming_uniform:
-      torch::nn::init::kaiming_uniform_(w);
-      break;
-    case InitScheme::zeros:
-      w.zero_();
-      break;
-  }
-  return w.pow(2).mean().item<double>();
-}
-
 TEST(AttentionInit, EffectiveWeightsHaveTheStockVarianceForEveryScheme) {
   at::manual_seed(4);
   auto g = group("C4");
@@ -380,27 +351,6 @@ TEST(AttentionInit, EffectiveWeightsHaveTheStockVarianceForEveryScheme) {
 }
 
 // ---- gradients -------------------------------------------------------------------------------------------
-
-void expect_gradient_matches(const std::function<at::Tensor()>& loss, at::Tensor t, const std::string& what) {
-  if (t.grad().defined()) t.mutable_grad().zero_();
-  loss().backward();
-  at::Tensor analytic = t.grad().clone();
-  at::Tensor numeric = at::zeros_like(t);
-  const double eps = 1e-6;
-  at::NoGradGuard no_grad;
-  auto flat = t.view(-1);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double v = flat[i].item<double>();
-    flat[i].fill_(v + eps);
-    const double up = loss().item<double>();
-    flat[i].fill_(v - eps);
-    const double down = loss().item<double>();
-    flat[i].fill_(v);
-    numeric.view(-1)[i].fill_((up - down) / (2 * eps));
-  }
-  EXPECT_TRUE(at::allclose(analytic, numeric, 1e-6, 1e-7)) << what << "\n"
-                                                           << (analytic - numeric).abs().max();
-}
 
 TEST(AttentionGradients, MatchFiniteDifferences) {
   at::manual_seed(6);

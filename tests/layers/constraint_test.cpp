@@ -7,7 +7,9 @@
 #include "eqnn/error.hpp"
 #include "eqnn/rep_parser.hpp"
 #include "invariant_constraint.hpp"
-#include "layer_test_util.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
+#include "support.hpp"
 
 namespace eqnn::testing {
 namespace {

@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <torch/nn/init.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 
@@ -12,7 +11,9 @@
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
-#include "layer_test_util.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
+#include "support.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -60,18 +61,8 @@ struct Built {
 };
 
 Built build_linear(const std::string& yaml, const RepPtr& in) {
-  LayerArgs args;
-  args.group = in->group_ptr();
-  args.in_rep = in;
-  args.kwargs = YAML::Load(yaml);
-  args.registry = &registry();
-  args.resolve_rep = [g = in->group_ptr()](const YAML::Node& n) { return parse_rep(g, n.as<std::string>()); };
   Built out;
-  try {
-    out.layer = registry().get_layer("eLinear")(args);
-  } catch (const std::exception& e) {
-    out.error = e.what();
-  }
+  out.error = error_text([&] { out.layer = make_layer("eLinear", in, yaml); });
   return out;
 }
 
@@ -163,28 +154,6 @@ TEST(Linear, ErrorsNameTheProblem) {
 }
 
 // ---- initialisation --------------------------------------------------------------------------------------
-
-double dense_mean_square(InitScheme scheme, int64_t rows, int64_t cols) {
-  at::Tensor w = at::empty({rows, cols}, at::kDouble);
-  switch (scheme) {
-    case InitScheme::xavier_normal:
-      torch::nn::init::xavier_normal_(w);
-      break;
-    case InitScheme::xavier_uniform:
-      torch::nn::init::xavier_uniform_(w);
-      break;
-    case InitScheme::kaiming_normal:
-      torch::nn::init::kaiming_normal_(w);
-      break;
-    case InitScheme::kaiming_uniform:
-      torch::nn::init::kaiming_uniform_(w);
-      break;
-    case InitScheme::zeros:
-      w.zero_();
-      break;
-  }
-  return w.pow(2).mean().item<double>();
-}
 
 TEST(Linear, InitialisationMatchesTheStockSchemeForEveryScheme) {
   at::manual_seed(3);
@@ -327,28 +296,6 @@ TEST_F(LinearCache, TorchLoadIsSeen) {
 }
 
 // ---- gradients -------------------------------------------------------------------------------------------
-
-/// Central finite differences of loss() w.r.t. every entry of t, against autograd.
-void expect_gradient_matches(const std::function<at::Tensor()>& loss, at::Tensor t, const std::string& what) {
-  if (t.grad().defined()) t.mutable_grad().zero_();
-  loss().backward();
-  at::Tensor analytic = t.grad().clone();
-  at::Tensor numeric = at::zeros_like(t);
-  const double eps = 1e-6;
-  at::NoGradGuard no_grad;
-  auto flat = t.view(-1);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double v = flat[i].item<double>();
-    flat[i].fill_(v + eps);
-    const double up = loss().item<double>();
-    flat[i].fill_(v - eps);
-    const double down = loss().item<double>();
-    flat[i].fill_(v);
-    numeric.view(-1)[i].fill_((up - down) / (2 * eps));
-  }
-  EXPECT_TRUE(at::allclose(analytic, numeric, 1e-6, 1e-7)) << what << "\n"
-                                                           << (analytic - numeric).abs().max();
-}
 
 TEST(Linear, GradientsMatchFiniteDifferences) {
   at::manual_seed(5);

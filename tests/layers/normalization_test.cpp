@@ -2,125 +2,52 @@
 // groups and representations (permutation or not), float64 and float32, batched and unbatched; the
 // stock layer_norm as an oracle where the two must agree; initialisation; errors.
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
-#include <yaml-cpp/yaml.h>
 
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
 #include "support.hpp"
 
 namespace {
 
 using eqnn::RepPtr;
 using eqnn::Representation;
-using eqnn::testing::registry;
+using eqnn::testing::equivariance_error;
+using eqnn::testing::error_text;
+using eqnn::testing::kQ8;
+using eqnn::testing::make_layer;
+using eqnn::testing::randomise;
+using eqnn::testing::to_tensor;
 
-const char* kQ8 =
-    "{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
-    "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}";
-const std::vector<std::string> kGroups = {"C5", "D4", "Ico", "C2xD4", kQ8};
-
-at::Tensor dense(const eqnn::Matrix& m, at::ScalarType dtype) {
-  at::Tensor t = at::empty({m.rows(), m.cols()}, at::kDouble);
-  auto a = t.accessor<double, 2>();
-  for (int64_t i = 0; i < m.rows(); ++i)
-    for (int64_t j = 0; j < m.cols(); ++j) a[i][j] = m(i, j);
-  return t.to(dtype);
-}
-
-eqnn::LayerPtr make_layer(const std::string& type, const RepPtr& in, const std::string& kwargs = "{}") {
-  eqnn::LayerArgs a;
-  a.group = in->group_ptr();
-  a.in_rep = in;
-  a.kwargs = YAML::Load(kwargs);
-  a.registry = &registry();
-  auto g = in->group_ptr();
-  a.resolve_rep = [g](const YAML::Node& n) { return eqnn::parse_rep(g, n.as<std::string>()); };
-  return registry().get_layer(type)(a);
-}
-
-/// max over every g of |f(x ρ_in(g)ᵀ) − f(x) ρ_out(g)ᵀ|∞, relative to max(1, |f(x)|∞).
-double equivariance_error(eqnn::Layer& layer, const at::Tensor& x) {
-  at::NoGradGuard no_grad;
-  const at::Tensor y = layer.forward(x);
-  const double scale = std::max(1.0, y.abs().max().item<double>());
-  double worst = 0;
-  for (int g = 0; g < layer.in_rep()->group().order(); ++g) {
-    const at::Tensor rin = dense(layer.in_rep()->matrix(g), x.scalar_type());
-    const at::Tensor rout = dense(layer.out_rep()->matrix(g), x.scalar_type());
-    const at::Tensor yg = layer.forward(at::matmul(x, rin.t()));
-    worst = std::max(worst, (yg - at::matmul(y, rout.t())).abs().max().item<double>() / scale);
-  }
-  return worst;
-}
-
-/// Representations to test for a group: a regular stack, a permutation rep in a random orthogonal
-/// basis, a sum of irreps (every irrep, the last twice), and a permutation action (+ trivial).
-std::vector<std::pair<std::string, RepPtr>> test_reps(const eqnn::GroupPtr& g) {
-  std::vector<std::pair<std::string, RepPtr>> reps;
-  reps.emplace_back("2x regular", eqnn::parse_rep(g, "2x regular"));
-  RepPtr rt = eqnn::parse_rep(g, "regular + trivial");
-  reps.emplace_back("random basis",
-                    Representation::change_basis(rt, eqnn::testing::random_orthogonal(rt->size(), 7)));
-  std::vector<RepPtr> irreps;
-  const int n = static_cast<int>(g->irreps().size());
-  for (int k = 0; k < n; ++k) irreps.push_back(Representation::irrep(g, k));
-  irreps.push_back(Representation::irrep(g, n - 1));
-  reps.emplace_back("irreps", Representation::direct_sum(irreps));
-  const std::string perm = g->actions().empty() ? "regular + 2x trivial"
-                                                : "permutation(" + g->actions().front().name + ") + trivial";
-  reps.emplace_back(perm, eqnn::parse_rep(g, perm));
-  return reps;
-}
-
-/// Random coefficients, so the affine map is a generic element of End_G (not the identity) and the
-/// bias a generic invariant vector.
-void randomise(torch::nn::Module& m, uint64_t seed) {
-  at::NoGradGuard no_grad;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& p : m.parameters()) p.copy_(at::normal(0, 1, p.sizes(), gen, p.options()));
-}
-
-std::vector<at::Tensor> inputs(int64_t D, at::ScalarType dtype, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto o = at::TensorOptions().dtype(dtype);
-  return {at::normal(0, 1, {D}, gen, o), at::normal(0, 1, {3, D}, gen, o),
-          at::normal(0, 1, {2, 3, D}, gen, o)};
-}
-
-class NormEquivariance : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+class NormEquivariance
+    : public ::testing::TestWithParam<std::tuple<std::string, eqnn::testing::GroupCase>> {};
 
 TEST_P(NormEquivariance, EveryElementEveryRepFloat64AndFloat32) {
-  const auto& [type, spec] = GetParam();
-  const auto g = eqnn::testing::group(spec);
-  for (const auto& [label, rep] : test_reps(g)) {
+  const auto& [type, group_case] = GetParam();
+  const auto g = eqnn::testing::group(group_case.spec);
+  for (const auto& [label, rep] : eqnn::testing::mixed_reps(g)) {
     for (bool affine : {true, false}) {
       auto layer = make_layer(type, rep, affine ? "{}" : "{elementwise_affine: false}");
       randomise(*layer, 11);
-      for (auto dtype : {at::kDouble, at::kFloat}) {
-        layer->to(dtype);
-        const double tol = dtype == at::kDouble ? 1e-10 : 1e-5;
-        for (const auto& x : inputs(rep->size(), dtype, 3)) {
-          EXPECT_LE(equivariance_error(*layer, x), tol)
-              << type << " on " << g->name() << " " << label << " affine=" << affine << " dtype=" << dtype
-              << " input " << x.sizes();
-          EXPECT_EQ(layer->forward(x).sizes(), x.sizes());
-        }
-      }
+      eqnn::testing::EquivarianceSweep sweep;
+      sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 3); };
+      sweep.also = [&](const at::Tensor& x) { EXPECT_EQ(layer->forward(x).sizes(), x.sizes()); };
+      eqnn::testing::ExpectEquivariant(
+          *layer, sweep, type + " on " + g->name() + " " + label + " affine=" + std::to_string(affine));
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllGroups, NormEquivariance,
                          ::testing::Combine(::testing::Values("eLayerNorm", "eRMSNorm"),
-                                            ::testing::ValuesIn(kGroups)),
+                                            ::testing::ValuesIn(eqnn::testing::test_groups())),
                          [](const auto& info) {
-                           std::string g = std::get<1>(info.param);
-                           if (g.size() > 8) g = "Q8";
-                           return std::get<0>(info.param) + "_" + g;
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param).label;
                          });
 
 // One regular copy: the invariant component is the mean, so without the affine map eLayerNorm is
@@ -140,12 +67,12 @@ TEST(ELayerNorm, MatchesStockLayerNormOnOneRegularCopy) {
 TEST(ELayerNorm, RemovesTheWholeInvariantPartAndNormalises) {
   auto g = eqnn::testing::group("C5");
   RepPtr rt = eqnn::parse_rep(g, "3x regular + 2x trivial");
-  RepPtr rep = Representation::change_basis(rt, eqnn::testing::random_orthogonal(rt->size(), 3));
+  RepPtr rep = eqnn::testing::random_basis(rt, 3);
   auto layer = make_layer("eLayerNorm", rep, "{eps: 0.0, elementwise_affine: false}");
   layer->to(at::kDouble);
   const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) + 2;
   const at::Tensor y = layer->forward(x);
-  const at::Tensor B = dense(rep->invariant_basis(), at::kDouble);
+  const at::Tensor B = to_tensor(rep->invariant_basis(), at::kDouble);
   ASSERT_EQ(B.size(1), 5);
   EXPECT_LE(at::matmul(y, B).abs().max().item<double>(), 1e-12);
   EXPECT_LE((y.pow(2).mean(-1) - 1).abs().max().item<double>(), 1e-12);
@@ -228,34 +155,23 @@ TEST(ENorm, EvalModeUnderNoGradMatchesTrainMode) {
   EXPECT_TRUE(at::equal(layer->forward(x), train_out));  // from the cache
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const eqnn::Error& e) {
-    return e.what();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "<no error>";
-}
-
 TEST(ENorm, Errors) {
   auto rep = eqnn::parse_rep(eqnn::testing::group("C5"), "regular");
   EXPECT_NE(
-      error_of([&] {
+      error_text([&] {
         make_layer("eLayerNorm", rep, "{epz: 1.0}");
       }).find("eLayerNorm: unknown key 'epz' (did you mean 'eps'?); allowed keys: eps, elementwise_affine"),
       std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(error_text([&] {
               make_layer("eRMSNorm", rep, "{eps: -1}");
             }).find("eRMSNorm: 'eps' must be >= 0, found -1"),
             std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(error_text([&] {
               make_layer("eRMSNorm", rep, "{elementwise_affine: maybe}");
             }).find("elementwise_affine"),
             std::string::npos);
   auto layer = make_layer("eLayerNorm", rep);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(error_text([&] {
               layer->forward(at::randn({2, 4}));
             }).find("eLayerNorm: expected input of shape (..., 5) for in_rep regular (size 5), got [2, 4]"),
             std::string::npos);

@@ -4,37 +4,22 @@
 #include <sstream>
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/transformerlayer.h>
-#include <yaml-cpp/yaml.h>
 
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
-#include "layer_test_util.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
 #include "support.hpp"
 
 namespace {
 
 using eqnn::RepPtr;
-using eqnn::testing::registry;
 
 eqnn::LayerPtr make_encoder(const RepPtr& in, const std::string& kwargs) {
-  eqnn::LayerArgs a;
-  a.group = in->group_ptr();
-  a.in_rep = in;
-  a.kwargs = YAML::Load(kwargs);
-  a.registry = &registry();
-  auto g = in->group_ptr();
-  a.resolve_rep = [g](const YAML::Node& n) { return eqnn::parse_rep(g, n.as<std::string>()); };
-  return registry().get_layer("eTransformerEncoderLayer")(a);
-}
-
-void randomise(torch::nn::Module& m, uint64_t seed) {
-  at::NoGradGuard no_grad;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& p : m.parameters()) p.copy_(at::normal(0, 0.5, p.sizes(), gen, p.options()));
+  return eqnn::testing::make_layer("eTransformerEncoderLayer", in, kwargs);
 }
 
 std::shared_ptr<eqnn::Layer> child(torch::nn::Module& m, const std::string& name) {
@@ -56,21 +41,19 @@ TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
           fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, norm_first: {}}}", copies,
                       g->order() + 1, norm_first);
       auto layer = make_encoder(rep, kwargs);
-      randomise(*layer, 3);
+      eqnn::testing::randomise(*layer, 3, /*stddev=*/0.5);
       // Post-norm checked in train mode (dropout 0), pre-norm in eval mode under no-grad (cached weights).
       if (norm_first) layer->eval();
-      for (auto dtype : {at::kDouble, at::kFloat}) {
-        layer->to(dtype);
+      eqnn::testing::EquivarianceSweep sweep;
+      sweep.min_scale = eqnn::testing::kRelativeToOutput;
+      sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+      sweep.inputs = [&](at::ScalarType dtype) {
         auto o = at::TensorOptions().dtype(dtype);
-        for (const at::Tensor& x : {at::randn({2, 3, rep->size()}, o), at::randn({4, rep->size()}, o)}) {
-          const double err = eqnn::testing::equivariance_error(
-              [&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep, x);
-          EXPECT_LE(err, eqnn::testing::tolerance(dtype))
-              << GetParam().label << " " << kind << " norm_first=" << norm_first << " " << dtype << " "
-              << x.sizes();
-          EXPECT_EQ(layer->forward(x).sizes(), x.sizes());
-        }
-      }
+        return std::vector<at::Tensor>{at::randn({2, 3, rep->size()}, o), at::randn({4, rep->size()}, o)};
+      };
+      sweep.also = [&](const at::Tensor& x) { EXPECT_EQ(layer->forward(x).sizes(), x.sizes()); };
+      eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep, sweep,
+                                       GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first));
     }
   }
 }
@@ -92,7 +75,7 @@ TEST(EncoderLayer, StockStructureAndArithmetic) {
     for (const auto& item : layer->named_children()) names.push_back(item.key());
     EXPECT_EQ(names, (std::vector<std::string>{"self_attn", "linear1", "dropout", "linear2", "norm1", "norm2",
                                                "dropout1", "dropout2", "activation"}));
-    randomise(*layer, 9);
+    eqnn::testing::randomise(*layer, 9, /*stddev=*/0.5);
     layer->to(at::kDouble);
     auto attn = child(*layer, "self_attn"), l1 = child(*layer, "linear1"), l2 = child(*layer, "linear2");
     auto n1 = child(*layer, "norm1"), n2 = child(*layer, "norm2"), act = child(*layer, "activation");
@@ -157,7 +140,7 @@ TEST(EncoderLayer, BatchFirstFalseTakesSequenceFirst) {
   RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "2x regular");
   auto a = make_encoder(rep, "{num_heads: 2, dim_feedforward: 10, dropout: 0.0}");
   auto b = make_encoder(rep, "{num_heads: 2, dim_feedforward: 10, dropout: 0.0, batch_first: false}");
-  randomise(*a, 1);
+  eqnn::testing::randomise(*a, 1, /*stddev=*/0.5);
   {
     at::NoGradGuard no_grad;
     auto pa = a->named_parameters(), pb = b->named_parameters();
@@ -177,8 +160,6 @@ TEST(EncoderLayer, DropoutActsInTrainModeOnly) {
   layer->eval();
   EXPECT_TRUE(at::equal(layer->forward(x), layer->forward(x)));
 }
-
-#define EXPECT_HAS(haystack, needle) EXPECT_NE((haystack).find(needle), std::string::npos) << (haystack)
 
 TEST(EncoderLayer, Errors) {
   using eqnn::testing::error_text;

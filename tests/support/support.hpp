@@ -1,12 +1,18 @@
-// Test-only helpers shared by the unit tests: the real registry with the shipped plugins, random
-// orthogonal matrices, dense reference computations and the equivariance check.
+// Test-only helpers shared by every test binary: the real registry with the shipped plugins, the Q8
+// group spec, random orthogonal matrices and bases, dense reference computations and error texts.
+// Tensor-level equivariance checks are in equivariance.hpp, layer construction and sweeps in layers.hpp.
 #pragma once
 
+#include <exception>
 #include <random>
+#include <string>
+
+#include <c10/util/Exception.h>
 
 #include <Eigen/Dense>
 #include <gtest/gtest.h>
 
+#include "eqnn/error.hpp"
 #include "eqnn/registry.hpp"
 #include "eqnn/representation.hpp"
 
@@ -23,6 +29,11 @@ inline const Registry& registry() {
 }
 
 inline GroupPtr group(const std::string& spec) { return registry().make_group(spec); }
+
+/// The quaternion group by generators: left multiplication by i and j on H = R^4 (a registry spec).
+inline const char* const kQ8 =
+    "{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
+    "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}";
 
 inline Matrix random_orthogonal(int n, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -41,6 +52,11 @@ inline Matrix random_matrix(int r, int c, uint64_t seed) {
   return a;
 }
 
+/// `rep` in a random orthogonal basis (no permutation structure visible in the basis).
+inline RepPtr random_basis(const RepPtr& rep, uint64_t seed) {
+  return Representation::change_basis(rep, random_orthogonal(rep->size(), seed));
+}
+
 /// (1/|G|) Σ_g χ_a(g) χ_b(g), from the representations' own matrices (trace), not their irreps.
 inline double character_inner(const Representation& a, const Representation& b) {
   double s = 0;
@@ -48,4 +64,23 @@ inline double character_inner(const Representation& a, const Representation& b) 
   return s / a.group().order();
 }
 
+/// Runs `body` and returns the exception text ("" when nothing was thrown); LibTorch errors without
+/// their backtrace.
+template <typename F>
+std::string error_text(F&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace eqnn::testing
+
+/// Expects the string `haystack` to contain `needle`, printing the haystack otherwise.
+#define EXPECT_HAS(haystack, needle) EXPECT_NE((haystack).find(needle), std::string::npos) << (haystack)

@@ -46,9 +46,7 @@ const std::vector<Textbook>& textbook() {
       {"C2xD4", 16, rep({{1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {2, 'R'}, {2, 'R'}})},
       {"C3xC3", 9, rep({{1, 'R'}, {2, 'C'}, {2, 'C'}, {2, 'C'}, {2, 'C'}})},
       // The quaternion group by generators: left multiplication by i and j on H = R^4.
-      {"{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
-       "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}",
-       8, rep({{1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {4, 'H'}})},
+      {eqnn::testing::kQ8, 8, rep({{1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {4, 'H'}})},
   };
   return t;
 }

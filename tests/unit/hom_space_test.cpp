@@ -9,6 +9,7 @@
 #include "eqnn/error.hpp"
 #include "eqnn/hom_space.hpp"
 #include "eqnn/rep_parser.hpp"
+#include "equivariance.hpp"
 #include "support.hpp"
 
 using eqnn::HomSpace;
@@ -16,19 +17,10 @@ using eqnn::Matrix;
 using eqnn::Representation;
 using eqnn::RepPtr;
 using eqnn::testing::group;
+using eqnn::testing::kQ8;
+using eqnn::testing::to_tensor;
 
 namespace {
-
-at::Tensor to_tensor(const Matrix& m) {
-  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) t[i][j] = m(i, j);
-  return t;
-}
-
-RepPtr in_random_basis(const RepPtr& r, uint64_t seed) {
-  return Representation::change_basis(r, eqnn::testing::random_orthogonal(r->size(), seed));
-}
 
 struct Pair {
   std::string group, in, out;
@@ -59,12 +51,8 @@ std::vector<Pair> pairs() {
       {"C3xC3", "2x irrep(3)", "irrep(3)", true, true},
       {"S3", "permutation(points)", "regular", true, true},
       {"D5", "standard", "permutation(vertices)"},
-      {"{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
-       "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}",
-       "standard", "regular"},
-      {"{type: FiniteGroup, name: Q8, generators: [[[0,-1,0,0],[1,0,0,0],[0,0,0,-1],[0,0,1,0]], "
-       "[[0,0,-1,0],[0,0,0,1],[1,0,0,0],[0,-1,0,0]]]}",
-       "2x standard", "standard + regular", true, false},
+      {kQ8, "standard", "regular"},
+      {kQ8, "2x standard", "standard + regular", true, false},
   };
 }
 
@@ -76,8 +64,8 @@ struct Built {
 Built build(const Pair& p, uint64_t seed) {
   auto g = group(p.group);
   RepPtr in = eqnn::parse_rep(g, p.in), out = eqnn::parse_rep(g, p.out);
-  if (p.random_basis_in) in = in_random_basis(in, seed);
-  if (p.random_basis_out) out = in_random_basis(out, seed + 1);
+  if (p.random_basis_in) in = eqnn::testing::random_basis(in, seed);
+  if (p.random_basis_out) out = eqnn::testing::random_basis(out, seed + 1);
   return {g, in, out};
 }
 
@@ -139,7 +127,7 @@ TEST(HomSpace, RegularStacksHaveDimensionABG) {
         auto in = eqnn::parse_rep(g, std::to_string(a) + "x regular");
         auto out = eqnn::parse_rep(g, std::to_string(b) + "x regular");
         EXPECT_EQ(HomSpace::get(in, out)->dim(), int64_t(a) * b * g->order()) << spec;
-        EXPECT_EQ(HomSpace::build(in_random_basis(in, 3), out, HomSpace::Method::isotypic)->dim(),
+        EXPECT_EQ(HomSpace::build(eqnn::testing::random_basis(in, 3), out, HomSpace::Method::isotypic)->dim(),
                   int64_t(a) * b * g->order());
       }
   }
@@ -191,7 +179,7 @@ TEST(InvariantProjector, IdempotentSymmetricAndFixedByEveryElement) {
            {"D4", "permutation(vertices) + regular"}, {"Ico", "permutation(vertices) + standard"},
            {"C3xC3", "2x regular + irrep(1)"}, {"A4", "permutation(points) + trivial"}}) {
     auto g = group(spec);
-    auto r = in_random_basis(eqnn::parse_rep(g, rs), 9);
+    auto r = eqnn::testing::random_basis(eqnn::parse_rep(g, rs), 9);
     Matrix P = r->invariant_projector();
     EXPECT_LT((P * P - P).norm(), 1e-10);
     EXPECT_LT((P - P.transpose()).norm(), 1e-12);

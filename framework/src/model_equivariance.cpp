@@ -1,0 +1,87 @@
+// The equivariance check of `eqnn check`: f(x ρ_in(g)ᵀ) against f(x) ρ_out(g)ᵀ on every group element.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "eqnn/model.hpp"
+
+namespace eqnn {
+namespace {
+
+at::Tensor to_tensor(const Matrix& m, at::ScalarType dtype) {
+  // Eigen is column-major: the buffer read row-major is mᵀ.
+  return at::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, at::kDouble)
+      .t()
+      .to(dtype)
+      .contiguous();
+}
+
+}  // namespace
+
+double equivariance_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-10 : 1e-5; }
+
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype, int64_t seq, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  EquivarianceResult result;
+  result.checked = true;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<int64_t> shape = {2};
+  if (seq > 0) shape.push_back(seq);
+  shape.push_back(in->size());
+  const at::Tensor x = at::randn(shape, gen, at::TensorOptions().dtype(dtype));
+  const at::Tensor y = f(x);
+  const double scale = std::max(y.abs().max().item<double>(), 1e-30);
+  const Group& group = in->group();
+  for (int g = 0; g < group.order(); ++g) {
+    const at::Tensor gx = at::matmul(x, to_tensor(in->matrix(g), dtype).t());
+    const at::Tensor gy = at::matmul(y, to_tensor(out->matrix(g), dtype).t());
+    const double err = (f(gx) - gy).abs().max().item<double>() / scale;
+    if (err > result.max_error) {
+      result.max_error = err;
+      result.worst_element = g;
+    }
+  }
+  return result;
+}
+
+std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
+  model.to(dtype);
+  model.eval();
+  std::vector<EquivarianceResult> results;
+  for (const auto& info : model.layer_infos()) {
+    EquivarianceResult r;
+    if (info.layer->in_rep() && info.layer->out_rep()) {
+      auto layer = info.layer;
+      r = equivariance_error([&](const at::Tensor& x) { return layer->forward(x); }, layer->in_rep(),
+                             layer->out_rep(), dtype, 3, seed);
+    } else {
+      r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
+    }
+    r.path = info.path;
+    r.type = info.type;
+    results.push_back(r);
+  }
+  RepPtr out = model.output_rep();
+  std::string note;
+  if (!out && model.output_size() == model.input_size()) {
+    out = model.input_rep();
+    note = "output rep taken to be the input rep";
+  }
+  EquivarianceResult whole;
+  if (out) {
+    whole = equivariance_error([&](const at::Tensor& x) { return model.forward(x); }, model.input_rep(), out,
+                               dtype, 3, seed + 1);
+  } else {
+    note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",
+                       model.output_size());
+  }
+  whole.path = "model";
+  whole.type = "(whole model)";
+  whole.note = note;
+  results.push_back(whole);
+  return results;
+}
+
+}  // namespace eqnn

@@ -1,0 +1,159 @@
+// The model commands as users run them: describe, check, train, run, export, demo.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "eqnn/model.hpp"
+#include "model_test_util.hpp"
+#include "support.hpp"
+
+namespace eqnn::testing {
+namespace {
+
+std::string example(const std::string& name) { return source_path("examples/models/" + name + ".yaml"); }
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Cli, DescribeShowsLayersRepsAndParameterCounts) {
+  auto r = eqnn_cli("describe " + example("d4_mlp"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "group   D4 (order 8)")) << r.output;
+  EXPECT_TRUE(contains(r.output, "layers.2.block.0")) << r.output;
+  EXPECT_TRUE(contains(r.output, "Residual")) << r.output;
+  EXPECT_TRUE(contains(r.output, "x [4]")) << r.output;
+  EXPECT_TRUE(contains(r.output, "h [32]")) << r.output;
+  torch::manual_seed(0);
+  auto model = load_model(registry(), example("d4_mlp"));
+  EXPECT_TRUE(contains(r.output, std::to_string(model->parameter_count()))) << r.output;
+  EXPECT_TRUE(contains(r.output, std::to_string(model->unconstrained_parameter_count()))) << r.output;
+  auto json = eqnn_cli("describe --json " + example("c8_transformer"));
+  ASSERT_EQ(json.status, 0) << json.output;
+  EXPECT_TRUE(contains(json.output, "\"path\": \"layers.2\"")) << json.output;
+  EXPECT_TRUE(contains(json.output, "\"num_heads\": 2")) << json.output;
+}
+
+TEST(Cli, CheckPassesTheExamplesInBothPrecisions) {
+  for (const std::string name : {"c8_transformer", "d4_mlp", "ico_attention", "q8_generators"}) {
+    for (const std::string dtype : {"float32", "float64"}) {
+      auto r = eqnn_cli("check " + example(name) + " --dtype " + dtype);
+      EXPECT_EQ(r.status, 0) << name << " " << dtype << "\n" << r.output;
+      EXPECT_TRUE(contains(r.output, "equivariant: every checked layer and the whole model are within"))
+          << r.output;
+      EXPECT_FALSE(contains(r.output, "FAIL")) << r.output;
+    }
+  }
+}
+
+TEST(Cli, CheckFailsAStockModelAndMarksStockLayersNotApplicable) {
+  ScratchDir dir;
+  write_text(dir.file("stock.yaml"), R"(eqnn: 1
+group: D8
+reps: {x: permutation(vertices)}
+input: x
+output: x
+layers:
+  - {type: Linear, out_features: 16}
+  - {type: ReLU}
+  - {type: Linear, out_features: 8}
+)");
+  auto r = eqnn_cli("check " + dir.file("stock.yaml"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "n/a (no group action)")) << r.output;
+  EXPECT_TRUE(contains(
+      r.output, "eqnn: error: '" + dir.file("stock.yaml") + "' is not equivariant within 1e-05: model"))
+      << r.output;
+  // Without an output rep and with a different output size, the whole model cannot be checked: a failure.
+  write_text(dir.file("unknown.yaml"),
+             "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: Linear, out_features: 3}\n");
+  auto u = eqnn_cli("check " + dir.file("unknown.yaml"));
+  EXPECT_EQ(u.status, 1) << u.output;
+  EXPECT_TRUE(contains(u.output, "has no known representation; declare it with 'output: REP'")) << u.output;
+  auto bad = eqnn_cli("check " + example("d4_mlp") + " --dtype float16");
+  EXPECT_EQ(bad.status, 2) << bad.output;
+}
+
+TEST(Cli, TrainWritesACheckpointAndACsvLogThatRunUses) {
+  ScratchDir dir;
+  auto r = eqnn_cli("train " + example("d4_mlp") + " --steps 20 --seed 4 --out " + dir.file("ckpt.pt") +
+                    " --log " + dir.file("log.csv"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "task    ring:")) << r.output;
+  EXPECT_TRUE(contains(r.output, "step 20/20")) << r.output;
+  EXPECT_TRUE(contains(r.output, "steps/s")) << r.output;
+  EXPECT_TRUE(contains(r.output, "ETA")) << r.output;
+  EXPECT_TRUE(contains(r.output, "relative test error")) << r.output;
+  const std::string csv = read_text(dir.file("log.csv"));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 21);
+  EXPECT_EQ(csv.rfind("step,train_loss,test_mse,test_relative_error\n", 0), 0u);
+
+  // run --checkpoint gives what the C++ API gives with the same checkpoint.
+  save_tensor_file(at::randn({6, 3, 4}), dir.file("x.pt"));
+  auto run = eqnn_cli("run " + example("d4_mlp") + " --checkpoint " + dir.file("ckpt.pt") + " --input " +
+                      dir.file("x.pt") + " --output " + dir.file("y.pt"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  auto model = load_model(registry(), example("d4_mlp"));
+  auto info = load_checkpoint(*model, dir.file("ckpt.pt"));
+  EXPECT_EQ(info.step, 20);
+  EXPECT_EQ(info.task, "ring");
+  EXPECT_TRUE(info.metrics.count("test_mse"));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(at::allclose(load_tensor_file(dir.file("y.pt")),
+                           model->forward(load_tensor_file(dir.file("x.pt"))), 1e-6, 1e-6));
+}
+
+TEST(Cli, TrainUsesTheTeacherTaskForOtherModels) {
+  auto r = eqnn_cli("train " + example("q8_generators") + " --steps 5");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "task    teacher: equivariant teacher")) << r.output;
+  auto ring = eqnn_cli("train " + example("q8_generators") + " --steps 5 --task ring");
+  EXPECT_EQ(ring.status, 0) << ring.output;  // 5 -> 5 features: the ring task applies
+  auto unknown = eqnn_cli("train " + example("q8_generators") + " --task rings");
+  EXPECT_EQ(unknown.status, 2) << unknown.output;
+  auto steps = eqnn_cli("train " + example("q8_generators") + " --steps 0");
+  EXPECT_EQ(steps.status, 2) << steps.output;
+  EXPECT_TRUE(contains(steps.output, "--steps must be at least 1, found 0")) << steps.output;
+}
+
+TEST(Cli, RunAndExportErrors) {
+  ScratchDir dir;
+  write_text(dir.file("bad.pt"), "not a tensor file");
+  auto r = eqnn_cli("run " + example("d4_mlp") + " --input " + dir.file("bad.pt") + " --output " +
+                    dir.file("y.pt"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "tensor file '" + dir.file("bad.pt") + "' is not readable")) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("y.pt")));
+
+  save_tensor_file(at::randn({2, 7}), dir.file("wide.pt"));
+  auto wide = eqnn_cli("run " + example("d4_mlp") + " --input " + dir.file("wide.pt") + " --output " +
+                       dir.file("y.pt"));
+  EXPECT_EQ(wide.status, 1) << wide.output;
+  EXPECT_TRUE(contains(wide.output, "expected 4 input features (the input rep x), got shape [2, 7]"))
+      << wide.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("y.pt")));
+
+  auto both =
+      eqnn_cli("export " + example("d4_mlp") + " --seed 1 --checkpoint x.pt --out " + dir.file("w.pt"));
+  EXPECT_EQ(both.status, 2) << both.output;
+  auto transformer = eqnn_cli("export " + example("c8_transformer") + " --out " + dir.file("w.pt"));
+  EXPECT_EQ(transformer.status, 1) << transformer.output;
+  EXPECT_TRUE(contains(transformer.output, "has parameters but no stock PyTorch equivalent"))
+      << transformer.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("w.pt")));
+  auto missing = eqnn_cli("run " + example("d4_mlp") + " --checkpoint " + dir.file("none.pt") + " --input " +
+                          dir.file("wide.pt") + " --output " + dir.file("y.pt"));
+  EXPECT_EQ(missing.status, 1) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "cannot open checkpoint")) << missing.output;
+}
+
+TEST(Cli, DemoSmokeTest) {
+  auto r = eqnn_cli("demo --steps 5");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const std::string part : {"equivariant (D8)", "stock twin", "relative test error",
+                                 "equivariance error", "trainable parameters", "wall time"}) {
+    EXPECT_TRUE(contains(r.output, part)) << part << "\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace eqnn::testing

@@ -1,0 +1,108 @@
+// Every file in tests/model/malformed/ is a broken model description whose first line says where the
+// error must point and what it must say: `# expect: LINE:COL: MESSAGE-PREFIX`. The builder must throw a
+// ConfigError `FILE:LINE:COL: error: MESSAGE...`, and the CLI must print it and exit with status 2.
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/model.hpp"
+#include "model_test_util.hpp"
+#include "support.hpp"
+
+namespace eqnn::testing {
+namespace {
+
+struct Expectation {
+  std::string file;
+  int line = 0, column = 0;
+  std::string message;
+};
+
+std::vector<Expectation> malformed_files() {
+  std::vector<Expectation> out;
+  for (const auto& entry : std::filesystem::directory_iterator(source_path("tests/model/malformed"))) {
+    if (entry.path().extension() != ".yaml") continue;
+    Expectation e;
+    e.file = entry.path().string();
+    const std::string first = read_text(e.file).substr(0, read_text(e.file).find('\n'));
+    std::smatch m;
+    static const std::regex pattern(R"(^# expect: (\d+):(\d+): (.+)$)");
+    if (std::regex_match(first, m, pattern)) {
+      e.line = std::stoi(m[1]);
+      e.column = std::stoi(m[2]);
+      e.message = m[3];
+    }
+    out.push_back(e);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.file < b.file; });
+  return out;
+}
+
+TEST(Malformed, AtLeastThirtyFilesEachWithAnExpectation) {
+  const auto files = malformed_files();
+  EXPECT_GE(files.size(), 30u);
+  for (const auto& e : files)
+    EXPECT_GT(e.line, 0) << e.file << " has no '# expect: LINE:COL: MESSAGE' first line";
+}
+
+TEST(Malformed, BuilderReportsFileLineColumnAndMessage) {
+  for (const auto& e : malformed_files()) {
+    SCOPED_TRACE(e.file);
+    try {
+      load_model(registry(), e.file);
+      ADD_FAILURE() << "no error for " << e.file;
+    } catch (const ConfigError& error) {
+      EXPECT_EQ(error.file(), e.file);
+      EXPECT_EQ(error.line(), e.line);
+      EXPECT_EQ(error.column(), e.column);
+      EXPECT_EQ(error.message().rfind(e.message, 0), 0u) << "message: " << error.message();
+      const std::string prefix =
+          e.file + ":" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": error: ";
+      EXPECT_EQ(std::string(error.what()).rfind(prefix, 0), 0u) << error.what();
+    }
+  }
+}
+
+TEST(Malformed, CliPrintsTheLocatedErrorAndExitsWithStatus2) {
+  for (const auto& e : malformed_files()) {
+    SCOPED_TRACE(e.file);
+    for (const std::string command : {"describe", "check"}) {
+      auto r = eqnn_cli(command + " " + e.file);
+      EXPECT_EQ(r.status, 2) << r.output;
+      const std::string expected = "eqnn: error: " + e.file + ":" + std::to_string(e.line) + ":" +
+                                   std::to_string(e.column) + ": error: " + e.message;
+      EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+      EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+    }
+  }
+}
+
+TEST(Malformed, FromStringUsesTheGivenName) {
+  try {
+    load_model_from_string(registry(), "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eRelu}\n",
+                           "inline.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "inline.yaml:5:12: error: unknown layer type 'eRelu' (did you mean 'eReLU'?)", 0),
+              0u)
+        << e.what();
+  }
+}
+
+TEST(Malformed, MissingFileIsAConfigError) {
+  try {
+    load_model(registry(), "/nonexistent/model.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/model.yaml: error: cannot open the model file"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace eqnn::testing
