@@ -117,7 +117,10 @@ TEST_P(HomPairs, OrbitPathEqualsDensePath) {
   EXPECT_LT((orbit->project(A) - dense->project(A)).abs().max().item<double>(), 1e-12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Pairs, HomPairs, ::testing::ValuesIn(pairs()));
+INSTANTIATE_TEST_SUITE_P(Pairs, HomPairs, ::testing::ValuesIn(pairs()), [](const auto& info) {
+  const std::string& g = info.param.group;
+  return (g.rfind("{", 0) == 0 ? std::string("Q8") : g) + "_" + std::to_string(info.index);
+});
 
 TEST(HomSpace, RegularStacksHaveDimensionABG) {
   for (const char* spec : {"C5", "D4", "A4", "Ico", "C2xD4"}) {
