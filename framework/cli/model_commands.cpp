@@ -269,28 +269,37 @@ void export_command(CliContext& context, const std::string& path, const std::str
 // ---- demo ----
 
 constexpr const char* kDemoEquivariant = R"(eqnn: 1
-description: D8-equivariant transformer for a ring of 8 oscillators
+description: D8-equivariant transformer for a ring of 8 oscillators (pre-residual blocks, no norms)
 group: D8
 reps:
   x: permutation(vertices)
-  h: 2x regular
+  h: 4x regular
+  f: 8x regular
 input: x
 layers:
   - {type: eLinear, out_rep: h}
-  - {type: eTransformerEncoderLayer, num_heads: 2, dim_feedforward: 64, dropout: 0.0, repeat: 2}
+  - type: Sequential
+    repeat: 2
+    layers:
+      - {type: Residual, layers: [{type: eMultiheadAttention, num_heads: 4}]}
+      - {type: Residual, layers: [{type: eLinear, out_rep: f}, {type: eReLU}, {type: eLinear, out_rep: h}]}
   - {type: eLinear, out_rep: x}
 )";
 
 constexpr const char* kDemoStock = R"(eqnn: 1
-description: the stock twin (same file without the e prefixes)
+description: the stock twin (the same file without the e prefixes)
 group: D8
 reps:
   x: permutation(vertices)
 input: x
 output: x
 layers:
-  - {type: Linear, out_features: 32}
-  - {type: TransformerEncoderLayer, num_heads: 2, dim_feedforward: 64, dropout: 0.0, repeat: 2}
+  - {type: Linear, out_features: 64}
+  - type: Sequential
+    repeat: 2
+    layers:
+      - {type: Residual, layers: [{type: MultiheadAttention, num_heads: 4}]}
+      - {type: Residual, layers: [{type: Linear, out_features: 128}, {type: ReLU}, {type: Linear, out_features: 64}]}
   - {type: Linear, out_features: 8}
 )";
 
