@@ -346,6 +346,13 @@ void demo(CliContext& context, int64_t steps, uint64_t seed) {
       "the 16 elements of D8 of the relative error of f(g·x) - g·f(x), in float64\n");
 }
 
+// MODEL plus where its parameters come from: --checkpoint CKPT or --seed S (run and export).
+void add_model_source(CLI::App* cmd, std::string& path, std::string& checkpoint, uint64_t& seed) {
+  cmd->add_option("MODEL", path, "Model description (YAML)")->required();
+  auto* ckpt = cmd->add_option("--checkpoint", checkpoint, "Parameters from this checkpoint");
+  cmd->add_option("--seed", seed, "Initialise with this seed instead")->excludes(ckpt)->capture_default_str();
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app, CliContext& context) {
@@ -396,11 +403,7 @@ void add_model_commands(CLI::App& app, CliContext& context) {
       uint64_t seed = 0;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("MODEL", a->path, "Model description (YAML)")->required();
-    auto* ckpt = cmd->add_option("--checkpoint", a->checkpoint, "Parameters from this checkpoint");
-    cmd->add_option("--seed", a->seed, "Initialise with this seed instead")
-        ->excludes(ckpt)
-        ->capture_default_str();
+    add_model_source(cmd, a->path, a->checkpoint, a->seed);
     cmd->add_option("--input", a->input, "Input tensor (torch.save)")->required();
     cmd->add_option("--output", a->output, "Output tensor (torch.load reads it)")->required();
     cmd->callback([&context, a] { run(context, a->path, a->checkpoint, a->seed, a->input, a->output); });
@@ -412,11 +415,7 @@ void add_model_commands(CLI::App& app, CliContext& context) {
       uint64_t seed = 0;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("MODEL", a->path, "Model description (YAML)")->required();
-    auto* ckpt = cmd->add_option("--checkpoint", a->checkpoint, "Parameters from this checkpoint");
-    cmd->add_option("--seed", a->seed, "Initialise with this seed instead")
-        ->excludes(ckpt)
-        ->capture_default_str();
+    add_model_source(cmd, a->path, a->checkpoint, a->seed);
     cmd->add_option("--out", a->out, "Output file (a dict of tensors; torch.load reads it)")->required();
     cmd->add_option("--dtype", a->dtype, "Compute the effective weights in float32 or float64")
         ->check(CLI::IsMember({"float32", "float64"}))

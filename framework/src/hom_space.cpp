@@ -276,32 +276,24 @@ std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
   return s;
 }
 
+at::Tensor InvariantSpace::basis_for(const at::TensorOptions& options) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto key = options_key(options);
+  auto it = converted_.find(key);
+  if (it == converted_.end()) it = converted_.emplace(key, basis_.to(options)).first;
+  return it->second;
+}
+
 at::Tensor InvariantSpace::expand(const at::Tensor& theta) const {
   TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_, "InvariantSpace::expand: expected coefficients of shape (..., ",
               dim_, "), got ", theta.sizes());
-  at::Tensor B;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = options_key(theta.options());
-    auto it = converted_.find(key);
-    if (it == converted_.end()) it = converted_.emplace(key, basis_.to(theta.options())).first;
-    B = it->second;
-  }
-  return at::matmul(theta, B.t());
+  return at::matmul(theta, basis_for(theta.options()).t());
 }
 
 at::Tensor InvariantSpace::analyse(const at::Tensor& v) const {
   TORCH_CHECK(v.dim() >= 1 && v.size(-1) == rep_->size(), "InvariantSpace::analyse: expected a tensor of shape (..., ",
               rep_->size(), "), got ", v.sizes());
-  at::Tensor B;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = options_key(v.options());
-    auto it = converted_.find(key);
-    if (it == converted_.end()) it = converted_.emplace(key, basis_.to(v.options())).first;
-    B = it->second;
-  }
-  return at::matmul(v, B);
+  return at::matmul(v, basis_for(v.options()));
 }
 
 }  // namespace eqnn

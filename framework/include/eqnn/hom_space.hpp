@@ -88,6 +88,8 @@ class InvariantSpace {
 
  private:
   InvariantSpace() = default;
+  /// basis_ converted once per dtype/device.
+  at::Tensor basis_for(const at::TensorOptions& options) const;
   RepPtr rep_;
   int64_t dim_ = 0;
   at::Tensor basis_;  // (D, dim) float64, orthonormal columns
