@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs missing dependencies, configures into build/ (or $EQNN_BUILD_DIR) and builds with -j2.
 # Used by demo.sh and test.sh; extra arguments go to the configure step (e.g. -DCMAKE_BUILD_TYPE=Debug).
+# CMake finds LibTorch through the project venv's Python ($EQNN_VENV, default .venv/).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${EQNN_BUILD_DIR:-$root/build}
+venv=${EQNN_VENV:-$root/.venv}
 
 "$root/scripts/install-deps.sh"
 
 generator=()
 if [ ! -f "$build_dir/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
-cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${EQNN_BUILD_TYPE:-Release}" "$@"
+cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${EQNN_BUILD_TYPE:-Release}" \
+  -DEQNN_PYTHON="$venv/bin/python" "$@"
 cmake --build "$build_dir" -j "${EQNN_JOBS:-2}"

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include "commands.hpp"
 #include "eqnn/error.hpp"
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand
   app.require_subcommand(0, 1);
   bool show_version = false;
-  app.add_flag("--version", show_version, "Print the eqnn, plugin ABI and LibTorch versions");
+  app.add_flag("--version", show_version, "Print the eqnn, plugin ABI and LibTorch versions, and whether CUDA is there");
   app.add_option("--plugin-path", context.plugin_paths,
                  "Also load plugins from this directory or file (repeatable; after EQNN_PLUGIN_PATH)")
       ->type_name("PATH")
@@ -40,8 +41,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     if (show_version) {
-      fmt::print("eqnn {}\nplugin ABI {}\nLibTorch {}\n", eqnn::version(), EQNN_PLUGIN_ABI_VERSION,
-                 eqnn::torch_version());
+      const bool gpu = torch::cuda::is_available();
+      fmt::print("eqnn {}\nplugin ABI {}\nLibTorch {} ({})\nCUDA GPUs visible: {}\n", eqnn::version(),
+                 EQNN_PLUGIN_ABI_VERSION, eqnn::torch_version(),
+                 eqnn::torch_has_cuda() ? "built with CUDA" : "CPU only",
+                 gpu ? std::to_string(torch::cuda::device_count()) : std::string("none"));
       return 0;
     }
     if (app.get_subcommands().empty()) {

@@ -14,7 +14,10 @@
 #include <ATen/core/ivalue.h>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
@@ -46,6 +49,29 @@ at::IValue unpickle(const std::string& path, const std::string& what) {
   } catch (const std::exception& e) {
     throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): {}", what, path, e.what()));
   }
+}
+
+// torch.save's zip format without type tags on dicts and lists: jit::pickle_save tags them with
+// torch.jit._pickle.restore_type_tag, which Python's torch.load refuses under its default
+// weights_only=True (PyTorch >= 2.6). Plain dicts, lists, strings, numbers and tensors load everywhere.
+std::vector<char> pickle_save(const at::IValue& value) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickled.insert(pickled.end(), buf, buf + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr,
+                              /*memoized_class_types=*/nullptr, /*get_tensor_id=*/nullptr,
+                              /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    const char* bytes = static_cast<const char*>(data);
+    archive.insert(archive.end(), bytes, bytes + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return archive;
 }
 
 c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& items) {
@@ -165,7 +191,7 @@ void save_checkpoint(Model& model, const Registry& registry, const std::string& 
   c10::Dict<std::string, double> metrics;
   for (const auto& [k, v] : info.metrics) metrics.insert(k, v);
   dict.insert("metrics", metrics);
-  write_file_atomically(path, torch::jit::pickle_save(dict));
+  write_file_atomically(path, pickle_save(dict));
 }
 
 CheckpointInfo load_checkpoint(Model& model, const std::string& path) {
@@ -206,7 +232,7 @@ at::Tensor load_tensor_file(const std::string& path) {
 }
 
 void save_tensor_file(const at::Tensor& tensor, const std::string& path) {
-  write_file_atomically(path, torch::jit::pickle_save(tensor.detach().contiguous()));
+  write_file_atomically(path, pickle_save(tensor.detach().contiguous()));
 }
 
 void export_weights(Model& model, const std::string& path) {
@@ -221,7 +247,7 @@ void export_weights(Model& model, const std::string& path) {
                       model.name(), info.path, info.type));
     }
   }
-  write_file_atomically(path, torch::jit::pickle_save(tensor_dict(model.effective_parameters())));
+  write_file_atomically(path, pickle_save(tensor_dict(model.effective_parameters())));
 }
 
 }  // namespace eqnn

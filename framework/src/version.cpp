@@ -17,4 +17,6 @@ std::string torch_version() {
 
 std::string build_fingerprint() { return EQNN_BUILD_FINGERPRINT; }
 
+bool torch_has_cuda() { return EQNN_TORCH_CUDA != 0; }
+
 }  // namespace eqnn

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs eqnn from BUILD_DIR into a temporary prefix, builds examples/plugin against it with
 # find_package(eqnn), and checks that the installed `eqnn plugins --json` lists the example plugin.
-# Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR
+# Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR TORCH_DIR
 set -euo pipefail
 build_dir=$1
 example_dir=$2
 work_dir=$3
+torch_dir=$4
 
 rm -rf "$work_dir"
 mkdir -p "$work_dir"
@@ -20,7 +21,7 @@ generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi
 echo "== configure + build $example_dir against $prefix"
 cmake -S "$example_dir" -B "$example_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix"
+  -DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR="$torch_dir"
 cmake --build "$example_build" -j2
 
 plugin=$example_build/scalar_constraint.so

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Checks `eqnn export` against stock PyTorch: builds the stock torch.nn model with the structure of a
 YAML model (read from `eqnn describe --json`), loads the exported weights with strict=True, and compares
 its output with `eqnn run` on the same input. Also checks that a checkpoint is readable by torch.load.
