@@ -9,6 +9,10 @@ venv=${EQNN_VENV:-$root/.venv}
 
 "$root/scripts/install-deps.sh"
 
+# ccache (when installed) hashes paths relative to the repository root, so a fresh clone elsewhere reuses
+# the objects an earlier build compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
+
 generator=()
 if [ ! -f "$build_dir/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
 cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${EQNN_BUILD_TYPE:-Release}" \
