@@ -4,6 +4,8 @@
 // torch::nn::MultiheadAttention and the fused one Python's module takes without weights (at::linear +
 // at::scaled_dot_product_attention + out-projection). Each run also reports the single-thread GFLOP/s of a
 // 1024x1024 at::mm, which shows whether fast CPU kernels (MKL/oneDNN) are in use.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -43,6 +45,19 @@ struct BenchOptions {
 
 using Clock = std::chrono::steady_clock;
 
+/// The clock of the timed regions: on one CPU thread the CPU time of that thread (so a busy machine, which
+/// delays the process, does not inflate one side of a ratio); otherwise (threads or a GPU) wall time.
+struct Timer {
+  bool thread_cpu = false;
+  double now_ms() const {
+    if (!thread_cpu) return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
+  }
+  const char* name() const { return thread_cpu ? "thread CPU time" : "wall time"; }
+};
+
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -58,14 +73,15 @@ double median(std::vector<double> v) {
 /// before each clock read.
 std::vector<double> time_all(const BenchOptions& o, const c10::Device& device,
                              const std::vector<std::function<void()>>& fns, const std::function<void()>& between) {
+  const Timer timer{device.is_cpu() && at::get_num_threads() == 1};
   std::vector<std::vector<double>> times(fns.size());
   for (int i = 0; i < o.warmup + o.iters; ++i)
     for (size_t f = 0; f < fns.size(); ++f) {
       synchronize(device);
-      const auto start = Clock::now();
+      const double start = timer.now_ms();
       fns[f]();
       synchronize(device);
-      if (i >= o.warmup) times[f].push_back(ms_since(start));
+      if (i >= o.warmup) times[f].push_back(timer.now_ms() - start);
       between();
     }
   std::vector<double> out;
@@ -128,6 +144,7 @@ LayerArgs layer_args(const Registry& registry, const Setup& s, const std::string
 nlohmann::json machine_json(const Setup& s, const BenchOptions& o) {
   nlohmann::json j = {{"device", s.device.str()},
                       {"threads", o.threads},
+                      {"clock", Timer{s.device.is_cpu() && o.threads == 1}.name()},
                       {"mm_1024_gflops_1_thread", s.cpu_mm_gflops}};
   if (s.device.is_cuda()) j["mm_1024_gflops_device"] = s.device_mm_gflops;
   return j;
@@ -136,7 +153,7 @@ nlohmann::json machine_json(const Setup& s, const BenchOptions& o) {
 void print_machine(const Setup& s) {
   fmt::print("  1024x1024 at::mm: {:.1f} GFLOP/s on 1 CPU thread", s.cpu_mm_gflops);
   if (s.device.is_cuda()) fmt::print(", {:.0f} GFLOP/s on {}", s.device_mm_gflops, s.device.str());
-  fmt::print("\n");
+  fmt::print("; times are {}\n", Timer{s.device.is_cpu() && at::get_num_threads() == 1}.name());
 }
 
 std::string ratio_text(double r) { return fmt::format("{:.3f}", r); }
