@@ -46,6 +46,6 @@ void add_plugins_command(CLI::App& app, CliContext& context);
 void add_model_commands(CLI::App& app, CliContext& context);  // eqnn describe/check/train/run/export/demo
 // Planned, each in its own file:
 void add_group_commands(CLI::App& app, CliContext& context);  // eqnn groups, group info, rep info, hom
-void add_bench_command(CLI::App& app, CliContext& context);  // eqnn bench attention
+void add_bench_command(CLI::App& app, CliContext& context);  // eqnn bench attention / linear
 
 }  // namespace eqnn::cli

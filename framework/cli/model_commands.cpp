@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "device_option.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
 #include "eqnn/registry.hpp"
@@ -146,7 +147,9 @@ void describe(CliContext& context, const std::string& path, bool json) {
                static_cast<double>(stock) / std::max<int64_t>(total, 1));
 }
 
-void check(CliContext& context, const std::string& path, const std::string& dtype_name, uint64_t seed) {
+void check(CliContext& context, const std::string& path, const std::string& dtype_name, uint64_t seed,
+           const std::string& device_name) {
+  const c10::Device device = parse_device(device_name);
   at::ScalarType dtype = at::kFloat;
   if (dtype_name == "float64") {
     dtype = at::kDouble;
@@ -155,11 +158,11 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
   }
   torch::manual_seed(seed);
   auto model = load_model(context.registry(), path);
-  model->to(dtype);
+  model->to(device, dtype);
   const double tol = equivariance_tolerance(dtype);
   auto results = check_model(*model, dtype, seed);
-  fmt::print("equivariance of '{}' on all {} elements of {} ({}, tolerance {:g}, relative max error)\n\n",
-             path, model->group()->order(), model->group()->name(), dtype_name, tol);
+  fmt::print("equivariance of '{}' on all {} elements of {} ({} on {}, tolerance {:g}, relative max error)\n\n",
+             path, model->group()->order(), model->group()->name(), dtype_name, device.str(), tol);
   std::vector<std::vector<std::string>> rows = {{"layer", "type", "error", "worst g", "status"}};
   std::vector<std::string> failures;
   for (const auto& r : results) {
@@ -185,7 +188,7 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
 }
 
 struct TrainArgs {
-  std::string model, task = "auto", out, log;
+  std::string model, task = "auto", out, log, device = "cpu";
   int64_t steps = 300, batch_size = 32;
   double lr = 3e-3;
   uint64_t seed = 0;
@@ -195,9 +198,11 @@ void train(CliContext& context, const TrainArgs& a) {
   if (a.steps < 1) throw UsageError(fmt::format("--steps must be at least 1, found {}", a.steps));
   if (a.batch_size < 1)
     throw UsageError(fmt::format("--batch-size must be at least 1, found {}", a.batch_size));
+  const c10::Device device = parse_device(a.device);
   torch::manual_seed(a.seed);
   auto model = load_model(context.registry(), a.model);
   auto task = make_task(a.task, *model, a.seed);
+  model->to(device);  // train_model moves each batch to the model's device
   fmt::print("model   {} ({} trainable parameters)\ntask    {}: {}\n", a.model, model->parameter_count(),
              task->name(), task->description());
   fmt::print("train   {} steps, batch {}, Adam lr {:g}, seed {}\n", a.steps, a.batch_size, a.lr, a.seed);
@@ -235,19 +240,20 @@ void train(CliContext& context, const TrainArgs& a) {
 }
 
 void run(CliContext& context, const std::string& path, const std::string& checkpoint, uint64_t seed,
-         const std::string& input, const std::string& output) {
+         const std::string& input, const std::string& output, const std::string& device_name) {
+  const c10::Device device = parse_device(device_name);
   auto model = load_initialised(context.registry(), path, checkpoint, seed);
   at::Tensor x = load_tensor_file(input);
   if (!at::isFloatingType(x.scalar_type())) {
     throw Error(fmt::format("'{}' holds a {} tensor; the model needs floating-point input", input,
                             c10::toString(x.scalar_type())));
   }
-  if (x.scalar_type() != at::kFloat) model->to(x.scalar_type());
+  model->to(device, x.scalar_type());
   model->eval();
   torch::NoGradGuard no_grad;
   at::Tensor y;
   try {
-    y = model->forward(x);
+    y = model->forward(x.to(device)).cpu();
   } catch (const c10::Error& e) {
     throw Error(fmt::format("input '{}': {}", input, e.what_without_backtrace()));
   }
@@ -368,7 +374,7 @@ void add_model_commands(CLI::App& app, CliContext& context) {
   {
     auto* cmd = app.add_subcommand("check", "Check the equivariance of every layer and of the whole model");
     struct Args {
-      std::string path, dtype = "float32";
+      std::string path, dtype = "float32", device = "cpu";
       uint64_t seed = 0;
     };
     auto a = std::make_shared<Args>();
@@ -378,7 +384,8 @@ void add_model_commands(CLI::App& app, CliContext& context) {
         ->capture_default_str();
     cmd->add_option("--seed", a->seed, "Seed for the initialisation and the random input")
         ->capture_default_str();
-    cmd->callback([&context, a] { check(context, a->path, a->dtype, a->seed); });
+    add_device_option(cmd, a->device);
+    cmd->callback([&context, a] { check(context, a->path, a->dtype, a->seed, a->device); });
   }
   {
     auto* cmd = app.add_subcommand("train", "Train a model on a built-in task");
@@ -394,19 +401,22 @@ void add_model_commands(CLI::App& app, CliContext& context) {
         ->capture_default_str();
     cmd->add_option("--out", a->out, "Write a checkpoint here");
     cmd->add_option("--log", a->log, "Write the loss per step as CSV here");
+    add_device_option(cmd, a->device);
     cmd->callback([&context, a] { train(context, *a); });
   }
   {
     auto* cmd = app.add_subcommand("run", "Apply a model to a tensor saved with torch.save");
     struct Args {
-      std::string path, checkpoint, input, output;
+      std::string path, checkpoint, input, output, device = "cpu";
       uint64_t seed = 0;
     };
     auto a = std::make_shared<Args>();
     add_model_source(cmd, a->path, a->checkpoint, a->seed);
     cmd->add_option("--input", a->input, "Input tensor (torch.save)")->required();
     cmd->add_option("--output", a->output, "Output tensor (torch.load reads it)")->required();
-    cmd->callback([&context, a] { run(context, a->path, a->checkpoint, a->seed, a->input, a->output); });
+    add_device_option(cmd, a->device);
+    cmd->callback(
+        [&context, a] { run(context, a->path, a->checkpoint, a->seed, a->input, a->output, a->device); });
   }
   {
     auto* cmd = app.add_subcommand("export", "Write the effective weights under stock PyTorch names");

@@ -76,7 +76,7 @@ std::vector<char> pickle_save(const at::IValue& value) {
 
 c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& items) {
   c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : items) dict.insert(name, t.detach().contiguous());
+  for (const auto& [name, t] : items) dict.insert(name, t.detach().cpu().contiguous());  // files hold CPU tensors
   return dict;
 }
 

@@ -49,12 +49,19 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
   model.to(dtype);
   model.eval();
+  // The model computes where its tensors are (CPU or a GPU); inputs are made and errors measured on the CPU.
+  c10::Device device(c10::kCPU);
+  for (const auto& t : model.parameters()) device = t.device();
+  for (const auto& t : model.buffers()) device = t.device();
+  auto on_device = [device](const std::function<at::Tensor(const at::Tensor&)>& f) {
+    return [device, f](const at::Tensor& x) { return f(x.to(device)).cpu(); };
+  };
   std::vector<EquivarianceResult> results;
   for (const auto& info : model.layer_infos()) {
     EquivarianceResult r;
     if (info.layer->in_rep() && info.layer->out_rep()) {
       auto layer = info.layer;
-      r = equivariance_error([&](const at::Tensor& x) { return layer->forward(x); }, layer->in_rep(),
+      r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }), layer->in_rep(),
                              layer->out_rep(), dtype, 3, seed);
     } else {
       r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
@@ -71,7 +78,7 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
   }
   EquivarianceResult whole;
   if (out) {
-    whole = equivariance_error([&](const at::Tensor& x) { return model.forward(x); }, model.input_rep(), out,
+    whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }), model.input_rep(), out,
                                dtype, 3, seed + 1);
   } else {
     note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",

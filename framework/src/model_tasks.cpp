@@ -189,15 +189,15 @@ std::pair<double, double> evaluate_model(Model& model, const Task& task) {
   const bool was_training = model.is_training();
   model.eval();
   const auto& d = task.data();
+  const auto params = model.parameters();
+  const at::TensorOptions where = params.empty() ? at::TensorOptions().dtype(at::kFloat) : params[0].options();
   double sum = 0;
   const int64_t n = d.test_x.size(0);
   for (int64_t start = 0; start < n; start += 256) {
     const int64_t len = std::min<int64_t>(256, n - start);
     at::Tensor x = d.test_x.narrow(0, start, len);
     at::Tensor y = d.test_y.narrow(0, start, len);
-    auto pred = task.predict(
-        model.forward(x.to(model.parameters().empty() ? at::kFloat : model.parameters()[0].scalar_type())),
-        x);
+    auto pred = task.predict(model.forward(x.to(where)).cpu(), x);
     sum += at::mse_loss(pred.to(at::kFloat), y, at::Reduction::Sum).item<double>();
   }
   model.train(was_training);
@@ -217,13 +217,14 @@ TrainResult train_model(Model& model, const Task& task, const TrainOptions& opti
     if (p.requires_grad()) params.push_back(p);
   }
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.learning_rate));
+  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params[0].device();
   const bool tty = isatty(fileno(stderr)) != 0;
   const auto start = std::chrono::steady_clock::now();
   int64_t last_report = -1;
   for (int64_t step = 1; step <= options.steps; ++step) {
     at::Tensor idx =
         at::randint(d.train_x.size(0), {options.batch_size}, gen, at::TensorOptions().dtype(at::kLong));
-    at::Tensor x = d.train_x.index_select(0, idx), y = d.train_y.index_select(0, idx);
+    at::Tensor x = d.train_x.index_select(0, idx).to(device), y = d.train_y.index_select(0, idx).to(device);
     optimizer.zero_grad();
     at::Tensor loss = at::mse_loss(task.predict(model.forward(x), x), y);
     loss.backward();

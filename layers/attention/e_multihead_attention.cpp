@@ -1,13 +1,16 @@
-// EMultiheadAttention: option checks, constrained projections, and the stock attention runtime.
+// EMultiheadAttention: option checks, constrained projections, and the attention runtime: the fused
+// at::scaled_dot_product_attention without attention weights, the explicit softmax computation with them,
+// both with the semantics (masks, dropout, shapes) of torch.nn.functional.multi_head_attention_forward.
 #include "e_multihead_attention.hpp"
 
+#include <cmath>
+#include <limits>
 #include <ostream>
 
 #include <ATen/ATen.h>
 #include <c10/core/DefaultDtype.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/nn/functional/activation.h>
 
 #include "eqnn/error.hpp"
 
@@ -124,15 +127,107 @@ void EMultiheadAttentionImpl::reset_parameters() {
   out_proj->reset_parameters();
 }
 
-std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(
-    const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-    const at::Tensor& key_padding_mask, bool need_weights, const at::Tensor& attn_mask,
-    bool average_attn_weights) {
-  return torch::nn::functional::detail::multi_head_attention_forward(
-      query, key, value, options.in_rep()->size(), options.num_heads(), in_proj_weight(), in_proj_bias(),
-      /*bias_k=*/{}, /*bias_v=*/{}, /*add_zero_attn=*/false, options.dropout(), out_proj->weight(),
-      out_proj->bias(), is_training(), key_padding_mask, need_weights, attn_mask,
-      /*use_separate_proj_weight=*/false, {}, {}, {}, {}, {}, average_attn_weights);
+namespace {
+
+// A bool mask becomes an additive one (-inf where true), as Python's F.multi_head_attention_forward does;
+// a floating-point mask is added as it is.
+at::Tensor additive_mask(const at::Tensor& mask, const char* name, at::ScalarType dtype) {
+  if (!mask.defined()) return mask;
+  if (mask.scalar_type() == at::kBool)
+    return at::zeros(mask.sizes(), mask.options().dtype(dtype))
+        .masked_fill_(mask, -std::numeric_limits<double>::infinity());
+  TORCH_CHECK(at::isFloatingType(mask.scalar_type()), "eMultiheadAttention: ", name,
+              " must be bool (true = may not attend) or floating-point (added to the attention scores), got ",
+              mask.scalar_type());
+  return mask;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs& in, bool need_weights,
+                                                                   bool average_attn_weights) {
+  const int64_t d = options.in_rep()->size(), heads = options.num_heads(), hd = head_dim_;
+  // Sizes in the layout of the inputs: (L, N, D) sequence-first or (N, L, D) batch-first.
+  const int64_t n = in.query.size(in.batch_first ? 0 : 1);
+  const int64_t l = in.query.size(in.batch_first ? 1 : 0), s = in.key.size(in.batch_first ? 1 : 0);
+  TORCH_CHECK(in.key.sizes() == in.value.sizes(), "eMultiheadAttention: key and value must have the same shape, got ",
+              in.key.sizes(), " and ", in.value.sizes());
+  TORCH_CHECK(in.key.size(in.batch_first ? 0 : 1) == n, "eMultiheadAttention: query and key have different batch sizes (",
+              n, " and ", in.key.size(in.batch_first ? 0 : 1), ")");
+
+  // Masks: shapes as torch.nn.MultiheadAttention, combined into one additive (N | 1, H | 1, L, S) mask.
+  at::Tensor mask = additive_mask(in.attn_mask, "attn_mask", in.query.scalar_type());
+  if (mask.defined()) {
+    if (mask.dim() == 2) {
+      TORCH_CHECK(mask.size(0) == l && mask.size(1) == s, "eMultiheadAttention: the 2-D attn_mask has shape ",
+                  mask.sizes(), ", expected (L, S) = (", l, ", ", s, ")");
+      mask = mask.reshape({1, 1, l, s});
+    } else {
+      TORCH_CHECK(mask.dim() == 3 && mask.size(0) == n * heads && mask.size(1) == l && mask.size(2) == s,
+                  "eMultiheadAttention: attn_mask has shape ", mask.sizes(), ", expected (L, S) = (", l, ", ", s,
+                  ") or (N·num_heads, L, S) = (", n * heads, ", ", l, ", ", s, ")",
+                  in.unbatched ? " (unbatched input: N = 1)" : "");
+      mask = mask.reshape({n, heads, l, s});
+    }
+  }
+  at::Tensor padding = additive_mask(in.key_padding_mask, "key_padding_mask", in.query.scalar_type());
+  if (padding.defined()) {
+    TORCH_CHECK(padding.dim() == 2 && padding.size(0) == n && padding.size(1) == s,
+                "eMultiheadAttention: key_padding_mask has shape ", in.unbatched ? padding.squeeze(0).sizes() : padding.sizes(),
+                ", expected ", in.unbatched ? fmt::format("(S) = ({})", s) : fmt::format("(N, S) = ({}, {})", n, s));
+    padding = padding.reshape({n, 1, 1, s});
+    mask = mask.defined() ? mask + padding : padding;
+  }
+
+  // In-projection, packed as in PyTorch when key/value (and query) are the same tensor.
+  const at::Tensor w = in_proj_weight(), b = in_proj_bias();
+  at::Tensor q, k, v;
+  if (in.self_attention) {
+    at::Tensor qkv = at::linear(in.query, w, b);
+    q = qkv.narrow(-1, 0, d);
+    k = qkv.narrow(-1, d, d);
+    v = qkv.narrow(-1, 2 * d, d);
+  } else if (in.shared_key_value) {
+    q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);
+    at::Tensor kv = at::linear(in.key, w.narrow(0, d, 2 * d), b.defined() ? b.narrow(0, d, 2 * d) : b);
+    k = kv.narrow(-1, 0, d);
+    v = kv.narrow(-1, d, d);
+  } else {
+    q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);
+    k = at::linear(in.key, w.narrow(0, d, d), b.defined() ? b.narrow(0, d, d) : b);
+    v = at::linear(in.value, w.narrow(0, 2 * d, d), b.defined() ? b.narrow(0, 2 * d, d) : b);
+  }
+  // (L, N, D) / (N, L, D) → (N, H, L, head_dim): views, no copy.
+  auto split_heads = [&](const at::Tensor& t) {
+    const int64_t a = t.size(0), c = t.size(1);
+    at::Tensor h = t.reshape({a, c, heads, hd});
+    return in.batch_first ? h.permute({0, 2, 1, 3}) : h.permute({1, 2, 0, 3});
+  };
+  q = split_heads(q);
+  k = split_heads(k);
+  v = split_heads(v);
+  if (mask.defined() && mask.scalar_type() != q.scalar_type()) mask = mask.to(q.scalar_type());  // autocast
+  const double dropout = is_training() ? options.dropout() : 0.0;
+
+  at::Tensor heads_out, weights;  // (N, H, L, head_dim), (N, H, L, S)
+  if (need_weights) {
+    // The explicit computation of torch.nn.functional.multi_head_attention_forward with need_weights.
+    at::Tensor scores = at::matmul(q * (1.0 / std::sqrt(static_cast<double>(hd))), k.transpose(-2, -1));
+    if (mask.defined()) scores = scores + mask;
+    weights = at::softmax(scores, -1);
+    if (dropout > 0.0) weights = at::dropout(weights, dropout, /*train=*/true);
+    heads_out = at::matmul(weights, v);
+    if (average_attn_weights) weights = weights.mean(1);
+  } else {
+    // The fused kernels, as torch.nn.MultiheadAttention when no weights are requested.
+    heads_out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask)
+                                                                         : c10::nullopt,
+                                                 dropout, /*is_causal=*/false);
+  }
+  // (N, H, L, head_dim) → the query's layout with D = H·head_dim features, then the out-projection.
+  at::Tensor merged = in.batch_first ? heads_out.transpose(1, 2).reshape({n, l, d})
+                                     : heads_out.permute({2, 0, 1, 3}).reshape({l, n, d});
+  return {at::linear(merged, out_proj->weight(), out_proj->bias()), weights};
 }
 
 std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
@@ -149,17 +244,35 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
   TORCH_CHECK(query.size(-1) == d && key.size(-1) == d && value.size(-1) == d,
               "eMultiheadAttention: expected query, key and value with ", d, " features (in_rep ",
               options.in_rep()->describe(), "), got ", query.sizes(), ", ", key.sizes(), ", ", value.sizes());
+  TORCH_CHECK(!attn_mask.defined() || attn_mask.dim() == 2 || attn_mask.dim() == 3,
+              "eMultiheadAttention: attn_mask must be 2-D (L, S) or 3-D (N·num_heads, L, S), got shape ",
+              attn_mask.sizes());
+  Inputs in;
+  in.self_attention = query.is_same(key) && key.is_same(value);
+  in.shared_key_value = key.is_same(value);
+  in.attn_mask = attn_mask;
   if (query.dim() == 2) {
-    at::Tensor mask = key_padding_mask.defined() ? key_padding_mask.unsqueeze(0) : key_padding_mask;
-    auto [out, weights] = attend(query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1), mask, need_weights,
-                                 attn_mask, average_attn_weights);
-    return {out.squeeze(1), weights.defined() ? weights.squeeze(0) : weights};
+    TORCH_CHECK(!key_padding_mask.defined() || key_padding_mask.dim() == 1,
+                "eMultiheadAttention: for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape ",
+                key_padding_mask.sizes());
+    in.unbatched = true;
+    in.batch_first = true;
+    in.query = query.unsqueeze(0);
+    in.key = in.self_attention ? in.query : key.unsqueeze(0);
+    in.value = in.shared_key_value ? in.key : value.unsqueeze(0);
+    in.key_padding_mask = key_padding_mask.defined() ? key_padding_mask.unsqueeze(0) : key_padding_mask;
+    auto [out, weights] = attend(in, need_weights, average_attn_weights);
+    return {out.squeeze(0), weights.defined() ? weights.squeeze(0) : weights};
   }
-  if (!options.batch_first())
-    return attend(query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights);
-  auto [out, weights] = attend(query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1),
-                               key_padding_mask, need_weights, attn_mask, average_attn_weights);
-  return {out.transpose(0, 1), weights};
+  TORCH_CHECK(!key_padding_mask.defined() || key_padding_mask.dim() == 2,
+              "eMultiheadAttention: for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape ",
+              key_padding_mask.sizes());
+  in.batch_first = options.batch_first();
+  in.query = query;
+  in.key = key;
+  in.value = value;
+  in.key_padding_mask = key_padding_mask;
+  return attend(in, need_weights, average_attn_weights);
 }
 
 at::Tensor EMultiheadAttentionImpl::forward(const at::Tensor& x) {
@@ -167,12 +280,12 @@ at::Tensor EMultiheadAttentionImpl::forward(const at::Tensor& x) {
   TORCH_CHECK((x.dim() == 3 || x.dim() == 2) && x.size(-1) == d,
               "eMultiheadAttention: expected input (batch, seq, ", d, ") or (batch, ", d, ") for in_rep ",
               options.in_rep()->describe(), ", got ", x.sizes());
-  if (x.dim() == 2) {
-    at::Tensor s = x.unsqueeze(0);
-    return std::get<0>(attend(s, s, s, {}, /*need_weights=*/false, {}, true)).squeeze(0);
-  }
-  at::Tensor s = x.transpose(0, 1);
-  return std::get<0>(attend(s, s, s, {}, /*need_weights=*/false, {}, true)).transpose(0, 1);
+  Inputs in;
+  in.self_attention = in.shared_key_value = true;
+  in.batch_first = true;
+  in.query = in.key = in.value = x.dim() == 3 ? x : x.unsqueeze(1);
+  at::Tensor y = std::get<0>(attend(in, /*need_weights=*/false, /*average_attn_weights=*/true));
+  return x.dim() == 3 ? y : y.squeeze(1);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> EMultiheadAttentionImpl::effective_parameters() {

@@ -1,8 +1,9 @@
 // eMultiheadAttention: multi-head attention that is exactly equivariant for any representation whose size
 // is a multiple of |G|. Q, K and V live in reg^m (m = D/|G| regular copies, permutation basis), heads hold
 // whole regular copies, in_proj ∈ Hom_G(in_rep, reg^{3m}) with an invariant bias, out_proj ∈ Hom_G(reg^m,
-// in_rep). The runtime is LibTorch's own multi_head_attention_forward with the expanded weights, so masks,
-// dropout and attention weights behave exactly as in torch::nn::MultiheadAttention.
+// in_rep). The runtime is PyTorch's: the fused at::scaled_dot_product_attention when no attention weights are
+// requested (as torch.nn.MultiheadAttention does), the explicit softmax(QKᵀ/√d + mask) V when they are, with
+// the masks, dropout and shapes of torch.nn.functional.multi_head_attention_forward.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,9 @@ class EMultiheadAttentionImpl : public Layer {
   /// As torch::nn::MultiheadAttention::forward: query (L, N, D), key/value (S, N, D) — (N, L, D) / (N, S, D)
   /// with batch_first — or unbatched (L, D) / (S, D). Returns (output like query, attention weights
   /// (N, L, S), (N, H, L, S) without averaging, unbatched without N; undefined when !need_weights).
+  /// Masks as in Python's torch.nn.MultiheadAttention: key_padding_mask (N, S) (unbatched (S)),
+  /// attn_mask (L, S) or (N·num_heads, L, S), each bool (true = may not attend) or floating-point (added
+  /// to the scores). Without need_weights this runs on at::scaled_dot_product_attention (fused kernels).
   std::tuple<at::Tensor, at::Tensor> forward(const at::Tensor& query, const at::Tensor& key,
                                              const at::Tensor& value, const at::Tensor& key_padding_mask = {},
                                              bool need_weights = true, const at::Tensor& attn_mask = {},
@@ -109,11 +113,15 @@ class EMultiheadAttentionImpl : public Layer {
   ELinear out_proj = nullptr;
 
  private:
-  // Sequence-first core: query (L, N, D), key/value (S, N, D).
-  std::tuple<at::Tensor, at::Tensor> attend(const at::Tensor& query, const at::Tensor& key,
-                                            const at::Tensor& value, const at::Tensor& key_padding_mask,
-                                            bool need_weights, const at::Tensor& attn_mask,
-                                            bool average_attn_weights);
+  /// What forward() hands the core: 3-D query/key/value in one layout, masks as given (bool or float).
+  struct Inputs {
+    at::Tensor query, key, value, key_padding_mask, attn_mask;
+    bool batch_first = false;      // (N, L, D) instead of (L, N, D)
+    bool self_attention = false;   // query, key and value are one tensor: one packed in-projection
+    bool shared_key_value = false; // key and value are one tensor
+    bool unbatched = false;        // N = 1 was added by forward (for the error messages)
+  };
+  std::tuple<at::Tensor, at::Tensor> attend(const Inputs& in, bool need_weights, bool average_attn_weights);
 
   ConstrainedParameter in_proj_weight_;
   ConstrainedParameter in_proj_bias_;

@@ -6,7 +6,6 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <torch/nn/functional/activation.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/linear.h>
 
@@ -116,15 +115,16 @@ class MultiheadAttention : public StockLayer {
     check_features(x, dim_);
     TORCH_CHECK(x.dim() == 2 || x.dim() == 3, name(), ": expected (batch, seq, ", dim_, ") or (batch, ", dim_,
                 "), got ", x.sizes());
-    at::Tensor seq_first = x.dim() == 2 ? x.unsqueeze(0) : x.transpose(0, 1);
-    namespace F = torch::nn::functional;
-    auto options =
-        F::MultiheadAttentionForwardFuncOptions(dim_, heads_, in_proj_weight_, in_proj_bias_, {}, {}, false,
-                                                dropout_, out_proj_->weight, out_proj_->bias)
-            .training(is_training())
-            .need_weights(false);
-    at::Tensor y = std::get<0>(F::multi_head_attention_forward(seq_first, seq_first, seq_first, options));
-    return x.dim() == 2 ? y.squeeze(0) : y.transpose(0, 1);
+    // What torch.nn.MultiheadAttention runs without attention weights: packed in-projection, the fused
+    // at::scaled_dot_product_attention on (N, H, L, head_dim), out-projection.
+    const at::Tensor b = x.dim() == 2 ? x.unsqueeze(1) : x;  // (batch, D): sequences of length 1
+    const int64_t n = b.size(0), l = b.size(1);
+    at::Tensor qkv = at::linear(b, in_proj_weight_, in_proj_bias_).view({n, l, 3, heads_, dim_ / heads_});
+    at::Tensor o = at::scaled_dot_product_attention(qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2),
+                                                    qkv.select(2, 2).transpose(1, 2), c10::nullopt,
+                                                    is_training() ? dropout_ : 0.0);
+    at::Tensor y = at::linear(o.transpose(1, 2).reshape({n, l, dim_}), out_proj_->weight, out_proj_->bias);
+    return x.dim() == 2 ? y.squeeze(1) : y;
   }
 
  private:

@@ -1,10 +1,17 @@
 // eMultiheadAttention: exact equivariance on every element for every group and representation kind
 // (float64/float32, batched/unbatched, the Layer interface and the stock interface), drop-in equality with
 // torch::nn::MultiheadAttention loaded with the effective weights (masks, weights, batch_first, dropout),
-// option errors, initialisation statistics, finite-difference gradients and the eval-mode cache.
+// both runtime paths (fused SDPA without weights, explicit softmax with them) against the stock module, a
+// step-by-step transcription of PyTorch's functional and the stock SDPA computation for every mask kind,
+// option and mask errors, initialisation statistics, finite-difference gradients and the eval-mode cache.
+#include <limits>
+#include <map>
+#include <set>
 #include <sstream>
 
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/function.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
@@ -114,6 +121,7 @@ torch::nn::MultiheadAttention stock_copy(EMultiheadAttention& mha) {
   torch::nn::MultiheadAttention stock(torch::nn::MultiheadAttentionOptions(o.in_rep()->size(), o.num_heads())
                                           .bias(o.bias())
                                           .dropout(o.dropout()));
+  stock->to(mha->in_proj_weight().scalar_type());  // same dtype first, so copying loses nothing
   at::NoGradGuard no_grad;
   auto params = stock->named_parameters();
   int loaded = 0;
@@ -173,6 +181,306 @@ TEST(AttentionDropIn, SameOutputsAndWeightsAsStock) {
       expect_same(yf, ys.transpose(0, 1), "batch_first output");
       expect_same(wf, ws, "batch_first weights");
     }
+}
+
+// ---- both runtime paths, every mask kind ----------------------------------------------------------------
+
+/// torch.nn.functional.multi_head_attention_forward of PyTorch 2.11 written out step by step for batched,
+/// sequence-first inputs (q (L, N, D), k/v (S, N, D)): masks made additive, the padding mask expanded per
+/// head and added, then baddbmm / softmax / bmm. Shares no code with eMultiheadAttention.
+std::pair<at::Tensor, at::Tensor> python_mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                             EMultiheadAttention& mha, const at::Tensor& kpm,
+                                             const at::Tensor& attn_mask, bool average) {
+  std::map<std::string, at::Tensor> p;
+  for (const auto& [name, t] : mha->effective_parameters()) p[name] = t;
+  const int64_t L = q.size(0), N = q.size(1), D = q.size(2), S = k.size(0), H = mha->options.num_heads(),
+                hd = D / H;
+  auto project = [&](const at::Tensor& x, int64_t part) {
+    at::Tensor y = at::matmul(x, p["in_proj_weight"].narrow(0, part * D, D).t());
+    return p.count("in_proj_bias") ? y + p["in_proj_bias"].narrow(0, part * D, D) : y;
+  };
+  auto canonical = [&](const at::Tensor& m) {
+    if (!m.defined() || m.scalar_type() != at::kBool) return m;
+    return at::zeros(m.sizes(), q.options()).masked_fill(m, -std::numeric_limits<double>::infinity());
+  };
+  at::Tensor mask = canonical(attn_mask);
+  if (mask.defined() && mask.dim() == 2) mask = mask.unsqueeze(0);
+  at::Tensor qh = project(q, 0).reshape({L, N * H, hd}).transpose(0, 1);
+  at::Tensor kh = project(k, 1).reshape({S, N * H, hd}).transpose(0, 1);
+  at::Tensor vh = project(v, 2).reshape({S, N * H, hd}).transpose(0, 1);
+  if (kpm.defined()) {
+    at::Tensor padding = canonical(kpm).view({N, 1, 1, S}).expand({-1, H, -1, -1}).reshape({N * H, 1, S});
+    mask = mask.defined() ? mask + padding : padding;
+  }
+  at::Tensor scaled = qh * std::sqrt(1.0 / static_cast<double>(hd));
+  at::Tensor scores = mask.defined() ? at::baddbmm(mask, scaled, kh.transpose(-2, -1))
+                                     : at::bmm(scaled, kh.transpose(-2, -1));
+  at::Tensor weights = at::softmax(scores, -1);
+  at::Tensor out = at::bmm(weights, vh).transpose(0, 1).contiguous().view({L * N, D});
+  out = at::matmul(out, p["out_proj.weight"].t());
+  if (p.count("out_proj.bias")) out = out + p["out_proj.bias"];
+  weights = weights.view({N, H, L, S});
+  return {out.view({L, N, D}), average ? weights.mean(1) : weights};
+}
+
+/// The stock fused computation Python's module runs without weights: the same projections and mask
+/// assembly, then at::scaled_dot_product_attention on (N, H, L, head_dim).
+at::Tensor stock_sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, EMultiheadAttention& mha,
+                      const at::Tensor& kpm, const at::Tensor& attn_mask, double dropout = 0.0) {
+  std::map<std::string, at::Tensor> p;
+  for (const auto& [name, t] : mha->effective_parameters()) p[name] = t;
+  const int64_t L = q.size(0), N = q.size(1), D = q.size(2), S = k.size(0), H = mha->options.num_heads(),
+                hd = D / H;
+  auto chunks = p["in_proj_weight"].chunk(3);
+  std::vector<at::Tensor> biases(3);
+  if (p.count("in_proj_bias")) biases = p["in_proj_bias"].chunk(3);
+  auto heads = [&](const at::Tensor& x, int i, int64_t len) {
+    return at::linear(x, chunks[i], biases[i]).view({len, N * H, hd}).transpose(0, 1).view({N, H, len, hd});
+  };
+  auto canonical = [&](const at::Tensor& m) {
+    if (!m.defined() || m.scalar_type() != at::kBool) return m;
+    return at::zeros(m.sizes(), q.options()).masked_fill(m, -std::numeric_limits<double>::infinity());
+  };
+  at::Tensor mask = canonical(attn_mask);
+  if (mask.defined() && mask.dim() == 2) mask = mask.unsqueeze(0);
+  if (kpm.defined()) {
+    at::Tensor padding = canonical(kpm).view({N, 1, 1, S}).expand({-1, H, -1, -1}).reshape({N * H, 1, S});
+    mask = mask.defined() ? mask + padding : padding;
+  }
+  c10::optional<at::Tensor> m;
+  if (mask.defined()) m = mask.size(0) == 1 ? mask.unsqueeze(0) : mask.view({N, H, -1, S});
+  at::Tensor o = at::scaled_dot_product_attention(heads(q, 0, L), heads(k, 1, S), heads(v, 2, S), m, dropout);
+  o = o.permute({2, 0, 1, 3}).contiguous().view({L * N, D});
+  return at::linear(o, p["out_proj.weight"], p.count("out_proj.bias") ? p["out_proj.bias"] : at::Tensor())
+      .view({L, N, D});
+}
+
+/// The names of the autograd nodes behind `y` (which kernels produced it).
+std::set<std::string> autograd_nodes(const at::Tensor& y) {
+  std::set<std::string> names;
+  std::vector<torch::autograd::Node*> todo{y.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    auto* node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    names.insert(node->name());
+    for (const auto& edge : node->next_edges()) todo.push_back(edge.function.get());
+  }
+  return names;
+}
+
+bool has_node(const std::set<std::string>& names, const std::string& part) {
+  for (const auto& n : names)
+    if (n.find(part) != std::string::npos) return true;
+  return false;
+}
+
+struct MaskCase {
+  std::string name;
+  at::Tensor kpm, attn_mask;
+  // What torch::nn::MultiheadAttention (C++) can take for the same masks: it adds attn_mask as a float
+  // (a bool one would add 1.0), needs a bool key_padding_mask and a 2-D attn_mask; undefined when it can't.
+  bool stock = false;
+  at::Tensor stock_kpm, stock_attn_mask;
+};
+
+/// Every mask kind of torch.nn.MultiheadAttention for L = 5, S = 6, N = 3, H = 2 (float64). No row is
+/// fully masked: padding only hides keys 2..5 and bool attention masks never hide keys 0 and 1.
+std::vector<MaskCase> mask_cases() {
+  const int64_t L = 5, S = 6, N = 3, H = 2;
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const double inf = std::numeric_limits<double>::infinity();
+  at::Tensor kpm_bool = at::zeros({N, S}, at::kBool);
+  kpm_bool[0][5] = true;
+  kpm_bool[2][2] = true;
+  kpm_bool[2][4] = true;
+  at::Tensor kpm_float = at::randn({N, S}, f64) * 0.5;
+  kpm_float[1][3] = -inf;
+  at::Tensor kpm_float_binary = at::zeros({N, S}, f64).masked_fill(kpm_bool, -inf);
+  at::Tensor am2_float = at::randn({L, S}, f64);
+  at::Tensor am2_bool = at::rand({L, S}) < 0.4;
+  am2_bool.narrow(1, 0, 2).fill_(false);
+  at::Tensor am3_float = at::randn({N * H, L, S}, f64);
+  at::Tensor am3_bool = at::rand({N * H, L, S}) < 0.4;
+  am3_bool.narrow(2, 0, 2).fill_(false);
+  auto as_float = [&](const at::Tensor& m) { return at::zeros(m.sizes(), f64).masked_fill(m, -inf); };
+  return {
+      {"no masks", {}, {}, true, {}, {}},
+      {"bool key_padding_mask", kpm_bool, {}, true, kpm_bool, {}},
+      {"float key_padding_mask (0/-inf)", kpm_float_binary, {}, true, kpm_bool, {}},
+      {"float key_padding_mask (any values)", kpm_float, {}, false, {}, {}},
+      {"2-D float attn_mask", {}, am2_float, true, {}, am2_float},
+      {"2-D bool attn_mask", {}, am2_bool, true, {}, as_float(am2_bool)},
+      {"3-D float attn_mask", {}, am3_float, false, {}, {}},
+      {"3-D bool attn_mask", {}, am3_bool, false, {}, {}},
+      {"bool key_padding_mask + 2-D float attn_mask", kpm_bool, am2_float, true, kpm_bool, am2_float},
+      {"bool key_padding_mask + 2-D bool attn_mask", kpm_bool, am2_bool, true, kpm_bool, as_float(am2_bool)},
+      {"float key_padding_mask + 3-D bool attn_mask", kpm_float, am3_bool, false, {}, {}},
+      {"bool key_padding_mask + 3-D float attn_mask", kpm_bool, am3_float, false, {}, {}},
+  };
+}
+
+TEST(AttentionPaths, BothPathsMatchStockForEveryMaskKind) {
+  at::manual_seed(21);
+  auto g = group("C4");
+  for (const auto& rep : {parse_rep(g, "4x regular"), random_basis(parse_rep(g, "4x regular"), 19)}) {
+    EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2));
+    mha->to(at::kDouble);
+    {
+      at::NoGradGuard no_grad;  // non-zero biases
+      for (auto& p : mha->named_parameters())
+        if (p.key().find("bias") != std::string::npos) p.value().normal_();
+    }
+    torch::nn::MultiheadAttention stock = stock_copy(mha);
+    mha->eval();
+    stock->eval();
+    const auto f64 = at::TensorOptions().dtype(at::kDouble);
+    at::Tensor q = at::randn({5, 3, 16}, f64), k = at::randn({6, 3, 16}, f64), v = at::randn({6, 3, 16}, f64);
+    int stock_compared = 0;
+    for (const auto& c : mask_cases())
+      for (bool need_weights : {false, true})
+        for (bool average : {true, false}) {
+          const std::string what = fmt::format("{} {} need_weights={} average={}", rep->describe(), c.name,
+                                               need_weights, average);
+          auto [y, w] = mha->forward(q, k, v, c.kpm, need_weights, c.attn_mask, average);
+          ASSERT_TRUE(at::isfinite(y).all().item<bool>()) << what;
+          auto [y_ref, w_ref] = python_mha(q, k, v, mha, c.kpm, c.attn_mask, average);
+          expect_same(y, y_ref, what + " output vs the step-by-step reference");
+          if (need_weights) expect_same(w, w_ref, what + " weights vs the step-by-step reference");
+          EXPECT_EQ(w.defined(), need_weights) << what;
+          if (!need_weights)
+            expect_same(y, stock_sdpa(q, k, v, mha, c.kpm, c.attn_mask), what + " output vs stock SDPA");
+          if (c.stock) {
+            auto [ys, ws] = stock->forward(q, k, v, c.stock_kpm, need_weights, c.stock_attn_mask, average);
+            expect_same(y, ys, what + " output vs torch::nn::MultiheadAttention");
+            expect_same(w, ws, what + " weights vs torch::nn::MultiheadAttention");
+            ++stock_compared;
+          }
+        }
+    EXPECT_EQ(stock_compared, 7 * 4);
+  }
+}
+
+TEST(AttentionPaths, UnbatchedAndBatchFirstWithMasks) {
+  at::manual_seed(22);
+  auto g = group("D4");
+  auto rep = parse_rep(g, "2x regular");
+  EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2));
+  mha->to(at::kDouble);
+  mha->eval();
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor q = at::randn({4, 16}, f64), kv = at::randn({5, 16}, f64);
+  at::Tensor kpm = at::zeros({5}, at::kBool);
+  kpm[3] = true;
+  at::Tensor am3 = at::randn({2, 4, 5}, f64);  // (num_heads, L, S) for unbatched input
+  for (bool need_weights : {false, true}) {
+    auto [y, w] = mha->forward(q, kv, kv, kpm, need_weights, am3, false);
+    auto [y_ref, w_ref] = python_mha(q.unsqueeze(1), kv.unsqueeze(1), kv.unsqueeze(1), mha, kpm.unsqueeze(0), am3, false);
+    expect_same(y, y_ref.squeeze(1), fmt::format("unbatched output need_weights={}", need_weights));
+    if (need_weights) expect_same(w, w_ref.squeeze(0), "unbatched weights (H, L, S)");
+  }
+  mha->options.batch_first(true);
+  at::Tensor qb = at::randn({3, 4, 16}, f64), kb = at::randn({3, 5, 16}, f64), vb = at::randn({3, 5, 16}, f64);
+  at::Tensor kpm2 = at::zeros({3, 5}, at::kBool);
+  kpm2[1][4] = true;
+  at::Tensor am2 = at::rand({4, 5}) < 0.3;
+  am2.narrow(1, 0, 1).fill_(false);
+  for (bool need_weights : {false, true}) {
+    auto [y, w] = mha->forward(qb, kb, vb, kpm2, need_weights, am2);
+    auto [y_ref, w_ref] = python_mha(qb.transpose(0, 1), kb.transpose(0, 1), vb.transpose(0, 1), mha, kpm2, am2, true);
+    expect_same(y, y_ref.transpose(0, 1), fmt::format("batch_first output need_weights={}", need_weights));
+    if (need_weights) expect_same(w, w_ref, "batch_first weights");
+    // Self-attention on one tensor takes the packed projection.
+    auto [ys, ws] = mha->forward(qb, qb, qb, {}, need_weights, {});
+    auto [ys_ref, ws_ref] = python_mha(qb.transpose(0, 1), qb.transpose(0, 1), qb.transpose(0, 1), mha, {}, {}, true);
+    expect_same(ys, ys_ref.transpose(0, 1), "batch_first self-attention");
+  }
+  // The Layer interface (batch-first self-attention) is the no-weights path of the stock interface.
+  expect_same(mha->forward(qb), std::get<0>(mha->forward(qb, qb, qb, {}, false)), "Layer interface");
+  expect_same(mha->forward(q), std::get<0>(mha->forward(q.unsqueeze(1), q.unsqueeze(1), q.unsqueeze(1), {}, false)).squeeze(1),
+              "Layer interface (batch, D)");
+}
+
+TEST(AttentionPaths, WithoutWeightsRunsTheFusedKernelWithWeightsTheExplicitSoftmax) {
+  at::manual_seed(23);
+  auto g = group("C4");
+  EMultiheadAttention mha(EMultiheadAttentionOptions(parse_rep(g, "4x regular"), 2));
+  mha->train();
+  for (auto dtype : {at::kFloat, at::kDouble}) {
+    mha->to(dtype);
+    at::Tensor x = at::randn({6, 2, 16}, at::TensorOptions().dtype(dtype));
+    at::Tensor kpm = at::zeros({2, 6}, at::kBool);
+    kpm[0][4] = true;
+    for (const auto& [name, kp] : {std::pair<std::string, at::Tensor>{"no mask", {}}, {"padding mask", kpm}}) {
+      const std::string what = name + " " + c10::toString(dtype);
+      auto fused = autograd_nodes(std::get<0>(mha->forward(x, x, x, kp, /*need_weights=*/false)));
+      EXPECT_TRUE(has_node(fused, "ScaledDotProduct")) << what << ": " << fmt::format("{}", fmt::join(fused, " "));
+      EXPECT_FALSE(has_node(fused, "SoftmaxBackward")) << what;
+      auto explicit_ = autograd_nodes(std::get<0>(mha->forward(x, x, x, kp, /*need_weights=*/true)));
+      EXPECT_TRUE(has_node(explicit_, "SoftmaxBackward")) << what;
+      EXPECT_FALSE(has_node(explicit_, "ScaledDotProduct")) << what;
+    }
+  }
+}
+
+TEST(AttentionPaths, DropoutOnTheFusedPathIsStockSdpaDropout) {
+  auto g = group("C4");
+  auto rep = parse_rep(g, "4x regular");
+  at::manual_seed(24);
+  EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2).dropout(0.25));
+  mha->to(at::kDouble);
+  mha->train();
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor q = at::randn({5, 3, 16}, f64), kv = at::randn({7, 3, 16}, f64);
+  at::manual_seed(7);
+  at::Tensor y = std::get<0>(mha->forward(q, kv, kv, {}, /*need_weights=*/false));
+  at::manual_seed(7);
+  at::Tensor expected = stock_sdpa(q, kv, kv, mha, {}, {}, 0.25);
+  expect_same(y, expected, "fused path with dropout");
+  at::manual_seed(8);
+  EXPECT_FALSE(at::allclose(std::get<0>(mha->forward(q, kv, kv, {}, false)), y)) << "dropout acted";
+  // In eval mode dropout is off on both paths.
+  mha->eval();
+  expect_same(std::get<0>(mha->forward(q, kv, kv, {}, false)), std::get<0>(mha->forward(q, kv, kv, {}, true)),
+              "eval: no dropout");
+}
+
+TEST(AttentionPaths, MaskErrorsSayWhatWasExpected) {
+  auto g = group("C4");
+  EMultiheadAttention mha(EMultiheadAttentionOptions(parse_rep(g, "4x regular"), 2));
+  at::Tensor q = at::randn({5, 3, 16}), kv = at::randn({6, 3, 16});
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({5, 7})); })
+                .find("the 2-D attn_mask has shape [5, 7], expected (L, S) = (5, 6)"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, true, at::zeros({3, 5, 6})); })
+                .find("attn_mask has shape [3, 5, 6], expected (L, S) = (5, 6) or (N·num_heads, L, S) = (6, 5, 6)"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({1, 1, 5, 6})); })
+                .find("attn_mask must be 2-D (L, S) or 3-D (N·num_heads, L, S), got shape [1, 1, 5, 6]"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, at::zeros({3, 5}, at::kBool)); })
+                .find("key_padding_mask has shape [3, 5], expected (N, S) = (3, 6)"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, at::zeros({6}, at::kBool)); })
+                .find("for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape [6]"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({5, 6}, at::kInt)); })
+                .find("attn_mask must be bool (true = may not attend) or floating-point (added to the attention "
+                      "scores), got Int"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), at::zeros({1, 6}, at::kBool)); })
+                .find("for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape [1, 6]"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), {}, false, at::zeros({3, 5, 6})); })
+                .find("(N·num_heads, L, S) = (2, 5, 6) (unbatched input: N = 1)"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, kv, at::randn({5, 3, 16})); })
+                .find("key and value must have the same shape, got [6, 3, 16] and [5, 3, 16]"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { mha->forward(q, at::randn({6, 2, 16}), at::randn({6, 2, 16})); })
+                .find("query and key have different batch sizes (3 and 2)"),
+            std::string::npos);
 }
 
 TEST(AttentionDropIn, SameOutputsWithDropoutInTrainMode) {
