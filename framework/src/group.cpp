@@ -2,7 +2,9 @@
 #include "eqnn/group.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <numeric>
@@ -68,9 +70,10 @@ void close_set(const std::vector<Elem>& gens, const Elem& identity, Mul mul, Key
       if (index.count(k)) continue;
       if (static_cast<int64_t>(elements.size()) >= max_order) {
         throw GroupError(fmt::format(
-            "the {} generate a group of more than {} elements (closure stopped there); a finite group "
-            "this large is not supported — check the generators, or raise the limit",
-            what, max_order));
+            "the {} generate a group of more than {} elements, the limit on group orders (closure stopped "
+            "there, before the Cayley table was allocated); check the generators, or raise the limit with "
+            "the environment variable EQNN_MAX_GROUP_ORDER{}",
+            what, max_order, max_order == Group::max_order() ? "" : " or the group's max_order"));
       }
       index.emplace(std::move(k), static_cast<int>(elements.size()));
       elements.push_back(std::move(e));
@@ -93,10 +96,36 @@ void close_set(const std::vector<Elem>& gens, const Elem& identity, Mul mul, Key
 
 }  // namespace
 
+int64_t Group::max_order() {
+  const char* env = std::getenv("EQNN_MAX_GROUP_ORDER");
+  if (!env || !*env) return kDefaultMaxOrder;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(env, &end, 10);
+  // 46340² < 2³¹: the Cayley table must stay indexable.
+  if (errno != 0 || *end != '\0' || v < 1 || v > 46340)
+    throw GroupError(fmt::format("EQNN_MAX_GROUP_ORDER='{}' is not a group-order limit: expected an integer "
+                                 "1 .. 46340 (default {})",
+                                 env, kDefaultMaxOrder));
+  return v;
+}
+
+void Group::check_order(int64_t order, const std::string& what, int64_t limit) {
+  if (limit <= 0) limit = max_order();
+  if (order < 1)
+    throw GroupError(fmt::format("{} would have order {}; a group has at least one element", what, order));
+  if (order > limit)
+    throw GroupError(fmt::format("{} would have order {}, more than the limit {} on group orders (refused before "
+                                 "anything of size |G| or |G|² was allocated); use a smaller group, or raise the "
+                                 "limit with the environment variable EQNN_MAX_GROUP_ORDER",
+                                 what, order, limit));
+}
+
 std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<std::vector<int>> table,
                                                 std::vector<int> generators) {
   const int n = static_cast<int>(table.size());
   if (n == 0) throw GroupError("a Cayley table needs at least one row (the identity)");
+  check_order(static_cast<int64_t>(table.size()), fmt::format("the group {} given by its Cayley table", name));
   auto g = std::shared_ptr<Group>(new Group());
   g->name_ = std::move(name);
   g->order_ = n;
@@ -129,24 +158,21 @@ std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<st
                                    "(not a Latin square)",
                                    a));
   }
-  // Associativity: checking all triples is O(n³); (ab)c = a(bc) for generators a suffices once the
-  // table is a Latin square with identity only if the generators generate, so check every triple for
-  // small tables and generator triples otherwise.
   if (generators.empty()) {
     generators.resize(n > 1 ? n - 1 : 0);
     std::iota(generators.begin(), generators.end(), 1);
   }
   for (int s : generators)
     if (s < 0 || s >= n) throw GroupError(fmt::format("generator {} is not an element index 0..{}", s, n - 1));
-  const bool all = n <= 200;
-  for (int a = 0; a < n; ++a) {
-    if (!all && std::find(generators.begin(), generators.end(), a) == generators.end()) continue;
+  // Associativity: (s·b)·c = s·(b·c) for every generator s suffices once the generators generate
+  // (checked below): for a = s·a', ((s·a')·b)·c = (s·(a'·b))·c = s·((a'·b)·c) = s·(a'·(b·c)) = (s·a')·(b·c)
+  // by induction on the word length of a. O(|gens|·n²) instead of O(n³).
+  for (int a : generators)
     for (int b = 0; b < n; ++b)
       for (int c = 0; c < n; ++c)
         if (g->mul(g->mul(a, b), c) != g->mul(a, g->mul(b, c)))
           throw GroupError(fmt::format("the Cayley table is not associative: ({}·{})·{} = {} but {}·({}·{}) = {}",
                                        a, b, c, g->mul(g->mul(a, b), c), a, b, c, g->mul(a, g->mul(b, c))));
-  }
   g->generators_ = std::move(generators);
   // BFS words over the generators (left multiplication), checking they generate.
   g->word_gen_.assign(n, -1);
@@ -175,6 +201,7 @@ std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<st
 std::shared_ptr<Group> Group::from_generator_permutations(std::string name, std::vector<Permutation> gens,
                                                           int64_t max_order) {
   if (gens.empty()) throw GroupError("a group needs at least one generator (use [[0]] for the trivial group)");
+  if (max_order <= 0) max_order = Group::max_order();
   const int n = static_cast<int>(gens[0].size());
   for (size_t s = 0; s < gens.size(); ++s)
     if (!is_permutation_of(gens[s], n))
@@ -212,6 +239,7 @@ std::shared_ptr<Group> Group::from_generator_permutations(std::string name, std:
 std::shared_ptr<Group> Group::from_generator_matrices(std::string name, std::vector<Matrix> gens,
                                                       int64_t max_order) {
   if (gens.empty()) throw GroupError("a group needs at least one generator matrix");
+  if (max_order <= 0) max_order = Group::max_order();
   const auto n = gens[0].rows();
   for (size_t s = 0; s < gens.size(); ++s) {
     const Matrix& m = gens[s];
@@ -263,10 +291,38 @@ void Group::finish() {
         inverse_[a] = b;
         break;
       }
-  uint64_t h = mix(0x1234, static_cast<uint64_t>(n));
+  rehash();
+}
+
+void Group::rehash() {
+  uint64_t h = mix(0x1234, static_cast<uint64_t>(order_));
   for (int v : table_) h = mix(h, static_cast<uint64_t>(v));
   for (int s : generators_) h = mix(h, static_cast<uint64_t>(s) + 77);
+  if (supplied_irreps_) {
+    h = mix(h, 0x1ee7);
+    for (const auto& irrep : *supplied_irreps_)
+      for (const auto& m : irrep) {
+        h = mix(h, static_cast<uint64_t>(m.rows()));
+        for (Eigen::Index i = 0; i < m.size(); ++i) h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
+      }
+    for (const auto& name : supplied_names_) h = mix(h, std::hash<std::string>()(name));
+  }
   hash_ = h;
+}
+
+bool Group::same_content(const Group& o) const {
+  if (this == &o) return true;
+  if (hash_ != o.hash_ || order_ != o.order_ || generators_ != o.generators_ || table_ != o.table_) return false;
+  if (supplied_irreps_.has_value() != o.supplied_irreps_.has_value()) return false;
+  if (!supplied_irreps_) return true;
+  if (supplied_names_ != o.supplied_names_ || supplied_irreps_->size() != o.supplied_irreps_->size()) return false;
+  for (size_t k = 0; k < supplied_irreps_->size(); ++k) {
+    const auto &a = (*supplied_irreps_)[k], &b = (*o.supplied_irreps_)[k];
+    if (a.size() != b.size()) return false;
+    for (size_t s = 0; s < a.size(); ++s)
+      if (a[s].rows() != b[s].rows() || a[s].cols() != b[s].cols() || a[s] != b[s]) return false;
+  }
+  return true;
 }
 
 std::vector<Permutation> Group::extend_permutations(const std::vector<Permutation>& gen_images,
@@ -356,8 +412,21 @@ void Group::set_standard(std::vector<Matrix> generator_matrices) {
 }
 
 void Group::set_irreps(std::vector<std::vector<Matrix>> generator_matrices, std::vector<std::string> names) {
+  if (irreps_ready())
+    throw GroupError(fmt::format("set_irreps: the irreps of {} are already in use; supply irreps before the group "
+                                 "is shared",
+                                 name_));
   supplied_irreps_ = std::move(generator_matrices);
   supplied_names_ = std::move(names);
+  rehash();
+}
+
+std::vector<int> Group::class_of() const {
+  std::vector<int> cls(order_, -1);
+  auto classes = conjugacy_classes();
+  for (size_t c = 0; c < classes.size(); ++c)
+    for (int e : classes[c]) cls[e] = static_cast<int>(c);
+  return cls;
 }
 
 std::vector<std::vector<int>> Group::conjugacy_classes() const {

@@ -7,16 +7,30 @@
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
+#include "eqnn/yaml_args.hpp"
 
 namespace eqnn::group_helpers {
 
-std::optional<int> parse_prefixed_int(const std::string& name, const std::string& prefix) {
+std::optional<int64_t> parse_prefixed_int(const std::string& name, const std::string& prefix) {
   if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
   std::string digits = name.substr(prefix.size());
-  if (digits.size() > 6 || digits[0] == '0') return std::nullopt;
-  for (char c : digits)
+  if (digits.size() > 18 || digits[0] == '0') return std::nullopt;
+  int64_t v = 0;
+  for (char c : digits) {
     if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-  return std::stoi(digits);
+    v = v * 10 + (c - '0');  // at most 18 digits: no overflow
+  }
+  return v;
+}
+
+void check_family_order(const YAML::Node& node, const std::string& group, long double order,
+                        const std::string& order_text) {
+  const int64_t limit = Group::max_order();
+  if (order <= static_cast<long double>(limit)) return;
+  yaml::fail(node, fmt::format("{} would have order {}, more than the limit {} on group orders (refused before "
+                               "anything of size |G| or |G|² was allocated); use a smaller group, or raise the limit "
+                               "with the environment variable EQNN_MAX_GROUP_ORDER",
+                               group, order_text, limit));
 }
 
 Matrix rotation2d(double theta) {

@@ -1,18 +1,28 @@
-// Representations: constructors, matrices, permutation structure, projectors, content hashing.
+// Representations: constructors, matrices, permutation structure, projectors, content hashing, and the
+// lazy decomposition of permutation structures (cached by content).
 #include "eqnn/representation.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <numeric>
-#include <unordered_map>
 
 #include <Eigen/Dense>
 #include <fmt/format.h>
 
+#include "content_cache.hpp"
 #include "eqnn/error.hpp"
 
 namespace eqnn {
+
+struct Representation::Decomposition {
+  std::once_flag once;
+  std::atomic<bool> ready{false};
+  std::vector<int> irreps;
+  Matrix Q;
+};
+
 namespace {
 
 uint64_t mix(uint64_t h, uint64_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
@@ -24,6 +34,19 @@ uint64_t hash_matrix(uint64_t h, const Matrix& m) {
   return h;
 }
 
+uint64_t hash_perms(uint64_t h, const std::vector<Permutation>& perms) {
+  h = mix(h, perms.size());
+  for (const auto& p : perms) {
+    h = mix(h, p.size());
+    for (int x : p) h = mix(h, static_cast<uint64_t>(x));
+  }
+  return h;
+}
+
+bool near(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() && (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
+}
+
 void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
   if (M.rows() != n || M.cols() != n)
     throw GroupError(fmt::format("{}: the matrix is {}x{}, expected {}x{} (the representation's size)", what,
@@ -33,35 +56,30 @@ void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) 
     throw GroupError(fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
 }
 
-// Process-wide cache of decompositions of permutation representations, keyed by content.
+// Process-wide cache of decompositions of permutation structures. A hit needs the same group content
+// (table, generators, supplied irreps) and the same permutations, never the hash alone.
+struct PermKey {
+  GroupPtr group;
+  std::vector<Permutation> generators;
+};
 struct PermDecomposition {
   std::vector<int> irreps;
   Matrix Q;
 };
-std::mutex cache_mutex;
-std::unordered_map<uint64_t, std::shared_ptr<const PermDecomposition>>& perm_cache() {
-  static auto* c = new std::unordered_map<uint64_t, std::shared_ptr<const PermDecomposition>>();
+detail::ContentCache<PermKey, PermDecomposition>& perm_cache() {
+  static auto* c = new detail::ContentCache<PermKey, PermDecomposition>(64, size_t(512) << 20);
   return *c;
 }
 
-std::shared_ptr<const PermDecomposition> decompose_permutation(const Group& G, const std::vector<Permutation>& gens,
-                                                               int points) {
-  uint64_t key = mix(G.content_hash(), static_cast<uint64_t>(points));
-  for (const auto& p : gens)
-    for (int x : p) key = mix(key, static_cast<uint64_t>(x));
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex);
-    auto it = perm_cache().find(key);
-    if (it != perm_cache().end()) return it->second;
-  }
-  auto all = G.extend_permutations(gens, "permutation action");
-  std::vector<Matrix> rho(G.order(), Matrix::Zero(points, points));
-  for (int g = 0; g < G.order(); ++g)
-    for (int i = 0; i < points; ++i) rho[g](all[g][i], i) = 1.0;
-  auto [ids, Q] = decompose(G, rho);
-  auto d = std::make_shared<PermDecomposition>(PermDecomposition{std::move(ids), std::move(Q)});
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  perm_cache().emplace(key, d);
+std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(const GroupPtr& G,
+                                                                          const std::vector<Permutation>& gens,
+                                                                          int points) {
+  const uint64_t key = hash_perms(mix(G->content_hash(), static_cast<uint64_t>(points)), gens);
+  auto same = [&](const PermKey& k) { return k.generators == gens && (k.group == G || k.group->same_content(*G)); };
+  if (auto hit = perm_cache().find(key, same)) return hit;
+  auto [ids, Q] = decompose_permutation(*G, gens, points);
+  auto d = std::make_shared<const PermDecomposition>(PermDecomposition{std::move(ids), std::move(Q)});
+  perm_cache().insert(key, PermKey{G, gens}, d, static_cast<size_t>(d->Q.size()) * sizeof(double));
   return d;
 }
 
@@ -86,25 +104,93 @@ bool as_permutation(const Matrix& m, Permutation* p) {
 }  // namespace
 
 void Representation::finish() {
-  size_ = static_cast<int>(Q_.rows());
-  uint64_t h = mix(group_->content_hash(), 0x7e9u);
-  for (int k : irreps_) h = mix(h, static_cast<uint64_t>(k) + 1);
-  h = hash_matrix(h, Q_);
-  if (perm_generators_) {
-    h = mix(h, 0x9e7);
-    for (const auto& p : *perm_generators_)
-      for (int x : p) h = mix(h, static_cast<uint64_t>(x));
+  if (!decomposition_) decomposition_ = std::make_shared<Decomposition>();
+  uint64_t h = mix(group_->content_hash(), 0x7e9u + static_cast<uint64_t>(kind_));
+  h = mix(h, static_cast<uint64_t>(size_));
+  switch (kind_) {
+    case Kind::eager:
+      decomposition_->ready = true;
+      size_ = static_cast<int>(decomposition_->Q.rows());
+      for (int k : decomposition_->irreps) h = mix(h, static_cast<uint64_t>(k) + 1);
+      h = hash_matrix(h, decomposition_->Q);
+      break;
+    case Kind::permutation: break;
+    case Kind::sum:
+      for (const auto& p : parts_) h = mix(h, p->content_hash());
+      break;
+    case Kind::basis: h = hash_matrix(mix(h, parts_[0]->content_hash()), change_); break;
   }
-  if (perm_basis_) h = hash_matrix(mix(h, 0xba5e), *perm_basis_);
+  if (perm_generators_) h = hash_perms(mix(h, 0x9e7), *perm_generators_);
+  if (perm_basis_ && kind_ == Kind::eager) h = hash_matrix(mix(h, 0xba5e), *perm_basis_);
   hash_ = h;
 }
 
+const Representation::Decomposition& Representation::decomposition() const {
+  Decomposition& d = *decomposition_;
+  if (d.ready) return d;
+  std::call_once(d.once, [&] {
+    switch (kind_) {
+      case Kind::eager: break;
+      case Kind::permutation: {
+        auto p = cached_permutation_decomposition(group_, *perm_generators_, size_);
+        d.irreps = p->irreps;
+        d.Q = p->Q;
+        break;
+      }
+      case Kind::sum: {
+        d.Q = Matrix::Zero(size_, size_);
+        int off = 0;
+        for (const auto& r : parts_) {
+          d.Q.block(off, off, r->size(), r->size()) = r->Q();
+          d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
+          off += r->size();
+        }
+        break;
+      }
+      case Kind::basis:
+        d.irreps = parts_[0]->irreps();
+        d.Q = change_ * parts_[0]->Q();
+        break;
+    }
+    d.ready = true;
+  });
+  return d;
+}
+
+const std::vector<int>& Representation::irreps() const { return decomposition().irreps; }
+const Matrix& Representation::Q() const { return decomposition().Q; }
+bool Representation::is_decomposed() const { return decomposition_->ready; }
+
+bool Representation::same_recipe(const Representation& o) const {
+  if (kind_ != o.kind_) return false;
+  switch (kind_) {
+    case Kind::eager: {
+      const auto &a = *decomposition_, &b = *o.decomposition_;
+      if (a.irreps != b.irreps || !near(a.Q, b.Q)) return false;
+      if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
+      return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
+    }
+    case Kind::permutation: return true;  // the permutations are compared by the caller
+    case Kind::sum:
+      if (parts_.size() != o.parts_.size()) return false;
+      for (size_t i = 0; i < parts_.size(); ++i)
+        if (!parts_[i]->same_content(*o.parts_[i])) return false;
+      return true;
+    case Kind::basis: return near(change_, o.change_) && parts_[0]->same_content(*o.parts_[0]);
+  }
+  return false;
+}
+
 bool Representation::same_content(const Representation& o) const {
-  if (hash_ != o.hash_ || group_->content_hash() != o.group_->content_hash() || irreps_ != o.irreps_) return false;
-  if (Q_.rows() != o.Q_.rows() || (Q_ - o.Q_).cwiseAbs().maxCoeff() > 1e-9) return false;
+  if (this == &o) return true;
+  if (size_ != o.size_ || !(group_ == o.group_ || group_->same_content(*o.group_))) return false;
   if (perm_generators_.has_value() != o.perm_generators_.has_value()) return false;
   if (perm_generators_ && *perm_generators_ != *o.perm_generators_) return false;
-  return true;
+  if (same_recipe(o)) return true;
+  // Built differently: compare what they decompose to (both basis and permutation structure).
+  if (irreps() != o.irreps() || !near(Q(), o.Q())) return false;
+  if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
+  return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
 }
 
 RepPtr Representation::trivial(GroupPtr g, int copies) {
@@ -112,8 +198,9 @@ RepPtr Representation::trivial(GroupPtr g, int copies) {
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->name_ = copies == 1 ? "trivial" : fmt::format("{}x trivial", copies);
-  r->irreps_.assign(copies, 0);
-  r->Q_ = Matrix::Identity(copies, copies);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps.assign(copies, 0);
+  r->decomposition_->Q = Matrix::Identity(copies, copies);
   Permutation id(copies);
   std::iota(id.begin(), id.end(), 0);
   r->perm_generators_ = std::vector<Permutation>(r->group_->generators().size(), id);
@@ -129,12 +216,11 @@ RepPtr Representation::regular(GroupPtr g) {
     for (int h = 0; h < G.order(); ++h) p[h] = G.mul(s, h);
     gens.push_back(std::move(p));
   }
-  auto d = decompose_permutation(G, gens, G.order());
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->name_ = "regular";
-  r->irreps_ = d->irreps;
-  r->Q_ = d->Q;
+  r->kind_ = Kind::permutation;
+  r->size_ = G.order();
   r->perm_generators_ = std::move(gens);
   r->finish();
   return r;
@@ -148,20 +234,21 @@ RepPtr Representation::irrep(GroupPtr g, int k) {
   if (k == 0) return trivial(std::move(g), 1);
   auto r = std::shared_ptr<Representation>(new Representation());
   r->name_ = irreps[k].name;
-  r->irreps_ = {k};
-  r->Q_ = Matrix::Identity(irreps[k].dim, irreps[k].dim);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = {k};
+  r->decomposition_->Q = Matrix::Identity(irreps[k].dim, irreps[k].dim);
   r->group_ = std::move(g);
   r->finish();
   return r;
 }
 
 RepPtr Representation::permutation(GroupPtr g, const PermutationAction& action) {
-  auto d = decompose_permutation(*g, action.generator_images, action.num_points);
+  g->extend_permutations(action.generator_images, fmt::format("permutation({})", action.name));
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->name_ = fmt::format("permutation({})", action.name);
-  r->irreps_ = d->irreps;
-  r->Q_ = d->Q;
+  r->kind_ = Kind::permutation;
+  r->size_ = action.num_points;
   r->perm_generators_ = action.generator_images;
   r->finish();
   return r;
@@ -183,8 +270,9 @@ RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Mat
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->name_ = name;
-  r->irreps_ = std::move(ids);
-  r->Q_ = std::move(Q);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(ids);
+  r->decomposition_->Q = std::move(Q);
   if (is_perm) r->perm_generators_ = std::move(perms);
   r->finish();
   return r;
@@ -193,29 +281,38 @@ RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Mat
 RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
   if (reps.empty()) throw GroupError("direct_sum: no representations given");
   const auto& g0 = reps[0]->group_ptr();
-  int total = 0;
+  int64_t total = 0;
   for (const auto& r : reps) {
-    if (r->group().content_hash() != g0->content_hash())
+    if (!(r->group_ptr() == g0 || r->group().same_content(*g0)))
       throw GroupError(fmt::format("direct_sum: representations of different groups ({} and {})", g0->name(),
                                    r->group().name()));
     total += r->size();
   }
+  if (total > (int64_t(1) << 24))
+    throw GroupError(fmt::format("direct_sum: the sum would have size {}, more than the supported {}", total,
+                                 int64_t(1) << 24));
   if (reps.size() == 1) return reps[0];
   auto out = std::shared_ptr<Representation>(new Representation());
   out->group_ = g0;
-  out->Q_ = Matrix::Zero(total, total);
-  bool perm = true, any_basis = false;
+  out->size_ = static_cast<int>(total);
+  // Flatten nested sums: block-diagonal Q is associative, so "2x (regular + trivial)" and
+  // "regular + trivial + regular + trivial" are the same recipe.
   for (const auto& r : reps) {
+    if (r->kind_ == Kind::sum)
+      out->parts_.insert(out->parts_.end(), r->parts_.begin(), r->parts_.end());
+    else
+      out->parts_.push_back(r);
+  }
+  bool lazy = false, perm = true, any_basis = false;
+  for (const auto& r : out->parts_) {
+    lazy = lazy || !r->is_decomposed();
     perm = perm && r->has_permutation_structure();
     any_basis = any_basis || r->permutation_basis().has_value();
   }
   std::vector<Permutation> pg(g0->generators().size());
-  Matrix B = any_basis ? Matrix(Matrix::Zero(total, total)) : Matrix();
+  Matrix B = (perm && any_basis) ? Matrix(Matrix::Zero(total, total)) : Matrix();
   int off = 0;
-  std::vector<std::string> names;
-  for (const auto& r : reps) {
-    out->Q_.block(off, off, r->size(), r->size()) = r->Q();
-    out->irreps_.insert(out->irreps_.end(), r->irreps().begin(), r->irreps().end());
+  for (const auto& r : out->parts_) {
     if (perm) {
       for (size_t s = 0; s < pg.size(); ++s)
         for (int x : r->permutation_generators()[s]) pg[s].push_back(x + off);
@@ -223,10 +320,11 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
         B.block(off, off, r->size(), r->size()) =
             r->permutation_basis() ? *r->permutation_basis() : Matrix(Matrix::Identity(r->size(), r->size()));
     }
-    names.push_back(r->name());
     off += r->size();
   }
   // Run-length name: "2x regular + trivial".
+  std::vector<std::string> names;
+  for (const auto& r : reps) names.push_back(r->name());
   std::string name;
   for (size_t i = 0; i < names.size();) {
     size_t j = i;
@@ -240,16 +338,43 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
     out->perm_generators_ = std::move(pg);
     if (any_basis) out->perm_basis_ = std::move(B);
   }
+  if (lazy) {
+    out->kind_ = Kind::sum;
+  } else {
+    // Every part is decomposed: the sum is too (cheap), and compares by its Q as before.
+    out->kind_ = Kind::eager;
+    out->decomposition_ = std::make_shared<Decomposition>();
+    auto& d = *out->decomposition_;
+    d.Q = Matrix::Zero(total, total);
+    int o = 0;
+    for (const auto& r : out->parts_) {
+      d.Q.block(o, o, r->size(), r->size()) = r->Q();
+      d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
+      o += r->size();
+    }
+    out->parts_.clear();
+  }
   out->finish();
   return out;
 }
 
 RepPtr Representation::change_basis(const RepPtr& rep, const Matrix& M) {
   check_orthogonal(M, rep->size(), "change_basis");
-  auto out = std::shared_ptr<Representation>(new Representation(*rep));
-  out->Q_ = M * rep->Q();
+  auto out = std::shared_ptr<Representation>(new Representation());
+  out->group_ = rep->group_;
+  out->size_ = rep->size_;
   out->name_ = fmt::format("({} in another basis)", rep->name());
+  out->perm_generators_ = rep->perm_generators_;
   if (rep->perm_generators_) out->perm_basis_ = rep->perm_basis_ ? Matrix(M * *rep->perm_basis_) : M;
+  if (rep->is_decomposed()) {
+    out->decomposition_ = std::make_shared<Decomposition>();
+    out->decomposition_->irreps = rep->irreps();
+    out->decomposition_->Q = M * rep->Q();
+  } else {
+    out->kind_ = Kind::basis;
+    out->parts_ = {rep};
+    out->change_ = M;
+  }
   out->finish();
   return out;
 }
@@ -265,8 +390,9 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
   check_orthogonal(Q, total, "from_decomposition");
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
-  r->irreps_ = std::move(irreps);
-  r->Q_ = std::move(Q);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(irreps);
+  r->decomposition_->Q = std::move(Q);
   r->name_ = name.empty() ? "custom" : std::move(name);
   r->finish();
   return r;
@@ -274,7 +400,7 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
 
 std::vector<int> Representation::multiplicities() const {
   std::vector<int> m(group_->irreps().size(), 0);
-  for (int k : irreps_) ++m[k];
+  for (int k : irreps()) ++m[k];
   return m;
 }
 
@@ -282,7 +408,7 @@ std::vector<int> Representation::columns_of_irrep(int k) const {
   const auto& irr = group_->irreps();
   std::vector<int> cols;
   int off = 0;
-  for (int j : irreps_) {
+  for (int j : irreps()) {
     if (j == k)
       for (int c = 0; c < irr[j].dim; ++c) cols.push_back(off + c);
     off += irr[j].dim;
@@ -290,44 +416,62 @@ std::vector<int> Representation::columns_of_irrep(int k) const {
   return cols;
 }
 
+Permutation Representation::permutation(int g) const {
+  if (!perm_generators_)
+    throw GroupError(fmt::format("permutation: the representation {} has no permutation structure", describe()));
+  if (g < 0 || g >= group_->order())
+    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(), group_->order() - 1));
+  // Extend along the BFS word: π_g = π_s ∘ π_parent.
+  std::vector<int> word;
+  for (int e = g; e != 0; e = group_->word_parent(e)) word.push_back(group_->word_generator(e));
+  Permutation p(size_);
+  std::iota(p.begin(), p.end(), 0);
+  for (auto it = word.rbegin(); it != word.rend(); ++it) {
+    const auto& s = (*perm_generators_)[*it];
+    for (auto& x : p) x = s[x];
+  }
+  return p;
+}
+
 Matrix Representation::matrix(int g) const {
   if (g < 0 || g >= group_->order())
     throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(), group_->order() - 1));
-  if (is_permutation()) {
-    // Extend along the BFS word: π_g = π_s ∘ π_parent.
-    std::vector<int> word;
-    for (int e = g; e != 0; e = group_->word_parent(e)) word.push_back(group_->word_generator(e));
-    Permutation p(size_);
-    std::iota(p.begin(), p.end(), 0);
-    for (auto it = word.rbegin(); it != word.rend(); ++it) {
-      const auto& s = (*perm_generators_)[*it];
-      for (auto& x : p) x = s[x];
-    }
+  if (perm_generators_) {
+    Permutation p = permutation(g);
     Matrix m = Matrix::Zero(size_, size_);
     for (int i = 0; i < size_; ++i) m(p[i], i) = 1.0;
+    if (perm_basis_) return *perm_basis_ * m * perm_basis_->transpose();
     return m;
   }
   const auto& irr = group_->irreps();
+  const Matrix& Qm = Q();
   Matrix block = Matrix::Zero(size_, size_);
   int off = 0;
-  for (int k : irreps_) {
+  for (int k : irreps()) {
     block.block(off, off, irr[k].dim, irr[k].dim) = irr[k].matrices[g];
     off += irr[k].dim;
   }
-  return Q_ * block * Q_.transpose();
+  return Qm * block * Qm.transpose();
 }
 
 double Representation::character(int g) const {
+  if (perm_generators_) {
+    Permutation p = permutation(g);
+    int fixed = 0;
+    for (int i = 0; i < size_; ++i) fixed += p[i] == i;
+    return fixed;
+  }
   const auto& irr = group_->irreps();
   double c = 0;
-  for (int k : irreps_) c += irr[k].character[g];
+  for (int k : irreps()) c += irr[k].character[g];
   return c;
 }
 
 Matrix Representation::invariant_basis() const {
   auto cols = columns_of_irrep(0);
+  const Matrix& Qm = Q();
   Matrix B(size_, static_cast<Eigen::Index>(cols.size()));
-  for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Q_.col(cols[c]);
+  for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Qm.col(cols[c]);
   return B;
 }
 
@@ -337,10 +481,15 @@ Matrix Representation::invariant_projector() const {
 }
 
 Matrix Representation::isotypic_projector(int k) const {
-  const auto& ir = group_->irreps().at(k);
-  Matrix P = Matrix::Zero(size_, size_);
-  for (int g = 0; g < group_->order(); ++g) P += ir.character[g] * matrix(g);
-  return P * (static_cast<double>(ir.dim) / (ir.S() * group_->order()));
+  if (k < 0 || k >= static_cast<int>(group_->irreps().size()))
+    throw GroupError(fmt::format("irrep({}) does not exist: {} has irrep(0) .. irrep({})", k, group_->name(),
+                                 group_->irreps().size() - 1));
+  // Q is orthogonal and block-diagonalises ρ, so P_k = Q_k Q_kᵀ over the columns of irrep k.
+  auto cols = columns_of_irrep(k);
+  const Matrix& Qm = Q();
+  Matrix B(size_, static_cast<Eigen::Index>(cols.size()));
+  for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Qm.col(cols[c]);
+  return B * B.transpose();
 }
 
 std::string Representation::describe() const { return fmt::format("{} (size {})", name_, size_); }

@@ -16,7 +16,13 @@ eqnn::GroupPtr make_finite(const YAML::Node& params, const eqnn::Registry&) {
                      "FiniteGroup: 'generators' must be a non-empty list of permutations like [1, 2, 0] or of "
                      "orthogonal matrices like [[0, -1], [1, 0]]");
   const std::string name = eqnn::yaml::get_string(params, "name", std::string("FiniteGroup"));
-  const int64_t max_order = eqnn::yaml::get_int(params, "max_order", eqnn::Group::kDefaultMaxOrder, 1);
+  const int64_t limit = eqnn::Group::max_order();
+  const int64_t max_order = eqnn::yaml::get_int(params, "max_order", limit, 1);
+  if (max_order > limit)
+    eqnn::yaml::fail(params["max_order"],
+                     fmt::format("FiniteGroup: max_order {} is above the limit {} on group orders; raise the limit with "
+                                 "the environment variable EQNN_MAX_GROUP_ORDER",
+                                 max_order, limit));
   const bool matrices = gens[0].IsSequence() && gens[0].size() > 0 && gens[0][0].IsSequence();
   try {
     if (!matrices) {
@@ -63,7 +69,7 @@ eqnn::GroupPtr make_finite(const YAML::Node& params, const eqnn::Registry&) {
 void register_all(eqnn::Registrar& r) {
   r.add_group_type({"FiniteGroup",
                     "generators: list of permutations [[1, 2, 0], ...] or orthogonal matrices [[[0, -1], [1, 0]], ...]; "
-                    "name: string (optional); max_order: integer (default 5000)",
+                    "name: string (optional); max_order: integer (default and at most the limit EQNN_MAX_GROUP_ORDER, 5000)",
                     {}, make_finite, [](const std::string&) { return std::optional<YAML::Node>(); }});
 }
 

@@ -2,6 +2,7 @@
 // the named actions a group family offers to the representation language. All group theory is float64.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,20 +48,27 @@ struct PermutationAction {
 ///
 ///   auto g = Group::from_generator_permutations("C3", {{1, 2, 0}});
 ///   g->order();  // 3
-class Group {
+class Group : public std::enable_shared_from_this<Group> {
  public:
-  /// Default limit on the order when closing a generating set.
+  /// Default limit on the order of any group (see max_order()).
   static constexpr int64_t kDefaultMaxOrder = 5000;
+  /// The largest group order eqnn builds: EQNN_MAX_GROUP_ORDER when set (a positive integer), else
+  /// kDefaultMaxOrder. Checked before anything of size |G| or |G|² is allocated.
+  static int64_t max_order();
+  /// Throws GroupError unless 1 <= order <= limit (limit 0: max_order()); `what` names the group, e.g.
+  /// "C100xC100xC100". The message gives the order the group would have had and the limit.
+  static void check_order(int64_t order, const std::string& what, int64_t limit = 0);
 
   /// `table[a][b]` = index of a·b; element 0 must be the identity. Generators default to all elements.
   static std::shared_ptr<Group> from_cayley_table(std::string name, std::vector<std::vector<int>> table,
                                                   std::vector<int> generators = {});
   /// Closes the set of permutations (p[i] = image of point i) by breadth-first search.
+  /// max_order 0 means the configured limit, max_order().
   static std::shared_ptr<Group> from_generator_permutations(std::string name, std::vector<Permutation> gens,
-                                                            int64_t max_order = kDefaultMaxOrder);
+                                                            int64_t max_order = 0);
   /// Closes a set of orthogonal matrices; they become the group's "standard" representation.
   static std::shared_ptr<Group> from_generator_matrices(std::string name, std::vector<Matrix> gens,
-                                                        int64_t max_order = kDefaultMaxOrder);
+                                                        int64_t max_order = 0);
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
@@ -91,8 +99,14 @@ class Group {
   const std::optional<std::vector<Matrix>>& standard() const { return standard_; }
 
   /// Supplies irreps (matrices on the generators, irrep 0 trivial). They are checked when first used:
-  /// homomorphism, orthogonality, irreducibility, pairwise non-isomorphic, Σ d²/S = |G|.
+  /// homomorphism, orthogonality, irreducibility (⟨χ,χ⟩ = dim End computed from the matrices, and
+  /// E² = -I for the non-identity End basis of types C and H), pairwise non-isomorphic, as many as the
+  /// real classes, Σ d²/S = |G|. Call before sharing the group: it changes its content.
   void set_irreps(std::vector<std::vector<Matrix>> generator_matrices, std::vector<std::string> names = {});
+  bool has_supplied_irreps() const { return supplied_irreps_.has_value(); }
+  /// True once irreps() has been computed (or checked) for this group object; lets tests verify that a
+  /// path stays lazy.
+  bool irreps_ready() const;
   /// The real irreps; irrep 0 is trivial. Computed numerically from the regular representation when not
   /// supplied. Throws GroupError if supplied irreps fail a check.
   const std::vector<Irrep>& irreps() const;
@@ -100,13 +114,18 @@ class Group {
   int num_real_classes() const;
   /// Conjugacy classes (each a sorted element list, class of the identity first).
   std::vector<std::vector<int>> conjugacy_classes() const;
+  /// class_of()[g] = index of g's conjugacy class in conjugacy_classes().
+  std::vector<int> class_of() const;
 
-  /// A hash of the Cayley table and generators, for content-keyed caches.
+  /// A hash of the Cayley table, generators and supplied irreps, for content-keyed caches.
   uint64_t content_hash() const { return hash_; }
+  /// Same table, generators and supplied irreps (names included): what every cache compares on a hit.
+  bool same_content(const Group& other) const;
 
  private:
   Group() = default;
   void finish();  // inverses, words, hash; validates the table
+  void rehash();
 
   std::string name_;
   int order_ = 0;
@@ -121,7 +140,8 @@ class Group {
   uint64_t hash_ = 0;
 
   mutable std::once_flag irreps_once_;
-  mutable std::vector<Irrep> irreps_;
+  mutable std::shared_ptr<const std::vector<Irrep>> irreps_;  // shared with the content-keyed cache
+  mutable std::atomic<bool> irreps_ready_{false};
 };
 
 using GroupPtr = std::shared_ptr<const Group>;

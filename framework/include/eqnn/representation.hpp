@@ -1,5 +1,7 @@
 // Representations of a finite group: ρ(g) = Q (⊕_k ψ_k(g)) Qᵀ with Q orthogonal, plus, when there is
 // one, the permutation structure behind it (ρ(g) = B P(g) Bᵀ, P a permutation rep) that fast paths use.
+// Permutation representations (regular included) decompose lazily: only irreps(), Q() and what uses
+// them compute the decomposition, never the permutation structure, the character or the content.
 #pragma once
 
 #include <memory>
@@ -40,14 +42,22 @@ class Representation {
   const GroupPtr& group_ptr() const { return group_; }
   int size() const { return size_; }
   const std::string& name() const { return name_; }
-  /// Irrep indices in the order of Q's column blocks (repeats are multiplicities).
-  const std::vector<int>& irreps() const { return irreps_; }
+  /// Irrep indices in the order of Q's column blocks (repeats are multiplicities). Decomposes on first use.
+  const std::vector<int>& irreps() const;
   /// multiplicities()[k] = number of copies of irrep k.
   std::vector<int> multiplicities() const;
   /// Columns of Q that belong to copies of irrep k, in order (copy-major: copy c occupies d_k columns).
   std::vector<int> columns_of_irrep(int k) const;
-  const Matrix& Q() const { return Q_; }
+  /// Decomposes on first use.
+  const Matrix& Q() const;
+  /// True once irreps()/Q() are known (always, except for permutation structures not yet decomposed).
+  bool is_decomposed() const;
+  /// Dense ρ(g) (size × size). For large permutation representations prefer permutation(g).
   Matrix matrix(int g) const;
+  /// ρ(g) as a permutation, p[i] = image of basis vector i (requires has_permutation_structure(); in the
+  /// basis of the permutation rep P, i.e. before permutation_basis()). O(size · word length).
+  Permutation permutation(int g) const;
+  /// χ(g); for a permutation structure the number of fixed points (no decomposition).
   double character(int g) const;
 
   /// True when every ρ(g) is a permutation matrix in this basis.
@@ -67,19 +77,30 @@ class Representation {
 
   /// "4x regular + trivial"-like description used in messages.
   std::string describe() const;
-  /// Hash of the group, irreps, Q and permutation structure (content, not name).
+  /// Hash of the content (group, permutation structure, and irreps and Q or how they are derived),
+  /// not the name. Computed without decomposing.
   uint64_t content_hash() const { return hash_; }
+  /// Same group content and the same ρ in the same decomposition basis. Representations built the same
+  /// way compare without decomposing; otherwise both are decomposed and Q compared.
   bool same_content(const Representation& other) const;
 
  private:
+  // How the decomposition is obtained: given (eager), from the permutation structure (lazy, cached by
+  // content), block-diagonal from parts, or a change of basis of one part.
+  enum class Kind { eager, permutation, sum, basis };
+  struct Decomposition;
   Representation() = default;
   void finish();
+  const Decomposition& decomposition() const;
+  bool same_recipe(const Representation& other) const;
 
   GroupPtr group_;
   std::string name_;
   int size_ = 0;
-  std::vector<int> irreps_;
-  Matrix Q_;
+  Kind kind_ = Kind::eager;
+  std::vector<RepPtr> parts_;  // sum: the parts; basis: {the rep the basis change applies to}
+  Matrix change_;              // basis: the orthogonal M
+  std::shared_ptr<Decomposition> decomposition_;
   std::optional<std::vector<Permutation>> perm_generators_;
   std::optional<Matrix> perm_basis_;
   uint64_t hash_ = 0;
@@ -88,5 +109,9 @@ class Representation {
 /// Decomposes matrices ρ(g) (one per element, orthogonal) into irreps: returns (irrep indices, Q) with
 /// ρ(g) = Q (⊕ ψ_k(g)) Qᵀ. Throws GroupError if the matrices are not a representation.
 std::pair<std::vector<int>, Matrix> decompose(const Group& g, const std::vector<Matrix>& rho);
+/// The same for a permutation representation given on the generators (p[i] = image of point i), without
+/// any dense per-element matrix: O(|G| · points · Σ d) work, O(points²) memory for Q.
+std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& g, const std::vector<Permutation>& generators,
+                                                          int points);
 
 }  // namespace eqnn
