@@ -9,6 +9,7 @@
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
 #include "eqnn/registry.hpp"
+#include "eqnn/training.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -44,6 +44,7 @@ class UsageError : public std::runtime_error {
 // One hook per command group. Add a declaration here and one call in main.cpp for a new group.
 void add_plugins_command(CLI::App& app, CliContext& context);
 void add_model_commands(CLI::App& app, CliContext& context);  // eqnn describe/check/train/run/export/demo
+void add_train_command(CLI::App& app, CliContext& context);   // eqnn train (called by add_model_commands)
 // Planned, each in its own file:
 void add_group_commands(CLI::App& app, CliContext& context);  // eqnn groups, group info, rep info, hom
 void add_bench_command(CLI::App& app, CliContext& context);  // eqnn bench attention / linear

@@ -1,4 +1,4 @@
-// Model commands: eqnn describe / check / train / run / export / demo.
+// Model commands: eqnn describe / check / run / export / demo (train: train_command.cpp).
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -14,6 +14,8 @@
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
 #include "eqnn/registry.hpp"
+#include "eqnn/tensor_data.hpp"
+#include "eqnn/training.hpp"
 
 namespace eqnn::cli {
 namespace {
@@ -187,78 +189,32 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
   fmt::print("\nequivariant: every checked layer and the whole model are within {:g}\n", tol);
 }
 
-struct TrainArgs {
-  std::string model, task = "auto", out, log, device = "cpu";
-  int64_t steps = 300, batch_size = 32;
-  double lr = 3e-3;
-  uint64_t seed = 0;
-};
-
-void train(CliContext& context, const TrainArgs& a) {
-  if (a.steps < 1) throw UsageError(fmt::format("--steps must be at least 1, found {}", a.steps));
-  if (a.batch_size < 1)
-    throw UsageError(fmt::format("--batch-size must be at least 1, found {}", a.batch_size));
-  const c10::Device device = parse_device(a.device);
-  torch::manual_seed(a.seed);
-  auto model = load_model(context.registry(), a.model);
-  auto task = make_task(a.task, *model, a.seed);
-  model->to(device);  // train_model moves each batch to the model's device
-  fmt::print("model   {} ({} trainable parameters)\ntask    {}: {}\n", a.model, model->parameter_count(),
-             task->name(), task->description());
-  fmt::print("train   {} steps, batch {}, Adam lr {:g}, seed {}\n", a.steps, a.batch_size, a.lr, a.seed);
-  std::fflush(stdout);
-  TrainOptions options;
-  options.steps = a.steps;
-  options.batch_size = a.batch_size;
-  options.learning_rate = a.lr;
-  options.seed = a.seed;
-  std::vector<std::pair<int64_t, double>> log;
-  auto result = train_model(*model, *task, options);
-  fmt::print("result  final train loss {:.5f}, test MSE {:.5f}, relative test error {:.4f}, {:.1f} s\n",
-             result.final_train_loss, result.test_mse, result.test_relative_error, result.seconds);
-  if (!a.log.empty()) {
-    std::string csv = "step,train_loss,test_mse,test_relative_error\n";
-    for (size_t i = 0; i < result.losses.size(); ++i) {
-      const bool last = i + 1 == result.losses.size();
-      csv += fmt::format("{},{:.8g},{},{}\n", result.losses[i].first, result.losses[i].second,
-                         last ? fmt::format("{:.8g}", result.test_mse) : "",
-                         last ? fmt::format("{:.8g}", result.test_relative_error) : "");
-    }
-    write_file_atomically(a.log, std::vector<char>(csv.begin(), csv.end()));
-    fmt::print("log     {}\n", a.log);
-  }
-  if (!a.out.empty()) {
-    CheckpointInfo info;
-    info.step = result.steps;
-    info.task = task->name();
-    info.metrics = {{"test_mse", result.test_mse},
-                    {"test_relative_error", result.test_relative_error},
-                    {"final_train_loss", result.final_train_loss}};
-    save_checkpoint(*model, context.registry(), a.out, info);
-    fmt::print("saved   {}\n", a.out);
-  }
-}
-
 void run(CliContext& context, const std::string& path, const std::string& checkpoint, uint64_t seed,
          const std::string& input, const std::string& output, const std::string& device_name) {
   const c10::Device device = parse_device(device_name);
   auto model = load_initialised(context.registry(), path, checkpoint, seed);
-  at::Tensor x = load_tensor_file(input);
-  if (!at::isFloatingType(x.scalar_type())) {
-    throw Error(fmt::format("'{}' holds a {} tensor; the model needs floating-point input", input,
-                            c10::toString(x.scalar_type())));
-  }
+  // A bare tensor (torch.save(x, path)) or a data set file {"x": x[, "y": y]}, as `eqnn train --data` reads.
+  const TensorDataset inputs = load_inputs(input);
+  const at::Tensor& x = inputs.x;
   model->to(device, x.scalar_type());
+  const LossKind loss = inputs.has_labels() ? LossKind::cross_entropy : LossKind::mse;
+  if (inputs.y.defined()) check_fits(*model, inputs, loss);
   model->eval();
-  torch::NoGradGuard no_grad;
   at::Tensor y;
   try {
+    torch::NoGradGuard no_grad;
     y = model->forward(x.to(device)).cpu();
   } catch (const c10::Error& e) {
     throw Error(fmt::format("input '{}': {}", input, e.what_without_backtrace()));
   }
   save_tensor_file(y, output);
   fmt::print(stderr, "{} {} -> {} {}\n", input, fmt::join(x.sizes(), "x"), output, fmt::join(y.sizes(), "x"));
+  if (inputs.y.defined()) {
+    const auto metrics = evaluate(*model, inputs, loss);
+    const std::string metric = metric_name(loss);
+    fmt::print(stderr, "y in {}: {} loss {:.6g}{}\n", input, to_string(loss), metrics.at("loss"),
+               metrics.count(metric) ? fmt::format(", {} {:.6g}", metric, metrics.at(metric)) : "");
+  }
 }
 
 void export_command(CliContext& context, const std::string& path, const std::string& checkpoint,
@@ -387,32 +343,18 @@ void add_model_commands(CLI::App& app, CliContext& context) {
     add_device_option(cmd, a->device);
     cmd->callback([&context, a] { check(context, a->path, a->dtype, a->seed, a->device); });
   }
+  add_train_command(app, context);  // train_command.cpp
   {
-    auto* cmd = app.add_subcommand("train", "Train a model on a built-in task");
-    auto a = std::make_shared<TrainArgs>();
-    cmd->add_option("MODEL", a->model, "Model description (YAML)")->required();
-    cmd->add_option("--task", a->task, "auto, ring or teacher")
-        ->check(CLI::IsMember({"auto", "ring", "teacher"}))
-        ->capture_default_str();
-    cmd->add_option("--steps", a->steps, "Optimizer steps")->capture_default_str();
-    cmd->add_option("--batch-size", a->batch_size, "Batch size")->capture_default_str();
-    cmd->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();
-    cmd->add_option("--seed", a->seed, "Seed for the initialisation, the data and the batches")
-        ->capture_default_str();
-    cmd->add_option("--out", a->out, "Write a checkpoint here");
-    cmd->add_option("--log", a->log, "Write the loss per step as CSV here");
-    add_device_option(cmd, a->device);
-    cmd->callback([&context, a] { train(context, *a); });
-  }
-  {
-    auto* cmd = app.add_subcommand("run", "Apply a model to a tensor saved with torch.save");
+    auto* cmd = app.add_subcommand("run", "Apply a model to a tensor saved with torch.save (or the x of a data set file)");
     struct Args {
       std::string path, checkpoint, input, output, device = "cpu";
       uint64_t seed = 0;
     };
     auto a = std::make_shared<Args>();
     add_model_source(cmd, a->path, a->checkpoint, a->seed);
-    cmd->add_option("--input", a->input, "Input tensor (torch.save)")->required();
+    cmd->add_option("--input", a->input,
+                    "Input: torch.save(x, path), or a data set {'x': x[, 'y': y]} (with y: prints the loss)")
+        ->required();
     cmd->add_option("--output", a->output, "Output tensor (torch.load reads it)")->required();
     add_device_option(cmd, a->device);
     cmd->callback(

@@ -76,7 +76,7 @@ std::vector<char> pickle_save(const at::IValue& value) {
 
 c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& items) {
   c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : items) dict.insert(name, t.detach().cpu().contiguous());  // files hold CPU tensors
+  for (const auto& [name, t] : items) dict.insert(name, t.detach().cpu().contiguous());  // loadable without a GPU
   return dict;
 }
 
@@ -191,6 +191,7 @@ void save_checkpoint(Model& model, const Registry& registry, const std::string& 
   c10::Dict<std::string, double> metrics;
   for (const auto& [k, v] : info.metrics) metrics.insert(k, v);
   dict.insert("metrics", metrics);
+  if (!info.training.isNone()) dict.insert("training", info.training);  // training.cpp: optimiser + step
   write_file_atomically(path, pickle_save(dict));
 }
 
@@ -212,6 +213,7 @@ CheckpointInfo load_checkpoint(Model& model, const std::string& path) {
       if (m.value().isDouble()) info.metrics[m.key().toStringRef()] = m.value().toDouble();
     }
   }
+  if (auto it = dict.find("training"); it != dict.end()) info.training = it->value();
   return info;
 }
 
@@ -233,6 +235,12 @@ at::Tensor load_tensor_file(const std::string& path) {
 
 void save_tensor_file(const at::Tensor& tensor, const std::string& path) {
   write_file_atomically(path, pickle_save(tensor.detach().contiguous()));
+}
+
+at::IValue load_pickle_file(const std::string& path, const std::string& what) { return unpickle(path, what); }
+
+void save_pickle_file(const at::IValue& value, const std::string& path) {
+  write_file_atomically(path, pickle_save(value));
 }
 
 void export_weights(Model& model, const std::string& path) {

@@ -1,4 +1,4 @@
-// Built-in training tasks (`eqnn train`, `eqnn demo`) and the training loop.
+// Built-in training tasks (`eqnn train`, `eqnn demo`); they train with the shared loop (training.cpp).
 //
 // ring:    n coupled pendulums on a ring, θ̈_i = −sin θ_i − k [sin(θ_i − θ_{i−1}) + sin(θ_i − θ_{i+1})] − γ
 // θ̇_i.
@@ -16,12 +16,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <torch/optim/adam.h>
-#include <unistd.h>
 
 #include "eqnn/error.hpp"
 #include "eqnn/hom_space.hpp"
 #include "eqnn/model.hpp"
+#include "eqnn/training.hpp"
 
 namespace eqnn {
 namespace {
@@ -153,12 +152,6 @@ bool ring_shaped(const Model& model) {
   return cyclic || dihedral;
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
-  const auto s = static_cast<int64_t>(seconds + 0.5);
-  return fmt::format("{}:{:02d}", s / 60, s % 60);
-}
-
 }  // namespace
 
 std::vector<std::string> task_names() { return {"auto", "ring", "teacher"}; }
@@ -189,15 +182,16 @@ std::pair<double, double> evaluate_model(Model& model, const Task& task) {
   const bool was_training = model.is_training();
   model.eval();
   const auto& d = task.data();
-  const auto params = model.parameters();
-  const at::TensorOptions where = params.empty() ? at::TensorOptions().dtype(at::kFloat) : params[0].options();
+  auto params = model.parameters();
+  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+  const at::ScalarType dtype = params.empty() ? at::kFloat : params.front().scalar_type();
   double sum = 0;
   const int64_t n = d.test_x.size(0);
   for (int64_t start = 0; start < n; start += 256) {
     const int64_t len = std::min<int64_t>(256, n - start);
-    at::Tensor x = d.test_x.narrow(0, start, len);
-    at::Tensor y = d.test_y.narrow(0, start, len);
-    auto pred = task.predict(model.forward(x.to(where)).cpu(), x);
+    at::Tensor x = d.test_x.narrow(0, start, len).to(device, dtype);
+    at::Tensor y = d.test_y.narrow(0, start, len).to(device);
+    auto pred = task.predict(model.forward(x), x);
     sum += at::mse_loss(pred.to(at::kFloat), y, at::Reduction::Sum).item<double>();
   }
   model.train(was_training);
@@ -206,55 +200,23 @@ std::pair<double, double> evaluate_model(Model& model, const Task& task) {
   return {mse, std::sqrt(mse / std::max(reference, 1e-30))};
 }
 
+TrainingData task_training_data(const Task& task) {
+  const auto& d = task.data();
+  return {d.train_x, d.train_y, [&task](const at::Tensor& output, const at::Tensor& x, const at::Tensor& y) {
+            return at::mse_loss(task.predict(output, x), y);
+          }};
+}
+
 TrainResult train_model(Model& model, const Task& task, const TrainOptions& options,
                         const std::function<void(int64_t, double)>& on_step) {
+  Trainer trainer(model, task_training_data(task), options);
+  if (on_step) trainer.on_step = [&on_step](int64_t step, double loss, double) { on_step(step, loss); };
+  const LoopResult loop = trainer.run();
   TrainResult result;
-  model.train();
-  const auto& d = task.data();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed + 17);
-  std::vector<at::Tensor> params;
-  for (const auto& p : model.parameters()) {
-    if (p.requires_grad()) params.push_back(p);
-  }
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.learning_rate));
-  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params[0].device();
-  const bool tty = isatty(fileno(stderr)) != 0;
-  const auto start = std::chrono::steady_clock::now();
-  int64_t last_report = -1;
-  for (int64_t step = 1; step <= options.steps; ++step) {
-    at::Tensor idx =
-        at::randint(d.train_x.size(0), {options.batch_size}, gen, at::TensorOptions().dtype(at::kLong));
-    at::Tensor x = d.train_x.index_select(0, idx).to(device), y = d.train_y.index_select(0, idx).to(device);
-    optimizer.zero_grad();
-    at::Tensor loss = at::mse_loss(task.predict(model.forward(x), x), y);
-    loss.backward();
-    optimizer.step();
-    const double value = loss.item<double>();
-    result.losses.emplace_back(step, value);
-    result.final_train_loss = value;
-    if (on_step) on_step(step, value);
-    if (options.progress) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double rate = step / std::max(elapsed, 1e-9);
-      const bool report = tty ? true : (step * 10 / options.steps != last_report || step == options.steps);
-      if (report) {
-        last_report = step * 10 / options.steps;
-        const int width = 24;
-        const int filled = static_cast<int>(width * step / options.steps);
-        std::string bar = std::string(filled, '#') + std::string(width - filled, '.');
-        fmt::print(stderr, "{}{}[{}] step {}/{}  loss {:.5f}  {:.1f} steps/s  ETA {}{}", tty ? "\r" : "",
-                   options.label.empty() ? "" : options.label + " ", bar, step, options.steps, value, rate,
-                   format_duration((options.steps - step) / rate), tty ? "" : "\n");
-        std::fflush(stderr);
-      }
-    }
-  }
-  if (options.progress && tty) fmt::print(stderr, "\n");
-  result.steps = options.steps;
-  auto [mse, rel] = evaluate_model(model, task);
-  result.test_mse = mse;
-  result.test_relative_error = rel;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.steps = loop.steps;
+  result.final_train_loss = loop.train_loss;
+  std::tie(result.test_mse, result.test_relative_error) = evaluate_model(model, task);
+  result.seconds = loop.seconds;
   return result;
 }
 

@@ -23,15 +23,6 @@ ModelPtr seeded(const std::string& name, uint64_t seed) {
   return load_model(registry(), example(name));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(Checkpoint, SaveLoadGivesTheSameOutputs) {
   ScratchDir dir;
   for (const std::string name : {"c8_transformer", "ico_attention", "q8_generators"}) {

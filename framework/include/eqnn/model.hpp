@@ -1,7 +1,7 @@
 // Models described in YAML: the builder that turns a description into a stack of eqnn::Layer modules
 // (tracking the representation that flows between them), the Sequential/Residual blocks, checkpoints,
 // export of the effective weights under stock PyTorch names, the equivariance check and the built-in
-// training tasks.
+// training tasks (the training loop is in training.hpp).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
@@ -115,6 +116,9 @@ struct CheckpointInfo {
   int64_t step = 0;
   std::string task;
   std::map<std::string, double> metrics;
+  /// Optimiser state and step for `eqnn train --resume` (Trainer::state(), training.hpp); None when the
+  /// checkpoint has none. Stored under the key "training", apart from the model's own entries.
+  at::IValue training;
 };
 
 /// Writes parameters, buffers, the model description and the loaded plugins (name → version) as a
@@ -133,6 +137,11 @@ std::string checkpoint_source(const std::string& path);
 at::Tensor load_tensor_file(const std::string& path);
 /// Writes a tensor torch.load can read, atomically.
 void save_tensor_file(const at::Tensor& tensor, const std::string& path);
+/// Reads any value written by torch.save (dicts, lists, strings, numbers, tensors). `what` names the kind
+/// of file in messages ("data set", ...).
+at::IValue load_pickle_file(const std::string& path, const std::string& what);
+/// Writes `value` (dicts, lists, strings, numbers, tensors) so that torch.load reads it, atomically.
+void save_pickle_file(const at::IValue& value, const std::string& path);
 /// Writes effective_parameters() as a pickled dict of tensors (str → Tensor), atomically.
 void export_weights(Model& model, const std::string& path);
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -189,29 +198,6 @@ std::unique_ptr<Task> make_task(const std::string& name, Model& model, uint64_t 
 std::unique_ptr<Task> make_ring_task(int64_t n, uint64_t seed = 0, int64_t train_size = 2048,
                                      int64_t test_size = 512, int64_t window = 8);
 
-struct TrainOptions {
-  int64_t steps = 300;
-  int64_t batch_size = 32;
-  double learning_rate = 3e-3;
-  uint64_t seed = 0;
-  bool progress = true;  ///< progress bar on stderr
-  std::string label;     ///< shown before the bar
-};
-
-struct TrainResult {
-  int64_t steps = 0;
-  double final_train_loss = 0;
-  double test_mse = 0;
-  double test_relative_error = 0;  ///< sqrt(test MSE / Var(test targets))
-  double seconds = 0;
-  std::vector<std::pair<int64_t, double>> losses;  ///< (step, train loss), every step
-};
-
-/// Trains with Adam on the task's training set, then evaluates on the held-out set (eval mode).
-/// `on_step(step, loss)` is called after every step (CSV logging).
-TrainResult train_model(Model& model, const Task& task, const TrainOptions& options,
-                        const std::function<void(int64_t, double)>& on_step = {});
-/// MSE and relative error of the model on the task's test set (eval mode, no grad).
-std::pair<double, double> evaluate_model(Model& model, const Task& task);
+// Training (the loop, train_model for these tasks, your own data): eqnn/training.hpp.
 
 }  // namespace eqnn
