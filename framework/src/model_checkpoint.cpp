@@ -36,6 +36,8 @@ constexpr const char* kFormat = "eqnn-checkpoint";
 constexpr int64_t kFormatVersion = 2;
 // A re-projected weight must reproduce the stored one to this relative (Frobenius) error.
 constexpr double kReprojectionTolerance = 1e-6;
+// Stored coefficients and stored effective weight of one basis agree to float32 rounding.
+constexpr double kConsistencyTolerance = 1e-5;
 
 std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
@@ -232,6 +234,21 @@ double relative_residual(const at::Tensor& a, const at::Tensor& b) {
   return diff / scale;
 }
 
+// True when `a` and `b` agree to `relative` (max-abs, relative to max|b|) on their finite entries and
+// have the same NaN / +Inf / −Inf entries (a diverged model's checkpoint still round-trips).
+bool reproduces(const at::Tensor& a, const at::Tensor& b, double relative) {
+  const at::Tensor x = a.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  const at::Tensor y = b.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) || !at::equal(at::isposinf(x), at::isposinf(y)) ||
+      !at::equal(at::isneginf(x), at::isneginf(y)))
+    return false;
+  if (x.numel() == 0) return true;
+  const at::Tensor finite = at::isfinite(y);
+  const double diff = at::where(finite, x - y, 0.0).abs().max().item<double>();
+  const double scale = at::where(finite, y, 0.0).abs().max().item<double>();
+  return diff <= relative * scale;
+}
+
 // The value every parameter of `model` gets from the checkpoint, all checked before anything is copied.
 // A constrained parameter whose basis fingerprint matches takes the stored coefficients; otherwise its
 // stored effective tensor is re-projected onto this model's basis, accepted only when the projection
@@ -284,6 +301,13 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
       if (value.sizes() != tensor.sizes()) {
         throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits,
                                 name, shape_of(value), shape_of(tensor)));
+      }
+      // The coefficients must still expand to the weight stored next to them (a damaged file would
+      // otherwise load silently: the zip container does not check its data).
+      if (!reproduces(c->expand(value.to(weight.options())), weight, kConsistencyTolerance)) {
+        throw Error(fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
+                                "of '{}' do not expand to the effective weight stored next to them",
+                                path, name));
       }
       plan.emplace_back(tensor, value);
       continue;

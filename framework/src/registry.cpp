@@ -353,11 +353,15 @@ GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) c
       // A mapping written as a string: errors inside it are located in the string, then moved to the
       // string's place in the file (when the spec came from one).
       const size_t lead = spec.Scalar().find_first_not_of(" \t\r\n");
-      auto relocate = [&](int line, int column, const std::string& message) -> ConfigError {
-        if (file.empty() || spec.Mark().is_null() || line <= 0) return ConfigError(file, line, column, message);
+      const bool in_file = !file.empty() && !spec.Mark().is_null();
+      auto position = [&](int line, int column) -> std::pair<int, int> {
+        if (!in_file || line <= 0) return {line, column};
         const int quote = spec.Tag() == "!" ? 1 : 0;  // yaml-cpp tags quoted scalars "!"
-        const int at_line = spec.Mark().line + line;
-        const int at_column = line == 1 ? spec.Mark().column + quote + static_cast<int>(lead) + column : column;
+        return {spec.Mark().line + line,
+                line == 1 ? spec.Mark().column + quote + static_cast<int>(lead) + column : column};
+      };
+      auto relocate = [&](int line, int column, const std::string& message) {
+        auto [at_line, at_column] = position(line, column);
         return ConfigError(file, at_line, at_column, message);
       };
       YAML::Node parsed;
@@ -370,6 +374,7 @@ GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) c
         throw relocate(e.mark.line + 1, e.mark.column + 1, message);
       }
       try {
+        yaml::check_unique_keys(parsed, position);
         return make_group(parsed, "");
       } catch (const ConfigError& e) {
         if (e.line() > 0) throw relocate(e.line(), e.column(), e.message());

@@ -39,9 +39,9 @@ void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, 
   }
 }
 
-void check_unique_keys(const YAML::Node& node) {
+void check_unique_keys(const YAML::Node& node, const std::function<std::pair<int, int>(int, int)>& locate) {
   if (node.IsSequence()) {
-    for (const auto& item : node) check_unique_keys(item);
+    for (const auto& item : node) check_unique_keys(item, locate);
     return;
   }
   if (!node.IsMap()) return;
@@ -52,13 +52,13 @@ void check_unique_keys(const YAML::Node& node) {
       auto [first, fresh] = seen.emplace(key, it->first.Mark());
       if (!fresh) {
         const YAML::Mark& m = first->second;
-        fail(it->first, m.is_null() ? fmt::format("duplicate key '{}'; give each key once", key)
-                                    : fmt::format("duplicate key '{}' (first given at line {}, column {}); "
-                                                  "give each key once",
-                                                  key, m.line + 1, m.column + 1));
+        if (m.is_null()) fail(it->first, fmt::format("duplicate key '{}'; give each key once", key));
+        auto [line, column] = locate ? locate(m.line + 1, m.column + 1) : std::pair<int, int>{m.line + 1, m.column + 1};
+        fail(it->first, fmt::format("duplicate key '{}' (first given at line {}, column {}); give each key once",
+                                    key, line, column));
       }
     }
-    check_unique_keys(it->second);
+    check_unique_keys(it->second, locate);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <torch/utils.h>
 
 #include "eqnn/model.hpp"
+#include "eqnn/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
@@ -113,7 +114,7 @@ TEST(NonFinite, CliCheckExitsWithStatus1AndSaysNotFinite) {
 TEST(NonFinite, TestHelpersReportNaNAndNeverPassIt) {
   auto g = group("D4");
   auto rep = parse_rep(g, "regular");
-  const at::Tensor x = at::randn({3, rep->size()}, at::kDouble);
+  const at::Tensor x = at::randn({3, int64_t{rep->size()}}, at::kDouble);
   const TensorFn nan_everywhere = [](const at::Tensor& t) { return t * std::nan(""); };
   EXPECT_TRUE(std::isnan(equivariance_error(nan_everywhere, *rep, *rep, x)));
   int calls = 0;
@@ -124,7 +125,7 @@ TEST(NonFinite, TestHelpersReportNaNAndNeverPassIt) {
   EXPECT_EQ(nan_max(1.0, 2.0), 2.0);
   EXPECT_FALSE(all_finite(at::tensor({1.0, std::numeric_limits<double>::infinity()})));
   EquivarianceSweep sweep;
-  sweep.inputs = [&](at::ScalarType dtype) { return random_inputs(rep->size(), dtype, 1); };
+  sweep.inputs = [&](at::ScalarType dtype) -> std::vector<at::Tensor> { return random_inputs(rep->size(), dtype, 1); };
   // ExpectEquivariant fails once per dtype and input (2 x 3), never passes.
   ::testing::TestPartResultArray failures;
   {

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -18,7 +20,10 @@ namespace eqnn::yaml {
 void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what);
 /// Throws ConfigError at the second occurrence of a key given twice in any mapping inside `node`
 /// (yaml-cpp keeps both and `map[key]` silently returns the first): "duplicate key 'out_rep' ...".
-void check_unique_keys(const YAML::Node& node);
+/// `locate` maps a 1-based (line, column) of `node`'s text to the one to name in the message (for YAML
+/// parsed from a string inside a file); identity by default.
+void check_unique_keys(const YAML::Node& node,
+                       const std::function<std::pair<int, int>(int, int)>& locate = nullptr);
 
 /// The largest integer get_int accepts unless told otherwise: sizes, counts and indices are `int` in
 /// the group theory, so anything larger would be truncated.
