@@ -1,5 +1,6 @@
 // Model commands: eqnn describe / check / run / export / demo (train: train_command.cpp).
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 
@@ -67,7 +68,21 @@ ModelPtr load_initialised(const Registry& registry, const std::string& path, con
                           uint64_t seed) {
   torch::manual_seed(seed);
   auto model = load_model(registry, path);
-  if (!checkpoint.empty()) load_checkpoint(*model, checkpoint);
+  if (checkpoint.empty()) return model;
+  const auto info = load_checkpoint(*model, checkpoint);
+  const std::string reprojected =
+      info.reprojected.empty()
+          ? std::string()
+          : fmt::format("; {} constrained parameter(s) saved in another basis were re-projected exactly ({})",
+                        info.reprojected.size(), fmt::join(info.reprojected, ", "));
+  if (checkpoint_source(checkpoint) != model->source()) {
+    fmt::print(stderr,
+               "eqnn: warning: the model text of '{}' differs from the one stored in checkpoint '{}'; its "
+               "weights were checked against this model's bases and load unchanged{}\n",
+               path, checkpoint, reprojected);
+  } else if (!reprojected.empty()) {
+    fmt::print(stderr, "eqnn: note: checkpoint '{}'{}\n", checkpoint, reprojected);
+  }
   return model;
 }
 
@@ -172,10 +187,12 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
     if (r.checked) {
       error = fmt::format("{:.3e}", r.max_error);
       worst = fmt::format("{}", r.worst_element);
-      const bool ok = r.max_error <= tol;
+      const bool ok = within_tolerance(r, tol);
       status = ok ? "ok" : "FAIL";
       if (!r.note.empty()) status += " (" + r.note + ")";
-      if (!ok) failures.push_back(fmt::format("{} ({:.3e})", r.path, r.max_error));
+      if (!ok)
+        failures.push_back(std::isfinite(r.max_error) ? fmt::format("{} ({:.3e})", r.path, r.max_error)
+                                                       : fmt::format("{} ({})", r.path, r.note));
     } else if (r.path == "model") {
       failures.push_back("model (" + r.note + ")");
       status = "FAIL: " + r.note;

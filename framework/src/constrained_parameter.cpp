@@ -1,10 +1,63 @@
 // Coefficient parameters with an eval-mode cache keyed by the tensor's identity and version counter.
 #include "eqnn/constrained_parameter.hpp"
 
+#include <mutex>
+#include <unordered_map>
+
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <c10/util/intrusive_ptr.h>
 
 namespace eqnn {
+namespace {
+
+// Which constraint a registered coefficient tensor belongs to, for checkpoints. Weak on both sides (the
+// layer owns the parameter and the constraint), so it keeps nothing alive; expired entries are swept
+// whenever the table has doubled.
+class ConstraintIndex {
+ public:
+  void add(const at::Tensor& parameter, const ConstraintPtr& constraint) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= sweep_at_) {
+      for (auto it = entries_.begin(); it != entries_.end();)
+        it = it->second.tensor.expired() || it->second.constraint.expired() ? entries_.erase(it) : ++it;
+      sweep_at_ = std::max<size_t>(64, 2 * entries_.size() + 1);
+    }
+    const c10::TensorImpl* key = parameter.unsafeGetTensorImpl();
+    entries_.erase(key);
+    entries_.emplace(key, Entry{WeakImpl(parameter.getIntrusivePtr()), constraint});
+  }
+  ConstraintPtr find(const at::Tensor& parameter) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(parameter.unsafeGetTensorImpl());
+    if (it == entries_.end()) return nullptr;
+    auto alive = it->second.tensor.lock();  // the address may have been reused by another tensor
+    if (!alive || alive.get() != parameter.unsafeGetTensorImpl()) return nullptr;
+    return it->second.constraint.lock();
+  }
+
+ private:
+  using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    WeakImpl tensor;
+    std::weak_ptr<const Constraint> constraint;
+  };
+  mutable std::mutex mutex_;
+  std::unordered_map<const c10::TensorImpl*, Entry> entries_;
+  size_t sweep_at_ = 64;
+};
+
+ConstraintIndex& constraint_index() {
+  static auto* index = new ConstraintIndex();
+  return *index;
+}
+
+}  // namespace
+
+ConstraintPtr ConstrainedParameter::constraint_of(const at::Tensor& parameter) {
+  if (!parameter.defined()) return nullptr;
+  return constraint_index().find(parameter);
+}
 
 ConstrainedParameter::ConstrainedParameter(torch::nn::Module& owner, const std::string& name,
                                            ConstraintPtr constraint, InitScheme scheme,
@@ -16,7 +69,8 @@ ConstrainedParameter::ConstrainedParameter(torch::nn::Module& owner, const std::
     theta = constraint_->sample(scheme, options);
   }
   param_name_ = name + "_coefficients";
-  owner.register_parameter(param_name_, theta);
+  at::Tensor& registered = owner.register_parameter(param_name_, theta);
+  constraint_index().add(registered, constraint_);
 }
 
 at::Tensor ConstrainedParameter::coefficients(const torch::nn::Module& owner) const {

@@ -2,15 +2,16 @@
 // blocks otherwise. Plans are float64 CPU tensors, converted once per dtype/device.
 #include "eqnn/hom_space.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <numeric>
-#include <unordered_map>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
 #include "eqnn/registry.hpp"
+#include "eqnn/weak_cache.hpp"
 
 namespace eqnn {
 namespace {
@@ -28,11 +29,58 @@ std::string options_key(const at::TensorOptions& o) {
   return fmt::format("{}/{}", c10::toString(o.dtype()), o.device().str());
 }
 
-uint64_t pair_key(const RepPtr& a, const RepPtr& b) { return a->content_hash() * 1000003ULL ^ b->content_hash(); }
+std::atomic<bool> hash_collisions_for_testing{false};
 
-std::mutex hom_cache_mutex;
+// Cache keys: the content hashes, or one key for everything while the collision test hook is on.
+uint64_t cache_key(uint64_t hash) { return hash_collisions_for_testing ? 0 : hash; }
+uint64_t pair_key(const RepPtr& a, const RepPtr& b) {
+  return cache_key(a->content_hash() * 1000003ULL ^ b->content_hash());
+}
+
+// Whole content, not hashes. Two groups are the same when their generators act identically on every
+// element (that fixes the whole Cayley table: every element is a word in the generators).
+bool same_group(const Group& a, const Group& b) {
+  if (&a == &b) return true;
+  if (a.content_hash() != b.content_hash() || a.order() != b.order() || a.generators() != b.generators())
+    return false;
+  for (int s : a.generators())
+    for (int g = 0; g < a.order(); ++g)
+      if (a.mul(s, g) != b.mul(s, g)) return false;
+  return true;
+}
+
+// Groups with one table may still carry different irreps (a plugin may supply its own): the isotypic
+// plan is built from them, so they are compared too (matrices on the generators and End bases).
+bool same_irreps(const Group& a, const Group& b) {
+  if (&a == &b) return true;
+  const auto& x = a.irreps();
+  const auto& y = b.irreps();
+  if (x.size() != y.size()) return false;
+  auto equal = [](const Matrix& p, const Matrix& q) {
+    return p.rows() == q.rows() && p.cols() == q.cols() && (p - q).cwiseAbs().maxCoeff() <= 1e-12;
+  };
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (x[k].dim != y[k].dim || x[k].type != y[k].type) return false;
+    for (int s : a.generators())
+      if (!equal(x[k].matrices[s], y[k].matrices[s])) return false;
+    for (size_t e = 0; e < x[k].endomorphism_basis.size(); ++e)
+      if (!equal(x[k].endomorphism_basis[e], y[k].endomorphism_basis[e])) return false;
+  }
+  return true;
+}
+
+// A cached space answers for `rep` only when everything its plan is built from is equal: the group,
+// the representation's content (irreps, Q, permutation structure) and, where the plan uses them, the
+// group's irreps.
+bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
+  if (cached == rep) return true;
+  if (!same_group(cached->group(), rep->group()) || !cached->same_content(*rep)) return false;
+  return !uses_irreps || same_irreps(cached->group(), rep->group());
+}
 
 }  // namespace
+
+void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
 
 const char* const kInitSchemes[] = {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "zeros"};
 
@@ -87,19 +135,17 @@ struct HomSpace::Plan {
 };
 
 std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& out) {
-  static auto* cache = new std::unordered_map<uint64_t, std::shared_ptr<const HomSpace>>();
-  const uint64_t key = pair_key(in, out);
-  {
-    std::lock_guard<std::mutex> lock(hom_cache_mutex);
-    auto it = cache->find(key);
-    if (it != cache->end() && it->second->in_->same_content(*in) && it->second->out_->same_content(*out))
-      return it->second;
-  }
-  auto method = in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit : Method::isotypic;
-  auto h = build(in, out, method);
-  std::lock_guard<std::mutex> lock(hom_cache_mutex);
-  (*cache)[key] = h;
-  return h;
+  static auto* cache = new WeakCache<HomSpace>();
+  return cache->get(
+      pair_key(in, out), [&](const HomSpace& h) {
+        const bool isotypic = h.method_ == Method::isotypic;
+        return same_rep(h.in_, in, isotypic) && same_rep(h.out_, out, isotypic);
+      },
+      [&] {
+        auto method =
+            in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit : Method::isotypic;
+        return build(in, out, method);
+      });
 }
 
 std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& out, Method method) {
@@ -260,20 +306,17 @@ at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options,
 }
 
 std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
-  static auto* cache = new std::unordered_map<uint64_t, std::shared_ptr<const InvariantSpace>>();
-  {
-    std::lock_guard<std::mutex> lock(hom_cache_mutex);
-    auto it = cache->find(rep->content_hash());
-    if (it != cache->end() && it->second->rep_->same_content(*rep)) return it->second;
-  }
-  auto s = std::shared_ptr<InvariantSpace>(new InvariantSpace());
-  s->rep_ = rep;
-  Matrix B = rep->invariant_basis();
-  s->dim_ = B.cols();
-  s->basis_ = to_tensor(B);
-  std::lock_guard<std::mutex> lock(hom_cache_mutex);
-  (*cache)[rep->content_hash()] = s;
-  return s;
+  static auto* cache = new WeakCache<InvariantSpace>();
+  return cache->get(
+      cache_key(rep->content_hash()), [&](const InvariantSpace& s) { return same_rep(s.rep_, rep, /*uses_irreps=*/false); },
+      [&] {
+        auto s = std::shared_ptr<InvariantSpace>(new InvariantSpace());
+        s->rep_ = rep;
+        Matrix B = rep->invariant_basis();
+        s->dim_ = B.cols();
+        s->basis_ = to_tensor(B);
+        return std::shared_ptr<const InvariantSpace>(s);
+      });
 }
 
 at::Tensor InvariantSpace::basis_for(const at::TensorOptions& options) const {

@@ -146,6 +146,8 @@ class ModelBuilder {
     }
     if (!root.IsMap())
       fail(root, fmt::format("a model description must be a mapping, found {}", yaml::describe(root)));
+    // yaml-cpp keeps both values of a key given twice and `node[key]` returns the first: refuse instead.
+    guarded(root, [&] { yaml::check_unique_keys(root); });
     guarded(root, [&] {
       yaml::check_keys(root, {"eqnn", "group", "reps", "input", "output", "layers", "description"}, "model");
     });
@@ -262,6 +264,9 @@ class ModelBuilder {
       fail(at, prefixed(prefix, e.what_without_backtrace()));
     } catch (const YAML::Exception& e) {
       fail(at, prefixed(prefix, e.msg));
+    } catch (const std::exception& e) {
+      // Anything else (std::out_of_range, std::bad_alloc, ...) still gets a location.
+      fail(at, prefixed(prefix, e.what()));
     }
   }
 
@@ -277,6 +282,8 @@ class ModelBuilder {
       throw ConfigError(file_, node.Mark().line + 1, column, e.message());
     } catch (const Error& e) {
       fail(node, e.what());
+    } catch (const std::exception& e) {
+      fail(node, message_of(e));
     }
   }
 
@@ -335,8 +342,14 @@ class ModelBuilder {
         const std::string path = fmt::format("{}.{}", prefix, out.size());
         const size_t info_index = model_.infos_.size();
         model_.infos_.push_back({path, type, depth, nullptr, flow.size, 0, YAML::Node(YAML::NodeType::Map)});
-        LayerPtr layer = block ? build_block(item, type, flow, path, depth)
-                               : build_layer(item, *factory, flow, model_.infos_[info_index].kwargs);
+        LayerPtr layer;
+        guarded(
+            type_node,
+            [&] {
+              layer = block ? build_block(item, type, flow, path, depth)
+                            : build_layer(item, *factory, flow, model_.infos_[info_index].kwargs);
+            },
+            type + ": ");
         model_.infos_[info_index].layer = layer;
         model_.infos_[info_index].out_size = flow.size;
         out.push_back(layer);

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,12 +14,15 @@
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
+#include "eqnn/basis_fingerprint.hpp"
+#include "eqnn/constrained_parameter.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
 #include "eqnn/version.hpp"
@@ -27,7 +31,13 @@ namespace eqnn {
 namespace {
 
 constexpr const char* kFormat = "eqnn-checkpoint";
-constexpr int64_t kFormatVersion = 1;
+// 2: records the basis fingerprint and the effective tensor of every constrained parameter (loading
+//    re-projects or refuses when the bases differ). 1: coefficients only; refused (see open_checkpoint).
+constexpr int64_t kFormatVersion = 2;
+// A re-projected weight must reproduce the stored one to this relative (Frobenius) error.
+constexpr double kReprojectionTolerance = 1e-6;
+// Stored coefficients and stored effective weight of one basis agree to float32 rounding.
+constexpr double kConsistencyTolerance = 1e-5;
 
 std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
@@ -80,9 +90,10 @@ c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::
   return dict;
 }
 
-// Copies `stored` into `live` (same names, same shapes), naming the first mismatch.
-void restore(const std::string& what, const std::vector<std::pair<std::string, at::Tensor>>& live,
-             const c10::impl::GenericDict& stored, const std::string& path, const std::string& model) {
+// Checks that `stored` has exactly the tensors of `live` (same names, same shapes), naming the first
+// mismatch.
+void check_entries(const std::string& what, const std::vector<std::pair<std::string, at::Tensor>>& live,
+                   const c10::impl::GenericDict& stored, const std::string& path, const std::string& model) {
   for (const auto& [name, tensor] : live) {
     auto found = stored.find(name);
     if (found == stored.end()) {
@@ -113,6 +124,12 @@ void restore(const std::string& what, const std::vector<std::pair<std::string, a
           path, model, what, name, entry.value().isTensor() ? shape_of(entry.value().toTensor()) : "?"));
     }
   }
+}
+
+// Copies `stored` into `live` (checked by check_entries).
+void restore(const std::string& what, const std::vector<std::pair<std::string, at::Tensor>>& live,
+             const c10::impl::GenericDict& stored, const std::string& path, const std::string& model) {
+  check_entries(what, live, stored, path, model);
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : live) {
     at::Tensor t = tensor;  // copy_ bumps the version counter, so cached expansions are invalidated
@@ -120,7 +137,9 @@ void restore(const std::string& what, const std::vector<std::pair<std::string, a
   }
 }
 
-c10::impl::GenericDict open_checkpoint(const std::string& path) {
+// Opens and checks the header; `current` also requires this eqnn's format version (loading weights),
+// while reading the stored model text works for every version.
+c10::impl::GenericDict open_checkpoint(const std::string& path, bool current = true) {
   at::IValue value = unpickle(path, "checkpoint");
   if (!value.isGenericDict()) throw Error(fmt::format("'{}' is not an eqnn checkpoint (not a dict)", path));
   auto dict = value.toGenericDict();
@@ -128,7 +147,33 @@ c10::impl::GenericDict open_checkpoint(const std::string& path) {
   if (format == dict.end() || !format->value().isString() || format->value().toStringRef() != kFormat) {
     throw Error(fmt::format("'{}' is not an eqnn checkpoint (no 'format: {}' entry)", path, kFormat));
   }
-  for (const char* key : {"parameters", "buffers", "model"}) {
+  auto version = dict.find("format_version");
+  if (version == dict.end() || !version->value().isInt()) {
+    throw Error(fmt::format("checkpoint '{}' has no integer 'format_version' entry (truncated or not written by "
+                            "eqnn?); this eqnn reads format version {}",
+                            path, kFormatVersion));
+  }
+  const int64_t v = version->value().toInt();
+  if (current && v < kFormatVersion) {
+    throw Error(fmt::format(
+        "checkpoint '{}' has format version {}, which this eqnn does not load: format version 1 stored "
+        "constraint coefficients without the bases they are coordinates in, so loading them could silently "
+        "change the model's function (another eqnn build or model file may derive other bases). This eqnn "
+        "reads format version {}, which records the bases and the effective weights; re-create the "
+        "checkpoint with this eqnn (eqnn train MODEL --out CKPT), or keep using the eqnn that wrote it",
+        path, v, kFormatVersion));
+  }
+  if (v > kFormatVersion) {
+    throw Error(fmt::format("checkpoint '{}' has format version {}, newer than this eqnn reads ({}); load it "
+                            "with a newer eqnn",
+                            path, v, kFormatVersion));
+  }
+  std::vector<const char*> required = {"parameters", "buffers", "model"};
+  if (current) {
+    required.push_back("bases");
+    required.push_back("effective");
+  }
+  for (const char* key : required) {
     if (dict.find(key) == dict.end())
       throw Error(fmt::format("checkpoint '{}' has no '{}' entry", path, key));
   }
@@ -139,6 +184,157 @@ std::vector<std::pair<std::string, at::Tensor>> items(const torch::OrderedDict<s
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& item : d) out.emplace_back(item.key(), item.value());
   return out;
+}
+
+// ---- format version 2: bases and effective weights of constrained parameters ----
+
+// "layer layers.1.block.0 (eMultiheadAttention)": the deepest layer whose path prefixes the parameter.
+std::string layer_of(const Model& model, const std::string& parameter) {
+  const ModelLayerInfo* best = nullptr;
+  for (const auto& info : model.layer_infos()) {
+    if (parameter.rfind(info.path + ".", 0) == 0 && (best == nullptr || info.path.size() > best->path.size()))
+      best = &info;
+  }
+  return best ? fmt::format("layer {} ({})", best->path, best->type) : std::string("the model");
+}
+
+// Adds, for every constrained parameter, its basis fingerprint ("bases") and its effective tensor
+// expand(θ) ("effective"): what a loader needs to tell whether the coefficients mean the same weights.
+void add_basis_records(c10::impl::GenericDict& dict, Model& model) {
+  torch::NoGradGuard no_grad;
+  c10::Dict<std::string, std::string> bases;
+  c10::Dict<std::string, at::Tensor> effective;
+  for (const auto& item : model.named_parameters()) {
+    const ConstraintPtr c = ConstrainedParameter::constraint_of(item.value());
+    if (!c) continue;
+    bases.insert(item.key(), basis_fingerprint(*c));
+    effective.insert(item.key(), c->expand(item.value()).detach().contiguous());
+  }
+  dict.insert("bases", bases);
+  dict.insert("effective", effective);
+}
+
+c10::impl::GenericDict dict_entry(const c10::impl::GenericDict& dict, const std::string& key, const std::string& path) {
+  const at::IValue v = dict.at(key);
+  if (!v.isGenericDict()) throw Error(fmt::format("checkpoint '{}': '{}' must be a dict", path, key));
+  return v.toGenericDict();
+}
+
+at::Tensor tensor_entry(const c10::impl::GenericDict& dict, const std::string& key, const std::string& what,
+                        const std::string& path) {
+  const at::IValue v = dict.at(key);
+  if (!v.isTensor()) throw Error(fmt::format("checkpoint '{}': {} '{}' is not a tensor", path, what, key));
+  return v.toTensor();
+}
+
+// ‖a − b‖_F / ‖b‖_F (0 when both vanish; NaN propagates, so a non-finite weight is never "exact").
+double relative_residual(const at::Tensor& a, const at::Tensor& b) {
+  const double diff = (a - b).norm().item<double>(), scale = b.norm().item<double>();
+  if (scale == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return diff / scale;
+}
+
+// True when `a` and `b` agree to `relative` (max-abs, relative to max|b|) on their finite entries and
+// have the same NaN / +Inf / −Inf entries (a diverged model's checkpoint still round-trips).
+bool reproduces(const at::Tensor& a, const at::Tensor& b, double relative) {
+  const at::Tensor x = a.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  const at::Tensor y = b.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) || !at::equal(at::isposinf(x), at::isposinf(y)) ||
+      !at::equal(at::isneginf(x), at::isneginf(y)))
+    return false;
+  if (x.numel() == 0) return true;
+  const at::Tensor finite = at::isfinite(y);
+  const double diff = at::where(finite, x - y, 0.0).abs().max().item<double>();
+  const double scale = at::where(finite, y, 0.0).abs().max().item<double>();
+  return diff <= relative * scale;
+}
+
+// The value every parameter of `model` gets from the checkpoint, all checked before anything is copied.
+// A constrained parameter whose basis fingerprint matches takes the stored coefficients; otherwise its
+// stored effective tensor is re-projected onto this model's basis, accepted only when the projection
+// reproduces it to kReprojectionTolerance (the weight is then equivariant for this model, and the
+// function is unchanged); else loading is refused naming the layer.
+std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, const c10::impl::GenericDict& dict,
+                                                               const std::string& path, CheckpointInfo& info) {
+  torch::NoGradGuard no_grad;
+  const auto stored = dict_entry(dict, "parameters", path);
+  const auto bases = dict_entry(dict, "bases", path);
+  const auto effective = dict_entry(dict, "effective", path);
+  const std::string fits = fmt::format("checkpoint '{}' does not fit model '{}'", path, model.name());
+  std::vector<std::pair<at::Tensor, at::Tensor>> plan;
+  for (const auto& [name, tensor] : items(model.named_parameters())) {
+    const ConstraintPtr c = ConstrainedParameter::constraint_of(tensor);
+    const auto recorded = bases.find(name);
+    if (stored.find(name) == stored.end()) {
+      throw Error(fmt::format("{}: parameter '{}' (shape {}) is missing from the checkpoint", fits, name,
+                              shape_of(tensor)));
+    }
+    if (!c) {
+      if (recorded != bases.end()) {
+        throw Error(fmt::format("{}: {}: '{}' holds constraint coefficients in the checkpoint ({}), but is a "
+                                "plain parameter in this model",
+                                fits, layer_of(model, name), name, recorded->value().toStringRef()));
+      }
+      const at::Tensor value = tensor_entry(stored, name, "parameter", path);
+      if (value.sizes() != tensor.sizes()) {
+        throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits,
+                                name, shape_of(value), shape_of(tensor)));
+      }
+      plan.emplace_back(tensor, value);
+      continue;
+    }
+    const std::string where = fmt::format("{}: {}", fits, layer_of(model, name));
+    if (recorded == bases.end() || !recorded->value().isString() || effective.find(name) == effective.end()) {
+      throw Error(fmt::format("{}: the checkpoint has no basis record for '{}' (the model holds it as {} "
+                              "coefficients)",
+                              where, name, c->name()));
+    }
+    const std::string saved_basis = recorded->value().toStringRef();
+    const at::Tensor weight = tensor_entry(effective, name, "effective tensor", path);
+    if (weight.sizes() != at::IntArrayRef(c->shape())) {
+      throw Error(fmt::format("{}: parameter '{}' expands to shape {} in the checkpoint but {} in the model", where,
+                              name, shape_of(weight), fmt::format("[{}]", fmt::join(c->shape(), ", "))));
+    }
+    const std::string live_basis = basis_fingerprint(*c);
+    if (saved_basis == live_basis) {
+      const at::Tensor value = tensor_entry(stored, name, "parameter", path);
+      if (value.sizes() != tensor.sizes()) {
+        throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits,
+                                name, shape_of(value), shape_of(tensor)));
+      }
+      // The coefficients must still expand to the weight stored next to them (a damaged file would
+      // otherwise load silently: the zip container does not check its data).
+      if (!reproduces(c->expand(value.to(weight.options())), weight, kConsistencyTolerance)) {
+        throw Error(fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
+                                "of '{}' do not expand to the effective weight stored next to them",
+                                path, name));
+      }
+      plan.emplace_back(tensor, value);
+      continue;
+    }
+    const at::Tensor w = weight.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+    const at::Tensor theta = c->analyse(w);
+    const double residual = relative_residual(c->expand(theta), w);
+    if (!(residual <= kReprojectionTolerance)) {
+      throw Error(fmt::format(
+          "{}: '{}' was saved in another basis (checkpoint: {}; this model: {}), and its weight {} is not "
+          "equivariant for this model: re-projecting it leaves a relative error of {:.2e}, above the {:g} "
+          "loading accepts. The model's group or representations differ from the ones it was trained with; "
+          "loading would change its function. Load it into the model text stored in the checkpoint",
+          where, name, saved_basis, live_basis, shape_of(weight), residual, kReprojectionTolerance));
+    }
+    plan.emplace_back(tensor, theta);
+    info.reprojected.push_back(name);
+  }
+  const auto live = model.named_parameters();
+  for (const auto& entry : stored) {
+    const std::string name = entry.key().toStringRef();
+    if (live.find(name) == nullptr) {
+      throw Error(fmt::format("{}: the checkpoint has parameter '{}' (shape {}) that the model does not have",
+                              fits, name, entry.value().isTensor() ? shape_of(entry.value().toTensor()) : "?"));
+    }
+  }
+  return plan;
 }
 
 }  // namespace
@@ -186,6 +382,7 @@ void save_checkpoint(Model& model, const Registry& registry, const std::string& 
   dict.insert("plugins", plugins);
   dict.insert("parameters", tensor_dict(items(model.named_parameters())));
   dict.insert("buffers", tensor_dict(items(model.named_buffers())));
+  add_basis_records(dict, model);
   dict.insert("step", info.step);
   dict.insert("task", info.task);
   c10::Dict<std::string, double> metrics;
@@ -197,14 +394,22 @@ void save_checkpoint(Model& model, const Registry& registry, const std::string& 
 
 CheckpointInfo load_checkpoint(Model& model, const std::string& path) {
   auto dict = open_checkpoint(path);
-  const auto params = dict.at("parameters");
   const auto buffers = dict.at("buffers");
-  if (!params.isGenericDict() || !buffers.isGenericDict()) {
+  if (!buffers.isGenericDict()) {
     throw Error(fmt::format("checkpoint '{}': 'parameters' and 'buffers' must be dicts of tensors", path));
   }
-  restore("parameter", items(model.named_parameters()), params.toGenericDict(), path, model.name());
-  restore("buffer", items(model.named_buffers()), buffers.toGenericDict(), path, model.name());
   CheckpointInfo info;
+  // Every check (parameters, then buffers) happens before the first copy: a refused load changes nothing.
+  const auto parameters = plan_parameters(model, dict, path, info);
+  check_entries("buffer", items(model.named_buffers()), buffers.toGenericDict(), path, model.name());
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [target, value] : parameters) {
+      at::Tensor t = target;  // copy_ bumps the version counter, so cached expansions are invalidated
+      t.copy_(value);
+    }
+  }
+  restore("buffer", items(model.named_buffers()), buffers.toGenericDict(), path, model.name());
   if (auto it = dict.find("step"); it != dict.end() && it->value().isInt()) info.step = it->value().toInt();
   if (auto it = dict.find("task"); it != dict.end() && it->value().isString())
     info.task = it->value().toStringRef();
@@ -218,7 +423,7 @@ CheckpointInfo load_checkpoint(Model& model, const std::string& path) {
 }
 
 std::string checkpoint_source(const std::string& path) {
-  auto dict = open_checkpoint(path);
+  auto dict = open_checkpoint(path, /*current=*/false);
   const auto model = dict.at("model");
   if (!model.isString()) throw Error(fmt::format("checkpoint '{}': 'model' is not a string", path));
   return model.toStringRef();

@@ -1,4 +1,7 @@
 // The equivariance check of `eqnn check`: f(x ρ_in(g)ᵀ) against f(x) ρ_out(g)ᵀ on every group element.
+#include <cmath>
+#include <limits>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
@@ -32,18 +35,40 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
   shape.push_back(in->size());
   const at::Tensor x = at::randn(shape, gen, at::TensorOptions().dtype(dtype));
   const at::Tensor y = f(x);
+  // NaN or Inf is a failure, never a pass: std::max(NaN, x) and `err > worst` would both let NaN through,
+  // so finiteness is tested explicitly and a non-finite result is reported as a NaN error.
+  const auto not_finite = [&](const std::string& where) {
+    result.max_error = std::numeric_limits<double>::quiet_NaN();
+    result.note = fmt::format("not finite: {} has NaN or Inf", where);
+    return result;
+  };
+  if (!at::isfinite(y).all().item<bool>()) return not_finite("f(x)");
   const double scale = std::max(y.abs().max().item<double>(), 1e-30);
   const Group& group = in->group();
   for (int g = 0; g < group.order(); ++g) {
     const at::Tensor gx = at::matmul(x, to_tensor(in->matrix(g), dtype).t());
     const at::Tensor gy = at::matmul(y, to_tensor(out->matrix(g), dtype).t());
-    const double err = (f(gx) - gy).abs().max().item<double>() / scale;
+    const at::Tensor fgx = f(gx);
+    if (!at::isfinite(fgx).all().item<bool>()) {
+      result.worst_element = g;
+      return not_finite(fmt::format("f(g·x) for g = {}", g));
+    }
+    const double err = (fgx - gy).abs().max().item<double>() / scale;
+    if (!std::isfinite(err)) {
+      result.worst_element = g;
+      return not_finite(fmt::format("the error for g = {}", g));
+    }
     if (err > result.max_error) {
       result.max_error = err;
       result.worst_element = g;
     }
   }
   return result;
+}
+
+bool within_tolerance(const EquivarianceResult& result, double tolerance) {
+  // Written so that NaN compares false: `!(err > tol)` would pass it.
+  return std::isfinite(result.max_error) && result.max_error <= tolerance;
 }
 
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
@@ -86,6 +111,7 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
   }
   whole.path = "model";
   whole.type = "(whole model)";
+  if (!whole.note.empty()) note = note.empty() ? whole.note : note + "; " + whole.note;
   whole.note = note;
   results.push_back(whole);
   return results;

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "eqnn/error.hpp"
+#include "eqnn/yaml_args.hpp"
 #include "plugin_loader.hpp"
 
 namespace eqnn {
@@ -349,15 +350,36 @@ GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) c
           "empty group spec; give a short name such as C8 or a mapping such as {type: CyclicGroup, n: 8}");
     }
     if (text.front() == '{') {
+      // A mapping written as a string: errors inside it are located in the string, then moved to the
+      // string's place in the file (when the spec came from one).
+      const size_t lead = spec.Scalar().find_first_not_of(" \t\r\n");
+      const bool in_file = !file.empty() && !spec.Mark().is_null();
+      auto position = [&](int line, int column) -> std::pair<int, int> {
+        if (!in_file || line <= 0) return {line, column};
+        const int quote = spec.Tag() == "!" ? 1 : 0;  // yaml-cpp tags quoted scalars "!"
+        return {spec.Mark().line + line,
+                line == 1 ? spec.Mark().column + quote + static_cast<int>(lead) + column : column};
+      };
+      auto relocate = [&](int line, int column, const std::string& message) {
+        auto [at_line, at_column] = position(line, column);
+        return ConfigError(file, at_line, at_column, message);
+      };
       YAML::Node parsed;
       try {
         parsed = YAML::Load(text);
       } catch (const YAML::Exception& e) {
-        spec_error(&spec, file,
-                   fmt::format("group spec '{}' is not a valid YAML mapping: {} (at column {})", text, e.msg,
-                               e.mark.column + 1));
+        const std::string message = fmt::format("group spec '{}' is not a valid YAML mapping: {}", text, e.msg);
+        if (file.empty() || spec.Mark().is_null())
+          throw ConfigError(fmt::format("{} (at column {})", message, e.mark.column + 1));
+        throw relocate(e.mark.line + 1, e.mark.column + 1, message);
       }
-      return make_group(parsed, file);
+      try {
+        yaml::check_unique_keys(parsed, position);
+        return make_group(parsed, "");
+      } catch (const ConfigError& e) {
+        if (e.line() > 0) throw relocate(e.line(), e.column(), e.message());
+        spec_error(&spec, file, e.message());
+      }
     }
     for (const auto& name : types) {
       const GroupType& type = impl_->groups.at(name).value;
@@ -392,6 +414,12 @@ GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) c
   if (!spec.IsMap()) {
     spec_error(&spec, file,
                "a group spec must be a short name (C8) or a mapping ({type: CyclicGroup, n: 8})");
+  }
+  try {
+    yaml::check_unique_keys(spec);
+  } catch (const ConfigError& e) {
+    if (!file.empty() && e.line() > 0) throw ConfigError(file, e.line(), e.column(), e.message());
+    throw;
   }
   const YAML::Node type_node = spec["type"];
   if (!type_node || !type_node.IsScalar()) {

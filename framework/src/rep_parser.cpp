@@ -2,6 +2,7 @@
 #include "eqnn/rep_parser.hpp"
 
 #include <cctype>
+#include <limits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,12 +25,25 @@ struct Parser {
     while (pos < s.size() && std::isspace(static_cast<unsigned char>(s[pos]))) ++pos;
   }
   bool digit() const { return pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])); }
+  // Digits at `start..end` as a number, or -1 when it has more than 9 digits (no stoi: it throws
+  // std::out_of_range, and a truncated number would silently mean something else).
+  long digits_value(size_t start, size_t end) const {
+    if (end - start > 9) return -1;
+    long v = 0;
+    for (size_t i = start; i < end; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  }
   long number() {
     size_t start = pos;
     while (digit()) ++pos;
-    if (pos - start > 6) fail(start, "number too large");
-    return std::stol(s.substr(start, pos - start));
+    const long v = digits_value(start, pos);
+    if (v < 0 || v > kMaxMultiplicity)
+      fail(start, fmt::format("the multiplicity {} is too large (at most {})", s.substr(start, pos - start),
+                              kMaxMultiplicity));
+    return v;
   }
+  static constexpr long kMaxMultiplicity = 999999;
+  static constexpr long kMaxSize = std::numeric_limits<int>::max();
   std::string word() {
     size_t start = pos;
     while (pos < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_')) ++pos;
@@ -85,10 +99,11 @@ struct Parser {
         std::string arg = paren_arg(name, &arg_at);
         bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
         if (!numeric) fail(arg_at, fmt::format("irrep(...) takes an irrep index, found '{}'", arg));
-        const int k = std::stoi(arg);
+        const long k = digits_value(arg_at, arg_at + arg.size());
         const int n = static_cast<int>(g->irreps().size());
-        if (k >= n) fail(arg_at, fmt::format("irrep({}) does not exist: {} has irreps 0..{}", k, g->name(), n - 1));
-        one = Representation::irrep(g, k);
+        if (k < 0 || k >= n)
+          fail(arg_at, fmt::format("irrep({}) does not exist: {} has irreps 0..{}", arg, g->name(), n - 1));
+        one = Representation::irrep(g, static_cast<int>(k));
       } else if (name == "permutation") {
         size_t arg_at = pos;
         std::string arg = paren_arg(name, &arg_at);
@@ -107,17 +122,28 @@ struct Parser {
         fail(name_at, fmt::format("unknown representation '{}'{}; known: {}", name,
                                   near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
       }
-    } catch (const GroupError& e) {
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::exception& e) {
       fail(name_at, e.what());
     }
     if (count == 1) return one;
+    if (count * static_cast<long>(one->size()) > kMaxSize)
+      fail(start, fmt::format("{}x {} would have {} coordinates; a representation has at most {}", count, name,
+                              count * static_cast<long>(one->size()), kMaxSize));
     return Representation::direct_sum(std::vector<RepPtr>(static_cast<size_t>(count), one));
   }
 
   RepPtr parse() {
     std::vector<RepPtr> terms;
+    long size = 0;
     for (;;) {
+      skip();
+      const size_t start = pos;
       terms.push_back(term());
+      size += terms.back()->size();
+      if (size > kMaxSize)
+        fail(start, fmt::format("the representation would have {} coordinates; at most {}", size, kMaxSize));
       skip();
       if (pos == s.size()) break;
       if (s[pos] != '+') fail(pos, fmt::format("expected '+' or the end, found '{}'", s[pos]));

@@ -1,6 +1,11 @@
 // Keyword-argument readers for YAML with located errors.
 #include "eqnn/yaml_args.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
@@ -34,6 +39,29 @@ void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, 
   }
 }
 
+void check_unique_keys(const YAML::Node& node, const std::function<std::pair<int, int>(int, int)>& locate) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) check_unique_keys(item, locate);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (it->first.IsScalar()) {
+      const std::string key = it->first.Scalar();
+      auto [first, fresh] = seen.emplace(key, it->first.Mark());
+      if (!fresh) {
+        const YAML::Mark& m = first->second;
+        if (m.is_null()) fail(it->first, fmt::format("duplicate key '{}'; give each key once", key));
+        auto [line, column] = locate ? locate(m.line + 1, m.column + 1) : std::pair<int, int>{m.line + 1, m.column + 1};
+        fail(it->first, fmt::format("duplicate key '{}' (first given at line {}, column {}); give each key once",
+                                    key, line, column));
+      }
+    }
+    check_unique_keys(it->second, locate);
+  }
+}
+
 namespace {
 // A missing key is nullopt (YAML::Node() would be a defined null node).
 std::optional<YAML::Node> lookup(const YAML::Node& map, const std::string& key, bool required) {
@@ -46,14 +74,23 @@ std::optional<YAML::Node> lookup(const YAML::Node& map, const std::string& key, 
 }  // namespace
 
 int64_t get_int(const YAML::Node& map, const std::string& key, std::optional<int64_t> fallback,
-                std::optional<int64_t> min) {
+                std::optional<int64_t> min, int64_t max) {
   auto found = lookup(map, key, !fallback);
   if (!found) return *fallback;
   const YAML::Node& n = *found;
+  const std::string range = min ? fmt::format("between {} and {}", *min, max) : fmt::format("at most {}", max);
   int64_t v = 0;
-  if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v))
+  if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) {
+    // Digits that do not fit in 64 bits get a message about the size, not the type.
+    std::string text = n.IsScalar() ? n.Scalar() : "";
+    size_t digits = text.empty() || (text[0] != '-' && text[0] != '+') ? 0 : 1;
+    const bool integral = digits < text.size() && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(digits),
+                                                              text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    if (integral) fail(n, fmt::format("'{}' must be an integer {}, found {} (too large)", key, range, text));
     fail(n, fmt::format("'{}' must be an integer, found {}", key, describe(n)));
+  }
   if (min && v < *min) fail(n, fmt::format("'{}' must be >= {}, found {}", key, *min, v));
+  if (v > max) fail(n, fmt::format("'{}' must be an integer {}, found {} (too large)", key, range, v));
   return v;
 }
 
@@ -64,6 +101,7 @@ double get_double(const YAML::Node& map, const std::string& key, std::optional<d
   double v = 0;
   if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
     fail(n, fmt::format("'{}' must be a number, found {}", key, describe(n)));
+  if (!std::isfinite(v)) fail(n, fmt::format("'{}' must be a finite number, found {}", key, n.Scalar()));
   return v;
 }
 

@@ -44,8 +44,8 @@ std::pair<double, double> attention_errors(EMultiheadAttention& mha, const Repre
   double out_err = 0, weight_err = 0;
   for (int g = 0; g < rep.group().order(); ++g) {
     auto [yg, wg] = run(act(rho[g], in.q), act(rho[g], in.k), act(rho[g], in.v));
-    out_err = std::max(out_err, (yg - act(rho[g], y)).abs().max().item<double>() / scale);
-    weight_err = std::max(weight_err, (wg - w).abs().max().item<double>());
+    out_err = nan_max(out_err, (yg - act(rho[g], y)).abs().max().item<double>() / scale);
+    weight_err = nan_max(weight_err, (wg - w).abs().max().item<double>());
   }
   return {out_err, weight_err};
 }

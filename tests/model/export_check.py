@@ -7,6 +7,7 @@ usage: export_check.py EQNN MODEL.yaml WORKDIR DTYPE(float32|float64) [CHECKPOIN
 Prints 'OK max_error=...' and exits 0, or prints what differs and exits 1.
 """
 import json
+import math
 import os
 import subprocess
 import sys
@@ -136,10 +137,16 @@ def main():
             y_stock = model(x)
         if y_eqnn.shape != y_stock.shape or y_eqnn.dtype != dtype:
             raise SystemExit(f"eqnn run gave {tuple(y_eqnn.shape)} {y_eqnn.dtype}, stock {tuple(y_stock.shape)} {dtype}")
+        # NaN or Inf is a failure: Python's max(worst, nan) keeps `worst`, and `nan > tolerance` is False.
+        for name, y in (("eqnn run", y_eqnn), ("stock PyTorch", y_stock)):
+            if not bool(torch.isfinite(y).all()):
+                raise SystemExit(f"{name} output is not finite (NaN or Inf) for input shape {tuple(shape)}")
         err = ((y_eqnn - y_stock).abs().max() / y_stock.abs().max().clamp_min(1e-30)).item()
+        if not math.isfinite(err):
+            raise SystemExit(f"the relative error is not finite ({err}) for input shape {tuple(shape)}")
         worst = max(worst, err)
     tolerance = 1e-10 if dtype == torch.float64 else 1e-5
-    if worst > tolerance:
+    if not worst <= tolerance:
         raise SystemExit(f"stock PyTorch and eqnn run differ: relative max error {worst:.3e} > {tolerance:g}")
 
     if checkpoint:

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <regex>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
 #include "eqnn/error.hpp"
+#include "eqnn/layer.hpp"
 #include "eqnn/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
@@ -102,6 +104,35 @@ TEST(Malformed, MissingFileIsAConfigError) {
               std::string::npos)
         << e.what();
   }
+}
+
+TEST(Malformed, AnyExceptionFromALayerFactoryIsLocatedAtItsType) {
+  // A factory that fails with a plain std::exception (as std::stoi would) still gets FILE:LINE:COL.
+  Registry r;
+  r.load_default_plugins();
+  r.register_builtin("test_throwing_layer", [](Registrar& reg) {
+    reg.add_layer("Throwing", [](const LayerArgs&) -> LayerPtr { throw std::out_of_range("stoi"); });
+  });
+  try {
+    load_model_from_string(r, "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eReLU}\n  - {type: Throwing}\n",
+                           "throwing.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "throwing.yaml:6:12: error: Throwing: stoi");
+  }
+}
+
+TEST(Malformed, GroupSpecsOnTheCommandLineRefuseDuplicateKeysAndOversizedIntegers) {
+  auto dup = eqnn_cli("group info '{type: CyclicGroup, n: 4, n: 5}'");
+  EXPECT_EQ(dup.status, 2) << dup.output;
+  EXPECT_HAS(dup.output, "duplicate key 'n'");
+  auto big = eqnn_cli("group info '{type: CyclicGroup, n: 4294967297}'");
+  EXPECT_EQ(big.status, 2) << big.output;
+  EXPECT_HAS(big.output, "'n' must be an integer between 1 and 2147483647, found 4294967297 (too large)");
+  auto irrep = eqnn_cli("rep info --group C4 'irrep(99999999999)'");
+  EXPECT_EQ(irrep.status, 2) << irrep.output;
+  EXPECT_HAS(irrep.output, "irrep(99999999999) does not exist: C4 has irreps 0..2");
+  EXPECT_EQ(irrep.output.find("internal error"), std::string::npos) << irrep.output;
 }
 
 }  // namespace

@@ -66,17 +66,21 @@ inline constexpr double kRelativeToOutput = 1e-30;
 inline constexpr double kRelativeToOne = 1.0;
 
 /// max over every g of max|f(x ρ_in(g)ᵀ) − f(x) ρ_out(g)ᵀ|, divided by max(min_scale, max|f(x)|).
-/// With `out` null the target is f(x) itself (invariance: ρ_out(g) = I).
+/// With `out` null the target is f(x) itself (invariance: ρ_out(g) = I). NaN when f(x), any f(x ρ_in(g)ᵀ)
+/// or the error is NaN or Inf, so that every `EXPECT_LE(err, tol)` fails on it.
 inline double equivariance_error(const TensorFn& f, const Representation& in, const Representation* out,
                                  const at::Tensor& x, double min_scale) {
   const at::Tensor rin = rep_matrices(in, x.scalar_type());
   const at::Tensor rout = out ? rep_matrices(*out, x.scalar_type()) : at::Tensor();
   const at::Tensor y = f(x);
+  if (!all_finite(y)) return kNotFinite;
   const double scale = std::max(y.abs().max().item<double>(), min_scale);
   double worst = 0;
   for (int g = 0; g < in.group().order(); ++g) {
-    at::Tensor diff = f(act(rin[g], x)) - (out ? act(rout[g], y) : y);
-    worst = std::max(worst, diff.abs().max().item<double>() / scale);
+    const at::Tensor fgx = f(act(rin[g], x));
+    if (!all_finite(fgx)) return kNotFinite;
+    at::Tensor diff = fgx - (out ? act(rout[g], y) : y);
+    worst = nan_max(worst, diff.abs().max().item<double>() / scale);
   }
   return worst;
 }

@@ -3,9 +3,14 @@
 // Tensor-level equivariance checks are in equivariance.hpp, layer construction and sweeps in layers.hpp.
 #pragma once
 
+#include <cmath>
 #include <exception>
+#include <limits>
 #include <random>
 #include <string>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/isfinite.h>
 
 #include <c10/util/Exception.h>
 
@@ -63,6 +68,18 @@ inline double character_inner(const Representation& a, const Representation& b) 
   for (int g = 0; g < a.group().order(); ++g) s += a.matrix(g).trace() * b.matrix(g).trace();
   return s / a.group().order();
 }
+
+/// What error helpers return when a value is NaN or Inf: NaN, so every `EXPECT_LE(err, tol)` fails.
+inline constexpr double kNotFinite = std::numeric_limits<double>::quiet_NaN();
+
+/// max(a, b) that keeps NaN and Inf: std::max(worst, NaN) would silently drop the NaN.
+inline double nan_max(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return kNotFinite;
+  return a < b ? b : a;
+}
+
+/// True when every entry of `t` is finite (no NaN, no Inf).
+inline bool all_finite(const at::Tensor& t) { return at::isfinite(t).all().item<bool>(); }
 
 /// Runs `body` and returns the exception text ("" when nothing was thrown); LibTorch errors without
 /// their backtrace.

@@ -33,6 +33,10 @@ class ConstrainedParameter {
   /// Re-samples θ of `owner` for `scheme`, in place (keeps the parameter object).
   void reset(const torch::nn::Module& owner, InitScheme scheme);
 
+  /// The constraint whose coefficients `parameter` holds, when it was registered by a live
+  /// ConstrainedParameter; null otherwise. Checkpoints use it to record and check bases.
+  static ConstraintPtr constraint_of(const at::Tensor& parameter);
+
   /// expand(θ). Cached when `owner` is in eval mode and no gradient can flow to θ (grad mode off or
   /// θ not requiring grad); recomputed otherwise, so gradients are always right.
   at::Tensor get(const torch::nn::Module& owner) const;

@@ -119,16 +119,24 @@ struct CheckpointInfo {
   /// Optimiser state and step for `eqnn train --resume` (Trainer::state(), training.hpp); None when the
   /// checkpoint has none. Stored under the key "training", apart from the model's own entries.
   at::IValue training;
+  /// Set by load_checkpoint: constrained parameters saved in another basis whose effective weights were
+  /// re-projected (exactly) onto this model's basis.
+  std::vector<std::string> reprojected;
 };
 
-/// Writes parameters, buffers, the model description and the loaded plugins (name → version) as a
-/// pickled dict (torch.load reads it), atomically: a temporary file in the same directory, then rename.
+/// Writes parameters, buffers, the model description, the loaded plugins (name → version) and, for
+/// every constrained parameter, the fingerprint of its basis and its effective tensor (format version
+/// 2) as a pickled dict (torch.load reads it), atomically: a temporary file in the same directory, then
+/// rename.
 void save_checkpoint(Model& model, const Registry& registry, const std::string& path,
                      const CheckpointInfo& info = {});
-/// Loads a checkpoint into `model`. Throws Error naming the first tensor that does not fit (and both
-/// shapes), or saying the file is not a readable checkpoint.
+/// Loads a checkpoint into `model`; never silently changes the function the weights compute. Where a
+/// basis fingerprint differs from the model's, the stored effective weight is re-projected onto the
+/// model's basis, accepted only if exact to 1e-6 relative (listed in `reprojected`). Throws Error, before
+/// changing anything, naming the first layer or tensor that does not fit and why, or saying the file is
+/// not a readable checkpoint or has another format version.
 CheckpointInfo load_checkpoint(Model& model, const std::string& path);
-/// The model description stored in a checkpoint.
+/// The model description stored in a checkpoint (any format version).
 std::string checkpoint_source(const std::string& path);
 
 // ---- pickled tensors, as torch.save / torch.load use them (checkpoint.cpp) ----
@@ -152,9 +160,9 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
 struct EquivarianceResult {
   std::string path, type;
   bool checked = false;  ///< false for layers without representations (stock layers)
-  double max_error = 0;  ///< max over g of max|f(ρ_in(g)x) − ρ_out(g)f(x)| / max|f(x)|
+  double max_error = 0;  ///< max over g of max|f(ρ_in(g)x) − ρ_out(g)f(x)| / max|f(x)|; NaN when not finite
   int worst_element = 0;
-  std::string note;
+  std::string note;      ///< "not finite: ..." when an output or the error is NaN or Inf
 };
 
 /// Relative equivariance error of `f` on every group element, for a random input of shape
@@ -167,6 +175,8 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed = 0);
 /// 1e-10 for float64, 1e-5 for float32.
 double equivariance_tolerance(at::ScalarType dtype);
+/// True when the error is finite and at most `tolerance` (NaN and Inf fail).
+bool within_tolerance(const EquivarianceResult& result, double tolerance);
 
 // ---- built-in tasks (tasks.cpp) ----
 
