@@ -115,7 +115,7 @@ def check_equivariance(
 
     ``module`` is any callable (an eqnn module, a user nn.Module, a function); a tuple output (attention)
     is judged by its first element, and attention modules get (x, x, x). A copy of the module is moved to
-    ``dtype`` and put in eval mode; the module itself is not changed. The input is random with leading
+    ``dtype`` and put in eval mode (on the device of its parameters); the module itself is not changed. The input is random with leading
     dims ``shape``. Returns ``inf`` when any output is NaN or infinite, so ``err < tol`` fails.
     Use 1e-10 for float64 and 1e-5 for float32."""
     import copy
@@ -126,15 +126,17 @@ def check_equivariance(
             f"{out_rep.group.name}; both must belong to the same group"
         )
     f = module
+    device = _torch.device("cpu")
     if isinstance(module, _torch.nn.Module):
         f = copy.deepcopy(module).to(dtype).eval()
+        device = next((p.device for p in f.parameters()), device)
     from .nn import EMultiheadAttention
 
     call = (lambda x: f(x, x, x, need_weights=False)) if isinstance(f, EMultiheadAttention) else f
     gen = _torch.Generator().manual_seed(seed)
-    x = _torch.randn(*shape, in_rep.size, generator=gen, dtype=dtype)
-    rho_in = in_rep.matrices().to(dtype)
-    rho_out = out_rep.matrices().to(dtype)
+    x = _torch.randn(*shape, in_rep.size, generator=gen, dtype=dtype).to(device)
+    rho_in = in_rep.matrices().to(device, dtype)
+    rho_out = out_rep.matrices().to(device, dtype)
     worst = 0.0
     with _torch.no_grad():
         y = _first(call(x))
