@@ -261,9 +261,19 @@ def test_errors_become_python_exceptions(C8):
         enn.ELayerNorm(r, epsilon=1e-3)
     with pytest.raises(ValueError, match=r"init_scheme"):
         enn.ELinear(r, r, init_scheme="xavier_norml")
+    with pytest.raises(ValueError, match=r"unknown layer 'eFoo'.*Known layers: .*eLinear"):
+        enn.Layer("eFoo", r)
+    with pytest.raises(ValueError, match=r"num_heads must be positive, got 0.*valid head counts are 1, 2, 4"):
+        enn.EMultiheadAttention(r, 0)
+    with pytest.raises(ValueError, match=r"different groups \(C8 and C4\)"):
+        enn.ELinear(r, eqnn.rep(eqnn.group("C4"), "regular"))
     lin = enn.ELinear(r, r)
     with pytest.raises(RuntimeError, match=r"32"):
         lin(torch.randn(3, 31))
+    with pytest.raises(RuntimeError, match=r"same dtype"):
+        lin(torch.zeros(3, 32, dtype=torch.int64))
+    with pytest.raises(TypeError, match=r"cannot be pickled as a whole; save its state_dict\(\)"):
+        torch.save(lin, io.BytesIO())
     m = enn.EMultiheadAttention(r, 2)
     with pytest.raises(RuntimeError):
         m(torch.randn(4, 2, 32), torch.randn(5, 3, 32), torch.randn(5, 3, 32))
