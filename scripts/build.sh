@@ -18,3 +18,10 @@ if [ ! -f "$build_dir/CMakeCache.txt" ] && command -v ninja > /dev/null; then ge
 cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${EQNN_BUILD_TYPE:-Release}" \
   -DEQNN_PYTHON="$venv/bin/python" "$@"
 cmake --build "$build_dir" -j "${EQNN_JOBS:-2}"
+# The Python package `eqnn` into the venv (pyproject.toml; objects in build-python/, which ccache shares
+# with build/ through the relative paths above).
+# EQNN_PYTHON_PACKAGE=0 skips it.
+if [ "${EQNN_PYTHON_PACKAGE:-1}" != 0 ]; then
+  CMAKE_BUILD_PARALLEL_LEVEL=${EQNN_JOBS:-2} "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+    --no-build-isolation --no-deps "$root"
+fi

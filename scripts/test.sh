@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install dependencies, build, run ctest.
-# Exits non-zero when the build or any test fails. Extra arguments go to ctest (e.g. -R registry).
+# Exits non-zero when the build or any test fails (ctest, then pytest tests/python). Extra arguments go
+# to ctest (e.g. -R registry).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${EQNN_BUILD_DIR:-$root/build}
 "$root/scripts/build.sh"
+venv=${EQNN_VENV:-$root/.venv}
 cd "$build_dir"
-exec ctest --output-on-failure -j "${EQNN_JOBS:-2}" "$@"
+status=0
+ctest --output-on-failure -j "${EQNN_JOBS:-2}" "$@" || status=$?
+# The Python package's tests (installed by build.sh). pytest's exit status 5 means it collected nothing:
+# that is a failure here too (the suite went missing).
+if [ "${EQNN_PYTHON_PACKAGE:-1}" != 0 ]; then
+  "$venv/bin/python" -m pytest -q "$root/tests/python" || status=$?
+fi
+exit "$status"

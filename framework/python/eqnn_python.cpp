@@ -1,0 +1,615 @@
+// eqnn._C: the Python binding of the C++ core. Groups, representations and Hom spaces are wrapped as
+// read-only objects whose numbers come back as torch tensors; layers and models are wrapped as a handle
+// (Handle) around the C++ torch::nn::Module that the Python classes in eqnn/nn.py mirror: every C++
+// parameter is replaced by the nn.Parameter Python registers, so both sides use the same tensors. C++
+// errors become Python exceptions with the same text (ConfigError/GroupError/LookupError: ValueError).
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/utils/pybind.h>
+#include <torch/nn/module.h>
+#include <yaml-cpp/yaml.h>
+
+#include "e_linear.hpp"
+#include "e_multihead_attention.hpp"
+#include "eqnn/error.hpp"
+#include "eqnn/hom_space.hpp"
+#include "eqnn/layer.hpp"
+#include "eqnn/model.hpp"
+#include "eqnn/registry.hpp"
+#include "eqnn/rep_parser.hpp"
+#include "eqnn/version.hpp"
+
+namespace py = pybind11;
+
+namespace eqnn::python {
+namespace {
+
+// ---- the process-wide registry: loaded once, never destroyed (plugins are never unloaded) ----
+
+std::mutex registry_mutex;
+Registry* registry_instance = nullptr;
+
+Registry& registry() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  if (!registry_instance) {
+    auto* r = new Registry;  // deliberately leaked: plugin code must outlive every module
+    r->load_default_plugins();
+    registry_instance = r;
+  }
+  return *registry_instance;
+}
+
+// ---- conversions ----
+
+at::Tensor to_tensor(const Matrix& m) {
+  // Eigen is column-major: the buffer read row-major is mᵀ.
+  return at::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, at::kDouble).t().contiguous();
+}
+
+at::Tensor stack(const std::vector<Matrix>& ms, int64_t rows, int64_t cols) {
+  if (ms.empty()) return at::zeros({0, rows, cols}, at::kDouble);
+  std::vector<at::Tensor> ts;
+  ts.reserve(ms.size());
+  for (const auto& m : ms) ts.push_back(to_tensor(m));
+  return at::stack(ts);
+}
+
+// Shared, immutable wrappers (pybind11 holders cannot point to const objects).
+struct PyGroup {
+  GroupPtr g;
+};
+struct PyRep {
+  RepPtr r;
+};
+struct PyHom {
+  HomSpacePtr h;
+};
+struct PyIrrep {
+  GroupPtr g;  // keeps the irrep alive
+  int index;
+  const Irrep& get() const { return g->irreps().at(static_cast<size_t>(index)); }
+};
+
+std::string type_string(IrrepType t) { return std::string(1, type_letter(t)); }
+
+void check_element(const Group& g, int element) {
+  if (element < 0 || element >= g.order())
+    throw py::index_error("group element " + std::to_string(element) + " is out of range: " + g.name() +
+                          " has elements 0.." + std::to_string(g.order() - 1));
+}
+
+// ---- layer handles ----
+
+// Access to torch::nn::Module's protected parameter dictionary, to swap in the Python nn.Parameter.
+struct ModuleAccess : torch::nn::Module {
+  static torch::OrderedDict<std::string, at::Tensor>& parameters(torch::nn::Module& m) {
+    return m.*(&ModuleAccess::parameters_);
+  }
+};
+
+/// A C++ module seen from Python: its forward, its parameters and buffers by dotted name, and a lock that
+/// lets several threads run eval-mode inference at once (the layers' eval caches are filled by the first
+/// call under an exclusive lock; later calls with unchanged parameters only read them).
+class Handle {
+ public:
+  using Forward = std::function<at::Tensor(const at::Tensor&)>;
+  Handle(std::shared_ptr<torch::nn::Module> module, Forward forward, RepPtr in, RepPtr out, std::string kind)
+      : module_(std::move(module)),
+        forward_(std::move(forward)),
+        in_(std::move(in)),
+        out_(std::move(out)),
+        kind_(std::move(kind)) {}
+
+  std::shared_ptr<EMultiheadAttentionImpl> mha;  // set for EMultiheadAttention
+  std::shared_ptr<Model> model;                  // set for load_model
+  std::shared_ptr<Layer> layer;                  // set for eqnn::Layer modules
+
+  const std::string& kind() const { return kind_; }
+  RepPtr in_rep() const { return in_; }
+  RepPtr out_rep() const { return out_; }
+
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    return module_->named_parameters(/*recurse=*/true).pairs();
+  }
+  std::vector<std::pair<std::string, at::Tensor>> named_buffers() {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    return module_->named_buffers(/*recurse=*/true).pairs();
+  }
+
+  /// Makes `tensor` the C++ module's parameter `name` (dotted path).
+  void set_parameter(const std::string& name, const at::Tensor& tensor) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto [owner, leaf] = find_owner(name);
+    auto& params = ModuleAccess::parameters(*owner);
+    at::Tensor* slot = params.find(leaf);
+    TORCH_CHECK(slot != nullptr, "eqnn: the C++ module has no parameter '", name, "'");
+    *slot = tensor;
+    stamp_.clear();
+  }
+  /// Gives the C++ buffer `name` the data (device, dtype) of `tensor` (buffers keep their identity).
+  void set_buffer_data(const std::string& name, const at::Tensor& tensor) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto [owner, leaf] = find_owner(name);
+    auto buffers = owner->named_buffers(/*recurse=*/false);
+    at::Tensor* slot = buffers.find(leaf);
+    TORCH_CHECK(slot != nullptr, "eqnn: the C++ module has no buffer '", name, "'");
+    slot->set_data(tensor);
+    stamp_.clear();
+  }
+
+  void train(bool mode) {
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    module_->train(mode);
+    stamp_.clear();
+  }
+  bool is_training() const { return module_->is_training(); }
+
+  at::Tensor forward(const at::Tensor& x) {
+    return run([&] { return forward_(x); });
+  }
+
+  std::tuple<at::Tensor, at::Tensor> attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                               const at::Tensor& key_padding_mask, bool need_weights,
+                                               const at::Tensor& attn_mask, bool average_attn_weights) {
+    TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
+    return run(
+        [&] { return mha->forward(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights); });
+  }
+
+  /// The attention's effective in_proj weight/bias and out_proj weight/bias, differentiable (undefined
+  /// biases when there are none), for masks LibTorch's C++ functional does not take.
+  std::vector<at::Tensor> attention_weights() {
+    TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
+    return run([&] {
+      return std::vector<at::Tensor>{mha->in_proj_weight(), mha->in_proj_bias(), mha->out_proj->weight(),
+                                     mha->out_proj->bias()};
+    });
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> effective_parameters() {
+    return run([&] {
+      at::NoGradGuard no_grad;
+      if (model) return model->effective_parameters();
+      TORCH_CHECK(layer != nullptr, "eqnn: this module has no effective parameters");
+      return layer->effective_parameters();
+    });
+  }
+
+  std::string repr() const {
+    std::ostringstream os;
+    module_->pretty_print(os);
+    return os.str();
+  }
+
+ private:
+  using Stamp = std::vector<std::tuple<const void*, const void*, uint32_t>>;
+
+  std::pair<torch::nn::Module*, std::string> find_owner(const std::string& name) {
+    torch::nn::Module* owner = module_.get();
+    std::string rest = name;
+    for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      const std::string child = rest.substr(0, dot);
+      auto children = owner->named_children();
+      auto* found = children.find(child);
+      TORCH_CHECK(found != nullptr, "eqnn: the C++ module has no submodule '", child, "' (in '", name, "')");
+      owner = found->get();
+      rest = rest.substr(dot + 1);
+    }
+    return {owner, rest};
+  }
+
+  Stamp stamp() const {
+    Stamp s;
+    for (const auto& p : module_->parameters(/*recurse=*/true))
+      s.emplace_back(p.unsafeGetTensorImpl(), p.data_ptr(), p._version());
+    return s;
+  }
+
+  // Eval mode without grad: the layers only read their caches once they are filled, so threads share the
+  // lock; the first call after any change fills them alone. Everything else runs alone.
+  template <typename F>
+  auto run(F&& f) -> decltype(f()) {
+    py::gil_scoped_release no_gil;
+    const bool cached = !c10::GradMode::is_enabled();
+    if (cached) {
+      std::shared_lock<std::shared_mutex> lock(mutex_);
+      if (!module_->is_training() && !stamp_.empty() && stamp_ == stamp()) return f();
+    }
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    auto result = f();
+    if (cached && !module_->is_training()) {
+      stamp_ = stamp();
+      if (stamp_.empty()) stamp_.emplace_back(nullptr, nullptr, 0);  // no parameters: nothing to cache
+    } else {
+      stamp_.clear();
+    }
+    return result;
+  }
+
+  std::shared_ptr<torch::nn::Module> module_;
+  Forward forward_;
+  RepPtr in_, out_;
+  std::string kind_;
+  mutable std::shared_mutex mutex_;
+  Stamp stamp_;
+};
+
+std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const std::string& kind) {
+  auto h = std::make_shared<Handle>(
+      layer, [layer](const at::Tensor& x) { return layer->forward(x); }, layer->in_rep(), layer->out_rep(), kind);
+  h->layer = layer;
+  return h;
+}
+
+// ---- constructors ----
+
+GroupPtr make_group(const py::object& spec) {
+  if (py::isinstance<py::str>(spec)) return registry().make_group(spec.cast<std::string>());
+  throw py::type_error("eqnn.group: expected a str spec (\"C8\", \"{type: DihedralGroup, n: 6}\"), got " +
+                       std::string(py::str(spec.get_type())));
+}
+
+std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, bool bias, const std::string& init_scheme,
+                                    const std::string& weight_constraint, const std::string& bias_constraint) {
+  ELinearOptions o(in.r, out.r);
+  o.bias(bias).init_scheme(init_scheme).weight_constraint(weight_constraint).bias_constraint(bias_constraint);
+  o.registry(&registry());
+  std::shared_ptr<ELinearImpl> impl;
+  {
+    py::gil_scoped_release no_gil;
+    impl = std::make_shared<ELinearImpl>(o);
+  }
+  return layer_handle(impl, "ELinear");
+}
+
+std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, double dropout, bool bias,
+                                       bool batch_first, bool add_bias_kv, bool add_zero_attn,
+                                       const std::string& init_scheme, const std::string& weight_constraint,
+                                       const std::string& bias_constraint) {
+  EMultiheadAttentionOptions o(in.r, num_heads);
+  o.dropout(dropout).bias(bias).batch_first(batch_first).add_bias_kv(add_bias_kv).add_zero_attn(add_zero_attn);
+  o.init_scheme(init_scheme).weight_constraint(weight_constraint).bias_constraint(bias_constraint);
+  o.registry(&registry());
+  std::shared_ptr<EMultiheadAttentionImpl> impl;
+  {
+    py::gil_scoped_release no_gil;
+    impl = std::make_shared<EMultiheadAttentionImpl>(o);
+  }
+  auto h = layer_handle(impl, "EMultiheadAttention");
+  h->mha = impl;
+  return h;
+}
+
+/// A layer from a registry factory: `kwargs_yaml` is a YAML mapping of its keyword arguments, in which
+/// the strings in `rep_names` stand for the representations in `reps` (Python passes objects).
+std::shared_ptr<Handle> make_layer(const std::string& type, const PyRep& in, const std::string& kwargs_yaml,
+                                   const std::vector<std::string>& rep_names, const std::vector<PyRep>& reps) {
+  const Registry& reg = registry();
+  const LayerFactory& factory = reg.get_layer(type);
+  LayerArgs args;
+  args.group = in.r->group_ptr();
+  args.in_rep = in.r;
+  args.kwargs = YAML::Load(kwargs_yaml);
+  if (!args.kwargs.IsMap()) args.kwargs = YAML::Node(YAML::NodeType::Map);
+  args.registry = &reg;
+  args.resolve_rep = [&](const YAML::Node& node) -> RepPtr {
+    if (node.IsScalar()) {
+      for (size_t i = 0; i < rep_names.size(); ++i)
+        if (node.Scalar() == rep_names[i]) return reps[i].r;
+      return parse_rep(args.group, node.Scalar());
+    }
+    throw ConfigError("expected a representation (an eqnn.Representation or a rep string), got " +
+                      std::string(node.IsMap() ? "a mapping" : "a sequence"));
+  };
+  std::shared_ptr<Layer> layer;
+  try {
+    py::gil_scoped_release no_gil;
+    layer = factory(args);
+  } catch (const ConfigError& e) {
+    // Locations would point into the generated YAML: keep the message alone, named after the layer.
+    const std::string& message = e.message();
+    throw ConfigError(message.rfind(type + ":", 0) == 0 ? message : type + ": " + message);
+  }
+  if (!layer) throw ConfigError(type + ": the layer factory returned nothing");
+  return layer_handle(layer, type);
+}
+
+std::shared_ptr<Handle> load_model_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    py::object exc = err == ENOENT ? py::module_::import("builtins").attr("FileNotFoundError")
+                                   : py::module_::import("builtins").attr("OSError");
+    PyErr_SetObject(exc.ptr(), py::make_tuple(err, path + ": cannot open the model file: " + std::strerror(err),
+                                              path)
+                                   .ptr());
+    throw py::error_already_set();
+  }
+  const Registry& reg = registry();
+  std::shared_ptr<Model> model;
+  {
+    py::gil_scoped_release no_gil;
+    model = eqnn::load_model(reg, path);
+  }
+  auto h = std::make_shared<Handle>(
+      model, [model](const at::Tensor& x) { return model->forward(x); }, model->input_rep(), model->output_rep(),
+      "Model");
+  h->model = model;
+  return h;
+}
+
+}  // namespace
+}  // namespace eqnn::python
+
+PYBIND11_MODULE(_C, m) {
+  using namespace eqnn;
+  using namespace eqnn::python;
+  m.doc() = "The C++ core of eqnn (use the eqnn package, not this module)";
+
+  // Errors: configuration and group-theory mistakes are ValueErrors with the C++ text; c10 errors keep
+  // their Python types without the C++ backtrace.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ConfigError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const GroupError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const LookupError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const c10::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what_without_backtrace());
+    } catch (const c10::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what_without_backtrace());
+    } catch (const c10::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what_without_backtrace());
+    } catch (const c10::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what_without_backtrace());
+    } catch (const c10::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
+    } catch (const YAML::Exception& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def("version", [] { return std::string(EQNN_VERSION_STRING); });
+  m.def("plugins", [] {
+    std::vector<std::tuple<std::string, std::string, std::string>> out;
+    for (const auto& p : registry().plugins()) out.emplace_back(p.name, p.version, p.file);
+    return out;
+  });
+  m.def("shipped_plugin_directory", &Registry::shipped_plugin_directory);
+  m.def("layer_types", [] { return registry().names(Kind::layer); });
+  m.def("group_types", [] { return registry().names(Kind::group); });
+
+  py::class_<PyIrrep>(m, "Irrep")
+      .def_property_readonly("index", [](const PyIrrep& i) { return i.index; })
+      .def_property_readonly("name", [](const PyIrrep& i) { return i.get().name; })
+      .def_property_readonly("dim", [](const PyIrrep& i) { return i.get().dim; })
+      .def_property_readonly("type", [](const PyIrrep& i) { return type_string(i.get().type); })
+      .def_property_readonly("character",
+                             [](const PyIrrep& i) {
+                               const auto& c = i.get().character;
+                               return at::tensor(at::ArrayRef<double>(c), at::kDouble);
+                             })
+      .def_property_readonly("matrices",
+                             [](const PyIrrep& i) { return stack(i.get().matrices, i.get().dim, i.get().dim); })
+      .def_property_readonly(
+          "endomorphism_basis",
+          [](const PyIrrep& i) { return stack(i.get().endomorphism_basis, i.get().dim, i.get().dim); })
+      .def("__repr__", [](const PyIrrep& i) {
+        return "Irrep(" + i.get().name + ", dim=" + std::to_string(i.get().dim) + ", type=" +
+               type_string(i.get().type) + ")";
+      });
+
+  py::class_<PyGroup>(m, "Group")
+      .def_property_readonly("name", [](const PyGroup& g) { return g.g->name(); })
+      .def_property_readonly("order", [](const PyGroup& g) { return g.g->order(); })
+      .def_property_readonly("cayley_table",
+                             [](const PyGroup& g) {
+                               const int n = g.g->order();
+                               at::Tensor t = at::empty({n, n}, at::kLong);
+                               auto a = t.accessor<int64_t, 2>();
+                               for (int i = 0; i < n; ++i)
+                                 for (int j = 0; j < n; ++j) a[i][j] = g.g->mul(i, j);
+                               return t;
+                             })
+      .def_property_readonly("inverses",
+                             [](const PyGroup& g) {
+                               std::vector<int64_t> v;
+                               for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
+                               return at::tensor(v, at::kLong);
+                             })
+      .def_property_readonly("generators",
+                             [](const PyGroup& g) {
+                               std::vector<int64_t> v(g.g->generators().begin(), g.g->generators().end());
+                               return at::tensor(v, at::kLong);
+                             })
+      .def_property_readonly("irreps",
+                             [](const PyGroup& g) {
+                               std::vector<PyIrrep> out;
+                               {
+                                 py::gil_scoped_release no_gil;
+                                 g.g->irreps();
+                               }
+                               for (size_t k = 0; k < g.g->irreps().size(); ++k)
+                                 out.push_back({g.g, static_cast<int>(k)});
+                               return out;
+                             })
+      .def_property_readonly("actions",
+                             [](const PyGroup& g) {
+                               std::vector<std::string> v;
+                               for (const auto& a : g.g->actions()) v.push_back(a.name);
+                               return v;
+                             })
+      .def("conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); })
+      .def("__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->content_hash() == b.g->content_hash(); })
+      .def("__hash__", [](const PyGroup& g) { return static_cast<py::ssize_t>(g.g->content_hash() >> 1); })
+      .def("__repr__", [](const PyGroup& g) {
+        return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
+      });
+
+  py::class_<PyRep>(m, "Representation")
+      .def_property_readonly("group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; })
+      .def_property_readonly("size", [](const PyRep& r) { return r.r->size(); })
+      .def_property_readonly("name", [](const PyRep& r) { return r.r->describe(); })
+      .def_property_readonly("is_permutation", [](const PyRep& r) { return r.r->is_permutation(); })
+      .def_property_readonly("has_permutation_structure",
+                             [](const PyRep& r) { return r.r->has_permutation_structure(); })
+      .def_property_readonly("irreps", [](const PyRep& r) { return r.r->irreps(); })
+      .def_property_readonly("multiplicities", [](const PyRep& r) { return r.r->multiplicities(); })
+      .def_property_readonly("change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); })
+      .def("matrix",
+           [](const PyRep& r, int g) {
+             check_element(r.r->group(), g);
+             return to_tensor(r.r->matrix(g));
+           })
+      .def("matrices",
+           [](const PyRep& r) {
+             std::vector<Matrix> ms;
+             for (int g = 0; g < r.r->group().order(); ++g) ms.push_back(r.r->matrix(g));
+             return stack(ms, r.r->size(), r.r->size());
+           })
+      .def("character",
+           [](const PyRep& r, int g) {
+             check_element(r.r->group(), g);
+             return r.r->character(g);
+           })
+      .def("__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); })
+      .def("__hash__", [](const PyRep& r) { return static_cast<py::ssize_t>(r.r->content_hash() >> 1); })
+      .def("__repr__", [](const PyRep& r) {
+        return "Representation(" + r.r->group().name() + ", \"" + r.r->describe() +
+               "\", size=" + std::to_string(r.r->size()) + ")";
+      });
+
+  py::class_<PyHom>(m, "HomSpace")
+      .def_property_readonly("in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; })
+      .def_property_readonly("out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; })
+      .def_property_readonly("dim", [](const PyHom& h) { return h.h->dim(); })
+      .def_property_readonly("method", [](const PyHom& h) { return h.h->method_name(); })
+      .def("expand",
+           [](const PyHom& h, const at::Tensor& c) {
+             TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(), "HomSpace.expand: expected coefficients (..., ",
+                         h.h->dim(), "), got ", c.sizes());
+             py::gil_scoped_release no_gil;
+             return h.h->expand(c);
+           })
+      .def("analyse",
+           [](const PyHom& h, const at::Tensor& w) {
+             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                         "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                         "), got ", w.sizes());
+             py::gil_scoped_release no_gil;
+             return h.h->analyse(w);
+           })
+      .def("project",
+           [](const PyHom& h, const at::Tensor& w) {
+             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                         "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                         "), got ", w.sizes());
+             py::gil_scoped_release no_gil;
+             return h.h->project(w);
+           })
+      .def("__repr__", [](const PyHom& h) {
+        return "HomSpace(" + h.h->in()->describe() + " -> " + h.h->out()->describe() +
+               ", dim=" + std::to_string(h.h->dim()) + ", method=" + h.h->method_name() + ")";
+      });
+
+  m.def("group", [](const py::object& spec) { return PyGroup{make_group(spec)}; });
+  m.def("rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; });
+  m.def("hom", [](const PyRep& in, const PyRep& out) {
+    if (in.r->group().content_hash() != out.r->group().content_hash())
+      throw GroupError("eqnn.hom: the representations belong to different groups (" + in.r->group().name() +
+                       " and " + out.r->group().name() + ")");
+    py::gil_scoped_release no_gil;
+    return PyHom{HomSpace::get(in.r, out.r)};
+  });
+
+  py::class_<Handle, std::shared_ptr<Handle>>(m, "Handle")
+      .def_property_readonly("kind", &Handle::kind)
+      .def_property_readonly("in_rep",
+                             [](const Handle& h) -> std::optional<PyRep> {
+                               if (!h.in_rep()) return std::nullopt;
+                               return PyRep{h.in_rep()};
+                             })
+      .def_property_readonly("out_rep",
+                             [](const Handle& h) -> std::optional<PyRep> {
+                               if (!h.out_rep()) return std::nullopt;
+                               return PyRep{h.out_rep()};
+                             })
+      .def("named_parameters", &Handle::named_parameters)
+      .def("named_buffers", &Handle::named_buffers)
+      .def("set_parameter", &Handle::set_parameter)
+      .def("set_buffer_data", &Handle::set_buffer_data)
+      .def("train", &Handle::train)
+      .def_property_readonly("training", &Handle::is_training)
+      .def("forward", &Handle::forward)
+      .def("attention",
+           [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+              const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
+              const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
+             auto [out, weights] = h.attention(q, k, v, key_padding_mask.value_or(at::Tensor()), need_weights,
+                                               attn_mask.value_or(at::Tensor()), average_attn_weights);
+             py::object w = weights.defined() ? py::cast(weights) : py::none();
+             return py::make_tuple(out, w);
+           })
+      .def("attention_weights",
+           [](Handle& h) {
+             py::list out;
+             for (const auto& t : h.attention_weights()) out.append(t.defined() ? py::cast(t) : py::none());
+             return out;
+           })
+      .def("effective_parameters", &Handle::effective_parameters)
+      .def("model_source",
+           [](const Handle& h) {
+             TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
+             return h.model->source();
+           })
+      .def("model_reps",
+           [](const Handle& h) {
+             TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
+             std::vector<std::pair<std::string, PyRep>> out;
+             for (const auto& [name, rep] : h.model->reps()) out.emplace_back(name, PyRep{rep});
+             return out;
+           })
+      .def("model_group",
+           [](const Handle& h) {
+             TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
+             return PyGroup{h.model->group()};
+           })
+      .def("__repr__", &Handle::repr);
+
+  m.def("make_linear", &make_linear);
+  m.def("make_attention", &make_attention);
+  m.def("make_layer", &make_layer);
+  m.def("load_model", &load_model_file);
+  m.def("ring_task", [](int64_t n, uint64_t seed, int64_t train_size, int64_t test_size, int64_t window) {
+    TORCH_CHECK(n >= 3 && train_size >= 1 && test_size >= 1 && window >= 1,
+                "eqnn.datasets.oscillator_ring: expected n >= 3 and positive sizes, got n=", n,
+                ", train_size=", train_size, ", test_size=", test_size, ", window=", window);
+    std::unique_ptr<Task> task;
+    {
+      py::gil_scoped_release no_gil;
+      task = make_ring_task(n, seed, train_size, test_size, window);
+    }
+    const TaskData& d = task->data();
+    return py::make_tuple(d.train_x, d.train_y, d.test_x, d.test_y);
+  });
+}

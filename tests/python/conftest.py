@@ -1,0 +1,18 @@
+"""Shared fixtures of the Python tests: the repository root and reproducible seeds."""
+
+import pathlib
+
+import pytest
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def models_dir():
+    return ROOT / "examples" / "models"
