@@ -1,6 +1,15 @@
-// Coefficient parameters with an eval-mode cache keyed by the tensor's identity and version counter.
+// Coefficient parameters with an eval-mode cache keyed by the content of θ, guarded by a
+// reader/writer lock.
+//
+// Why content and not the version counter: `p.data()` is a new TensorImpl over the same storage with a
+// fresh version counter, so `p.data().copy_(ema)` changes θ without bumping p._version(), and LibTorch
+// keeps no per-storage counter. θ is small (dim coefficients, |G| times fewer numbers than the expanded
+// weight it produces), so comparing it with the snapshot the cache was expanded from costs little next
+// to the expansion; on the CPU it is one memcmp. The snapshot is a private copy: the cache holds
+// expand(snapshot) exactly, whatever happens to θ meanwhile.
 #include "eqnn/constrained_parameter.hpp"
 
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -52,6 +61,20 @@ ConstraintIndex& constraint_index() {
   return *index;
 }
 
+// Whether `theta` holds bit for bit what `snapshot` holds (same device, dtype and shape).
+bool same_content(const at::Tensor& theta, const at::Tensor& snapshot) {
+  if (!snapshot.defined() || theta.device() != snapshot.device() ||
+      theta.scalar_type() != snapshot.scalar_type() || theta.sizes() != snapshot.sizes()) {
+    return false;
+  }
+  if (theta.is_cpu() && theta.is_contiguous() && snapshot.is_contiguous()) {
+    return std::memcmp(theta.const_data_ptr(), snapshot.const_data_ptr(), theta.nbytes()) == 0;
+  }
+  // On an accelerator this is one comparison kernel and one synchronisation. at::equal is false for
+  // NaN entries: such a θ is simply re-expanded each time.
+  return at::equal(theta, snapshot);
+}
+
 }  // namespace
 
 ConstraintPtr ConstrainedParameter::constraint_of(const at::Tensor& parameter) {
@@ -88,23 +111,30 @@ void ConstrainedParameter::reset(const torch::nn::Module& owner, InitScheme sche
 }
 
 at::Tensor ConstrainedParameter::get(const torch::nn::Module& owner) const {
-  const at::Tensor coefficients_ = coefficients(owner);
-  const bool cacheable = !owner.is_training() && (!c10::GradMode::is_enabled() || !coefficients_.requires_grad());
+  const at::Tensor theta = coefficients(owner);
+  const bool cacheable = !owner.is_training() && (!c10::GradMode::is_enabled() || !theta.requires_grad());
   if (!cacheable) {
-    cache_ = at::Tensor();
-    cache_source_ = at::Tensor();
-    return constraint_->expand(coefficients_);
+    {
+      // Training does not use the cache: free it (once) rather than keep a stale expansion alive.
+      std::unique_lock<std::shared_mutex> lock(cache_.mutex);
+      cache_.snapshot = at::Tensor();
+      cache_.expanded = at::Tensor();
+    }
+    return constraint_->expand(theta);
   }
-  if (cache_.defined() && cache_source_.is_same(coefficients_) &&
-      cache_version_ == coefficients_._version() && cache_data_ == coefficients_.data_ptr() && cache_.device() == coefficients_.device() &&
-      cache_.scalar_type() == coefficients_.scalar_type())
-    return cache_;
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_.mutex);
+    if (cache_.expanded.defined() && same_content(theta, cache_.snapshot)) return cache_.expanded;
+  }
   at::NoGradGuard no_grad;
-  cache_ = constraint_->expand(coefficients_);
-  cache_source_ = coefficients_;
-  cache_version_ = coefficients_._version();
-  cache_data_ = coefficients_.data_ptr();
-  return cache_;
+  std::unique_lock<std::shared_mutex> lock(cache_.mutex);
+  // Another thread may have refilled the cache while this one waited for the lock.
+  if (cache_.expanded.defined() && same_content(theta, cache_.snapshot)) return cache_.expanded;
+  at::Tensor snapshot = theta.detach().clone(at::MemoryFormat::Contiguous);
+  at::Tensor expanded = constraint_->expand(snapshot);
+  cache_.snapshot = snapshot;
+  cache_.expanded = expanded;
+  return expanded;
 }
 
 }  // namespace eqnn

@@ -1,4 +1,5 @@
-// Out-of-line parts of the error types.
+// Out-of-line parts of the error types, including each one's key function (its destructor): the
+// vtables and typeinfo are emitted here only, never in a plugin.
 #include "eqnn/error.hpp"
 
 #include <utility>
@@ -24,5 +25,11 @@ ConfigError::ConfigError(std::string file, int line, int column, const std::stri
       line_(line),
       column_(column),
       message_(message) {}
+
+Error::~Error() = default;
+PluginError::~PluginError() = default;
+LookupError::~LookupError() = default;
+GroupError::~GroupError() = default;
+ConfigError::~ConfigError() = default;
 
 }  // namespace eqnn

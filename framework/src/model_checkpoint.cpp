@@ -1,5 +1,5 @@
 // Checkpoints, exported weights and tensor files, all as pickled IValues in the zip format that Python's
-// torch.load / torch.save use; every file is written atomically (temporary file + rename).
+// torch.load / torch.save use; every file is written through write_file_atomically (atomic_file.hpp).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -21,6 +21,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
+#include "eqnn/atomic_file.hpp"
 #include "eqnn/basis_fingerprint.hpp"
 #include "eqnn/constrained_parameter.hpp"
 #include "eqnn/error.hpp"
@@ -340,33 +341,7 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(fmt::format("cannot write '{}': {}", path, why));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot write '{}': {}", path, why));
-  }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot write '{}': {}", path, why));
-  }
+  write_file_atomically(path, std::string_view(bytes.data(), bytes.size()));
 }
 
 void save_checkpoint(Model& model, const Registry& registry, const std::string& path,

@@ -4,7 +4,9 @@
 #include "plugin_loader.hpp"
 
 #include <dlfcn.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -36,18 +38,64 @@ std::vector<boost::dll::shared_library>& loaded_libraries() {
 
 std::string mode_string(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
 
-// `subject` completes "refusing to load ...", e.g. "plugin '/a/b.so': the file".
-void check_mode(const std::string& path, const std::string& subject) {
+std::string user_name(uid_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwuid_r(uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr) {
+    return fmt::format("uid {} ({})", uid, found->pw_name);
+  }
+  return fmt::format("uid {}", uid);
+}
+
+// How far up the trust rules are strict: the plugin file and the directory it is loaded from must be
+// writable by their owner only; a directory further up may also be writable by others when its sticky
+// bit is set (as /tmp is): there nobody but the owner of an entry (and root) can rename or remove it,
+// so the entries on the way down to the plugin, owned by root or you, cannot be swapped.
+enum class Level { plugin_file, plugin_directory, ancestor };
+
+// `subject` completes "refusing to load ...", e.g. "plugin '/a/b.so'"; `role` names the entry checked,
+// e.g. "its directory '/a'".
+void check_entry(const std::string& path, Level level, const std::string& subject, const std::string& role,
+                 uid_t user) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    throw PluginError(fmt::format("cannot load {} '{}': {}", subject, path, std::strerror(errno)));
+  if (::lstat(path.c_str(), &st) != 0) {
+    throw PluginError(fmt::format("cannot load {}: {} cannot be examined: {}", subject, role, std::strerror(errno)));
+  }
+  if (st.st_uid != 0 && st.st_uid != user) {
+    throw PluginError(fmt::format(
+        "refusing to load {}: {} is owned by {}, not by root or you ({}); loading a plugin runs its code, "
+        "so the owner of any directory on its path could run code as you; keep plugins under directories "
+        "owned by root or you (chown, or move the plugin)",
+        subject, role, user_name(st.st_uid), user_name(user)));
   }
   if ((st.st_mode & 022) == 0) return;
+  if (level == Level::ancestor && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) != 0) return;
   const char* who = (st.st_mode & 002) ? "other users" : "its group";
   throw PluginError(fmt::format(
-      "refusing to load {} is writable by {} (mode {}); loading a plugin runs its code, so anyone who "
+      "refusing to load {}: {} is writable by {} (mode {}); loading a plugin runs its code, so anyone who "
       "can write there could run code as you; fix it with: chmod go-w '{}'",
-      subject, who, mode_string(st.st_mode), path));
+      subject, role, who, mode_string(st.st_mode), path));
+}
+
+// Checks every directory above `dir`, from "/" down, so the message names the topmost problem.
+void check_ancestors(const fs::path& dir, const std::string& subject, uid_t user) {
+  std::vector<fs::path> above;
+  for (fs::path p = dir; p.has_parent_path() && p.parent_path() != p;) {
+    p = p.parent_path();
+    above.push_back(p);
+  }
+  for (auto it = above.rbegin(); it != above.rend(); ++it) {
+    check_entry(it->string(), Level::ancestor, subject, fmt::format("the directory '{}' above it", it->string()),
+                user);
+  }
+}
+
+fs::path resolved(const std::string& path, const std::string& subject) {
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  if (ec) throw PluginError(fmt::format("cannot load {}: {}", subject, ec.message()));
+  return real;
 }
 
 bool has_elf_magic(const std::string& path) {
@@ -71,9 +119,26 @@ std::string dlopen_error_text(const std::string& path) {
 
 }  // namespace
 
-void check_directory_not_writable_by_others(const std::string& dir) {
-  check_mode(dir, fmt::format("plugins from '{}': the directory", dir));
+void check_plugin_directory(const std::string& dir, uid_t user) {
+  const std::string subject = fmt::format("plugins from '{}'", dir);
+  const fs::path real = resolved(dir, subject);
+  check_ancestors(real, subject, user);
+  check_entry(real.string(), Level::plugin_directory, subject, "the directory", user);
 }
+
+void check_plugin_directory(const std::string& dir) { check_plugin_directory(dir, ::geteuid()); }
+
+void check_plugin_file(const std::string& path, uid_t user) {
+  const std::string subject = fmt::format("plugin '{}'", path);
+  const fs::path real = resolved(path, subject);
+  const fs::path dir = real.parent_path();
+  check_ancestors(dir, subject, user);
+  check_entry(dir.string(), Level::plugin_directory, subject, fmt::format("its directory '{}'", dir.string()),
+              user);
+  check_entry(real.string(), Level::plugin_file, subject, "the file", user);
+}
+
+void check_plugin_file(const std::string& path) { check_plugin_file(path, ::geteuid()); }
 
 const EqnnPluginInfo& open_plugin(const std::string& path) {
   if (!fs::path(path).is_absolute()) {
@@ -83,9 +148,7 @@ const EqnnPluginInfo& open_plugin(const std::string& path) {
   if (!fs::is_regular_file(path, ec)) {
     throw PluginError(fmt::format("plugin '{}' does not exist or is not a regular file", path));
   }
-  check_mode(path, fmt::format("plugin '{}': the file", path));
-  const std::string dir = fs::path(path).parent_path().string();
-  check_mode(dir, fmt::format("plugin '{}': its directory '{}'", path, dir));
+  check_plugin_file(path);
   if (!has_elf_magic(path)) {
     throw PluginError(fmt::format(
         "cannot load plugin '{}': not a shared library (no ELF header); a plugin directory should hold "

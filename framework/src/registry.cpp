@@ -196,17 +196,46 @@ struct Registry::Impl {
   }
 };
 
+namespace {
+
+// A factory that returns null would be dereferenced far from the plugin that broke the contract: wrap
+// each one so a null result is an error naming the plugin, its file and the name it registered.
+template <class Result, class... Args>
+std::function<Result(Args...)> non_null(std::function<Result(Args...)> factory, const PluginRecord& record,
+                                        Kind kind, const std::string& name) {
+  if (!factory) {
+    throw PluginError(fmt::format("plugin '{}' ('{}') registered {} '{}' without a factory function",
+                                  record.name, record.file, singular(kind), name));
+  }
+  return [factory = std::move(factory), plugin = record.name, file = record.file, kind,
+          name](Args... args) -> Result {
+    Result made = factory(std::forward<Args>(args)...);
+    if (made == nullptr) {
+      throw PluginError(fmt::format(
+          "plugin '{}' ('{}'): the factory it registered for {} '{}' returned null; a factory must "
+          "return an object or throw an eqnn::Error that says why it cannot",
+          plugin, file, singular(kind), name));
+    }
+    return made;
+  };
+}
+
+}  // namespace
+
 void Registrar::add_group_type(GroupType type) {
   std::string name = type.name;
+  type.make = non_null(std::move(type.make), record_, Kind::group, name);
   registry_.impl_->add(registry_.impl_->groups, Kind::group, name, std::move(type), record_);
 }
 
 void Registrar::add_constraint(const std::string& name, ConstraintFactory factory) {
-  registry_.impl_->add(registry_.impl_->constraints, Kind::constraint, name, std::move(factory), record_);
+  registry_.impl_->add(registry_.impl_->constraints, Kind::constraint, name,
+                       non_null(std::move(factory), record_, Kind::constraint, name), record_);
 }
 
 void Registrar::add_layer(const std::string& name, LayerFactory factory) {
-  registry_.impl_->add(registry_.impl_->layers, Kind::layer, name, std::move(factory), record_);
+  registry_.impl_->add(registry_.impl_->layers, Kind::layer, name,
+                       non_null(std::move(factory), record_, Kind::layer, name), record_);
 }
 
 Registry::Registry() : impl_(std::make_unique<Impl>()) {}
@@ -257,7 +286,7 @@ void Registry::load_directory(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) {
     throw PluginError(fmt::format("plugin directory '{}' does not exist or is not a directory", dir));
   }
-  detail::check_directory_not_writable_by_others(dir);
+  detail::check_plugin_directory(dir);
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (entry.path().extension() == ".so" && entry.is_regular_file(ec))

@@ -32,8 +32,11 @@ std::string error_of(F&& body) {
   return {};
 }
 
-// Group types whose make() records the parameters it was given (no real groups needed here).
+// Group types whose make() records the parameters it was given and returns the trivial group (a factory
+// may not return null).
 struct FakeGroups {
+  static GroupPtr trivial() { return Group::from_cayley_table("trivial", {{0}}); }
+
   std::shared_ptr<std::vector<std::pair<std::string, YAML::Node>>> calls =
       std::make_shared<std::vector<std::pair<std::string, YAML::Node>>>();
 
@@ -45,7 +48,7 @@ struct FakeGroups {
     auto log = calls;
     t.make = [log, name](const YAML::Node& params, const Registry&) {
       log->emplace_back(name, YAML::Clone(params));
-      return GroupPtr();
+      return trivial();
     };
     t.parse_short_name = [letter](const std::string& s) -> std::optional<YAML::Node> {
       if (s.size() < 2 || s[0] != letter || s.find_first_not_of("0123456789", 1) != std::string::npos) {
@@ -69,7 +72,7 @@ struct FakeGroups {
       product.make = [log](const YAML::Node& params, const Registry& registry) {
         log->emplace_back("DirectProduct", YAML::Clone(params));
         for (const auto& factor : params["factors"]) registry.make_group(factor);
-        return GroupPtr();
+        return trivial();
       };
       r.add_group_type(std::move(product));
     });

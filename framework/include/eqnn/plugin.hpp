@@ -1,5 +1,17 @@
 // The plugin ABI: every plugin library exports one C entry point, `eqnn_plugin_info`, returning a plain
 // struct. The loader checks abi_version and fingerprint before calling anything else.
+//
+// Although the entry point is extern "C", this is a C++ ABI, not a C one: register_all and every factory
+// it registers are C++ functions called by libeqnn, and C++ exceptions cross that boundary in both
+// directions (a factory throws eqnn::ConfigError, libeqnn catches it; libeqnn's Registrar throws into
+// register_all). That is sound only because the fingerprint makes plugin and host agree on compiler,
+// C++ runtime ABI and every library whose types cross (LibTorch, Eigen, yaml-cpp), and because the
+// eqnn::Error classes have their typeinfo in libeqnn only (error.hpp). A factory must return an object
+// or throw; a null result is reported as an error naming the plugin and the registered name.
+//
+// The loader refuses plugin files and directories that others could write (see plugin_loader.hpp):
+// owned by root or you, not group/other-writable, all the way up to "/"; directories above the plugin's
+// own may be world-writable only with the sticky bit (as /tmp is).
 #pragma once
 
 #include <cstdint>
