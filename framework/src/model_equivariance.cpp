@@ -20,6 +20,18 @@ at::Tensor to_tensor(const Matrix& m, at::ScalarType dtype) {
       .contiguous();
 }
 
+// x ρ(g)ᵀ; for a permutation representation a gather (no dense |G|-sized matrix per element).
+at::Tensor act(const at::Tensor& x, const Representation& rep, int g, at::ScalarType dtype) {
+  if (rep.is_permutation()) {
+    const Permutation p = rep.permutation(g);  // ρ(g) e_j = e_p[j], so (x ρᵀ)[p[j]] = x[j]
+    auto inverse = at::empty({static_cast<int64_t>(p.size())}, at::kLong);
+    auto* ip = inverse.data_ptr<int64_t>();
+    for (size_t j = 0; j < p.size(); ++j) ip[p[j]] = static_cast<int64_t>(j);
+    return x.index_select(-1, inverse);
+  }
+  return at::matmul(x, to_tensor(rep.matrix(g), dtype).t());
+}
+
 }  // namespace
 
 double equivariance_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-10 : 1e-5; }
@@ -46,8 +58,8 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
   const double scale = std::max(y.abs().max().item<double>(), 1e-30);
   const Group& group = in->group();
   for (int g = 0; g < group.order(); ++g) {
-    const at::Tensor gx = at::matmul(x, to_tensor(in->matrix(g), dtype).t());
-    const at::Tensor gy = at::matmul(y, to_tensor(out->matrix(g), dtype).t());
+    const at::Tensor gx = act(x, *in, g, dtype);
+    const at::Tensor gy = act(y, *out, g, dtype);
     const at::Tensor fgx = f(gx);
     if (!at::isfinite(fgx).all().item<bool>()) {
       result.worst_element = g;

@@ -45,12 +45,24 @@ COLD(S6, "S6");
 COLD(A6, "A6");
 COLD(C32xC32, "C32xC32");
 COLD(S4xS4, "S4xS4");
-// Given only by generators (character-table path): C4 wreath C4 (order 1024) and C32 x C32 as
-// permutations of 16 and 64 points.
+// Given only by generators (character-table path): C4 wreath C4 (order 1024, permutations of 16
+// points) and S6.
 COLD(C4wrC4_by_generators,
      "{type: FiniteGroup, generators: [[1,2,3,0,4,5,6,7,8,9,10,11,12,13,14,15], "
      "[4,5,6,7,8,9,10,11,12,13,14,15,0,1,2,3]]}");
 COLD(S6_by_generators, "{type: FiniteGroup, generators: [[1,0,2,3,4,5], [1,2,3,4,5,0]]}");
+
+// Every C_n and D_n with n <= 512: group, closed-form irreps (checked) and the "2x regular"
+// decomposition, all in one iteration (per-group time = total / 1024).
+void BM_CyclicAndDihedralUpTo512(benchmark::State& state) {
+  for (auto _ : state)
+    for (int n = 1; n <= 512; ++n)
+      for (const char* family : {"C", "D"}) {
+        auto g = eqnn::testing::registry().make_group(family + std::to_string(n));
+        benchmark::DoNotOptimize(eqnn::parse_rep(g, "2x regular")->multiplicities().size());
+      }
+}
+BENCHMARK(BM_CyclicAndDihedralUpTo512)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 
