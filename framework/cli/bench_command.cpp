@@ -50,7 +50,8 @@ using Clock = std::chrono::steady_clock;
 struct Timer {
   bool thread_cpu = false;
   double now_ms() const {
-    if (!thread_cpu) return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
+    if (!thread_cpu)
+      return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
     timespec t{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
@@ -72,7 +73,8 @@ double median(std::vector<double> v) {
 /// rounds. `between` runs untimed after each call (e.g. clearing gradients). The device is synchronised
 /// before each clock read.
 std::vector<double> time_all(const BenchOptions& o, const c10::Device& device,
-                             const std::vector<std::function<void()>>& fns, const std::function<void()>& between) {
+                             const std::vector<std::function<void()>>& fns,
+                             const std::function<void()>& between) {
   const Timer timer{device.is_cpu() && at::get_num_threads() == 1};
   std::vector<std::vector<double>> times(fns.size());
   for (int i = 0; i < o.warmup + o.iters; ++i)
@@ -156,18 +158,28 @@ void print_machine(const Setup& s) {
   fmt::print("; times are {}\n", Timer{s.device.is_cpu() && at::get_num_threads() == 1}.name());
 }
 
+/// Drops the gradients of every parameter of `modules`: run untimed between train steps.
+std::function<void()> clear_grads(std::vector<std::shared_ptr<torch::nn::Module>> modules) {
+  return [modules] {
+    for (const auto& m : modules)
+      for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
+  };
+}
+
 std::string ratio_text(double r) { return fmt::format("{:.3f}", r); }
 
 // ---- attention -------------------------------------------------------------------------------------------
 
 /// The stock fused path with the stock module's weights: what Python's torch.nn.MultiheadAttention runs
 /// without attention weights. Batch-first self-attention (N, L, D).
-at::Tensor stock_sdpa(const torch::nn::MultiheadAttention& m, const at::Tensor& x, int64_t heads, bool training) {
+at::Tensor stock_sdpa(const torch::nn::MultiheadAttention& m, const at::Tensor& x, int64_t heads,
+                      bool training) {
   const int64_t n = x.size(0), l = x.size(1), d = x.size(2);
   at::Tensor qkv = at::linear(x, m->in_proj_weight, m->in_proj_bias).view({n, l, 3, heads, d / heads});
   at::Tensor q = qkv.select(2, 0).transpose(1, 2), k = qkv.select(2, 1).transpose(1, 2),
              v = qkv.select(2, 2).transpose(1, 2);
-  at::Tensor o = at::scaled_dot_product_attention(q, k, v, c10::nullopt, training ? m->options.dropout() : 0.0);
+  at::Tensor o =
+      at::scaled_dot_product_attention(q, k, v, c10::nullopt, training ? m->options.dropout() : 0.0);
   return at::linear(o.transpose(1, 2).reshape({n, l, d}), m->out_proj->weight, m->out_proj->bias);
 }
 
@@ -175,16 +187,13 @@ struct Triple {
   double equivariant_ms, stock_ms, sdpa_ms;
   double fastest() const { return std::min(stock_ms, sdpa_ms); }
   nlohmann::json to_json() const {
-    return {{"equivariant_ms", equivariant_ms},
-            {"stock_ms", stock_ms},
-            {"ratio", equivariant_ms / stock_ms},
-            {"stock_sdpa_ms", sdpa_ms},
-            {"ratio_sdpa", equivariant_ms / sdpa_ms},
-            {"ratio_fastest_stock", equivariant_ms / fastest()}};
+    return {{"equivariant_ms", equivariant_ms},       {"stock_ms", stock_ms},
+            {"ratio", equivariant_ms / stock_ms},     {"stock_sdpa_ms", sdpa_ms},
+            {"ratio_sdpa", equivariant_ms / sdpa_ms}, {"ratio_fastest_stock", equivariant_ms / fastest()}};
   }
   void print(const char* what) const {
-    fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>9.3f} ms{:>10}{:>10}\n", what, equivariant_ms, stock_ms, sdpa_ms,
-               ratio_text(equivariant_ms / stock_ms), ratio_text(equivariant_ms / sdpa_ms));
+    fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>9.3f} ms{:>10}{:>10}\n", what, equivariant_ms, stock_ms,
+               sdpa_ms, ratio_text(equivariant_ms / stock_ms), ratio_text(equivariant_ms / sdpa_ms));
   }
 };
 
@@ -196,8 +205,8 @@ void run_attention(CliContext& context, const BenchOptions& o) {
   const Registry& registry = context.registry();
 
   auto start = Clock::now();
-  std::shared_ptr<Layer> layer =
-      registry.get_layer("eMultiheadAttention")(layer_args(registry, s, fmt::format("{{num_heads: {}}}", o.heads)));
+  std::shared_ptr<Layer> layer = registry.get_layer("eMultiheadAttention")(
+      layer_args(registry, s, fmt::format("{{num_heads: {}}}", o.heads)));
   const double construct_ms = ms_since(start);
 
   const int64_t d = s.rep->size();
@@ -224,15 +233,12 @@ void run_attention(CliContext& context, const BenchOptions& o) {
   }
   layer->train();
   stock->train();
-  auto clear_grads = [&] {
-    for (auto& p : layer->parameters()) p.mutable_grad() = at::Tensor();
-    for (auto& p : stock->parameters()) p.mutable_grad() = at::Tensor();
-  };
+  const auto clear = clear_grads({layer, stock.ptr()});
   std::vector<double> train =
       time_all(o, s.device,
                {[&] { layer->forward(x).sum().backward(); }, [&] { stock_forward(x).sum().backward(); },
                 [&] { stock_sdpa(stock, x, o.heads, true).sum().backward(); }},
-               clear_grads);
+               clear);
   const Triple e{eval[0], eval[1], eval[2]}, t{train[0], train[1], train[2]};
 
   if (o.json) {
@@ -254,14 +260,15 @@ void run_attention(CliContext& context, const BenchOptions& o) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  fmt::print("eMultiheadAttention on {} {}, {} heads, batch {}, seq {} ({}, {} thread{}, median of {} runs)\n",
-             s.group->name(), s.rep->describe(), o.heads, o.batch, o.seq, s.device.str(), at::get_num_threads(),
-             at::get_num_threads() == 1 ? "" : "s", o.iters);
+  fmt::print(
+      "eMultiheadAttention on {} {}, {} heads, batch {}, seq {} ({}, {} thread{}, median of {} runs)\n",
+      s.group->name(), s.rep->describe(), o.heads, o.batch, o.seq, s.device.str(), at::get_num_threads(),
+      at::get_num_threads() == 1 ? "" : "s", o.iters);
   print_machine(s);
   fmt::print("  construction    {:9.2f} ms   (group, irreps and rep before it: {:.2f} ms)\n", construct_ms,
              s.group_ms);
-  fmt::print("  {:<14}{:>12}{:>12}{:>12}{:>10}{:>10}\n", "", "equivariant", "stock MHA", "stock SDPA", "/ MHA",
-             "/ SDPA");
+  fmt::print("  {:<14}{:>12}{:>12}{:>12}{:>10}{:>10}\n", "", "equivariant", "stock MHA", "stock SDPA",
+             "/ MHA", "/ SDPA");
   e.print("eval forward");
   t.print("train step");
   fmt::print("  ratio to the faster stock path: eval forward {:.3f}, train step {:.3f}\n",
@@ -293,13 +300,10 @@ void run_linear(CliContext& context, const BenchOptions& o) {
   }
   layer->train();
   stock->train();
-  auto clear_grads = [&] {
-    for (auto& p : layer->parameters()) p.mutable_grad() = at::Tensor();
-    for (auto& p : stock->parameters()) p.mutable_grad() = at::Tensor();
-  };
+  const auto clear = clear_grads({layer, stock.ptr()});
   std::vector<double> train = time_all(
       o, s.device, {[&] { layer->forward(x).sum().backward(); }, [&] { stock->forward(x).sum().backward(); }},
-      clear_grads);
+      clear);
   auto pair = [](double a, double b) {
     return nlohmann::json{{"equivariant_ms", a}, {"stock_ms", b}, {"ratio", a / b}};
   };
@@ -320,21 +324,24 @@ void run_linear(CliContext& context, const BenchOptions& o) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  fmt::print("eLinear on {} {} -> itself vs torch::nn::Linear({}, {}), batch {} ({}, {} thread{}, median of {} "
-             "runs)\n",
-             s.group->name(), s.rep->describe(), d, d, o.batch, s.device.str(), at::get_num_threads(),
-             at::get_num_threads() == 1 ? "" : "s", o.iters);
+  fmt::print(
+      "eLinear on {} {} -> itself vs torch::nn::Linear({}, {}), batch {} ({}, {} thread{}, median of {} "
+      "runs)\n",
+      s.group->name(), s.rep->describe(), d, d, o.batch, s.device.str(), at::get_num_threads(),
+      at::get_num_threads() == 1 ? "" : "s", o.iters);
   print_machine(s);
   fmt::print("  construction    {:9.2f} ms   (group, irreps and rep before it: {:.2f} ms)\n", construct_ms,
              s.group_ms);
   fmt::print("  {:<14}{:>12}{:>12}{:>10}\n", "", "equivariant", "stock", "ratio");
-  fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>10}\n", "eval forward", eval[0], eval[1], ratio_text(eval[0] / eval[1]));
+  fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>10}\n", "eval forward", eval[0], eval[1],
+             ratio_text(eval[0] / eval[1]));
   fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>10}\n", "train step", train[0], train[1],
              ratio_text(train[0] / train[1]));
 }
 
 void add_common(CLI::App* cmd, BenchOptions& o) {
-  cmd->add_option("--iters", o.iters, "Timed iterations per measurement (median reported)")->capture_default_str();
+  cmd->add_option("--iters", o.iters, "Timed iterations per measurement (median reported)")
+      ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "Untimed iterations first")->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads (at::set_num_threads)")->capture_default_str();
   add_device_option(cmd, o.device);

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <c10/core/Device.h>
+#include <CLI/CLI.hpp>
 
 namespace eqnn::cli {
 

@@ -150,10 +150,12 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   // Sizes in the layout of the inputs: (L, N, D) sequence-first or (N, L, D) batch-first.
   const int64_t n = in.query.size(in.batch_first ? 0 : 1);
   const int64_t l = in.query.size(in.batch_first ? 1 : 0), s = in.key.size(in.batch_first ? 1 : 0);
-  TORCH_CHECK(in.key.sizes() == in.value.sizes(), "eMultiheadAttention: key and value must have the same shape, got ",
-              in.key.sizes(), " and ", in.value.sizes());
-  TORCH_CHECK(in.key.size(in.batch_first ? 0 : 1) == n, "eMultiheadAttention: query and key have different batch sizes (",
-              n, " and ", in.key.size(in.batch_first ? 0 : 1), ")");
+  TORCH_CHECK(in.key.sizes() == in.value.sizes(),
+              "eMultiheadAttention: key and value must have the same shape, got ", in.key.sizes(), " and ",
+              in.value.sizes());
+  TORCH_CHECK(in.key.size(in.batch_first ? 0 : 1) == n,
+              "eMultiheadAttention: query and key have different batch sizes (", n, " and ",
+              in.key.size(in.batch_first ? 0 : 1), ")");
 
   // Masks: shapes as torch.nn.MultiheadAttention, combined into one additive (N | 1, H | 1, L, S) mask.
   at::Tensor mask = additive_mask(in.attn_mask, "attn_mask", in.query.scalar_type());
@@ -164,8 +166,8 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
       mask = mask.reshape({1, 1, l, s});
     } else {
       TORCH_CHECK(mask.dim() == 3 && mask.size(0) == n * heads && mask.size(1) == l && mask.size(2) == s,
-                  "eMultiheadAttention: attn_mask has shape ", mask.sizes(), ", expected (L, S) = (", l, ", ", s,
-                  ") or (N·num_heads, L, S) = (", n * heads, ", ", l, ", ", s, ")",
+                  "eMultiheadAttention: attn_mask has shape ", mask.sizes(), ", expected (L, S) = (", l, ", ",
+                  s, ") or (N·num_heads, L, S) = (", n * heads, ", ", l, ", ", s, ")",
                   in.unbatched ? " (unbatched input: N = 1)" : "");
       mask = mask.reshape({n, heads, l, s});
     }
@@ -173,8 +175,9 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   at::Tensor padding = additive_mask(in.key_padding_mask, "key_padding_mask", in.query.scalar_type());
   if (padding.defined()) {
     TORCH_CHECK(padding.dim() == 2 && padding.size(0) == n && padding.size(1) == s,
-                "eMultiheadAttention: key_padding_mask has shape ", in.unbatched ? padding.squeeze(0).sizes() : padding.sizes(),
-                ", expected ", in.unbatched ? fmt::format("(S) = ({})", s) : fmt::format("(N, S) = ({}, {})", n, s));
+                "eMultiheadAttention: key_padding_mask has shape ",
+                in.unbatched ? padding.squeeze(0).sizes() : padding.sizes(), ", expected ",
+                in.unbatched ? fmt::format("(S) = ({})", s) : fmt::format("(N, S) = ({}, {})", n, s));
     padding = padding.reshape({n, 1, 1, s});
     mask = mask.defined() ? mask + padding : padding;
   }
@@ -220,9 +223,9 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
     if (average_attn_weights) weights = weights.mean(1);
   } else {
     // The fused kernels, as torch.nn.MultiheadAttention when no weights are requested.
-    heads_out = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask)
-                                                                         : c10::nullopt,
-                                                 dropout, /*is_causal=*/false);
+    heads_out = at::scaled_dot_product_attention(
+        q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt, dropout,
+        /*is_causal=*/false);
   }
   // (N, H, L, head_dim) → the query's layout with D = H·head_dim features, then the out-projection.
   at::Tensor merged = in.batch_first ? heads_out.transpose(1, 2).reshape({n, l, d})
@@ -252,9 +255,10 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
   in.shared_key_value = key.is_same(value);
   in.attn_mask = attn_mask;
   if (query.dim() == 2) {
-    TORCH_CHECK(!key_padding_mask.defined() || key_padding_mask.dim() == 1,
-                "eMultiheadAttention: for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape ",
-                key_padding_mask.sizes());
+    TORCH_CHECK(
+        !key_padding_mask.defined() || key_padding_mask.dim() == 1,
+        "eMultiheadAttention: for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape ",
+        key_padding_mask.sizes());
     in.unbatched = true;
     in.batch_first = true;
     in.query = query.unsqueeze(0);
@@ -264,9 +268,10 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
     auto [out, weights] = attend(in, need_weights, average_attn_weights);
     return {out.squeeze(0), weights.defined() ? weights.squeeze(0) : weights};
   }
-  TORCH_CHECK(!key_padding_mask.defined() || key_padding_mask.dim() == 2,
-              "eMultiheadAttention: for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape ",
-              key_padding_mask.sizes());
+  TORCH_CHECK(
+      !key_padding_mask.defined() || key_padding_mask.dim() == 2,
+      "eMultiheadAttention: for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape ",
+      key_padding_mask.sizes());
   in.batch_first = options.batch_first();
   in.query = query;
   in.key = key;

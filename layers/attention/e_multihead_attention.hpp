@@ -116,10 +116,10 @@ class EMultiheadAttentionImpl : public Layer {
   /// What forward() hands the core: 3-D query/key/value in one layout, masks as given (bool or float).
   struct Inputs {
     at::Tensor query, key, value, key_padding_mask, attn_mask;
-    bool batch_first = false;      // (N, L, D) instead of (L, N, D)
-    bool self_attention = false;   // query, key and value are one tensor: one packed in-projection
-    bool shared_key_value = false; // key and value are one tensor
-    bool unbatched = false;        // N = 1 was added by forward (for the error messages)
+    bool batch_first = false;       // (N, L, D) instead of (L, N, D)
+    bool self_attention = false;    // query, key and value are one tensor: one packed in-projection
+    bool shared_key_value = false;  // key and value are one tensor
+    bool unbatched = false;         // N = 1 was added by forward (for the error messages)
   };
   std::tuple<at::Tensor, at::Tensor> attend(const Inputs& in, bool need_weights, bool average_attn_weights);
 

@@ -35,17 +35,21 @@ Setup make(const char* group, const char* rep, int64_t heads, int64_t batch, int
 at::Tensor run(Setup& s, Kind kind) {
   const at::Tensor& x = s.x;
   switch (kind) {
-    case Kind::equivariant: return s.equivariant->forward(x);
+    case Kind::equivariant:
+      return s.equivariant->forward(x);
     case Kind::stock: {
       at::Tensor t = x.transpose(0, 1);  // what Python's batch_first module does
       return std::get<0>(s.stock->forward(t, t, t, {}, false)).transpose(0, 1);
     }
     case Kind::stock_sdpa: {
       const int64_t n = x.size(0), l = x.size(1), d = x.size(2);
-      at::Tensor qkv = at::linear(x, s.stock->in_proj_weight, s.stock->in_proj_bias).view({n, l, 3, s.heads, d / s.heads});
-      at::Tensor o = at::scaled_dot_product_attention(qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2),
-                                                      qkv.select(2, 2).transpose(1, 2));
-      return at::linear(o.transpose(1, 2).reshape({n, l, d}), s.stock->out_proj->weight, s.stock->out_proj->bias);
+      at::Tensor qkv =
+          at::linear(x, s.stock->in_proj_weight, s.stock->in_proj_bias).view({n, l, 3, s.heads, d / s.heads});
+      at::Tensor o =
+          at::scaled_dot_product_attention(qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2),
+                                           qkv.select(2, 2).transpose(1, 2));
+      return at::linear(o.transpose(1, 2).reshape({n, l, d}), s.stock->out_proj->weight,
+                        s.stock->out_proj->bias);
     }
   }
   return {};

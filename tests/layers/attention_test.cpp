@@ -67,6 +67,9 @@ TEST_P(AttentionPerGroup, EquivariantOnEveryElement) {
         if (p.key().find("bias") != std::string::npos) p.value().normal_();
     }
     mha->eval();
+    // Inference: the expanded weights are cached, so the sweep over every element does not re-expand them
+    // per call (the uncached train-mode path is checked below).
+    at::NoGradGuard no_grad;
     for (auto dtype : {at::kDouble, at::kFloat}) {
       mha->to(dtype);
       const auto opt = at::TensorOptions().dtype(dtype);
@@ -341,8 +344,8 @@ TEST(AttentionPaths, BothPathsMatchStockForEveryMaskKind) {
     for (const auto& c : mask_cases())
       for (bool need_weights : {false, true})
         for (bool average : {true, false}) {
-          const std::string what = fmt::format("{} {} need_weights={} average={}", rep->describe(), c.name,
-                                               need_weights, average);
+          const std::string what =
+              fmt::format("{} {} need_weights={} average={}", rep->describe(), c.name, need_weights, average);
           auto [y, w] = mha->forward(q, k, v, c.kpm, need_weights, c.attn_mask, average);
           ASSERT_TRUE(at::isfinite(y).all().item<bool>()) << what;
           auto [y_ref, w_ref] = python_mha(q, k, v, mha, c.kpm, c.attn_mask, average);
@@ -376,29 +379,34 @@ TEST(AttentionPaths, UnbatchedAndBatchFirstWithMasks) {
   at::Tensor am3 = at::randn({2, 4, 5}, f64);  // (num_heads, L, S) for unbatched input
   for (bool need_weights : {false, true}) {
     auto [y, w] = mha->forward(q, kv, kv, kpm, need_weights, am3, false);
-    auto [y_ref, w_ref] = python_mha(q.unsqueeze(1), kv.unsqueeze(1), kv.unsqueeze(1), mha, kpm.unsqueeze(0), am3, false);
+    auto [y_ref, w_ref] =
+        python_mha(q.unsqueeze(1), kv.unsqueeze(1), kv.unsqueeze(1), mha, kpm.unsqueeze(0), am3, false);
     expect_same(y, y_ref.squeeze(1), fmt::format("unbatched output need_weights={}", need_weights));
     if (need_weights) expect_same(w, w_ref.squeeze(0), "unbatched weights (H, L, S)");
   }
   mha->options.batch_first(true);
-  at::Tensor qb = at::randn({3, 4, 16}, f64), kb = at::randn({3, 5, 16}, f64), vb = at::randn({3, 5, 16}, f64);
+  at::Tensor qb = at::randn({3, 4, 16}, f64), kb = at::randn({3, 5, 16}, f64),
+             vb = at::randn({3, 5, 16}, f64);
   at::Tensor kpm2 = at::zeros({3, 5}, at::kBool);
   kpm2[1][4] = true;
   at::Tensor am2 = at::rand({4, 5}) < 0.3;
   am2.narrow(1, 0, 1).fill_(false);
   for (bool need_weights : {false, true}) {
     auto [y, w] = mha->forward(qb, kb, vb, kpm2, need_weights, am2);
-    auto [y_ref, w_ref] = python_mha(qb.transpose(0, 1), kb.transpose(0, 1), vb.transpose(0, 1), mha, kpm2, am2, true);
+    auto [y_ref, w_ref] =
+        python_mha(qb.transpose(0, 1), kb.transpose(0, 1), vb.transpose(0, 1), mha, kpm2, am2, true);
     expect_same(y, y_ref.transpose(0, 1), fmt::format("batch_first output need_weights={}", need_weights));
     if (need_weights) expect_same(w, w_ref, "batch_first weights");
     // Self-attention on one tensor takes the packed projection.
     auto [ys, ws] = mha->forward(qb, qb, qb, {}, need_weights, {});
-    auto [ys_ref, ws_ref] = python_mha(qb.transpose(0, 1), qb.transpose(0, 1), qb.transpose(0, 1), mha, {}, {}, true);
+    auto [ys_ref, ws_ref] =
+        python_mha(qb.transpose(0, 1), qb.transpose(0, 1), qb.transpose(0, 1), mha, {}, {}, true);
     expect_same(ys, ys_ref.transpose(0, 1), "batch_first self-attention");
   }
   // The Layer interface (batch-first self-attention) is the no-weights path of the stock interface.
   expect_same(mha->forward(qb), std::get<0>(mha->forward(qb, qb, qb, {}, false)), "Layer interface");
-  expect_same(mha->forward(q), std::get<0>(mha->forward(q.unsqueeze(1), q.unsqueeze(1), q.unsqueeze(1), {}, false)).squeeze(1),
+  expect_same(mha->forward(q),
+              std::get<0>(mha->forward(q.unsqueeze(1), q.unsqueeze(1), q.unsqueeze(1), {}, false)).squeeze(1),
               "Layer interface (batch, D)");
 }
 
@@ -412,10 +420,12 @@ TEST(AttentionPaths, WithoutWeightsRunsTheFusedKernelWithWeightsTheExplicitSoftm
     at::Tensor x = at::randn({6, 2, 16}, at::TensorOptions().dtype(dtype));
     at::Tensor kpm = at::zeros({2, 6}, at::kBool);
     kpm[0][4] = true;
-    for (const auto& [name, kp] : {std::pair<std::string, at::Tensor>{"no mask", {}}, {"padding mask", kpm}}) {
+    for (const auto& [name, kp] :
+         {std::pair<std::string, at::Tensor>{"no mask", {}}, {"padding mask", kpm}}) {
       const std::string what = name + " " + c10::toString(dtype);
       auto fused = autograd_nodes(std::get<0>(mha->forward(x, x, x, kp, /*need_weights=*/false)));
-      EXPECT_TRUE(has_node(fused, "ScaledDotProduct")) << what << ": " << fmt::format("{}", fmt::join(fused, " "));
+      EXPECT_TRUE(has_node(fused, "ScaledDotProduct"))
+          << what << ": " << fmt::format("{}", fmt::join(fused, " "));
       EXPECT_FALSE(has_node(fused, "SoftmaxBackward")) << what;
       auto explicit_ = autograd_nodes(std::get<0>(mha->forward(x, x, x, kp, /*need_weights=*/true)));
       EXPECT_TRUE(has_node(explicit_, "SoftmaxBackward")) << what;
@@ -450,36 +460,49 @@ TEST(AttentionPaths, MaskErrorsSayWhatWasExpected) {
   auto g = group("C4");
   EMultiheadAttention mha(EMultiheadAttentionOptions(parse_rep(g, "4x regular"), 2));
   at::Tensor q = at::randn({5, 3, 16}), kv = at::randn({6, 3, 16});
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({5, 7})); })
-                .find("the 2-D attn_mask has shape [5, 7], expected (L, S) = (5, 6)"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, kv, kv, {}, false, at::zeros({5, 7}));
+            }).find("the 2-D attn_mask has shape [5, 7], expected (L, S) = (5, 6)"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, true, at::zeros({3, 5, 6})); })
-                .find("attn_mask has shape [3, 5, 6], expected (L, S) = (5, 6) or (N·num_heads, L, S) = (6, 5, 6)"),
+  EXPECT_NE(
+      error_text([&] {
+        mha->forward(q, kv, kv, {}, true, at::zeros({3, 5, 6}));
+      }).find("attn_mask has shape [3, 5, 6], expected (L, S) = (5, 6) or (N·num_heads, L, S) = (6, 5, 6)"),
+      std::string::npos);
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, kv, kv, {}, false, at::zeros({1, 1, 5, 6}));
+            }).find("attn_mask must be 2-D (L, S) or 3-D (N·num_heads, L, S), got shape [1, 1, 5, 6]"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({1, 1, 5, 6})); })
-                .find("attn_mask must be 2-D (L, S) or 3-D (N·num_heads, L, S), got shape [1, 1, 5, 6]"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, kv, kv, at::zeros({3, 5}, at::kBool));
+            }).find("key_padding_mask has shape [3, 5], expected (N, S) = (3, 6)"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, at::zeros({3, 5}, at::kBool)); })
-                .find("key_padding_mask has shape [3, 5], expected (N, S) = (3, 6)"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, kv, kv, at::zeros({6}, at::kBool));
+            }).find("for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape [6]"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, at::zeros({6}, at::kBool)); })
-                .find("for a batched (3-D) query key_padding_mask must be 2-D (N, S), got shape [6]"),
+  EXPECT_NE(
+      error_text([&] {
+        mha->forward(q, kv, kv, {}, false, at::zeros({5, 6}, at::kInt));
+      })
+          .find("attn_mask must be bool (true = may not attend) or floating-point (added to the attention "
+                "scores), got Int"),
+      std::string::npos);
+  EXPECT_NE(error_text([&] {
+              mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), at::zeros({1, 6}, at::kBool));
+            }).find("for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape [1, 6]"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, kv, {}, false, at::zeros({5, 6}, at::kInt)); })
-                .find("attn_mask must be bool (true = may not attend) or floating-point (added to the attention "
-                      "scores), got Int"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), {}, false, at::zeros({3, 5, 6}));
+            }).find("(N·num_heads, L, S) = (2, 5, 6) (unbatched input: N = 1)"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), at::zeros({1, 6}, at::kBool)); })
-                .find("for an unbatched (2-D) query key_padding_mask must be 1-D (S), got shape [1, 6]"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, kv, at::randn({5, 3, 16}));
+            }).find("key and value must have the same shape, got [6, 3, 16] and [5, 3, 16]"),
             std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q.select(1, 0), kv.select(1, 0), kv.select(1, 0), {}, false, at::zeros({3, 5, 6})); })
-                .find("(N·num_heads, L, S) = (2, 5, 6) (unbatched input: N = 1)"),
-            std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, kv, at::randn({5, 3, 16})); })
-                .find("key and value must have the same shape, got [6, 3, 16] and [5, 3, 16]"),
-            std::string::npos);
-  EXPECT_NE(error_text([&] { mha->forward(q, at::randn({6, 2, 16}), at::randn({6, 2, 16})); })
-                .find("query and key have different batch sizes (3 and 2)"),
+  EXPECT_NE(error_text([&] {
+              mha->forward(q, at::randn({6, 2, 16}), at::randn({6, 2, 16}));
+            }).find("query and key have different batch sizes (3 and 2)"),
             std::string::npos);
 }
 

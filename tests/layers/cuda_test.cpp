@@ -4,15 +4,15 @@
 // (autocast to bfloat16, no host synchronisation or conversion inside forward), so they always run.
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include <ATen/autocast_mode.h>
-#include <fmt/ranges.h>
 #include <ATen/record_function.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -43,8 +43,8 @@ double max_abs(const at::Tensor& x) {
 
 /// max over every group element g of |f(x ρ_in(g)ᵀ) − f(x) ρ_out(g)ᵀ| / max(1, |f(x)|), computed where x
 /// lives (the representation matrices are moved there). NaN if any output is not finite.
-double device_equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const Representation& in,
-                                 const Representation& out, const at::Tensor& x) {
+double device_equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f,
+                                 const Representation& in, const Representation& out, const at::Tensor& x) {
   at::NoGradGuard no_grad;
   const at::Tensor rin = rep_matrices(in, x.scalar_type()).to(x.device());
   const at::Tensor rout = rep_matrices(out, x.scalar_type()).to(x.device());
@@ -109,7 +109,8 @@ class OpRecorder {
     // ATen converts 0-dim scalars (an added eps, a mean's divisor) inside its own kernels: not a tensor
     // that a layer copies per call.
     const auto inputs = fn.inputs();
-    if (name == "aten::_to_copy" && !inputs.empty() && inputs[0].isTensor() && inputs[0].toTensor().dim() == 0)
+    if (name == "aten::_to_copy" && !inputs.empty() && inputs[0].isTensor() &&
+        inputs[0].toTensor().dim() == 0)
       name += " (0-dim)";
     names().push_back(name);
     return nullptr;
@@ -120,8 +121,9 @@ class OpRecorder {
 /// Operators that wait for the device (a value read back to the host) or convert a tensor (a plan or basis
 /// copied per call instead of once per device and dtype).
 std::vector<std::string> syncs_and_conversions(const std::vector<std::string>& ops) {
-  static const std::unordered_set<std::string> bad = {"aten::_local_scalar_dense", "aten::item", "aten::equal",
-                                                      "aten::is_nonzero", "aten::nonzero", "aten::_to_copy"};
+  static const std::unordered_set<std::string> bad = {
+      "aten::_local_scalar_dense", "aten::item",    "aten::equal",
+      "aten::is_nonzero",          "aten::nonzero", "aten::_to_copy"};
   std::vector<std::string> found;
   for (const auto& op : ops)
     if (bad.count(op)) found.push_back(op);
@@ -163,8 +165,8 @@ TEST(Devices, ForwardHasNoHostSyncOrConversionAfterTheFirstCall) {
         ops = OpRecorder::names();
       }
       EXPECT_FALSE(ops.empty()) << name << ": the recorder saw no operator";
-      EXPECT_EQ(syncs_and_conversions(ops), std::vector<std::string>()) << name << " training=" << training
-                                                                          << "; ops: " << fmt::format("{}", fmt::join(ops, " "));
+      EXPECT_EQ(syncs_and_conversions(ops), std::vector<std::string>())
+          << name << " training=" << training << "; ops: " << fmt::format("{}", fmt::join(ops, " "));
     }
 }
 
@@ -221,11 +223,12 @@ TEST(Cuda, LayersAreEquivariantOnEveryElement) {
                                               *linear->out_rep(), x),
                     tol)
               << "eLinear " << w;
-          EXPECT_LT(device_equivariance_error([&](const at::Tensor& t) { return mha->forward(t); }, *rep, *rep, x),
-                    tol)
+          EXPECT_LT(
+              device_equivariance_error([&](const at::Tensor& t) { return mha->forward(t); }, *rep, *rep, x),
+              tol)
               << "eMultiheadAttention " << w;
-          EXPECT_LT(device_equivariance_error([&](const at::Tensor& t) { return transformer->forward(t); }, *rep,
-                                              *rep, x),
+          EXPECT_LT(device_equivariance_error([&](const at::Tensor& t) { return transformer->forward(t); },
+                                              *rep, *rep, x),
                     tol)
               << "eTransformerEncoderLayer " << w;
         }
@@ -250,30 +253,31 @@ TEST(Cuda, LayersAreEquivariantOnEveryElement) {
 TEST(Cuda, SameResultsAsOnTheCpu) {
   EQNN_REQUIRE_CUDA();
   at::manual_seed(4);
-  for (const auto& rep : {parse_rep(group("D4"), "4x regular"), random_basis(parse_rep(group("D4"), "4x regular"), 9)})
-  for (auto& [name, layer] : layer_zoo(rep, /*pointwise=*/!rep->permutation_basis().has_value()))
-    for (auto dtype : {at::kDouble, at::kFloat})
-      for (bool training : {false, true}) {
-        layer->to(kCpu, dtype);
-        layer->train(training);
-        at::Tensor x = at::randn({3, 6, rep->size()}, at::TensorOptions().dtype(dtype));
-        at::Tensor on_cpu = layer->forward(x);
-        layer->to(cuda(), dtype);
-        at::Tensor on_gpu = layer->forward(x.to(cuda()));
-        EXPECT_TRUE(on_gpu.is_cuda()) << name;
-        EXPECT_LT(relative_difference(on_gpu, on_cpu), dtype == at::kDouble ? 1e-10 : 1e-5)
-            << name << " " << c10::toString(dtype) << (training ? " train" : " eval");
-        // Gradients flow to the coefficients on the device.
-        if (training && !layer->parameters().empty()) {
-          layer->forward(x.to(cuda())).pow(2).sum().backward();
-          for (const auto& p : layer->parameters()) {
-            ASSERT_TRUE(p.grad().defined()) << name;
-            EXPECT_TRUE(p.grad().is_cuda()) << name;
-            EXPECT_GE(max_abs(p.grad()), 0.0) << name << ": gradient not finite";
-            p.mutable_grad() = at::Tensor();
+  for (const auto& rep :
+       {parse_rep(group("D4"), "4x regular"), random_basis(parse_rep(group("D4"), "4x regular"), 9)})
+    for (auto& [name, layer] : layer_zoo(rep, /*pointwise=*/!rep->permutation_basis().has_value()))
+      for (auto dtype : {at::kDouble, at::kFloat})
+        for (bool training : {false, true}) {
+          layer->to(kCpu, dtype);
+          layer->train(training);
+          at::Tensor x = at::randn({3, 6, rep->size()}, at::TensorOptions().dtype(dtype));
+          at::Tensor on_cpu = layer->forward(x);
+          layer->to(cuda(), dtype);
+          at::Tensor on_gpu = layer->forward(x.to(cuda()));
+          EXPECT_TRUE(on_gpu.is_cuda()) << name;
+          EXPECT_LT(relative_difference(on_gpu, on_cpu), dtype == at::kDouble ? 1e-10 : 1e-5)
+              << name << " " << c10::toString(dtype) << (training ? " train" : " eval");
+          // Gradients flow to the coefficients on the device.
+          if (training && !layer->parameters().empty()) {
+            layer->forward(x.to(cuda())).pow(2).sum().backward();
+            for (const auto& p : layer->parameters()) {
+              ASSERT_TRUE(p.grad().defined()) << name;
+              EXPECT_TRUE(p.grad().is_cuda()) << name;
+              EXPECT_GE(max_abs(p.grad()), 0.0) << name << ": gradient not finite";
+              p.mutable_grad() = at::Tensor();
+            }
           }
         }
-      }
 }
 
 TEST(Cuda, EvalCacheIsReusedAndRefreshedOnTheDevice) {
@@ -285,7 +289,7 @@ TEST(Cuda, EvalCacheIsReusedAndRefreshedOnTheDevice) {
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({2, 3, 16});
   at::Tensor on_cpu = mha->forward(x);  // the cache is filled on the CPU ...
-  mha->to(cuda());                       // ... and must follow the module to the device
+  mha->to(cuda());                      // ... and must follow the module to the device
   at::Tensor xg = x.to(cuda());
   at::Tensor first = mha->forward(xg);
   EXPECT_TRUE(mha->in_proj_weight().is_cuda());

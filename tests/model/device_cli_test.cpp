@@ -32,7 +32,8 @@ TEST(BenchCli, AttentionReportsBothStockPathsAndTheMatrixProductRate) {
   auto j = parse_json(eqnn_cli(kTinyAttention + " --json"));
   for (const char* part : {"eval_forward", "train_step"}) {
     ASSERT_TRUE(j.contains(part)) << j.dump();
-    for (const char* key : {"equivariant_ms", "stock_ms", "ratio", "stock_sdpa_ms", "ratio_sdpa", "ratio_fastest_stock"})
+    for (const char* key :
+         {"equivariant_ms", "stock_ms", "ratio", "stock_sdpa_ms", "ratio_sdpa", "ratio_fastest_stock"})
       expect_positive(j[part], key, part);
     EXPECT_NEAR(j[part]["ratio_sdpa"].get<double>(),
                 j[part]["equivariant_ms"].get<double>() / j[part]["stock_sdpa_ms"].get<double>(), 1e-9);
@@ -50,7 +51,8 @@ TEST(BenchCli, AttentionReportsBothStockPathsAndTheMatrixProductRate) {
 }
 
 TEST(BenchCli, LinearComparesWithStockLinear) {
-  auto j = parse_json(eqnn_cli("bench linear --group C4 --rep \"4x regular\" --batch 8 --iters 2 --warmup 1 --json"));
+  auto j = parse_json(
+      eqnn_cli("bench linear --group C4 --rep \"4x regular\" --batch 8 --iters 2 --warmup 1 --json"));
   for (const char* part : {"eval_forward", "train_step"})
     for (const char* key : {"equivariant_ms", "stock_ms", "ratio"}) expect_positive(j[part], key, part);
   EXPECT_EQ(j["config"]["features"], 16);
@@ -67,10 +69,12 @@ TEST(BenchCli, BadNumbersAreUsageErrors) {
 }
 
 TEST(DeviceCli, UnknownDeviceIsAUsageError) {
-  for (const std::string command : {kTinyAttention, std::string("check ") + source_path("examples/models/d4_mlp.yaml")}) {
+  for (const std::string command :
+       {kTinyAttention, std::string("check ") + source_path("examples/models/d4_mlp.yaml")}) {
     auto r = eqnn_cli(command + " --device tpu");
     EXPECT_EQ(r.status, 2) << r.output;
-    EXPECT_NE(r.output.find("--device must be cpu, cuda or cuda:N (N a GPU index), found 'tpu'"), std::string::npos)
+    EXPECT_NE(r.output.find("--device must be cpu, cuda or cuda:N (N a GPU index), found 'tpu'"),
+              std::string::npos)
         << r.output;
   }
 }
@@ -91,7 +95,8 @@ TEST(DeviceCli, CudaWithoutAGpuSaysSoAndWhatVersionReports) {
         "run " + model + " --input x.pt --output y.pt", "train " + model + " --steps 1"}) {
     auto r = eqnn_cli(command + " --device cuda");
     EXPECT_EQ(r.status, 2) << command << "\n" << r.output;
-    EXPECT_NE(r.output.find("eqnn: error: --device cuda: "), std::string::npos) << command << "\n" << r.output;
+    EXPECT_NE(r.output.find("eqnn: error: --device cuda: "), std::string::npos) << command << "\n"
+                                                                                << r.output;
     const bool cuda_build = r.output.find("built with CUDA") != std::string::npos;
     EXPECT_NE(r.output.find(cuda_build ? "no CUDA GPU is visible to this process ('eqnn --version' reports "
                                        : "LibTorch without CUDA"),
