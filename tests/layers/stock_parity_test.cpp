@@ -124,7 +124,16 @@ TEST_P(AdamParity, AttentionMovesLikeTheStockAttention) {
   auto e1 = eq_params(), s1 = stock_params();
   const std::string what = c.group + " " + rep->describe();
   const char* names[] = {"in_proj_weight", "in_proj_bias", "out_proj.weight"};
-  for (int i = 0; i < 3; ++i) expect_fair(what, names[i], e0[i], e1[i], s0[i], s1[i]);
+  for (int i = 0; i < 3; ++i) {
+    // Without a trivial part in in_rep the invariant in_proj_bias has no first-order effect at all (the v
+    // part is killed by out_proj ∈ Hom_G(reg^m, in_rep), the q/k parts shift scores by constants): its
+    // gradient is exactly zero, a property of the symmetry, not of the parametrisation.
+    if (i == 1 && rep->multiplicities()[0] == 0) {
+      EXPECT_LE(rms(e1[i] - e0[i]), 1e-9) << what;
+      continue;
+    }
+    expect_fair(what, names[i], e0[i], e1[i], s0[i], s1[i]);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Reps, AdamParity, ::testing::ValuesIn(cases()), [](const auto& info) {
