@@ -1,12 +1,21 @@
 // Hom_G(ρ_in, ρ_out) and the invariant subspace: orbit fast path for permutation structures, isotypic
 // blocks otherwise. Plans are float64 CPU tensors, converted once per dtype/device.
+//
+// Parametrisation (optimiser-fair): the basis elements B_s are Frobenius-orthogonal with Σ_s ‖B_s‖² =
+// D_out·D_in, the number of entries of a dense weight. Orbit path: B_s = indicator of orbit s, so expand is
+// a gather and every entry is one coefficient. Isotypic path: B_s = sqrt(D_out D_in / dim) · (an
+// orthonormal element). Either way a first Adam step (every |Δθ_s| = lr) changes the effective weight by
+// exactly the Frobenius norm a stock layer's step has (lr·sqrt(D_out D_in)). analyse is the pseudo-inverse
+// of expand (orbit mean; ⟨W, B̂_s⟩ / scale), so expand∘analyse is still the orthogonal projection Π.
 #include "eqnn/hom_space.hpp"
 
 #include <atomic>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
@@ -82,10 +91,11 @@ bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
 
 void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
 
-const char* const kInitSchemes[] = {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "zeros"};
+const char* const kInitSchemes[] = {"stock",           "xavier_normal", "xavier_uniform",
+                                    "kaiming_normal",  "kaiming_uniform", "zeros"};
 
 InitScheme parse_init_scheme(const std::string& name) {
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < static_cast<int>(std::size(kInitSchemes)); ++i)
     if (name == kInitSchemes[i]) return static_cast<InitScheme>(i);
   std::vector<std::string> known(std::begin(kInitSchemes), std::end(kInitSchemes));
   auto near = did_you_mean(name, known);
@@ -98,6 +108,8 @@ std::string to_string(InitScheme s) { return kInitSchemes[static_cast<int>(s)]; 
 
 double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
   switch (s) {
+    // torch.nn.Linear: kaiming_uniform_(a=√5) = U(±1/√fan_in), variance 1/(3 fan_in).
+    case InitScheme::stock: return 1.0 / (3.0 * static_cast<double>(cols));
     case InitScheme::xavier_normal:
     case InitScheme::xavier_uniform: return 2.0 / static_cast<double>(rows + cols);
     case InitScheme::kaiming_normal:
@@ -110,7 +122,9 @@ double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
 struct HomSpace::Plan {
   // orbit
   at::Tensor index;       // (D_out * D_in) int64 orbit id
-  at::Tensor inv_sqrt;    // (dim) 1/sqrt(|orbit|)
+  at::Tensor inv_count;   // (dim) 1/|orbit|: analyse is the orbit mean
+  // isotypic: B_s = scale · (orthonormal basis element), scale = sqrt(D_out D_in / dim)
+  double scale = 1.0;
   at::Tensor basis_out;   // optional (D_out, D_out)
   at::Tensor basis_in_t;  // optional (D_in, D_in), already transposed
   // isotypic
@@ -124,9 +138,10 @@ struct HomSpace::Plan {
 
   std::shared_ptr<Plan> converted(const at::TensorOptions& o) const {
     auto p = std::make_shared<Plan>();
+    p->scale = scale;
     auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
     if (index.defined()) p->index = index.to(o.device());
-    p->inv_sqrt = cv(inv_sqrt);
+    p->inv_count = cv(inv_count);
     p->basis_out = cv(basis_out);
     p->basis_in_t = cv(basis_in_t);
     for (const auto& b : blocks) p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
@@ -190,8 +205,8 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
     }
     h->dim_ = static_cast<int64_t>(count.size());
     plan->index = index;
-    plan->inv_sqrt = at::empty({h->dim_}, at::kDouble);
-    for (int64_t o = 0; o < h->dim_; ++o) plan->inv_sqrt.data_ptr<double>()[o] = 1.0 / std::sqrt(double(count[o]));
+    plan->inv_count = at::empty({h->dim_}, at::kDouble);
+    for (int64_t o = 0; o < h->dim_; ++o) plan->inv_count.data_ptr<double>()[o] = 1.0 / double(count[o]);
     if (out->permutation_basis()) plan->basis_out = to_tensor(*out->permutation_basis());
     if (in->permutation_basis()) plan->basis_in_t = to_tensor(in->permutation_basis()->transpose());
   } else {
@@ -214,6 +229,7 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
       plan->blocks.push_back(std::move(b));
     }
     h->dim_ = offset;
+    if (offset > 0) plan->scale = std::sqrt(double(Do) * double(Di) / double(offset));
   }
   h->base_ = plan;
   return h;
@@ -238,7 +254,7 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
   shape.push_back(Do);
   shape.push_back(Di);
   if (method_ == Method::orbit) {
-    at::Tensor W = (theta * p.inv_sqrt).index_select(-1, p.index).view(shape);
+    at::Tensor W = theta.index_select(-1, p.index).view(shape);
     if (p.basis_out.defined()) W = at::matmul(p.basis_out, W);
     if (p.basis_in_t.defined()) W = at::matmul(W, p.basis_in_t);
     return W;
@@ -255,7 +271,7 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
     blk = blk.reshape(fshape);
     W = W + at::matmul(at::matmul(b.q_out, blk), b.q_in.t());
   }
-  return W;
+  return W * p.scale;
 }
 
 at::Tensor HomSpace::analyse(const at::Tensor& W) const {
@@ -273,7 +289,7 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
     auto out_shape = lead;
     out_shape.push_back(dim_);
     at::Tensor sums = at::zeros(out_shape, W.options()).index_add(-1, p.index, V.reshape(flat_shape));
-    return sums * p.inv_sqrt;
+    return sums * p.inv_count;
   }
   std::vector<at::Tensor> parts;
   for (const auto& b : p.blocks) {
@@ -283,7 +299,7 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
     at::Tensor c = at::einsum("...oaib,sab->...ois", {blk.reshape(s), b.endo});
     auto f = lead;
     f.push_back(b.m_out * b.m_in * b.S);
-    parts.push_back(c.reshape(f));
+    parts.push_back(c.reshape(f) / p.scale);
   }
   if (parts.empty()) {
     auto s = lead;
@@ -293,15 +309,25 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
   return at::cat(parts, -1);
 }
 
-at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options, c10::optional<at::Generator> gen) const {
-  const int64_t Do = out_->size(), Di = in_->size();
-  at::Tensor theta = at::zeros({dim_}, options);
-  if (dim_ == 0 || scheme == InitScheme::zeros) return theta;
-  const double c = std::sqrt(stock_variance(scheme, Do, Di) * double(Do) * double(Di) / double(dim_));
-  if (scheme == InitScheme::xavier_uniform || scheme == InitScheme::kaiming_uniform)
-    theta.uniform_(-std::sqrt(3.0) * c, std::sqrt(3.0) * c, gen);
+void fill_init(at::Tensor& t, InitScheme scheme, double variance, c10::optional<at::Generator> gen) {
+  c10::NoGradGuard no_grad;
+  if (t.numel() == 0) return;
+  if (scheme == InitScheme::zeros) {
+    t.zero_();
+    return;
+  }
+  const double sd = std::sqrt(variance);
+  if (scheme == InitScheme::xavier_normal || scheme == InitScheme::kaiming_normal)
+    t.normal_(0.0, sd, gen);
   else
-    theta.normal_(0.0, c, gen);
+    t.uniform_(-std::sqrt(3.0) * sd, std::sqrt(3.0) * sd, gen);
+}
+
+at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options, c10::optional<at::Generator> gen) const {
+  // Σ_s ‖B_s‖² = D_out·D_in on both paths, so i.i.d. coefficients with the stock per-entry law give the
+  // stock per-entry variance on average (on the orbit path every entry *is* one coefficient).
+  at::Tensor theta = at::zeros({dim_}, options);
+  fill_init(theta, scheme, stock_variance(scheme, out_->size(), in_->size()), gen);
   return theta;
 }
 

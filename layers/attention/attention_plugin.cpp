@@ -22,7 +22,7 @@ std::shared_ptr<eqnn::Layer> make_attention(const eqnn::LayerArgs& args) {
       .bias(y::get_bool(kw, "bias", true))
       .add_bias_kv(y::get_bool(kw, "add_bias_kv", false))
       .add_zero_attn(y::get_bool(kw, "add_zero_attn", false))
-      .init_scheme(y::get_string(kw, "init_scheme", std::string("xavier_normal")))
+      .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
       .weight_constraint(y::get_string(kw, "weight_constraint", std::string("CommutingConstraint")))
       .bias_constraint(y::get_string(kw, "bias_constraint", std::string("InvariantConstraint")))
       .registry(args.registry);

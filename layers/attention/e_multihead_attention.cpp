@@ -107,7 +107,7 @@ void EMultiheadAttentionImpl::reset() {
   TORCH_CHECK(weight->shape() == std::vector<int64_t>({3 * size, size}), "eMultiheadAttention: constraint '",
               weight->name(), "' gives in_proj weights of shape ", weight->shape(), ", expected ",
               std::vector<int64_t>({3 * size, size}));
-  in_proj_weight_ = ConstrainedParameter(*this, "in_proj_weight", weight, scheme, tensor_options);
+  in_proj_weight_ = ConstrainedParameter(*this, "in_proj_weight", weight, in_proj_scheme(scheme), tensor_options);
   in_proj_bias_ = ConstrainedParameter();
   if (options.bias()) {
     auto bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, qkv_rep});
@@ -119,12 +119,26 @@ void EMultiheadAttentionImpl::reset() {
                                                      .weight_constraint(options.weight_constraint())
                                                      .bias_constraint(options.bias_constraint())
                                                      .registry(options.registry())));
+  zero_out_proj_bias();
+}
+
+// torch.nn.MultiheadAttention._reset_parameters: xavier_uniform_ in_proj_weight; in_proj_bias and
+// out_proj.bias zero; out_proj.weight keeps the Linear default.
+InitScheme EMultiheadAttentionImpl::in_proj_scheme(InitScheme scheme) {
+  return scheme == InitScheme::stock ? InitScheme::xavier_uniform : scheme;
+}
+
+void EMultiheadAttentionImpl::zero_out_proj_bias() {
+  if (!out_proj->has_bias()) return;
+  at::NoGradGuard no_grad;
+  out_proj->bias_parameter().coefficients(*out_proj).zero_();
 }
 
 void EMultiheadAttentionImpl::reset_parameters() {
-  in_proj_weight_.reset(*this, parse_init_scheme(options.init_scheme()));
+  in_proj_weight_.reset(*this, in_proj_scheme(parse_init_scheme(options.init_scheme())));
   if (in_proj_bias_.defined()) in_proj_bias_.reset(*this, InitScheme::zeros);
   out_proj->reset_parameters();
+  zero_out_proj_bias();
 }
 
 namespace {

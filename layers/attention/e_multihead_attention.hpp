@@ -23,8 +23,10 @@
 namespace eqnn {
 
 /// Options of EMultiheadAttention; defaults as torch::nn::MultiheadAttentionOptions, plus batch_first
-/// (as in Python), init_scheme (weights; biases start at zero), the constraint names and the registry that
-/// provides them (null: the built-in CommutingConstraint / InvariantConstraint).
+/// (as in Python), init_scheme, the constraint names and the registry that provides them (null: the
+/// built-in CommutingConstraint / InvariantConstraint). init_scheme `stock` (the default) initialises as
+/// torch::nn::MultiheadAttention does: in_proj xavier_uniform, out_proj as a Linear (kaiming_uniform(a=√5)),
+/// both biases zero; a named scheme sets both weights, biases start at zero.
 struct EMultiheadAttentionOptions {
   EMultiheadAttentionOptions(RepPtr in_rep, int64_t num_heads)
       : in_rep_(std::move(in_rep)), num_heads_(num_heads) {}
@@ -38,7 +40,7 @@ struct EMultiheadAttentionOptions {
   /// Not supported (rejected with an explanation); present so the options mirror the stock module's.
   TORCH_ARG(bool, add_bias_kv) = false;
   TORCH_ARG(bool, add_zero_attn) = false;
-  TORCH_ARG(std::string, init_scheme) = "xavier_normal";
+  TORCH_ARG(std::string, init_scheme) = "stock";
   TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
@@ -71,7 +73,7 @@ class EMultiheadAttentionImpl : public Layer {
 
   /// Registers in_proj_weight_coefficients, in_proj_bias_coefficients and out_proj (an ELinear).
   void reset();
-  /// Re-samples the weights with options.init_scheme; biases to zero.
+  /// Re-samples the weights with options.init_scheme (see the options); biases to zero.
   void reset_parameters();
 
   /// As torch::nn::MultiheadAttention::forward: query (L, N, D), key/value (S, N, D) — (N, L, D) / (N, S, D)
@@ -122,6 +124,9 @@ class EMultiheadAttentionImpl : public Layer {
     bool unbatched = false;         // N = 1 was added by forward (for the error messages)
   };
   std::tuple<at::Tensor, at::Tensor> attend(const Inputs& in, bool need_weights, bool average_attn_weights);
+
+  static InitScheme in_proj_scheme(InitScheme scheme);
+  void zero_out_proj_bias();
 
   ConstrainedParameter in_proj_weight_;
   ConstrainedParameter in_proj_bias_;

@@ -1,6 +1,7 @@
 // ELinear and the constraint lookup shared by the layers.
 #include "e_linear.hpp"
 
+#include <cmath>
 #include <ostream>
 
 #include <ATen/ATen.h>
@@ -57,6 +58,7 @@ void ELinearImpl::reset() {
     check_shape(bias, {out->size()}, "eLinear bias");
     if (bias->dim() > 0) {
       bias_ = ConstrainedParameter(*this, "bias", bias, InitScheme::zeros, default_options());
+      reset_bias(scheme);
     } else {
       bias_note_ = fmt::format("no bias: out_rep {} has no trivial part, so the only invariant bias is 0",
                                out->describe());
@@ -65,8 +67,22 @@ void ELinearImpl::reset() {
 }
 
 void ELinearImpl::reset_parameters() {
-  weight_.reset(*this, parse_init_scheme(options.init_scheme()));
-  if (bias_.defined()) bias_.reset(*this, InitScheme::zeros);
+  const InitScheme scheme = parse_init_scheme(options.init_scheme());
+  weight_.reset(*this, scheme);
+  reset_bias(scheme);
+}
+
+void ELinearImpl::reset_bias(InitScheme scheme) {
+  if (!bias_.defined()) return;
+  if (scheme != InitScheme::stock) {
+    bias_.reset(*this, InitScheme::zeros);
+    return;
+  }
+  // torch.nn.Linear: bias ~ U(±1/sqrt(fan_in)). The constraint's stock sample is the bias law of a Linear
+  // with one input, U(±1) per entry (on average), and the expansion is linear: scale by 1/sqrt(fan_in).
+  bias_.reset(*this, InitScheme::stock);
+  at::NoGradGuard no_grad;
+  bias_.coefficients(*this).mul_(1.0 / std::sqrt(static_cast<double>(options.in_rep()->size())));
 }
 
 at::Tensor ELinearImpl::forward(const at::Tensor& x) {

@@ -17,9 +17,11 @@
 
 namespace eqnn {
 
-/// Options of ELinear. `init_scheme` is one of xavier_normal, xavier_uniform, kaiming_normal,
-/// kaiming_uniform, zeros (weights; biases always start at zero). The constraints are looked up by name
-/// in `registry`; without a registry only the built-in names are accepted.
+/// Options of ELinear. `init_scheme` is one of stock (the default: torch::nn::Linear's own initialisation,
+/// weight U(±1/sqrt(fan_in)) — kaiming_uniform(a=√5) — and bias U(±1/sqrt(fan_in)), both restricted to the
+/// equivariant maps with the same per-entry variance), xavier_normal, xavier_uniform, kaiming_normal,
+/// kaiming_uniform, zeros (these set the weight; the bias then starts at zero). The constraints are looked
+/// up by name in `registry`; without a registry only the built-in names are accepted.
 /// The registry a layer takes its constraints from (null: the built-in ones).
 using RegistryPointer = const Registry*;
 
@@ -29,7 +31,7 @@ struct ELinearOptions {
   TORCH_ARG(RepPtr, out_rep);
   /// Add an invariant bias. Ignored (with a note in pretty_print) when out_rep has no trivial part.
   TORCH_ARG(bool, bias) = true;
-  TORCH_ARG(std::string, init_scheme) = "xavier_normal";
+  TORCH_ARG(std::string, init_scheme) = "stock";
   TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
@@ -49,7 +51,7 @@ class ELinearImpl : public Layer {
 
   /// Registers weight_coefficients (and bias_coefficients) and samples them.
   void reset();
-  /// Re-samples the coefficients in place with options.init_scheme (bias to zero).
+  /// Re-samples the coefficients in place with options.init_scheme (the bias as the scheme says).
   void reset_parameters();
 
   /// (..., D_in) → (..., D_out).
@@ -75,6 +77,8 @@ class ELinearImpl : public Layer {
   ELinearOptions options;
 
  private:
+  void reset_bias(InitScheme scheme);
+
   ConstrainedParameter weight_;
   ConstrainedParameter bias_;
   std::string bias_note_;

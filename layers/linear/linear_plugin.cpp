@@ -14,7 +14,7 @@ std::shared_ptr<eqnn::Layer> make_linear(const eqnn::LayerArgs& args) {
   if (!args.in_rep) y::fail(kw, "eLinear: no representation flows in; give the model an input rep");
   eqnn::ELinearOptions options(args.in_rep, args.resolve_rep(kw["out_rep"]));
   options.bias(y::get_bool(kw, "bias", true))
-      .init_scheme(y::get_string(kw, "init_scheme", std::string("xavier_normal")))
+      .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
       .weight_constraint(y::get_string(kw, "weight_constraint", std::string("CommutingConstraint")))
       .bias_constraint(y::get_string(kw, "bias_constraint", std::string("InvariantConstraint")))
       .registry(args.registry);

@@ -1,5 +1,5 @@
 // CommutingConstraint: the weights W with ρ_out(g) W = W ρ_in(g), i.e. Hom_G(ρ_in, ρ_out), parametrised by
-// coefficients in a Frobenius-orthonormal basis. A thin Constraint over HomSpace (orbit fast path for
+// coefficients in HomSpace's optimiser-fair basis (orbit indicators / scaled isotypic blocks). A thin Constraint over HomSpace (orbit fast path for
 // permutation structures, isotypic blocks otherwise). Linkable so layers can build it without a registry.
 #pragma once
 
@@ -14,7 +14,7 @@ namespace eqnn {
 /// The equivariant (D_out × D_in) matrices between two representations of one group.
 ///
 ///   auto c = std::make_shared<CommutingConstraint>(in, out);
-///   at::Tensor W = c->expand(c->sample(InitScheme::xavier_normal, at::kFloat));   // (out.size, in.size)
+///   at::Tensor W = c->expand(c->sample(InitScheme::stock, at::kFloat));   // (out.size, in.size)
 class CommutingConstraint : public Constraint {
  public:
   static constexpr const char* kName = "CommutingConstraint";

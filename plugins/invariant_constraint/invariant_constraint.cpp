@@ -13,27 +13,24 @@ namespace eqnn {
 InvariantConstraint::InvariantConstraint(const RepPtr& rep) {
   if (!rep) throw GroupError(fmt::format("{}: needs a representation (got none)", kName));
   space_ = InvariantSpace::get(rep);
+  if (space_->dim() > 0) scale_ = std::sqrt(double(rep->size()) / double(space_->dim()));
 }
 
 InvariantConstraint::~InvariantConstraint() = default;
 
 at::Tensor InvariantConstraint::expand(const at::Tensor& coefficients) const {
-  return space_->expand(coefficients);
+  return space_->expand(coefficients) * scale_;
 }
 
 at::Tensor InvariantConstraint::analyse(const at::Tensor& constrained) const {
-  return space_->analyse(constrained);
+  return space_->analyse(constrained) / scale_;
 }
 
 at::Tensor InvariantConstraint::sample(InitScheme scheme, const at::TensorOptions& options) const {
-  const int64_t d = dim(), size = space_->rep()->size();
-  at::Tensor theta = at::zeros({d}, options);
-  if (d == 0 || scheme == InitScheme::zeros) return theta;
-  const double c = std::sqrt(stock_variance(scheme, size, 1) * double(size) / double(d));
-  if (scheme == InitScheme::xavier_uniform || scheme == InitScheme::kaiming_uniform)
-    theta.uniform_(-std::sqrt(3.0) * c, std::sqrt(3.0) * c);
-  else
-    theta.normal_(0.0, c);
+  // ‖expand(θ)‖² = scale² ‖θ‖² and scale² dim = D: i.i.d. θ with the per-entry variance σ² give
+  // expanded vectors with per-entry variance σ² on average.
+  at::Tensor theta = at::zeros({dim()}, options);
+  fill_init(theta, scheme, stock_variance(scheme, space_->rep()->size(), 1));
   return theta;
 }
 

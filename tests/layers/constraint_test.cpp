@@ -38,12 +38,13 @@ TEST_P(ConstraintPerGroup, CommutingFromRegistryIsEquivariantWithTheCharacterDim
       for (int e = 0; e < g->order(); ++e)
         err = nan_max(err, (at::matmul(rout[e], W) - at::matmul(W, rin[e])).abs().max().item<double>());
       EXPECT_LT(err, 1e-10 * std::max(1.0, W.abs().max().item<double>()));
-      // analyse is the adjoint of expand and the projection is idempotent.
+      // analyse is a left inverse of expand; the projection is idempotent and self-adjoint.
       at::Tensor raw = at::randn({out->size(), in->size()}, at::kDouble);
+      at::Tensor raw2 = at::randn({out->size(), in->size()}, at::kDouble);
       at::Tensor P = c->project(raw);
       EXPECT_TRUE(at::allclose(c->project(P), P, 1e-10, 1e-10));
-      EXPECT_NEAR((c->expand(theta) * raw).sum().item<double>(),
-                  (theta * c->analyse(raw)).sum().item<double>(), 1e-9);
+      EXPECT_TRUE(at::allclose(c->analyse(W), theta, 1e-10, 1e-10));
+      EXPECT_NEAR((P * raw2).sum().item<double>(), (raw * c->project(raw2)).sum().item<double>(), 1e-9);
     }
 }
 
@@ -62,6 +63,18 @@ TEST_P(ConstraintPerGroup, InvariantFromRegistryGivesFixedVectors) {
     for (int e = 0; e < g->order(); ++e) EXPECT_TRUE(at::allclose(at::matmul(rho[e], b), b, 1e-10, 1e-10));
     at::Tensor v = at::randn({rep->size()}, at::kDouble);
     EXPECT_TRUE(at::allclose(c->project(c->project(v)), c->project(v), 1e-12, 1e-12));
+    // The projection is the orthogonal one onto the invariant vectors: P_inv v.
+    at::Tensor P = eqnn::testing::to_tensor(rep->invariant_projector());
+    EXPECT_TRUE(at::allclose(c->project(v), at::matmul(P, v), 1e-12, 1e-12));
+    // Optimiser-fair: orthogonal basis vectors whose squared norms add up to D, and analyse ∘ expand = id.
+    if (c->dim() > 0) {
+      at::Tensor basis = c->expand(at::eye(c->dim(), at::kDouble));  // (dim, D)
+      at::Tensor gram = at::matmul(basis, basis.t());
+      EXPECT_LT((gram - at::diag(at::diagonal(gram))).abs().max().item<double>(), 1e-10);
+      EXPECT_NEAR(at::trace(gram).item<double>(), double(rep->size()), 1e-9 * rep->size());
+      at::Tensor theta = at::randn({c->dim()}, at::kDouble);
+      EXPECT_TRUE(at::allclose(c->analyse(c->expand(theta)), theta, 1e-12, 1e-12));
+    }
   }
 }
 
@@ -84,8 +97,8 @@ TEST(Constraint, SampleMatchesTheStockVariance) {
   auto in = random_basis(parse_rep(g, "16x regular"), 3), out = parse_rep(g, "24x regular");
   CommutingConstraint c(in, out);
   at::manual_seed(1);
-  for (auto scheme : {InitScheme::xavier_normal, InitScheme::xavier_uniform, InitScheme::kaiming_normal,
-                      InitScheme::kaiming_uniform}) {
+  for (auto scheme : {InitScheme::stock, InitScheme::xavier_normal, InitScheme::xavier_uniform,
+                      InitScheme::kaiming_normal, InitScheme::kaiming_uniform}) {
     at::Tensor W = c.expand(c.sample(scheme, at::kDouble));
     const double want = stock_variance(scheme, out->size(), in->size());
     EXPECT_NEAR(W.pow(2).mean().item<double>() / want, 1.0, 0.1) << to_string(scheme);

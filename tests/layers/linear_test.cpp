@@ -138,7 +138,7 @@ TEST(Linear, ErrorsNameTheProblem) {
   auto in = parse_rep(g, "regular");
   EXPECT_NE(error_text([&] {
               ELinear(ELinearOptions(in, in).init_scheme("glorot"));
-            }).find("unknown init_scheme 'glorot'; known schemes: xavier_normal, xavier_uniform"),
+            }).find("unknown init_scheme 'glorot'; known schemes: stock, xavier_normal, xavier_uniform"),
             std::string::npos);
   EXPECT_NE(error_text([&] {
               ELinear(ELinearOptions(in, in).weight_constraint("SoftConstraint"));

@@ -1,10 +1,13 @@
-// eLayerNorm and eRMSNorm through the real registry: exact equivariance on every element of several
-// groups and representations (permutation or not), float64 and float32, batched and unbatched; the
-// stock layer_norm as an oracle where the two must agree; initialisation; errors.
+// eLayerNorm and eRMSNorm, through the real registry and constructed directly: exact equivariance on every
+// element of several groups and representations (permutation or not), float64 and float32, batched and
+// unbatched; torch::nn::LayerNorm with the exported parameters as the oracle where the two must agree (permutation
+// and all-invariant reps); the invariant statistics elsewhere; never constant, never NaN; errors.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/normalization.h>
 
+#include "e_norm.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
@@ -50,97 +53,206 @@ INSTANTIATE_TEST_SUITE_P(AllGroups, NormEquivariance,
                            return std::get<0>(info.param) + "_" + std::get<1>(info.param).label;
                          });
 
-// One regular copy: the invariant component is the mean, so without the affine map eLayerNorm is
-// exactly the stock layer_norm (an oracle that shares no code with the layer). (With it, the initial
-// A = I holds to float32 rounding only: θ = analyse(I) was stored when the module was built in float32.)
-TEST(ELayerNorm, MatchesStockLayerNormOnOneRegularCopy) {
-  auto rep = eqnn::parse_rep(eqnn::testing::group("D4"), "regular");
-  auto layer = make_layer("eLayerNorm", rep, "{eps: 1.0e-3, elementwise_affine: false}");
-  layer->to(at::kDouble);
-  const at::Tensor x = at::randn({4, 5, rep->size()}, at::kDouble) * 3 + 1;
-  const at::Tensor expected = at::layer_norm(x, {rep->size()}, {}, {}, 1e-3);
-  EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12);
+
+// Random affine parameters (scale per field, invariant bias), the same in every dtype.
+void randomise_affine(eqnn::ENormBase& layer, uint64_t seed) { randomise(layer, seed); }
+
+// The oracle: torch::nn::LayerNorm(D) loaded with the layer's exported weight and bias.
+at::Tensor stock_layer_norm(eqnn::ENormBase& layer, const at::Tensor& x, double eps) {
+  const int64_t D = layer.in_rep()->size();
+  torch::nn::LayerNorm stock(torch::nn::LayerNormOptions({D}).eps(eps));
+  stock->to(x.scalar_type());
+  auto params = layer.effective_parameters();
+  EXPECT_EQ(params.size(), 2u);
+  {
+    at::NoGradGuard no_grad;
+    for (const auto& [name, t] : params) {
+      EXPECT_EQ(t.sizes(), (std::vector<int64_t>{D})) << name;
+      stock->named_parameters()[name].copy_(t);
+    }
+  }
+  return stock(x);
 }
 
-// Several regular copies: each copy's mean is removed (the whole invariant part), not only the global
-// mean; the output has no invariant component and unit mean square.
-TEST(ELayerNorm, RemovesTheWholeInvariantPartAndNormalises) {
-  auto g = eqnn::testing::group("C5");
-  RepPtr rt = eqnn::parse_rep(g, "3x regular + 2x trivial");
-  RepPtr rep = eqnn::testing::random_basis(rt, 3);
-  auto layer = make_layer("eLayerNorm", rep, "{eps: 0.0, elementwise_affine: false}");
-  layer->to(at::kDouble);
-  const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) + 2;
-  const at::Tensor y = layer->forward(x);
-  const at::Tensor B = to_tensor(rep->invariant_basis(), at::kDouble);
-  ASSERT_EQ(B.size(1), 5);
-  EXPECT_LE(at::matmul(y, B).abs().max().item<double>(), 1e-12);
-  EXPECT_LE((y.pow(2).mean(-1) - 1).abs().max().item<double>(), 1e-12);
-  // Oracle with dense linear algebra: (x − x P_inv) / rms.
-  const at::Tensor c = x - at::matmul(at::matmul(x, B), B.t());
-  const at::Tensor expected = c / c.pow(2).mean(-1, true).sqrt();
-  EXPECT_LE((y - expected).abs().max().item<double>(), 1e-12);
-}
-
-TEST(ERMSNorm, MatchesFormula) {
-  auto g = eqnn::testing::group("Ico");
-  RepPtr rep = eqnn::parse_rep(g, "irrep(1) + irrep(2) + trivial");
-  auto layer = make_layer("eRMSNorm", rep, "{eps: 0.5, elementwise_affine: false}");
-  layer->to(at::kDouble);
-  const at::Tensor x = at::randn({3, 2, rep->size()}, at::kDouble);
-  const at::Tensor expected = x / (x.pow(2).mean(-1, true) + 0.5).sqrt();
-  EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12);
-}
-
-// The affine weight starts as the identity of End_G (whatever the representation) and the bias as 0.
-TEST(ENorm, AffineStartsAsIdentityAndZeroAndTrains) {
-  auto g = eqnn::testing::group(kQ8);
-  RepPtr rep = eqnn::parse_rep(g, "regular + irrep(4)");
-  for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
-    auto layer = make_layer(type, rep);
-    auto names = layer->named_parameters().keys();
-    const std::vector<std::string> expected_names =
-        type == "eLayerNorm" ? std::vector<std::string>{"weight_coefficients", "bias_coefficients"}
-                             : std::vector<std::string>{"weight_coefficients"};
-    EXPECT_EQ(names, expected_names) << type;
-    const at::Tensor x = at::randn({5, rep->size()});
-    // At init y = x̂ (A = I, b = 0), in the float32 the module was built in.
-    auto plain = make_layer(type, rep, "{elementwise_affine: false}");
-    EXPECT_LE((layer->forward(x) - plain->forward(x)).abs().max().item<double>(), 1e-6) << type;
-    layer->to(at::kDouble);
+// On a permutation representation the stock statistics are equivariant: eLayerNorm is torch's LayerNorm with
+// the weight tied per orbit and an invariant bias (several orbits here), in float64 and float32.
+TEST(ELayerNorm, EqualsStockLayerNormOnPermutationReps) {
+  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{
+           {"D8", "2x regular"}, {"D4", "permutation(vertices) + regular + 2x trivial"}, {"Ico", "permutation(vertices)"}}) {
+    auto rep = eqnn::parse_rep(eqnn::testing::group(spec), rs);
+    eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(rep).eps(1e-3));
+    EXPECT_TRUE(norm->is_stock());
+    EXPECT_EQ(norm->fields().kind, "orbit");
+    randomise_affine(*norm, 3);
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      norm->to(dtype);
+      const at::Tensor x = (at::randn({4, 5, rep->size()}) * 3 + 1).to(dtype);
+      const at::Tensor expected = stock_layer_norm(*norm, x, 1e-3);
+      EXPECT_LE((norm(x) - expected).abs().max().item<double>(), dtype == at::kDouble ? 1e-12 : 1e-5) << rs;
+    }
+    // Without the affine part: the plain layer_norm.
+    eqnn::ELayerNorm plain(eqnn::ELayerNormOptions(rep).elementwise_affine(false));
+    plain->to(at::kDouble);
+    const at::Tensor x = at::randn({3, rep->size()}, at::kDouble);
+    EXPECT_LE((plain(x) - at::layer_norm(x, {rep->size()}, {}, {}, 1e-5)).abs().max().item<double>(), 1e-12);
     EXPECT_TRUE(plain->parameters().empty());
-    // Gradients reach every coefficient and are finite.
-    layer->train();
-    layer->forward(x.to(at::kDouble)).pow(3).sum().backward();
-    for (const auto& p : layer->parameters()) {
-      ASSERT_TRUE(p.grad().defined()) << type;
-      EXPECT_TRUE(at::isfinite(p.grad()).all().item<bool>()) << type;
-      EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << type;
+  }
+}
+
+// All-invariant reps (ρ(g) = I): a stock LayerNorm of the features — never a constant.
+TEST(ELayerNorm, IsStockLayerNormOnAllInvariantReps) {
+  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{{"D4", "3x trivial"}, {"C1", "5x trivial"}}) {
+    auto rep = eqnn::parse_rep(eqnn::testing::group(spec), rs);
+    auto layer = make_layer("eLayerNorm", rep);
+    auto* norm = dynamic_cast<eqnn::ENormBase*>(layer.get());
+    ASSERT_NE(norm, nullptr);
+    EXPECT_EQ(norm->fields().kind, "feature");
+    EXPECT_EQ(norm->fields().count, rep->size());
+    randomise_affine(*norm, 5);
+    layer->to(at::kDouble);
+    const at::Tensor x = at::randn({16, rep->size()}, at::kDouble);
+    const at::Tensor y = layer->forward(x);
+    EXPECT_LE((y - stock_layer_norm(*norm, x, 1e-5)).abs().max().item<double>(), 1e-12) << rs;
+    // Not constant: the output varies over the batch.
+    EXPECT_GT((y - y[0]).abs().max().item<double>(), 0.1) << rs;
+  }
+}
+
+// Any other representation: the mean along u = Q_triv·1 / ‖Q_triv·1‖ (or B·1/√D for a permutation rep behind a
+// basis B), the variance as the mean square of the centred vector; a dense oracle built from the rep's
+// invariant basis.
+TEST(ELayerNorm, InvariantStatisticsOnOtherReps) {
+  auto g = eqnn::testing::group("C5");
+  RepPtr irreps = eqnn::parse_rep(g, "3x trivial + 2x irrep(1) + irrep(2)");
+  RepPtr rotated = eqnn::testing::random_basis(eqnn::parse_rep(g, "3x regular + 2x trivial"), 3);
+  for (const RepPtr& rep : {irreps, rotated}) {
+    eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(rep).eps(1e-9).elementwise_affine(false));
+    EXPECT_FALSE(norm->is_stock());
+    norm->to(at::kDouble);
+    const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) + 2;
+    const at::Tensor y = norm(x);
+    at::Tensor u;
+    if (rep->has_permutation_structure())
+      u = at::matmul(to_tensor(*rep->permutation_basis()), at::ones({rep->size()}, at::kDouble));
+    else
+      u = to_tensor(rep->invariant_basis()).sum(1);
+    u = u / u.norm();
+    const at::Tensor c = x - at::outer(at::matmul(x, u), u);
+    const at::Tensor expected = c / (c.pow(2).mean(-1, true) + 1e-9).sqrt();
+    EXPECT_LE((y - expected).abs().max().item<double>(), 1e-12) << rep->describe();
+    EXPECT_LE(at::matmul(y, u).abs().max().item<double>(), 1e-10);
+    // Only one invariant direction is removed: the other invariant components survive.
+    const at::Tensor B = to_tensor(rep->invariant_basis());
+    EXPECT_GT(at::matmul(y, B).abs().max().item<double>(), 1e-3) << rep->describe();
+    // No scalar output, no stock export.
+    EXPECT_TRUE(eqnn::ELayerNorm(eqnn::ELayerNormOptions(rep))->effective_parameters().empty());
+  }
+  // No trivial part: nothing to centre, the RMS normalisation.
+  RepPtr none = eqnn::parse_rep(g, "2x irrep(1) + irrep(2)");
+  eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(none).elementwise_affine(false));
+  norm->to(at::kDouble);
+  const at::Tensor x = at::randn({3, none->size()}, at::kDouble);
+  EXPECT_LE((norm(x) - x / (x.pow(2).mean(-1, true) + 1e-5).sqrt()).abs().max().item<double>(), 1e-12);
+}
+
+TEST(ERMSNorm, EqualsStockRMSNormOnPermutationRepsAndTheFormulaElsewhere) {
+  auto g = eqnn::testing::group("D4");
+  auto perm = eqnn::parse_rep(g, "permutation(vertices) + 2x regular");
+  eqnn::ERMSNorm norm(eqnn::ERMSNormOptions(perm).eps(0.5));
+  randomise(*norm, 4);
+  norm->to(at::kDouble);
+  EXPECT_TRUE(norm->is_stock());
+  auto params = norm->effective_parameters();
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params[0].first, "weight");
+  const at::Tensor x = at::randn({3, 2, perm->size()}, at::kDouble);
+  // torch.nn.RMSNorm: x / sqrt(mean(x²) + eps) * weight.
+  const at::Tensor expected = x * at::rsqrt(x.pow(2).mean(-1, true) + 0.5) * params[0].second;
+  EXPECT_LE((norm(x) - expected).abs().max().item<double>(), 1e-12);
+  auto irreps = eqnn::parse_rep(eqnn::testing::group("Ico"), "irrep(1) + irrep(2) + trivial");
+  eqnn::ERMSNorm plain(eqnn::ERMSNormOptions(irreps).eps(0.5).elementwise_affine(false));
+  plain->to(at::kDouble);
+  const at::Tensor z = at::randn({3, irreps->size()}, at::kDouble);
+  EXPECT_LE((plain(z) - z / (z.pow(2).mean(-1, true) + 0.5).sqrt()).abs().max().item<double>(), 1e-12);
+}
+
+// One learnable scale per field: an orbit, a feature, or an irrep copy; the bias lives on the invariant
+// vectors; scale 1 and bias 0 at the start, as the stock modules.
+TEST(ENorm, ParametersAreOneScalePerFieldAndAnInvariantBias) {
+  auto g = eqnn::testing::group(kQ8);
+  for (const auto& [rs, fields] : std::vector<std::pair<std::string, int64_t>>{
+           {"2x regular", 2}, {"regular + irrep(4)", -1}, {"3x trivial", 3}}) {
+    RepPtr rep = eqnn::parse_rep(g, rs);
+    for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
+      auto layer = make_layer(type, rep);
+      auto* norm = dynamic_cast<eqnn::ENormBase*>(layer.get());
+      ASSERT_NE(norm, nullptr);
+      const int64_t expected_fields = fields >= 0 ? fields : static_cast<int64_t>(rep->irreps().size());
+      EXPECT_EQ(norm->fields().count, expected_fields) << rs;
+      auto named = layer->named_parameters();
+      ASSERT_TRUE(named.contains("weight")) << rs;
+      EXPECT_EQ(named["weight"].sizes(), (std::vector<int64_t>{expected_fields}));
+      EXPECT_TRUE(at::equal(named["weight"], at::ones({expected_fields})));
+      if (type == "eLayerNorm") {
+        ASSERT_TRUE(named.contains("bias_coefficients")) << rs;
+        EXPECT_EQ(named["bias_coefficients"].size(0), rep->multiplicities()[0]);
+        EXPECT_EQ(norm->bias().abs().sum().item<double>(), 0.0);
+      } else {
+        EXPECT_EQ(named.size(), 1u);
+      }
+      // Gradients reach every parameter and are finite.
+      layer->to(at::kDouble);
+      layer->train();
+      const at::Tensor x = at::randn({5, rep->size()}, at::kDouble);
+      layer->forward(x).pow(3).sum().backward();
+      for (const auto& p : layer->parameters()) {
+        ASSERT_TRUE(p.grad().defined()) << type << " " << rs;
+        EXPECT_TRUE(at::isfinite(p.grad()).all().item<bool>()) << type << " " << rs;
+        EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << type << " " << rs;
+      }
     }
   }
 }
 
-// A representation with no trivial irrep has no invariant bias: eLayerNorm then has only the weight.
-TEST(ELayerNorm, NoBiasWithoutInvariants) {
-  auto g = eqnn::testing::group("C5");
-  auto layer = make_layer("eLayerNorm", eqnn::parse_rep(g, "2x irrep(1) + irrep(2)"));
-  EXPECT_EQ(layer->named_parameters().keys(), std::vector<std::string>{"weight_coefficients"});
-  layer->to(at::kDouble);
-  EXPECT_LE(equivariance_error(*layer, at::randn({4, 6}, at::kDouble)), 1e-10);
+// eps > 0 keeps every output finite on a zero (constant) input, for every rep kind; the output is the bias.
+TEST(ENorm, FiniteOnZeroInput) {
+  auto g = eqnn::testing::group("D4");
+  for (const auto& [label, rep] : eqnn::testing::mixed_reps(g)) {
+    for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
+      auto layer = make_layer(type, rep);
+      randomise(*layer, 8);
+      for (auto dtype : {at::kDouble, at::kFloat}) {
+        layer->to(dtype);
+        const at::Tensor y = layer->forward(at::zeros({2, rep->size()}, dtype));
+        EXPECT_TRUE(at::isfinite(y).all().item<bool>()) << type << " " << label;
+        auto* norm = dynamic_cast<eqnn::ENormBase*>(layer.get());
+        const at::Tensor b = norm->bias();
+        const at::Tensor expected = b.defined() ? b.expand_as(y) : at::zeros_like(y);
+        EXPECT_LE((y - expected).abs().max().item<double>(), 1e-6) << type << " " << label;
+      }
+    }
+  }
 }
 
 TEST(ENorm, StockExportAndParameterCount) {
   auto rep = eqnn::parse_rep(eqnn::testing::group("D4"), "2x regular");
   auto ln = make_layer("eLayerNorm", rep);
   auto rms = make_layer("eRMSNorm", rep);
-  // No stock equivalent (full commuting affine, invariant-part centring): an empty export list.
-  EXPECT_TRUE(ln->effective_parameters().empty());
-  EXPECT_TRUE(rms->effective_parameters().empty());
+  // A permutation rep in its own basis: exactly the stock modules, exported under their names.
+  auto ln_params = ln->effective_parameters();
+  ASSERT_EQ(ln_params.size(), 2u);
+  EXPECT_EQ(ln_params[0].first, "weight");
+  EXPECT_EQ(ln_params[1].first, "bias");
+  EXPECT_EQ(rms->effective_parameters().size(), 1u);
   EXPECT_EQ(ln->unconstrained_parameter_count(), 32);
   EXPECT_EQ(rms->unconstrained_parameter_count(), 16);
   EXPECT_EQ(make_layer("eLayerNorm", rep, "{elementwise_affine: false}")->unconstrained_parameter_count(), 0);
   EXPECT_TRUE(ln->in_rep()->same_content(*rep));
   EXPECT_TRUE(ln->out_rep()->same_content(*rep));
+  // In a rotated basis the stock module cannot express it: an empty list (export refuses by name).
+  auto rotated = eqnn::testing::random_basis(rep, 4);
+  EXPECT_TRUE(make_layer("eLayerNorm", rotated)->effective_parameters().empty());
+  EXPECT_TRUE(make_layer("eRMSNorm", rotated)->effective_parameters().empty());
 }
 
 TEST(ENorm, EvalModeUnderNoGradMatchesTrainMode) {
@@ -162,9 +274,19 @@ TEST(ENorm, Errors) {
         make_layer("eLayerNorm", rep, "{epz: 1.0}");
       }).find("eLayerNorm: unknown key 'epz' (did you mean 'eps'?); allowed keys: eps, elementwise_affine"),
       std::string::npos);
-  EXPECT_NE(error_text([&] {
-              make_layer("eRMSNorm", rep, "{eps: -1}");
-            }).find("eRMSNorm: 'eps' must be >= 0, found -1"),
+  // eps <= 0 is a configuration error, located at the key.
+  for (const std::string eps : {"-1", "0"}) {
+    const std::string text = error_text([&] { make_layer("eRMSNorm", rep, "{eps: " + eps + "}"); });
+    EXPECT_NE(text.find("1:7: error: eRMSNorm: 'eps' must be a finite number > 0 (it keeps 1/sqrt(variance + "
+                        "eps) finite on a constant input), found " + eps + "; the default is 1e-06"),
+              std::string::npos)
+        << text;
+  }
+  EXPECT_NE(error_text([&] { eqnn::ELayerNorm(eqnn::ELayerNormOptions(rep).eps(0.0)); })
+                .find("eLayerNorm: eps must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite on a "
+                      "constant input), found 0; the default is 1e-05"),
+            std::string::npos);
+  EXPECT_NE(error_text([&] { eqnn::ERMSNorm(eqnn::ERMSNormOptions(nullptr)); }).find("eRMSNorm: in_rep is required"),
             std::string::npos);
   EXPECT_NE(error_text([&] {
               make_layer("eRMSNorm", rep, "{elementwise_affine: maybe}");

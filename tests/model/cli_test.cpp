@@ -149,11 +149,21 @@ TEST(Cli, RunAndExportErrors) {
 }
 
 TEST(Cli, DemoSmokeTest) {
-  auto r = eqnn_cli("demo --steps 5");
+  auto r = eqnn_cli("demo --steps 5 --sizes 16,32");
   ASSERT_EQ(r.status, 0) << r.output;
-  for (const std::string part : {"equivariant (D8)", "stock twin", "relative test error",
-                                 "equivariance error", "trainable parameters", "wall time"}) {
+  for (const std::string part : {"equivariant (D8)", "stock twin", "ratio", "relative test error",
+                                 "equivariance error", "trainable parameters", "training windows",
+                                 "16 / 32 training windows"}) {
     EXPECT_TRUE(contains(r.output, part)) << part << "\n" << r.output;
+  }
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--seeds 0", "--seeds must be at least 1, found 0"},
+           {"--threads 0", "--threads must be at least 1, found 0"},
+           {"--sizes 0", "--sizes: a training set needs at least 1 window, found 0"},
+           {"--steps 0", "--steps must be at least 1, found 0"}}) {
+    auto bad = eqnn_cli("demo " + args);
+    EXPECT_EQ(bad.status, 2) << args << "\n" << bad.output;
+    EXPECT_TRUE(contains(bad.output, message)) << args << "\n" << bad.output;
   }
 }
 

@@ -74,8 +74,10 @@ def stock_layer(info, children):
                             dropout=kw.get("dropout", 0.1), activation=kw.get("activation", "relu"),
                             norm_first=kw.get("norm_first", False), layer_norm_eps=kw.get("layer_norm_eps", 1e-5),
                             batch_first=True)
-    if t == "LayerNorm":
+    if t in ("eLayerNorm", "LayerNorm"):
         return nn.LayerNorm(d_in, eps=kw.get("eps", 1e-5), elementwise_affine=kw.get("elementwise_affine", True))
+    if t == "eRMSNorm":
+        return nn.RMSNorm(d_in, eps=kw.get("eps", 1e-6), elementwise_affine=kw.get("elementwise_affine", True))
     if t in ("eReLU", "ReLU"):
         return nn.ReLU()
     if t in ("eGELU", "GELU"):

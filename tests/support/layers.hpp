@@ -120,6 +120,9 @@ inline void randomise(torch::nn::Module& m, uint64_t seed, double stddev = 1.0) 
 inline double dense_mean_square(InitScheme scheme, int64_t rows, int64_t cols) {
   at::Tensor w = at::empty({rows, cols}, at::kDouble);
   switch (scheme) {
+    case InitScheme::stock:  // torch.nn.Linear's weight
+      torch::nn::init::kaiming_uniform_(w, std::sqrt(5.0));
+      break;
     case InitScheme::xavier_normal:
       torch::nn::init::xavier_normal_(w);
       break;

@@ -96,11 +96,20 @@ TEST_P(HomPairs, ProjectionIsIdempotentSelfAdjointAndEquivariantOnEveryElement) 
     at::Tensor ro = to_tensor(b.out->matrix(g)), ri = to_tensor(b.in->matrix(g));
     ASSERT_LT((at::matmul(ro, PA) - at::matmul(PA, ri)).abs().max().item<double>(), 1e-10) << "element " << g;
   }
-  // The basis is orthonormal: ‖expand(θ)‖ = ‖θ‖ and analyse ∘ expand = identity.
+  // analyse ∘ expand = identity, and the basis is optimiser-fair: its elements are Frobenius-orthogonal and
+  // their squared norms add up to D_out·D_in (the entries of a dense weight).
   at::Tensor theta = at::randn({hom->dim()}, at::kDouble);
   at::Tensor W = hom->expand(theta);
-  EXPECT_NEAR(W.norm().item<double>(), theta.norm().item<double>(), 1e-10);
   EXPECT_LT((hom->analyse(W) - theta).abs().max().item<double>(), 1e-12);
+  at::Tensor basis = hom->expand(at::eye(hom->dim(), at::kDouble)).reshape({hom->dim(), Do * Di});
+  at::Tensor gram = at::matmul(basis, basis.t());
+  EXPECT_LT((gram - at::diag(at::diagonal(gram))).abs().max().item<double>(), 1e-10);
+  EXPECT_NEAR(at::trace(gram).item<double>(), double(Do) * Di, 1e-8 * Do * Di);
+  if (hom->method() == HomSpace::Method::orbit && !b.in->permutation_basis() && !b.out->permutation_basis()) {
+    // Orbit indicators: every entry of every basis element is 0 or 1, each entry in exactly one element.
+    EXPECT_TRUE(at::equal(basis * (basis - 1), at::zeros_like(basis)));
+    EXPECT_TRUE(at::equal(basis.sum(0), at::ones({Do * Di}, at::kDouble)));
+  }
 }
 
 TEST_P(HomPairs, OrbitPathEqualsDensePath) {
@@ -155,7 +164,7 @@ TEST(HomSpace, InitialisationMatchesTheStockVariance) {
            {"2x regular", "6x regular"}, {"standard + 30x trivial + 10x irrep(4)", "2x regular"}}) {
     auto in = eqnn::parse_rep(g, in_s), out = eqnn::parse_rep(g, out_s);
     auto hom = HomSpace::get(in, out);
-    for (auto scheme : {eqnn::InitScheme::xavier_normal, eqnn::InitScheme::xavier_uniform,
+    for (auto scheme : {eqnn::InitScheme::stock, eqnn::InitScheme::xavier_normal, eqnn::InitScheme::xavier_uniform,
                         eqnn::InitScheme::kaiming_normal, eqnn::InitScheme::kaiming_uniform}) {
       double mean_sq = 0;
       const int trials = 20;

@@ -17,7 +17,10 @@
 namespace eqnn {
 
 /// A constrained tensor of shape `shape()` is `expand(θ)` for a coefficient vector θ of size `dim()`.
-/// `analyse` is the adjoint of `expand`; `project = expand ∘ analyse` must be idempotent.
+/// `analyse` is a left inverse of `expand` (analyse ∘ expand = id; the shipped constraints use the
+/// pseudo-inverse), so `project = expand ∘ analyse` is idempotent — the orthogonal projection when analyse
+/// is the pseudo-inverse. The basis need not be orthonormal: the shipped ones are optimiser-fair (see
+/// HomSpace).
 class Constraint {
  public:
   virtual ~Constraint();

@@ -1,0 +1,233 @@
+// ELayerNorm / ERMSNorm: the field structure of a representation, the stock-equal fast path and the
+// general invariant-statistics path (see e_norm.hpp for the design).
+#include "e_norm.hpp"
+
+#include <cmath>
+#include <numeric>
+#include <ostream>
+
+#include <ATen/ATen.h>
+#include <c10/core/DefaultDtype.h>
+#include <fmt/format.h>
+
+#include "eqnn/error.hpp"
+
+namespace eqnn {
+namespace {
+
+at::Tensor to_tensor(const Matrix& m) {
+  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
+  auto* p = t.data_ptr<double>();
+  for (Eigen::Index i = 0; i < m.rows(); ++i)
+    for (Eigen::Index j = 0; j < m.cols(); ++j) p[i * m.cols() + j] = m(i, j);
+  return t;
+}
+
+// Orbits of the points of a permutation representation under its generators.
+std::vector<int64_t> point_orbits(const Representation& rep, int64_t& count) {
+  const int64_t D = rep.size();
+  std::vector<int64_t> parent(static_cast<size_t>(D));
+  std::iota(parent.begin(), parent.end(), 0);
+  auto find = [&](int64_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  for (const auto& perm : rep.permutation_generators())
+    for (int64_t i = 0; i < D; ++i) {
+      const int64_t a = find(i), b = find(static_cast<int64_t>(perm[i]));
+      if (a != b) parent[std::max(a, b)] = std::min(a, b);
+    }
+  std::vector<int64_t> id(static_cast<size_t>(D), -1), field(static_cast<size_t>(D));
+  count = 0;
+  for (int64_t i = 0; i < D; ++i) {
+    const int64_t r = find(i);
+    if (id[r] < 0) id[r] = count++;
+    field[i] = id[r];
+  }
+  return field;
+}
+
+at::Tensor to_long(const std::vector<int64_t>& v) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong));
+}
+
+void check_eps(const std::string& what, double eps, double stock_default) {
+  if (!(eps > 0) || !std::isfinite(eps))
+    throw ConfigError(fmt::format("{}: eps must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite "
+                                  "on a constant input), found {}; the default is {:g}",
+                                  what, eps, stock_default));
+}
+
+}  // namespace
+
+NormFields norm_fields(const Representation& rep) {
+  const int64_t D = rep.size();
+  NormFields f;
+  const auto ones = at::ones({D}, at::kDouble) / std::sqrt(static_cast<double>(D));
+  if (rep.multiplicities()[0] == D) {
+    // All invariant: ρ(g) = I, every feature is its own field, the stock LayerNorm as it is.
+    std::vector<int64_t> field(static_cast<size_t>(D));
+    std::iota(field.begin(), field.end(), 0);
+    f.field_of = to_long(field);
+    f.count = D;
+    f.direction = ones;
+    f.stock = true;
+    f.kind = "feature";
+    return f;
+  }
+  if (rep.has_permutation_structure()) {
+    f.field_of = to_long(point_orbits(rep, f.count));
+    f.kind = "orbit";
+    if (rep.permutation_basis()) {
+      f.basis = to_tensor(*rep.permutation_basis());
+      f.direction = at::matmul(f.basis, ones);  // B·1/√D: P(g)·1 = 1, so ρ(g) B·1 = B·1
+    } else {
+      f.direction = ones;
+      f.stock = true;
+    }
+    return f;
+  }
+  // Irrep copies: Q's column blocks in the order of rep.irreps(); the mean is taken along Q_triv·1.
+  f.basis = to_tensor(rep.Q());
+  f.kind = "irrep copy";
+  const auto& irreps = rep.group().irreps();
+  std::vector<int64_t> field;
+  std::vector<int64_t> trivial_columns;
+  for (int k : rep.irreps()) {
+    if (k == 0) trivial_columns.push_back(static_cast<int64_t>(field.size()));
+    for (int c = 0; c < irreps[static_cast<size_t>(k)].dim; ++c) field.push_back(f.count);
+    ++f.count;
+  }
+  f.field_of = to_long(field);
+  if (!trivial_columns.empty()) {
+    at::Tensor u = f.basis.index_select(1, to_long(trivial_columns)).sum(1);
+    f.direction = u / u.norm();
+  }
+  return f;
+}
+
+ENormBase::ENormBase(std::string name, bool centre) : Layer(std::move(name)), centre_(centre) {}
+
+ENormBase::~ENormBase() = default;
+
+void ENormBase::build(RepPtr rep, double eps, bool affine, const ConstraintPtr& bias_constraint) {
+  rep_ = std::move(rep);
+  eps_ = eps;
+  affine_ = affine;
+  fields_ = norm_fields(*rep_);
+  stock_ = centre_ ? fields_.stock : !fields_.basis.defined();
+  converted_.clear();
+  if (!affine_) return;
+  const auto options = at::TensorOptions().dtype(c10::get_default_dtype());
+  weight_ = register_parameter("weight", at::ones({fields_.count}, options));
+  if (bias_constraint && bias_constraint->dim() > 0) {
+    if (bias_constraint->shape() != std::vector<int64_t>{rep_->size()})
+      throw ConfigError(fmt::format("{}: bias constraint '{}' gives tensors of shape ({}), expected ({})", name(),
+                                    bias_constraint->name(), fmt::join(bias_constraint->shape(), ", "),
+                                    rep_->size()));
+    bias_ = ConstrainedParameter(*this, "bias", bias_constraint, InitScheme::zeros, options);
+  }
+}
+
+void ENormBase::reset_parameters() {
+  if (!affine_) return;
+  at::NoGradGuard no_grad;
+  weight_.fill_(1.0);
+  if (bias_.defined()) bias_.reset(*this, InitScheme::zeros);
+}
+
+const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& options) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string key = fmt::format("{}/{}", c10::toString(options.dtype()), options.device().str());
+  auto it = converted_.find(key);
+  if (it == converted_.end()) {
+    Converted c;
+    auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(options) : t; };
+    c.basis = cv(fields_.basis);
+    c.direction = cv(fields_.direction);
+    c.field_of = fields_.field_of.to(options.device());
+    it = converted_.emplace(key, std::move(c)).first;
+  }
+  return it->second;
+}
+
+at::Tensor ENormBase::feature_scale() const {
+  TORCH_CHECK(affine_, name(), ": no scale without elementwise_affine");
+  return weight_.index_select(0, converted(weight_.options()).field_of);
+}
+
+at::Tensor ENormBase::forward(const at::Tensor& x) {
+  const int64_t D = rep_->size();
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == D, name(), ": expected input of shape (..., ", D, ") for in_rep ",
+              rep_->describe(), ", got ", x.sizes());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), name(), ": expected a floating-point input, got ",
+              x.scalar_type());
+  const at::Tensor scale = affine_ ? feature_scale() : at::Tensor();
+  const at::Tensor b = bias();
+  if (stock_ && centre_) return at::layer_norm(x, {D}, scale, b, eps_);
+  const Converted& c = converted(x.options());
+  at::Tensor centred = x;
+  if (centre_ && c.direction.defined())
+    centred = x - at::matmul(x, c.direction).unsqueeze(-1) * c.direction;
+  at::Tensor y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  if (!affine_) return y;
+  if (c.basis.defined())
+    y = at::matmul(at::matmul(y, c.basis) * scale, c.basis.t());  // scale the field coordinates Fᵀx
+  else
+    y = y * scale;
+  return b.defined() ? y + b : y;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ENormBase::effective_parameters() {
+  if (!affine_ || !stock_) return {};
+  std::vector<std::pair<std::string, at::Tensor>> out{{"weight", feature_scale()}};
+  if (centre_) {
+    at::Tensor b = bias();
+    out.emplace_back("bias", b.defined() ? b : at::zeros({rep_->size()}, weight_.options()));
+  }
+  return out;
+}
+
+int64_t ENormBase::unconstrained_parameter_count() {
+  if (!affine_) return 0;
+  return centre_ ? 2 * rep_->size() : rep_->size();
+}
+
+void ENormBase::pretty_print(std::ostream& os) const {
+  os << name() << "(in_rep=" << rep_->describe() << ", eps=" << eps_ << ", elementwise_affine=" << std::boolalpha
+     << affine_;
+  if (affine_) os << ", scale: " << fields_.count << " (one per " << fields_.kind << ")";
+  if (bias_.defined()) os << ", bias: invariant dim " << bias_.constraint()->dim();
+  os << (stock_ ? ", = stock " : ", generalised ") << (centre_ ? "LayerNorm" : "RMSNorm") << ")";
+}
+
+ELayerNormImpl::ELayerNormImpl(ELayerNormOptions options_)
+    : ENormBase("eLayerNorm", /*centre=*/true), options(std::move(options_)) {
+  reset();
+}
+
+ELayerNormImpl::~ELayerNormImpl() = default;
+
+void ELayerNormImpl::reset() {
+  if (!options.in_rep()) throw ConfigError("eLayerNorm: in_rep is required");
+  check_eps("eLayerNorm", options.eps(), 1e-5);
+  ConstraintPtr bias;
+  if (options.elementwise_affine())
+    bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, options.in_rep()});
+  build(options.in_rep(), options.eps(), options.elementwise_affine(), bias);
+}
+
+ERMSNormImpl::ERMSNormImpl(ERMSNormOptions options_)
+    : ENormBase("eRMSNorm", /*centre=*/false), options(std::move(options_)) {
+  reset();
+}
+
+ERMSNormImpl::~ERMSNormImpl() = default;
+
+void ERMSNormImpl::reset() {
+  if (!options.in_rep()) throw ConfigError("eRMSNorm: in_rep is required");
+  check_eps("eRMSNorm", options.eps(), 1e-6);
+  build(options.in_rep(), options.eps(), options.elementwise_affine(), nullptr);
+}
+
+}  // namespace eqnn
