@@ -172,7 +172,9 @@ at::Tensor ENormBase::forward(const at::Tensor& x) {
   at::Tensor y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   if (!affine_) return y;
   if (c.basis.defined())
-    y = at::matmul(at::matmul(y, c.basis) * scale, c.basis.t());  // scale the field coordinates Fᵀx
+    // Scale the field coordinates Fᵀy: y + F((Fᵀy)·(s − 1)), which is F((Fᵀy)·s) for orthogonal F but
+    // rounds only in the correction, so it is exact where s = 1 (at initialisation, for instance).
+    y = y + at::matmul(at::matmul(y, c.basis) * (scale - 1), c.basis.t());
   else
     y = y * scale;
   return b.defined() ? y + b : y;

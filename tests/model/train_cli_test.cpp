@@ -281,7 +281,7 @@ TEST(TrainCli, BadCommandLinesAreUsageErrors) {
       {train + " --weight-decay -1", "--weight-decay must be 0 or more, found -1"},
       {train + " --warmup 300", "--warmup 300 is not shorter than the run (300 steps)"},
       {train + " --momentum 0.9", "--momentum is an sgd setting; --optimizer adam has its own (betas)"},
-      {train + " --device tpu", "--device must be cpu, cuda or cuda:N, found 'tpu'"},
+      {train + " --device tpu", "--device must be cpu, cuda or cuda:N (N a GPU index), found 'tpu'"},
       {train + " --optimizer lion", "--optimizer: lion not in {adam,adamw,sgd}"},
   };
   for (const auto& [args, message] : cases) {
@@ -348,7 +348,7 @@ TEST(TrainCli, BuiltInTaskJsonAndDevice) {
                         dir.file("val.pt") + " --output " + dir.file("pred.pt"));
     EXPECT_EQ(run.status, 0) << run.output;
   } else {
-    EXPECT_EQ(cuda.status, 1) << cuda.output;
+    EXPECT_EQ(cuda.status, 2) << cuda.output;
     EXPECT_TRUE(contains(cuda.output, "eqnn: error: --device cuda: no CUDA GPU is visible")) << cuda.output;
     EXPECT_TRUE(contains(cuda.output, "use --device cpu")) << cuda.output;
   }
