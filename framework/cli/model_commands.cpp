@@ -450,7 +450,7 @@ void add_model_commands(CLI::App& app, CliContext& context) {
         "Train a D8-equivariant transformer and its stock twin on the oscillator ring at several "
         "training-set sizes, side by side");
     struct Args {
-      int64_t steps = 2000, seeds = 1, threads = 1;
+      int64_t steps = 2000, seeds = 3, threads = 1;
       uint64_t seed = 0;
       std::vector<int64_t> sizes = {128, 512, 2048};
     };
