@@ -119,7 +119,7 @@ void ENormBase::build(RepPtr rep, double eps, bool affine, const ConstraintPtr& 
   converted_.clear();
   if (!affine_) return;
   const auto options = at::TensorOptions().dtype(c10::get_default_dtype());
-  weight_ = register_parameter("weight", at::ones({fields_.count}, options));
+  register_parameter("weight", at::ones({fields_.count}, options));
   if (bias_constraint && bias_constraint->dim() > 0) {
     if (bias_constraint->shape() != std::vector<int64_t>{rep_->size()})
       throw ConfigError(fmt::format("{}: bias constraint '{}' gives tensors of shape ({}), expected ({})", name(),
@@ -132,7 +132,7 @@ void ENormBase::build(RepPtr rep, double eps, bool affine, const ConstraintPtr& 
 void ENormBase::reset_parameters() {
   if (!affine_) return;
   at::NoGradGuard no_grad;
-  weight_.fill_(1.0);
+  weight().fill_(1.0);
   if (bias_.defined()) bias_.reset(*this, InitScheme::zeros);
 }
 
@@ -151,9 +151,16 @@ const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& option
   return it->second;
 }
 
+at::Tensor ENormBase::weight() const {
+  const at::Tensor* w = named_parameters(/*recurse=*/false).find("weight");
+  TORCH_CHECK(w != nullptr, name(), ": parameter 'weight' is missing");
+  return *w;
+}
+
 at::Tensor ENormBase::feature_scale() const {
   TORCH_CHECK(affine_, name(), ": no scale without elementwise_affine");
-  return weight_.index_select(0, converted(weight_.options()).field_of);
+  const at::Tensor w = weight();
+  return w.index_select(0, converted(w.options()).field_of);
 }
 
 at::Tensor ENormBase::forward(const at::Tensor& x) {
@@ -185,7 +192,7 @@ std::vector<std::pair<std::string, at::Tensor>> ENormBase::effective_parameters(
   std::vector<std::pair<std::string, at::Tensor>> out{{"weight", feature_scale()}};
   if (centre_) {
     at::Tensor b = bias();
-    out.emplace_back("bias", b.defined() ? b : at::zeros({rep_->size()}, weight_.options()));
+    out.emplace_back("bias", b.defined() ? b : at::zeros({rep_->size()}, weight().options()));
   }
   return out;
 }

@@ -112,7 +112,9 @@ class ENormBase : public Layer {
   double eps_ = 0;
   bool affine_ = false, centre_ = false, stock_ = false;
   NormFields fields_;
-  at::Tensor weight_;  // (fields) per-field scale
+  /// The registered per-field scale "weight" (fields), looked up each time rather than kept as a member, so
+  /// a parameter the owner replaces (as the Python wrapper does, sharing its nn.Parameter) is the one used.
+  at::Tensor weight() const;
   ConstrainedParameter bias_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, Converted> converted_;

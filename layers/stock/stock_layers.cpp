@@ -38,6 +38,14 @@ class StockLayer : public eqnn::Layer {
   }
 
  protected:
+  /// The registered parameter `name` ("weight", "out_proj.bias", ...), or an undefined tensor. Looked up on
+  /// each call rather than kept as a member: an owner that replaces a parameter (the Python wrapper puts
+  /// its nn.Parameter in the slot) must be seen by forward, and by autograd.
+  at::Tensor param(const std::string& name) const {
+    const auto params = named_parameters(/*recurse=*/true);
+    const at::Tensor* t = params.find(name);
+    return t != nullptr ? *t : at::Tensor();
+  }
   void check_features(const at::Tensor& x, int64_t features) const {
     TORCH_CHECK(x.dim() >= 1 && x.size(-1) == features, name(), ": expected input (..., ", features,
                 "), got ", x.sizes());
@@ -48,17 +56,16 @@ class Linear : public StockLayer {
  public:
   Linear(int64_t in, int64_t out, bool bias) : StockLayer("Linear"), in_(in) {
     torch::nn::Linear stock(torch::nn::LinearOptions(in, out).bias(bias));  // stock initialisation
-    weight_ = register_parameter("weight", stock->weight);
-    if (bias) bias_ = register_parameter("bias", stock->bias);
+    register_parameter("weight", stock->weight);
+    if (bias) register_parameter("bias", stock->bias);
   }
   at::Tensor forward(const at::Tensor& x) override {
     check_features(x, in_);
-    return at::linear(x, weight_, bias_);
+    return at::linear(x, param("weight"), param("bias"));
   }
 
  private:
   int64_t in_;
-  at::Tensor weight_, bias_;
 };
 
 class Pointwise : public StockLayer {
@@ -84,19 +91,18 @@ class LayerNorm : public StockLayer {
  public:
   LayerNorm(int64_t size, double eps, bool affine) : StockLayer("LayerNorm"), size_(size), eps_(eps) {
     if (affine) {
-      weight_ = register_parameter("weight", at::ones({size}));
-      bias_ = register_parameter("bias", at::zeros({size}));
+      register_parameter("weight", at::ones({size}));
+      register_parameter("bias", at::zeros({size}));
     }
   }
   at::Tensor forward(const at::Tensor& x) override {
     check_features(x, size_);
-    return at::layer_norm(x, {size_}, weight_, bias_, eps_);
+    return at::layer_norm(x, {size_}, param("weight"), param("bias"), eps_);
   }
 
  private:
   int64_t size_;
   double eps_;
-  at::Tensor weight_, bias_;
 };
 
 /// Self-attention with the parameters of torch.nn.MultiheadAttention (in_proj_weight, in_proj_bias,
@@ -105,11 +111,11 @@ class MultiheadAttention : public StockLayer {
  public:
   MultiheadAttention(int64_t dim, int64_t heads, double dropout, bool bias)
       : StockLayer("MultiheadAttention"), dim_(dim), heads_(heads), dropout_(dropout) {
-    in_proj_weight_ = register_parameter("in_proj_weight", at::empty({3 * dim, dim}));
-    torch::nn::init::xavier_uniform_(in_proj_weight_);
-    if (bias) in_proj_bias_ = register_parameter("in_proj_bias", at::zeros({3 * dim}));
-    out_proj_ = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(bias)));
-    if (bias) torch::nn::init::zeros_(out_proj_->bias);
+    at::Tensor& in_proj = register_parameter("in_proj_weight", at::empty({3 * dim, dim}));
+    torch::nn::init::xavier_uniform_(in_proj);
+    if (bias) register_parameter("in_proj_bias", at::zeros({3 * dim}));
+    auto out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(bias)));
+    if (bias) torch::nn::init::zeros_(out_proj->bias);
   }
   at::Tensor forward(const at::Tensor& x) override {
     check_features(x, dim_);
@@ -119,19 +125,18 @@ class MultiheadAttention : public StockLayer {
     // at::scaled_dot_product_attention on (N, H, L, head_dim), out-projection.
     const at::Tensor b = x.dim() == 2 ? x.unsqueeze(1) : x;  // (batch, D): sequences of length 1
     const int64_t n = b.size(0), l = b.size(1);
-    at::Tensor qkv = at::linear(b, in_proj_weight_, in_proj_bias_).view({n, l, 3, heads_, dim_ / heads_});
+    at::Tensor qkv = at::linear(b, param("in_proj_weight"), param("in_proj_bias")).view({n, l, 3, heads_, dim_ / heads_});
     at::Tensor o = at::scaled_dot_product_attention(qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2),
                                                     qkv.select(2, 2).transpose(1, 2), c10::nullopt,
                                                     is_training() ? dropout_ : 0.0);
-    at::Tensor y = at::linear(o.transpose(1, 2).reshape({n, l, dim_}), out_proj_->weight, out_proj_->bias);
+    at::Tensor y = at::linear(o.transpose(1, 2).reshape({n, l, dim_}), param("out_proj.weight"),
+                              param("out_proj.bias"));
     return x.dim() == 2 ? y.squeeze(1) : y;
   }
 
  private:
   int64_t dim_, heads_;
   double dropout_;
-  at::Tensor in_proj_weight_, in_proj_bias_;
-  torch::nn::Linear out_proj_{nullptr};
 };
 
 /// torch.nn.TransformerEncoderLayer(batch_first=True): same submodule names and the same computation.
