@@ -20,19 +20,11 @@
 
 #include "eqnn/error.hpp"
 #include "eqnn/registry.hpp"
+#include "eqnn/tensor_convert.hpp"
 #include "eqnn/weak_cache.hpp"
 
 namespace eqnn {
 namespace {
-
-at::Tensor to_tensor(const Matrix& m) {
-  // Eigen is column-major: build the transpose's row-major view.
-  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
-  auto* p = t.data_ptr<double>();
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) p[i * m.cols() + j] = m(i, j);
-  return t;
-}
 
 std::string options_key(const at::TensorOptions& o) {
   return fmt::format("{}/{}", c10::toString(o.dtype()), o.device().str());

@@ -8,17 +8,10 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "eqnn/model.hpp"
+#include "eqnn/tensor_convert.hpp"
 
 namespace eqnn {
 namespace {
-
-at::Tensor to_tensor(const Matrix& m, at::ScalarType dtype) {
-  // Eigen is column-major: the buffer read row-major is mᵀ.
-  return at::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, at::kDouble)
-      .t()
-      .to(dtype)
-      .contiguous();
-}
 
 // x ρ(g)ᵀ; for a permutation representation a gather (no dense |G|-sized matrix per element).
 at::Tensor act(const at::Tensor& x, const Representation& rep, int g, at::ScalarType dtype) {
@@ -29,7 +22,7 @@ at::Tensor act(const at::Tensor& x, const Representation& rep, int g, at::Scalar
     for (size_t j = 0; j < p.size(); ++j) ip[p[j]] = static_cast<int64_t>(j);
     return x.index_select(-1, inverse);
   }
-  return at::matmul(x, to_tensor(rep.matrix(g), dtype).t());
+  return at::matmul(x, to_tensor(rep.matrix(g)).to(dtype).t());
 }
 
 }  // namespace

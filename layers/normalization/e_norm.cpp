@@ -11,17 +11,10 @@
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
+#include "eqnn/tensor_convert.hpp"
 
 namespace eqnn {
 namespace {
-
-at::Tensor to_tensor(const Matrix& m) {
-  auto t = at::empty({m.rows(), m.cols()}, at::kDouble);
-  auto* p = t.data_ptr<double>();
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) p[i * m.cols() + j] = m(i, j);
-  return t;
-}
 
 // Orbits of the points of a permutation representation under its generators.
 std::vector<int64_t> point_orbits(const Representation& rep, int64_t& count) {

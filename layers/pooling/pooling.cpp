@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "eqnn/error.hpp"
+#include "eqnn/tensor_convert.hpp"
 #include "eqnn/hom_space.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/plugin.hpp"
@@ -21,14 +22,7 @@
 namespace {
 
 using eqnn::RepPtr;
-
-at::Tensor to_tensor(const eqnn::Matrix& m) {
-  at::Tensor t = at::empty({m.rows(), m.cols()}, at::kDouble);
-  auto a = t.accessor<double, 2>();
-  for (int64_t i = 0; i < m.rows(); ++i)
-    for (int64_t j = 0; j < m.cols(); ++j) a[i][j] = m(i, j);
-  return t;
-}
+using eqnn::to_tensor;
 
 /// Float64 master tensors with copies per (dtype, device), made on first use; thread-safe.
 class ConvertedTensors {
