@@ -145,7 +145,8 @@ const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& option
 }
 
 at::Tensor ENormBase::weight() const {
-  const at::Tensor* w = named_parameters(/*recurse=*/false).find("weight");
+  const auto params = named_parameters(/*recurse=*/false);  // find() points into it: keep it alive
+  const at::Tensor* w = params.find("weight");
   TORCH_CHECK(w != nullptr, name(), ": parameter 'weight' is missing");
   return *w;
 }
