@@ -385,7 +385,10 @@ void Trainer::restore(const at::IValue& value, const std::string& where) {
   }
   auto& states = optimizer_->state();
   states.clear();
-  for (const auto& [name, p] : params_) {
+  for (const auto& entry : params_) {
+    // Named references, not a structured binding: lambdas below use them (C++17 cannot capture bindings).
+    const auto& name = entry.first;
+    const auto& p = entry.second;
     auto found = stored.find(name);
     if (found == stored.end()) continue;
     const auto s = as_dict(found->value(), name, where);

@@ -65,7 +65,9 @@ TEST_P(ActivationEquivariance, EveryElementOnPermutationReps) {
       EXPECT_TRUE(layer->in_rep()->same_content(*rep));
       EXPECT_TRUE(layer->out_rep()->same_content(*rep));
       eqnn::testing::EquivarianceSweep sweep;
-      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 5); };
+      sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(size, dtype, 5);
+      };
       sweep.also = [&](const at::Tensor& x) {
         EXPECT_TRUE(at::equal(layer->forward(x), c.reference(x))) << c.type << c.kwargs;
       };

@@ -38,7 +38,9 @@ TEST_P(NormEquivariance, EveryElementEveryRepFloat64AndFloat32) {
       randomise(*layer, 11);
       eqnn::testing::EquivarianceSweep sweep;
       sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
-      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 3); };
+      sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(size, dtype, 3);
+      };
       sweep.also = [&](const at::Tensor& x) { EXPECT_EQ(layer->forward(x).sizes(), x.sizes()); };
       eqnn::testing::ExpectEquivariant(
           *layer, sweep, type + " on " + g->name() + " " + label + " affine=" + std::to_string(affine));

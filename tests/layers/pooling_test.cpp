@@ -37,7 +37,9 @@ TEST_P(PoolingInvariance, EveryElementEveryRep) {
       // Exact invariance: f(x ρ(g)ᵀ) against f(x) itself.
       eqnn::testing::EquivarianceSweep sweep;
       sweep.invariant = true;
-      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 9); };
+      sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(size, dtype, 9);
+      };
       sweep.also = [&](const at::Tensor& x) {
         auto expected = x.sizes().vec();
         expected.back() = out_size;
