@@ -258,3 +258,43 @@ TEST(HomSpace, CacheIsByContentAndThreadSafe) {
   for (auto& th : threads) th.join();
   for (int t = 0; t < 8; ++t) EXPECT_EQ(dims[t], t % 2 ? 24 + 4 : 8) << t;
 }
+
+namespace eqnn::testing {
+namespace {
+
+// Sets EQNN_MAX_WEIGHT_ENTRIES for one test.
+struct WeightLimit {
+  explicit WeightLimit(const char* v) { setenv("EQNN_MAX_WEIGHT_ENTRIES", v, 1); }
+  ~WeightLimit() { unsetenv("EQNN_MAX_WEIGHT_ENTRIES"); }
+};
+
+TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) {
+  EXPECT_EQ(HomSpace::max_entries(), int64_t{1} << 28);
+  auto g = group("C4");
+  // 4 · 10⁵ features: a 1.6·10¹¹-entry weight (596 GiB in float32), refused at once by default.
+  const RepPtr wide = parse_rep(g, "100000x regular");
+  const std::string text = error_text([&] { HomSpace::build(wide, wide, HomSpace::Method::orbit); });
+  EXPECT_HAS(text, "a weight of 400000 x 400000 = 160000000000 entries (596.0 GiB in float32)");
+  EXPECT_HAS(text, "at most 268435456 entries; set EQNN_MAX_WEIGHT_ENTRIES");
+  EXPECT_THROW(HomSpace::get(wide, wide), GroupError);
+  // The limit is the environment's: 8 x 8 = 64 entries pass at 64 and fail at 63, on both paths.
+  const RepPtr r = parse_rep(g, "2x regular");
+  {
+    WeightLimit limit("64");
+    EXPECT_EQ(HomSpace::build(r, r, HomSpace::Method::orbit)->dim(), 16);
+    EXPECT_EQ(HomSpace::build(r, r, HomSpace::Method::isotypic)->dim(), 16);
+  }
+  {
+    WeightLimit limit("63");
+    EXPECT_HAS(error_text([&] { HomSpace::build(r, r, HomSpace::Method::orbit); }), "= 64 entries");
+    EXPECT_HAS(error_text([&] { HomSpace::get(random_basis(r, 5), r); }), "at most 63 entries");
+  }
+  {
+    WeightLimit limit("lots");
+    EXPECT_HAS(error_text([&] { HomSpace::build(r, r, HomSpace::Method::orbit); }),
+               "EQNN_MAX_WEIGHT_ENTRIES='lots' is not a weight-size limit");
+  }
+}
+
+}  // namespace
+}  // namespace eqnn::testing
