@@ -1,0 +1,31 @@
+// Fuzz target: the YAML model builder (load_model_from_string), from any text to a model or a
+// ConfigError. A model that builds must also run: one forward on a batch of one, and its output must
+// have the declared size.
+#include <ATen/ops/randn.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/model.hpp"
+#include "fuzz_support.hpp"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  eqnn::fuzz::limit_sizes();
+  eqnn::fuzz::registry();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  eqnn::ModelPtr model;
+  try {
+    model = eqnn::load_model_from_string(eqnn::fuzz::registry(), eqnn::fuzz::text_of(data, size), "fuzz.yaml");
+  } catch (const eqnn::Error&) {
+    return 0;
+  }
+  // Small models only: a valid description of a wide model is not a finding.
+  if (model->input_size() > 4096) return 0;
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const at::Tensor y = model->forward(at::randn({1, 2, model->input_size()}));
+  if (model->output_size() > 0 && y.size(-1) != model->output_size()) __builtin_trap();
+  return 0;
+}
