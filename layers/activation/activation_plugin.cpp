@@ -1,5 +1,6 @@
 // Plugin entry point: registers the "eReLU", "eGELU", "eSiLU", "eTanh" and "ePointwise" factories (keyword
-// arguments: approximate for eGELU; function, approximate, negative_slope for ePointwise; see e_activation.hpp).
+// arguments: approximate for eGELU; function, approximate, negative_slope for ePointwise; see
+// e_activation.hpp).
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -37,7 +38,8 @@ std::shared_ptr<eqnn::Layer> make_relu(const eqnn::LayerArgs& args) {
 
 std::shared_ptr<eqnn::Layer> make_gelu(const eqnn::LayerArgs& args) {
   y::check_keys(args.kwargs, {"approximate"}, "eGELU");
-  return make<eqnn::EGELUImpl>(args, "eGELU", eqnn::EGELUOptions(args.in_rep).approximate(get_approximate(args)));
+  return make<eqnn::EGELUImpl>(args, "eGELU",
+                               eqnn::EGELUOptions(args.in_rep).approximate(get_approximate(args)));
 }
 
 std::shared_ptr<eqnn::Layer> make_silu(const eqnn::LayerArgs& args) {

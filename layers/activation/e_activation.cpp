@@ -8,8 +8,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/registry.hpp"
 #include "eqnn/error.hpp"
+#include "eqnn/registry.hpp"
 
 namespace eqnn {
 namespace {
@@ -40,7 +40,8 @@ Error check_rep(const std::string& what, const RepPtr& in_rep) {
 Error check_approximate(const std::string& what, const std::string& approximate) {
   if (approximate == "none" || approximate == "tanh") return std::nullopt;
   return ActivationOptionError{
-      "approximate", fmt::format("{}: 'approximate' must be 'none' or 'tanh', found '{}'", what, approximate)};
+      "approximate",
+      fmt::format("{}: 'approximate' must be 'none' or 'tanh', found '{}'", what, approximate)};
 }
 
 }  // namespace
@@ -51,16 +52,22 @@ const std::vector<std::string>& pointwise_functions() {
   return known;
 }
 
-std::optional<ActivationOptionError> validate(const EReLUOptions& o) { return check_rep("eReLU", o.in_rep()); }
+std::optional<ActivationOptionError> validate(const EReLUOptions& o) {
+  return check_rep("eReLU", o.in_rep());
+}
 
 std::optional<ActivationOptionError> validate(const EGELUOptions& o) {
   if (auto error = check_rep("eGELU", o.in_rep())) return error;
   return check_approximate("eGELU", o.approximate());
 }
 
-std::optional<ActivationOptionError> validate(const ESiLUOptions& o) { return check_rep("eSiLU", o.in_rep()); }
+std::optional<ActivationOptionError> validate(const ESiLUOptions& o) {
+  return check_rep("eSiLU", o.in_rep());
+}
 
-std::optional<ActivationOptionError> validate(const ETanhOptions& o) { return check_rep("eTanh", o.in_rep()); }
+std::optional<ActivationOptionError> validate(const ETanhOptions& o) {
+  return check_rep("eTanh", o.in_rep());
+}
 
 std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
   const std::string what = "ePointwise";
@@ -69,8 +76,9 @@ std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
   if (std::find(known.begin(), known.end(), f) == known.end()) {
     auto near = did_you_mean(f, known);
     return ActivationOptionError{
-        "function", fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                                near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", "))};
+        "function",
+        fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
+                    near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", "))};
   }
   if (o.approximate() != "none" && f != "gelu")
     return ActivationOptionError{
@@ -121,19 +129,27 @@ void EPointwiseBase::pretty_print(std::ostream& os) const {
   os << name() << "(" << description_ << ", in_rep=" << rep_->describe() << ")";
 }
 
-EReLUImpl::EReLUImpl(EReLUOptions options_) : EPointwiseBase("eReLU"), options(std::move(options_)) { reset(); }
+EReLUImpl::EReLUImpl(EReLUOptions options_) : EPointwiseBase("eReLU"), options(std::move(options_)) {
+  reset();
+}
 EReLUImpl::~EReLUImpl() = default;
 void EReLUImpl::reset() { build(validate(options), options.in_rep(), "relu", "none", 0.01); }
 
-EGELUImpl::EGELUImpl(EGELUOptions options_) : EPointwiseBase("eGELU"), options(std::move(options_)) { reset(); }
+EGELUImpl::EGELUImpl(EGELUOptions options_) : EPointwiseBase("eGELU"), options(std::move(options_)) {
+  reset();
+}
 EGELUImpl::~EGELUImpl() = default;
 void EGELUImpl::reset() { build(validate(options), options.in_rep(), "gelu", options.approximate(), 0.01); }
 
-ESiLUImpl::ESiLUImpl(ESiLUOptions options_) : EPointwiseBase("eSiLU"), options(std::move(options_)) { reset(); }
+ESiLUImpl::ESiLUImpl(ESiLUOptions options_) : EPointwiseBase("eSiLU"), options(std::move(options_)) {
+  reset();
+}
 ESiLUImpl::~ESiLUImpl() = default;
 void ESiLUImpl::reset() { build(validate(options), options.in_rep(), "silu", "none", 0.01); }
 
-ETanhImpl::ETanhImpl(ETanhOptions options_) : EPointwiseBase("eTanh"), options(std::move(options_)) { reset(); }
+ETanhImpl::ETanhImpl(ETanhOptions options_) : EPointwiseBase("eTanh"), options(std::move(options_)) {
+  reset();
+}
 ETanhImpl::~ETanhImpl() = default;
 void ETanhImpl::reset() { build(validate(options), options.in_rep(), "tanh", "none", 0.01); }
 
@@ -143,7 +159,8 @@ EPointwiseImpl::EPointwiseImpl(EPointwiseOptions options_)
 }
 EPointwiseImpl::~EPointwiseImpl() = default;
 void EPointwiseImpl::reset() {
-  build(validate(options), options.in_rep(), options.function(), options.approximate(), options.negative_slope());
+  build(validate(options), options.in_rep(), options.function(), options.approximate(),
+        options.negative_slope());
 }
 
 }  // namespace eqnn

@@ -37,11 +37,11 @@ void EInvariantPoolImpl::reset() {
   const RepPtr rep = required(options.in_rep(), "eInvariantPool");
   space_ = InvariantSpace::get(rep);
   if (space_->dim() == 0)
-    throw ConfigError(
-        fmt::format("eInvariantPool: in_rep {} has no invariant subspace (it contains no trivial irrep), so the "
-                    "pooled output would be empty; use eNormPool (one invariant norm per irrep copy) or add a "
-                    "trivial or regular component to the representation",
-                    rep->describe()));
+    throw ConfigError(fmt::format(
+        "eInvariantPool: in_rep {} has no invariant subspace (it contains no trivial irrep), so the "
+        "pooled output would be empty; use eNormPool (one invariant norm per irrep copy) or add a "
+        "trivial or regular component to the representation",
+        rep->describe()));
   out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(space_->dim()));
 }
 
@@ -54,7 +54,9 @@ std::vector<std::pair<std::string, at::Tensor>> EInvariantPoolImpl::effective_pa
   return {{"weight", to_tensor(options.in_rep()->invariant_basis()).t().contiguous()}};
 }
 
-int64_t EInvariantPoolImpl::unconstrained_parameter_count() { return space_->dim() * options.in_rep()->size(); }
+int64_t EInvariantPoolImpl::unconstrained_parameter_count() {
+  return space_->dim() * options.in_rep()->size();
+}
 
 void EInvariantPoolImpl::pretty_print(std::ostream& os) const {
   os << "eInvariantPool(in_rep=" << options.in_rep()->describe() << " -> " << out_->describe() << ")";

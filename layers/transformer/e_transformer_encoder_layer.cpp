@@ -19,7 +19,8 @@ namespace eqnn {
 namespace {
 
 constexpr const char* kWhat = "eTransformerEncoderLayer";
-// Rep names private to the sub-layer arguments this layer writes for a registry (never seen in a user's YAML).
+// Rep names private to the sub-layer arguments this layer writes for a registry (never seen in a user's
+// YAML).
 constexpr const char* kInRepName = "<eTransformerEncoderLayer in_rep>";
 constexpr const char* kHiddenRepName = "<eTransformerEncoderLayer hidden>";
 
@@ -42,8 +43,8 @@ void check_sub_layer(const Layer& layer, const char* name, const RepPtr& in, con
   const bool ok = layer.in_rep() && layer.out_rep() && layer.in_rep()->same_content(*in) &&
                   layer.out_rep()->same_content(*out);
   if (!ok)
-    throw Error(fmt::format("{}: sub-layer {} ({}) maps {} -> {}, expected {} -> {}", kWhat, name, layer.name(),
-                            layer.in_rep() ? layer.in_rep()->describe() : "null",
+    throw Error(fmt::format("{}: sub-layer {} ({}) maps {} -> {}, expected {} -> {}", kWhat, name,
+                            layer.name(), layer.in_rep() ? layer.in_rep()->describe() : "null",
                             layer.out_rep() ? layer.out_rep()->describe() : "null", in->describe(),
                             out->describe()));
 }
@@ -59,20 +60,21 @@ std::string transformer_activation_layer(const std::string& activation) {
 std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& o) {
   if (!o.in_rep()) return OptionError{"in_rep", std::string(kWhat) + ": in_rep is required"};
   if (o.dim_feedforward() < 1)
-    return OptionError{
-        "dim_feedforward", fmt::format("{}: 'dim_feedforward' must be >= 1, found {}", kWhat, o.dim_feedforward())};
+    return OptionError{"dim_feedforward", fmt::format("{}: 'dim_feedforward' must be >= 1, found {}", kWhat,
+                                                      o.dim_feedforward())};
   if (!(o.dropout() >= 0 && o.dropout() <= 1))
     return OptionError{"dropout",
-                                  fmt::format("{}: 'dropout' must be in [0, 1], found {}", kWhat, o.dropout())};
+                       fmt::format("{}: 'dropout' must be in [0, 1], found {}", kWhat, o.dropout())};
   if (transformer_activation_layer(o.activation()).empty()) {
     std::vector<std::string> known;
     for (const auto& [name, layer] : stock_activations()) known.push_back(name);
     auto near = did_you_mean(o.activation(), known);
     return OptionError{
         "activation",
-        fmt::format("{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
-                    kWhat, o.activation(), near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-                    fmt::join(known, ", "))};
+        fmt::format(
+            "{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
+            kWhat, o.activation(), near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+            fmt::join(known, ", "))};
   }
   return std::nullopt;
 }
@@ -128,22 +130,29 @@ void ETransformerEncoderLayerImpl::reset() {
   YAML::Node norm_kwargs;
   norm_kwargs["eps"] = o.layer_norm_eps();
   auto attention = [&] {
-    return std::make_shared<EMultiheadAttentionImpl>(
-        EMultiheadAttentionOptions(rep, o.num_heads()).dropout(o.dropout()).bias(o.bias()).init_scheme(o.init_scheme()));
+    return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(rep, o.num_heads())
+                                                         .dropout(o.dropout())
+                                                         .bias(o.bias())
+                                                         .init_scheme(o.init_scheme()));
   };
   auto linear = [&](const RepPtr& in, const RepPtr& out) {
     return [&, in, out] {
-      return std::make_shared<ELinearImpl>(ELinearOptions(in, out).bias(o.bias()).init_scheme(o.init_scheme()));
+      return std::make_shared<ELinearImpl>(
+          ELinearOptions(in, out).bias(o.bias()).init_scheme(o.init_scheme()));
     };
   };
-  auto norm = [&] { return std::make_shared<ELayerNormImpl>(ELayerNormOptions(rep).eps(o.layer_norm_eps())); };
+  auto norm = [&] {
+    return std::make_shared<ELayerNormImpl>(ELayerNormOptions(rep).eps(o.layer_norm_eps()));
+  };
   const std::string activation_layer = transformer_activation_layer(o.activation());
 
   // Registration order and names as torch.nn.TransformerEncoderLayer.
   self_attn = register_module("self_attn", sub("eMultiheadAttention", rep, attn_kwargs, attention));
-  linear1 = register_module("linear1", sub("eLinear", rep, linear_kwargs(kHiddenRepName), linear(rep, hidden)));
+  linear1 =
+      register_module("linear1", sub("eLinear", rep, linear_kwargs(kHiddenRepName), linear(rep, hidden)));
   dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
-  linear2 = register_module("linear2", sub("eLinear", hidden, linear_kwargs(kInRepName), linear(hidden, rep)));
+  linear2 =
+      register_module("linear2", sub("eLinear", hidden, linear_kwargs(kInRepName), linear(hidden, rep)));
   norm1 = register_module("norm1", sub("eLayerNorm", rep, norm_kwargs, norm));
   norm2 = register_module("norm2", sub("eLayerNorm", rep, norm_kwargs, norm));
   dropout1 = register_module("dropout1", torch::nn::Dropout(o.dropout()));

@@ -62,7 +62,8 @@ std::string transformer_activation_layer(const std::string& activation);
 ///
 ///   auto g = registry.make_group("C8");
 ///   ETransformerEncoderLayer enc(
-///       ETransformerEncoderLayerOptions(parse_rep(g, "4x regular"), 2).dim_feedforward(64).batch_first(true));
+///       ETransformerEncoderLayerOptions(parse_rep(g, "4x regular"),
+///       2).dim_feedforward(64).batch_first(true));
 ///   at::Tensor y = enc(at::randn({5, 10, 32}));   // (batch 5, seq 10, 32)
 class ETransformerEncoderLayerImpl : public Layer {
  public:

@@ -32,7 +32,8 @@ std::shared_ptr<eqnn::Layer> make_transformer_encoder_layer(const eqnn::LayerArg
       .bias(y::get_bool(kw, "bias", true))
       .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
       .registry(args.registry);
-  if (auto error = eqnn::validate(options)) y::fail(kw.IsMap() && kw[error->key] ? kw[error->key] : kw, error->message);
+  if (auto error = eqnn::validate(options))
+    y::fail(kw.IsMap() && kw[error->key] ? kw[error->key] : kw, error->message);
   try {
     return std::make_shared<eqnn::ETransformerEncoderLayerImpl>(std::move(options));
   } catch (const eqnn::ConfigError& e) {

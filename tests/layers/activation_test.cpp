@@ -50,7 +50,9 @@ const std::vector<Case>& cases() {
        [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "sigmoid")).ptr(); }},
       {"ePointwise", "{function: leaky_relu, negative_slope: 0.2}",
        [](const at::Tensor& x) { return at::leaky_relu(x, 0.2); },
-       [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "leaky_relu").negative_slope(0.2)).ptr(); }},
+       [](const RepPtr& r) {
+         return EPointwise(EPointwiseOptions(r, "leaky_relu").negative_slope(0.2)).ptr();
+       }},
       {"ePointwise", "{function: mish}", [](const at::Tensor& x) { return at::mish(x); },
        [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "mish")).ptr(); }},
       {"ePointwise", "{function: gelu, approximate: tanh}",
@@ -109,7 +111,9 @@ TEST_P(ActivationEquivariance, DirectConstructionEqualsRegistryLayer) {
       EXPECT_TRUE(direct->out_rep()->same_content(*rep));
       EXPECT_TRUE(direct->parameters().empty());
       eqnn::testing::EquivarianceSweep sweep;
-      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 6); };
+      sweep.inputs = [&](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(rep->size(), dtype, 6);
+      };
       sweep.also = [&](const at::Tensor& x) {
         EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what;
         EXPECT_TRUE(at::equal(direct->forward(x), c.reference(x))) << what;
@@ -198,7 +202,8 @@ TEST(Activation, DirectConstructionErrors) {
   RepPtr rotated = Representation::change_basis(reg, eqnn::testing::random_orthogonal(reg->size(), 1));
   const std::string head =
       ": a pointwise nonlinearity is equivariant only on a permutation representation in its own basis, but "
-      "in_rep " + rotated->describe() + " is not: it is a permutation representation seen in another";
+      "in_rep " +
+      rotated->describe() + " is not: it is a permutation representation seen in another";
   EXPECT_HAS(error_text([&] { EReLU(EReLUOptions(rotated)); }), "eReLU" + head);
   EXPECT_HAS(error_text([&] { EGELU(EGELUOptions(rotated)); }), "eGELU" + head);
   EXPECT_HAS(error_text([&] { ESiLU(ESiLUOptions(rotated)); }), "eSiLU" + head);
@@ -224,7 +229,9 @@ TEST(Activation, DirectConstructionErrors) {
   // The holder's operator() is the forward; shape errors as the registry layer's.
   EReLU relu{EReLUOptions(reg)};
   EXPECT_TRUE(at::equal(relu(-at::ones({2, 8})), at::zeros({2, 8})));
-  EXPECT_HAS(error_text([&] { relu(at::randn({3, 4})); }),
+  EXPECT_HAS(error_text([&] {
+               relu(at::randn({3, 4}));
+             }),
              "eReLU: expected input of shape (..., 8) for in_rep regular (size 8), got [3, 4]");
 }
 

@@ -69,14 +69,18 @@ TEST_P(PoolingInvariance, DirectConstructionEqualsRegistryLayer) {
       via_registry->pretty_print(b);
       EXPECT_EQ(a.str(), b.str());
       EXPECT_TRUE(direct->out_rep()->same_content(*via_registry->out_rep())) << what;
-      EXPECT_EQ(direct->out_rep()->multiplicities()[0], direct->out_rep()->size()) << "out_rep must be all trivial";
+      EXPECT_EQ(direct->out_rep()->multiplicities()[0], direct->out_rep()->size())
+          << "out_rep must be all trivial";
       EXPECT_EQ(direct->unconstrained_parameter_count(), via_registry->unconstrained_parameter_count());
       const auto exported = direct->effective_parameters(), expected = via_registry->effective_parameters();
       ASSERT_EQ(exported.size(), expected.size());
-      for (size_t i = 0; i < exported.size(); ++i) EXPECT_TRUE(at::equal(exported[i].second, expected[i].second));
+      for (size_t i = 0; i < exported.size(); ++i)
+        EXPECT_TRUE(at::equal(exported[i].second, expected[i].second));
       eqnn::testing::EquivarianceSweep sweep;
       sweep.invariant = true;
-      sweep.inputs = [&](at::ScalarType dtype) { return eqnn::testing::random_inputs(rep->size(), dtype, 10); };
+      sweep.inputs = [&](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(rep->size(), dtype, 10);
+      };
       sweep.also = [&](const at::Tensor& x) {
         EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what << " " << x.sizes();
       };
@@ -179,8 +183,9 @@ TEST(Pooling, DirectConstructionErrors) {
              "eNormPool: in_rep is required");
   eqnn::ENormPool pool{eqnn::ENormPoolOptions(no_trivial)};
   EXPECT_EQ(pool(at::randn({3, 4})).sizes(), (std::vector<int64_t>{3, 2}));
-  EXPECT_HAS(error_text([&] { pool(at::randn({5})); }),
-             "eNormPool: expected input of shape (..., 4) for in_rep " + no_trivial->describe() + ", got [5]");
+  EXPECT_HAS(
+      error_text([&] { pool(at::randn({5})); }),
+      "eNormPool: expected input of shape (..., 4) for in_rep " + no_trivial->describe() + ", got [5]");
 }
 
 }  // namespace

@@ -74,9 +74,9 @@ TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
     if (!rep) continue;
     norm_first = !norm_first;
     const std::string what = GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first);
-    auto via_registry = make_encoder(
-        rep, fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, norm_first: {}}}", copies,
-                         g->order() + 1, norm_first));
+    auto via_registry =
+        make_encoder(rep, fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, norm_first: {}}}",
+                                      copies, g->order() + 1, norm_first));
     eqnn::ETransformerEncoderLayer direct(eqnn::ETransformerEncoderLayerOptions(rep, copies)
                                               .dim_feedforward(g->order() + 1)
                                               .dropout(0.0)
@@ -106,8 +106,8 @@ TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
       at::NoGradGuard no_grad;
       EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what << " " << x.sizes();
     };
-    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return direct->forward(t); }, *rep, *rep, sweep,
-                                     "direct " + what);
+    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return direct->forward(t); }, *rep, *rep,
+                                     sweep, "direct " + what);
   }
 }
 
@@ -197,7 +197,8 @@ TEST(EncoderLayer, DirectOptionsDefaultAsTheStockLayer) {
   const torch::nn::TransformerEncoderLayerOptions stock(20, 2);
   EXPECT_EQ(ours.dim_feedforward(), stock.dim_feedforward());
   EXPECT_EQ(ours.dropout(), stock.dropout());
-  EXPECT_EQ(ours.layer_norm_eps(), torch::nn::LayerNormOptions({20}).eps());  // what the stock layer's norms use
+  EXPECT_EQ(ours.layer_norm_eps(),
+            torch::nn::LayerNormOptions({20}).eps());  // what the stock layer's norms use
   EXPECT_TRUE(std::holds_alternative<torch::enumtype::kReLU>(stock.activation()));
   EXPECT_EQ(ours.activation(), "relu");
   EXPECT_FALSE(ours.batch_first());
@@ -208,11 +209,11 @@ TEST(EncoderLayer, DirectOptionsDefaultAsTheStockLayer) {
   // registry the sub-layers come from it and compute the same.
   auto via_registry = make_encoder(rep, "{num_heads: 2, dim_feedforward: 10, dropout: 0.0}");
   eqnn::testing::randomise(*via_registry, 2, /*stddev=*/0.5);
-  eqnn::ETransformerEncoderLayer seq_first(eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(10).dropout(0.0));
-  eqnn::ETransformerEncoderLayer with_registry(eqnn::ETransformerEncoderLayerOptions(rep, 2)
-                                                   .dim_feedforward(10)
-                                                   .dropout(0.0)
-                                                   .registry(&eqnn::testing::registry()));
+  eqnn::ETransformerEncoderLayer seq_first(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(10).dropout(0.0));
+  eqnn::ETransformerEncoderLayer with_registry(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(10).dropout(0.0).registry(
+          &eqnn::testing::registry()));
   eqnn::testing::copy_parameters(*via_registry, *seq_first, "seq_first");
   eqnn::testing::copy_parameters(*via_registry, *with_registry, "with_registry");
   const at::Tensor x = at::randn({3, 4, 20});  // (batch 3, seq 4)
@@ -231,15 +232,22 @@ TEST(EncoderLayer, DirectConstructionErrors) {
   EXPECT_THROW(ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 3)), eqnn::ConfigError);
   EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 3)); }),
              "eTransformerEncoderLayer: eMultiheadAttention: num_heads = 3 does not divide m = 2");
-  EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).activation("rleu")); }),
-             "eTransformerEncoderLayer: unknown activation 'rleu' (did you mean 'relu'?); known: relu, gelu, silu, "
-             "tanh (or their layer names eReLU, eGELU, eSiLU, eTanh)");
-  EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dropout(1.5)); }),
-             "eTransformerEncoderLayer: 'dropout' must be in [0, 1], found 1.5");
-  EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(0)); }),
+  EXPECT_HAS(
+      error_text(
+          [&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).activation("rleu")); }),
+      "eTransformerEncoderLayer: unknown activation 'rleu' (did you mean 'relu'?); known: relu, gelu, silu, "
+      "tanh (or their layer names eReLU, eGELU, eSiLU, eTanh)");
+  EXPECT_HAS(
+      error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dropout(1.5)); }),
+      "eTransformerEncoderLayer: 'dropout' must be in [0, 1], found 1.5");
+  EXPECT_HAS(error_text([&] {
+               ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(0));
+             }),
              "eTransformerEncoderLayer: 'dim_feedforward' must be >= 1, found 0");
   EXPECT_HAS(
-      error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).init_scheme("xavier_norma")); }),
+      error_text([&] {
+        ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).init_scheme("xavier_norma"));
+      }),
       "eTransformerEncoderLayer: eMultiheadAttention: unknown init_scheme 'xavier_norma' (did you mean "
       "'xavier_normal'?)");
   EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(nullptr, 1)); }),
@@ -250,9 +258,12 @@ TEST(EncoderLayer, DirectConstructionErrors) {
   EXPECT_FALSE(eqnn::validate(ETransformerEncoderLayerOptions(rep, 2).activation("eSiLU")));
   ETransformerEncoderLayer layer(ETransformerEncoderLayerOptions(rep, 2).activation("eTanh"));
   EXPECT_EQ(layer->activation->name(), "eTanh");
-  EXPECT_HAS(error_text([&] { layer(at::randn({2, 3, 7})); }),
-             "eTransformerEncoderLayer: expected input of shape (..., 10) for in_rep 2x regular (size 10), got "
-             "[2, 3, 7]");
+  EXPECT_HAS(
+      error_text([&] {
+        layer(at::randn({2, 3, 7}));
+      }),
+      "eTransformerEncoderLayer: expected input of shape (..., 10) for in_rep 2x regular (size 10), got "
+      "[2, 3, 7]");
 }
 
 TEST(EncoderLayer, BatchFirstFalseTakesSequenceFirst) {
