@@ -33,6 +33,7 @@
 #include "eqnn/model.hpp"
 #include "eqnn/registry.hpp"
 #include "eqnn/rep_parser.hpp"
+#include "eqnn/tensor_convert.hpp"
 #include "eqnn/version.hpp"
 
 namespace py = pybind11;
@@ -56,11 +57,6 @@ Registry& registry() {
 }
 
 // ---- conversions ----
-
-at::Tensor to_tensor(const Matrix& m) {
-  // Eigen is column-major: the buffer read row-major is mᵀ.
-  return at::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, at::kDouble).t().contiguous();
-}
 
 at::Tensor stack(const std::vector<Matrix>& ms, int64_t rows, int64_t cols) {
   if (ms.empty()) return at::zeros({0, rows, cols}, at::kDouble);

@@ -19,6 +19,7 @@
 #include "e_linear.hpp"
 #include "eqnn/constrained_parameter.hpp"
 #include "eqnn/layer.hpp"
+#include "eqnn/layer_options.hpp"
 
 namespace eqnn {
 
@@ -46,12 +47,9 @@ struct EMultiheadAttentionOptions {
   TORCH_ARG(RegistryPointer, registry) = nullptr;
 };
 
-/// What is wrong with a set of options: the option's name and a message with the numbers and what would
-/// work. The constructor throws it as ConfigError; the YAML factory locates it at the key.
-struct AttentionOptionError {
-  std::string key;
-  std::string message;
-};
+/// What is wrong with a set of options (see OptionError). The constructor throws it as ConfigError; the
+/// YAML factory locates it at the key.
+using AttentionOptionError = OptionError;
 std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& options);
 
 /// Equivariant self/cross attention with the interface of torch::nn::MultiheadAttention.

@@ -1,12 +1,15 @@
-// Pointwise activations through the real registry: exact equivariance on every element for permutation
-// representations (float64 and float32, batched and unbatched), the stock function's values, and the
+// Pointwise activations through the real registry and constructed directly (EReLU ... EPointwise, no
+// registry): exact equivariance on every element for permutation representations (float64 and float32,
+// batched and unbatched), the stock function's values, the direct layer equal to the registry's, and the
 // refusal on every representation whose matrices are not permutations.
 #include <functional>
+#include <sstream>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include "e_activation.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
@@ -26,23 +29,43 @@ using eqnn::testing::registry;
 struct Case {
   std::string type, kwargs;
   std::function<at::Tensor(const at::Tensor&)> reference;
+  /// The same layer constructed directly, without a registry.
+  std::function<std::shared_ptr<eqnn::Layer>(const RepPtr&)> direct;
 };
 
 const std::vector<Case>& cases() {
+  using namespace eqnn;
   static const std::vector<Case> c = {
-      {"eReLU", "{}", [](const at::Tensor& x) { return at::relu(x); }},
-      {"eGELU", "{}", [](const at::Tensor& x) { return at::gelu(x); }},
-      {"eGELU", "{approximate: tanh}", [](const at::Tensor& x) { return at::gelu(x, "tanh"); }},
-      {"eSiLU", "{}", [](const at::Tensor& x) { return at::silu(x); }},
-      {"eTanh", "{}", [](const at::Tensor& x) { return at::tanh(x); }},
-      {"ePointwise", "{function: sigmoid}", [](const at::Tensor& x) { return at::sigmoid(x); }},
+      {"eReLU", "{}", [](const at::Tensor& x) { return at::relu(x); },
+       [](const RepPtr& r) { return EReLU(EReLUOptions(r)).ptr(); }},
+      {"eGELU", "{}", [](const at::Tensor& x) { return at::gelu(x); },
+       [](const RepPtr& r) { return EGELU(EGELUOptions(r)).ptr(); }},
+      {"eGELU", "{approximate: tanh}", [](const at::Tensor& x) { return at::gelu(x, "tanh"); },
+       [](const RepPtr& r) { return EGELU(EGELUOptions(r).approximate("tanh")).ptr(); }},
+      {"eSiLU", "{}", [](const at::Tensor& x) { return at::silu(x); },
+       [](const RepPtr& r) { return ESiLU(ESiLUOptions(r)).ptr(); }},
+      {"eTanh", "{}", [](const at::Tensor& x) { return at::tanh(x); },
+       [](const RepPtr& r) { return ETanh(ETanhOptions(r)).ptr(); }},
+      {"ePointwise", "{function: sigmoid}", [](const at::Tensor& x) { return at::sigmoid(x); },
+       [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "sigmoid")).ptr(); }},
       {"ePointwise", "{function: leaky_relu, negative_slope: 0.2}",
-       [](const at::Tensor& x) { return at::leaky_relu(x, 0.2); }},
-      {"ePointwise", "{function: mish}", [](const at::Tensor& x) { return at::mish(x); }},
+       [](const at::Tensor& x) { return at::leaky_relu(x, 0.2); },
+       [](const RepPtr& r) {
+         return EPointwise(EPointwiseOptions(r, "leaky_relu").negative_slope(0.2)).ptr();
+       }},
+      {"ePointwise", "{function: mish}", [](const at::Tensor& x) { return at::mish(x); },
+       [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "mish")).ptr(); }},
       {"ePointwise", "{function: gelu, approximate: tanh}",
-       [](const at::Tensor& x) { return at::gelu(x, "tanh"); }},
+       [](const at::Tensor& x) { return at::gelu(x, "tanh"); },
+       [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "gelu").approximate("tanh")).ptr(); }},
   };
   return c;
+}
+
+std::string printed(const torch::nn::Module& m) {
+  std::ostringstream os;
+  m.pretty_print(os);
+  return os.str();
 }
 
 /// Permutation representations in their own basis: regular stacks, actions, trivial, and sums.
@@ -72,6 +95,32 @@ TEST_P(ActivationEquivariance, EveryElementOnPermutationReps) {
         EXPECT_TRUE(at::equal(layer->forward(x), c.reference(x))) << c.type << c.kwargs;
       };
       eqnn::testing::ExpectEquivariant(*layer, sweep, c.type + c.kwargs + " on " + g->name() + " " + label);
+    }
+  }
+}
+
+// Constructed without a registry: the registry's layer (name, printout, values) and exactly equivariant.
+TEST_P(ActivationEquivariance, DirectConstructionEqualsRegistryLayer) {
+  const auto g = eqnn::testing::group(GetParam().spec);
+  for (const auto& [label, rep] : permutation_reps(g)) {
+    for (const auto& c : cases()) {
+      const std::string what = c.type + c.kwargs + " on " + g->name() + " " + label;
+      auto direct = c.direct(rep);
+      auto via_registry = make_layer(c.type, rep, c.kwargs);
+      EXPECT_EQ(direct->name(), c.type);
+      EXPECT_EQ(printed(*direct), printed(*via_registry)) << what;
+      EXPECT_TRUE(direct->in_rep()->same_content(*rep));
+      EXPECT_TRUE(direct->out_rep()->same_content(*rep));
+      EXPECT_TRUE(direct->parameters().empty());
+      eqnn::testing::EquivarianceSweep sweep;
+      sweep.inputs = [&](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(rep->size(), dtype, 6);
+      };
+      sweep.also = [&](const at::Tensor& x) {
+        EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what;
+        EXPECT_TRUE(at::equal(direct->forward(x), c.reference(x))) << what;
+      };
+      eqnn::testing::ExpectEquivariant(*direct, sweep, "direct " + what);
     }
   }
 }
@@ -144,6 +193,48 @@ TEST(Activation, OptionErrors) {
   EXPECT_TRUE(relu->effective_parameters().empty());
   EXPECT_EQ(relu->unconstrained_parameter_count(), 0);
   EXPECT_TRUE(relu->parameters().empty());
+}
+
+// The constructors refuse what the factories refuse, with the same messages (no YAML location), and
+// validate() names the offending option.
+TEST(Activation, DirectConstructionErrors) {
+  using namespace eqnn;
+  const auto g = eqnn::testing::group("D4");
+  RepPtr reg = parse_rep(g, "regular");
+  RepPtr rotated = Representation::change_basis(reg, eqnn::testing::random_orthogonal(reg->size(), 1));
+  const std::string head =
+      ": a pointwise nonlinearity is equivariant only on a permutation representation in its own basis, but "
+      "in_rep " +
+      rotated->describe() + " is not: it is a permutation representation seen in another";
+  EXPECT_HAS(error_text([&] { EReLU(EReLUOptions(rotated)); }), "eReLU" + head);
+  EXPECT_HAS(error_text([&] { EGELU(EGELUOptions(rotated)); }), "eGELU" + head);
+  EXPECT_HAS(error_text([&] { ESiLU(ESiLUOptions(rotated)); }), "eSiLU" + head);
+  EXPECT_HAS(error_text([&] { ETanh(ETanhOptions(rotated)); }), "eTanh" + head);
+  EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(rotated, "elu")); }), "ePointwise" + head);
+  EXPECT_THROW(EReLU(EReLUOptions(rotated)), eqnn::ConfigError);
+  EXPECT_HAS(error_text([&] { EReLU(EReLUOptions(nullptr)); }), "eReLU: in_rep is required");
+  EXPECT_HAS(error_text([&] { EGELU(EGELUOptions(reg).approximate("exact")); }),
+             "eGELU: 'approximate' must be 'none' or 'tanh', found 'exact'");
+  EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(reg, "rleu")); }),
+             "ePointwise: unknown function 'rleu' (did you mean 'relu'?)");
+  EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(reg, "relu").approximate("tanh")); }),
+             "ePointwise: 'approximate' applies only to function 'gelu', not 'relu'");
+  EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(reg, "tanh").negative_slope(0.1)); }),
+             "ePointwise: 'negative_slope' applies only to function 'leaky_relu', not 'tanh'");
+  auto error = validate(EPointwiseOptions(rotated, "relu"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "in_rep");
+  error = validate(EGELUOptions(reg).approximate("exact"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "approximate");
+  EXPECT_FALSE(validate(EPointwiseOptions(reg, "softplus")));
+  // The holder's operator() is the forward; shape errors as the registry layer's.
+  EReLU relu{EReLUOptions(reg)};
+  EXPECT_TRUE(at::equal(relu(-at::ones({2, 8})), at::zeros({2, 8})));
+  EXPECT_HAS(error_text([&] {
+               relu(at::randn({3, 4}));
+             }),
+             "eReLU: expected input of shape (..., 8) for in_rep regular (size 8), got [3, 4]");
 }
 
 }  // namespace

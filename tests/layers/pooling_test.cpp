@@ -1,11 +1,14 @@
-// eInvariantPool and eNormPool through the real registry: exact invariance on every element for
-// permutation and non-permutation representations, float64 and float32, batched and unbatched; values
-// against group averages and block norms; errors.
+// eInvariantPool and eNormPool through the real registry and constructed directly (EInvariantPool /
+// ENormPool, no registry): exact invariance on every element for permutation and non-permutation
+// representations, float64 and float32, batched and unbatched; the direct layer equal to the registry's;
+// values against group averages and block norms; errors.
 #include <functional>
+#include <sstream>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "e_pooling.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
@@ -47,6 +50,43 @@ TEST_P(PoolingInvariance, EveryElementEveryRep) {
         EXPECT_EQ(layer->forward(x).scalar_type(), x.scalar_type());
       };
       eqnn::testing::ExpectEquivariant(*layer, sweep, type + " on " + g->name() + " " + label);
+    }
+  }
+}
+
+// Constructed without a registry: the registry's layer (name, printout, out_rep, values, export) and
+// exactly invariant on every element.
+TEST_P(PoolingInvariance, DirectConstructionEqualsRegistryLayer) {
+  const auto g = eqnn::testing::group(GetParam().spec);
+  for (const auto& [label, rep] : eqnn::testing::mixed_reps(g)) {
+    const std::vector<std::pair<std::string, std::shared_ptr<eqnn::Layer>>> layers = {
+        {"eInvariantPool", eqnn::EInvariantPool(eqnn::EInvariantPoolOptions(rep)).ptr()},
+        {"eNormPool", eqnn::ENormPool(eqnn::ENormPoolOptions(rep)).ptr()}};
+    for (const auto& [type, direct] : layers) {
+      const std::string what = type + " on " + g->name() + " " + label;
+      auto via_registry = make_layer(type, rep);
+      EXPECT_EQ(direct->name(), type);
+      std::ostringstream a, b;
+      direct->pretty_print(a);
+      via_registry->pretty_print(b);
+      EXPECT_EQ(a.str(), b.str());
+      EXPECT_TRUE(direct->out_rep()->same_content(*via_registry->out_rep())) << what;
+      EXPECT_EQ(direct->out_rep()->multiplicities()[0], direct->out_rep()->size())
+          << "out_rep must be all trivial";
+      EXPECT_EQ(direct->unconstrained_parameter_count(), via_registry->unconstrained_parameter_count());
+      const auto exported = direct->effective_parameters(), expected = via_registry->effective_parameters();
+      ASSERT_EQ(exported.size(), expected.size());
+      for (size_t i = 0; i < exported.size(); ++i)
+        EXPECT_TRUE(at::equal(exported[i].second, expected[i].second));
+      eqnn::testing::EquivarianceSweep sweep;
+      sweep.invariant = true;
+      sweep.inputs = [&](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(rep->size(), dtype, 10);
+      };
+      sweep.also = [&](const at::Tensor& x) {
+        EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what << " " << x.sizes();
+      };
+      eqnn::testing::ExpectEquivariant(*direct, sweep, "direct " + what);
     }
   }
 }
@@ -133,6 +173,21 @@ TEST(Pooling, Errors) {
   auto inv = make_layer("eInvariantPool", eqnn::parse_rep(g, "regular"));
   EXPECT_HAS(error_text([&] { inv->forward(at::ones({5}, at::kLong)); }),
              "eInvariantPool: expected a floating-point input, got Long");
+}
+
+TEST(Pooling, DirectConstructionErrors) {
+  const auto g = eqnn::testing::group("C5");
+  RepPtr no_trivial = eqnn::parse_rep(g, "2x irrep(1)");
+  EXPECT_THROW(eqnn::EInvariantPool(eqnn::EInvariantPoolOptions(no_trivial)), eqnn::ConfigError);
+  EXPECT_HAS(error_text([&] { eqnn::EInvariantPool(eqnn::EInvariantPoolOptions(no_trivial)); }),
+             "eInvariantPool: in_rep " + no_trivial->describe() + " has no invariant subspace");
+  EXPECT_HAS(error_text([&] { eqnn::ENormPool(eqnn::ENormPoolOptions(nullptr)); }),
+             "eNormPool: in_rep is required");
+  eqnn::ENormPool pool{eqnn::ENormPoolOptions(no_trivial)};
+  EXPECT_EQ(pool(at::randn({3, 4})).sizes(), (std::vector<int64_t>{3, 2}));
+  EXPECT_HAS(
+      error_text([&] { pool(at::randn({5})); }),
+      "eNormPool: expected input of shape (..., 4) for in_rep " + no_trivial->describe() + ", got [5]");
 }
 
 }  // namespace

@@ -1,12 +1,17 @@
-// eTransformerEncoderLayer through the real registry (its sub-layers come from the registry too): exact
-// equivariance on every element for every representation kind (post-norm in train mode with dropout 0,
-// pre-norm in eval mode), the stock layer's structure and parameter count as oracles, and errors.
+// eTransformerEncoderLayer through the real registry (its sub-layers come from the registry too) and
+// constructed directly (ETransformerEncoderLayer, built-in sub-layers): exact equivariance on every element
+// for every representation kind (post-norm in train mode with dropout 0, pre-norm in eval mode), the direct
+// layer equal to the registry's with the same parameters, the stock layer's structure, defaults and
+// parameter count as oracles, and errors.
 #include <sstream>
+#include <variant>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/transformerlayer.h>
+#include <torch/nn/options/normalization.h>
 
+#include "e_transformer_encoder_layer.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
 #include "eqnn/rep_parser.hpp"
@@ -55,6 +60,54 @@ TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
       eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep, sweep,
                                        GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first));
     }
+  }
+}
+
+// Constructed without a registry: with the registry layer's parameters it computes the same, and it is
+// exactly equivariant on every element (post-norm and pre-norm alternate over the kinds).
+TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
+  const auto g = eqnn::testing::group(GetParam().spec);
+  const int copies = g->order() >= 60 ? 1 : 2;
+  bool norm_first = false;
+  for (const auto& kind : eqnn::testing::test_kinds()) {
+    RepPtr rep = eqnn::testing::make_kind(g, kind, copies);
+    if (!rep) continue;
+    norm_first = !norm_first;
+    const std::string what = GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first);
+    auto via_registry =
+        make_encoder(rep, fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, norm_first: {}}}",
+                                      copies, g->order() + 1, norm_first));
+    eqnn::ETransformerEncoderLayer direct(eqnn::ETransformerEncoderLayerOptions(rep, copies)
+                                              .dim_feedforward(g->order() + 1)
+                                              .dropout(0.0)
+                                              .norm_first(norm_first)
+                                              .batch_first(true));
+    eqnn::testing::randomise(*via_registry, 3, /*stddev=*/0.5);  // as EveryElementEveryKindTrainAndEval
+    eqnn::testing::copy_parameters(*via_registry, *direct, what);
+    std::vector<std::string> names;
+    for (const auto& item : direct->named_children()) names.push_back(item.key());
+    EXPECT_EQ(names, (std::vector<std::string>{"self_attn", "linear1", "dropout", "linear2", "norm1", "norm2",
+                                               "dropout1", "dropout2", "activation"}));
+    EXPECT_EQ(direct->activation->name(), "eReLU");
+    EXPECT_TRUE(direct->hidden_rep()->same_content(
+        *std::dynamic_pointer_cast<eqnn::Layer>(via_registry->named_children()["linear1"])->out_rep()));
+    EXPECT_EQ(direct->unconstrained_parameter_count(), via_registry->unconstrained_parameter_count());
+    eqnn::testing::EquivarianceSweep sweep;
+    sweep.min_scale = eqnn::testing::kRelativeToOutput;
+    sweep.prepare = [&](at::ScalarType dtype) {
+      direct->to(dtype);
+      via_registry->to(dtype);
+    };
+    sweep.inputs = [&](at::ScalarType dtype) {
+      auto o = at::TensorOptions().dtype(dtype);
+      return std::vector<at::Tensor>{at::randn({2, 3, rep->size()}, o), at::randn({4, rep->size()}, o)};
+    };
+    sweep.also = [&](const at::Tensor& x) {
+      at::NoGradGuard no_grad;
+      EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what << " " << x.sizes();
+    };
+    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return direct->forward(t); }, *rep, *rep,
+                                     sweep, "direct " + what);
   }
 }
 
@@ -134,6 +187,83 @@ TEST(EncoderLayer, UnconstrainedParameterCountIsTheStockLayers) {
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
     EXPECT_TRUE(at::isfinite(p.value().grad()).all().item<bool>()) << p.key();
   }
+}
+
+// The C++ options default as the stock layer's (torch::nn::TransformerEncoderLayerOptions, and Python's
+// batch_first = false, norm_first = false, bias = true); the YAML layer alone defaults to batch_first: true.
+TEST(EncoderLayer, DirectOptionsDefaultAsTheStockLayer) {
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "4x regular");
+  const eqnn::ETransformerEncoderLayerOptions ours(rep, 2);
+  const torch::nn::TransformerEncoderLayerOptions stock(20, 2);
+  EXPECT_EQ(ours.dim_feedforward(), stock.dim_feedforward());
+  EXPECT_EQ(ours.dropout(), stock.dropout());
+  EXPECT_EQ(ours.layer_norm_eps(),
+            torch::nn::LayerNormOptions({20}).eps());  // what the stock layer's norms use
+  EXPECT_TRUE(std::holds_alternative<torch::enumtype::kReLU>(stock.activation()));
+  EXPECT_EQ(ours.activation(), "relu");
+  EXPECT_FALSE(ours.batch_first());
+  EXPECT_FALSE(ours.norm_first());
+  EXPECT_TRUE(ours.bias());
+  EXPECT_EQ(ours.registry(), nullptr);
+  // Sequence-first by default: the YAML (batch-first) layer's answer on the transposed input. With the
+  // registry the sub-layers come from it and compute the same.
+  auto via_registry = make_encoder(rep, "{num_heads: 2, dim_feedforward: 10, dropout: 0.0}");
+  eqnn::testing::randomise(*via_registry, 2, /*stddev=*/0.5);
+  eqnn::ETransformerEncoderLayer seq_first(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(10).dropout(0.0));
+  eqnn::ETransformerEncoderLayer with_registry(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(10).dropout(0.0).registry(
+          &eqnn::testing::registry()));
+  eqnn::testing::copy_parameters(*via_registry, *seq_first, "seq_first");
+  eqnn::testing::copy_parameters(*via_registry, *with_registry, "with_registry");
+  const at::Tensor x = at::randn({3, 4, 20});  // (batch 3, seq 4)
+  const at::Tensor expected = via_registry->forward(x);
+  EXPECT_TRUE(at::allclose(seq_first(x.transpose(0, 1)).transpose(0, 1), expected, 1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(with_registry(x.transpose(0, 1)), seq_first(x.transpose(0, 1))));
+  EXPECT_GT((seq_first(x) - expected).abs().max().item<double>(), 1e-3);
+  EXPECT_EQ(seq_first->effective_parameters().size(), 0u);
+}
+
+TEST(EncoderLayer, DirectConstructionErrors) {
+  using eqnn::ETransformerEncoderLayer;
+  using eqnn::ETransformerEncoderLayerOptions;
+  using eqnn::testing::error_text;
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "2x regular");
+  EXPECT_THROW(ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 3)), eqnn::ConfigError);
+  EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 3)); }),
+             "eTransformerEncoderLayer: eMultiheadAttention: num_heads = 3 does not divide m = 2");
+  EXPECT_HAS(
+      error_text(
+          [&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).activation("rleu")); }),
+      "eTransformerEncoderLayer: unknown activation 'rleu' (did you mean 'relu'?); known: relu, gelu, silu, "
+      "tanh (or their layer names eReLU, eGELU, eSiLU, eTanh)");
+  EXPECT_HAS(
+      error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dropout(1.5)); }),
+      "eTransformerEncoderLayer: 'dropout' must be in [0, 1], found 1.5");
+  EXPECT_HAS(error_text([&] {
+               ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(0));
+             }),
+             "eTransformerEncoderLayer: 'dim_feedforward' must be >= 1, found 0");
+  EXPECT_HAS(
+      error_text([&] {
+        ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).init_scheme("xavier_norma"));
+      }),
+      "eTransformerEncoderLayer: eMultiheadAttention: unknown init_scheme 'xavier_norma' (did you mean "
+      "'xavier_normal'?)");
+  EXPECT_HAS(error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(nullptr, 1)); }),
+             "eTransformerEncoderLayer: in_rep is required");
+  auto error = eqnn::validate(ETransformerEncoderLayerOptions(rep, 2).activation("swish"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "activation");
+  EXPECT_FALSE(eqnn::validate(ETransformerEncoderLayerOptions(rep, 2).activation("eSiLU")));
+  ETransformerEncoderLayer layer(ETransformerEncoderLayerOptions(rep, 2).activation("eTanh"));
+  EXPECT_EQ(layer->activation->name(), "eTanh");
+  EXPECT_HAS(
+      error_text([&] {
+        layer(at::randn({2, 3, 7}));
+      }),
+      "eTransformerEncoderLayer: expected input of shape (..., 10) for in_rep 2x regular (size 10), got "
+      "[2, 3, 7]");
 }
 
 TEST(EncoderLayer, BatchFirstFalseTakesSequenceFirst) {

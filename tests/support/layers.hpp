@@ -116,6 +116,21 @@ inline void randomise(torch::nn::Module& m, uint64_t seed, double stddev = 1.0) 
   for (auto& p : m.parameters()) p.copy_(at::normal(0, stddev, p.sizes(), gen, p.options()));
 }
 
+/// Copies every parameter of `from` into the parameter of the same name of `to` (e.g. a layer built
+/// directly and its registry twin), expecting the same names in the same order and the same shapes.
+inline void copy_parameters(const torch::nn::Module& from, torch::nn::Module& to, const std::string& what) {
+  at::NoGradGuard no_grad;
+  const auto source = from.named_parameters();
+  auto target = to.named_parameters();
+  EXPECT_EQ(source.keys(), target.keys()) << what;
+  for (const auto& p : source) {
+    at::Tensor* t = target.find(p.key());
+    if (!t) continue;
+    ASSERT_EQ(t->sizes(), p.value().sizes()) << what << " " << p.key();
+    t->copy_(p.value());
+  }
+}
+
 /// The mean square of a dense (rows, cols) weight initialised by the stock torch::nn::init scheme.
 inline double dense_mean_square(InitScheme scheme, int64_t rows, int64_t cols) {
   at::Tensor w = at::empty({rows, cols}, at::kDouble);

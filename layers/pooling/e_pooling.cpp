@@ -1,0 +1,137 @@
+// EInvariantPool and ENormPool (see e_pooling.hpp).
+#include "e_pooling.hpp"
+
+#include <ostream>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "eqnn/error.hpp"
+#include "eqnn/tensor_convert.hpp"
+
+namespace eqnn {
+namespace {
+
+RepPtr required(const RepPtr& rep, const char* what) {
+  if (!rep) throw ConfigError(std::string(what) + ": in_rep is required");
+  return rep;
+}
+
+void check_input(const at::Tensor& x, const Layer& layer, const Representation& rep) {
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == rep.size(), layer.name(), ": expected input of shape (..., ",
+              rep.size(), ") for in_rep ", rep.describe(), ", got ", x.sizes());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), layer.name(), ": expected a floating-point input, got ",
+              x.scalar_type());
+}
+
+}  // namespace
+
+EInvariantPoolImpl::EInvariantPoolImpl(EInvariantPoolOptions options_)
+    : Layer("eInvariantPool"), options(std::move(options_)) {
+  reset();
+}
+
+EInvariantPoolImpl::~EInvariantPoolImpl() = default;
+
+void EInvariantPoolImpl::reset() {
+  const RepPtr rep = required(options.in_rep(), "eInvariantPool");
+  space_ = InvariantSpace::get(rep);
+  if (space_->dim() == 0)
+    throw ConfigError(fmt::format(
+        "eInvariantPool: in_rep {} has no invariant subspace (it contains no trivial irrep), so the "
+        "pooled output would be empty; use eNormPool (one invariant norm per irrep copy) or add a "
+        "trivial or regular component to the representation",
+        rep->describe()));
+  out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(space_->dim()));
+}
+
+at::Tensor EInvariantPoolImpl::forward(const at::Tensor& x) {
+  check_input(x, *this, *options.in_rep());
+  return space_->analyse(x);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> EInvariantPoolImpl::effective_parameters() {
+  return {{"weight", to_tensor(options.in_rep()->invariant_basis()).t().contiguous()}};
+}
+
+int64_t EInvariantPoolImpl::unconstrained_parameter_count() {
+  return space_->dim() * options.in_rep()->size();
+}
+
+void EInvariantPoolImpl::pretty_print(std::ostream& os) const {
+  os << "eInvariantPool(in_rep=" << options.in_rep()->describe() << " -> " << out_->describe() << ")";
+}
+
+ENormPoolImpl::ENormPoolImpl(ENormPoolOptions options_) : Layer("eNormPool"), options(std::move(options_)) {
+  reset();
+}
+
+ENormPoolImpl::~ENormPoolImpl() = default;
+
+void ENormPoolImpl::reset() {
+  const RepPtr rep = required(options.in_rep(), "eNormPool");
+  const auto& irreps = rep->group().irreps();
+  const auto& order = rep->irreps();
+  // Group the copies by irrep dimension: one (D, n_d·d) slice of Q and one norm call per dimension.
+  std::map<int, std::vector<int64_t>> columns_by_dim, copies_by_dim;
+  int64_t offset = 0;
+  for (size_t c = 0; c < order.size(); ++c) {
+    const int d = irreps[order[c]].dim;
+    for (int i = 0; i < d; ++i) columns_by_dim[d].push_back(offset + i);
+    copies_by_dim[d].push_back(static_cast<int64_t>(c));
+    offset += d;
+  }
+  const at::Tensor Q = to_tensor(rep->Q());
+  dims_.clear();
+  masters_.clear();
+  std::vector<int64_t> concatenated;  // copy index of each position of the concatenated norms
+  for (const auto& [d, columns] : columns_by_dim) {
+    dims_.push_back(d);
+    masters_.push_back(Q.index_select(1, at::tensor(columns, at::kLong)).contiguous());
+    concatenated.insert(concatenated.end(), copies_by_dim[d].begin(), copies_by_dim[d].end());
+  }
+  // inverse permutation: output copy c is concatenated position inverse[c]
+  std::vector<int64_t> inverse(concatenated.size());
+  for (size_t p = 0; p < concatenated.size(); ++p) inverse[concatenated[p]] = static_cast<int64_t>(p);
+  masters_.push_back(at::tensor(inverse, at::kLong));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    converted_.clear();
+  }
+  out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(order.size()));
+}
+
+const std::vector<at::Tensor>& ENormPoolImpl::converted(const at::TensorOptions& options) const {
+  const std::string key = fmt::format("{}/{}", c10::toString(options.dtype()), options.device().str());
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = converted_.find(key);
+  if (it == converted_.end()) {
+    std::vector<at::Tensor> copies;
+    for (const auto& m : masters_)
+      copies.push_back(m.scalar_type() == at::kLong ? m.to(options.device()) : m.to(options));
+    it = converted_.emplace(key, std::move(copies)).first;
+  }
+  return it->second;
+}
+
+at::Tensor ENormPoolImpl::forward(const at::Tensor& x) {
+  check_input(x, *this, *options.in_rep());
+  const auto& t = converted(x.options());
+  std::vector<at::Tensor> norms;
+  for (size_t i = 0; i < dims_.size(); ++i) {
+    at::Tensor y = at::matmul(x, t[i]);  // (..., n_d·d): the copies of dimension d, copy-major
+    auto shape = y.sizes().vec();
+    shape.back() = shape.back() / dims_[i];
+    shape.push_back(dims_[i]);
+    // linalg_vector_norm has a zero subgradient at 0 (sqrt of a sum of squares would give NaN).
+    norms.push_back(at::linalg_vector_norm(y.reshape(shape), 2, at::IntArrayRef{-1}));
+  }
+  at::Tensor all = norms.size() == 1 ? norms[0] : at::cat(norms, -1);
+  return dims_.size() == 1 ? all : all.index_select(-1, t.back());
+}
+
+void ENormPoolImpl::pretty_print(std::ostream& os) const {
+  os << "eNormPool(in_rep=" << options.in_rep()->describe() << " -> " << out_->describe() << ")";
+}
+
+}  // namespace eqnn

@@ -1,0 +1,106 @@
+// ETransformerEncoderLayer: torch::nn::TransformerEncoderLayer with equivariant parts. Same structure,
+// submodule names and pre-/post-norm arithmetic as the stock layer:
+//   post-norm (default): x = norm1(x + dropout1(self_attn(x)));  x = norm2(x + dropout2(ff(x)))
+//   pre-norm:            x = x + dropout1(self_attn(norm1(x)));  x = x + dropout2(ff(norm2(x)))
+//   ff(x) = linear2(dropout(activation(linear1(x))))
+// with self_attn an EMultiheadAttention, linear1/linear2 ELinear through a hidden `k x regular`
+// representation (k = ceil(dim_feedforward / |G|), so the hidden size is rounded up to whole regular copies
+// and a pointwise activation is equivariant there), and norm1/norm2 ELayerNorm. With options.registry the
+// sub-layers are the registry's layers of those names (so a research plugin can replace any of them);
+// without one they are the built-in classes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/arg.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/pimpl.h>
+
+#include "e_linear.hpp"
+#include "eqnn/layer.hpp"
+#include "eqnn/layer_options.hpp"
+
+namespace eqnn {
+
+/// Options of ETransformerEncoderLayer; defaults as torch.nn.TransformerEncoderLayer (dim_feedforward 2048,
+/// dropout 0.1, relu, layer_norm_eps 1e-5, batch_first false, norm_first false, bias true) — note that the
+/// YAML layer defaults to batch_first: true, the layout of an eqnn model. `activation` is a stock name
+/// (relu, gelu, silu, tanh) or the layer name (eReLU, eGELU, eSiLU, eTanh). `init_scheme` goes to the
+/// attention and both linear maps (see ELinearOptions).
+struct ETransformerEncoderLayerOptions {
+  ETransformerEncoderLayerOptions(RepPtr in_rep, int64_t num_heads)
+      : in_rep_(std::move(in_rep)), num_heads_(num_heads) {}
+  TORCH_ARG(RepPtr, in_rep);
+  /// Must divide in_rep.size / |G| (heads hold whole regular copies).
+  TORCH_ARG(int64_t, num_heads);
+  /// Rounded up to a multiple of |G|.
+  TORCH_ARG(int64_t, dim_feedforward) = 2048;
+  TORCH_ARG(double, dropout) = 0.1;
+  TORCH_ARG(std::string, activation) = "relu";
+  TORCH_ARG(double, layer_norm_eps) = 1e-5;
+  /// forward takes (batch, seq, D) instead of (seq, batch, D).
+  TORCH_ARG(bool, batch_first) = false;
+  TORCH_ARG(bool, norm_first) = false;
+  TORCH_ARG(bool, bias) = true;
+  TORCH_ARG(std::string, init_scheme) = "stock";
+  /// Where the sub-layers come from, by their registry names (null: the built-in classes).
+  TORCH_ARG(RegistryPointer, registry) = nullptr;
+};
+
+/// What is wrong with a set of options (see OptionError; the sub-layers check the rest when they are
+/// built). The constructor throws it as ConfigError; the YAML factory locates it at the key.
+std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& options);
+
+/// The registry name of the activation layer `activation` names ("relu" or "eReLU" → "eReLU"), or empty.
+std::string transformer_activation_layer(const std::string& activation);
+
+/// An equivariant transformer encoder layer.
+///
+///   auto g = registry.make_group("C8");
+///   ETransformerEncoderLayer enc(
+///       ETransformerEncoderLayerOptions(parse_rep(g, "4x regular"),
+///       2).dim_feedforward(64).batch_first(true));
+///   at::Tensor y = enc(at::randn({5, 10, 32}));   // (batch 5, seq 10, 32)
+class ETransformerEncoderLayerImpl : public Layer {
+ public:
+  explicit ETransformerEncoderLayerImpl(ETransformerEncoderLayerOptions options);
+  ~ETransformerEncoderLayerImpl() override;
+  /// Called by the constructor: checks the options and builds and registers the sub-layers. A sub-layer's
+  /// configuration error is rethrown as this layer's ("eTransformerEncoderLayer: eMultiheadAttention: ...").
+  void reset();
+
+  /// (batch, seq, D) with batch_first, else (seq, batch, D); a 2-D (batch, D) is a batch of single tokens
+  /// (the eqnn Layer convention). Returns the same shape.
+  at::Tensor forward(const at::Tensor& src) override;
+  RepPtr in_rep() const override { return options.in_rep(); }
+  RepPtr out_rep() const override { return options.in_rep(); }
+  /// The hidden representation of the feed-forward block (k x regular).
+  RepPtr hidden_rep() const { return hidden_; }
+
+  /// No stock equivalent: norm1/norm2 are eLayerNorm, whose commuting affine map and invariant-part
+  /// centring torch.nn.LayerNorm cannot express. A partial list would not load into
+  /// torch.nn.TransformerEncoderLayer with strict=True, so the honest answer is the empty list; the
+  /// sub-layers' own effective_parameters() remain available through the children.
+  std::vector<std::pair<std::string, at::Tensor>> effective_parameters() override { return {}; }
+  /// The stock layer with the same sizes: TransformerEncoderLayer(D, num_heads, hidden size, bias).
+  int64_t unconstrained_parameter_count() override;
+  void pretty_print(std::ostream& stream) const override;
+
+  ETransformerEncoderLayerOptions options;
+  /// The sub-layers, with the stock layer's names (an eqnn Layer each: a registry may supply them).
+  LayerPtr self_attn, linear1, linear2, norm1, norm2, activation;
+  torch::nn::Dropout dropout{nullptr}, dropout1{nullptr}, dropout2{nullptr};
+
+ private:
+  at::Tensor self_attention_block(const at::Tensor& x);
+  at::Tensor feed_forward_block(const at::Tensor& x);
+
+  RepPtr hidden_;
+};
+TORCH_MODULE(ETransformerEncoderLayer);
+
+}  // namespace eqnn
