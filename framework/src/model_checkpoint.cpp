@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -18,6 +19,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
@@ -50,10 +52,32 @@ std::vector<char> read_bytes(const std::string& path, const std::string& what) {
   return bytes;
 }
 
+// The bytes of a file for LibTorch's zip reader. LibTorch's own in-memory reader (behind
+// torch::jit::pickle_load) copies as many bytes as miniz asks for, so a truncated file made it read past the
+// end of the buffer (AddressSanitizer: heap overflow in VectorReader::read); this one never reads beyond
+// the end, and the reader then reports the file as corrupt.
+class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(std::vector<char> bytes) : bytes_(std::move(bytes)) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  std::vector<char> bytes_;
+};
+
 at::IValue unpickle(const std::string& path, const std::string& what) {
   auto bytes = read_bytes(path, what);
   try {
-    return torch::jit::pickle_load(bytes);
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(std::move(bytes)));
+    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                             /*type_resolver=*/std::nullopt, /*obj_loader=*/std::nullopt,
+                                             /*device=*/std::nullopt, reader);
   } catch (const c10::Error& e) {
     throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): {}", what, path,
                             e.what_without_backtrace()));

@@ -113,8 +113,8 @@ TEST_P(ActivationEquivariance, DirectConstructionEqualsRegistryLayer) {
       EXPECT_TRUE(direct->out_rep()->same_content(*rep));
       EXPECT_TRUE(direct->parameters().empty());
       eqnn::testing::EquivarianceSweep sweep;
-      sweep.inputs = [&](at::ScalarType dtype) {
-        return eqnn::testing::random_inputs(rep->size(), dtype, 6);
+      sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(size, dtype, 6);
       };
       sweep.also = [&](const at::Tensor& x) {
         EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what;

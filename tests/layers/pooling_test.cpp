@@ -62,7 +62,10 @@ TEST_P(PoolingInvariance, DirectConstructionEqualsRegistryLayer) {
     const std::vector<std::pair<std::string, std::shared_ptr<eqnn::Layer>>> layers = {
         {"eInvariantPool", eqnn::EInvariantPool(eqnn::EInvariantPoolOptions(rep)).ptr()},
         {"eNormPool", eqnn::ENormPool(eqnn::ENormPoolOptions(rep)).ptr()}};
-    for (const auto& [type, direct] : layers) {
+    for (const auto& entry : layers) {
+      // Named references, not a structured binding: the lambdas below use them (C++17).
+      const std::string& type = entry.first;
+      const std::shared_ptr<eqnn::Layer>& direct = entry.second;
       const std::string what = type + " on " + g->name() + " " + label;
       auto via_registry = make_layer(type, rep);
       EXPECT_EQ(direct->name(), type);
@@ -80,8 +83,8 @@ TEST_P(PoolingInvariance, DirectConstructionEqualsRegistryLayer) {
         EXPECT_TRUE(at::equal(exported[i].second, expected[i].second));
       eqnn::testing::EquivarianceSweep sweep;
       sweep.invariant = true;
-      sweep.inputs = [&](at::ScalarType dtype) {
-        return eqnn::testing::random_inputs(rep->size(), dtype, 10);
+      sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+        return eqnn::testing::random_inputs(size, dtype, 10);
       };
       sweep.also = [&](const at::Tensor& x) {
         EXPECT_TRUE(at::equal(direct->forward(x), via_registry->forward(x))) << what << " " << x.sizes();
