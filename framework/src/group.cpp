@@ -110,6 +110,28 @@ int64_t Group::max_order() {
   return v;
 }
 
+int64_t max_matrix_entries() {
+  const char* env = std::getenv("EQNN_MAX_WEIGHT_ENTRIES");
+  if (!env || !*env) return kDefaultMaxMatrixEntries;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(env, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 1)
+    throw GroupError(fmt::format("EQNN_MAX_WEIGHT_ENTRIES='{}' is not a weight-size limit: expected a positive "
+                                 "integer (default {})",
+                                 env, kDefaultMaxMatrixEntries));
+  return v;
+}
+
+void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind) {
+  const int64_t entries = rows * cols, limit = max_matrix_entries();
+  if (entries <= limit) return;
+  throw GroupError(fmt::format(
+      "{}: a {} of {} x {} = {} entries ({:.1f} GiB in float32) is larger than eqnn builds (at most {} entries; "
+      "set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
+      what, kind, rows, cols, entries, entries * 4.0 / (1 << 30), limit));
+}
+
 void Group::check_order(int64_t order, const std::string& what, int64_t limit) {
   if (limit <= 0) limit = max_order();
   if (order < 1)

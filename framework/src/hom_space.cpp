@@ -10,9 +10,7 @@
 #include "eqnn/hom_space.hpp"
 
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <iterator>
 #include <numeric>
 
@@ -157,29 +155,12 @@ std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& ou
       });
 }
 
-int64_t HomSpace::max_entries() {
-  const char* env = std::getenv("EQNN_MAX_WEIGHT_ENTRIES");
-  if (!env || !*env) return kDefaultMaxEntries;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(env, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 1)
-    throw GroupError(fmt::format("EQNN_MAX_WEIGHT_ENTRIES='{}' is not a weight-size limit: expected a positive "
-                                 "integer (default {})",
-                                 env, kDefaultMaxEntries));
-  return v;
-}
-
 std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& out, Method method) {
   if (in->group().content_hash() != out->group().content_hash())
     throw GroupError(fmt::format("Hom({}, {}): the representations belong to different groups ({} and {})",
                                  in->name(), out->name(), in->group().name(), out->group().name()));
-  if (const int64_t entries = int64_t{out->size()} * in->size(), limit = max_entries(); entries > limit) {
-    throw GroupError(fmt::format(
-        "Hom({}, {}): a weight of {} x {} = {} entries ({:.1f} GiB in float32) is larger than eqnn builds "
-        "(at most {} entries; set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
-        in->describe(), out->describe(), out->size(), in->size(), entries, entries * 4.0 / (1 << 30), limit));
-  }
+  check_matrix_entries(out->size(), in->size(), fmt::format("Hom({}, {})", in->describe(), out->describe()),
+                       "weight");
   auto h = std::shared_ptr<HomSpace>(new HomSpace());
   h->in_ = in;
   h->out_ = out;

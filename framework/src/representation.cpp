@@ -310,6 +310,11 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
     any_basis = any_basis || r->permutation_basis().has_value();
   }
   std::vector<Permutation> pg(g0->generators().size());
+  // A sum in a basis, or of decomposed parts, is held as one dense total x total matrix.
+  if ((perm && any_basis) || !lazy) {
+    check_matrix_entries(total, total, fmt::format("direct sum of {} representations", reps.size()),
+                         "dense change of basis");
+  }
   Matrix B = (perm && any_basis) ? Matrix(Matrix::Zero(total, total)) : Matrix();
   int off = 0;
   for (const auto& r : out->parts_) {

@@ -30,7 +30,10 @@ void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, 
   if (!map.IsDefined() || map.IsNull()) return;
   if (!map.IsMap()) fail(map, fmt::format("{}: expected a mapping of keyword arguments, found {}", what, describe(map)));
   for (auto it = map.begin(); it != map.end(); ++it) {
-    auto key = it->first.as<std::string>();
+    if (!it->first.IsScalar()) {
+      fail(it->first, fmt::format("{}: keys must be names, found {} as a key", what, describe(it->first)));
+    }
+    const std::string key = it->first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     auto near = did_you_mean(key, allowed);
     fail(it->first, fmt::format("{}: unknown key '{}'{}; allowed keys: {}", what, key,

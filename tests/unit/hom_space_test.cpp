@@ -269,12 +269,13 @@ struct WeightLimit {
 };
 
 TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) {
-  EXPECT_EQ(HomSpace::max_entries(), int64_t{1} << 28);
+  EXPECT_EQ(max_matrix_entries(), int64_t{1} << 28);
   auto g = group("C4");
   // 4 · 10⁵ features: a 1.6·10¹¹-entry weight (596 GiB in float32), refused at once by default.
   const RepPtr wide = parse_rep(g, "100000x regular");
   const std::string text = error_text([&] { HomSpace::build(wide, wide, HomSpace::Method::orbit); });
-  EXPECT_HAS(text, "a weight of 400000 x 400000 = 160000000000 entries (596.0 GiB in float32)");
+  EXPECT_HAS(text, "Hom(100000x regular (size 400000), 100000x regular (size 400000)): a weight of 400000 x 400000 = "
+                   "160000000000 entries (596.0 GiB in float32)");
   EXPECT_HAS(text, "at most 268435456 entries; set EQNN_MAX_WEIGHT_ENTRIES");
   EXPECT_THROW(HomSpace::get(wide, wide), GroupError);
   // The limit is the environment's: 8 x 8 = 64 entries pass at 64 and fail at 63, on both paths.

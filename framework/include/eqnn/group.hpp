@@ -23,6 +23,15 @@ using Permutation = std::vector<int>;
 enum class IrrepType : int { R = 1, C = 2, H = 4 };
 char type_letter(IrrepType t);
 
+/// Default limit on the entries of one dense matrix eqnn builds (2²⁸: 1 GiB in float32).
+inline constexpr int64_t kDefaultMaxMatrixEntries = int64_t{1} << 28;
+/// The largest dense matrix eqnn builds — a D_out x D_in weight and its basis, a D x D change of basis — in
+/// entries: EQNN_MAX_WEIGHT_ENTRIES when set (a positive integer), else kDefaultMaxMatrixEntries.
+int64_t max_matrix_entries();
+/// Throws GroupError "WHAT: a KIND of ROWS x COLS = N entries (X GiB in float32) is larger than eqnn builds
+/// (at most LIMIT entries; ...)" when rows · cols > max_matrix_entries(); call it before allocating.
+void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind);
+
 /// A real irreducible representation: an orthogonal matrix for every element.
 struct Irrep {
   int index = 0;

@@ -52,12 +52,8 @@ class HomSpace {
   static std::shared_ptr<const HomSpace> get(const RepPtr& in, const RepPtr& out);
   /// Builds without the cache, forcing a method (tests compare the two paths).
   static std::shared_ptr<const HomSpace> build(const RepPtr& in, const RepPtr& out, Method method);
-  /// Default limit on D_out · D_in, the entries of one weight (2²⁸: 1 GiB in float32; see max_entries()).
-  static constexpr int64_t kDefaultMaxEntries = int64_t{1} << 28;
-  /// The largest weight eqnn builds a basis for, in entries: EQNN_MAX_WEIGHT_ENTRIES when set (a positive
-  /// integer), else kDefaultMaxEntries. get() and build() throw GroupError, naming both sizes and the
-  /// limit, before allocating anything of that size.
-  static int64_t max_entries();
+  // get() and build() throw GroupError, naming both sizes and the limit, for a weight of more than
+  // max_matrix_entries() (group.hpp) entries, before allocating anything of that size.
 
   const RepPtr& in() const { return in_; }
   const RepPtr& out() const { return out_; }
