@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what eqnn needs on Debian 12, only what is missing, and says what it installs:
-#   1. Debian packages (compiler, CMake, Boost, yaml-cpp, fmt, Eigen, CLI11, nlohmann-json, GoogleTest, ...);
+#   1. Debian packages (compilers, CMake, Boost, yaml-cpp, fmt, Eigen, CLI11, nlohmann-json, GoogleTest,
+#      clang with its sanitizer and libFuzzer runtimes, ...);
 #   2. the project virtual environment ($EQNN_VENV, default .venv/ in the repository root) with the pinned
 #      torch wheel from scripts/requirements.txt, whose LibTorch eqnn builds against.
 # Idempotent: when everything is installed it changes nothing and does not touch the network.
@@ -15,6 +16,8 @@ packages=(
   libboost-dev libyaml-cpp-dev libfmt-dev libeigen3-dev
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # scripts/sanitize.sh: clang for AddressSanitizer/UBSan/ThreadSanitizer and libFuzzer, llvm-symbolizer
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 missing=()

@@ -71,13 +71,52 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
   std::vector<char> bytes_;
 };
 
+// Every tensor in a loaded file must be a dense tensor of a dtype eqnn computes with (or refuses with its
+// own message: complex, bool). Others — the sub-byte UInt1..7/Int1..7, float8, quantized, sparse — made
+// LibTorch throw NotImplementedError deep inside a later copy (found by the tensor_file fuzzer).
+void check_tensors(const at::IValue& value, const std::string& where, const std::string& what,
+                   const std::string& path) {
+  if (value.isTensor()) {
+    const at::Tensor& t = value.toTensor();
+    const at::ScalarType dtype = t.scalar_type();
+    const bool known = at::isFloatingType(dtype) || at::isComplexType(dtype) || dtype == at::kBool ||
+                       dtype == at::kByte || dtype == at::kChar || dtype == at::kShort || dtype == at::kInt ||
+                       dtype == at::kLong;
+    const bool float8 = dtype == at::kFloat8_e5m2 || dtype == at::kFloat8_e4m3fn || dtype == at::kFloat8_e5m2fnuz ||
+                        dtype == at::kFloat8_e4m3fnuz;
+    if (!known || float8 || t.layout() != at::kStrided || t.is_quantized()) {
+      throw Error(fmt::format("{} '{}': the tensor at {} is a {} {} tensor; eqnn reads dense float, integer, bool "
+                              "and complex tensors",
+                              what, path, where.empty() ? "the top level" : where, c10::str(t.layout()),
+                              c10::toString(dtype)));
+    }
+  } else if (value.isGenericDict()) {
+    for (const auto& entry : value.toGenericDict()) {
+      const std::string key = entry.key().isString() ? entry.key().toStringRef() : "?";
+      check_tensors(entry.value(), where.empty() ? "'" + key + "'" : where + "['" + key + "']", what, path);
+    }
+  } else if (value.isList()) {
+    const auto list = value.toListRef();
+    for (size_t i = 0; i < list.size(); ++i) check_tensors(list[i], fmt::format("{}[{}]", where, i), what, path);
+  } else if (value.isTuple()) {
+    const auto& elements = value.toTupleRef().elements();
+    for (size_t i = 0; i < elements.size(); ++i)
+      check_tensors(elements[i], fmt::format("{}[{}]", where, i), what, path);
+  }
+}
+
 at::IValue unpickle(const std::string& path, const std::string& what) {
   auto bytes = read_bytes(path, what);
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(std::move(bytes)));
-    return torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                             /*type_resolver=*/std::nullopt, /*obj_loader=*/std::nullopt,
-                                             /*device=*/std::nullopt, reader);
+    at::IValue value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                                         /*type_resolver=*/std::nullopt,
+                                                         /*obj_loader=*/std::nullopt, /*device=*/std::nullopt,
+                                                         reader);
+    check_tensors(value, "", what, path);
+    return value;
+  } catch (const Error&) {
+    throw;
   } catch (const c10::Error& e) {
     throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): {}", what, path,
                             e.what_without_backtrace()));

@@ -115,6 +115,21 @@ layers:
       << missing;
 }
 
+// A checkpoint whose parameter is a sub-byte UInt5 tensor (found by the tensor_file fuzzer): refused with the
+// tensor's place and dtype when read, before anything is copied (LibTorch threw NotImplementedError from a
+// copy deep inside the load).
+TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
+  const std::string file = source_path("tests/fuzz/regressions/tensor_file/uint5_tensor");
+  auto model = load_model(registry(), source_path("tests/model/fixtures/c2_linear.yaml"));
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({3, 2});
+  const at::Tensor before = model->forward(x);
+  const std::string msg = error_of([&] { load_checkpoint(*model, file); });
+  EXPECT_HAS(msg, "UInt5 tensor; eqnn reads dense float, integer, bool and complex tensors");
+  EXPECT_TRUE(at::equal(model->forward(x), before));
+  EXPECT_HAS(error_of([&] { load_tensor_file(file); }), "UInt5");
+}
+
 TEST(Checkpoint, TruncatedCorruptEmptyAndForeignFilesAreErrors) {
   ScratchDir dir;
   auto model = seeded("d4_mlp", 0);
