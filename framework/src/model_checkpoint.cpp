@@ -71,6 +71,64 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
   std::vector<char> bytes_;
 };
 
+// Walks the pickle program and checks that no length-prefixed argument (bytes, strings, long integers)
+// claims more bytes than follow it: LibTorch's Unpickler allocates and clears the claimed length before it
+// reads, so a corrupt length of gigabytes cost seconds and gigabytes before the error (found by the
+// tensor_file fuzzer). Stops quietly at an opcode it does not know; the Unpickler then reports that one.
+void check_pickle_lengths(const char* data, size_t size, const std::string& what, const std::string& path) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  size_t pos = 0;
+  auto little_endian = [&](size_t at, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[at + i];
+    return v;
+  };
+  while (pos < size) {
+    const unsigned char op = p[pos++];
+    int fixed = -1;      // bytes of a fixed-size argument
+    int length_of = 0;   // bytes of a length prefix
+    switch (op) {
+      case '.': return;  // STOP
+      case 'K': case 'h': case 'q': case 0x80: case 0x82: fixed = 1; break;
+      case 'M': case 0x83: fixed = 2; break;
+      case 'J': case 'j': case 'r': case 0x84: fixed = 4; break;
+      case 'G': case 0x95: fixed = 8; break;
+      case 'C': case 'U': case 0x8c: case 0x8a: length_of = 1; break;
+      case 'B': case 'T': case 'X': case 0x8b: length_of = 4; break;
+      case 0x8d: case 0x8e: case 0x96: length_of = 8; break;
+      case 'c': case 'I': case 'L': case 'S': case 'V': case 'F': case 'g': case 'p': case 'P': case 0x93: {
+        // Newline-terminated arguments (GLOBAL has two lines; STACK_GLOBAL 0x93 has none).
+        if (op == 0x93) break;
+        for (int lines = op == 'c' ? 2 : 1; lines > 0; --lines) {
+          const void* nl = std::memchr(p + pos, '\n', size - pos);
+          if (nl == nullptr) return;
+          pos = static_cast<const unsigned char*>(nl) - p + 1;
+        }
+        break;
+      }
+      case '(': case ')': case ']': case '}': case 'N': case 0x88: case 0x89: case 'R': case 'b': case 'a':
+      case 'e': case 's': case 'u': case 't': case 'l': case 'd': case '0': case '1': case '2': case 'Q':
+      case 0x81: case 0x85: case 0x86: case 0x87: case 0x91: case 0x92: case 0x94: case 0x97: case 0x98:
+        break;
+      default:
+        return;
+    }
+    if (fixed >= 0) {
+      pos += static_cast<size_t>(fixed);
+    } else if (length_of > 0) {
+      if (size - pos < static_cast<size_t>(length_of)) return;
+      const uint64_t length = little_endian(pos, length_of);
+      pos += static_cast<size_t>(length_of);
+      if (length > size - pos) {
+        throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle claims {} bytes at "
+                                "offset {}, but only {} follow",
+                                what, path, length, pos, size - pos));
+      }
+      pos += static_cast<size_t>(length);
+    }
+  }
+}
+
 // Every tensor in a loaded file must be a dense tensor of a dtype eqnn computes with (or refuses with its
 // own message: complex, bool). Others — the sub-byte UInt1..7/Int1..7, float8, quantized, sparse — made
 // LibTorch throw NotImplementedError deep inside a later copy (found by the tensor_file fuzzer).
@@ -109,6 +167,10 @@ at::IValue unpickle(const std::string& path, const std::string& what) {
   auto bytes = read_bytes(path, what);
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(std::move(bytes)));
+    if (reader.hasRecord("data.pkl")) {
+      const auto [pickle, pickle_size] = reader.getRecord("data.pkl");
+      check_pickle_lengths(static_cast<const char*>(pickle.get()), pickle_size, what, path);
+    }
     at::IValue value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
                                                          /*type_resolver=*/std::nullopt,
                                                          /*obj_loader=*/std::nullopt, /*device=*/std::nullopt,
