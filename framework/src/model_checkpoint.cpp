@@ -73,8 +73,8 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
 
 // Walks the pickle program and checks that no length-prefixed argument (bytes, strings, long integers)
 // claims more bytes than follow it: LibTorch's Unpickler allocates and clears the claimed length before it
-// reads, so a corrupt length of gigabytes cost seconds and gigabytes before the error (found by the
-// tensor_file fuzzer). Stops quietly at an opcode it does not know; the Unpickler then reports that one.
+// reads, so a corrupt length of gigabytes cost seconds and gigabytes before the error, and grows its memo
+// table to any index it is given (both found by the tensor_file fuzzer). Stops quietly at an opcode it does not know; the Unpickler then reports that one.
 void check_pickle_lengths(const char* data, size_t size, const std::string& what, const std::string& path) {
   const auto* p = reinterpret_cast<const unsigned char*>(data);
   size_t pos = 0;
@@ -114,6 +114,14 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
         return;
     }
     if (fixed >= 0) {
+      if (size - pos < static_cast<size_t>(fixed)) return;
+      // BINPUT/LONG_BINPUT: the Unpickler grows its memo table to the index, so a corrupt index of 10⁹
+      // allocated gigabytes. A valid pickle numbers its memo entries 0, 1, 2, ...: never beyond its size.
+      if ((op == 'q' || op == 'r') && little_endian(pos, fixed) > size) {
+        throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle stores memo entry {} "
+                                "(offset {}), more than a {}-byte pickle can hold",
+                                what, path, little_endian(pos, fixed), pos, size));
+      }
       pos += static_cast<size_t>(fixed);
     } else if (length_of > 0) {
       if (size - pos < static_cast<size_t>(length_of)) return;
