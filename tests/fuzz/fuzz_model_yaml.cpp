@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   eqnn::ModelPtr model;
   try {
-    model = eqnn::load_model_from_string(eqnn::fuzz::registry(), eqnn::fuzz::text_of(data, size), "fuzz.yaml");
+    model =
+        eqnn::load_model_from_string(eqnn::fuzz::registry(), eqnn::fuzz::text_of(data, size), "fuzz.yaml");
   } catch (const eqnn::Error&) {
     return 0;
   }

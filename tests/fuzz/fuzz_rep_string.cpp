@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int a = (i * 7 + 1) % n, b = (i * 13 + 3) % n;
     const eqnn::Matrix ra = rep->matrix(a), rb = rep->matrix(b), rab = rep->matrix(g->mul(a, b));
     if ((ra * rb - rab).cwiseAbs().maxCoeff() > 1e-9) __builtin_trap();
-    if ((ra * ra.transpose() - eqnn::Matrix::Identity(rep->size(), rep->size())).cwiseAbs().maxCoeff() > 1e-9) {
+    if ((ra * ra.transpose() - eqnn::Matrix::Identity(rep->size(), rep->size())).cwiseAbs().maxCoeff() >
+        1e-9) {
       __builtin_trap();
     }
   }

@@ -30,7 +30,8 @@ layers:
 const std::string& scratch_file() {
   static const std::string path = [] {
     const char* dir = std::getenv("TMPDIR");
-    return std::string(dir != nullptr ? dir : "/tmp") + "/eqnn-fuzz-tensor-file-" + std::to_string(getpid()) + ".pt";
+    return std::string(dir != nullptr ? dir : "/tmp") + "/eqnn-fuzz-tensor-file-" + std::to_string(getpid()) +
+           ".pt";
   }();
   return path;
 }
@@ -61,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   expect_error_or_value([&] { eqnn::load_tensor_file(path); });
   expect_error_or_value([&] { eqnn::checkpoint_source(path); });
 
-  static const eqnn::ModelPtr model = eqnn::load_model_from_string(eqnn::fuzz::registry(), kModel, "fuzz.yaml");
+  static const eqnn::ModelPtr model =
+      eqnn::load_model_from_string(eqnn::fuzz::registry(), kModel, "fuzz.yaml");
   static const at::Tensor x = at::randn({3, model->input_size()});
   torch::NoGradGuard no_grad;
   const at::Tensor before = model->forward(x);
