@@ -74,7 +74,8 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
 // Walks the pickle program and checks that no length-prefixed argument (bytes, strings, long integers)
 // claims more bytes than follow it: LibTorch's Unpickler allocates and clears the claimed length before it
 // reads, so a corrupt length of gigabytes cost seconds and gigabytes before the error, and grows its memo
-// table to any index it is given (both found by the tensor_file fuzzer). Stops quietly at an opcode it does not know; the Unpickler then reports that one.
+// table to any index it is given (both found by the tensor_file fuzzer). Stops quietly at an opcode it
+// does not know; the Unpickler then reports that one.
 void check_pickle_lengths(const char* data, size_t size, const std::string& what, const std::string& path) {
   const auto* p = reinterpret_cast<const unsigned char*>(data);
   size_t pos = 0;
@@ -148,8 +149,8 @@ void check_tensors(const at::IValue& value, const std::string& where, const std:
     const bool known = at::isFloatingType(dtype) || at::isComplexType(dtype) || dtype == at::kBool ||
                        dtype == at::kByte || dtype == at::kChar || dtype == at::kShort || dtype == at::kInt ||
                        dtype == at::kLong;
-    const bool float8 = dtype == at::kFloat8_e5m2 || dtype == at::kFloat8_e4m3fn || dtype == at::kFloat8_e5m2fnuz ||
-                        dtype == at::kFloat8_e4m3fnuz;
+    const bool float8 = dtype == at::kFloat8_e5m2 || dtype == at::kFloat8_e4m3fn ||
+                        dtype == at::kFloat8_e5m2fnuz || dtype == at::kFloat8_e4m3fnuz;
     if (!known || float8 || t.layout() != at::kStrided || t.is_quantized()) {
       throw Error(fmt::format("{} '{}': the tensor at {} is a {} {} tensor; eqnn reads dense float, integer, bool "
                               "and complex tensors",
