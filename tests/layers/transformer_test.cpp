@@ -51,6 +51,10 @@ TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
       if (norm_first) layer->eval();
       eqnn::testing::EquivarianceSweep sweep;
       sweep.min_scale = eqnn::testing::kRelativeToOutput;
+      // A whole block (softmax attention, two norms, a feed-forward of width |G| + 1) rounds more than one
+      // layer, and MKL's float32 GEMM sums in a thread-dependent order: Ico reached 1.05e-5 on a clean clone
+      // (below 1e-5 in other runs). Exactly equivariant in float64 (1e-10); float32 within 3e-5.
+      sweep.float32_tolerance = 3e-5;
       sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
       sweep.inputs = [&](at::ScalarType dtype) {
         auto o = at::TensorOptions().dtype(dtype);
@@ -94,6 +98,7 @@ TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
     EXPECT_EQ(direct->unconstrained_parameter_count(), via_registry->unconstrained_parameter_count());
     eqnn::testing::EquivarianceSweep sweep;
     sweep.min_scale = eqnn::testing::kRelativeToOutput;
+    sweep.float32_tolerance = 3e-5;  // as EveryElementEveryKindTrainAndEval
     sweep.prepare = [&](at::ScalarType dtype) {
       direct->to(dtype);
       via_registry->to(dtype);
