@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -94,33 +95,29 @@ void close_set(const std::vector<Elem>& gens, const Elem& identity, Mul mul, Key
     }
 }
 
-}  // namespace
-
-int64_t Group::max_order() {
-  const char* env = std::getenv("EQNN_MAX_GROUP_ORDER");
-  if (!env || !*env) return kDefaultMaxOrder;
+// A size limit from the environment variable `name`: `fallback` when unset or empty, else an integer in
+// 1 .. max; anything else is a GroupError "NAME='VALUE' is not a WHAT: expected EXPECTED (default N)".
+int64_t env_limit(const char* name, int64_t fallback, int64_t max, const char* what, const char* expected) {
+  const char* env = std::getenv(name);
+  if (!env || !*env) return fallback;
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(env, &end, 10);
-  // 46340² < 2³¹: the Cayley table must stay indexable.
-  if (errno != 0 || *end != '\0' || v < 1 || v > 46340)
-    throw GroupError(fmt::format("EQNN_MAX_GROUP_ORDER='{}' is not a group-order limit: expected an integer "
-                                 "1 .. 46340 (default {})",
-                                 env, kDefaultMaxOrder));
+  if (errno != 0 || *end != '\0' || v < 1 || v > max)
+    throw GroupError(fmt::format("{}='{}' is not a {}: expected {} (default {})", name, env, what, expected, fallback));
   return v;
 }
 
+}  // namespace
+
+int64_t Group::max_order() {
+  // 46340² < 2³¹: the Cayley table must stay indexable.
+  return env_limit("EQNN_MAX_GROUP_ORDER", kDefaultMaxOrder, 46340, "group-order limit", "an integer 1 .. 46340");
+}
+
 int64_t max_matrix_entries() {
-  const char* env = std::getenv("EQNN_MAX_WEIGHT_ENTRIES");
-  if (!env || !*env) return kDefaultMaxMatrixEntries;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(env, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 1)
-    throw GroupError(fmt::format("EQNN_MAX_WEIGHT_ENTRIES='{}' is not a weight-size limit: expected a positive "
-                                 "integer (default {})",
-                                 env, kDefaultMaxMatrixEntries));
-  return v;
+  return env_limit("EQNN_MAX_WEIGHT_ENTRIES", kDefaultMaxMatrixEntries, std::numeric_limits<int64_t>::max(),
+                   "weight-size limit", "a positive integer");
 }
 
 void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind) {
