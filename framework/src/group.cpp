@@ -120,6 +120,19 @@ int64_t max_matrix_entries() {
                    "weight-size limit", "a positive integer");
 }
 
+int64_t max_rep_size() {
+  return env_limit("EQNN_MAX_REP_SIZE", kDefaultMaxRepSize, std::numeric_limits<int>::max(),
+                   "representation-size limit", "an integer 1 .. 2147483647");
+}
+
+void check_rep_size(int64_t size, const std::string& what) {
+  const int64_t limit = max_rep_size();
+  if (size <= limit) return;
+  throw GroupError(fmt::format("{} would have {} coordinates, more than eqnn builds (at most {}; set "
+                               "EQNN_MAX_REP_SIZE to allow more)",
+                               what, size, limit));
+}
+
 void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind) {
   const int64_t entries = rows * cols, limit = max_matrix_entries();
   if (entries <= limit) return;

@@ -43,7 +43,14 @@ struct Parser {
     return v;
   }
   static constexpr long kMaxMultiplicity = 999999;
-  static constexpr long kMaxSize = std::numeric_limits<int>::max();
+  // The size limit (max_rep_size()), checked before anything of that size is built; located at `at`.
+  void check_size(size_t at, long size, const std::string& what) const {
+    try {
+      check_rep_size(size, what);
+    } catch (const GroupError& e) {
+      fail(at, e.what());
+    }
+  }
   std::string word() {
     size_t start = pos;
     while (pos < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_')) ++pos;
@@ -65,7 +72,9 @@ struct Parser {
     return arg;
   }
 
-  RepPtr term() {
+  // One term; `before` coordinates precede it, and the total is checked against the size limit before the
+  // term's copies are summed.
+  RepPtr term(long before) {
     skip();
     size_t start = pos;
     long count = 1;
@@ -127,10 +136,9 @@ struct Parser {
     } catch (const std::exception& e) {
       fail(name_at, e.what());
     }
+    const long size = count * static_cast<long>(one->size());
+    check_size(start, before + size, before == 0 ? fmt::format("{}x {}", count, name) : "the representation");
     if (count == 1) return one;
-    if (count * static_cast<long>(one->size()) > kMaxSize)
-      fail(start, fmt::format("{}x {} would have {} coordinates; a representation has at most {}", count, name,
-                              count * static_cast<long>(one->size()), kMaxSize));
     return Representation::direct_sum(std::vector<RepPtr>(static_cast<size_t>(count), one));
   }
 
@@ -138,12 +146,8 @@ struct Parser {
     std::vector<RepPtr> terms;
     long size = 0;
     for (;;) {
-      skip();
-      const size_t start = pos;
-      terms.push_back(term());
+      terms.push_back(term(size));
       size += terms.back()->size();
-      if (size > kMaxSize)
-        fail(start, fmt::format("the representation would have {} coordinates; at most {}", size, kMaxSize));
       skip();
       if (pos == s.size()) break;
       if (s[pos] != '+') fail(pos, fmt::format("expected '+' or the end, found '{}'", s[pos]));

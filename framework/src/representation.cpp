@@ -288,9 +288,7 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
                                    r->group().name()));
     total += r->size();
   }
-  if (total > (int64_t(1) << 24))
-    throw GroupError(fmt::format("direct_sum: the sum would have size {}, more than the supported {}", total,
-                                 int64_t(1) << 24));
+  check_rep_size(total, fmt::format("the direct sum of {} representations", reps.size()));
   if (reps.size() == 1) return reps[0];
   auto out = std::shared_ptr<Representation>(new Representation());
   out->group_ = g0;

@@ -28,13 +28,15 @@ inline std::string text_of(const uint8_t* data, size_t size) {
 }
 
 /// Smaller size limits while fuzzing, through the documented knobs (unless the environment sets others):
-/// groups of order at most 120 (EQNN_MAX_GROUP_ORDER) and weights of at most 2¹⁸ entries
-/// (EQNN_MAX_WEIGHT_ENTRIES). The fuzzers explore the parsers and builders, not how long a group of order
-/// 5000 or a 16k x 16k weight takes to build; an input inside these limits that takes more than the
+/// groups of order at most 120 (EQNN_MAX_GROUP_ORDER), weights of at most 2¹⁸ entries
+/// (EQNN_MAX_WEIGHT_ENTRIES) and representations of at most 4096 coordinates (EQNN_MAX_REP_SIZE). The
+/// fuzzers explore the parsers and builders, not how long a group of order 5000, a 16k x 16k weight or a
+/// representation of 16M coordinates takes to build; an input inside these limits that takes more than the
 /// fuzzer's -timeout is a finding.
 inline void limit_sizes() {
   setenv("EQNN_MAX_GROUP_ORDER", "120", /*overwrite=*/0);
   setenv("EQNN_MAX_WEIGHT_ENTRIES", "262144", /*overwrite=*/0);
+  setenv("EQNN_MAX_REP_SIZE", "4096", /*overwrite=*/0);
 }
 
 }  // namespace eqnn::fuzz

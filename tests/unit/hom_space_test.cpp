@@ -297,5 +297,35 @@ TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) 
   }
 }
 
+// Sets EQNN_MAX_REP_SIZE for one test.
+struct RepSizeLimit {
+  explicit RepSizeLimit(const char* v) { setenv("EQNN_MAX_REP_SIZE", v, 1); }
+  ~RepSizeLimit() { unsetenv("EQNN_MAX_REP_SIZE"); }
+};
+
+TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBuilt) {
+  EXPECT_EQ(max_rep_size(), int64_t{1} << 24);
+  auto g = group("C4");
+  // More than 2²⁴ coordinates are refused by the parser (located, before the copies are summed).
+  EXPECT_HAS(error_text([&] { parse_rep(group("C24"), "700000x regular"); }),
+             "700000x regular would have 16800000 coordinates, more than eqnn builds (at most 16777216; set "
+             "EQNN_MAX_REP_SIZE to allow more)");
+  {
+    RepSizeLimit limit("100");
+    EXPECT_EQ(parse_rep(g, "25x regular")->size(), 100);
+    EXPECT_HAS(error_text([&] { parse_rep(g, "26x regular"); }), "26x regular would have 104 coordinates");
+    EXPECT_HAS(error_text([&] { parse_rep(g, "20x regular + 6x regular"); }),
+               "the representation would have 104 coordinates");
+    const RepPtr r = parse_rep(g, "20x regular");
+    EXPECT_HAS(error_text([&] { Representation::direct_sum({r, r}); }),
+               "the direct sum of 2 representations would have 160 coordinates, more than eqnn builds (at most 100");
+  }
+  {
+    RepSizeLimit limit("lots");
+    EXPECT_HAS(error_text([&] { parse_rep(g, "2x regular"); }),
+               "EQNN_MAX_REP_SIZE='lots' is not a representation-size limit: expected an integer 1 .. 2147483647");
+  }
+}
+
 }  // namespace
 }  // namespace eqnn::testing

@@ -32,6 +32,15 @@ int64_t max_matrix_entries();
 /// (at most LIMIT entries; ...)" when rows · cols > max_matrix_entries(); call it before allocating.
 void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind);
 
+/// Default limit on a representation's size (2²⁴ coordinates).
+inline constexpr int64_t kDefaultMaxRepSize = int64_t{1} << 24;
+/// The largest representation eqnn builds, in coordinates: EQNN_MAX_REP_SIZE when set (an integer
+/// 1 .. 2³¹ - 1), else kDefaultMaxRepSize. Direct sums and the rep-string parser check it before building.
+int64_t max_rep_size();
+/// Throws GroupError "WHAT would have SIZE coordinates, more than eqnn builds (at most LIMIT; set
+/// EQNN_MAX_REP_SIZE to allow more)" when size > max_rep_size().
+void check_rep_size(int64_t size, const std::string& what);
+
 /// A real irreducible representation: an orthogonal matrix for every element.
 struct Irrep {
   int index = 0;
