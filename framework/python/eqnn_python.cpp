@@ -27,6 +27,7 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
+#include "e_transformer_encoder_layer.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/hom_space.hpp"
 #include "eqnn/layer.hpp"
@@ -167,6 +168,13 @@ class Handle {
     TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
     return run(
         [&] { return mha->forward(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights); });
+  }
+
+  /// ETransformerEncoderLayer's forward with the stock masks (undefined: none).
+  at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask, const at::Tensor& src_key_padding_mask) {
+    auto* encoder = dynamic_cast<ETransformerEncoderLayerImpl*>(layer.get());
+    TORCH_CHECK(encoder != nullptr, "eqnn: not an eTransformerEncoderLayer");
+    return run([&] { return encoder->forward(src, src_mask, src_key_padding_mask); });
   }
 
   /// The attention's effective in_proj weight/bias and out_proj weight/bias, differentiable (undefined
@@ -565,6 +573,11 @@ PYBIND11_MODULE(_C, m) {
                                                attn_mask.value_or(at::Tensor()), average_attn_weights);
              py::object w = weights.defined() ? py::cast(weights) : py::none();
              return py::make_tuple(out, w);
+           })
+      .def("encoder",
+           [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
+              const std::optional<at::Tensor>& src_key_padding_mask) {
+             return h.encoder(src, src_mask.value_or(at::Tensor()), src_key_padding_mask.value_or(at::Tensor()));
            })
       .def("attention_weights",
            [](Handle& h) {

@@ -168,16 +168,19 @@ void ETransformerEncoderLayerImpl::reset() {
   check_sub_layer(*activation, "activation", hidden, hidden);
 }
 
-at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src) {
+at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src) { return forward(src, {}, {}); }
+
+at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src, const at::Tensor& src_mask,
+                                                 const at::Tensor& src_key_padding_mask) {
   const RepPtr& rep = options.in_rep();
   TORCH_CHECK(src.dim() >= 1 && src.size(-1) == rep->size(), kWhat, ": expected input of shape (..., ",
               rep->size(), ") for in_rep ", rep->describe(), ", got ", src.sizes());
   at::Tensor x = src;
   if (options.norm_first()) {
-    x = x + self_attention_block(norm1->forward(x));
+    x = x + self_attention_block(norm1->forward(x), src_mask, src_key_padding_mask);
     x = x + feed_forward_block(norm2->forward(x));
   } else {
-    x = norm1->forward(x + self_attention_block(x));
+    x = norm1->forward(x + self_attention_block(x, src_mask, src_key_padding_mask));
     x = norm2->forward(x + feed_forward_block(x));
   }
   return x;
@@ -185,9 +188,25 @@ at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src) {
 
 // eqnn::Layer::forward is batch-first; with batch_first = false a 3-D input is (seq, batch, D). Only
 // attention mixes tokens, so only it needs the transposition.
-at::Tensor ETransformerEncoderLayerImpl::self_attention_block(const at::Tensor& x) {
-  if (options.batch_first() || x.dim() != 3) return dropout1->forward(self_attn->forward(x));
-  return dropout1->forward(self_attn->forward(x.transpose(0, 1)).transpose(0, 1));
+at::Tensor ETransformerEncoderLayerImpl::self_attention_block(const at::Tensor& x, const at::Tensor& src_mask,
+                                                              const at::Tensor& src_key_padding_mask) {
+  if (!src_mask.defined() && !src_key_padding_mask.defined()) {
+    if (options.batch_first() || x.dim() != 3) return dropout1->forward(self_attn->forward(x));
+    return dropout1->forward(self_attn->forward(x.transpose(0, 1)).transpose(0, 1));
+  }
+  auto* mha = dynamic_cast<EMultiheadAttentionImpl*>(self_attn.get());
+  TORCH_CHECK(mha != nullptr, kWhat, ": src_mask and src_key_padding_mask need self_attn to be an ",
+              "EMultiheadAttention; the registry supplied ", self_attn->name());
+  TORCH_CHECK(x.dim() == 2 || x.dim() == 3, kWhat, ": with masks the input must be ",
+              options.batch_first() ? "(batch, seq, D)" : "(seq, batch, D)", " or (batch, D), got ", x.sizes());
+  // To (batch, seq, D), then to the attention's own layout and back.
+  const at::Tensor batch_seq = x.dim() == 2 ? x.unsqueeze(1) : options.batch_first() ? x : x.transpose(0, 1);
+  const bool attn_batch_first = mha->options.batch_first();
+  const at::Tensor q = attn_batch_first ? batch_seq : batch_seq.transpose(0, 1);
+  at::Tensor y = std::get<0>(mha->forward(q, q, q, src_key_padding_mask, /*need_weights=*/false, src_mask));
+  if (!attn_batch_first) y = y.transpose(0, 1);
+  y = x.dim() == 2 ? y.squeeze(1) : options.batch_first() ? y : y.transpose(0, 1);
+  return dropout1->forward(y);
 }
 
 at::Tensor ETransformerEncoderLayerImpl::feed_forward_block(const at::Tensor& x) {

@@ -65,6 +65,7 @@ std::string transformer_activation_layer(const std::string& activation);
 ///       ETransformerEncoderLayerOptions(parse_rep(g, "4x regular"),
 ///       2).dim_feedforward(64).batch_first(true));
 ///   at::Tensor y = enc(at::randn({5, 10, 32}));   // (batch 5, seq 10, 32)
+///   at::Tensor z = enc(x, causal_mask, key_padding_mask);   // the masks of the stock layer
 class ETransformerEncoderLayerImpl : public Layer {
  public:
   explicit ETransformerEncoderLayerImpl(ETransformerEncoderLayerOptions options);
@@ -76,6 +77,14 @@ class ETransformerEncoderLayerImpl : public Layer {
   /// (batch, seq, D) with batch_first, else (seq, batch, D); a 2-D (batch, D) is a batch of single tokens
   /// (the eqnn Layer convention). Returns the same shape.
   at::Tensor forward(const at::Tensor& src) override;
+  /// As torch::nn::TransformerEncoderLayer::forward: src_mask (seq, seq) or (batch·num_heads, seq, seq) and
+  /// src_key_padding_mask (batch, seq), each bool (true = may not attend) or floating-point (added to the
+  /// scores), go to self_attn as attn_mask and key_padding_mask (undefined: none). The masks only decide
+  /// which tokens attend to which, so the layer stays exactly equivariant. A 2-D src is a batch of single
+  /// tokens here too (seq = 1). Needs self_attn to be an EMultiheadAttention (a registry may supply another
+  /// layer; masks for it are refused by name).
+  at::Tensor forward(const at::Tensor& src, const at::Tensor& src_mask,
+                     const at::Tensor& src_key_padding_mask = {});
   RepPtr in_rep() const override { return options.in_rep(); }
   RepPtr out_rep() const override { return options.in_rep(); }
   /// The hidden representation of the feed-forward block (k x regular).
@@ -96,11 +105,23 @@ class ETransformerEncoderLayerImpl : public Layer {
   torch::nn::Dropout dropout{nullptr}, dropout1{nullptr}, dropout2{nullptr};
 
  private:
-  at::Tensor self_attention_block(const at::Tensor& x);
+  at::Tensor self_attention_block(const at::Tensor& x, const at::Tensor& src_mask,
+                                  const at::Tensor& src_key_padding_mask);
   at::Tensor feed_forward_block(const at::Tensor& x);
 
   RepPtr hidden_;
 };
-TORCH_MODULE(ETransformerEncoderLayer);
+
+/// The module holder (TORCH_MODULE's, plus a call operator: forward is overloaded — the Layer one and the
+/// stock one with masks — which ModuleHolder's own operator() cannot deduce).
+class ETransformerEncoderLayer : public torch::nn::ModuleHolder<ETransformerEncoderLayerImpl> {
+ public:
+  using torch::nn::ModuleHolder<ETransformerEncoderLayerImpl>::ModuleHolder;
+  using Impl = ETransformerEncoderLayerImpl;
+  at::Tensor operator()(const at::Tensor& src, const at::Tensor& src_mask = {},
+                        const at::Tensor& src_key_padding_mask = {}) {
+    return get()->forward(src, src_mask, src_key_padding_mask);
+  }
+};
 
 }  // namespace eqnn

@@ -3,6 +3,7 @@
 // for every representation kind (post-norm in train mode with dropout 0, pre-norm in eval mode), the direct
 // layer equal to the registry's with the same parameters, the stock layer's structure, defaults and
 // parameter count as oracles, and errors.
+#include <limits>
 #include <sstream>
 #include <variant>
 
@@ -11,9 +12,13 @@
 #include <torch/nn/modules/transformerlayer.h>
 #include <torch/nn/options/normalization.h>
 
+#include "e_activation.hpp"
+#include "e_linear.hpp"
+#include "e_norm.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/layer.hpp"
+#include "eqnn/registry.hpp"
 #include "eqnn/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
@@ -116,6 +121,47 @@ TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
   }
 }
 
+// With a causal src_mask and a src_key_padding_mask (the masks only choose which tokens attend to which),
+// on every element, in both layouts, post-norm in train mode (dropout 0) and pre-norm in eval mode.
+TEST_P(EncoderEquivariance, MasksKeepEveryElementEquivariant) {
+  const auto g = eqnn::testing::group(GetParam().spec);
+  const int copies = g->order() >= 60 ? 1 : 2;
+  bool norm_first = false;
+  for (const auto& kind : eqnn::testing::test_kinds()) {
+    RepPtr rep = eqnn::testing::make_kind(g, kind, copies);
+    if (!rep) continue;
+    norm_first = !norm_first;
+    const bool batch_first = norm_first;
+    const std::string what = GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first);
+    eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, copies)
+                                             .dim_feedforward(g->order() + 1)
+                                             .dropout(0.0)
+                                             .norm_first(norm_first)
+                                             .batch_first(batch_first));
+    eqnn::testing::randomise(*layer, 4, /*stddev=*/0.5);
+    if (norm_first) layer->eval();
+    const int64_t batch = 2, seq = 4;
+    const at::Tensor causal = at::ones({seq, seq}, at::kBool).triu(1);
+    const at::Tensor padding = at::tensor({0, 0, 0, 0, 0, 0, 1, 1}, at::kInt).ne(0).view({batch, seq});
+    eqnn::testing::EquivarianceSweep sweep;
+    sweep.min_scale = eqnn::testing::kRelativeToOutput;
+    sweep.float32_tolerance = 3e-5;  // as EveryElementEveryKindTrainAndEval
+    sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+    sweep.inputs = [&](at::ScalarType dtype) {
+      auto o = at::TensorOptions().dtype(dtype);
+      return std::vector<at::Tensor>{batch_first ? at::randn({batch, seq, rep->size()}, o)
+                                                 : at::randn({seq, batch, rep->size()}, o)};
+    };
+    // The masks take effect: the output differs from the unmasked one.
+    sweep.also = [&](const at::Tensor& x) {
+      at::NoGradGuard no_grad;
+      EXPECT_GT((layer(x, causal, padding) - layer(x)).abs().max().item<double>(), 1e-3) << what;
+    };
+    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer(t, causal, padding); }, *rep, *rep,
+                                     sweep, "masked " + what);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllGroups, EncoderEquivariance, ::testing::ValuesIn(eqnn::testing::test_groups()),
                          [](const auto& info) { return info.param.label; });
 
@@ -155,6 +201,161 @@ TEST(EncoderLayer, StockStructureAndArithmetic) {
     EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12)
         << "norm_first=" << norm_first;
   }
+}
+
+// The masks against the stock layer: torch::nn::TransformerEncoderLayer (post-norm, sequence first, as
+// this layer's defaults) given this layer's effective weights computes the same with every kind of mask.
+TEST(EncoderLayer, MasksAsTheStockLayerWithTheSameWeights) {
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("D4"), "2x regular");  // D = 16, a permutation rep
+  eqnn::ETransformerEncoderLayer ours(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).dim_feedforward(16).dropout(0.0));
+  torch::nn::TransformerEncoderLayer stock(
+      torch::nn::TransformerEncoderLayerOptions(16, 2).dim_feedforward(16).dropout(0.0));
+  eqnn::testing::randomise(*ours, 6, /*stddev=*/0.5);
+  ours->to(at::kDouble);
+  stock->to(at::kDouble);
+  {
+    at::NoGradGuard no_grad;
+    auto stock_parameters = stock->named_parameters();
+    int copied = 0;
+    for (const char* name : {"self_attn", "linear1", "linear2", "norm1", "norm2"}) {
+      for (const auto& [key, value] : child(*ours, name)->effective_parameters()) {
+        at::Tensor* slot = stock_parameters.find(std::string(name) + "." + key);
+        ASSERT_NE(slot, nullptr) << name << "." << key;
+        slot->copy_(value);
+        ++copied;
+      }
+    }
+    ASSERT_EQ(copied, static_cast<int>(stock_parameters.size()));  // every stock parameter is set
+  }
+  const int64_t seq = 5, batch = 3, heads = 2;
+  const at::Tensor x = at::randn({seq, batch, 16}, at::kDouble);
+  const at::Tensor causal = at::ones({seq, seq}, at::kBool).triu(1);
+  const at::Tensor padding =
+      at::tensor({0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1}, at::kInt).ne(0).view({batch, seq});
+  auto additive = [](const at::Tensor& mask) {
+    return at::zeros(mask.sizes(), at::kDouble).masked_fill(mask, -std::numeric_limits<double>::infinity());
+  };
+  at::NoGradGuard no_grad;
+  auto close = [&](const at::Tensor& a, const at::Tensor& b, const char* what) {
+    EXPECT_LE((a - b).abs().max().item<double>(), 1e-12) << what;
+  };
+  close(ours(x), stock(x), "no masks");
+  close(ours(x, additive(causal)), stock(x, additive(causal)), "additive causal mask");
+  close(ours(x, causal), stock(x, additive(causal)), "bool causal mask");
+  close(ours(x, {}, padding), stock(x, at::Tensor(), padding), "key padding");
+  close(ours(x, causal, padding), stock(x, additive(causal), padding), "causal and key padding");
+  // A 3-D mask (batch·heads, seq, seq): the stock C++ layer fails on one in LibTorch 2.11 ("output with
+  // shape [6, 5, 5] doesn't match the broadcast shape [1, 6, 5, 5]"), so the oracle runs each batch element
+  // alone with its 2-D mask, the same for both heads (the attention's own tests check per-head masks
+  // against Python's functional). Key 0 is never masked, so no row is all masked.
+  at::Tensor per_batch = (at::rand({batch, seq, seq}) < 0.4) & ~at::eye(seq, at::kBool);
+  per_batch.select(2, 0).fill_(false);
+  const at::Tensor ours_3d = ours(x, per_batch.repeat_interleave(heads, 0), padding);
+  for (int64_t n = 0; n < batch; ++n) {
+    close(ours_3d.slice(1, n, n + 1),
+          stock(x.slice(1, n, n + 1), additive(per_batch[n]), padding.slice(0, n, n + 1)),
+          "3-D mask and key padding");
+  }
+  close(ours(x, causal, additive(padding)), stock(x, additive(causal), padding), "additive key padding");
+  // All-false masks change nothing; and the masks take effect.
+  close(ours(x, at::zeros({seq, seq}, at::kBool), at::zeros({batch, seq}, at::kBool)), ours(x),
+        "all-false masks");
+  EXPECT_GT((ours(x, causal) - ours(x)).abs().max().item<double>(), 1e-3);
+}
+
+// Independent of any attention code: with a causal mask token t sees only tokens 0..t, so its output is
+// the output for the sequence cut after t; with padding, the unpadded tokens' outputs are those of the
+// sequence without the padded ones. Both layouts, a 2-D input (single tokens), pre- and post-norm.
+TEST(EncoderLayer, MasksMeanWhatTheySay) {
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C4"), "3x regular");
+  for (bool norm_first : {false, true}) {
+    eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, 3)
+                                             .dim_feedforward(8)
+                                             .dropout(0.0)
+                                             .norm_first(norm_first)
+                                             .batch_first(true));
+    eqnn::testing::randomise(*layer, 7, /*stddev=*/0.5);
+    layer->to(at::kDouble);
+    at::NoGradGuard no_grad;
+    const int64_t seq = 6;
+    const at::Tensor x = at::randn({2, seq, 12}, at::kDouble);
+    const at::Tensor causal = at::ones({seq, seq}, at::kBool).triu(1);
+    const at::Tensor y = layer(x, causal);
+    for (int64_t t = 0; t < seq; ++t) {
+      const at::Tensor prefix = layer(x.slice(1, 0, t + 1)).select(1, t);
+      EXPECT_LE((y.select(1, t) - prefix).abs().max().item<double>(), 1e-12) << "token " << t;
+    }
+    // Sample 0 keeps 4 tokens (positions 1 and 4 padded), sample 1 all 6.
+    const at::Tensor padding = at::tensor({0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, at::kInt).ne(0).view({2, seq});
+    const at::Tensor kept = at::tensor({0, 2, 3, 5}, at::kLong);
+    const at::Tensor padded_out = layer(x, {}, padding);
+    EXPECT_LE((padded_out[0].index_select(0, kept) - layer(x[0].index_select(0, kept).unsqueeze(0))[0])
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-12);
+    EXPECT_LE((padded_out[1] - layer(x.slice(0, 1, 2))[0]).abs().max().item<double>(), 1e-12);
+    // Sequence-first layout: the same numbers transposed.
+    eqnn::ETransformerEncoderLayer seq_first(eqnn::ETransformerEncoderLayerOptions(rep, 3)
+                                                 .dim_feedforward(8)
+                                                 .dropout(0.0)
+                                                 .norm_first(norm_first));
+    seq_first->to(at::kDouble);
+    eqnn::testing::copy_parameters(*layer, *seq_first, "seq_first");
+    EXPECT_LE((seq_first(x.transpose(0, 1), causal, padding).transpose(0, 1) - layer(x, causal, padding))
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-12);
+    // A 2-D input is a batch of single tokens: a (1, 1) mask, a (batch, 1) padding mask.
+    const at::Tensor tokens = x.select(1, 0);
+    EXPECT_LE((layer(tokens, at::zeros({1, 1}, at::kBool), at::zeros({2, 1}, at::kBool)) - layer(tokens))
+                  .abs()
+                  .max()
+                  .item<double>(),
+              1e-12);
+  }
+}
+
+TEST(EncoderLayer, MaskErrors) {
+  using eqnn::testing::error_text;
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "2x regular");
+  eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, 2).batch_first(true));
+  const at::Tensor x = at::randn({2, 3, 10});
+  EXPECT_HAS(error_text([&] { layer(x, at::zeros({4, 4}, at::kBool)); }),
+             "eMultiheadAttention: the 2-D attn_mask has shape [4, 4]");
+  EXPECT_HAS(error_text([&] { layer(x, {}, at::zeros({3, 2}, at::kBool)); }),
+             "eMultiheadAttention: key_padding_mask has shape [3, 2]");
+  EXPECT_HAS(error_text([&] { layer(x, at::zeros({3, 3}, at::kInt)); }), "attn_mask");
+  EXPECT_HAS(error_text([&] { layer(at::randn({10}), at::zeros({1, 1}, at::kBool)); }),
+             "eTransformerEncoderLayer: with masks the input must be (batch, seq, D) or (batch, D), got [10]");
+  EXPECT_HAS(error_text([&] { layer(at::randn({2, 3, 7}), at::zeros({3, 3}, at::kBool)); }),
+             "eTransformerEncoderLayer: expected input of shape (..., 10)");
+
+  // A registry whose "eMultiheadAttention" is some other layer (here an eLinear): the layer works without
+  // masks, and refuses masks naming what it got instead of silently dropping them.
+  eqnn::Registry registry;
+  registry.register_builtin("sub_layers", [](eqnn::Registrar& r) {
+    auto linear = [](const eqnn::LayerArgs& a) -> eqnn::LayerPtr {
+      const eqnn::RepPtr out = a.kwargs["out_rep"] ? a.resolve_rep(a.kwargs["out_rep"]) : a.in_rep;
+      return std::make_shared<eqnn::ELinearImpl>(eqnn::ELinearOptions(a.in_rep, out));
+    };
+    r.add_layer("eMultiheadAttention", linear);
+    r.add_layer("eLinear", linear);
+    r.add_layer("eLayerNorm", [](const eqnn::LayerArgs& a) -> eqnn::LayerPtr {
+      return std::make_shared<eqnn::ELayerNormImpl>(eqnn::ELayerNormOptions(a.in_rep));
+    });
+    r.add_layer("eReLU", [](const eqnn::LayerArgs& a) -> eqnn::LayerPtr {
+      return std::make_shared<eqnn::EReLUImpl>(eqnn::EReLUOptions(a.in_rep));
+    });
+  });
+  eqnn::ETransformerEncoderLayer other(
+      eqnn::ETransformerEncoderLayerOptions(rep, 2).batch_first(true).registry(&registry));
+  EXPECT_EQ(other(x).sizes(), x.sizes());
+  EXPECT_HAS(error_text([&] { other(x, at::zeros({3, 3}, at::kBool)); }),
+             "eTransformerEncoderLayer: src_mask and src_key_padding_mask need self_attn to be an "
+             "EMultiheadAttention; the registry supplied eqnn::ELinear");
 }
 
 TEST(EncoderLayer, HiddenSizeRoundedUpToWholeRegularCopies) {

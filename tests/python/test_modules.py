@@ -240,6 +240,37 @@ def test_registry_layers_are_equivariant_modules(C8):
     assert torch.equal(t(x), t2(x))
 
 
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_transformer_encoder_masks_mean_what_they_say(C8, norm_first):
+    # No attention code as the oracle: with a causal mask token t's output is that of the sequence cut after
+    # t; with padding, the kept tokens' outputs are those of the sequence without the padded ones.
+    r = eqnn.rep(C8, "2x regular")
+    t = enn.ETransformerEncoderLayer(r, num_heads=2, dim_feedforward=16, dropout=0.0, norm_first=norm_first)
+    t = t.double().eval()
+    x = torch.randn(2, 5, 16, dtype=torch.float64)
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)
+    with torch.no_grad():
+        y = t(x, src_mask=causal, is_causal=True)
+        for i in range(5):
+            assert torch.allclose(y[:, i], t(x[:, : i + 1])[:, i], atol=1e-12, rtol=0)
+        assert torch.allclose(t(x, src_mask=causal.isinf()), y, atol=1e-12, rtol=0)  # bool mask
+        pad = torch.tensor([[False, True, False, False, True], [False] * 5])
+        out = t(x, src_key_padding_mask=pad)
+        kept = torch.tensor([0, 2, 3])
+        assert torch.allclose(out[0, kept], t(x[:1, kept])[0], atol=1e-12, rtol=0)
+        assert torch.allclose(out[1], t(x[1:])[0], atol=1e-12, rtol=0)
+    # Exactly equivariant with the masks on every element; gradients flow through the masked forward.
+    masked = lambda z: t(z, src_mask=causal[:3, :3], src_key_padding_mask=pad[:, :3])  # noqa: E731
+    assert eqnn.check_equivariance(masked, r, r, torch.float64, shape=(2, 3)) < 1e-10
+    t.train()
+    t(x, src_mask=causal, src_key_padding_mask=pad).square().sum().backward()
+    assert all(p.grad is not None for p in t.parameters())
+    with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):
+        t(x, is_causal=True)
+    with pytest.raises(RuntimeError, match="key_padding_mask has shape"):
+        t(x, src_key_padding_mask=pad[:, :3])
+
+
 def test_check_equivariance_fails_on_nan_and_on_a_broken_module(C8):
     r = eqnn.rep(C8, "regular")
     assert eqnn.check_equivariance(lambda x: x * float("nan"), r, r) == math.inf

@@ -310,11 +310,32 @@ EPointwise = _registry_layer(
     "approximate, negative_slope); permutation reps only.")
 EInvariantPool = _registry_layer("eInvariantPool", "Projection onto the invariant subspace (out: trivial copies).")
 ENormPool = _registry_layer("eNormPool", "One norm per irrep copy (out: trivial copies).")
-ETransformerEncoderLayer = _registry_layer(
-    "eTransformerEncoderLayer",
-    "Equivariant transformer encoder layer (keywords: num_heads, dim_feedforward=2048, dropout=0.1, "
-    "activation='relu', norm_first=False, batch_first=True, layer_norm_eps=1e-5, bias, init_scheme); "
-    "forward (batch, seq, in_rep.size).")
+class ETransformerEncoderLayer(Layer):
+    """Equivariant transformer encoder layer (keywords: num_heads, dim_feedforward=2048, dropout=0.1,
+    activation='relu', norm_first=False, batch_first=True, layer_norm_eps=1e-5, bias, init_scheme);
+    forward (batch, seq, in_rep.size) with batch_first, else (seq, batch, in_rep.size), and the masks of
+    torch.nn.TransformerEncoderLayer.forward."""
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None, **kwargs: Any):
+        super().__init__("eTransformerEncoderLayer", in_rep, device=device, dtype=dtype, **kwargs)
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_mask: Optional[torch.Tensor] = None,
+        src_key_padding_mask: Optional[torch.Tensor] = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """As torch.nn.TransformerEncoderLayer.forward: src_mask (seq, seq) or (batch*num_heads, seq, seq),
+        src_key_padding_mask (batch, seq), each bool (True may not attend) or float (added to the scores).
+        ``is_causal`` is a hint that src_mask is the causal mask, as in torch: the mask is required and is
+        what is applied."""
+        if is_causal and src_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+                               "module method `generate_square_subsequent_mask` to create this mask.")
+        if src_mask is None and src_key_padding_mask is None:
+            return self._eqnn_ready().forward(src)
+        return self._eqnn_ready().encoder(src, src_mask, src_key_padding_mask)
 
 
 class Model(_CppModule):
