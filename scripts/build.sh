@@ -15,13 +15,19 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 
 generator=()
 if [ ! -f "$build_dir/CMakeCache.txt" ] && command -v ninja > /dev/null; then generator=(-G Ninja); fi
-cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="${EQNN_BUILD_TYPE:-Release}" \
-  -DEQNN_PYTHON="$venv/bin/python" "$@"
+package=${EQNN_PYTHON_PACKAGE:-1}  # EQNN_PYTHON_PACKAGE=0 skips the Python package
+python_ext=OFF
+[ "$package" = 0 ] || python_ext=ON
+build_type=${EQNN_BUILD_TYPE:-Release}
+cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$build_type" \
+  -DEQNN_PYTHON="$venv/bin/python" -DPython_EXECUTABLE="$venv/bin/python" -DEQNN_BUILD_PYTHON="$python_ext" "$@"
 cmake --build "$build_dir" -j "${EQNN_JOBS:-2}"
-# The Python package `eqnn` into the venv (pyproject.toml; objects in build-python/, which ccache shares
-# with build/ through the relative paths above).
-# EQNN_PYTHON_PACKAGE=0 skips it.
-if [ "${EQNN_PYTHON_PACKAGE:-1}" != 0 ]; then
+# The Python package `eqnn` into the venv (pyproject.toml), from this same tree: the extension was built
+# above with everything else, so scikit-build-core only re-configures (keeping this tree's settings) and
+# installs; nothing is compiled twice. (A plain `pip install .` builds in build-python/ instead.)
+if [ "$package" != 0 ]; then
+  tests=$(sed -n 's/^EQNN_BUILD_TESTS:BOOL=//p' "$build_dir/CMakeCache.txt")
   CMAKE_BUILD_PARALLEL_LEVEL=${EQNN_JOBS:-2} "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-    --no-build-isolation --no-deps "$root"
+    --no-build-isolation --no-deps --config-settings=build-dir="$build_dir" --config-settings=cmake.build-type="$build_type" \
+    --config-settings=cmake.define.EQNN_BUILD_TESTS="${tests:-ON}" "$root"
 fi
