@@ -49,6 +49,7 @@ struct Case {
   std::string group, kind;
   int copies;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.group << " " << c.copies << "x " << c.kind; }
 
 std::vector<Case> cases() {
   return {{"C5", "regular", 2},     {"C5", "irreps", 2},       {"D4", "regular", 3},

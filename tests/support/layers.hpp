@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -80,6 +81,8 @@ struct GroupCase {
   std::string label;
   std::string spec;
 };
+/// What gtest prints for the parameter (ctest's test list shows it): the label, not the object's bytes.
+inline void PrintTo(const GroupCase& c, std::ostream* os) { *os << c.label; }
 inline std::vector<GroupCase> test_groups() {
   return {{"C5", "C5"},
           {"D4", "D4"},

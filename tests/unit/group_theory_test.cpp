@@ -21,6 +21,7 @@ struct Textbook {
   // (dim, type letter) of every real irrep, sorted.
   std::vector<std::pair<int, char>> irreps;
 };
+void PrintTo(const Textbook& t, std::ostream* os) { *os << t.spec << " (order " << t.order << ")"; }
 
 std::vector<std::pair<int, char>> rep(std::initializer_list<std::pair<int, char>> l) { return l; }
 

@@ -26,6 +26,10 @@ struct Pair {
   std::string group, in, out;
   bool random_basis_in = false, random_basis_out = false;
 };
+void PrintTo(const Pair& p, std::ostream* os) {
+  *os << p.group << ": " << p.in << (p.random_basis_in ? " (random basis)" : "") << " -> " << p.out
+      << (p.random_basis_out ? " (random basis)" : "");
+}
 
 std::vector<Pair> pairs() {
   return {
