@@ -113,7 +113,9 @@ class ETransformerEncoderLayerImpl : public Layer {
 };
 
 /// The module holder (TORCH_MODULE's, plus a call operator: forward is overloaded — the Layer one and the
-/// stock one with masks — which ModuleHolder's own operator() cannot deduce).
+/// stock one with masks — which ModuleHolder's own operator() cannot deduce). As with EMultiheadAttention,
+/// the overload keeps it out of torch::nn::Sequential / AnyModule (they take the address of one forward);
+/// eqnn's Model composes layers through the Layer interface instead.
 class ETransformerEncoderLayer : public torch::nn::ModuleHolder<ETransformerEncoderLayerImpl> {
  public:
   using torch::nn::ModuleHolder<ETransformerEncoderLayerImpl>::ModuleHolder;
