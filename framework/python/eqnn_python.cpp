@@ -177,16 +177,6 @@ class Handle {
     return run([&] { return encoder->forward(src, src_mask, src_key_padding_mask); });
   }
 
-  /// The attention's effective in_proj weight/bias and out_proj weight/bias, differentiable (undefined
-  /// biases when there are none), for masks LibTorch's C++ functional does not take.
-  std::vector<at::Tensor> attention_weights() {
-    TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
-    return run([&] {
-      return std::vector<at::Tensor>{mha->in_proj_weight(), mha->in_proj_bias(), mha->out_proj->weight(),
-                                     mha->out_proj->bias()};
-    });
-  }
-
   std::vector<std::pair<std::string, at::Tensor>> effective_parameters() {
     return run([&] {
       at::NoGradGuard no_grad;
@@ -578,12 +568,6 @@ PYBIND11_MODULE(_C, m) {
            [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
               const std::optional<at::Tensor>& src_key_padding_mask) {
              return h.encoder(src, src_mask.value_or(at::Tensor()), src_key_padding_mask.value_or(at::Tensor()));
-           })
-      .def("attention_weights",
-           [](Handle& h) {
-             py::list out;
-             for (const auto& t : h.attention_weights()) out.append(t.defined() ? py::cast(t) : py::none());
-             return out;
            })
       .def("effective_parameters", &Handle::effective_parameters)
       .def("model_source",

@@ -93,7 +93,6 @@ class HomSpace:
 
 class Handle:
     """A C++ module seen from Python (used by eqnn.nn; not part of the public API)."""
-    def attention_weights(self) -> List[Optional[torch.Tensor]]: ...
     def encoder(self, src: torch.Tensor, src_mask: Optional[torch.Tensor],
                 src_key_padding_mask: Optional[torch.Tensor]) -> torch.Tensor: ...
 

@@ -254,37 +254,17 @@ class EMultiheadAttention(_CppModule):
         if is_causal and attn_mask is None:
             raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
                                "module method `generate_square_subsequent_mask` to create this mask.")
-        # LibTorch's C++ functional takes a 2-D additive attn_mask and a bool key_padding_mask; a bool
-        # attn_mask (True masks out, as in Python) becomes additive here. Other masks (3-D attn_mask, float
-        # key_padding_mask) run torch's Python functional with the C++ module's constrained weights.
-        if attn_mask is not None and attn_mask.dim() == 2:
-            attn_mask = _additive_mask(attn_mask, query.dtype, "attn_mask")
-        if (attn_mask is None or attn_mask.dim() == 2) and (
-            key_padding_mask is None or key_padding_mask.dtype == torch.bool
-        ):
-            return self._eqnn_ready().attention(
-                query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights
-            )
-        w_in, b_in, w_out, b_out = self._eqnn_ready().attention_weights()
-        batched = query.dim() == 3
-        if batched and self.batch_first:
-            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        out, weights = torch.nn.functional.multi_head_attention_forward(
-            query, key, value, self.embed_dim, self.num_heads, w_in, b_in, None, None, False, self.dropout,
-            w_out, b_out, training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
-            attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal,
+        _check_mask(attn_mask, "attn_mask")
+        _check_mask(key_padding_mask, "key_padding_mask")
+        return self._eqnn_ready().attention(
+            query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights
         )
-        if batched and self.batch_first:
-            out = out.transpose(0, 1)
-        return out, weights
 
 
-def _additive_mask(mask: Optional[torch.Tensor], dtype: torch.dtype, name: str) -> Optional[torch.Tensor]:
-    if mask is None or mask.is_floating_point():
-        return mask
-    if mask.dtype != torch.bool:
+def _check_mask(mask: Optional[torch.Tensor], name: str) -> None:
+    """The C++ module takes bool (True masks out) and floating-point (added) masks; torch refuses others."""
+    if mask is not None and mask.dtype != torch.bool and not mask.is_floating_point():
         raise TypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, float("-inf"))
 
 
 def _registry_layer(type_name: str, doc: str):
@@ -333,6 +313,8 @@ class ETransformerEncoderLayer(Layer):
         if is_causal and src_mask is None:
             raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
                                "module method `generate_square_subsequent_mask` to create this mask.")
+        _check_mask(src_mask, "src_mask")
+        _check_mask(src_key_padding_mask, "src_key_padding_mask")
         if src_mask is None and src_key_padding_mask is None:
             return self._eqnn_ready().forward(src)
         return self._eqnn_ready().encoder(src, src_mask, src_key_padding_mask)
