@@ -138,9 +138,36 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
   }
 }
 
+// The last element a strided tensor reads must lie inside its storage. LibTorch's unpickler takes the
+// sizes, strides and offset from the file as they are: a tensor of shape [3, 4] with strides [4, 245] over
+// 12 floats read far past the storage on its first copy (found by the tensor_file fuzzer: a SEGV in
+// LibTorch's copy kernel, or silently other memory).
+void check_storage_bounds(const at::Tensor& t, const std::string& where, const std::string& what,
+                          const std::string& path) {
+  bool empty = false, bad = t.storage_offset() < 0;
+  int64_t last = t.storage_offset();
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    const int64_t size = t.size(i), stride = t.stride(i);
+    bad = bad || size < 0 || stride < 0;
+    if (size == 0) empty = true;
+    int64_t step = 0;
+    bad = bad || __builtin_mul_overflow(size - 1, stride, &step) || __builtin_add_overflow(last, step, &last);
+  }
+  if (empty && !bad) return;  // reads nothing
+  const int64_t item = static_cast<int64_t>(t.element_size());
+  const int64_t available = t.has_storage() ? static_cast<int64_t>(t.storage().nbytes()) / item : 0;
+  if (!bad && last < available) return;
+  throw Error(fmt::format("{} '{}' is corrupt: the tensor at {} (shape [{}], strides [{}], offset {}) reaches "
+                          "{} of a storage of {} elements",
+                          what, path, where.empty() ? "the top level" : where, fmt::join(t.sizes(), ", "),
+                          fmt::join(t.strides(), ", "), t.storage_offset(),
+                          bad ? std::string("outside any storage") : fmt::format("element {}", last), available));
+}
+
 // Every tensor in a loaded file must be a dense tensor of a dtype eqnn computes with (or refuses with its
-// own message: complex, bool). Others — the sub-byte UInt1..7/Int1..7, float8, quantized, sparse — made
-// LibTorch throw NotImplementedError deep inside a later copy (found by the tensor_file fuzzer).
+// own message: complex, bool), inside its storage. Others — the sub-byte UInt1..7/Int1..7, float8,
+// quantized, sparse — made LibTorch throw NotImplementedError deep inside a later copy (found by the
+// tensor_file fuzzer).
 void check_tensors(const at::IValue& value, const std::string& where, const std::string& what,
                    const std::string& path) {
   if (value.isTensor()) {
@@ -157,6 +184,7 @@ void check_tensors(const at::IValue& value, const std::string& where, const std:
                               what, path, where.empty() ? "the top level" : where, c10::str(t.layout()),
                               c10::toString(dtype)));
     }
+    check_storage_bounds(t, where, what, path);
   } else if (value.isGenericDict()) {
     for (const auto& entry : value.toGenericDict()) {
       const std::string key = entry.key().isString() ? entry.key().toStringRef() : "?";

@@ -15,6 +15,7 @@
 #include "eqnn/basis_fingerprint.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/model.hpp"
+#include "eqnn/tensor_data.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 
@@ -128,6 +129,29 @@ TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
   EXPECT_HAS(msg, "UInt5 tensor; eqnn reads dense float, integer, bool and complex tensors");
   EXPECT_TRUE(at::equal(model->forward(x), before));
   EXPECT_HAS(error_of([&] { load_tensor_file(file); }), "UInt5");
+}
+
+// A tensor whose sizes and strides reach past its storage (shape [3, 4], strides [4, 245] over 12 floats, a
+// tensor_file fuzzer finding): LibTorch's unpickler accepts it and its first copy read far out of bounds
+// (a SEGV or other memory). Every loader refuses it naming the tensor; views that stay inside their
+// storage still load.
+TEST(Checkpoint, TensorsReachingPastTheirStorageAreRefused) {
+  const std::string file = source_path("tests/fuzz/regressions/tensor_file/strides_past_storage");
+  const std::string expected = "the tensor at the top level (shape [3, 4], strides [4, 245], offset 0) reaches "
+                               "element 743 of a storage of 12 elements";
+  EXPECT_HAS(error_of([&] { load_inputs(file); }), expected);
+  EXPECT_HAS(error_of([&] { load_dataset(file); }), expected);
+  EXPECT_HAS(error_of([&] { load_tensor_file(file); }), expected);
+  auto model = load_model(registry(), source_path("tests/model/fixtures/c2_linear.yaml"));
+  EXPECT_HAS(error_of([&] { load_checkpoint(*model, file); }), "is corrupt: the tensor at the top level");
+
+  ScratchDir dir;
+  const at::Tensor base = at::arange(48, at::kFloat).view({6, 8});
+  for (const at::Tensor& view : {base.slice(0, 1, 5).slice(1, 2, 8, 3), base.t(), base.expand({2, 6, 8}),
+                                 base.slice(0, 6, 6)}) {
+    save_tensor_file(view, dir.file("view.pt"));
+    EXPECT_TRUE(at::equal(load_tensor_file(dir.file("view.pt")), view)) << view.sizes();
+  }
 }
 
 TEST(Checkpoint, TruncatedCorruptEmptyAndForeignFilesAreErrors) {
