@@ -157,11 +157,13 @@ void check_storage_bounds(const at::Tensor& t, const std::string& where, const s
   const int64_t item = static_cast<int64_t>(t.element_size());
   const int64_t available = t.has_storage() ? static_cast<int64_t>(t.storage().nbytes()) / item : 0;
   if (!bad && last < available) return;
-  throw Error(fmt::format("{} '{}' is corrupt: the tensor at {} (shape [{}], strides [{}], offset {}) reaches "
-                          "{} of a storage of {} elements",
+  throw Error(fmt::format("{} '{}' is corrupt: the tensor at {} (shape [{}], strides [{}], offset {}) {} of a "
+                          "storage of {} elements",
                           what, path, where.empty() ? "the top level" : where, fmt::join(t.sizes(), ", "),
                           fmt::join(t.strides(), ", "), t.storage_offset(),
-                          bad ? std::string("outside any storage") : fmt::format("element {}", last), available));
+                          bad ? std::string("has a negative or overflowing extent, outside")
+                              : fmt::format("reaches element {}", last),
+                          available));
 }
 
 // Every tensor in a loaded file must be a dense tensor of a dtype eqnn computes with (or refuses with its
