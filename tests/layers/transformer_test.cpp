@@ -40,9 +40,31 @@ std::shared_ptr<eqnn::Layer> child(torch::nn::Module& m, const std::string& name
 
 class EncoderEquivariance : public ::testing::TestWithParam<eqnn::testing::GroupCase> {};
 
+// Regular copies per representation: one for the order-60 group (a block of 120 features), else two.
+int encoder_copies(const eqnn::GroupPtr& g) { return g->order() >= 60 ? 1 : 2; }
+
+// Every representation kind of the test group (those with a fitting action), post-norm and pre-norm
+// alternating over them, named for failure messages.
+struct EncoderCase {
+  RepPtr rep;
+  bool norm_first;
+  std::string what;
+};
+std::vector<EncoderCase> alternating_cases(const eqnn::testing::GroupCase& param, const eqnn::GroupPtr& g) {
+  std::vector<EncoderCase> cases;
+  bool norm_first = false;
+  for (const auto& kind : eqnn::testing::test_kinds()) {
+    RepPtr rep = eqnn::testing::make_kind(g, kind, encoder_copies(g));
+    if (!rep) continue;  // no action of a fitting size
+    norm_first = !norm_first;
+    cases.push_back({rep, norm_first, param.label + " " + kind + " norm_first=" + std::to_string(norm_first)});
+  }
+  return cases;
+}
+
 TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
   const auto g = eqnn::testing::group(GetParam().spec);
-  const int copies = g->order() >= 60 ? 1 : 2;
+  const int copies = encoder_copies(g);
   for (const auto& kind : eqnn::testing::test_kinds()) {
     RepPtr rep = eqnn::testing::make_kind(g, kind, copies);
     if (!rep) continue;  // no action of a fitting size
@@ -76,13 +98,12 @@ TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
 // exactly equivariant on every element (post-norm and pre-norm alternate over the kinds).
 TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
   const auto g = eqnn::testing::group(GetParam().spec);
-  const int copies = g->order() >= 60 ? 1 : 2;
-  bool norm_first = false;
-  for (const auto& kind : eqnn::testing::test_kinds()) {
-    RepPtr rep = eqnn::testing::make_kind(g, kind, copies);
-    if (!rep) continue;
-    norm_first = !norm_first;
-    const std::string what = GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first);
+  const int copies = encoder_copies(g);
+  for (const auto& c : alternating_cases(GetParam(), g)) {
+    // Named references, not a structured binding: clang 14 cannot capture those in the lambdas below.
+    const RepPtr& rep = c.rep;
+    const bool norm_first = c.norm_first;
+    const std::string& what = c.what;
     auto via_registry =
         make_encoder(rep, fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, norm_first: {}}}",
                                       copies, g->order() + 1, norm_first));
@@ -125,14 +146,11 @@ TEST_P(EncoderEquivariance, DirectConstructionEqualsRegistryLayer) {
 // on every element, in both layouts, post-norm in train mode (dropout 0) and pre-norm in eval mode.
 TEST_P(EncoderEquivariance, MasksKeepEveryElementEquivariant) {
   const auto g = eqnn::testing::group(GetParam().spec);
-  const int copies = g->order() >= 60 ? 1 : 2;
-  bool norm_first = false;
-  for (const auto& kind : eqnn::testing::test_kinds()) {
-    RepPtr rep = eqnn::testing::make_kind(g, kind, copies);
-    if (!rep) continue;
-    norm_first = !norm_first;
-    const bool batch_first = norm_first;
-    const std::string what = GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first);
+  const int copies = encoder_copies(g);
+  for (const auto& c : alternating_cases(GetParam(), g)) {
+    const RepPtr& rep = c.rep;
+    const bool norm_first = c.norm_first, batch_first = c.norm_first;
+    const std::string& what = c.what;
     eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, copies)
                                              .dim_feedforward(g->order() + 1)
                                              .dropout(0.0)

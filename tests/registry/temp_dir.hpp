@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "scoped_env.hpp"
+
 namespace eqnn::testing {
 
 class TempDir {
@@ -44,19 +46,5 @@ class TempDir {
   std::string path_;
 };
 
-/// Sets an environment variable for the life of the object.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() { had_ ? ::setenv(name_, old_.c_str(), 1) : ::unsetenv(name_); }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 }  // namespace eqnn::testing

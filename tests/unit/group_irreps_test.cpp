@@ -15,6 +15,7 @@
 #include "eqnn/irreps.hpp"
 #include "eqnn/rep_parser.hpp"
 #include "eqnn/representation.hpp"
+#include "scoped_env.hpp"
 #include "support.hpp"
 
 using eqnn::Group;
@@ -24,6 +25,7 @@ using eqnn::Permutation;
 using eqnn::Representation;
 using eqnn::testing::error_text;
 using eqnn::testing::group;
+using eqnn::testing::ScopedEnv;
 
 namespace {
 
@@ -68,11 +70,6 @@ void expect_decomposition_rebuilds(const eqnn::RepPtr& rep) {
   }
   EXPECT_LT(err, 1e-10) << rep->describe() << " of " << G.name();
 }
-
-struct EnvLimit {
-  explicit EnvLimit(const char* v) { setenv("EQNN_MAX_GROUP_ORDER", v, 1); }
-  ~EnvLimit() { unsetenv("EQNN_MAX_GROUP_ORDER"); }
-};
 
 }  // namespace
 
@@ -204,7 +201,7 @@ TEST(OrderLimit, RefusedBeforeAllocationWithTheOrderAndTheLimit) {
   EXPECT_HAS(error_text([] { group("{type: FiniteGroup, generators: [[1, 0, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 0]]}"); }),
              "generate a group of more than 5000 elements, the limit on group orders");
   {
-    EnvLimit limit("10");
+    ScopedEnv limit("EQNN_MAX_GROUP_ORDER", "10");
     EXPECT_HAS(error_text([] { group("C11"); }), "more than the limit 10");
     EXPECT_HAS(error_text([] { group("C2xC3xC2"); }), "C2xC3xC2 would have order 2·3·2 = 12, more than the limit 10");
     std::vector<std::vector<int>> table(11, std::vector<int>(11));
@@ -215,11 +212,11 @@ TEST(OrderLimit, RefusedBeforeAllocationWithTheOrderAndTheLimit) {
     EXPECT_EQ(group("C10")->order(), 10);
   }
   {
-    EnvLimit limit("lots");
+    ScopedEnv limit("EQNN_MAX_GROUP_ORDER", "lots");
     EXPECT_HAS(error_text([] { group("C3"); }), "EQNN_MAX_GROUP_ORDER='lots' is not a group-order limit");
   }
   {
-    EnvLimit limit("24");
+    ScopedEnv limit("EQNN_MAX_GROUP_ORDER", "24");
     EXPECT_EQ(group("S4")->order(), 24);
     EXPECT_HAS(error_text([] { group("S5"); }), "SymmetricGroup(n: 5) would have order 5! = 120, more than the limit 24");
   }

@@ -10,6 +10,7 @@
 #include "eqnn/hom_space.hpp"
 #include "eqnn/rep_parser.hpp"
 #include "equivariance.hpp"
+#include "scoped_env.hpp"
 #include "support.hpp"
 
 using eqnn::HomSpace;
@@ -266,12 +267,6 @@ TEST(HomSpace, CacheIsByContentAndThreadSafe) {
 namespace eqnn::testing {
 namespace {
 
-// Sets EQNN_MAX_WEIGHT_ENTRIES for one test.
-struct WeightLimit {
-  explicit WeightLimit(const char* v) { setenv("EQNN_MAX_WEIGHT_ENTRIES", v, 1); }
-  ~WeightLimit() { unsetenv("EQNN_MAX_WEIGHT_ENTRIES"); }
-};
-
 TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) {
   EXPECT_EQ(max_matrix_entries(), int64_t{1} << 28);
   auto g = group("C4");
@@ -285,27 +280,21 @@ TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) 
   // The limit is the environment's: 8 x 8 = 64 entries pass at 64 and fail at 63, on both paths.
   const RepPtr r = parse_rep(g, "2x regular");
   {
-    WeightLimit limit("64");
+    ScopedEnv limit("EQNN_MAX_WEIGHT_ENTRIES", "64");
     EXPECT_EQ(HomSpace::build(r, r, HomSpace::Method::orbit)->dim(), 16);
     EXPECT_EQ(HomSpace::build(r, r, HomSpace::Method::isotypic)->dim(), 16);
   }
   {
-    WeightLimit limit("63");
+    ScopedEnv limit("EQNN_MAX_WEIGHT_ENTRIES", "63");
     EXPECT_HAS(error_text([&] { HomSpace::build(r, r, HomSpace::Method::orbit); }), "= 64 entries");
     EXPECT_HAS(error_text([&] { HomSpace::get(random_basis(r, 5), r); }), "at most 63 entries");
   }
   {
-    WeightLimit limit("lots");
+    ScopedEnv limit("EQNN_MAX_WEIGHT_ENTRIES", "lots");
     EXPECT_HAS(error_text([&] { HomSpace::build(r, r, HomSpace::Method::orbit); }),
                "EQNN_MAX_WEIGHT_ENTRIES='lots' is not a weight-size limit");
   }
 }
-
-// Sets EQNN_MAX_REP_SIZE for one test.
-struct RepSizeLimit {
-  explicit RepSizeLimit(const char* v) { setenv("EQNN_MAX_REP_SIZE", v, 1); }
-  ~RepSizeLimit() { unsetenv("EQNN_MAX_REP_SIZE"); }
-};
 
 TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBuilt) {
   EXPECT_EQ(max_rep_size(), int64_t{1} << 24);
@@ -315,7 +304,7 @@ TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBui
              "700000x regular would have 16800000 coordinates, more than eqnn builds (at most 16777216; set "
              "EQNN_MAX_REP_SIZE to allow more)");
   {
-    RepSizeLimit limit("100");
+    ScopedEnv limit("EQNN_MAX_REP_SIZE", "100");
     EXPECT_EQ(parse_rep(g, "25x regular")->size(), 100);
     EXPECT_HAS(error_text([&] { parse_rep(g, "26x regular"); }), "26x regular would have 104 coordinates");
     EXPECT_HAS(error_text([&] { parse_rep(g, "20x regular + 6x regular"); }),
@@ -325,7 +314,7 @@ TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBui
                "the direct sum of 2 representations would have 160 coordinates, more than eqnn builds (at most 100");
   }
   {
-    RepSizeLimit limit("lots");
+    ScopedEnv limit("EQNN_MAX_REP_SIZE", "lots");
     EXPECT_HAS(error_text([&] { parse_rep(g, "2x regular"); }),
                "EQNN_MAX_REP_SIZE='lots' is not a representation-size limit: expected an integer 1 .. 2147483647");
   }
