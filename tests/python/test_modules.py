@@ -269,6 +269,8 @@ def test_transformer_encoder_masks_mean_what_they_say(C8, norm_first):
         t(x, is_causal=True)
     with pytest.raises(RuntimeError, match="key_padding_mask has shape"):
         t(x, src_key_padding_mask=pad[:, :3])
+    with pytest.raises(TypeError, match="only bool and floating types of src_mask are supported, got torch.int64"):
+        t(x, src_mask=torch.zeros(5, 5, dtype=torch.int64))
 
 
 def test_check_equivariance_fails_on_nan_and_on_a_broken_module(C8):
