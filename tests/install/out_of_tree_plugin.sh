@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs eqnn from BUILD_DIR into a temporary prefix, builds examples/plugin against it with
-# find_package(eqnn), and checks that the installed `eqnn plugins --json` lists the example plugin.
-# Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR TORCH_DIR
+# find_package(eqnn), and checks that the installed `eqnn plugins --json` lists the example plugin and,
+# when SHIPPED is 1 (the tree built the shipped plugins), every shipped plugin from the installed prefix.
+# Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR TORCH_DIR SHIPPED
 set -euo pipefail
 build_dir=$1
 example_dir=$2
 work_dir=$3
 torch_dir=$4
+shipped=$5
 
 rm -rf "$work_dir"
 mkdir -p "$work_dir"
@@ -34,6 +36,16 @@ echo "$json" | grep -q '"name": "example_scalar_constraint"' \
   || { echo "FAIL: example plugin not listed"; exit 1; }
 echo "$json" | grep -q '"name": "ScalarConstraint"' \
   || { echo "FAIL: ScalarConstraint not registered"; exit 1; }
-echo "$json" | grep -q "\"file\": \"$prefix/" \
-  || echo "note: no shipped plugin installed under $prefix (none were built)"
+if [ "$shipped" = 1 ]; then
+  shopt -s nullglob
+  count=0
+  for built in "$build_dir"/lib/eqnn/plugins/*.so; do
+    name=$(basename "$built")
+    echo "$json" | grep -q "\"file\": \"$prefix/lib[^\"]*/eqnn/plugins/$name\"" \
+      || { echo "FAIL: the shipped plugin $name is not loaded from the installed prefix $prefix"; exit 1; }
+    count=$((count + 1))
+  done
+  [ "$count" -gt 0 ] || { echo "FAIL: the tree built the shipped plugins, but $build_dir/lib/eqnn/plugins has none"; exit 1; }
+  echo "== all $count shipped plugins are loaded from $prefix"
+fi
 echo "PASS"
