@@ -18,6 +18,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # scripts/sanitize.sh: clang for AddressSanitizer/UBSan/ThreadSanitizer and libFuzzer, llvm-symbolizer
   clang-14 libclang-rt-14-dev llvm-14
+  # scripts/lint.sh
+  clang-format-14
 )
 
 missing=()
