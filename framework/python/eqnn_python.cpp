@@ -75,13 +75,15 @@ struct ErrorClasses {
 };
 ErrorClasses error_classes;
 
-py::object add_error_class(py::module_& m, const char* name, const std::vector<py::handle>& bases, const char* doc) {
+py::object add_error_class(py::module_& m, const char* name, const std::vector<py::handle>& bases,
+                           const char* doc) {
   py::tuple base_tuple(bases.size());
   for (size_t i = 0; i < bases.size(); ++i) base_tuple[i] = py::reinterpret_borrow<py::object>(bases[i]);
   py::dict ns;
   ns["__doc__"] = doc;
   const std::string qualified = std::string("eqnn.") + name;
-  auto cls = py::reinterpret_steal<py::object>(PyErr_NewException(qualified.c_str(), base_tuple.ptr(), ns.ptr()));
+  auto cls =
+      py::reinterpret_steal<py::object>(PyErr_NewException(qualified.c_str(), base_tuple.ptr(), ns.ptr()));
   if (!cls) throw py::error_already_set();
   m.attr(name) = cls;
   return cls;
@@ -91,17 +93,19 @@ py::object add_error_class(py::module_& m, const char* name, const std::vector<p
 // too, so `except KeyError` and `except ValueError` work as a Python user expects.
 void add_error_classes(py::module_& m) {
   auto builtins = py::module_::import("builtins");
-  py::object error = add_error_class(m, "Error", {PyExc_RuntimeError},
-                                     "Base of every eqnn error (a RuntimeError): files, checkpoints, training.");
+  py::object error =
+      add_error_class(m, "Error", {PyExc_RuntimeError},
+                      "Base of every eqnn error (a RuntimeError): files, checkpoints, training.");
   py::object config = add_error_class(m, "ConfigError", {error, PyExc_ValueError},
                                       "A model file, representation string or option that is not valid "
                                       "(a ValueError); the text is FILE:LINE:COL: error: ... when located.");
   py::object group = add_error_class(m, "GroupError", {error, PyExc_ValueError},
                                      "Group-theory input that is not valid (a ValueError): not a group, not "
                                      "orthogonal, representations of different groups.");
-  py::object unknown = add_error_class(m, "UnknownNameError", {error, PyExc_KeyError},
-                                       "An unknown layer, group or constraint name (a KeyError, so a LookupError); "
-                                       "the text lists the known names and the nearest one.");
+  py::object unknown =
+      add_error_class(m, "UnknownNameError", {error, PyExc_KeyError},
+                      "An unknown layer, group or constraint name (a KeyError, so a LookupError); "
+                      "the text lists the known names and the nearest one.");
   // KeyError's str() is the repr() of its argument (quotes, escaped newlines): keep the message as it is.
   unknown.attr("__str__") = builtins.attr("BaseException").attr("__str__");
   py::object plugin = add_error_class(m, "PluginError", {error, PyExc_ImportError},
@@ -168,7 +172,8 @@ class Handle {
     // Which parameters are constraint coefficients, noted before Python swaps in its own tensors (the
     // constraint index knows only the tensors the layers registered).
     for (const auto& item : module_->named_parameters(/*recurse=*/true)) {
-      if (auto c = ConstrainedParameter::constraint_of(item.value())) constraints_.emplace_back(item.key(), c);
+      if (auto c = ConstrainedParameter::constraint_of(item.value()))
+        constraints_.emplace_back(item.key(), c);
     }
   }
 
@@ -272,14 +277,15 @@ class Handle {
       auto it = std::find_if(constraints_.begin(), constraints_.end(),
                              [&record](const auto& e) { return e.first == std::get<0>(record); });
       if (it == constraints_.end()) {
-        throw Error(fmt::format("{}: '{}' holds constraint coefficients in the state_dict ({}), but is not a "
-                                "constrained parameter of this module",
-                                where, name, basis));
+        throw Error(
+            fmt::format("{}: '{}' holds constraint coefficients in the state_dict ({}), but is not a "
+                        "constrained parameter of this module",
+                        where, name, basis));
       }
       const Constraint& c = *it->second;
       if (effective.sizes() != at::IntArrayRef(c.shape())) {
-        throw Error(fmt::format("{}: '{}' expands to shape {} in the state_dict but {} in this module", where, name,
-                                shape(effective.sizes()), shape(c.shape())));
+        throw Error(fmt::format("{}: '{}' expands to shape {} in the state_dict but {} in this module", where,
+                                name, shape(effective.sizes()), shape(c.shape())));
       }
       const at::Tensor live = parameter(name);
       const BasisFit fit = fit_basis(c, basis, coefficients, effective);
@@ -291,19 +297,24 @@ class Handle {
           out.emplace_back(name, fit.coefficients.to(live.options()), true);
           break;
         case BasisFit::Kind::wrong_shape:
-          throw Error(fmt::format("{}: '{}' has shape {} in the state_dict but {} in this module", where, name,
-                                  shape(coefficients.sizes()), shape(live.sizes())));
+          throw Error(fmt::format("{}: '{}' has shape {} in the state_dict but {} in this module", where,
+                                  name, shape(coefficients.sizes()), shape(live.sizes())));
         case BasisFit::Kind::inconsistent:
-          throw Error(fmt::format("{}: the state_dict is inconsistent (edited or damaged?): the coefficients of "
-                                  "'{}' do not expand to the effective weight saved next to them",
-                                  where, name));
+          throw Error(
+              fmt::format("{}: the state_dict is inconsistent (edited or damaged?): the coefficients of "
+                          "'{}' do not expand to the effective weight saved next to them",
+                          where, name));
         case BasisFit::Kind::not_equivariant:
-          throw Error(fmt::format(
-              "{}: '{}' was saved in another basis (state_dict: {}; this module: {}), and its weight {} is not "
-              "equivariant for this module: re-projecting it leaves a relative error of {:.2e}, above the {:g} "
-              "loading accepts. The module's group or representations differ from the ones it was saved with; "
-              "loading would change its function. Load it into a module built with those",
-              where, name, basis, fit.live_basis, shape(effective.sizes()), fit.residual, kReprojectionTolerance));
+          throw Error(
+              fmt::format("{}: '{}' was saved in another basis (state_dict: {}; this module: {}), and its "
+                          "weight {} is not "
+                          "equivariant for this module: re-projecting it leaves a relative error of {:.2e}, "
+                          "above the {:g} "
+                          "loading accepts. The module's group or representations differ from the ones it "
+                          "was saved with; "
+                          "loading would change its function. Load it into a module built with those",
+                          where, name, basis, fit.live_basis, shape(effective.sizes()), fit.residual,
+                          kReprojectionTolerance));
       }
     }
     return out;
@@ -555,7 +566,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("name", [](const PyIrrep& i) { return i.get().name; })
       .def_property_readonly("dim", [](const PyIrrep& i) { return i.get().dim; })
       .def_property_readonly(
-          "type", [](const PyIrrep& i) { return type_string(i.get().type); }, "'R', 'C' or 'H' (dim End_G = 1, 2, 4).")
+          "type", [](const PyIrrep& i) { return type_string(i.get().type); },
+          "'R', 'C' or 'H' (dim End_G = 1, 2, 4).")
       .def_property_readonly(
           "character",
           [](const PyIrrep& i) {
@@ -602,36 +614,38 @@ PYBIND11_MODULE(_C, m) {
             return at::tensor(v, at::kLong);
           },
           "Element indices of the generators (int64).")
-      .def_property_readonly("irreps",
-                             [](const PyGroup& g) {
-                               std::vector<PyIrrep> out;
-                               {
-                                 py::gil_scoped_release no_gil;
-                                 g.g->irreps();
-                               }
-                               for (size_t k = 0; k < g.g->irreps().size(); ++k)
-                                 out.push_back({g.g, static_cast<int>(k)});
-                               return out;
-                             },
-                             "The real irreps; irrep 0 is trivial.")
-      .def_property_readonly("actions",
-                             [](const PyGroup& g) {
-                               std::vector<std::string> v;
-                               for (const auto& a : g.g->actions()) v.push_back(a.name);
-                               return v;
-                             },
-                             "Names usable in permutation(NAME).")
+      .def_property_readonly(
+          "irreps",
+          [](const PyGroup& g) {
+            std::vector<PyIrrep> out;
+            {
+              py::gil_scoped_release no_gil;
+              g.g->irreps();
+            }
+            for (size_t k = 0; k < g.g->irreps().size(); ++k) out.push_back({g.g, static_cast<int>(k)});
+            return out;
+          },
+          "The real irreps; irrep 0 is trivial.")
+      .def_property_readonly(
+          "actions",
+          [](const PyGroup& g) {
+            std::vector<std::string> v;
+            for (const auto& a : g.g->actions()) v.push_back(a.name);
+            return v;
+          },
+          "Names usable in permutation(NAME).")
       .def("conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); })
       // Content, never the hash alone: two groups whose 64-bit hashes collide are still told apart.
       .def(
-          "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); }, py::is_operator())
+          "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); },
+          py::is_operator())
       .def("__hash__", [](const PyGroup& g) { return static_cast<py::ssize_t>(g.g->content_hash() >> 1); })
       .def("__repr__", [](const PyGroup& g) {
         return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
       });
 
   py::class_<PyRep>(m, "Representation",
-                   "A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.")
+                    "A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.")
       .def_property_readonly("group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; })
       .def_property_readonly("size", [](const PyRep& r) { return r.r->size(); })
       .def_property_readonly("name", [](const PyRep& r) { return r.r->describe(); })
@@ -675,61 +689,67 @@ PYBIND11_MODULE(_C, m) {
                "\", size=" + std::to_string(r.r->size()) + ")";
       });
 
-  py::class_<PyHom>(m, "HomSpace",
-                   "Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).")
+  py::class_<PyHom>(
+      m, "HomSpace",
+      "Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).")
       .def_property_readonly("in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; })
       .def_property_readonly("out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; })
       .def_property_readonly("dim", [](const PyHom& h) { return h.h->dim(); })
       .def_property_readonly(
           "method", [](const PyHom& h) { return h.h->method_name(); }, "'orbit' or 'isotypic'.")
-      .def("expand",
-           [](const PyHom& h, const at::Tensor& c) {
-             TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(), "HomSpace.expand: expected coefficients (..., ",
-                         h.h->dim(), "), got ", c.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->expand(c);
-           },
-           py::arg("coefficients"), "(..., dim) -> (..., out.size, in.size); differentiable.")
-      .def("analyse",
-           [](const PyHom& h, const at::Tensor& w) {
-             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
-                         "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
-                         "), got ", w.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->analyse(w);
-           },
-           py::arg("W"), "(..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W).")
-      .def("project",
-           [](const PyHom& h, const at::Tensor& w) {
-             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
-                         "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
-                         "), got ", w.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->project(w);
-           },
-           py::arg("W"), "Orthogonal (Frobenius) projection onto Hom_G.")
+      .def(
+          "expand",
+          [](const PyHom& h, const at::Tensor& c) {
+            TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(),
+                        "HomSpace.expand: expected coefficients (..., ", h.h->dim(), "), got ", c.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->expand(c);
+          },
+          py::arg("coefficients"), "(..., dim) -> (..., out.size, in.size); differentiable.")
+      .def(
+          "analyse",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->analyse(w);
+          },
+          py::arg("W"), "(..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W).")
+      .def(
+          "project",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->project(w);
+          },
+          py::arg("W"), "Orthogonal (Frobenius) projection onto Hom_G.")
       .def(
           "basis",
           [](const PyHom& h, at::ScalarType dtype) {
             py::gil_scoped_release no_gil;
             return h.h->expand(at::eye(h.h->dim(), at::TensorOptions().dtype(dtype)));
           },
-          py::arg("dtype") = at::kDouble, "(dim, out.size, in.size): expand() of the unit coefficient vectors.")
+          py::arg("dtype") = at::kDouble,
+          "(dim, out.size, in.size): expand() of the unit coefficient vectors.")
       .def("__repr__", [](const PyHom& h) {
         return "HomSpace(" + h.h->in()->describe() + " -> " + h.h->out()->describe() +
                ", dim=" + std::to_string(h.h->dim()) + ", method=" + h.h->method_name() + ")";
       });
 
-  m.def("group", [](const py::object& spec) { return PyGroup{make_group(spec)}; }, py::arg("spec"));
   m.def(
-      "rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; }, py::arg("group"),
-      py::arg("text"));
+      "group", [](const py::object& spec) { return PyGroup{make_group(spec)}; }, py::arg("spec"));
+  m.def(
+      "rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; },
+      py::arg("group"), py::arg("text"));
   m.def(
       "hom",
       [](const PyRep& in, const PyRep& out) {
         if (!in.r->group().same_content(out.r->group()))
-          throw GroupError("eqnn.hom: the representations belong to different groups (" + in.r->group().name() +
-                           " and " + out.r->group().name() + ")");
+          throw GroupError("eqnn.hom: the representations belong to different groups (" +
+                           in.r->group().name() + " and " + out.r->group().name() + ")");
         py::gil_scoped_release no_gil;
         return PyHom{HomSpace::get(in.r, out.r)};
       },
@@ -741,16 +761,19 @@ PYBIND11_MODULE(_C, m) {
          const std::vector<int64_t>& shape, uint64_t seed) {
         if (!in.r->group().same_content(out.r->group()))
           throw GroupError("check_equivariance: in_rep is a representation of " + in.r->group().name() +
-                           " and out_rep of " + out.r->group().name() + "; both must belong to the same group");
-        // `f` is Python: it runs with the GIL this thread holds (exceptions it raises come back as they were).
+                           " and out_rep of " + out.r->group().name() +
+                           "; both must belong to the same group");
+        // `f` is Python: it runs with the GIL this thread holds (exceptions it raises come back as they
+        // were).
         const EquivarianceResult r = equivariance_error(
             [&f](const at::Tensor& x) { return f(x).cast<at::Tensor>(); }, in.r, out.r, dtype, shape, seed);
         return py::make_tuple(r.max_error, r.worst_element, r.note);
       },
-      py::arg("f"), py::arg("in_rep"), py::arg("out_rep"), py::arg("dtype"), py::arg("shape"), py::arg("seed"));
+      py::arg("f"), py::arg("in_rep"), py::arg("out_rep"), py::arg("dtype"), py::arg("shape"),
+      py::arg("seed"));
 
-  py::class_<Handle, std::shared_ptr<Handle>>(m, "Handle",
-                                             "A C++ module seen from Python (used by eqnn.nn; not part of the API).")
+  py::class_<Handle, std::shared_ptr<Handle>>(
+      m, "Handle", "A C++ module seen from Python (used by eqnn.nn; not part of the API).")
       .def_property_readonly("kind", &Handle::kind)
       .def_property_readonly("in_rep",
                              [](const Handle& h) -> std::optional<PyRep> {
@@ -769,23 +792,26 @@ PYBIND11_MODULE(_C, m) {
       .def("train", &Handle::train, py::arg("mode"))
       .def_property_readonly("training", &Handle::is_training)
       .def("forward", &Handle::forward, py::arg("x"))
-      .def("attention",
-           [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-              const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
-              const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
-             auto [out, weights] = h.attention(q, k, v, key_padding_mask.value_or(at::Tensor()), need_weights,
-                                               attn_mask.value_or(at::Tensor()), average_attn_weights);
-             py::object w = weights.defined() ? py::cast(weights) : py::none();
-             return py::make_tuple(out, w);
-           },
-           py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask"), py::arg("need_weights"),
-           py::arg("attn_mask"), py::arg("average_attn_weights"))
-      .def("encoder",
-           [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
-              const std::optional<at::Tensor>& src_key_padding_mask) {
-             return h.encoder(src, src_mask.value_or(at::Tensor()), src_key_padding_mask.value_or(at::Tensor()));
-           },
-           py::arg("src"), py::arg("src_mask"), py::arg("src_key_padding_mask"))
+      .def(
+          "attention",
+          [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+             const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
+             const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
+            auto [out, weights] = h.attention(q, k, v, key_padding_mask.value_or(at::Tensor()), need_weights,
+                                              attn_mask.value_or(at::Tensor()), average_attn_weights);
+            py::object w = weights.defined() ? py::cast(weights) : py::none();
+            return py::make_tuple(out, w);
+          },
+          py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask"),
+          py::arg("need_weights"), py::arg("attn_mask"), py::arg("average_attn_weights"))
+      .def(
+          "encoder",
+          [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
+             const std::optional<at::Tensor>& src_key_padding_mask) {
+            return h.encoder(src, src_mask.value_or(at::Tensor()),
+                             src_key_padding_mask.value_or(at::Tensor()));
+          },
+          py::arg("src"), py::arg("src_mask"), py::arg("src_key_padding_mask"))
       .def("effective_parameters", &Handle::effective_parameters)
       .def("constrained_parameters", &Handle::constrained_parameters)
       .def("basis_records", &Handle::basis_records)
@@ -813,16 +839,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("make_attention", &make_attention);
   m.def("make_layer", &make_layer);
   m.def("load_model", &load_model_file, py::arg("path"));
-  m.def("ring_task", [](int64_t n, uint64_t seed, int64_t train_size, int64_t test_size, int64_t window) {
-    TORCH_CHECK(n >= 3 && train_size >= 1 && test_size >= 1 && window >= 1,
-                "eqnn.datasets.oscillator_ring: expected n >= 3 and positive sizes, got n=", n,
-                ", train_size=", train_size, ", test_size=", test_size, ", window=", window);
-    std::unique_ptr<Task> task;
-    {
-      py::gil_scoped_release no_gil;
-      task = make_ring_task(n, seed, train_size, test_size, window);
-    }
-    const TaskData& d = task->data();
-    return py::make_tuple(d.train_x, d.train_y, d.test_x, d.test_y);
-  }, py::arg("n"), py::arg("seed"), py::arg("train_size"), py::arg("test_size"), py::arg("window"));
+  m.def(
+      "ring_task",
+      [](int64_t n, uint64_t seed, int64_t train_size, int64_t test_size, int64_t window) {
+        TORCH_CHECK(n >= 3 && train_size >= 1 && test_size >= 1 && window >= 1,
+                    "eqnn.datasets.oscillator_ring: expected n >= 3 and positive sizes, got n=", n,
+                    ", train_size=", train_size, ", test_size=", test_size, ", window=", window);
+        std::unique_ptr<Task> task;
+        {
+          py::gil_scoped_release no_gil;
+          task = make_ring_task(n, seed, train_size, test_size, window);
+        }
+        const TaskData& d = task->data();
+        return py::make_tuple(d.train_x, d.train_y, d.test_x, d.test_y);
+      },
+      py::arg("n"), py::arg("seed"), py::arg("train_size"), py::arg("test_size"), py::arg("window"));
 }

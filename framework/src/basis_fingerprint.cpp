@@ -63,8 +63,8 @@ double relative_residual(const at::Tensor& a, const at::Tensor& b) {
 bool reproduces(const at::Tensor& a, const at::Tensor& b, double relative) {
   const at::Tensor x = a.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
   const at::Tensor y = b.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
-  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) || !at::equal(at::isposinf(x), at::isposinf(y)) ||
-      !at::equal(at::isneginf(x), at::isneginf(y)))
+  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) ||
+      !at::equal(at::isposinf(x), at::isposinf(y)) || !at::equal(at::isneginf(x), at::isneginf(y)))
     return false;
   if (x.numel() == 0) return true;
   const at::Tensor finite = at::isfinite(y);
@@ -108,16 +108,16 @@ std::vector<std::pair<std::string, std::string>> basis_fingerprints(const torch:
   return out;
 }
 
-BasisFit fit_basis(const Constraint& constraint, const std::string& saved_basis, const at::Tensor& saved_coefficients,
-                   const at::Tensor& saved_effective) {
+BasisFit fit_basis(const Constraint& constraint, const std::string& saved_basis,
+                   const at::Tensor& saved_coefficients, const at::Tensor& saved_effective) {
   torch::NoGradGuard no_grad;
   BasisFit fit;
   fit.live_basis = basis_fingerprint(constraint);
   if (saved_basis == fit.live_basis) {
     if (saved_coefficients.sizes() != at::IntArrayRef{constraint.dim()}) {
       fit.kind = BasisFit::Kind::wrong_shape;
-    } else if (!reproduces(constraint.expand(saved_coefficients.to(saved_effective.options())), saved_effective,
-                           kConsistencyTolerance)) {
+    } else if (!reproduces(constraint.expand(saved_coefficients.to(saved_effective.options())),
+                           saved_effective, kConsistencyTolerance)) {
       fit.kind = BasisFit::Kind::inconsistent;
     } else {
       fit.coefficients = saved_coefficients;

@@ -434,15 +434,15 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
       throw Error(fmt::format("{}: parameter '{}' expands to shape {} in the checkpoint but {} in the model", where,
                               name, shape_of(weight), fmt::format("[{}]", fmt::join(c->shape(), ", "))));
     }
-    const BasisFit fit =
-        fit_basis(*c, saved_basis, tensor_entry(stored, name, "parameter", path), weight);
+    const BasisFit fit = fit_basis(*c, saved_basis, tensor_entry(stored, name, "parameter", path), weight);
     switch (fit.kind) {
       case BasisFit::Kind::same_basis:
         plan.emplace_back(tensor, fit.coefficients);
         continue;
       case BasisFit::Kind::wrong_shape:
-        throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits, name,
-                                shape_of(tensor_entry(stored, name, "parameter", path)), shape_of(tensor)));
+        throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits,
+                                name, shape_of(tensor_entry(stored, name, "parameter", path)),
+                                shape_of(tensor)));
       case BasisFit::Kind::inconsistent:
         // A damaged file would otherwise load silently: the zip container does not check its data.
         throw Error(fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
@@ -454,7 +454,8 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
             "equivariant for this model: re-projecting it leaves a relative error of {:.2e}, above the {:g} "
             "loading accepts. The model's group or representations differ from the ones it was trained with; "
             "loading would change its function. Load it into the model text stored in the checkpoint",
-            where, name, saved_basis, fit.live_basis, shape_of(weight), fit.residual, kReprojectionTolerance));
+            where, name, saved_basis, fit.live_basis, shape_of(weight), fit.residual,
+            kReprojectionTolerance));
       case BasisFit::Kind::reprojected:
         break;
     }

@@ -156,7 +156,8 @@ def test_damaged_or_missing_basis_records(tmp_path):
     # Shapes that do not fit are named.
     sd = a.state_dict()
     sd["_extra_state"]["eqnn_effective"]["weight_coefficients"] = torch.zeros(3, 3)
-    with pytest.raises(eqnn.Error, match=r"'weight_coefficients' expands to shape \[3, 3\] in the state_dict but \[16, 16\]"):
+    shapes = r"'weight_coefficients' expands to shape \[3, 3\] in the state_dict but \[16, 16\]"
+    with pytest.raises(eqnn.Error, match=shapes):
         b.load_state_dict(sd)
     with pytest.raises(eqnn.Error, match="not the basis record eqnn writes"):
         b.load_state_dict({**a.state_dict(), "_extra_state": 7})

@@ -29,10 +29,10 @@ std::vector<std::pair<std::string, std::string>> basis_fingerprints(const torch:
 /// refuse alike.
 struct BasisFit {
   enum class Kind {
-    same_basis,       ///< equal fingerprints: `coefficients` are the saved ones
-    reprojected,      ///< another basis, the saved weight lies in this Hom space: `coefficients` = analyse(it)
-    wrong_shape,      ///< equal fingerprints, but the saved coefficients do not have shape (dim)
-    inconsistent,     ///< equal fingerprints, but the saved coefficients do not expand to the saved weight
+    same_basis,    ///< equal fingerprints: `coefficients` are the saved ones
+    reprojected,   ///< another basis, the saved weight lies in this Hom space: `coefficients` = analyse(it)
+    wrong_shape,   ///< equal fingerprints, but the saved coefficients do not have shape (dim)
+    inconsistent,  ///< equal fingerprints, but the saved coefficients do not expand to the saved weight
     not_equivariant,  ///< another basis, and re-projecting the saved weight would change it (`residual`)
   };
   Kind kind = Kind::same_basis;
@@ -48,8 +48,8 @@ inline constexpr double kReprojectionTolerance = 1e-6;
 /// constraint.shape(): check it first) load into `constraint`: the saved θ when the fingerprints agree (and θ
 /// still expands to the saved weight, so a damaged file never loads silently), else the saved weight
 /// re-projected onto this basis, accepted only when exact to kReprojectionTolerance.
-BasisFit fit_basis(const Constraint& constraint, const std::string& saved_basis, const at::Tensor& saved_coefficients,
-                   const at::Tensor& saved_effective);
+BasisFit fit_basis(const Constraint& constraint, const std::string& saved_basis,
+                   const at::Tensor& saved_coefficients, const at::Tensor& saved_effective);
 
 namespace testing_hooks {
 /// Test hook: mixes `salt` into every fingerprint computed from now on ("" = none), so a test can make
