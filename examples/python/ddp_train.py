@@ -57,7 +57,7 @@ def train(args, rank=0, world=1, device=torch.device("cpu")):
         opt.step()
         if rank == 0 and (step % max(1, args.steps // 5) == 0 or step == args.steps - 1):
             print(f"step {step:4d}  loss {loss.item():.5f}", file=sys.stderr)
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu() for k, v in model.named_parameters()}
 
 
 def spawned(rank, world, args, port, out):

@@ -2,9 +2,11 @@
 // read-only objects whose numbers come back as torch tensors; layers and models are wrapped as a handle
 // (Handle) around the C++ torch::nn::Module that the Python classes in eqnn/nn.py mirror: every C++
 // parameter is replaced by the nn.Parameter Python registers, so both sides use the same tensors. C++
-// errors become Python exceptions with the same text (ConfigError/GroupError/LookupError: ValueError).
+// errors become Python exceptions with the same text, of classes that also subclass the builtin that fits
+// (eqnn.ConfigError: ValueError, eqnn.UnknownNameError: KeyError, ...; see add_error_classes).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -20,6 +22,8 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pybind11/stl.h>
 #include <torch/csrc/utils/pybind.h>
 #include <torch/nn/module.h>
@@ -28,6 +32,8 @@
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_transformer_encoder_layer.hpp"
+#include "eqnn/basis_fingerprint.hpp"
+#include "eqnn/constrained_parameter.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/hom_space.hpp"
 #include "eqnn/layer.hpp"
@@ -55,6 +61,57 @@ Registry& registry() {
     registry_instance = r;
   }
   return *registry_instance;
+}
+
+// ---- errors ----
+
+// The Python classes of eqnn's errors, made once by add_error_classes (the module keeps them alive).
+struct ErrorClasses {
+  PyObject* error = nullptr;         // eqnn::Error
+  PyObject* config = nullptr;        // ConfigError
+  PyObject* group = nullptr;         // GroupError
+  PyObject* unknown_name = nullptr;  // LookupError (a registry lookup of an unknown name)
+  PyObject* plugin = nullptr;        // PluginError
+};
+ErrorClasses error_classes;
+
+py::object add_error_class(py::module_& m, const char* name, const std::vector<py::handle>& bases,
+                           const char* doc) {
+  py::tuple base_tuple(bases.size());
+  for (size_t i = 0; i < bases.size(); ++i) base_tuple[i] = py::reinterpret_borrow<py::object>(bases[i]);
+  py::dict ns;
+  ns["__doc__"] = doc;
+  const std::string qualified = std::string("eqnn.") + name;
+  auto cls =
+      py::reinterpret_steal<py::object>(PyErr_NewException(qualified.c_str(), base_tuple.ptr(), ns.ptr()));
+  if (!cls) throw py::error_already_set();
+  m.attr(name) = cls;
+  return cls;
+}
+
+// eqnn.Error is a RuntimeError, as torch's errors are; each kind with a more fitting builtin subclasses it
+// too, so `except KeyError` and `except ValueError` work as a Python user expects.
+void add_error_classes(py::module_& m) {
+  auto builtins = py::module_::import("builtins");
+  py::object error =
+      add_error_class(m, "Error", {PyExc_RuntimeError},
+                      "Base of every eqnn error (a RuntimeError): files, checkpoints, training.");
+  py::object config = add_error_class(m, "ConfigError", {error, PyExc_ValueError},
+                                      "A model file, representation string or option that is not valid "
+                                      "(a ValueError); the text is FILE:LINE:COL: error: ... when located.");
+  py::object group = add_error_class(m, "GroupError", {error, PyExc_ValueError},
+                                     "Group-theory input that is not valid (a ValueError): not a group, not "
+                                     "orthogonal, representations of different groups.");
+  py::object unknown =
+      add_error_class(m, "UnknownNameError", {error, PyExc_KeyError},
+                      "An unknown layer, group or constraint name (a KeyError, so a LookupError); "
+                      "the text lists the known names and the nearest one.");
+  // KeyError's str() is the repr() of its argument (quotes, escaped newlines): keep the message as it is.
+  unknown.attr("__str__") = builtins.attr("BaseException").attr("__str__");
+  py::object plugin = add_error_class(m, "PluginError", {error, PyExc_ImportError},
+                                      "A plugin that could not be loaded or registered (an ImportError); the "
+                                      "text names the file and the cause.");
+  error_classes = {error.ptr(), config.ptr(), group.ptr(), unknown.ptr(), plugin.ptr()};
 }
 
 // ---- conversions ----
@@ -111,7 +168,14 @@ class Handle {
         forward_(std::move(forward)),
         in_(std::move(in)),
         out_(std::move(out)),
-        kind_(std::move(kind)) {}
+        kind_(std::move(kind)) {
+    // Which parameters are constraint coefficients, noted before Python swaps in its own tensors (the
+    // constraint index knows only the tensors the layers registered).
+    for (const auto& item : module_->named_parameters(/*recurse=*/true)) {
+      if (auto c = ConstrainedParameter::constraint_of(item.value()))
+        constraints_.emplace_back(item.key(), c);
+    }
+  }
 
   std::shared_ptr<EMultiheadAttentionImpl> mha;  // set for EMultiheadAttention
   std::shared_ptr<Model> model;                  // set for load_model
@@ -186,6 +250,82 @@ class Handle {
     });
   }
 
+  /// (name, basis fingerprint, effective tensor expand(θ)) of every constrained parameter, for state_dict.
+  std::vector<std::tuple<std::string, std::string, at::Tensor>> basis_records() {
+    return run([&] {
+      at::NoGradGuard no_grad;
+      std::vector<std::tuple<std::string, std::string, at::Tensor>> out;
+      for (const auto& [name, c] : constraints_)
+        out.emplace_back(name, basis_fingerprint(*c), c->expand(parameter(name)).detach().contiguous());
+      return out;
+    });
+  }
+
+  /// The coefficients to load for saved constrained parameters (name, basis fingerprint, coefficients,
+  /// effective tensor): fit_basis decides, as checkpoint loading does. Returns (name, coefficients,
+  /// re-projected); throws Error naming the first parameter that cannot load, before anything changes.
+  std::vector<std::tuple<std::string, at::Tensor, bool>> fit_saved(
+      const std::vector<std::tuple<std::string, std::string, at::Tensor, at::Tensor>>& saved,
+      const std::string& where) {
+    py::gil_scoped_release no_gil;
+    std::unique_lock<std::shared_mutex> lock(mutex_);
+    at::NoGradGuard no_grad;
+    const auto shape = [](at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ", ")); };
+    std::vector<std::tuple<std::string, at::Tensor, bool>> out;
+    for (const auto& record : saved) {
+      const auto& [name, basis, coefficients, effective] = record;
+      auto it = std::find_if(constraints_.begin(), constraints_.end(),
+                             [&record](const auto& e) { return e.first == std::get<0>(record); });
+      if (it == constraints_.end()) {
+        throw Error(
+            fmt::format("{}: '{}' holds constraint coefficients in the state_dict ({}), but is not a "
+                        "constrained parameter of this module",
+                        where, name, basis));
+      }
+      const Constraint& c = *it->second;
+      if (effective.sizes() != at::IntArrayRef(c.shape())) {
+        throw Error(fmt::format("{}: '{}' expands to shape {} in the state_dict but {} in this module", where,
+                                name, shape(effective.sizes()), shape(c.shape())));
+      }
+      const at::Tensor live = parameter(name);
+      const BasisFit fit = fit_basis(c, basis, coefficients, effective);
+      switch (fit.kind) {
+        case BasisFit::Kind::same_basis:
+          out.emplace_back(name, coefficients, false);
+          break;
+        case BasisFit::Kind::reprojected:
+          out.emplace_back(name, fit.coefficients.to(live.options()), true);
+          break;
+        case BasisFit::Kind::wrong_shape:
+          throw Error(fmt::format("{}: '{}' has shape {} in the state_dict but {} in this module", where,
+                                  name, shape(coefficients.sizes()), shape(live.sizes())));
+        case BasisFit::Kind::inconsistent:
+          throw Error(
+              fmt::format("{}: the state_dict is inconsistent (edited or damaged?): the coefficients of "
+                          "'{}' do not expand to the effective weight saved next to them",
+                          where, name));
+        case BasisFit::Kind::not_equivariant:
+          throw Error(
+              fmt::format("{}: '{}' was saved in another basis (state_dict: {}; this module: {}), and its "
+                          "weight {} is not "
+                          "equivariant for this module: re-projecting it leaves a relative error of {:.2e}, "
+                          "above the {:g} "
+                          "loading accepts. The module's group or representations differ from the ones it "
+                          "was saved with; "
+                          "loading would change its function. Load it into a module built with those",
+                          where, name, basis, fit.live_basis, shape(effective.sizes()), fit.residual,
+                          kReprojectionTolerance));
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> constrained_parameters() const {
+    std::vector<std::string> names;
+    for (const auto& entry : constraints_) names.push_back(entry.first);
+    return names;
+  }
+
   std::string repr() const {
     std::ostringstream os;
     module_->pretty_print(os);
@@ -209,10 +349,22 @@ class Handle {
     return {owner, rest};
   }
 
-  Stamp stamp() const {
+  // The parameter `name` (dotted) as the C++ module holds it now (Python's tensor once bound).
+  at::Tensor parameter(const std::string& name) const {
+    const auto params = module_->named_parameters(/*recurse=*/true);
+    const at::Tensor* t = params.find(name);
+    TORCH_CHECK(t != nullptr, "eqnn: the C++ module has no parameter '", name, "'");
+    return *t;
+  }
+
+  // None when a parameter has no storage (a torch.func wrapper: vmap, grad, functional_call): such calls
+  // neither use nor fill the eval caches.
+  std::optional<Stamp> stamp() const {
     Stamp s;
-    for (const auto& p : module_->parameters(/*recurse=*/true))
+    for (const auto& p : module_->parameters(/*recurse=*/true)) {
+      if (!p.has_storage()) return std::nullopt;
       s.emplace_back(p.unsafeGetTensorImpl(), p.data_ptr(), p._version());
+    }
     return s;
   }
 
@@ -224,12 +376,13 @@ class Handle {
     const bool cached = !c10::GradMode::is_enabled();
     if (cached) {
       std::shared_lock<std::shared_mutex> lock(mutex_);
-      if (!module_->is_training() && !stamp_.empty() && stamp_ == stamp()) return f();
+      if (!module_->is_training() && !stamp_.empty() && stamp() == stamp_) return f();
     }
     std::unique_lock<std::shared_mutex> lock(mutex_);
     auto result = f();
-    if (cached && !module_->is_training()) {
-      stamp_ = stamp();
+    std::optional<Stamp> now;
+    if (cached && !module_->is_training() && (now = stamp())) {
+      stamp_ = std::move(*now);
       if (stamp_.empty()) stamp_.emplace_back(nullptr, nullptr, 0);  // no parameters: nothing to cache
     } else {
       stamp_.clear();
@@ -243,6 +396,7 @@ class Handle {
   std::string kind_;
   mutable std::shared_mutex mutex_;
   Stamp stamp_;
+  std::vector<std::pair<std::string, ConstraintPtr>> constraints_;  // constrained parameters, in order
 };
 
 std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const std::string& kind) {
@@ -255,7 +409,16 @@ std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const 
 // ---- constructors ----
 
 GroupPtr make_group(const py::object& spec) {
-  if (py::isinstance<py::str>(spec)) return registry().make_group(spec.cast<std::string>());
+  if (py::isinstance<py::str>(spec)) {
+    try {
+      return registry().make_group(spec.cast<std::string>());
+    } catch (const ConfigError& e) {
+      // The registry reports an unknown group name or type as a ConfigError (in a model file it carries the
+      // file:line:col); asked by name from Python it is an unknown name, so a KeyError as Python expects.
+      if (e.line() == 0 && e.message().rfind("unknown group", 0) == 0) throw LookupError(e.message());
+      throw;
+    }
+  }
   throw py::type_error("eqnn.group: expected a str spec (\"C8\", \"{type: DihedralGroup, n: 6}\"), got " +
                        std::string(py::str(spec.get_type())));
 }
@@ -357,17 +520,22 @@ PYBIND11_MODULE(_C, m) {
   using namespace eqnn::python;
   m.doc() = "The C++ core of eqnn (use the eqnn package, not this module)";
 
-  // Errors: configuration and group-theory mistakes are ValueErrors with the C++ text; c10 errors keep
-  // their Python types without the C++ backtrace.
+  // Errors: eqnn's own classes with the C++ text (add_error_classes); c10 errors keep their Python types
+  // without the C++ backtrace.
+  add_error_classes(m);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const ConfigError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(error_classes.config, e.what());
     } catch (const GroupError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(error_classes.group, e.what());
     } catch (const LookupError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(error_classes.unknown_name, e.what());
+    } catch (const PluginError& e) {
+      PyErr_SetString(error_classes.plugin, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(error_classes.error, e.what());
     } catch (const c10::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what_without_backtrace());
     } catch (const c10::ValueError& e) {
@@ -379,7 +547,7 @@ PYBIND11_MODULE(_C, m) {
     } catch (const c10::Error& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
     } catch (const YAML::Exception& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(error_classes.config, e.what());
     }
   });
 
@@ -393,150 +561,219 @@ PYBIND11_MODULE(_C, m) {
   m.def("layer_types", [] { return registry().names(Kind::layer); });
   m.def("group_types", [] { return registry().names(Kind::group); });
 
-  py::class_<PyIrrep>(m, "Irrep")
+  py::class_<PyIrrep>(m, "Irrep", "A real irreducible representation of a group (eqnn.Group.irreps).")
       .def_property_readonly("index", [](const PyIrrep& i) { return i.index; })
       .def_property_readonly("name", [](const PyIrrep& i) { return i.get().name; })
       .def_property_readonly("dim", [](const PyIrrep& i) { return i.get().dim; })
-      .def_property_readonly("type", [](const PyIrrep& i) { return type_string(i.get().type); })
-      .def_property_readonly("character",
-                             [](const PyIrrep& i) {
-                               const auto& c = i.get().character;
-                               return at::tensor(at::ArrayRef<double>(c), at::kDouble);
-                             })
-      .def_property_readonly("matrices",
-                             [](const PyIrrep& i) { return stack(i.get().matrices, i.get().dim, i.get().dim); })
+      .def_property_readonly(
+          "type", [](const PyIrrep& i) { return type_string(i.get().type); },
+          "'R', 'C' or 'H' (dim End_G = 1, 2, 4).")
+      .def_property_readonly(
+          "character",
+          [](const PyIrrep& i) {
+            const auto& c = i.get().character;
+            return at::tensor(at::ArrayRef<double>(c), at::kDouble);
+          },
+          "(|G|,) float64.")
+      .def_property_readonly(
+          "matrices", [](const PyIrrep& i) { return stack(i.get().matrices, i.get().dim, i.get().dim); },
+          "(|G|, dim, dim) float64, orthogonal.")
       .def_property_readonly(
           "endomorphism_basis",
-          [](const PyIrrep& i) { return stack(i.get().endomorphism_basis, i.get().dim, i.get().dim); })
+          [](const PyIrrep& i) { return stack(i.get().endomorphism_basis, i.get().dim, i.get().dim); },
+          "(S, dim, dim) float64: a Frobenius-orthogonal basis of End_G(psi), the first the identity.")
       .def("__repr__", [](const PyIrrep& i) {
         return "Irrep(" + i.get().name + ", dim=" + std::to_string(i.get().dim) + ", type=" +
                type_string(i.get().type) + ")";
       });
 
-  py::class_<PyGroup>(m, "Group")
+  py::class_<PyGroup>(m, "Group", "A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.")
       .def_property_readonly("name", [](const PyGroup& g) { return g.g->name(); })
       .def_property_readonly("order", [](const PyGroup& g) { return g.g->order(); })
-      .def_property_readonly("cayley_table",
-                             [](const PyGroup& g) {
-                               const int n = g.g->order();
-                               at::Tensor t = at::empty({n, n}, at::kLong);
-                               auto a = t.accessor<int64_t, 2>();
-                               for (int i = 0; i < n; ++i)
-                                 for (int j = 0; j < n; ++j) a[i][j] = g.g->mul(i, j);
-                               return t;
-                             })
+      .def_property_readonly(
+          "cayley_table",
+          [](const PyGroup& g) {
+            const int n = g.g->order();
+            at::Tensor t = at::empty({n, n}, at::kLong);
+            auto a = t.accessor<int64_t, 2>();
+            for (int i = 0; i < n; ++i)
+              for (int j = 0; j < n; ++j) a[i][j] = g.g->mul(i, j);
+            return t;
+          },
+          "(|G|, |G|) int64: table[a, b] = index of a*b; element 0 is the identity.")
       .def_property_readonly("inverses",
                              [](const PyGroup& g) {
                                std::vector<int64_t> v;
                                for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
                                return at::tensor(v, at::kLong);
                              })
-      .def_property_readonly("generators",
-                             [](const PyGroup& g) {
-                               std::vector<int64_t> v(g.g->generators().begin(), g.g->generators().end());
-                               return at::tensor(v, at::kLong);
-                             })
-      .def_property_readonly("irreps",
-                             [](const PyGroup& g) {
-                               std::vector<PyIrrep> out;
-                               {
-                                 py::gil_scoped_release no_gil;
-                                 g.g->irreps();
-                               }
-                               for (size_t k = 0; k < g.g->irreps().size(); ++k)
-                                 out.push_back({g.g, static_cast<int>(k)});
-                               return out;
-                             })
-      .def_property_readonly("actions",
-                             [](const PyGroup& g) {
-                               std::vector<std::string> v;
-                               for (const auto& a : g.g->actions()) v.push_back(a.name);
-                               return v;
-                             })
+      .def_property_readonly(
+          "generators",
+          [](const PyGroup& g) {
+            std::vector<int64_t> v(g.g->generators().begin(), g.g->generators().end());
+            return at::tensor(v, at::kLong);
+          },
+          "Element indices of the generators (int64).")
+      .def_property_readonly(
+          "irreps",
+          [](const PyGroup& g) {
+            std::vector<PyIrrep> out;
+            {
+              py::gil_scoped_release no_gil;
+              g.g->irreps();
+            }
+            for (size_t k = 0; k < g.g->irreps().size(); ++k) out.push_back({g.g, static_cast<int>(k)});
+            return out;
+          },
+          "The real irreps; irrep 0 is trivial.")
+      .def_property_readonly(
+          "actions",
+          [](const PyGroup& g) {
+            std::vector<std::string> v;
+            for (const auto& a : g.g->actions()) v.push_back(a.name);
+            return v;
+          },
+          "Names usable in permutation(NAME).")
       .def("conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); })
-      .def("__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->content_hash() == b.g->content_hash(); })
+      // Content, never the hash alone: two groups whose 64-bit hashes collide are still told apart.
+      .def(
+          "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); },
+          py::is_operator())
       .def("__hash__", [](const PyGroup& g) { return static_cast<py::ssize_t>(g.g->content_hash() >> 1); })
       .def("__repr__", [](const PyGroup& g) {
         return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
       });
 
-  py::class_<PyRep>(m, "Representation")
+  py::class_<PyRep>(m, "Representation",
+                    "A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.")
       .def_property_readonly("group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; })
       .def_property_readonly("size", [](const PyRep& r) { return r.r->size(); })
       .def_property_readonly("name", [](const PyRep& r) { return r.r->describe(); })
       .def_property_readonly("is_permutation", [](const PyRep& r) { return r.r->is_permutation(); })
       .def_property_readonly("has_permutation_structure",
                              [](const PyRep& r) { return r.r->has_permutation_structure(); })
-      .def_property_readonly("irreps", [](const PyRep& r) { return r.r->irreps(); })
+      .def_property_readonly(
+          "irreps", [](const PyRep& r) { return r.r->irreps(); },
+          "Irrep indices in the order of the change of basis' column blocks.")
       .def_property_readonly("multiplicities", [](const PyRep& r) { return r.r->multiplicities(); })
-      .def_property_readonly("change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); })
-      .def("matrix",
-           [](const PyRep& r, int g) {
-             check_element(r.r->group(), g);
-             return to_tensor(r.r->matrix(g));
-           })
-      .def("matrices",
-           [](const PyRep& r) {
-             std::vector<Matrix> ms;
-             for (int g = 0; g < r.r->group().order(); ++g) ms.push_back(r.r->matrix(g));
-             return stack(ms, r.r->size(), r.r->size());
-           })
-      .def("character",
-           [](const PyRep& r, int g) {
-             check_element(r.r->group(), g);
-             return r.r->character(g);
-           })
-      .def("__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); })
+      .def_property_readonly(
+          "change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); },
+          "Q (float64, orthogonal): rho(g) = Q (+)_k psi_k(g) Q^T.")
+      .def(
+          "matrix",
+          [](const PyRep& r, int g) {
+            check_element(r.r->group(), g);
+            return to_tensor(r.r->matrix(g));
+          },
+          py::arg("g"), "rho(g) (size, size) float64.")
+      .def(
+          "matrices",
+          [](const PyRep& r) {
+            std::vector<Matrix> ms;
+            for (int g = 0; g < r.r->group().order(); ++g) ms.push_back(r.r->matrix(g));
+            return stack(ms, r.r->size(), r.r->size());
+          },
+          "(|G|, size, size) float64.")
+      .def(
+          "character",
+          [](const PyRep& r, int g) {
+            check_element(r.r->group(), g);
+            return r.r->character(g);
+          },
+          py::arg("g"))
+      .def(
+          "__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); }, py::is_operator())
       .def("__hash__", [](const PyRep& r) { return static_cast<py::ssize_t>(r.r->content_hash() >> 1); })
       .def("__repr__", [](const PyRep& r) {
         return "Representation(" + r.r->group().name() + ", \"" + r.r->describe() +
                "\", size=" + std::to_string(r.r->size()) + ")";
       });
 
-  py::class_<PyHom>(m, "HomSpace")
+  py::class_<PyHom>(
+      m, "HomSpace",
+      "Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).")
       .def_property_readonly("in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; })
       .def_property_readonly("out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; })
       .def_property_readonly("dim", [](const PyHom& h) { return h.h->dim(); })
-      .def_property_readonly("method", [](const PyHom& h) { return h.h->method_name(); })
-      .def("expand",
-           [](const PyHom& h, const at::Tensor& c) {
-             TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(), "HomSpace.expand: expected coefficients (..., ",
-                         h.h->dim(), "), got ", c.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->expand(c);
-           })
-      .def("analyse",
-           [](const PyHom& h, const at::Tensor& w) {
-             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
-                         "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
-                         "), got ", w.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->analyse(w);
-           })
-      .def("project",
-           [](const PyHom& h, const at::Tensor& w) {
-             TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
-                         "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
-                         "), got ", w.sizes());
-             py::gil_scoped_release no_gil;
-             return h.h->project(w);
-           })
+      .def_property_readonly(
+          "method", [](const PyHom& h) { return h.h->method_name(); }, "'orbit' or 'isotypic'.")
+      .def(
+          "expand",
+          [](const PyHom& h, const at::Tensor& c) {
+            TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(),
+                        "HomSpace.expand: expected coefficients (..., ", h.h->dim(), "), got ", c.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->expand(c);
+          },
+          py::arg("coefficients"), "(..., dim) -> (..., out.size, in.size); differentiable.")
+      .def(
+          "analyse",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->analyse(w);
+          },
+          py::arg("W"), "(..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W).")
+      .def(
+          "project",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->project(w);
+          },
+          py::arg("W"), "Orthogonal (Frobenius) projection onto Hom_G.")
+      .def(
+          "basis",
+          [](const PyHom& h, at::ScalarType dtype) {
+            py::gil_scoped_release no_gil;
+            return h.h->expand(at::eye(h.h->dim(), at::TensorOptions().dtype(dtype)));
+          },
+          py::arg("dtype") = at::kDouble,
+          "(dim, out.size, in.size): expand() of the unit coefficient vectors.")
       .def("__repr__", [](const PyHom& h) {
         return "HomSpace(" + h.h->in()->describe() + " -> " + h.h->out()->describe() +
                ", dim=" + std::to_string(h.h->dim()) + ", method=" + h.h->method_name() + ")";
       });
 
-  m.def("group", [](const py::object& spec) { return PyGroup{make_group(spec)}; });
-  m.def("rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; });
-  m.def("hom", [](const PyRep& in, const PyRep& out) {
-    if (in.r->group().content_hash() != out.r->group().content_hash())
-      throw GroupError("eqnn.hom: the representations belong to different groups (" + in.r->group().name() +
-                       " and " + out.r->group().name() + ")");
-    py::gil_scoped_release no_gil;
-    return PyHom{HomSpace::get(in.r, out.r)};
-  });
+  m.def(
+      "group", [](const py::object& spec) { return PyGroup{make_group(spec)}; }, py::arg("spec"));
+  m.def(
+      "rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; },
+      py::arg("group"), py::arg("text"));
+  m.def(
+      "hom",
+      [](const PyRep& in, const PyRep& out) {
+        if (!in.r->group().same_content(out.r->group()))
+          throw GroupError("eqnn.hom: the representations belong to different groups (" +
+                           in.r->group().name() + " and " + out.r->group().name() + ")");
+        py::gil_scoped_release no_gil;
+        return PyHom{HomSpace::get(in.r, out.r)};
+      },
+      py::arg("in_rep"), py::arg("out_rep"));
 
-  py::class_<Handle, std::shared_ptr<Handle>>(m, "Handle")
+  m.def(
+      "equivariance_error",
+      [](const py::function& f, const PyRep& in, const PyRep& out, at::ScalarType dtype,
+         const std::vector<int64_t>& shape, uint64_t seed) {
+        if (!in.r->group().same_content(out.r->group()))
+          throw GroupError("check_equivariance: in_rep is a representation of " + in.r->group().name() +
+                           " and out_rep of " + out.r->group().name() +
+                           "; both must belong to the same group");
+        // `f` is Python: it runs with the GIL this thread holds (exceptions it raises come back as they
+        // were).
+        const EquivarianceResult r = equivariance_error(
+            [&f](const at::Tensor& x) { return f(x).cast<at::Tensor>(); }, in.r, out.r, dtype, shape, seed);
+        return py::make_tuple(r.max_error, r.worst_element, r.note);
+      },
+      py::arg("f"), py::arg("in_rep"), py::arg("out_rep"), py::arg("dtype"), py::arg("shape"),
+      py::arg("seed"));
+
+  py::class_<Handle, std::shared_ptr<Handle>>(
+      m, "Handle", "A C++ module seen from Python (used by eqnn.nn; not part of the API).")
       .def_property_readonly("kind", &Handle::kind)
       .def_property_readonly("in_rep",
                              [](const Handle& h) -> std::optional<PyRep> {
@@ -550,26 +787,35 @@ PYBIND11_MODULE(_C, m) {
                              })
       .def("named_parameters", &Handle::named_parameters)
       .def("named_buffers", &Handle::named_buffers)
-      .def("set_parameter", &Handle::set_parameter)
-      .def("set_buffer_data", &Handle::set_buffer_data)
-      .def("train", &Handle::train)
+      .def("set_parameter", &Handle::set_parameter, py::arg("name"), py::arg("tensor"))
+      .def("set_buffer_data", &Handle::set_buffer_data, py::arg("name"), py::arg("tensor"))
+      .def("train", &Handle::train, py::arg("mode"))
       .def_property_readonly("training", &Handle::is_training)
-      .def("forward", &Handle::forward)
-      .def("attention",
-           [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-              const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
-              const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
-             auto [out, weights] = h.attention(q, k, v, key_padding_mask.value_or(at::Tensor()), need_weights,
-                                               attn_mask.value_or(at::Tensor()), average_attn_weights);
-             py::object w = weights.defined() ? py::cast(weights) : py::none();
-             return py::make_tuple(out, w);
-           })
-      .def("encoder",
-           [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
-              const std::optional<at::Tensor>& src_key_padding_mask) {
-             return h.encoder(src, src_mask.value_or(at::Tensor()), src_key_padding_mask.value_or(at::Tensor()));
-           })
+      .def("forward", &Handle::forward, py::arg("x"))
+      .def(
+          "attention",
+          [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+             const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
+             const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
+            auto [out, weights] = h.attention(q, k, v, key_padding_mask.value_or(at::Tensor()), need_weights,
+                                              attn_mask.value_or(at::Tensor()), average_attn_weights);
+            py::object w = weights.defined() ? py::cast(weights) : py::none();
+            return py::make_tuple(out, w);
+          },
+          py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask"),
+          py::arg("need_weights"), py::arg("attn_mask"), py::arg("average_attn_weights"))
+      .def(
+          "encoder",
+          [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,
+             const std::optional<at::Tensor>& src_key_padding_mask) {
+            return h.encoder(src, src_mask.value_or(at::Tensor()),
+                             src_key_padding_mask.value_or(at::Tensor()));
+          },
+          py::arg("src"), py::arg("src_mask"), py::arg("src_key_padding_mask"))
       .def("effective_parameters", &Handle::effective_parameters)
+      .def("constrained_parameters", &Handle::constrained_parameters)
+      .def("basis_records", &Handle::basis_records)
+      .def("fit_saved", &Handle::fit_saved, py::arg("saved"), py::arg("where"))
       .def("model_source",
            [](const Handle& h) {
              TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
@@ -592,17 +838,20 @@ PYBIND11_MODULE(_C, m) {
   m.def("make_linear", &make_linear);
   m.def("make_attention", &make_attention);
   m.def("make_layer", &make_layer);
-  m.def("load_model", &load_model_file);
-  m.def("ring_task", [](int64_t n, uint64_t seed, int64_t train_size, int64_t test_size, int64_t window) {
-    TORCH_CHECK(n >= 3 && train_size >= 1 && test_size >= 1 && window >= 1,
-                "eqnn.datasets.oscillator_ring: expected n >= 3 and positive sizes, got n=", n,
-                ", train_size=", train_size, ", test_size=", test_size, ", window=", window);
-    std::unique_ptr<Task> task;
-    {
-      py::gil_scoped_release no_gil;
-      task = make_ring_task(n, seed, train_size, test_size, window);
-    }
-    const TaskData& d = task->data();
-    return py::make_tuple(d.train_x, d.train_y, d.test_x, d.test_y);
-  });
+  m.def("load_model", &load_model_file, py::arg("path"));
+  m.def(
+      "ring_task",
+      [](int64_t n, uint64_t seed, int64_t train_size, int64_t test_size, int64_t window) {
+        TORCH_CHECK(n >= 3 && train_size >= 1 && test_size >= 1 && window >= 1,
+                    "eqnn.datasets.oscillator_ring: expected n >= 3 and positive sizes, got n=", n,
+                    ", train_size=", train_size, ", test_size=", test_size, ", window=", window);
+        std::unique_ptr<Task> task;
+        {
+          py::gil_scoped_release no_gil;
+          task = make_ring_task(n, seed, train_size, test_size, window);
+        }
+        const TaskData& d = task->data();
+        return py::make_tuple(d.train_x, d.train_y, d.test_x, d.test_y);
+      },
+      py::arg("n"), py::arg("seed"), py::arg("train_size"), py::arg("test_size"), py::arg("window"));
 }

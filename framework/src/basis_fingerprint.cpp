@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 
 #include <ATen/ATen.h>
@@ -47,6 +48,31 @@ struct Hasher {
   void number(int64_t v) { bytes(&v, sizeof v); }
 };
 
+// Saved coefficients and saved effective weight of one basis agree to float32 rounding.
+constexpr double kConsistencyTolerance = 1e-5;
+
+// ‖a − b‖_F / ‖b‖_F (0 when both vanish; NaN propagates, so a non-finite weight is never "exact").
+double relative_residual(const at::Tensor& a, const at::Tensor& b) {
+  const double diff = (a - b).norm().item<double>(), scale = b.norm().item<double>();
+  if (scale == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+  return diff / scale;
+}
+
+// True when `a` and `b` agree to `relative` (max-abs, relative to max|b|) on their finite entries and
+// have the same NaN / +Inf / −Inf entries (a diverged model's checkpoint still round-trips).
+bool reproduces(const at::Tensor& a, const at::Tensor& b, double relative) {
+  const at::Tensor x = a.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  const at::Tensor y = b.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) ||
+      !at::equal(at::isposinf(x), at::isposinf(y)) || !at::equal(at::isneginf(x), at::isneginf(y)))
+    return false;
+  if (x.numel() == 0) return true;
+  const at::Tensor finite = at::isfinite(y);
+  const double diff = at::where(finite, x - y, 0.0).abs().max().item<double>();
+  const double scale = at::where(finite, y, 0.0).abs().max().item<double>();
+  return diff <= relative * scale;
+}
+
 }  // namespace
 
 std::string basis_fingerprint(const Constraint& constraint) {
@@ -80,6 +106,34 @@ std::vector<std::pair<std::string, std::string>> basis_fingerprints(const torch:
     if (auto c = ConstrainedParameter::constraint_of(item.value())) out.emplace_back(item.key(), basis_fingerprint(*c));
   }
   return out;
+}
+
+BasisFit fit_basis(const Constraint& constraint, const std::string& saved_basis,
+                   const at::Tensor& saved_coefficients, const at::Tensor& saved_effective) {
+  torch::NoGradGuard no_grad;
+  BasisFit fit;
+  fit.live_basis = basis_fingerprint(constraint);
+  if (saved_basis == fit.live_basis) {
+    if (saved_coefficients.sizes() != at::IntArrayRef{constraint.dim()}) {
+      fit.kind = BasisFit::Kind::wrong_shape;
+    } else if (!reproduces(constraint.expand(saved_coefficients.to(saved_effective.options())),
+                           saved_effective, kConsistencyTolerance)) {
+      fit.kind = BasisFit::Kind::inconsistent;
+    } else {
+      fit.coefficients = saved_coefficients;
+    }
+    return fit;
+  }
+  const at::Tensor w = saved_effective.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
+  const at::Tensor theta = constraint.analyse(w);
+  fit.residual = relative_residual(constraint.expand(theta), w);
+  if (fit.residual <= kReprojectionTolerance) {  // false for NaN
+    fit.kind = BasisFit::Kind::reprojected;
+    fit.coefficients = theta;
+  } else {
+    fit.kind = BasisFit::Kind::not_equivariant;
+  }
+  return fit;
 }
 
 void testing_hooks::set_fingerprint_salt(const std::string& s) {

@@ -112,7 +112,10 @@ void ConstrainedParameter::reset(const torch::nn::Module& owner, InitScheme sche
 
 at::Tensor ConstrainedParameter::get(const torch::nn::Module& owner) const {
   const at::Tensor theta = coefficients(owner);
-  const bool cacheable = !owner.is_training() && (!c10::GradMode::is_enabled() || !theta.requires_grad());
+  // functorch's wrappers (θ under vmap or torch.func.grad, e.g. from Python's functional_call) have no
+  // storage to compare or copy: they are expanded each time.
+  const bool cacheable =
+      !owner.is_training() && theta.has_storage() && (!c10::GradMode::is_enabled() || !theta.requires_grad());
   if (!cacheable) {
     {
       // Training does not use the cache: free it (once) rather than keep a stale expansion alive.

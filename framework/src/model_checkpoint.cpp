@@ -37,10 +37,6 @@ constexpr const char* kFormat = "eqnn-checkpoint";
 // 2: records the basis fingerprint and the effective tensor of every constrained parameter (loading
 //    re-projects or refuses when the bases differ). 1: coefficients only; refused (see open_checkpoint).
 constexpr int64_t kFormatVersion = 2;
-// A re-projected weight must reproduce the stored one to this relative (Frobenius) error.
-constexpr double kReprojectionTolerance = 1e-6;
-// Stored coefficients and stored effective weight of one basis agree to float32 rounding.
-constexpr double kConsistencyTolerance = 1e-5;
 
 std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
@@ -392,28 +388,6 @@ at::Tensor tensor_entry(const c10::impl::GenericDict& dict, const std::string& k
   return v.toTensor();
 }
 
-// ‖a − b‖_F / ‖b‖_F (0 when both vanish; NaN propagates, so a non-finite weight is never "exact").
-double relative_residual(const at::Tensor& a, const at::Tensor& b) {
-  const double diff = (a - b).norm().item<double>(), scale = b.norm().item<double>();
-  if (scale == 0) return diff == 0 ? 0.0 : std::numeric_limits<double>::infinity();
-  return diff / scale;
-}
-
-// True when `a` and `b` agree to `relative` (max-abs, relative to max|b|) on their finite entries and
-// have the same NaN / +Inf / −Inf entries (a diverged model's checkpoint still round-trips).
-bool reproduces(const at::Tensor& a, const at::Tensor& b, double relative) {
-  const at::Tensor x = a.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
-  const at::Tensor y = b.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
-  if (x.sizes() != y.sizes() || !at::equal(at::isnan(x), at::isnan(y)) || !at::equal(at::isposinf(x), at::isposinf(y)) ||
-      !at::equal(at::isneginf(x), at::isneginf(y)))
-    return false;
-  if (x.numel() == 0) return true;
-  const at::Tensor finite = at::isfinite(y);
-  const double diff = at::where(finite, x - y, 0.0).abs().max().item<double>();
-  const double scale = at::where(finite, y, 0.0).abs().max().item<double>();
-  return diff <= relative * scale;
-}
-
 // The value every parameter of `model` gets from the checkpoint, all checked before anything is copied.
 // A constrained parameter whose basis fingerprint matches takes the stored coefficients; otherwise its
 // stored effective tensor is re-projected onto this model's basis, accepted only when the projection
@@ -460,35 +434,32 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
       throw Error(fmt::format("{}: parameter '{}' expands to shape {} in the checkpoint but {} in the model", where,
                               name, shape_of(weight), fmt::format("[{}]", fmt::join(c->shape(), ", "))));
     }
-    const std::string live_basis = basis_fingerprint(*c);
-    if (saved_basis == live_basis) {
-      const at::Tensor value = tensor_entry(stored, name, "parameter", path);
-      if (value.sizes() != tensor.sizes()) {
+    const BasisFit fit = fit_basis(*c, saved_basis, tensor_entry(stored, name, "parameter", path), weight);
+    switch (fit.kind) {
+      case BasisFit::Kind::same_basis:
+        plan.emplace_back(tensor, fit.coefficients);
+        continue;
+      case BasisFit::Kind::wrong_shape:
         throw Error(fmt::format("{}: parameter '{}' has shape {} in the checkpoint but {} in the model", fits,
-                                name, shape_of(value), shape_of(tensor)));
-      }
-      // The coefficients must still expand to the weight stored next to them (a damaged file would
-      // otherwise load silently: the zip container does not check its data).
-      if (!reproduces(c->expand(value.to(weight.options())), weight, kConsistencyTolerance)) {
+                                name, shape_of(tensor_entry(stored, name, "parameter", path)),
+                                shape_of(tensor)));
+      case BasisFit::Kind::inconsistent:
+        // A damaged file would otherwise load silently: the zip container does not check its data.
         throw Error(fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
                                 "of '{}' do not expand to the effective weight stored next to them",
                                 path, name));
-      }
-      plan.emplace_back(tensor, value);
-      continue;
+      case BasisFit::Kind::not_equivariant:
+        throw Error(fmt::format(
+            "{}: '{}' was saved in another basis (checkpoint: {}; this model: {}), and its weight {} is not "
+            "equivariant for this model: re-projecting it leaves a relative error of {:.2e}, above the {:g} "
+            "loading accepts. The model's group or representations differ from the ones it was trained with; "
+            "loading would change its function. Load it into the model text stored in the checkpoint",
+            where, name, saved_basis, fit.live_basis, shape_of(weight), fit.residual,
+            kReprojectionTolerance));
+      case BasisFit::Kind::reprojected:
+        break;
     }
-    const at::Tensor w = weight.to(at::TensorOptions().dtype(at::kDouble).device(at::kCPU));
-    const at::Tensor theta = c->analyse(w);
-    const double residual = relative_residual(c->expand(theta), w);
-    if (!(residual <= kReprojectionTolerance)) {
-      throw Error(fmt::format(
-          "{}: '{}' was saved in another basis (checkpoint: {}; this model: {}), and its weight {} is not "
-          "equivariant for this model: re-projecting it leaves a relative error of {:.2e}, above the {:g} "
-          "loading accepts. The model's group or representations differ from the ones it was trained with; "
-          "loading would change its function. Load it into the model text stored in the checkpoint",
-          where, name, saved_basis, live_basis, shape_of(weight), residual, kReprojectionTolerance));
-    }
-    plan.emplace_back(tensor, theta);
+    plan.emplace_back(tensor, fit.coefficients);
     info.reprojected.push_back(name);
   }
   const auto live = model.named_parameters();

@@ -31,12 +31,19 @@ double equivariance_tolerance(at::ScalarType dtype) { return dtype == at::kDoubl
 
 EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
                                       const RepPtr& out, at::ScalarType dtype, int64_t seq, uint64_t seed) {
+  std::vector<int64_t> leading = {2};
+  if (seq > 0) leading.push_back(seq);
+  return equivariance_error(f, in, out, dtype, leading, seed);
+}
+
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype,
+                                      const std::vector<int64_t>& leading_shape, uint64_t seed) {
   torch::NoGradGuard no_grad;
   EquivarianceResult result;
   result.checked = true;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  std::vector<int64_t> shape = {2};
-  if (seq > 0) shape.push_back(seq);
+  std::vector<int64_t> shape = leading_shape;
   shape.push_back(in->size());
   const at::Tensor x = at::randn(shape, gen, at::TensorOptions().dtype(dtype));
   const at::Tensor y = f(x);

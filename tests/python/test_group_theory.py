@@ -108,9 +108,9 @@ def test_hom_dimension_matches_characters_and_basis_commutes():
 
 
 def test_errors_carry_the_cpp_text():
-    with pytest.raises(ValueError, match="unknown group"):
+    with pytest.raises(KeyError, match="unknown group"):
         eqnn.group("Dihedral(4)")
-    with pytest.raises(ValueError, match="DihedralGroup"):
+    with pytest.raises(KeyError, match="DihedralGroup"):
         eqnn.group({"type": "DihedralGrop", "n": 4})  # did you mean
     with pytest.raises(TypeError, match="expected a str"):
         eqnn.group(8)

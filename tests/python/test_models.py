@@ -21,7 +21,7 @@ def test_example_models_are_equivariant(models_dir, name):
     assert eqnn.check_equivariance(model, model.input_rep, out, torch.float64) < 1e-10
     assert eqnn.check_equivariance(model, model.input_rep, out, torch.float32) < 1e-5
     assert len(list(model.parameters())) > 0
-    assert all(k.startswith("layers.") for k in model.state_dict())
+    assert all(k.startswith("layers.") or k == "_extra_state" for k in model.state_dict())
 
 
 def test_model_trains_with_torch_optim(models_dir):

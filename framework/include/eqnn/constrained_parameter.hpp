@@ -46,8 +46,9 @@ class ConstrainedParameter {
   /// ConstrainedParameter; null otherwise. Checkpoints use it to record and check bases.
   static ConstraintPtr constraint_of(const at::Tensor& parameter);
 
-  /// expand(θ). Cached when `owner` is in eval mode and no gradient can flow to θ (grad mode off or
-  /// θ not requiring grad); recomputed otherwise, so gradients are always right. A cached tensor is
+  /// expand(θ). Cached when `owner` is in eval mode, no gradient can flow to θ (grad mode off or θ not
+  /// requiring grad) and θ has storage (not a torch.func/vmap wrapper); recomputed otherwise, so gradients
+  /// are always right. A cached tensor is
   /// returned only while θ holds exactly (bit for bit) the values it was expanded from: writes that
   /// bypass θ's version counter (`p.data().copy_(ema)`) are seen too.
   at::Tensor get(const torch::nn::Module& owner) const;

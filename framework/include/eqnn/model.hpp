@@ -170,6 +170,10 @@ struct EquivarianceResult {
 EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
                                       const RepPtr& out, at::ScalarType dtype, int64_t seq = 3,
                                       uint64_t seed = 0);
+/// As above, for a random input of shape (leading_shape..., in.size) (Python's check_equivariance `shape`).
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype,
+                                      const std::vector<int64_t>& leading_shape, uint64_t seed);
 /// Per-layer results (depth-first, as layer_infos()) followed by the whole model (path "model").
 /// The model is converted to `dtype` and put in eval mode.
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed = 0);

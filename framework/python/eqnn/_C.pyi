@@ -1,115 +1,251 @@
-# Type stubs of the C++ extension eqnn._C (see eqnn/__init__.py for the documented API).
-from typing import List, Optional, Sequence, Tuple
-
+# The C++ extension eqnn._C (see eqnn/__init__.py for the documented API). Generated from the binding by
+# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing eqnn_python.cpp.
+"""
+The C++ core of eqnn (use the eqnn package, not this module)
+"""
+from __future__ import annotations
+import collections.abc
+from eqnn import ConfigError
+from eqnn import Error
+from eqnn import GroupError
+from eqnn import PluginError
+from eqnn import UnknownNameError
 import torch
-
+import typing
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
-    @property
-    def index(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def dim(self) -> int: ...
-    @property
-    def type(self) -> str:
-        """'R', 'C' or 'H' (dim End_G = 1, 2, 4)."""
+    """
+    A real irreducible representation of a group (eqnn.Group.irreps).
+    """
+    def __repr__(self) -> str:
+        ...
     @property
     def character(self) -> torch.Tensor:
-        """(|G|,) float64."""
+        """
+        (|G|,) float64.
+        """
     @property
-    def matrices(self) -> torch.Tensor:
-        """(|G|, dim, dim) float64, orthogonal."""
+    def dim(self) -> int:
+        ...
     @property
     def endomorphism_basis(self) -> torch.Tensor:
-        """(S, dim, dim) float64: a Frobenius-orthogonal basis of End_G(ψ), the first the identity."""
-
+        """
+        (S, dim, dim) float64: a Frobenius-orthogonal basis of End_G(psi), the first the identity.
+        """
+    @property
+    def index(self) -> int:
+        ...
+    @property
+    def matrices(self) -> torch.Tensor:
+        """
+        (|G|, dim, dim) float64, orthogonal.
+        """
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def type(self) -> str:
+        """
+        'R', 'C' or 'H' (dim End_G = 1, 2, 4).
+        """
 class Group:
+    """
+    A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.
+    """
+    def __eq__(self, arg0: Group) -> bool:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def conjugacy_classes(self) -> list[list[int]]:
+        ...
     @property
-    def name(self) -> str: ...
-    @property
-    def order(self) -> int: ...
+    def actions(self) -> list[str]:
+        """
+        Names usable in permutation(NAME).
+        """
     @property
     def cayley_table(self) -> torch.Tensor:
-        """(|G|, |G|) int64: table[a, b] = index of a·b; element 0 is the identity."""
-    @property
-    def inverses(self) -> torch.Tensor: ...
+        """
+        (|G|, |G|) int64: table[a, b] = index of a*b; element 0 is the identity.
+        """
     @property
     def generators(self) -> torch.Tensor:
-        """Element indices of the generators (int64)."""
+        """
+        Element indices of the generators (int64).
+        """
     @property
-    def irreps(self) -> List[Irrep]:
-        """The real irreps; irrep 0 is trivial."""
+    def inverses(self) -> torch.Tensor:
+        ...
     @property
-    def actions(self) -> List[str]:
-        """Names usable in permutation(NAME)."""
-    def conjugacy_classes(self) -> List[List[int]]: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __hash__(self) -> int: ...
-
+    def irreps(self) -> list[Irrep]:
+        """
+        The real irreps; irrep 0 is trivial.
+        """
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def order(self) -> int:
+        ...
 class Representation:
-    @property
-    def group(self) -> Group: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def is_permutation(self) -> bool: ...
-    @property
-    def has_permutation_structure(self) -> bool: ...
-    @property
-    def irreps(self) -> List[int]:
-        """Irrep indices in the order of the change of basis' column blocks."""
-    @property
-    def multiplicities(self) -> List[int]: ...
+    """
+    A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.
+    """
+    def __eq__(self, arg0: Representation) -> bool:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def character(self, g: typing.SupportsInt) -> float:
+        ...
+    def matrices(self) -> torch.Tensor:
+        """
+        (|G|, size, size) float64.
+        """
+    def matrix(self, g: typing.SupportsInt) -> torch.Tensor:
+        """
+        rho(g) (size, size) float64.
+        """
     @property
     def change_of_basis(self) -> torch.Tensor:
-        """Q (float64, orthogonal): ρ(g) = Q (⊕ ψ_k(g)) Qᵀ."""
-    def matrix(self, g: int) -> torch.Tensor: ...
-    def matrices(self) -> torch.Tensor:
-        """(|G|, size, size) float64."""
-    def character(self, g: int) -> float: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __hash__(self) -> int: ...
-
+        """
+        Q (float64, orthogonal): rho(g) = Q (+)_k psi_k(g) Q^T.
+        """
+    @property
+    def group(self) -> Group:
+        ...
+    @property
+    def has_permutation_structure(self) -> bool:
+        ...
+    @property
+    def irreps(self) -> list[int]:
+        """
+        Irrep indices in the order of the change of basis' column blocks.
+        """
+    @property
+    def is_permutation(self) -> bool:
+        ...
+    @property
+    def multiplicities(self) -> list[int]:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def size(self) -> int:
+        ...
 class HomSpace:
+    """
+    Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).
+    """
+    def __repr__(self) -> str:
+        ...
+    def analyse(self, W: torch.Tensor) -> torch.Tensor:
+        """
+        (..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W).
+        """
+    def basis(self, dtype: torch.dtype = ...) -> torch.Tensor:
+        """
+        (dim, out.size, in.size): expand() of the unit coefficient vectors.
+        """
+    def expand(self, coefficients: torch.Tensor) -> torch.Tensor:
+        """
+        (..., dim) -> (..., out.size, in.size); differentiable.
+        """
+    def project(self, W: torch.Tensor) -> torch.Tensor:
+        """
+        Orthogonal (Frobenius) projection onto Hom_G.
+        """
     @property
-    def in_rep(self) -> Representation: ...
+    def dim(self) -> int:
+        ...
     @property
-    def out_rep(self) -> Representation: ...
-    @property
-    def dim(self) -> int: ...
+    def in_rep(self) -> Representation:
+        ...
     @property
     def method(self) -> str:
-        """'orbit' or 'isotypic'."""
-    def expand(self, coefficients: torch.Tensor) -> torch.Tensor:
-        """(..., dim) -> (..., out.size, in.size); differentiable."""
-    def analyse(self, W: torch.Tensor) -> torch.Tensor:
-        """(..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W)."""
-    def project(self, W: torch.Tensor) -> torch.Tensor:
-        """Orthogonal (Frobenius) projection onto Hom_G."""
-    def basis(self, dtype: torch.dtype = ...) -> torch.Tensor:
-        """(dim, out.size, in.size)."""
-
+        """
+        'orbit' or 'isotypic'.
+        """
+    @property
+    def out_rep(self) -> Representation:
+        ...
 class Handle:
-    """A C++ module seen from Python (used by eqnn.nn; not part of the public API)."""
-    def encoder(self, src: torch.Tensor, src_mask: Optional[torch.Tensor],
-                src_key_padding_mask: Optional[torch.Tensor]) -> torch.Tensor: ...
-
-def version() -> str: ...
-def plugins() -> List[Tuple[str, str, str]]: ...
-def shipped_plugin_directory() -> str: ...
-def layer_types() -> List[str]: ...
-def group_types() -> List[str]: ...
-def group(spec: str) -> Group: ...
-def rep(group: Group, text: str) -> Representation: ...
-def hom(in_rep: Representation, out_rep: Representation) -> HomSpace: ...
-def make_linear(in_rep: Representation, out_rep: Representation, bias: bool, init_scheme: str,
-                weight_constraint: str, bias_constraint: str) -> Handle: ...
-def make_attention(in_rep: Representation, num_heads: int, dropout: float, bias: bool, batch_first: bool,
-                   add_bias_kv: bool, add_zero_attn: bool, init_scheme: str, weight_constraint: str,
-                   bias_constraint: str) -> Handle: ...
-def make_layer(type: str, in_rep: Representation, kwargs_yaml: str, rep_names: Sequence[str],
-               reps: Sequence[Representation]) -> Handle: ...
-def load_model(path: str) -> Handle: ...
-def ring_task(n: int, seed: int, train_size: int, test_size: int, window: int) -> Tuple[torch.Tensor, ...]: ...
+    """
+    A C++ module seen from Python (used by eqnn.nn; not part of the API).
+    """
+    def __repr__(self) -> str:
+        ...
+    def attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_padding_mask: torch.Tensor | None, need_weights: bool, attn_mask: torch.Tensor | None, average_attn_weights: bool) -> tuple:
+        ...
+    def basis_records(self) -> list[tuple[str, str, torch.Tensor]]:
+        ...
+    def constrained_parameters(self) -> list[str]:
+        ...
+    def effective_parameters(self) -> list[tuple[str, torch.Tensor]]:
+        ...
+    def encoder(self, src: torch.Tensor, src_mask: torch.Tensor | None, src_key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        ...
+    def fit_saved(self, saved: collections.abc.Sequence[tuple[str, str, torch.Tensor, torch.Tensor]], where: str) -> list[tuple[str, torch.Tensor, bool]]:
+        ...
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ...
+    def model_group(self) -> Group:
+        ...
+    def model_reps(self) -> list[tuple[str, Representation]]:
+        ...
+    def model_source(self) -> str:
+        ...
+    def named_buffers(self) -> list[tuple[str, torch.Tensor]]:
+        ...
+    def named_parameters(self) -> list[tuple[str, torch.Tensor]]:
+        ...
+    def set_buffer_data(self, name: str, tensor: torch.Tensor) -> None:
+        ...
+    def set_parameter(self, name: str, tensor: torch.Tensor) -> None:
+        ...
+    def train(self, mode: bool) -> None:
+        ...
+    @property
+    def in_rep(self) -> Representation | None:
+        ...
+    @property
+    def kind(self) -> str:
+        ...
+    @property
+    def out_rep(self) -> Representation | None:
+        ...
+    @property
+    def training(self) -> bool:
+        ...
+def equivariance_error(f: collections.abc.Callable, in_rep: Representation, out_rep: Representation, dtype: torch.dtype, shape: collections.abc.Sequence[typing.SupportsInt], seed: typing.SupportsInt) -> tuple:
+    ...
+def group(spec: typing.Any) -> Group:
+    ...
+def group_types() -> list[str]:
+    ...
+def hom(in_rep: Representation, out_rep: Representation) -> HomSpace:
+    ...
+def layer_types() -> list[str]:
+    ...
+def load_model(path: str) -> Handle:
+    ...
+def make_attention(arg0: Representation, arg1: typing.SupportsInt, arg2: typing.SupportsFloat, arg3: bool, arg4: bool, arg5: bool, arg6: bool, arg7: str, arg8: str, arg9: str) -> Handle:
+    ...
+def make_layer(arg0: str, arg1: Representation, arg2: str, arg3: collections.abc.Sequence[str], arg4: collections.abc.Sequence[Representation]) -> Handle:
+    ...
+def make_linear(arg0: Representation, arg1: Representation, arg2: bool, arg3: str, arg4: str, arg5: str) -> Handle:
+    ...
+def plugins() -> list[tuple[str, str, str]]:
+    ...
+def rep(group: Group, text: str) -> Representation:
+    ...
+def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typing.SupportsInt, test_size: typing.SupportsInt, window: typing.SupportsInt) -> tuple:
+    ...
+def shipped_plugin_directory() -> str:
+    ...
+def version() -> str:
+    ...

@@ -5,6 +5,12 @@ module's parameters as its own. The nn.Parameter objects Python registers are pu
 module, so both sides hold the same tensors: an optimiser step, ``load_state_dict``, ``.to(device/dtype)``
 and DDP's broadcasts are seen by the C++ forward, and autograd flows through the C++ code into the
 Python parameters' ``.grad``. Parameter names are the C++ ones (``weight_coefficients``, ...).
+
+Whatever tensor Python holds is what C++ runs with: torch.func's ``functional_call`` (and with it
+``vmap(grad(...))`` per-sample gradients and ``stack_module_state`` ensembles) swaps in plain tensors, and the
+C++ module computes with those. ``state_dict()`` carries the basis fingerprint and the effective weight of
+every constrained parameter (``_extra_state``), and ``load_state_dict`` takes saved coefficients only where
+they mean the same weights: re-projected exactly when saved in another basis, refused otherwise.
 """
 
 import copy
@@ -51,14 +57,19 @@ class _CppModule(torch.nn.Module):
         self._eqnn_handle = make_handle()
         self._eqnn_parameter_names = []
         self._eqnn_buffer_names = []
+        # (owning module, attribute) of each parameter and buffer: read with getattr, so a plain tensor that
+        # torch.func put in place of an nn.Parameter is what C++ gets.
+        self._eqnn_slots = []
         for name, tensor in self._eqnn_handle.named_parameters():
             owner, leaf = self._eqnn_owner(name)
             owner.register_parameter(leaf, torch.nn.Parameter(tensor.detach(), requires_grad=tensor.requires_grad))
             self._eqnn_parameter_names.append(name)
+            self._eqnn_slots.append((owner, leaf))
         for name, tensor in self._eqnn_handle.named_buffers():
             owner, leaf = self._eqnn_owner(name)
             owner.register_buffer(leaf, tensor)
             self._eqnn_buffer_names.append(name)
+            self._eqnn_slots.append((owner, leaf))
         self._eqnn_bound = ()
         self._eqnn_bind()
         if device is not None or dtype is not None:
@@ -76,19 +87,20 @@ class _CppModule(torch.nn.Module):
         return owner, leaf
 
     def _eqnn_current(self):
-        return tuple(self.get_parameter(n) for n in self._eqnn_parameter_names) + tuple(
-            self.get_buffer(n) for n in self._eqnn_buffer_names
-        )
+        return tuple(getattr(owner, leaf) for owner, leaf in self._eqnn_slots)
 
     def _eqnn_bind(self):
-        """Makes the C++ module use exactly the tensors Python holds now."""
+        """Makes the C++ module use exactly the tensors Python holds now (nn.Parameters, or the plain
+        tensors torch.func.functional_call swapped in)."""
         h = self._eqnn_handle
-        for name in self._eqnn_parameter_names:
-            h.set_parameter(name, self.get_parameter(name))
-        for name in self._eqnn_buffer_names:
-            h.set_buffer_data(name, self.get_buffer(name))
+        current = self._eqnn_current()
+        count = len(self._eqnn_parameter_names)
+        for name, tensor in zip(self._eqnn_parameter_names, current[:count]):
+            h.set_parameter(name, tensor)
+        for name, tensor in zip(self._eqnn_buffer_names, current[count:]):
+            h.set_buffer_data(name, tensor)
         h.train(self.training)
-        self._eqnn_bound = self._eqnn_current()
+        self._eqnn_bound = current
 
     def _eqnn_ready(self):
         # A parameter object replaced on the Python side (load_state_dict(assign=True), user code) is
@@ -121,6 +133,48 @@ class _CppModule(torch.nn.Module):
         new.__dict__["_eqnn_bound"] = ()
         new._eqnn_bind()
         return new
+
+    # ---- state_dict: basis fingerprints of the constrained parameters ----
+
+    def get_extra_state(self) -> dict:
+        """What load_state_dict needs to tell whether saved coefficients mean the same weights: for every
+        constrained parameter, the fingerprint of its basis and its effective tensor expand(θ)."""
+        bases, effective = {}, {}
+        for name, basis, weight in self._eqnn_ready().basis_records():
+            bases[name] = basis
+            effective[name] = weight
+        return {"eqnn_bases": bases, "eqnn_effective": effective}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Checked and used before any tensor is copied, by _load_from_state_dict."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Every constrained parameter is fitted before torch copies anything (this module's tensors, and its
+        # mirrors' after it): saved in this basis, the coefficients load as they are; saved in another, they
+        # become the re-projection of the saved weight, or loading stops here, with nothing changed. Without
+        # any record (an older eqnn's state_dict) the coefficients are taken as they are and torch reports
+        # '_extra_state' as a missing key, an error under strict=True (torch passes strict=True here whatever
+        # the caller asked, so this method cannot tell the two apart).
+        where = f"{type(self).__name__}.load_state_dict" + (f" ('{prefix[:-1]}')" if prefix else "")
+        extra = state_dict.get(prefix + "_extra_state")
+        constrained = [n for n in self._eqnn_handle.constrained_parameters() if prefix + n in state_dict]
+        if extra is not None and constrained:
+            if not (isinstance(extra, dict) and isinstance(extra.get("eqnn_bases"), dict)
+                    and isinstance(extra.get("eqnn_effective"), dict)):
+                raise _C.Error(f"{where}: '{prefix}_extra_state' is not the basis record eqnn writes "
+                               f"(a dict with 'eqnn_bases' and 'eqnn_effective'), got {type(extra).__name__}")
+            bases, effective = extra["eqnn_bases"], extra["eqnn_effective"]
+            saved = []
+            for name in constrained:
+                if name not in bases or name not in effective:
+                    raise _C.Error(f"{where}: the state_dict has no basis record for '{name}'; loading would "
+                                   "not know whether its coefficients mean the same weights here")
+                saved.append((name, bases[name], state_dict[prefix + name], effective[name]))
+            for name, coefficients, _ in self._eqnn_ready().fit_saved(saved, where):
+                state_dict[prefix + name] = coefficients
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def __getstate__(self):
         raise TypeError(
