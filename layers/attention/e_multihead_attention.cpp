@@ -80,6 +80,11 @@ std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& o
   } catch (const ConfigError& e) {
     return AttentionOptionError{"init_scheme", what + ": " + e.message()};
   }
+  if (auto error = constraint_error(o.registry(), o.weight_constraint()))
+    return AttentionOptionError{"weight_constraint", what + ": " + *error};
+  if (o.bias())
+    if (auto error = constraint_error(o.registry(), o.bias_constraint()))
+      return AttentionOptionError{"bias_constraint", what + ": " + *error};
   return std::nullopt;
 }
 
