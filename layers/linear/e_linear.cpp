@@ -38,21 +38,28 @@ std::optional<std::string> constraint_error(const Registry* registry, const std:
       name, CommutingConstraint::kName, InvariantConstraint::kName);
 }
 
+std::optional<OptionError> validate_weights(const std::string& what, const std::string& init_scheme,
+                                            const Registry* registry, const std::string& weight_constraint,
+                                            bool bias, const std::string& bias_constraint) {
+  try {
+    parse_init_scheme(init_scheme);
+  } catch (const ConfigError& e) {
+    return OptionError{"init_scheme", what + ": " + e.message()};
+  }
+  if (auto error = constraint_error(registry, weight_constraint))
+    return OptionError{"weight_constraint", what + ": " + *error};
+  if (bias)
+    if (auto error = constraint_error(registry, bias_constraint))
+      return OptionError{"bias_constraint", what + ": " + *error};
+  return std::nullopt;
+}
+
 std::optional<OptionError> validate(const ELinearOptions& o) {
   const std::string what = "eLinear";
   if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep and out_rep are required"};
   if (!o.out_rep()) return OptionError{"out_rep", what + ": in_rep and out_rep are required"};
-  try {
-    parse_init_scheme(o.init_scheme());
-  } catch (const ConfigError& e) {
-    return OptionError{"init_scheme", what + ": " + e.message()};
-  }
-  if (auto error = constraint_error(o.registry(), o.weight_constraint()))
-    return OptionError{"weight_constraint", what + ": " + *error};
-  if (o.bias())
-    if (auto error = constraint_error(o.registry(), o.bias_constraint()))
-      return OptionError{"bias_constraint", what + ": " + *error};
-  return std::nullopt;
+  return validate_weights(what, o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
+                          o.bias_constraint());
 }
 
 namespace {

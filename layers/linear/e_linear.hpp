@@ -93,6 +93,12 @@ TORCH_MODULE(ELinear);
 /// locates it at the key.
 std::optional<OptionError> validate(const ELinearOptions& options);
 
+/// The rules ELinear shares with the layers built on it: `init_scheme` names a scheme and the constraints
+/// (the bias one only with `bias`) are ones `registry` can make; messages start with "`what`: ".
+std::optional<OptionError> validate_weights(const std::string& what, const std::string& init_scheme,
+                                            const Registry* registry, const std::string& weight_constraint,
+                                            bool bias, const std::string& bias_constraint);
+
 /// Why `name` is not a constraint `registry` (null: the built-in ones) can make, or nullopt when it is.
 std::optional<std::string> constraint_error(const Registry* registry, const std::string& name);
 
