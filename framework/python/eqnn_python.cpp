@@ -29,8 +29,11 @@
 #include <torch/nn/module.h>
 #include <yaml-cpp/yaml.h>
 
+#include "e_activation.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
+#include "e_norm.hpp"
+#include "e_pooling.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/basis_fingerprint.hpp"
 #include "eqnn/constrained_parameter.hpp"
@@ -406,6 +409,139 @@ std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const 
   return h;
 }
 
+// ---- layer options: the C++ Options are the one source of every default ----
+
+// The options of a layer as a dict, without the representations and the registry (what a Python
+// signature takes besides in_rep/out_rep).
+py::dict options_dict(const ELinearOptions& o) {
+  py::dict d;
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EMultiheadAttentionOptions& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dropout"] = o.dropout();
+  d["bias"] = o.bias();
+  d["add_bias_kv"] = o.add_bias_kv();
+  d["add_zero_attn"] = o.add_zero_attn();
+  d["batch_first"] = o.batch_first();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dim_feedforward"] = o.dim_feedforward();
+  d["dropout"] = o.dropout();
+  d["activation"] = o.activation();
+  d["layer_norm_eps"] = o.layer_norm_eps();
+  d["batch_first"] = o.batch_first();
+  d["norm_first"] = o.norm_first();
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  return d;
+}
+py::dict options_dict(const ELayerNormOptions& o) {
+  py::dict d;
+  d["eps"] = o.eps();
+  d["elementwise_affine"] = o.elementwise_affine();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const ERMSNormOptions& o) {
+  py::dict d;
+  d["eps"] = o.eps();
+  d["elementwise_affine"] = o.elementwise_affine();
+  return d;
+}
+py::dict options_dict(const EGELUOptions& o) {
+  py::dict d;
+  d["approximate"] = o.approximate();
+  return d;
+}
+py::dict options_dict(const EPointwiseOptions& o) {
+  py::dict d;
+  d["function"] = o.function();
+  d["approximate"] = o.approximate();
+  d["negative_slope"] = o.negative_slope();
+  return d;
+}
+template <typename Tag>
+py::dict options_dict(const RepOptions<Tag>& /*options*/) {
+  return {};
+}
+
+/// One layer type Python exposes as a class: its registry name, the options a default-constructed
+/// Options object holds (without the required ones), and the options of a built module (nullopt when the
+/// module is not of this type).
+struct LayerOptionsEntry {
+  const char* type;
+  std::function<py::dict()> defaults;
+  std::function<std::optional<py::dict>(const Layer&)> options;
+};
+
+template <typename Impl, typename Options>
+LayerOptionsEntry entry(const char* type, Options defaults, std::vector<const char*> required = {}) {
+  return {type,
+          [defaults, required] {
+            py::dict d = options_dict(defaults);
+            for (const char* key : required) PyDict_DelItemString(d.ptr(), key);
+            return d;
+          },
+          [](const Layer& layer) -> std::optional<py::dict> {
+            const auto* impl = dynamic_cast<const Impl*>(&layer);
+            if (!impl) return std::nullopt;
+            return options_dict(impl->options);
+          }};
+}
+
+const std::vector<LayerOptionsEntry>& layer_options_table() {
+  static const std::vector<LayerOptionsEntry> table = {
+      entry<ELinearImpl>("eLinear", ELinearOptions(nullptr, nullptr)),
+      entry<EMultiheadAttentionImpl>("eMultiheadAttention", EMultiheadAttentionOptions(nullptr, 0),
+                                     {"num_heads"}),
+      entry<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer",
+                                          ETransformerEncoderLayerOptions(nullptr, 0), {"num_heads"}),
+      entry<ELayerNormImpl>("eLayerNorm", ELayerNormOptions(nullptr)),
+      entry<ERMSNormImpl>("eRMSNorm", ERMSNormOptions(nullptr)),
+      entry<EReLUImpl>("eReLU", EReLUOptions(nullptr)),
+      entry<EGELUImpl>("eGELU", EGELUOptions(nullptr)),
+      entry<ESiLUImpl>("eSiLU", ESiLUOptions(nullptr)),
+      entry<ETanhImpl>("eTanh", ETanhOptions(nullptr)),
+      entry<EPointwiseImpl>("ePointwise", EPointwiseOptions(nullptr, ""), {"function"}),
+      entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
+      entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
+  };
+  return table;
+}
+
+/// The defaults of a default-constructed `type` Options object (required options left out).
+py::dict layer_defaults(const std::string& type) {
+  std::vector<std::string> known;
+  std::string list;
+  for (const auto& e : layer_options_table()) {
+    if (type == e.type) return e.defaults();
+    known.emplace_back(e.type);
+    list += (list.empty() ? "" : ", ") + known.back();
+  }
+  auto near = did_you_mean(type, known);
+  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" +
+                    (near ? " (did you mean '" + *near + "'?)" : std::string()) + "; known: " + list);
+}
+
+/// The options a built layer holds, read from its C++ Options (None for a layer without a table entry).
+std::optional<py::dict> layer_options(const Layer& layer) {
+  for (const auto& e : layer_options_table())
+    if (auto d = e.options(layer)) return d;
+  return std::nullopt;
+}
+
 // ---- constructors ----
 
 GroupPtr make_group(const py::object& spec) {
@@ -423,10 +559,16 @@ GroupPtr make_group(const py::object& spec) {
                        std::string(py::str(spec.get_type())));
 }
 
-std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, bool bias, const std::string& init_scheme,
-                                    const std::string& weight_constraint, const std::string& bias_constraint) {
+// Python passes None for an option the user did not give: the Options' default stays.
+std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, std::optional<bool> bias,
+                                    std::optional<std::string> init_scheme,
+                                    std::optional<std::string> weight_constraint,
+                                    std::optional<std::string> bias_constraint) {
   ELinearOptions o(in.r, out.r);
-  o.bias(bias).init_scheme(init_scheme).weight_constraint(weight_constraint).bias_constraint(bias_constraint);
+  if (bias) o.bias(*bias);
+  if (init_scheme) o.init_scheme(*init_scheme);
+  if (weight_constraint) o.weight_constraint(*weight_constraint);
+  if (bias_constraint) o.bias_constraint(*bias_constraint);
   o.registry(&registry());
   std::shared_ptr<ELinearImpl> impl;
   {
@@ -436,13 +578,21 @@ std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, bool bias
   return layer_handle(impl, "ELinear");
 }
 
-std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, double dropout, bool bias,
-                                       bool batch_first, bool add_bias_kv, bool add_zero_attn,
-                                       const std::string& init_scheme, const std::string& weight_constraint,
-                                       const std::string& bias_constraint) {
+std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, std::optional<double> dropout,
+                                       std::optional<bool> bias, std::optional<bool> add_bias_kv,
+                                       std::optional<bool> add_zero_attn, std::optional<bool> batch_first,
+                                       std::optional<std::string> init_scheme,
+                                       std::optional<std::string> weight_constraint,
+                                       std::optional<std::string> bias_constraint) {
   EMultiheadAttentionOptions o(in.r, num_heads);
-  o.dropout(dropout).bias(bias).batch_first(batch_first).add_bias_kv(add_bias_kv).add_zero_attn(add_zero_attn);
-  o.init_scheme(init_scheme).weight_constraint(weight_constraint).bias_constraint(bias_constraint);
+  if (dropout) o.dropout(*dropout);
+  if (bias) o.bias(*bias);
+  if (add_bias_kv) o.add_bias_kv(*add_bias_kv);
+  if (add_zero_attn) o.add_zero_attn(*add_zero_attn);
+  if (batch_first) o.batch_first(*batch_first);
+  if (init_scheme) o.init_scheme(*init_scheme);
+  if (weight_constraint) o.weight_constraint(*weight_constraint);
+  if (bias_constraint) o.bias_constraint(*bias_constraint);
   o.registry(&registry());
   std::shared_ptr<EMultiheadAttentionImpl> impl;
   {
@@ -816,6 +966,11 @@ PYBIND11_MODULE(_C, m) {
       .def("constrained_parameters", &Handle::constrained_parameters)
       .def("basis_records", &Handle::basis_records)
       .def("fit_saved", &Handle::fit_saved, py::arg("saved"), py::arg("where"))
+      .def("options",
+           [](const Handle& h) -> std::optional<py::dict> {
+             if (!h.layer) return std::nullopt;
+             return layer_options(*h.layer);
+           })
       .def("model_source",
            [](const Handle& h) {
              TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
@@ -835,8 +990,17 @@ PYBIND11_MODULE(_C, m) {
            })
       .def("__repr__", &Handle::repr);
 
-  m.def("make_linear", &make_linear);
-  m.def("make_attention", &make_attention);
+  m.def("make_linear", &make_linear, py::arg("in_rep"), py::arg("out_rep"), py::arg("bias") = py::none(),
+        py::arg("init_scheme") = py::none(), py::arg("weight_constraint") = py::none(),
+        py::arg("bias_constraint") = py::none());
+  m.def("make_attention", &make_attention, py::arg("in_rep"), py::arg("num_heads"),
+        py::arg("dropout") = py::none(), py::arg("bias") = py::none(), py::arg("add_bias_kv") = py::none(),
+        py::arg("add_zero_attn") = py::none(), py::arg("batch_first") = py::none(),
+        py::arg("init_scheme") = py::none(), py::arg("weight_constraint") = py::none(),
+        py::arg("bias_constraint") = py::none());
+  m.def("layer_defaults", &layer_defaults, py::arg("type"),
+        "The defaults of the layer's C++ Options (required options left out): the one source of every "
+        "default.");
   m.def("make_layer", &make_layer);
   m.def("load_model", &load_model_file, py::arg("path"));
   m.def(

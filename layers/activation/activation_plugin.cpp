@@ -27,10 +27,6 @@ std::shared_ptr<eqnn::Layer> make(const eqnn::LayerArgs& args, const std::string
   return std::make_shared<Impl>(std::move(options));
 }
 
-std::string get_approximate(const eqnn::LayerArgs& args) {
-  return y::get_string(args.kwargs, "approximate", std::string("none"));
-}
-
 std::shared_ptr<eqnn::Layer> make_relu(const eqnn::LayerArgs& args) {
   y::check_keys(args.kwargs, {}, "eReLU");
   return make<eqnn::EReLUImpl>(args, "eReLU", eqnn::EReLUOptions(args.in_rep));
@@ -38,8 +34,9 @@ std::shared_ptr<eqnn::Layer> make_relu(const eqnn::LayerArgs& args) {
 
 std::shared_ptr<eqnn::Layer> make_gelu(const eqnn::LayerArgs& args) {
   y::check_keys(args.kwargs, {"approximate"}, "eGELU");
-  return make<eqnn::EGELUImpl>(args, "eGELU",
-                               eqnn::EGELUOptions(args.in_rep).approximate(get_approximate(args)));
+  eqnn::EGELUOptions options(args.in_rep);  // every default is the Options' own
+  options.approximate(y::get_string(args.kwargs, "approximate", options.approximate()));
+  return make<eqnn::EGELUImpl>(args, "eGELU", std::move(options));
 }
 
 std::shared_ptr<eqnn::Layer> make_silu(const eqnn::LayerArgs& args) {
@@ -68,7 +65,8 @@ std::shared_ptr<eqnn::Layer> make_pointwise(const eqnn::LayerArgs& args) {
       y::fail(kw["negative_slope"],
               fmt::format("{}: 'negative_slope' applies only to function 'leaky_relu', not '{}'", what, f));
   }
-  options.approximate(get_approximate(args)).negative_slope(y::get_double(kw, "negative_slope", 0.01));
+  options.approximate(y::get_string(kw, "approximate", options.approximate()))
+      .negative_slope(y::get_double(kw, "negative_slope", options.negative_slope()));
   return make<eqnn::EPointwiseImpl>(args, what, std::move(options));
 }
 

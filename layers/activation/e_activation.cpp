@@ -80,10 +80,11 @@ std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
         fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
                     near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", "))};
   }
-  if (o.approximate() != "none" && f != "gelu")
+  const EPointwiseOptions defaults(nullptr, f);
+  if (o.approximate() != defaults.approximate() && f != "gelu")
     return ActivationOptionError{
         "approximate", fmt::format("{}: 'approximate' applies only to function 'gelu', not '{}'", what, f)};
-  if (o.negative_slope() != 0.01 && f != "leaky_relu")
+  if (o.negative_slope() != defaults.negative_slope() && f != "leaky_relu")
     return ActivationOptionError{
         "negative_slope",
         fmt::format("{}: 'negative_slope' applies only to function 'leaky_relu', not '{}'", what, f)};

@@ -17,24 +17,17 @@ std::shared_ptr<eqnn::Layer> make_attention(const eqnn::LayerArgs& args) {
                 "eMultiheadAttention");
   if (!args.in_rep)
     y::fail(kw, "eMultiheadAttention: no representation flows in; give the model an input rep");
+  // Every default is the Options' own: a key that is not given keeps it.
   eqnn::EMultiheadAttentionOptions options(args.in_rep, y::get_int(kw, "num_heads"));
-  options.dropout(y::get_double(kw, "dropout", 0.0))
-      .bias(y::get_bool(kw, "bias", true))
-      .add_bias_kv(y::get_bool(kw, "add_bias_kv", false))
-      .add_zero_attn(y::get_bool(kw, "add_zero_attn", false))
-      .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
-      .weight_constraint(y::get_string(kw, "weight_constraint", std::string("CommutingConstraint")))
-      .bias_constraint(y::get_string(kw, "bias_constraint", std::string("InvariantConstraint")))
+  options.dropout(y::get_double(kw, "dropout", options.dropout()))
+      .bias(y::get_bool(kw, "bias", options.bias()))
+      .add_bias_kv(y::get_bool(kw, "add_bias_kv", options.add_bias_kv()))
+      .add_zero_attn(y::get_bool(kw, "add_zero_attn", options.add_zero_attn()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .weight_constraint(y::get_string(kw, "weight_constraint", options.weight_constraint()))
+      .bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
       .registry(args.registry);
   if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
-  for (const char* key : {"weight_constraint", "bias_constraint"}) {
-    if (!kw[key] || !args.registry) continue;
-    try {
-      args.registry->get_constraint(kw[key].as<std::string>());
-    } catch (const eqnn::LookupError& e) {
-      y::fail(kw[key], std::string("eMultiheadAttention: ") + e.what());
-    }
-  }
   return std::make_shared<eqnn::EMultiheadAttentionImpl>(std::move(options));
 }
 

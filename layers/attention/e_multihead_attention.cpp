@@ -75,12 +75,8 @@ std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& o
             ": add_zero_attn=true is not supported: eMultiheadAttention keeps the stock "
             "attention layout without the extra zero key/value slot (not implemented for the "
             "equivariant layer, as in the Python reference). Use add_zero_attn=false"};
-  try {
-    parse_init_scheme(o.init_scheme());
-  } catch (const ConfigError& e) {
-    return AttentionOptionError{"init_scheme", what + ": " + e.message()};
-  }
-  return std::nullopt;
+  return validate_weights(what, o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
+                          o.bias_constraint());
 }
 
 EMultiheadAttentionImpl::EMultiheadAttentionImpl(EMultiheadAttentionOptions options_)

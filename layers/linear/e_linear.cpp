@@ -19,10 +19,47 @@ ConstraintPtr make_constraint(const Registry* registry, const std::string& name,
   if (registry) return registry->get_constraint(name)(request);
   if (name == CommutingConstraint::kName) return make_commuting_constraint(request);
   if (name == InvariantConstraint::kName) return make_invariant_constraint(request);
-  throw ConfigError(
-      fmt::format("constraint '{}' was asked for without a registry; without one only {} and {} are "
-                  "available (pass options.registry to use plugin constraints)",
-                  name, CommutingConstraint::kName, InvariantConstraint::kName));
+  throw ConfigError(*constraint_error(nullptr, name));
+}
+
+std::optional<std::string> constraint_error(const Registry* registry, const std::string& name) {
+  if (registry) {
+    try {
+      registry->get_constraint(name);
+    } catch (const LookupError& e) {
+      return std::string(e.what());
+    }
+    return std::nullopt;
+  }
+  if (name == CommutingConstraint::kName || name == InvariantConstraint::kName) return std::nullopt;
+  return fmt::format(
+      "constraint '{}' was asked for without a registry; without one only {} and {} are available (pass "
+      "options.registry to use plugin constraints)",
+      name, CommutingConstraint::kName, InvariantConstraint::kName);
+}
+
+std::optional<OptionError> validate_weights(const std::string& what, const std::string& init_scheme,
+                                            const Registry* registry, const std::string& weight_constraint,
+                                            bool bias, const std::string& bias_constraint) {
+  try {
+    parse_init_scheme(init_scheme);
+  } catch (const ConfigError& e) {
+    return OptionError{"init_scheme", what + ": " + e.message()};
+  }
+  if (auto error = constraint_error(registry, weight_constraint))
+    return OptionError{"weight_constraint", what + ": " + *error};
+  if (bias)
+    if (auto error = constraint_error(registry, bias_constraint))
+      return OptionError{"bias_constraint", what + ": " + *error};
+  return std::nullopt;
+}
+
+std::optional<OptionError> validate(const ELinearOptions& o) {
+  const std::string what = "eLinear";
+  if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep and out_rep are required"};
+  if (!o.out_rep()) return OptionError{"out_rep", what + ": in_rep and out_rep are required"};
+  return validate_weights(what, o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
+                          o.bias_constraint());
 }
 
 namespace {
@@ -44,9 +81,9 @@ ELinearImpl::ELinearImpl(ELinearOptions options_) : Layer("eqnn::ELinear"), opti
 ELinearImpl::~ELinearImpl() = default;
 
 void ELinearImpl::reset() {
+  if (auto error = validate(options)) throw ConfigError(error->message);
   const RepPtr& in = options.in_rep();
   const RepPtr& out = options.out_rep();
-  if (!in || !out) throw ConfigError("eLinear: in_rep and out_rep are required");
   const InitScheme scheme = parse_init_scheme(options.init_scheme());
   auto weight = make_constraint(options.registry(), options.weight_constraint(), {in, out});
   check_shape(weight, {out->size(), in->size()}, "eLinear weight");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "eqnn/constrained_parameter.hpp"
 #include "eqnn/layer.hpp"
+#include "eqnn/layer_options.hpp"
 #include "eqnn/registry.hpp"
 
 namespace eqnn {
@@ -85,6 +87,20 @@ class ELinearImpl : public Layer {
 };
 
 TORCH_MODULE(ELinear);
+
+/// What is wrong with a set of options (see OptionError; key "in_rep", "out_rep", "init_scheme",
+/// "weight_constraint" or "bias_constraint"). The constructor throws it as ConfigError; the YAML factory
+/// locates it at the key.
+std::optional<OptionError> validate(const ELinearOptions& options);
+
+/// The rules ELinear shares with the layers built on it: `init_scheme` names a scheme and the constraints
+/// (the bias one only with `bias`) are ones `registry` can make; messages start with "`what`: ".
+std::optional<OptionError> validate_weights(const std::string& what, const std::string& init_scheme,
+                                            const Registry* registry, const std::string& weight_constraint,
+                                            bool bias, const std::string& bias_constraint);
+
+/// Why `name` is not a constraint `registry` (null: the built-in ones) can make, or nullopt when it is.
+std::optional<std::string> constraint_error(const Registry* registry, const std::string& name);
 
 /// A constraint by registry name, or (registry null) one of the built-in ones. Used by every layer that
 /// takes a weight_constraint / bias_constraint option. Throws LookupError / ConfigError.

@@ -12,28 +12,14 @@ std::shared_ptr<eqnn::Layer> make_linear(const eqnn::LayerArgs& args) {
   y::check_keys(kw, {"out_rep", "bias", "init_scheme", "weight_constraint", "bias_constraint"}, "eLinear");
   if (!kw || !kw.IsMap() || !kw["out_rep"]) y::fail(kw, "eLinear: missing required key 'out_rep'");
   if (!args.in_rep) y::fail(kw, "eLinear: no representation flows in; give the model an input rep");
+  // Every default is the Options' own: a key that is not given keeps it.
   eqnn::ELinearOptions options(args.in_rep, args.resolve_rep(kw["out_rep"]));
-  options.bias(y::get_bool(kw, "bias", true))
-      .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
-      .weight_constraint(y::get_string(kw, "weight_constraint", std::string("CommutingConstraint")))
-      .bias_constraint(y::get_string(kw, "bias_constraint", std::string("InvariantConstraint")))
+  options.bias(y::get_bool(kw, "bias", options.bias()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .weight_constraint(y::get_string(kw, "weight_constraint", options.weight_constraint()))
+      .bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
       .registry(args.registry);
-  // Locate errors of the string options at their node.
-  if (kw["init_scheme"]) {
-    try {
-      eqnn::parse_init_scheme(options.init_scheme());
-    } catch (const eqnn::ConfigError& e) {
-      y::fail(kw["init_scheme"], "eLinear: " + e.message());
-    }
-  }
-  for (const char* key : {"weight_constraint", "bias_constraint"}) {
-    if (!kw[key] || !args.registry) continue;
-    try {
-      args.registry->get_constraint(kw[key].as<std::string>());
-    } catch (const eqnn::LookupError& e) {
-      y::fail(kw[key], std::string("eLinear: ") + e.what());
-    }
-  }
+  if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
   return std::make_shared<eqnn::ELinearImpl>(std::move(options));
 }
 

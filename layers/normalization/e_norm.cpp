@@ -44,14 +44,31 @@ at::Tensor to_long(const std::vector<int64_t>& v) {
   return at::tensor(v, at::TensorOptions().dtype(at::kLong));
 }
 
-void check_eps(const std::string& what, double eps, double stock_default) {
-  if (!(eps > 0) || !std::isfinite(eps))
-    throw ConfigError(fmt::format("{}: eps must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite "
-                                  "on a constant input), found {}; the default is {:g}",
-                                  what, eps, stock_default));
+std::optional<OptionError> check_eps(const std::string& what, double eps, double stock_default) {
+  if (eps > 0 && std::isfinite(eps)) return std::nullopt;
+  return OptionError{"eps",
+                     fmt::format("{}: 'eps' must be a finite number > 0 (it keeps 1/sqrt(variance + eps) "
+                                 "finite on a constant input), found {}; the default is {:g}",
+                                 what, eps, stock_default)};
 }
 
 }  // namespace
+
+std::optional<OptionError> validate(const ELayerNormOptions& o) {
+  const std::string what = "eLayerNorm";
+  if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep is required"};
+  if (auto error = check_eps(what, o.eps(), ELayerNormOptions(nullptr).eps())) return error;
+  if (o.elementwise_affine())
+    if (auto error = constraint_error(o.registry(), o.bias_constraint()))
+      return OptionError{"bias_constraint", what + ": " + *error};
+  return std::nullopt;
+}
+
+std::optional<OptionError> validate(const ERMSNormOptions& o) {
+  const std::string what = "eRMSNorm";
+  if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep is required"};
+  return check_eps(what, o.eps(), ERMSNormOptions(nullptr).eps());
+}
 
 NormFields norm_fields(const Representation& rep) {
   const int64_t D = rep.size();
@@ -212,8 +229,7 @@ ELayerNormImpl::ELayerNormImpl(ELayerNormOptions options_)
 ELayerNormImpl::~ELayerNormImpl() = default;
 
 void ELayerNormImpl::reset() {
-  if (!options.in_rep()) throw ConfigError("eLayerNorm: in_rep is required");
-  check_eps("eLayerNorm", options.eps(), 1e-5);
+  if (auto error = validate(options)) throw ConfigError(error->message);
   ConstraintPtr bias;
   if (options.elementwise_affine())
     bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, options.in_rep()});
@@ -228,8 +244,7 @@ ERMSNormImpl::ERMSNormImpl(ERMSNormOptions options_)
 ERMSNormImpl::~ERMSNormImpl() = default;
 
 void ERMSNormImpl::reset() {
-  if (!options.in_rep()) throw ConfigError("eRMSNorm: in_rep is required");
-  check_eps("eRMSNorm", options.eps(), 1e-6);
+  if (auto error = validate(options)) throw ConfigError(error->message);
   build(options.in_rep(), options.eps(), options.elementwise_affine(), nullptr);
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,7 @@
 #include "e_linear.hpp"
 #include "eqnn/constrained_parameter.hpp"
 #include "eqnn/layer.hpp"
+#include "eqnn/layer_options.hpp"
 
 namespace eqnn {
 
@@ -57,6 +59,11 @@ struct ERMSNormOptions {
   TORCH_ARG(double, eps) = 1e-6;
   TORCH_ARG(bool, elementwise_affine) = true;
 };
+
+/// What is wrong with a set of options (see OptionError; key "in_rep", "eps" or "bias_constraint"). The
+/// constructors throw it as ConfigError; the YAML factories locate it at the key.
+std::optional<OptionError> validate(const ELayerNormOptions& options);
+std::optional<OptionError> validate(const ERMSNormOptions& options);
 
 /// How a representation splits into fields for the norms: the field basis F (x = F y; undefined when F = I),
 /// the field of each coordinate of y, and the invariant unit vector the mean is taken along (undefined

@@ -1,9 +1,5 @@
 // Plugin entry point: registers the "eLayerNorm" and "eRMSNorm" factories (keyword arguments eps,
 // elementwise_affine; see e_norm.hpp).
-#include <cmath>
-
-#include <fmt/format.h>
-
 #include "e_norm.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/plugin.hpp"
@@ -11,26 +7,35 @@
 
 namespace {
 
+namespace y = eqnn::yaml;
+
 enum class Kind { layer, rms };
 
+/// The layer from `options`, or the first problem of validate(options) located at its key.
+template <typename Impl, typename Options>
+std::shared_ptr<eqnn::Layer> make(const YAML::Node& kw, const Options& options) {
+  if (auto error = eqnn::validate(options))
+    y::fail(kw.IsMap() && kw[error->key] ? kw[error->key] : kw, error->message);
+  return std::make_shared<Impl>(options);
+}
+
 std::shared_ptr<eqnn::Layer> make_norm(Kind kind, const eqnn::LayerArgs& args) {
-  namespace y = eqnn::yaml;
   const std::string what = kind == Kind::layer ? "eLayerNorm" : "eRMSNorm";
-  y::check_keys(args.kwargs, {"eps", "elementwise_affine"}, what);
-  if (!args.in_rep) y::fail(args.kwargs, what + ": no in_rep (give in_rep or put the layer after one)");
-  const double stock_eps = kind == Kind::layer ? 1e-5 : 1e-6;
-  const double eps = y::get_double(args.kwargs, "eps", stock_eps);
-  if (!(eps > 0) || !std::isfinite(eps))
-    y::fail(args.kwargs["eps"],
-            fmt::format("{}: 'eps' must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite on a "
-                        "constant input), found {}; the default is {:g}",
-                        what, eps, stock_eps));
-  const bool affine = y::get_bool(args.kwargs, "elementwise_affine", true);
-  if (kind == Kind::layer)
-    return std::make_shared<eqnn::ELayerNormImpl>(
-        eqnn::ELayerNormOptions(args.in_rep).eps(eps).elementwise_affine(affine).registry(args.registry));
-  return std::make_shared<eqnn::ERMSNormImpl>(
-      eqnn::ERMSNormOptions(args.in_rep).eps(eps).elementwise_affine(affine));
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(kw, {"eps", "elementwise_affine"}, what);
+  if (!args.in_rep) y::fail(kw, what + ": no in_rep (give in_rep or put the layer after one)");
+  // Every default is the Options' own: a key that is not given keeps it.
+  if (kind == Kind::layer) {
+    eqnn::ELayerNormOptions options(args.in_rep);
+    options.eps(y::get_double(kw, "eps", options.eps()))
+        .elementwise_affine(y::get_bool(kw, "elementwise_affine", options.elementwise_affine()))
+        .registry(args.registry);
+    return make<eqnn::ELayerNormImpl>(kw, options);
+  }
+  eqnn::ERMSNormOptions options(args.in_rep);
+  options.eps(y::get_double(kw, "eps", options.eps()))
+      .elementwise_affine(y::get_bool(kw, "elementwise_affine", options.elementwise_affine()));
+  return make<eqnn::ERMSNormImpl>(kw, options);
 }
 
 void register_all(eqnn::Registrar& r) {

@@ -12,11 +12,6 @@
 namespace eqnn {
 namespace {
 
-RepPtr required(const RepPtr& rep, const char* what) {
-  if (!rep) throw ConfigError(std::string(what) + ": in_rep is required");
-  return rep;
-}
-
 void check_input(const at::Tensor& x, const Layer& layer, const Representation& rep) {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == rep.size(), layer.name(), ": expected input of shape (..., ",
               rep.size(), ") for in_rep ", rep.describe(), ", got ", x.sizes());
@@ -26,6 +21,24 @@ void check_input(const at::Tensor& x, const Layer& layer, const Representation& 
 
 }  // namespace
 
+std::optional<OptionError> validate(const EInvariantPoolOptions& o) {
+  if (!o.in_rep()) return OptionError{"in_rep", "eInvariantPool: in_rep is required"};
+  if (o.in_rep()->multiplicities()[0] == 0)
+    return OptionError{
+        "in_rep",
+        fmt::format(
+            "eInvariantPool: in_rep {} has no invariant subspace (it contains no trivial irrep), so the "
+            "pooled output would be empty; use eNormPool (one invariant norm per irrep copy) or add a "
+            "trivial or regular component to the representation",
+            o.in_rep()->describe())};
+  return std::nullopt;
+}
+
+std::optional<OptionError> validate(const ENormPoolOptions& o) {
+  if (!o.in_rep()) return OptionError{"in_rep", "eNormPool: in_rep is required"};
+  return std::nullopt;
+}
+
 EInvariantPoolImpl::EInvariantPoolImpl(EInvariantPoolOptions options_)
     : Layer("eInvariantPool"), options(std::move(options_)) {
   reset();
@@ -34,14 +47,9 @@ EInvariantPoolImpl::EInvariantPoolImpl(EInvariantPoolOptions options_)
 EInvariantPoolImpl::~EInvariantPoolImpl() = default;
 
 void EInvariantPoolImpl::reset() {
-  const RepPtr rep = required(options.in_rep(), "eInvariantPool");
+  if (auto error = validate(options)) throw ConfigError(error->message);
+  const RepPtr rep = options.in_rep();
   space_ = InvariantSpace::get(rep);
-  if (space_->dim() == 0)
-    throw ConfigError(fmt::format(
-        "eInvariantPool: in_rep {} has no invariant subspace (it contains no trivial irrep), so the "
-        "pooled output would be empty; use eNormPool (one invariant norm per irrep copy) or add a "
-        "trivial or regular component to the representation",
-        rep->describe()));
   out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(space_->dim()));
 }
 
@@ -69,7 +77,8 @@ ENormPoolImpl::ENormPoolImpl(ENormPoolOptions options_) : Layer("eNormPool"), op
 ENormPoolImpl::~ENormPoolImpl() = default;
 
 void ENormPoolImpl::reset() {
-  const RepPtr rep = required(options.in_rep(), "eNormPool");
+  if (auto error = validate(options)) throw ConfigError(error->message);
+  const RepPtr rep = options.in_rep();
   const auto& irreps = rep->group().irreps();
   const auto& order = rep->irreps();
   // Group the copies by irrep dimension: one (D, n_d·d) slice of Q and one norm call per dimension.

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,11 @@ namespace eqnn {
 /// of ENormPool: the representation alone.
 using EInvariantPoolOptions = RepOptions<struct EInvariantPoolTag>;
 using ENormPoolOptions = RepOptions<struct ENormPoolTag>;
+
+/// What is wrong with a set of options (see OptionError; key "in_rep"). The constructors throw it as
+/// ConfigError; the YAML factories locate it at the layer's arguments.
+std::optional<OptionError> validate(const EInvariantPoolOptions& options);
+std::optional<OptionError> validate(const ENormPoolOptions& options);
 
 /// The coordinates of the invariant part of the input in an orthonormal basis of the invariant subspace.
 ///

@@ -9,16 +9,14 @@ namespace {
 
 namespace y = eqnn::yaml;
 
-/// The pool on args.in_rep; a configuration error of the constructor located at the layer's arguments.
+/// The pool on args.in_rep; a problem of validate(options) located at the layer's arguments.
 template <typename Impl, typename Options>
 std::shared_ptr<eqnn::Layer> make_pool(const eqnn::LayerArgs& args, const std::string& what) {
   y::check_keys(args.kwargs, {}, what);
   if (!args.in_rep) y::fail(args.kwargs, what + ": no in_rep (give in_rep or put the layer after one)");
-  try {
-    return std::make_shared<Impl>(Options(args.in_rep));
-  } catch (const eqnn::ConfigError& e) {
-    y::fail(args.kwargs, e.message());
-  }
+  const Options options(args.in_rep);
+  if (auto error = eqnn::validate(options)) y::fail(args.kwargs, error->message);
+  return std::make_shared<Impl>(options);
 }
 
 void register_all(eqnn::Registrar& r) {

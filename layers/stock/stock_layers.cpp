@@ -8,6 +8,10 @@
 #include <fmt/format.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/options/activation.h>
+#include <torch/nn/options/dropout.h>
+#include <torch/nn/options/normalization.h>
+#include <torch/nn/options/transformerlayer.h>
 
 #include "eqnn/layer.hpp"
 #include "eqnn/plugin.hpp"
@@ -216,7 +220,8 @@ void register_all(eqnn::Registrar& r) {
   r.add_layer("Linear", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {"out_features", "bias"}, "Linear");
     const int64_t out = eqnn::yaml::get_int(a.kwargs, "out_features", std::nullopt, 1);
-    return std::make_shared<Linear>(in_size(a), out, eqnn::yaml::get_bool(a.kwargs, "bias", true));
+    const torch::nn::LinearOptions defaults(in_size(a), out);
+    return std::make_shared<Linear>(in_size(a), out, eqnn::yaml::get_bool(a.kwargs, "bias", defaults.bias()));
   });
   r.add_layer("ReLU", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {}, "ReLU");
@@ -224,7 +229,8 @@ void register_all(eqnn::Registrar& r) {
   });
   r.add_layer("GELU", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {"approximate"}, "GELU");
-    const std::string approximate = eqnn::yaml::get_string(a.kwargs, "approximate", std::string("none"));
+    const std::string approximate =
+        eqnn::yaml::get_string(a.kwargs, "approximate", torch::nn::GELUOptions().approximate());
     if (approximate != "none" && approximate != "tanh") {
       eqnn::yaml::fail(a.kwargs["approximate"],
                        fmt::format("GELU: 'approximate' must be 'none' or 'tanh', found '{}'", approximate));
@@ -234,21 +240,25 @@ void register_all(eqnn::Registrar& r) {
   });
   r.add_layer("Dropout", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {"p"}, "Dropout");
-    const double p = eqnn::yaml::get_double(a.kwargs, "p", 0.5);
+    const double p = eqnn::yaml::get_double(a.kwargs, "p", torch::nn::DropoutOptions().p());
     if (p < 0 || p > 1)
       eqnn::yaml::fail(a.kwargs["p"], fmt::format("Dropout: 'p' must be in [0, 1], found {}", p));
     return std::make_shared<Dropout>(p);
   });
   r.add_layer("LayerNorm", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {"eps", "elementwise_affine"}, "LayerNorm");
-    return std::make_shared<LayerNorm>(in_size(a), eqnn::yaml::get_double(a.kwargs, "eps", 1e-5),
-                                       eqnn::yaml::get_bool(a.kwargs, "elementwise_affine", true));
+    const torch::nn::LayerNormOptions defaults({in_size(a)});
+    return std::make_shared<LayerNorm>(
+        in_size(a), eqnn::yaml::get_double(a.kwargs, "eps", defaults.eps()),
+        eqnn::yaml::get_bool(a.kwargs, "elementwise_affine", defaults.elementwise_affine()));
   });
   r.add_layer("MultiheadAttention", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     eqnn::yaml::check_keys(a.kwargs, {"num_heads", "dropout", "bias"}, "MultiheadAttention");
     const int64_t heads = heads_for(a, "MultiheadAttention");
-    return std::make_shared<MultiheadAttention>(in_size(a), heads, probability(a, "MultiheadAttention", 0.0),
-                                                eqnn::yaml::get_bool(a.kwargs, "bias", true));
+    const torch::nn::MultiheadAttentionOptions defaults(in_size(a), heads);
+    return std::make_shared<MultiheadAttention>(in_size(a), heads,
+                                                probability(a, "MultiheadAttention", defaults.dropout()),
+                                                eqnn::yaml::get_bool(a.kwargs, "bias", defaults.bias()));
   });
   r.add_layer("TransformerEncoderLayer", [](const LayerArgs& a) -> std::shared_ptr<eqnn::Layer> {
     const std::string what = "TransformerEncoderLayer";
@@ -256,7 +266,9 @@ void register_all(eqnn::Registrar& r) {
         a.kwargs, {"num_heads", "dim_feedforward", "dropout", "activation", "norm_first", "layer_norm_eps"},
         what);
     const int64_t heads = heads_for(a, what);
-    const int64_t ff = eqnn::yaml::get_int(a.kwargs, "dim_feedforward", 2048, 1);
+    // Defaults as torch's (the C++ frontend's options; it has no norm_first, which is off in Python).
+    const torch::nn::TransformerEncoderLayerOptions defaults(in_size(a), heads);
+    const int64_t ff = eqnn::yaml::get_int(a.kwargs, "dim_feedforward", defaults.dim_feedforward(), 1);
     const std::string activation = eqnn::yaml::get_string(a.kwargs, "activation", std::string("relu"));
     if (activation != "relu" && activation != "gelu") {
       eqnn::yaml::fail(
@@ -264,9 +276,9 @@ void register_all(eqnn::Registrar& r) {
           fmt::format("{}: 'activation' must be 'relu' or 'gelu', found '{}'", what, activation));
     }
     return std::make_shared<TransformerEncoderLayer>(
-        in_size(a), heads, ff, probability(a, what, 0.1), activation == "gelu",
+        in_size(a), heads, ff, probability(a, what, defaults.dropout()), activation == "gelu",
         eqnn::yaml::get_bool(a.kwargs, "norm_first", false),
-        eqnn::yaml::get_double(a.kwargs, "layer_norm_eps", 1e-5));
+        eqnn::yaml::get_double(a.kwargs, "layer_norm_eps", torch::nn::LayerNormOptions({in_size(a)}).eps()));
   });
 }
 

@@ -59,6 +59,9 @@ std::string transformer_activation_layer(const std::string& activation) {
 
 std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& o) {
   if (!o.in_rep()) return OptionError{"in_rep", std::string(kWhat) + ": in_rep is required"};
+  if (o.num_heads() < 1)
+    return OptionError{"num_heads",
+                       fmt::format("{}: 'num_heads' must be >= 1, found {}", kWhat, o.num_heads())};
   if (o.dim_feedforward() < 1)
     return OptionError{"dim_feedforward", fmt::format("{}: 'dim_feedforward' must be >= 1, found {}", kWhat,
                                                       o.dim_feedforward())};

@@ -51,6 +51,11 @@ struct ETransformerEncoderLayerOptions {
   TORCH_ARG(RegistryPointer, registry) = nullptr;
 };
 
+/// The YAML layer's batch_first when the model file does not give it: an eqnn Model feeds every layer
+/// (batch, seq, D), so in a model file the layer is batch-first. The one place where YAML's default
+/// differs from the Options' (and torch's) `false`, which C++ and Python keep.
+inline constexpr bool kModelBatchFirst = true;
+
 /// What is wrong with a set of options (see OptionError; the sub-layers check the rest when they are
 /// built). The constructor throws it as ConfigError; the YAML factory locates it at the key.
 std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& options);

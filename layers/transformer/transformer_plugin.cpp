@@ -1,8 +1,8 @@
 // Plugin entry point: registers the "eTransformerEncoderLayer" factory (keyword arguments num_heads
 // (required), dim_feedforward, dropout, activation, norm_first, batch_first, layer_norm_eps, bias,
 // init_scheme; see e_transformer_encoder_layer.hpp). Its sub-layers come from the same registry by name, so
-// a research plugin can replace any of them. Unlike the C++ options, batch_first defaults to true here:
-// an eqnn model is batch-first.
+// a research plugin can replace any of them. Unlike the C++ options, batch_first defaults to true here
+// (eqnn::kModelBatchFirst): an eqnn model is batch-first.
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/plugin.hpp"
@@ -22,15 +22,18 @@ std::shared_ptr<eqnn::Layer> make_transformer_encoder_layer(const eqnn::LayerArg
   if (!args.in_rep) y::fail(kw, std::string(kWhat) + ": no in_rep (give in_rep or put the layer after one)");
   if (!args.registry)
     throw eqnn::Error(std::string(kWhat) + ": LayerArgs.registry is null; sub-layers come from it");
-  eqnn::ETransformerEncoderLayerOptions options(args.in_rep, y::get_int(kw, "num_heads", std::nullopt, 1));
-  options.dim_feedforward(y::get_int(kw, "dim_feedforward", 2048, 1))
-      .dropout(y::get_double(kw, "dropout", 0.1))
-      .activation(y::get_string(kw, "activation", std::string("relu")))
-      .norm_first(y::get_bool(kw, "norm_first", false))
-      .batch_first(y::get_bool(kw, "batch_first", true))
-      .layer_norm_eps(y::get_double(kw, "layer_norm_eps", 1e-5))
-      .bias(y::get_bool(kw, "bias", true))
-      .init_scheme(y::get_string(kw, "init_scheme", std::string("stock")))
+  // Every default is the Options' own (a key that is not given keeps it), except batch_first: the YAML
+  // layer starts from eqnn::kModelBatchFirst, the layout of an eqnn model.
+  eqnn::ETransformerEncoderLayerOptions options(args.in_rep, y::get_int(kw, "num_heads"));
+  options.batch_first(eqnn::kModelBatchFirst);
+  options.dim_feedforward(y::get_int(kw, "dim_feedforward", options.dim_feedforward()))
+      .dropout(y::get_double(kw, "dropout", options.dropout()))
+      .activation(y::get_string(kw, "activation", options.activation()))
+      .norm_first(y::get_bool(kw, "norm_first", options.norm_first()))
+      .batch_first(y::get_bool(kw, "batch_first", options.batch_first()))
+      .layer_norm_eps(y::get_double(kw, "layer_norm_eps", options.layer_norm_eps()))
+      .bias(y::get_bool(kw, "bias", options.bias()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
       .registry(args.registry);
   if (auto error = eqnn::validate(options))
     y::fail(kw.IsMap() && kw[error->key] ? kw[error->key] : kw, error->message);

@@ -2,6 +2,9 @@
 // float32, batched and unbatched), the registry factory and its errors, initialisation statistics, the
 // eval-mode cache and finite-difference gradients.
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/optim/sgd.h>
@@ -146,6 +149,19 @@ TEST(Linear, ErrorsNameTheProblem) {
             std::string::npos);
   EXPECT_NE(error_text([&] { ELinear(ELinearOptions(in, nullptr)); }).find("in_rep and out_rep are required"),
             std::string::npos);
+  // One validate() holds the rules; the YAML factory only locates its key.
+  for (const auto& [options, key] : std::vector<std::pair<ELinearOptions, std::string>>{
+           {ELinearOptions(in, nullptr), "out_rep"},
+           {ELinearOptions(in, in).init_scheme("glorot"), "init_scheme"},
+           {ELinearOptions(in, in).weight_constraint("SoftConstraint"), "weight_constraint"},
+           {ELinearOptions(in, in).bias_constraint("SoftConstraint"), "bias_constraint"}}) {
+    auto error = eqnn::validate(options);
+    ASSERT_TRUE(error) << key;
+    EXPECT_EQ(error->key, key);
+    EXPECT_EQ(error->message.rfind("eLinear: ", 0), 0u) << error->message;
+  }
+  EXPECT_FALSE(eqnn::validate(ELinearOptions(in, in).bias(false).bias_constraint("SoftConstraint")));
+  EXPECT_FALSE(eqnn::validate(ELinearOptions(in, in)));
   ELinear lin(in, in);
   EXPECT_NE(error_text([&] {
               lin(at::randn({2, 5}));

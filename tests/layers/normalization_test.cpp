@@ -284,10 +284,21 @@ TEST(ENorm, Errors) {
               std::string::npos)
         << text;
   }
-  EXPECT_NE(error_text([&] { eqnn::ELayerNorm(eqnn::ELayerNormOptions(rep).eps(0.0)); })
-                .find("eLayerNorm: eps must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite on a "
-                      "constant input), found 0; the default is 1e-05"),
-            std::string::npos);
+  // One validate() for both: the constructor's message is the factory's, without the location.
+  EXPECT_NE(
+      error_text([&] { eqnn::ELayerNorm(eqnn::ELayerNormOptions(rep).eps(0.0)); })
+          .find("eLayerNorm: 'eps' must be a finite number > 0 (it keeps 1/sqrt(variance + eps) finite on "
+                "a constant input), found 0; the default is 1e-05"),
+      std::string::npos);
+  auto error = eqnn::validate(eqnn::ERMSNormOptions(rep).eps(-1.0));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "eps");
+  error = eqnn::validate(eqnn::ELayerNormOptions(rep).bias_constraint("SoftConstraint"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "bias_constraint");
+  EXPECT_FALSE(eqnn::validate(
+      eqnn::ELayerNormOptions(rep).bias_constraint("SoftConstraint").elementwise_affine(false)));
+  EXPECT_FALSE(eqnn::validate(eqnn::ELayerNormOptions(rep)));
   EXPECT_NE(error_text([&] { eqnn::ERMSNorm(eqnn::ERMSNormOptions(nullptr)); }).find("eRMSNorm: in_rep is required"),
             std::string::npos);
   EXPECT_NE(error_text([&] {

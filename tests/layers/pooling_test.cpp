@@ -186,6 +186,11 @@ TEST(Pooling, DirectConstructionErrors) {
              "eInvariantPool: in_rep " + no_trivial->describe() + " has no invariant subspace");
   EXPECT_HAS(error_text([&] { eqnn::ENormPool(eqnn::ENormPoolOptions(nullptr)); }),
              "eNormPool: in_rep is required");
+  auto error = eqnn::validate(eqnn::EInvariantPoolOptions(no_trivial));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "in_rep");
+  EXPECT_FALSE(eqnn::validate(eqnn::EInvariantPoolOptions(eqnn::parse_rep(g, "regular"))));
+  EXPECT_FALSE(eqnn::validate(eqnn::ENormPoolOptions(no_trivial)));
   eqnn::ENormPool pool{eqnn::ENormPoolOptions(no_trivial)};
   EXPECT_EQ(pool(at::randn({3, 4})).sizes(), (std::vector<int64_t>{3, 2}));
   EXPECT_HAS(

@@ -223,17 +223,17 @@ def test_registry_layers_are_equivariant_modules(C8):
         enn.EReLU(r),
         enn.EGELU(r, approximate="tanh"),
         enn.EPointwise(r, function="leaky_relu", negative_slope=0.1),
-        enn.ETransformerEncoderLayer(r, num_heads=2, dim_feedforward=64, dropout=0.0),
+        enn.ETransformerEncoderLayer(r, 2, dim_feedforward=64, dropout=0.0, batch_first=True),
     ]
     for layer in layers:
         assert eqnn.check_equivariance(layer, r, layer.out_rep, torch.float64) < 1e-10, layer
     pool = enn.EInvariantPool(r)
     assert pool.out_rep.size == 4
     assert eqnn.check_equivariance(pool, r, pool.out_rep) < 1e-10
-    t = enn.ETransformerEncoderLayer(r, num_heads=2, dim_feedforward=64, dropout=0.0)
+    t = enn.ETransformerEncoderLayer(r, 2, dim_feedforward=64, dropout=0.0, batch_first=True)
     assert len(list(t.parameters())) > 4
     sd = t.state_dict()
-    t2 = enn.ETransformerEncoderLayer(r, num_heads=2, dim_feedforward=64, dropout=0.0)
+    t2 = enn.ETransformerEncoderLayer(r, 2, dim_feedforward=64, dropout=0.0, batch_first=True)
     t2.load_state_dict(sd)
     x = torch.randn(2, 5, 32)
     t.eval(), t2.eval()
@@ -245,7 +245,8 @@ def test_transformer_encoder_masks_mean_what_they_say(C8, norm_first):
     # No attention code as the oracle: with a causal mask token t's output is that of the sequence cut after
     # t; with padding, the kept tokens' outputs are those of the sequence without the padded ones.
     r = eqnn.rep(C8, "2x regular")
-    t = enn.ETransformerEncoderLayer(r, num_heads=2, dim_feedforward=16, dropout=0.0, norm_first=norm_first)
+    t = enn.ETransformerEncoderLayer(r, nhead=2, dim_feedforward=16, dropout=0.0, norm_first=norm_first,
+                                    batch_first=True)
     t = t.double().eval()
     x = torch.randn(2, 5, 16, dtype=torch.float64)
     causal = torch.nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)
@@ -290,8 +291,10 @@ def test_errors_become_python_exceptions(C8):
         enn.EMultiheadAttention(r, 3)
     with pytest.raises(ValueError, match=r"permutation"):
         enn.EReLU(eqnn.rep(C8, "irrep(2)"))
-    with pytest.raises(ValueError, match=r"^eLayerNorm: unknown key 'epsilon'; allowed keys: eps"):
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'epsilon'"):
         enn.ELayerNorm(r, epsilon=1e-3)
+    with pytest.raises(ValueError, match=r"^eLayerNorm: unknown key 'epsilon'; allowed keys: eps"):
+        enn.Layer("eLayerNorm", r, epsilon=1e-3)
     with pytest.raises(ValueError, match=r"init_scheme"):
         enn.ELinear(r, r, init_scheme="xavier_norml")
     with pytest.raises(KeyError, match=r"unknown layer 'eFoo'.*Known layers: .*eLinear"):

@@ -201,7 +201,34 @@ class _CppModule(torch.nn.Module):
         return repr(self._eqnn_handle)
 
 
-class Layer(_CppModule):
+class _LayerModule(_CppModule):
+    """Base of the layer classes: a module that reports the configuration of its C++ module."""
+
+    @property
+    def options(self) -> Optional[dict]:
+        """The layer's options as its C++ module holds them (its C++ Options, without the representations),
+        e.g. ``{"bias": True, "init_scheme": "stock", ...}``; None for a layer without a C++ Options entry."""
+        return self._eqnn_handle.options()
+
+
+def _given(**kwargs: Any) -> dict:
+    """The keyword arguments the caller gave: None stands for the C++ Options' default, which is not sent."""
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def _document_defaults(layer_type: str):
+    """Fills the ``{name}`` fields of a class docstring with the C++ Options' defaults of ``layer_type``, so
+    help() shows the defaults the C++ module will use (they are never written in Python)."""
+
+    def decorate(cls):
+        cls.__doc__ = cls.__doc__.format(**_C.layer_defaults(layer_type))
+        cls._layer_type = layer_type
+        return cls
+
+    return decorate
+
+
+class Layer(_LayerModule):
     """Any layer a model file can name, built by its registered factory: ``Layer("eLayerNorm", rep, eps=1e-6)``.
 
     Keyword arguments are those of the YAML layer (see the README's layer table); representations may be
@@ -227,68 +254,104 @@ class Layer(_CppModule):
         return self._eqnn_ready().forward(x)
 
 
-class ELinear(_CppModule):
+@_document_defaults("eLinear")
+class ELinear(_LayerModule):
     """y = x Wᵀ + b with W in Hom_G(in_rep, out_rep) and b invariant: the equivariant torch.nn.Linear.
 
-    ``init_scheme``: xavier_normal (default), xavier_uniform, kaiming_normal, kaiming_uniform, zeros.
-    Parameters: ``weight_coefficients`` (and ``bias_coefficients``); ``effective_parameters()`` gives W, b.
-    forward: (..., in_rep.size) -> (..., out_rep.size)."""
+    Args:
+        in_rep: the representation of the input features (size = in_features).
+        out_rep: the representation of the output features (size = out_features).
+        bias: add an invariant bias (default {bias}); none is added when out_rep has no trivial part.
+        device, dtype: as torch.nn.Linear.
+        init_scheme: {init_scheme!r} (the default: torch.nn.Linear's own initialisation, restricted to the
+            equivariant maps with the same per-entry variance), xavier_normal, xavier_uniform,
+            kaiming_normal, kaiming_uniform or zeros (these set W; b then starts at zero).
+        weight_constraint, bias_constraint: registry names of the constraints (default
+            {weight_constraint!r} and {bias_constraint!r}).
+
+    An argument left at None takes the default of the C++ ``ELinearOptions`` (``options`` reports what the
+    module holds). Parameters: ``weight_coefficients`` (and ``bias_coefficients``);
+    ``effective_parameters()`` gives W, b. forward: (..., in_rep.size) -> (..., out_rep.size)."""
 
     def __init__(
         self,
         in_rep: Representation,
         out_rep: Representation,
-        bias: bool = True,
+        bias: Optional[bool] = None,
         device=None,
         dtype=None,
-        init_scheme: str = "xavier_normal",
-        weight_constraint: str = "CommutingConstraint",
-        bias_constraint: str = "InvariantConstraint",
+        *,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
     ):
-        super().__init__(
-            lambda: _C.make_linear(in_rep, out_rep, bias, init_scheme, weight_constraint, bias_constraint),
-            device,
-            dtype,
-        )
+        options = _given(bias=bias, init_scheme=init_scheme, weight_constraint=weight_constraint,
+                         bias_constraint=bias_constraint)
+        super().__init__(lambda: _C.make_linear(in_rep, out_rep, **options), device, dtype)
+        self.in_features = in_rep.size
+        self.out_features = out_rep.size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._eqnn_ready().forward(x)
 
 
-class EMultiheadAttention(_CppModule):
+@_document_defaults("eMultiheadAttention")
+class EMultiheadAttention(_LayerModule):
     """Multi-head attention, exactly equivariant for any in_rep whose size is a multiple of |G|; a drop-in
-    for torch.nn.MultiheadAttention (same forward arguments and return values).
+    for torch.nn.MultiheadAttention (same arguments in the same order, same forward arguments and return
+    values).
 
-    Q, K and V live in m = in_rep.size/|G| regular copies, heads hold whole copies (num_heads must divide
-    m). ``add_bias_kv`` / ``add_zero_attn`` are refused (they break equivariance) with a ValueError."""
+    Args:
+        in_rep: the representation of the embeddings (size = embed_dim).
+        num_heads: number of heads; must divide m = in_rep.size/|G| (heads hold whole regular copies).
+        dropout: dropout on the attention weights (default {dropout}).
+        bias: invariant in-projection and out-projection biases (default {bias}).
+        add_bias_kv, add_zero_attn: refused with a ValueError when True (they break equivariance; default
+            {add_bias_kv} and {add_zero_attn}).
+        kdim, vdim: None or in_rep.size (keys and values live in in_rep as well).
+        batch_first: inputs are (batch, seq, feature) instead of (seq, batch, feature) (default {batch_first}).
+        device, dtype: as torch.nn.MultiheadAttention.
+        init_scheme: {init_scheme!r} (the default: torch.nn.MultiheadAttention's own initialisation) or a
+            named scheme as ELinear's.
+        weight_constraint, bias_constraint: registry names of the constraints (default
+            {weight_constraint!r} and {bias_constraint!r}).
+
+    An argument left at None takes the default of the C++ ``EMultiheadAttentionOptions`` (``options``
+    reports what the module holds). Q, K and V live in m regular copies."""
 
     def __init__(
         self,
         in_rep: Representation,
         num_heads: int,
-        dropout: float = 0.0,
-        bias: bool = True,
-        batch_first: bool = False,
-        add_bias_kv: bool = False,
-        add_zero_attn: bool = False,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        add_bias_kv: Optional[bool] = None,
+        add_zero_attn: Optional[bool] = None,
+        kdim: Optional[int] = None,
+        vdim: Optional[int] = None,
+        batch_first: Optional[bool] = None,
         device=None,
         dtype=None,
-        init_scheme: str = "xavier_normal",
-        weight_constraint: str = "CommutingConstraint",
-        bias_constraint: str = "InvariantConstraint",
+        *,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
     ):
-        super().__init__(
-            lambda: _C.make_attention(
-                in_rep, num_heads, dropout, bias, batch_first, add_bias_kv, add_zero_attn, init_scheme,
-                weight_constraint, bias_constraint,
-            ),
-            device,
-            dtype,
-        )
+        for name, dim in (("kdim", kdim), ("vdim", vdim)):
+            if dim is not None and dim != in_rep.size:
+                raise ValueError(f"EMultiheadAttention: {name} = {dim} is not supported: keys and values live in "
+                                 f"in_rep (size {in_rep.size}); give {name}=None or {in_rep.size}")
+        options = _given(dropout=dropout, bias=bias, add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn,
+                         batch_first=batch_first, init_scheme=init_scheme, weight_constraint=weight_constraint,
+                         bias_constraint=bias_constraint)
+        super().__init__(lambda: _C.make_attention(in_rep, num_heads, **options), device, dtype)
+        held = self.options
         self.embed_dim = in_rep.size
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.batch_first = batch_first
+        self.kdim = self.vdim = in_rep.size
+        self.num_heads = held["num_heads"]
+        self.dropout = held["dropout"]
+        self.batch_first = held["batch_first"]
+        self.head_dim = self.embed_dim // self.num_heads
 
     def forward(
         self,
@@ -321,37 +384,195 @@ def _check_mask(mask: Optional[torch.Tensor], name: str) -> None:
         raise TypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")
 
 
-def _registry_layer(type_name: str, doc: str):
-    def __init__(self, in_rep: Representation, device=None, dtype=None, **kwargs: Any):
-        Layer.__init__(self, type_name, in_rep, device=device, dtype=dtype, **kwargs)
+@_document_defaults("eLayerNorm")
+class ELayerNorm(Layer):
+    """LayerNorm that commutes with the group action: the stock torch.nn.LayerNorm wherever the stock
+    statistics are equivariant (permutation representations), generalised elsewhere.
 
-    cls = type(type_name[0].upper() + type_name[1:], (Layer,), {"__init__": __init__, "__doc__": doc})
-    cls.__module__ = __name__
-    return cls
+    Args:
+        in_rep: the representation normalised over (size = normalized_shape).
+        eps: added to the variance, > 0 (default {eps}).
+        elementwise_affine: a learnable scale per field and an invariant bias (default {elementwise_affine}).
+        device, dtype: as torch.nn.LayerNorm.
+
+    An argument left at None takes the default of the C++ ``ELayerNormOptions``."""
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        eps: Optional[float] = None,
+        elementwise_affine: Optional[bool] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(eps=eps, elementwise_affine=elementwise_affine))
 
 
-ELayerNorm = _registry_layer(
-    "eLayerNorm", "Equivariant LayerNorm over in_rep (keywords: eps=1e-5, elementwise_affine=True).")
-ERMSNorm = _registry_layer(
-    "eRMSNorm", "Equivariant RMSNorm over in_rep (keywords: eps, elementwise_affine=True).")
-EReLU = _registry_layer("eReLU", "Pointwise ReLU; in_rep must be a permutation representation.")
-EGELU = _registry_layer("eGELU", "Pointwise GELU (keyword: approximate='none'|'tanh'); permutation reps only.")
-ESiLU = _registry_layer("eSiLU", "Pointwise SiLU; permutation reps only.")
-ETanh = _registry_layer("eTanh", "Pointwise tanh; permutation reps only.")
-EPointwise = _registry_layer(
-    "ePointwise",
-    "Pointwise function (keywords: function=relu|gelu|silu|tanh|sigmoid|mish|softplus|elu|leaky_relu, "
-    "approximate, negative_slope); permutation reps only.")
-EInvariantPool = _registry_layer("eInvariantPool", "Projection onto the invariant subspace (out: trivial copies).")
-ENormPool = _registry_layer("eNormPool", "One norm per irrep copy (out: trivial copies).")
+@_document_defaults("eRMSNorm")
+class ERMSNorm(Layer):
+    """RMSNorm that commutes with the group action: x / sqrt(mean(x²) + eps), a scale per field.
+
+    Args:
+        in_rep: the representation normalised over (size = normalized_shape).
+        eps: added to the mean square, > 0 (default {eps}).
+        elementwise_affine: a learnable scale per field (default {elementwise_affine}).
+        device, dtype: as torch.nn.RMSNorm.
+
+    An argument left at None takes the default of the C++ ``ERMSNormOptions``."""
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        eps: Optional[float] = None,
+        elementwise_affine: Optional[bool] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(eps=eps, elementwise_affine=elementwise_affine))
+
+
+class _Activation(Layer):
+    """A pointwise nonlinearity: equivariant only on a permutation representation (refused elsewhere with a
+    ValueError that says why). No parameters; ``device``/``dtype`` are accepted for symmetry."""
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
+
+
+@_document_defaults("eReLU")
+class EReLU(_Activation):
+    """Pointwise ReLU (torch.nn.ReLU); in_rep must be a permutation representation."""
+
+
+@_document_defaults("eSiLU")
+class ESiLU(_Activation):
+    """Pointwise SiLU (torch.nn.SiLU); in_rep must be a permutation representation."""
+
+
+@_document_defaults("eTanh")
+class ETanh(_Activation):
+    """Pointwise tanh (torch.nn.Tanh); in_rep must be a permutation representation."""
+
+
+@_document_defaults("eGELU")
+class EGELU(Layer):
+    """Pointwise GELU (torch.nn.GELU); in_rep must be a permutation representation.
+
+    Args:
+        in_rep: a permutation representation.
+        approximate: 'none' or 'tanh' (default {approximate!r}).
+        device, dtype: accepted for symmetry (no parameters)."""
+
+    def __init__(self, in_rep: Representation, approximate: Optional[str] = None, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, **_given(approximate=approximate))
+
+
+@_document_defaults("ePointwise")
+class EPointwise(Layer):
+    """Any supported function applied coordinate by coordinate; in_rep must be a permutation representation.
+
+    Args:
+        in_rep: a permutation representation.
+        function: relu, gelu, silu, tanh, sigmoid, mish, softplus, elu or leaky_relu.
+        approximate: gelu only: 'none' or 'tanh' (default {approximate!r}).
+        negative_slope: leaky_relu only (default {negative_slope}).
+        device, dtype: accepted for symmetry (no parameters)."""
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        function: str,
+        approximate: Optional[str] = None,
+        negative_slope: Optional[float] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, function=function,
+                         **_given(approximate=approximate, negative_slope=negative_slope))
+
+
+@_document_defaults("eInvariantPool")
+class EInvariantPool(Layer):
+    """Projection onto the invariant subspace: out_rep is m₀x trivial (in_rep must contain the trivial
+    irrep). No parameters; ``device``/``dtype`` are accepted for symmetry."""
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
+
+
+@_document_defaults("eNormPool")
+class ENormPool(Layer):
+    """One Euclidean norm per irrep copy of in_rep: out_rep is trivial^(number of copies). No parameters;
+    ``device``/``dtype`` are accepted for symmetry."""
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
+
+
+# torch's activation functions by the names the C++ layer takes.
+_ACTIVATION_NAMES = {
+    torch.nn.functional.relu: "relu",
+    torch.nn.functional.gelu: "gelu",
+    torch.nn.functional.silu: "silu",
+    torch.tanh: "tanh",
+}
+
+
+@_document_defaults("eTransformerEncoderLayer")
 class ETransformerEncoderLayer(Layer):
-    """Equivariant transformer encoder layer (keywords: num_heads, dim_feedforward=2048, dropout=0.1,
-    activation='relu', norm_first=False, batch_first=True, layer_norm_eps=1e-5, bias, init_scheme);
-    forward (batch, seq, in_rep.size) with batch_first, else (seq, batch, in_rep.size), and the masks of
-    torch.nn.TransformerEncoderLayer.forward."""
+    """Equivariant transformer encoder layer: torch.nn.TransformerEncoderLayer's arguments in its order,
+    its submodule names and arithmetic, with eMultiheadAttention, eLinear and eLayerNorm parts.
 
-    def __init__(self, in_rep: Representation, device=None, dtype=None, **kwargs: Any):
-        super().__init__("eTransformerEncoderLayer", in_rep, device=device, dtype=dtype, **kwargs)
+    Args:
+        in_rep: the representation of the tokens (size = d_model; a multiple of |G|).
+        nhead: number of heads; must divide in_rep.size/|G|.
+        dim_feedforward: hidden size, rounded up to whole regular copies (default {dim_feedforward}).
+        dropout: (default {dropout}).
+        activation: relu, gelu, silu or tanh, or torch's function of that name (default {activation!r}).
+        layer_norm_eps: (default {layer_norm_eps}).
+        batch_first: src is (batch, seq, feature) instead of (seq, batch, feature) (default {batch_first},
+            as torch; a model file's layer is batch-first).
+        norm_first: pre-norm instead of post-norm (default {norm_first}).
+        bias: (default {bias}).
+        device, dtype: as torch.nn.TransformerEncoderLayer.
+        init_scheme: for the attention and both linear maps (default {init_scheme!r}).
+
+    An argument left at None takes the default of the C++ ``ETransformerEncoderLayerOptions``. forward takes
+    the masks of torch.nn.TransformerEncoderLayer.forward."""
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        nhead: int,
+        dim_feedforward: Optional[int] = None,
+        dropout: Optional[float] = None,
+        activation: Optional[Any] = None,
+        layer_norm_eps: Optional[float] = None,
+        batch_first: Optional[bool] = None,
+        norm_first: Optional[bool] = None,
+        bias: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        *,
+        init_scheme: Optional[str] = None,
+    ):
+        if activation is not None and not isinstance(activation, str):
+            if activation not in _ACTIVATION_NAMES:
+                raise TypeError("ETransformerEncoderLayer: activation must be a name (relu, gelu, silu, tanh) or "
+                                f"one of torch's functions of those names, got {activation!r}")
+            activation = _ACTIVATION_NAMES[activation]
+        if batch_first is None:
+            # The YAML layer defaults to a model's batch-first layout; this class to the C++ (and torch) one.
+            batch_first = _C.layer_defaults(self._layer_type)["batch_first"]
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, num_heads=nhead, batch_first=batch_first,
+            **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                     layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme))
+        held = self.options
+        self.batch_first = held["batch_first"]
+        self.norm_first = held["norm_first"]
 
     def forward(
         self,
