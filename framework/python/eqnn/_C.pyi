@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -203,6 +203,8 @@ class Handle:
         ...
     def named_parameters(self) -> list[tuple[str, torch.Tensor]]:
         ...
+    def options(self) -> dict | None:
+        ...
     def set_buffer_data(self, name: str, tensor: torch.Tensor) -> None:
         ...
     def set_parameter(self, name: str, tensor: torch.Tensor) -> None:
@@ -229,15 +231,19 @@ def group_types() -> list[str]:
     ...
 def hom(in_rep: Representation, out_rep: Representation) -> HomSpace:
     ...
+def layer_defaults(type: str) -> dict:
+    """
+    The defaults of the layer's C++ Options (required options left out): the one source of every default.
+    """
 def layer_types() -> list[str]:
     ...
 def load_model(path: str) -> Handle:
     ...
-def make_attention(arg0: Representation, arg1: typing.SupportsInt, arg2: typing.SupportsFloat, arg3: bool, arg4: bool, arg5: bool, arg6: bool, arg7: str, arg8: str, arg9: str) -> Handle:
+def make_attention(in_rep: Representation, num_heads: typing.SupportsInt, dropout: typing.SupportsFloat | None = None, bias: bool | None = None, add_bias_kv: bool | None = None, add_zero_attn: bool | None = None, batch_first: bool | None = None, init_scheme: str | None = None, weight_constraint: str | None = None, bias_constraint: str | None = None) -> Handle:
     ...
 def make_layer(arg0: str, arg1: Representation, arg2: str, arg3: collections.abc.Sequence[str], arg4: collections.abc.Sequence[Representation]) -> Handle:
     ...
-def make_linear(arg0: Representation, arg1: Representation, arg2: bool, arg3: str, arg4: str, arg5: str) -> Handle:
+def make_linear(in_rep: Representation, out_rep: Representation, bias: bool | None = None, init_scheme: str | None = None, weight_constraint: str | None = None, bias_constraint: str | None = None) -> Handle:
     ...
 def plugins() -> list[tuple[str, str, str]]:
     ...
