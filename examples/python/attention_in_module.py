@@ -4,11 +4,10 @@ ring of 8 sites (rotating the ring must not change the class).
     python examples/python/attention_in_module.py
 """
 
-import torch
-from torch import nn
-
 import eqnn
+import torch
 from eqnn import nn as enn
+from torch import nn
 
 
 class RingClassifier(nn.Module):

@@ -22,12 +22,11 @@ import socket
 import sys
 import tempfile
 
+import eqnn
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
-
-import eqnn
 
 MODEL = pathlib.Path(__file__).resolve().parents[1] / "models" / "d4_mlp.yaml"
 
@@ -42,7 +41,8 @@ def batches(args, device):
         yield x.to(device), y.to(device)
 
 
-def train(args, rank=0, world=1, device=torch.device("cpu")):
+def train(args, rank=0, world=1, device=None):
+    device = torch.device("cpu") if device is None else device
     torch.manual_seed(args.seed)  # the same initial parameters everywhere (DDP also broadcasts rank 0's)
     model = eqnn.load_model(str(MODEL)).to(device)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \

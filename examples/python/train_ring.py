@@ -11,9 +11,8 @@ import argparse
 import pathlib
 import time
 
-import torch
-
 import eqnn
+import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

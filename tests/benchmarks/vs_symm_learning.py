@@ -111,13 +111,13 @@ def inner(args):
     for name, order, text, copies in CASES:
         G = eqnn.group(name)
         r = eqnn.rep(G, text)
-        ours = measure(lambda: eqnn.nn.EMultiheadAttention(r, 2, batch_first=True), list(r.matrices().float()),
+        ours = measure(lambda r=r: eqnn.nn.EMultiheadAttention(r, 2, batch_first=True), list(r.matrices().float()),
                        r.size, args.reps)
         EG = eg.cyclic_group(8) if name == "C8" else eg.ico_group()
         ref_rep = direct_sum([EG.regular_representation] * copies)
         ref_mats = [torch.tensor(np.asarray(ref_rep(g)), dtype=torch.float32) for g in EG.elements]
         # symm_learning 0.8.1 is always batch_first (its constructor has no such argument).
-        theirs = measure(lambda: eMultiheadAttention(ref_rep, 2), ref_mats, ref_rep.size,
+        theirs = measure(lambda ref_rep=ref_rep: eMultiheadAttention(ref_rep, 2), ref_mats, ref_rep.size,
                          args.reps)
         results.append({"case": f"{name} {text}", "D": r.size, "order": order, "eqnn": ours,
                         "symm_learning": theirs,
@@ -134,7 +134,8 @@ def inner(args):
     for res in results:
         for who in ("eqnn", "symm_learning"):
             m = res[who]
-            print(f"{res['case']:<18} {who:<14} {m['construction_s'] * 1e3:>9.2f}ms {m['eval_forward_s'] * 1e3:>9.2f}ms "
+            print(f"{res['case']:<18} {who:<14} {m['construction_s'] * 1e3:>9.2f}ms "
+                  f"{m['eval_forward_s'] * 1e3:>9.2f}ms "
                   f"{m['train_step_s'] * 1e3:>9.2f}ms {m['equivariance_error']:>10.1e}")
         q = res["ratio_symm_learning_over_eqnn"]
         print(f"{res['case']:<18} {'ratio ref/eqnn':<14} {q['construction_s']:>10.1f}x {q['eval_forward_s']:>10.2f}x "

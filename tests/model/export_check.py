@@ -138,7 +138,8 @@ def main():
         with torch.no_grad():
             y_stock = model(x)
         if y_eqnn.shape != y_stock.shape or y_eqnn.dtype != dtype:
-            raise SystemExit(f"eqnn run gave {tuple(y_eqnn.shape)} {y_eqnn.dtype}, stock {tuple(y_stock.shape)} {dtype}")
+            raise SystemExit(
+                f"eqnn run gave {tuple(y_eqnn.shape)} {y_eqnn.dtype}, stock {tuple(y_stock.shape)} {dtype}")
         # NaN or Inf is a failure: Python's max(worst, nan) keeps `worst`, and `nan > tolerance` is False.
         for name, y in (("eqnn run", y_eqnn), ("stock PyTorch", y_stock)):
             if not bool(torch.isfinite(y).all()):
@@ -156,7 +157,8 @@ def main():
         for key in ("format", "model", "parameters", "buffers", "plugins"):
             if key not in ckpt:
                 raise SystemExit(f"checkpoint has no '{key}'")
-        if ckpt["format"] != "eqnn-checkpoint" or not all(isinstance(v, torch.Tensor) for v in ckpt["parameters"].values()):
+        parameters = ckpt["parameters"].values()
+        if ckpt["format"] != "eqnn-checkpoint" or not all(isinstance(v, torch.Tensor) for v in parameters):
             raise SystemExit("checkpoint is not self-describing")
     print(f"OK max_error={worst:.3e} tensors={len(weights)}")
 

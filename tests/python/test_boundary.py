@@ -3,10 +3,9 @@ that are also the builtin that fits (so `except KeyError` works), and check_equi
 
 import math
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from eqnn import _C
 from eqnn import nn as enn
 

@@ -1,10 +1,9 @@
 """The modules on a GPU: the same answer as on the CPU, a training step, and equivariance. Skipped, with the
 reason shown, where torch sees no CUDA device."""
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from eqnn import nn as enn
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")

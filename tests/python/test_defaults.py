@@ -5,10 +5,9 @@ torch's defaults; ELinear's default initialisation has torch.nn.Linear's per-ent
 
 import inspect
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from eqnn import _C
 from eqnn import nn as enn
 

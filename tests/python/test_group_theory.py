@@ -4,10 +4,9 @@ characters."""
 
 import itertools
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 
 
 def test_icosahedral_group_has_the_textbook_irreps():

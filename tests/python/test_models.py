@@ -4,10 +4,9 @@ inference from several threads, and the oscillator-ring data."""
 import re
 import threading
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from conftest import ROOT
 
 MALFORMED = sorted((ROOT / "tests" / "model" / "malformed").glob("*.yaml"))

@@ -6,10 +6,9 @@ import copy
 import io
 import math
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from eqnn import nn as enn
 
 
@@ -206,7 +205,9 @@ def test_multihead_attention_matches_stock_module(C8):
         m(x, x, x, is_causal=True)
 
 
-@pytest.mark.parametrize("spec, text", [("C8", "4x regular"), ("Ico", "2x regular"), ("D4", "regular + 2x irrep(4) + 4x trivial")])
+@pytest.mark.parametrize(
+    "spec, text", [("C8", "4x regular"), ("Ico", "2x regular"), ("D4", "regular + 2x irrep(4) + 4x trivial")]
+)
 def test_multihead_attention_equivariance(spec, text):
     G = eqnn.group(spec)
     r = eqnn.rep(G, text)

@@ -6,10 +6,9 @@ tests/model/checkpoint_test.cpp, TheSameGroupByGeneratorsInTheOtherOrderIsRefuse
 
 import io
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from eqnn import nn as enn
 
 ROTATION, REFLECTION = [[0, -1], [1, 0]], [[1, 0], [0, -1]]

@@ -1,5 +1,7 @@
 # Stock layers inside a Python-wrapped model use the nn.Parameters Python holds (forward, gradients, .to()).
-import torch, eqnn
+import eqnn
+import torch
+
 
 def test_stock_layers_follow_the_python_parameters(tmp_path):
     # Stock layers inside a wrapped model must compute with, and send gradients to, the nn.Parameters

@@ -5,12 +5,11 @@ torch.jit.trace and autocast. Each oracle is the module called the ordinary way.
 
 import copy
 
+import eqnn
 import pytest
 import torch
-from torch import func
-
-import eqnn
 from eqnn import nn as enn
+from torch import func
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def test_per_sample_gradients_by_vmap_of_grad_match_a_loop(D4, tmp_path):
         x = torch.randn(6, width, dtype=torch.float64)
         target = torch.randn_like(m(x)).detach()
 
-        def loss(p, xi, ti):
+        def loss(p, xi, ti, m=m):
             return (func.functional_call(m, p, (xi.unsqueeze(0),)) - ti).square().sum()
 
         batched = func.vmap(func.grad(loss), in_dims=(None, 0, 0))(params, x, target)

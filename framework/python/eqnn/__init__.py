@@ -16,7 +16,6 @@ ConfigError and GroupError are ValueErrors, UnknownNameError a KeyError, PluginE
 
 import json as _json
 import math as _math
-from typing import Any as _Any
 from typing import Callable as _Callable
 from typing import Union as _Union
 

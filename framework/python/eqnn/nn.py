@@ -15,7 +15,7 @@ they mean the same weights: re-projected exactly when saved in another basis, re
 
 import copy
 import json
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import torch
 
@@ -363,7 +363,7 @@ class EMultiheadAttention(_LayerModule):
         attn_mask: Optional[torch.Tensor] = None,
         average_attn_weights: bool = True,
         is_causal: bool = False,
-    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """As torch.nn.MultiheadAttention.forward: (attn_output, attn_weights or None).
 
         ``is_causal`` is a hint that ``attn_mask`` is the causal mask, as in torch: the mask is required
