@@ -47,6 +47,6 @@ void add_model_commands(CLI::App& app, CliContext& context);  // eqnn describe/c
 void add_train_command(CLI::App& app, CliContext& context);   // eqnn train (called by add_model_commands)
 // Planned, each in its own file:
 void add_group_commands(CLI::App& app, CliContext& context);  // eqnn groups, group info, rep info, hom
-void add_bench_command(CLI::App& app, CliContext& context);  // eqnn bench attention / linear
+void add_bench_command(CLI::App& app, CliContext& context);   // eqnn bench attention / linear
 
 }  // namespace eqnn::cli

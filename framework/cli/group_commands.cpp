@@ -36,9 +36,11 @@ RepPtr rep_argument(const GroupPtr& g, const std::string& text, const std::strin
   try {
     return parse_rep(g, text);
   } catch (const ConfigError& e) {
-    std::string caret = e.column() > 0 ? fmt::format("\n  {}\n  {}^", text, std::string(e.column() - 1, ' ')) : "";
-    throw ConfigError(fmt::format("{}{}: {}{}", option, e.column() > 0 ? fmt::format(" (column {})", e.column()) : "",
-                                  e.message(), caret));
+    std::string caret =
+        e.column() > 0 ? fmt::format("\n  {}\n  {}^", text, std::string(e.column() - 1, ' ')) : "";
+    throw ConfigError(fmt::format("{}{}: {}{}", option,
+                                  e.column() > 0 ? fmt::format(" (column {})", e.column()) : "", e.message(),
+                                  caret));
   }
 }
 
@@ -52,11 +54,12 @@ void run_groups(CliContext& context) {
   fmt::print("{:<18} {:<14} {}\n", "TYPE", "SHORT NAMES", "PARAMETERS");
   for (const auto& name : r.names(Kind::group)) {
     const auto& t = r.get_group_type(name);
-    fmt::print("{:<18} {:<14} {}\n", name, t.short_names.empty() ? "-" : fmt::format("{}", fmt::join(t.short_names, ", ")),
-               t.parameters);
+    fmt::print("{:<18} {:<14} {}\n", name,
+               t.short_names.empty() ? "-" : fmt::format("{}", fmt::join(t.short_names, ", ")), t.parameters);
   }
-  fmt::print("\nSPEC is a short name (C8, D4, S5, A5, Ico, Octa, C2xD4) or a YAML mapping such as "
-             "'{{type: DihedralGroup, n: 6}}'.\n");
+  fmt::print(
+      "\nSPEC is a short name (C8, D4, S5, A5, Ico, Octa, C2xD4) or a YAML mapping such as "
+      "'{{type: DihedralGroup, n: 6}}'.\n");
 }
 
 void run_group_info(CliContext& context, const GroupOptions& o) {
@@ -86,11 +89,13 @@ void run_group_info(CliContext& context, const GroupOptions& o) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  fmt::print("group {}: order {}, {} generators, {} real irreps, {} conjugacy classes\n", g->name(), g->order(),
-             g->generators().size(), irreps.size(), g->conjugacy_classes().size());
+  fmt::print("group {}: order {}, {} generators, {} real irreps, {} conjugacy classes\n", g->name(),
+             g->order(), g->generators().size(), irreps.size(), g->conjugacy_classes().size());
   std::vector<std::string> actions;
-  for (const auto& a : g->actions()) actions.push_back(fmt::format("permutation({}) on {} points", a.name, a.num_points));
-  if (g->standard()) actions.push_back(fmt::format("standard ({}-dimensional matrices)", (*g->standard())[0].rows()));
+  for (const auto& a : g->actions())
+    actions.push_back(fmt::format("permutation({}) on {} points", a.name, a.num_points));
+  if (g->standard())
+    actions.push_back(fmt::format("standard ({}-dimensional matrices)", (*g->standard())[0].rows()));
   fmt::print("actions: {}\n\n", actions.empty() ? "none" : fmt::format("{}", fmt::join(actions, "; ")));
   fmt::print("{:<5} {:<10} {:>4} {:>5}  character on the first elements\n", "INDEX", "NAME", "DIM", "TYPE");
   for (const auto& ir : irreps) {
@@ -122,11 +127,15 @@ void run_rep_info(CliContext& context, const RepOptions& o) {
   auto m = rep->multiplicities();
   std::vector<std::string> parts;
   for (size_t k = 0; k < m.size(); ++k)
-    if (m[k] > 0) parts.push_back(fmt::format("{}x irrep({}) [dim {}, {}]", m[k], k, g->irreps()[k].dim, type_letter(g->irreps()[k].type)));
+    if (m[k] > 0)
+      parts.push_back(fmt::format("{}x irrep({}) [dim {}, {}]", m[k], k, g->irreps()[k].dim,
+                                  type_letter(g->irreps()[k].type)));
   fmt::print("representation {} of {}: size {}\n", rep->name(), g->name(), rep->size());
   fmt::print("decomposition: {}\n", fmt::join(parts, " + "));
-  fmt::print("permutation representation: {}\n",
-             rep->is_permutation() ? "yes" : rep->has_permutation_structure() ? "behind an orthogonal change of basis" : "no");
+  fmt::print("permutation representation: {}\n", rep->is_permutation() ? "yes"
+                                                 : rep->has_permutation_structure()
+                                                     ? "behind an orthogonal change of basis"
+                                                     : "no");
   fmt::print("invariant subspace: dimension {}\n", m.empty() ? 0 : m[0]);
 }
 
@@ -151,15 +160,15 @@ void run_hom(CliContext& context, const HomOptions& o) {
 }  // namespace
 
 void add_group_commands(CLI::App& app, CliContext& context) {
-  app.add_subcommand("groups", "List the group types, their parameters and short names")->callback([&context] {
-    run_groups(context);
-  });
+  app.add_subcommand("groups", "List the group types, their parameters and short names")
+      ->callback([&context] { run_groups(context); });
 
   auto go = std::make_shared<GroupOptions>();
   CLI::App* group = app.add_subcommand("group", "Inspect a group");
   group->require_subcommand(1);
   CLI::App* info = group->add_subcommand("info", "Order, generators and real irreps of a group");
-  info->add_option("SPEC", go->spec, "Short name (D4) or YAML mapping ('{type: DihedralGroup, n: 4}')")->required();
+  info->add_option("SPEC", go->spec, "Short name (D4) or YAML mapping ('{type: DihedralGroup, n: 4}')")
+      ->required();
   info->add_flag("--json", go->json, "Print JSON");
   info->callback([&context, go] { run_group_info(context, *go); });
 

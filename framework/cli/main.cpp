@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand
   app.require_subcommand(0, 1);
   bool show_version = false;
-  app.add_flag("--version", show_version, "Print the eqnn, plugin ABI and LibTorch versions, and whether CUDA is there");
+  app.add_flag("--version", show_version,
+               "Print the eqnn, plugin ABI and LibTorch versions, and whether CUDA is there");
   app.add_option("--plugin-path", context.plugin_paths,
                  "Also load plugins from this directory or file (repeatable; after EQNN_PLUGIN_PATH)")
       ->type_name("PATH")

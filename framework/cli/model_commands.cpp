@@ -178,8 +178,9 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
   model->to(device, dtype);
   const double tol = equivariance_tolerance(dtype);
   auto results = check_model(*model, dtype, seed);
-  fmt::print("equivariance of '{}' on all {} elements of {} ({} on {}, tolerance {:g}, relative max error)\n\n",
-             path, model->group()->order(), model->group()->name(), dtype_name, device.str(), tol);
+  fmt::print(
+      "equivariance of '{}' on all {} elements of {} ({} on {}, tolerance {:g}, relative max error)\n\n",
+      path, model->group()->order(), model->group()->name(), dtype_name, device.str(), tol);
   std::vector<std::vector<std::string>> rows = {{"layer", "type", "error", "worst g", "status"}};
   std::vector<std::string> failures;
   for (const auto& r : results) {
@@ -192,7 +193,7 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
       if (!r.note.empty()) status += " (" + r.note + ")";
       if (!ok)
         failures.push_back(std::isfinite(r.max_error) ? fmt::format("{} ({:.3e})", r.path, r.max_error)
-                                                       : fmt::format("{} ({})", r.path, r.note));
+                                                      : fmt::format("{} ({})", r.path, r.note));
     } else if (r.path == "model") {
       failures.push_back("model (" + r.note + ")");
       status = "FAIL: " + r.note;
@@ -319,7 +320,8 @@ void demo(CliContext& context, int64_t steps, uint64_t seed, const std::vector<i
   if (threads < 1) throw UsageError(fmt::format("--threads must be at least 1, found {}", threads));
   at::set_num_threads(static_cast<int>(threads));
   if (seeds < 1) throw UsageError(fmt::format("--seeds must be at least 1, found {}", seeds));
-  if (sizes.empty()) throw UsageError("--sizes needs at least one training-set size, e.g. --sizes 128,512,2048");
+  if (sizes.empty())
+    throw UsageError("--sizes needs at least one training-set size, e.g. --sizes 128,512,2048");
   for (int64_t n : sizes)
     if (n < 1) throw UsageError(fmt::format("--sizes: a training set needs at least 1 window, found {}", n));
   const auto start = std::chrono::steady_clock::now();
@@ -327,8 +329,8 @@ void demo(CliContext& context, int64_t steps, uint64_t seed, const std::vector<i
   fmt::print(
       "the D8-equivariant transformer and its stock twin, trained with identical settings ({} Adam steps, "
       "batch 32, lr 3e-3) on {} training windows, {}; test set: the same 512 held-out windows\n\n",
-      steps, fmt::join(sizes, " / "), seeds == 1 ? fmt::format("seed {}", seed)
-                                                 : fmt::format("seeds {}..{}", seed, seed + seeds - 1));
+      steps, fmt::join(sizes, " / "),
+      seeds == 1 ? fmt::format("seed {}", seed) : fmt::format("seeds {}..{}", seed, seed + seeds - 1));
   struct Row {
     std::vector<DemoRun> eq, stock;
   };
@@ -363,7 +365,8 @@ void demo(CliContext& context, int64_t steps, uint64_t seed, const std::vector<i
     };
     table.push_back({fmt::format("{}", sizes[i]), mean_spread(column(r.eq, &DemoRun::test), "{:.4f}"),
                      mean_spread(column(r.stock, &DemoRun::test), "{:.4f}"), mean_spread(ratio, "{:.2f}"),
-                     worst(r.eq), worst(r.stock), mean_spread(column(r.eq, &DemoRun::seconds), "{:.0f}") + " s",
+                     worst(r.eq), worst(r.stock),
+                     mean_spread(column(r.eq, &DemoRun::seconds), "{:.0f}") + " s",
                      mean_spread(column(r.stock, &DemoRun::seconds), "{:.0f}") + " s"});
   }
   fmt::print("\nrelative test error (mean ± sd over seeds where more than one):\n\n");
@@ -414,7 +417,8 @@ void add_model_commands(CLI::App& app, CliContext& context) {
   }
   add_train_command(app, context);  // train_command.cpp
   {
-    auto* cmd = app.add_subcommand("run", "Apply a model to a tensor saved with torch.save (or the x of a data set file)");
+    auto* cmd = app.add_subcommand(
+        "run", "Apply a model to a tensor saved with torch.save (or the x of a data set file)");
     struct Args {
       std::string path, checkpoint, input, output, device = "cpu";
       uint64_t seed = 0;

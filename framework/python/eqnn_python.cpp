@@ -233,12 +233,14 @@ class Handle {
                                                const at::Tensor& key_padding_mask, bool need_weights,
                                                const at::Tensor& attn_mask, bool average_attn_weights) {
     TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
-    return run(
-        [&] { return mha->forward(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights); });
+    return run([&] {
+      return mha->forward(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights);
+    });
   }
 
   /// ETransformerEncoderLayer's forward with the stock masks (undefined: none).
-  at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask, const at::Tensor& src_key_padding_mask) {
+  at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask,
+                     const at::Tensor& src_key_padding_mask) {
     auto* encoder = dynamic_cast<ETransformerEncoderLayerImpl*>(layer.get());
     TORCH_CHECK(encoder != nullptr, "eqnn: not an eTransformerEncoderLayer");
     return run([&] { return encoder->forward(src, src_mask, src_key_padding_mask); });
@@ -404,7 +406,8 @@ class Handle {
 
 std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const std::string& kind) {
   auto h = std::make_shared<Handle>(
-      layer, [layer](const at::Tensor& x) { return layer->forward(x); }, layer->in_rep(), layer->out_rep(), kind);
+      layer, [layer](const at::Tensor& x) { return layer->forward(x); }, layer->in_rep(), layer->out_rep(),
+      kind);
   h->layer = layer;
   return h;
 }
@@ -607,7 +610,8 @@ std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, std::
 /// A layer from a registry factory: `kwargs_yaml` is a YAML mapping of its keyword arguments, in which
 /// the strings in `rep_names` stand for the representations in `reps` (Python passes objects).
 std::shared_ptr<Handle> make_layer(const std::string& type, const PyRep& in, const std::string& kwargs_yaml,
-                                   const std::vector<std::string>& rep_names, const std::vector<PyRep>& reps) {
+                                   const std::vector<std::string>& rep_names,
+                                   const std::vector<PyRep>& reps) {
   const Registry& reg = registry();
   const LayerFactory& factory = reg.get_layer(type);
   LayerArgs args;
@@ -644,9 +648,9 @@ std::shared_ptr<Handle> load_model_file(const std::string& path) {
     const int err = errno;
     py::object exc = err == ENOENT ? py::module_::import("builtins").attr("FileNotFoundError")
                                    : py::module_::import("builtins").attr("OSError");
-    PyErr_SetObject(exc.ptr(), py::make_tuple(err, path + ": cannot open the model file: " + std::strerror(err),
-                                              path)
-                                   .ptr());
+    PyErr_SetObject(
+        exc.ptr(),
+        py::make_tuple(err, path + ": cannot open the model file: " + std::strerror(err), path).ptr());
     throw py::error_already_set();
   }
   const Registry& reg = registry();
@@ -656,8 +660,8 @@ std::shared_ptr<Handle> load_model_file(const std::string& path) {
     model = eqnn::load_model(reg, path);
   }
   auto h = std::make_shared<Handle>(
-      model, [model](const at::Tensor& x) { return model->forward(x); }, model->input_rep(), model->output_rep(),
-      "Model");
+      model, [model](const at::Tensor& x) { return model->forward(x); }, model->input_rep(),
+      model->output_rep(), "Model");
   h->model = model;
   return h;
 }
@@ -733,8 +737,8 @@ PYBIND11_MODULE(_C, m) {
           [](const PyIrrep& i) { return stack(i.get().endomorphism_basis, i.get().dim, i.get().dim); },
           "(S, dim, dim) float64: a Frobenius-orthogonal basis of End_G(psi), the first the identity.")
       .def("__repr__", [](const PyIrrep& i) {
-        return "Irrep(" + i.get().name + ", dim=" + std::to_string(i.get().dim) + ", type=" +
-               type_string(i.get().type) + ")";
+        return "Irrep(" + i.get().name + ", dim=" + std::to_string(i.get().dim) +
+               ", type=" + type_string(i.get().type) + ")";
       });
 
   py::class_<PyGroup>(m, "Group", "A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.")

@@ -105,17 +105,18 @@ std::string random_suffix() {
 
 std::string temporary_prefix(const std::string& name) { return "." + name + ".tmp-"; }
 
-void write_file_atomically_via(const std::string& path, std::string_view bytes, const std::string& temp_path) {
+void write_file_atomically_via(const std::string& path, std::string_view bytes,
+                               const std::string& temp_path) {
   // The old file's permission bits; a new file gets 0666 less the umask, as any created file does.
   struct stat old {};
   const bool keep_mode = ::lstat(path.c_str(), &old) == 0 && S_ISREG(old.st_mode);
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) {
     const int error = errno;
-    throw Error(fmt::format("cannot write '{}': cannot create the temporary file '{}': {}{}", path, temp_path,
-                            std::strerror(error),
-                            error == EEXIST ? " (something already exists under that name; it was left alone)"
-                                            : ""));
+    throw Error(
+        fmt::format("cannot write '{}': cannot create the temporary file '{}': {}{}", path, temp_path,
+                    std::strerror(error),
+                    error == EEXIST ? " (something already exists under that name; it was left alone)" : ""));
   }
   TempFile temp(temp_path, fd);
   if (keep_mode && ::fchmod(fd, old.st_mode & 07777) != 0) fail(path, "setting the mode", errno);
@@ -130,14 +131,15 @@ void write_file_atomically_via(const std::string& path, std::string_view bytes, 
   }
   if (::fsync(fd) != 0) fail(path, "fsync", errno);
   if (temp.close() != 0) fail(path, "closing", errno);
-  if (::rename(temp_path.c_str(), path.c_str()) != 0) fail(path, "renaming the temporary file over it", errno);
+  if (::rename(temp_path.c_str(), path.c_str()) != 0)
+    fail(path, "renaming the temporary file over it", errno);
   temp.commit();
   // The rename is durable only once the directory entry is: fsync the directory.
   const std::string dir = directory_of(path);
   Descriptor dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() < 0 || (::fsync(dir_fd.get()) != 0 && errno != EINVAL)) {
-    throw Error(fmt::format("wrote '{}', but could not make it durable: fsync of the directory '{}': {}", path,
-                            dir, std::strerror(errno)));
+    throw Error(fmt::format("wrote '{}', but could not make it durable: fsync of the directory '{}': {}",
+                            path, dir, std::strerror(errno)));
   }
 }
 

@@ -84,7 +84,8 @@ std::string basis_fingerprint(const Constraint& constraint) {
   auto* p = probes.data_ptr<double>();
   for (int64_t i = 0; i < probes.numel(); ++i)
     p[i] = static_cast<double>(splitmix(state) >> 11) * 0x1.0p-53 * 2.0 - 1.0;  // uniform in [-1, 1)
-  at::Tensor values = dim == 0 ? at::zeros({0}, at::kDouble) : constraint.expand(probes).contiguous().to(at::kDouble);
+  at::Tensor values =
+      dim == 0 ? at::zeros({0}, at::kDouble) : constraint.expand(probes).contiguous().to(at::kDouble);
   Hasher h;
   {
     std::lock_guard<std::mutex> lock(salt_mutex);
@@ -95,7 +96,8 @@ std::string basis_fingerprint(const Constraint& constraint) {
   h.number(dim);
   for (int64_t s : shape) h.number(s);
   const auto* v = values.data_ptr<double>();
-  for (int64_t i = 0; i < values.numel(); ++i) h.number(std::llround(v[i] * 1e9));  // robust to last-bit noise
+  for (int64_t i = 0; i < values.numel(); ++i)
+    h.number(std::llround(v[i] * 1e9));  // robust to last-bit noise
   return fmt::format("{}/{} dim={} shape=[{}] {:016x}", constraint.name(), constraint.method(), dim,
                      fmt::join(shape, ","), h.h);
 }
@@ -103,7 +105,8 @@ std::string basis_fingerprint(const Constraint& constraint) {
 std::vector<std::pair<std::string, std::string>> basis_fingerprints(const torch::nn::Module& module) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& item : module.named_parameters()) {
-    if (auto c = ConstrainedParameter::constraint_of(item.value())) out.emplace_back(item.key(), basis_fingerprint(*c));
+    if (auto c = ConstrainedParameter::constraint_of(item.value()))
+      out.emplace_back(item.key(), basis_fingerprint(*c));
   }
   return out;
 }

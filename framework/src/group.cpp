@@ -20,9 +20,12 @@ namespace eqnn {
 
 char type_letter(IrrepType t) {
   switch (t) {
-    case IrrepType::R: return 'R';
-    case IrrepType::C: return 'C';
-    case IrrepType::H: return 'H';
+    case IrrepType::R:
+      return 'R';
+    case IrrepType::C:
+      return 'C';
+    case IrrepType::H:
+      return 'H';
   }
   return '?';
 }
@@ -88,9 +91,10 @@ void close_set(const std::vector<Elem>& gens, const Elem& identity, Mul mul, Key
     for (size_t b = 0; b < n; ++b) {
       auto it = index.find(key(mul(elements[a], elements[b])));
       if (it == index.end())
-        throw GroupError(fmt::format("the {} do not close: a product of two generated elements was not "
-                                     "generated (numerically inconsistent matrices?)",
-                                     what));
+        throw GroupError(
+            fmt::format("the {} do not close: a product of two generated elements was not "
+                        "generated (numerically inconsistent matrices?)",
+                        what));
       table[a * n + b] = it->second;
     }
 }
@@ -104,7 +108,8 @@ int64_t env_limit(const char* name, int64_t fallback, int64_t max, const char* w
   char* end = nullptr;
   const long long v = std::strtoll(env, &end, 10);
   if (errno != 0 || *end != '\0' || v < 1 || v > max)
-    throw GroupError(fmt::format("{}='{}' is not a {}: expected {} (default {})", name, env, what, expected, fallback));
+    throw GroupError(
+        fmt::format("{}='{}' is not a {}: expected {} (default {})", name, env, what, expected, fallback));
   return v;
 }
 
@@ -112,7 +117,8 @@ int64_t env_limit(const char* name, int64_t fallback, int64_t max, const char* w
 
 int64_t Group::max_order() {
   // 46340² < 2³¹: the Cayley table must stay indexable.
-  return env_limit("EQNN_MAX_GROUP_ORDER", kDefaultMaxOrder, 46340, "group-order limit", "an integer 1 .. 46340");
+  return env_limit("EQNN_MAX_GROUP_ORDER", kDefaultMaxOrder, 46340, "group-order limit",
+                   "an integer 1 .. 46340");
 }
 
 int64_t max_matrix_entries() {
@@ -128,18 +134,20 @@ int64_t max_rep_size() {
 void check_rep_size(int64_t size, const std::string& what) {
   const int64_t limit = max_rep_size();
   if (size <= limit) return;
-  throw GroupError(fmt::format("{} would have {} coordinates, more than eqnn builds (at most {}; set "
-                               "EQNN_MAX_REP_SIZE to allow more)",
-                               what, size, limit));
+  throw GroupError(
+      fmt::format("{} would have {} coordinates, more than eqnn builds (at most {}; set "
+                  "EQNN_MAX_REP_SIZE to allow more)",
+                  what, size, limit));
 }
 
 void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind) {
   const int64_t entries = rows * cols, limit = max_matrix_entries();
   if (entries <= limit) return;
-  throw GroupError(fmt::format(
-      "{}: a {} of {} x {} = {} entries ({:.1f} GiB in float32) is larger than eqnn builds (at most {} entries; "
-      "set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
-      what, kind, rows, cols, entries, entries * 4.0 / (1 << 30), limit));
+  throw GroupError(
+      fmt::format("{}: a {} of {} x {} = {} entries ({:.1f} GiB in float32) is larger than eqnn builds (at "
+                  "most {} entries; "
+                  "set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
+                  what, kind, rows, cols, entries, entries * 4.0 / (1 << 30), limit));
 }
 
 void Group::check_order(int64_t order, const std::string& what, int64_t limit) {
@@ -147,31 +155,34 @@ void Group::check_order(int64_t order, const std::string& what, int64_t limit) {
   if (order < 1)
     throw GroupError(fmt::format("{} would have order {}; a group has at least one element", what, order));
   if (order > limit)
-    throw GroupError(fmt::format("{} would have order {}, more than the limit {} on group orders (refused before "
-                                 "anything of size |G| or |G|² was allocated); use a smaller group, or raise the "
-                                 "limit with the environment variable EQNN_MAX_GROUP_ORDER",
-                                 what, order, limit));
+    throw GroupError(
+        fmt::format("{} would have order {}, more than the limit {} on group orders (refused before "
+                    "anything of size |G| or |G|² was allocated); use a smaller group, or raise the "
+                    "limit with the environment variable EQNN_MAX_GROUP_ORDER",
+                    what, order, limit));
 }
 
 std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<std::vector<int>> table,
                                                 std::vector<int> generators) {
   const int n = static_cast<int>(table.size());
   if (n == 0) throw GroupError("a Cayley table needs at least one row (the identity)");
-  check_order(static_cast<int64_t>(table.size()), fmt::format("the group {} given by its Cayley table", name));
+  check_order(static_cast<int64_t>(table.size()),
+              fmt::format("the group {} given by its Cayley table", name));
   auto g = std::shared_ptr<Group>(new Group());
   g->name_ = std::move(name);
   g->order_ = n;
   g->table_.resize(static_cast<size_t>(n) * n);
   for (int a = 0; a < n; ++a) {
     if (static_cast<int>(table[a].size()) != n)
-      throw GroupError(fmt::format("Cayley table row {} has {} entries, expected {} (the table must be "
-                                   "square)",
-                                   a, table[a].size(), n));
+      throw GroupError(
+          fmt::format("Cayley table row {} has {} entries, expected {} (the table must be "
+                      "square)",
+                      a, table[a].size(), n));
     for (int b = 0; b < n; ++b) {
       int v = table[a][b];
       if (v < 0 || v >= n)
-        throw GroupError(fmt::format("Cayley table entry [{}][{}] = {} is not an element index 0..{}", a,
-                                     b, v, n - 1));
+        throw GroupError(
+            fmt::format("Cayley table entry [{}][{}] = {} is not an element index 0..{}", a, b, v, n - 1));
       g->table_[static_cast<size_t>(a) * n + b] = v;
     }
   }
@@ -186,16 +197,18 @@ std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<st
       col[g->mul(b, a)] = 1;
     }
     if (std::count(row.begin(), row.end(), 1) != n || std::count(col.begin(), col.end(), 1) != n)
-      throw GroupError(fmt::format("the Cayley table is not a group: row or column {} repeats an element "
-                                   "(not a Latin square)",
-                                   a));
+      throw GroupError(
+          fmt::format("the Cayley table is not a group: row or column {} repeats an element "
+                      "(not a Latin square)",
+                      a));
   }
   if (generators.empty()) {
     generators.resize(n > 1 ? n - 1 : 0);
     std::iota(generators.begin(), generators.end(), 1);
   }
   for (int s : generators)
-    if (s < 0 || s >= n) throw GroupError(fmt::format("generator {} is not an element index 0..{}", s, n - 1));
+    if (s < 0 || s >= n)
+      throw GroupError(fmt::format("generator {} is not an element index 0..{}", s, n - 1));
   // Associativity: (s·b)·c = s·(b·c) for every generator s suffices once the generators generate
   // (checked below): for a = s·a', ((s·a')·b)·c = (s·(a'·b))·c = s·((a'·b)·c) = s·(a'·(b·c)) = (s·a')·(b·c)
   // by induction on the word length of a. O(|gens|·n²) instead of O(n³).
@@ -203,8 +216,9 @@ std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<st
     for (int b = 0; b < n; ++b)
       for (int c = 0; c < n; ++c)
         if (g->mul(g->mul(a, b), c) != g->mul(a, g->mul(b, c)))
-          throw GroupError(fmt::format("the Cayley table is not associative: ({}·{})·{} = {} but {}·({}·{}) = {}",
-                                       a, b, c, g->mul(g->mul(a, b), c), a, b, c, g->mul(a, g->mul(b, c))));
+          throw GroupError(
+              fmt::format("the Cayley table is not associative: ({}·{})·{} = {} but {}·({}·{}) = {}", a, b, c,
+                          g->mul(g->mul(a, b), c), a, b, c, g->mul(a, g->mul(b, c))));
   g->generators_ = std::move(generators);
   // BFS words over the generators (left multiplication), checking they generate.
   g->word_gen_.assign(n, -1);
@@ -232,14 +246,16 @@ std::shared_ptr<Group> Group::from_cayley_table(std::string name, std::vector<st
 
 std::shared_ptr<Group> Group::from_generator_permutations(std::string name, std::vector<Permutation> gens,
                                                           int64_t max_order) {
-  if (gens.empty()) throw GroupError("a group needs at least one generator (use [[0]] for the trivial group)");
+  if (gens.empty())
+    throw GroupError("a group needs at least one generator (use [[0]] for the trivial group)");
   if (max_order <= 0) max_order = Group::max_order();
   const int n = static_cast<int>(gens[0].size());
   for (size_t s = 0; s < gens.size(); ++s)
     if (!is_permutation_of(gens[s], n))
-      throw GroupError(fmt::format("generator {} = {} is not a permutation of 0..{} (each of 0..{} must "
-                                   "appear exactly once, and all generators must have the same length {})",
-                                   s, gens[s], n - 1, n - 1, n));
+      throw GroupError(
+          fmt::format("generator {} = {} is not a permutation of 0..{} (each of 0..{} must "
+                      "appear exactly once, and all generators must have the same length {})",
+                      s, gens[s], n - 1, n - 1, n));
   Permutation id(n);
   std::iota(id.begin(), id.end(), 0);
   auto mul = [](const Permutation& a, const Permutation& b) {  // (a·b)(x) = a(b(x))
@@ -276,9 +292,10 @@ std::shared_ptr<Group> Group::from_generator_matrices(std::string name, std::vec
   for (size_t s = 0; s < gens.size(); ++s) {
     const Matrix& m = gens[s];
     if (m.rows() != n || m.cols() != n)
-      throw GroupError(fmt::format("generator matrix {} is {}x{}; all generator matrices must be square and "
-                                   "of the same size {}x{}",
-                                   s, m.rows(), m.cols(), n, n));
+      throw GroupError(
+          fmt::format("generator matrix {} is {}x{}; all generator matrices must be square and "
+                      "of the same size {}x{}",
+                      s, m.rows(), m.cols(), n, n));
     double err = (m.transpose() * m - Matrix::Identity(n, n)).cwiseAbs().maxCoeff();
     if (!(err < 1e-6)) {
       double det = m.determinant();
@@ -335,7 +352,8 @@ void Group::rehash() {
     for (const auto& irrep : *supplied_irreps_)
       for (const auto& m : irrep) {
         h = mix(h, static_cast<uint64_t>(m.rows()));
-        for (Eigen::Index i = 0; i < m.size(); ++i) h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
+        for (Eigen::Index i = 0; i < m.size(); ++i)
+          h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
       }
     for (const auto& name : supplied_names_) h = mix(h, std::hash<std::string>()(name));
   }
@@ -344,10 +362,12 @@ void Group::rehash() {
 
 bool Group::same_content(const Group& o) const {
   if (this == &o) return true;
-  if (hash_ != o.hash_ || order_ != o.order_ || generators_ != o.generators_ || table_ != o.table_) return false;
+  if (hash_ != o.hash_ || order_ != o.order_ || generators_ != o.generators_ || table_ != o.table_)
+    return false;
   if (supplied_irreps_.has_value() != o.supplied_irreps_.has_value()) return false;
   if (!supplied_irreps_) return true;
-  if (supplied_names_ != o.supplied_names_ || supplied_irreps_->size() != o.supplied_irreps_->size()) return false;
+  if (supplied_names_ != o.supplied_names_ || supplied_irreps_->size() != o.supplied_irreps_->size())
+    return false;
   for (size_t k = 0; k < supplied_irreps_->size(); ++k) {
     const auto &a = (*supplied_irreps_)[k], &b = (*o.supplied_irreps_)[k];
     if (a.size() != b.size()) return false;
@@ -383,9 +403,10 @@ std::vector<Permutation> Group::extend_permutations(const std::vector<Permutatio
       const Permutation& rhs = out[mul(generators_[s], e)];
       for (int i = 0; i < n; ++i)
         if (lhs_s[out[e][i]] != rhs[i])
-          throw GroupError(fmt::format("{}: the generator images do not define an action of {} (they violate "
-                                       "a relation of the group: generator {} times element {})",
-                                       what, name_, s, e));
+          throw GroupError(
+              fmt::format("{}: the generator images do not define an action of {} (they violate "
+                          "a relation of the group: generator {} times element {})",
+                          what, name_, s, e));
     }
   return out;
 }
@@ -402,8 +423,8 @@ std::vector<Matrix> Group::extend_matrices(const std::vector<Matrix>& gen_images
                                    gen_images[s].rows(), gen_images[s].cols(), d, d));
     double err = (gen_images[s].transpose() * gen_images[s] - Matrix::Identity(d, d)).cwiseAbs().maxCoeff();
     if (!(err < 1e-6))
-      throw GroupError(fmt::format("{}: generator matrix {} is not orthogonal (max |MᵀM - I| = {:.3g})", what,
-                                   s, err));
+      throw GroupError(
+          fmt::format("{}: generator matrix {} is not orthogonal (max |MᵀM - I| = {:.3g})", what, s, err));
   }
   std::vector<Matrix> out(order_);
   out[0] = Matrix::Identity(d, d);
@@ -415,9 +436,10 @@ std::vector<Matrix> Group::extend_matrices(const std::vector<Matrix>& gen_images
     for (int e = 0; e < order_; ++e) {
       double err = (gen_images[s] * out[e] - out[mul(generators_[s], e)]).cwiseAbs().maxCoeff();
       if (!(err < tol))
-        throw GroupError(fmt::format("{}: the generator matrices do not define a representation of {} (they "
-                                     "violate a relation of the group: generator {} times element {}, error {:.3g})",
-                                     what, name_, s, e, err));
+        throw GroupError(
+            fmt::format("{}: the generator matrices do not define a representation of {} (they "
+                        "violate a relation of the group: generator {} times element {}, error {:.3g})",
+                        what, name_, s, e, err));
     }
   return out;
 }
@@ -445,9 +467,10 @@ void Group::set_standard(std::vector<Matrix> generator_matrices) {
 
 void Group::set_irreps(std::vector<std::vector<Matrix>> generator_matrices, std::vector<std::string> names) {
   if (irreps_ready())
-    throw GroupError(fmt::format("set_irreps: the irreps of {} are already in use; supply irreps before the group "
-                                 "is shared",
-                                 name_));
+    throw GroupError(
+        fmt::format("set_irreps: the irreps of {} are already in use; supply irreps before the group "
+                    "is shared",
+                    name_));
   supplied_irreps_ = std::move(generator_matrices);
   supplied_names_ = std::move(names);
   rehash();

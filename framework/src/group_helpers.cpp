@@ -27,10 +27,11 @@ void check_family_order(const YAML::Node& node, const std::string& group, long d
                         const std::string& order_text) {
   const int64_t limit = Group::max_order();
   if (order <= static_cast<long double>(limit)) return;
-  yaml::fail(node, fmt::format("{} would have order {}, more than the limit {} on group orders (refused before "
-                               "anything of size |G| or |G|² was allocated); use a smaller group, or raise the limit "
-                               "with the environment variable EQNN_MAX_GROUP_ORDER",
-                               group, order_text, limit));
+  yaml::fail(node, fmt::format(
+                       "{} would have order {}, more than the limit {} on group orders (refused before "
+                       "anything of size |G| or |G|² was allocated); use a smaller group, or raise the limit "
+                       "with the environment variable EQNN_MAX_GROUP_ORDER",
+                       group, order_text, limit));
 }
 
 Matrix rotation2d(double theta) {
@@ -58,7 +59,8 @@ Permutation permutation_of_points(const Matrix& M, const std::vector<Eigen::Vect
     Eigen::VectorXd y = M * points[i];
     for (size_t j = 0; j < points.size(); ++j)
       if ((y - points[j]).norm() < 1e-9) p[i] = static_cast<int>(j);
-    if (p[i] < 0) throw GroupError(fmt::format("the matrix does not permute the point set (point {} leaves it)", i));
+    if (p[i] < 0)
+      throw GroupError(fmt::format("the matrix does not permute the point set (point {} leaves it)", i));
   }
   return p;
 }

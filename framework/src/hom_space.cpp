@@ -83,8 +83,8 @@ bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
 
 void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
 
-const char* const kInitSchemes[] = {"stock",           "xavier_normal", "xavier_uniform",
-                                    "kaiming_normal",  "kaiming_uniform", "zeros"};
+const char* const kInitSchemes[] = {"stock",          "xavier_normal",   "xavier_uniform",
+                                    "kaiming_normal", "kaiming_uniform", "zeros"};
 
 InitScheme parse_init_scheme(const std::string& name) {
   for (int i = 0; i < static_cast<int>(std::size(kInitSchemes)); ++i)
@@ -101,20 +101,24 @@ std::string to_string(InitScheme s) { return kInitSchemes[static_cast<int>(s)]; 
 double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
   switch (s) {
     // torch.nn.Linear: kaiming_uniform_(a=√5) = U(±1/√fan_in), variance 1/(3 fan_in).
-    case InitScheme::stock: return 1.0 / (3.0 * static_cast<double>(cols));
+    case InitScheme::stock:
+      return 1.0 / (3.0 * static_cast<double>(cols));
     case InitScheme::xavier_normal:
-    case InitScheme::xavier_uniform: return 2.0 / static_cast<double>(rows + cols);
+    case InitScheme::xavier_uniform:
+      return 2.0 / static_cast<double>(rows + cols);
     case InitScheme::kaiming_normal:
-    case InitScheme::kaiming_uniform: return 2.0 / static_cast<double>(cols);
-    case InitScheme::zeros: return 0.0;
+    case InitScheme::kaiming_uniform:
+      return 2.0 / static_cast<double>(cols);
+    case InitScheme::zeros:
+      return 0.0;
   }
   return 0.0;
 }
 
 struct HomSpace::Plan {
   // orbit
-  at::Tensor index;       // (D_out * D_in) int64 orbit id
-  at::Tensor inv_count;   // (dim) 1/|orbit|: analyse is the orbit mean
+  at::Tensor index;      // (D_out * D_in) int64 orbit id
+  at::Tensor inv_count;  // (dim) 1/|orbit|: analyse is the orbit mean
   // isotypic: B_s = scale · (orthonormal basis element), scale = sqrt(D_out D_in / dim)
   double scale = 1.0;
   at::Tensor basis_out;   // optional (D_out, D_out)
@@ -136,7 +140,8 @@ struct HomSpace::Plan {
     p->inv_count = cv(inv_count);
     p->basis_out = cv(basis_out);
     p->basis_in_t = cv(basis_in_t);
-    for (const auto& b : blocks) p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
+    for (const auto& b : blocks)
+      p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
     return p;
   }
 };
@@ -144,13 +149,14 @@ struct HomSpace::Plan {
 std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& out) {
   static auto* cache = new WeakCache<HomSpace>();
   return cache->get(
-      pair_key(in, out), [&](const HomSpace& h) {
+      pair_key(in, out),
+      [&](const HomSpace& h) {
         const bool isotypic = h.method_ == Method::isotypic;
         return same_rep(h.in_, in, isotypic) && same_rep(h.out_, out, isotypic);
       },
       [&] {
-        auto method =
-            in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit : Method::isotypic;
+        auto method = in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit
+                                                                                          : Method::isotypic;
         return build(in, out, method);
       });
 }
@@ -211,14 +217,17 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
       if (mi[k] == 0 || mo[k] == 0) continue;
       const auto& ir = irreps[k];
       Plan::Block b{offset, mo[k], mi[k], ir.S(), ir.dim, {}, {}, {}};
-      auto cols_o = out->columns_of_irrep(static_cast<int>(k)), cols_i = in->columns_of_irrep(static_cast<int>(k));
-      Matrix qo(Do, static_cast<Eigen::Index>(cols_o.size())), qi(Di, static_cast<Eigen::Index>(cols_i.size()));
+      auto cols_o = out->columns_of_irrep(static_cast<int>(k)),
+           cols_i = in->columns_of_irrep(static_cast<int>(k));
+      Matrix qo(Do, static_cast<Eigen::Index>(cols_o.size())),
+          qi(Di, static_cast<Eigen::Index>(cols_i.size()));
       for (size_t c = 0; c < cols_o.size(); ++c) qo.col(c) = out->Q().col(cols_o[c]);
       for (size_t c = 0; c < cols_i.size(); ++c) qi.col(c) = in->Q().col(cols_i[c]);
       b.q_out = to_tensor(qo);
       b.q_in = to_tensor(qi);
       b.endo = at::empty({b.S, b.d, b.d}, at::kDouble);
-      for (int s = 0; s < ir.S(); ++s) b.endo[s].copy_(to_tensor(ir.endomorphism_basis[s] / std::sqrt(double(ir.dim))));
+      for (int s = 0; s < ir.S(); ++s)
+        b.endo[s].copy_(to_tensor(ir.endomorphism_basis[s] / std::sqrt(double(ir.dim))));
       offset += b.m_out * b.m_in * b.S;
       plan->blocks.push_back(std::move(b));
     }
@@ -239,8 +248,8 @@ const HomSpace::Plan& HomSpace::plan_for(const at::TensorOptions& options) const
 }
 
 at::Tensor HomSpace::expand(const at::Tensor& theta) const {
-  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_, "HomSpace::expand: expected coefficients of shape (..., ",
-              dim_, "), got ", theta.sizes());
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_,
+              "HomSpace::expand: expected coefficients of shape (..., ", dim_, "), got ", theta.sizes());
   const auto& p = plan_for(theta.options());
   const int64_t Do = out_->size(), Di = in_->size();
   auto lead = theta.sizes().slice(0, theta.dim() - 1).vec();
@@ -270,8 +279,8 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
 
 at::Tensor HomSpace::analyse(const at::Tensor& W) const {
   const int64_t Do = out_->size(), Di = in_->size();
-  TORCH_CHECK(W.dim() >= 2 && W.size(-2) == Do && W.size(-1) == Di, "HomSpace::analyse: expected a tensor of shape (..., ",
-              Do, ", ", Di, "), got ", W.sizes());
+  TORCH_CHECK(W.dim() >= 2 && W.size(-2) == Do && W.size(-1) == Di,
+              "HomSpace::analyse: expected a tensor of shape (..., ", Do, ", ", Di, "), got ", W.sizes());
   const auto& p = plan_for(W.options());
   auto lead = W.sizes().slice(0, W.dim() - 2).vec();
   if (method_ == Method::orbit) {
@@ -317,7 +326,8 @@ void fill_init(at::Tensor& t, InitScheme scheme, double variance, c10::optional<
     t.uniform_(-std::sqrt(3.0) * sd, std::sqrt(3.0) * sd, gen);
 }
 
-at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options, c10::optional<at::Generator> gen) const {
+at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options,
+                            c10::optional<at::Generator> gen) const {
   // Σ_s ‖B_s‖² = D_out·D_in on both paths, so i.i.d. coefficients with the stock per-entry law give the
   // stock per-entry variance on average (on the orbit path every entry *is* one coefficient).
   at::Tensor theta = at::zeros({dim_}, options);
@@ -328,7 +338,8 @@ at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options,
 std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
   static auto* cache = new WeakCache<InvariantSpace>();
   return cache->get(
-      cache_key(rep->content_hash()), [&](const InvariantSpace& s) { return same_rep(s.rep_, rep, /*uses_irreps=*/false); },
+      cache_key(rep->content_hash()),
+      [&](const InvariantSpace& s) { return same_rep(s.rep_, rep, /*uses_irreps=*/false); },
       [&] {
         auto s = std::shared_ptr<InvariantSpace>(new InvariantSpace());
         s->rep_ = rep;
@@ -348,14 +359,16 @@ at::Tensor InvariantSpace::basis_for(const at::TensorOptions& options) const {
 }
 
 at::Tensor InvariantSpace::expand(const at::Tensor& theta) const {
-  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_, "InvariantSpace::expand: expected coefficients of shape (..., ",
-              dim_, "), got ", theta.sizes());
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_,
+              "InvariantSpace::expand: expected coefficients of shape (..., ", dim_, "), got ",
+              theta.sizes());
   return at::matmul(theta, basis_for(theta.options()).t());
 }
 
 at::Tensor InvariantSpace::analyse(const at::Tensor& v) const {
-  TORCH_CHECK(v.dim() >= 1 && v.size(-1) == rep_->size(), "InvariantSpace::analyse: expected a tensor of shape (..., ",
-              rep_->size(), "), got ", v.sizes());
+  TORCH_CHECK(v.dim() >= 1 && v.size(-1) == rep_->size(),
+              "InvariantSpace::analyse: expected a tensor of shape (..., ", rep_->size(), "), got ",
+              v.sizes());
   return at::matmul(v, basis_for(v.options()));
 }
 

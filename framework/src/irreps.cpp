@@ -9,9 +9,9 @@
 #include <numeric>
 #include <random>
 
+#include <fmt/format.h>
 #include <Eigen/Dense>
 #include <Eigen/Eigenvalues>
-#include <fmt/format.h>
 
 #include "content_cache.hpp"
 #include "eqnn/error.hpp"
@@ -92,33 +92,37 @@ std::string irreducibility_problem(const std::vector<Matrix>& psi, double nu, Rn
   const int d = static_cast<int>(psi[0].rows());
   const int S = static_cast<int>(std::lround(nu));
   if (!(std::abs(nu - S) < 1e-6) || (S != 1 && S != 2 && S != 4))
-    return fmt::format("its character norm (1/|G|) Σ χ(g)² = {:.6g} is not 1, 2 or 4, so it is a sum of several "
-                       "irreps",
-                       nu);
+    return fmt::format(
+        "its character norm (1/|G|) Σ χ(g)² = {:.6g} is not 1, 2 or 4, so it is a sum of several "
+        "irreps",
+        nu);
   if (d % S != 0)
     return fmt::format("its character norm is {} but its dimension {} is not divisible by {}", S, d, S);
   auto basis = commutant_basis(psi, S + 2, rng);
   if (static_cast<int>(basis.size()) != S)
-    return fmt::format("its commutant End_G computed from the matrices has dimension {}, but the character norm "
-                       "is {}",
-                       basis.size(), S);
+    return fmt::format(
+        "its commutant End_G computed from the matrices has dimension {}, but the character norm "
+        "is {}",
+        basis.size(), S);
   for (size_t i = 1; i < basis.size(); ++i) {
     const double err = (basis[i] * basis[i] + Matrix::Identity(d, d)).cwiseAbs().maxCoeff();
     if (!(err < 1e-6))
-      return fmt::format("End_G has dimension {} but is not a division algebra: a commuting matrix E ⟂ I has "
-                         "max |E² + I| = {:.3g} (E² = -I for an irrep of type {}), so it splits into smaller "
-                         "irreps",
-                         S, err, S == 2 ? 'C' : 'H');
+      return fmt::format(
+          "End_G has dimension {} but is not a division algebra: a commuting matrix E ⟂ I has "
+          "max |E² + I| = {:.3g} (E² = -I for an irrep of type {}), so it splits into smaller "
+          "irreps",
+          S, err, S == 2 ? 'C' : 'H');
   }
   *type = static_cast<IrrepType>(S);
   return "";
 }
 
-std::vector<Matrix> endomorphism_basis(const std::vector<Matrix>& psi, int S, Rng& rng, const std::string& what) {
+std::vector<Matrix> endomorphism_basis(const std::vector<Matrix>& psi, int S, Rng& rng,
+                                       const std::string& what) {
   auto basis = commutant_basis(psi, S + 8, rng);
   if (static_cast<int>(basis.size()) != S)
-    throw GroupError(fmt::format("{}: found {} independent endomorphisms, expected {} (type {})", what, basis.size(),
-                                 S, type_letter(static_cast<IrrepType>(S))));
+    throw GroupError(fmt::format("{}: found {} independent endomorphisms, expected {} (type {})", what,
+                                 basis.size(), S, type_letter(static_cast<IrrepType>(S))));
   return basis;
 }
 
@@ -131,10 +135,11 @@ std::vector<Irrep> check_supplied(const Group& G, const std::vector<std::vector<
   Rng rng(0xabcdefu);
   const int expected = G.num_real_classes();
   if (static_cast<int>(gens.size()) != expected)
-    throw GroupError(fmt::format("the supplied irreps of {} are {}: {} given, but {} has {} real conjugacy classes "
-                                 "(g ~ hgh⁻¹ ~ hg⁻¹h⁻¹), so it has exactly {} real irreps",
-                                 G.name(), gens.size() < size_t(expected) ? "incomplete" : "too many", gens.size(),
-                                 G.name(), expected, expected));
+    throw GroupError(
+        fmt::format("the supplied irreps of {} are {}: {} given, but {} has {} real conjugacy classes "
+                    "(g ~ hgh⁻¹ ~ hg⁻¹h⁻¹), so it has exactly {} real irreps",
+                    G.name(), gens.size() < size_t(expected) ? "incomplete" : "too many", gens.size(),
+                    G.name(), expected, expected));
   double total = 0;
   for (size_t k = 0; k < gens.size(); ++k) {
     Irrep ir;
@@ -146,9 +151,9 @@ std::vector<Irrep> check_supplied(const Group& G, const std::vector<std::vector<
     if (ir.dim == 0) throw GroupError(fmt::format("{} has dimension 0", what));
     ir.character = character_of(ir.matrices);
     if (k == 0 && !(ir.dim == 1 && std::all_of(ir.character.begin(), ir.character.end(),
-                                                 [](double x) { return std::abs(x - 1) < 1e-9; })))
-      throw GroupError(fmt::format("supplied irrep 0 of {} must be the trivial irrep (1-dimensional, every matrix [1])",
-                                   G.name()));
+                                               [](double x) { return std::abs(x - 1) < 1e-9; })))
+      throw GroupError(fmt::format(
+          "supplied irrep 0 of {} must be the trivial irrep (1-dimensional, every matrix [1])", G.name()));
     const double nu = inner(G, ir.character, ir.character);
     auto problem = irreducibility_problem(ir.matrices, nu, rng, &ir.type);
     if (!problem.empty()) throw GroupError(fmt::format("{} is not irreducible: {}", what, problem));
@@ -165,12 +170,13 @@ std::vector<Irrep> check_supplied(const Group& G, const std::vector<std::vector<
   for (int a = 0; a < r; ++a)
     for (int b = 0; b < a; ++b)
       if (std::abs(gram(a, b)) > 1e-6)
-        throw GroupError(fmt::format("supplied irrep {} ('{}') of {} is isomorphic to (or shares constituents with) "
-                                     "supplied irrep {} ('{}'): character inner product {:.6g}, expected 0",
-                                     a, out[a].name, G.name(), b, out[b].name, gram(a, b)));
+        throw GroupError(
+            fmt::format("supplied irrep {} ('{}') of {} is isomorphic to (or shares constituents with) "
+                        "supplied irrep {} ('{}'): character inner product {:.6g}, expected 0",
+                        a, out[a].name, G.name(), b, out[b].name, gram(a, b)));
   if (std::abs(total - n) > 1e-6)
-    throw GroupError(fmt::format("the supplied irreps of {} are incomplete: Σ d²/S = {:.6g}, expected |G| = {}",
-                                 G.name(), total, n));
+    throw GroupError(fmt::format(
+        "the supplied irreps of {} are incomplete: Σ d²/S = {:.6g}, expected |G| = {}", G.name(), total, n));
   return out;
 }
 
@@ -210,7 +216,7 @@ std::vector<RealCharacter> real_characters(const Group& G, Rng& rng) {
     for (int c = 0; c < r; ++c) coef[c] = nd(rng);
     for (int c = 0; c < r; ++c)
       if (inv_class[c] > c) coef[inv_class[c]] = coef[c];  // self-adjoint z
-    Matrix M = Matrix::Zero(r, r);  // M(k, j) = coefficient of C_k in z·C_j
+    Matrix M = Matrix::Zero(r, r);                         // M(k, j) = coefficient of C_k in z·C_j
     for (int k = 0; k < r; ++k) {
       const int gk = classes[k][0];
       for (int x = 0; x < n; ++x) M(k, cls[G.mul(G.inv(x), gk)]) += coef[cls[x]];
@@ -223,8 +229,8 @@ std::vector<RealCharacter> real_characters(const Group& G, Rng& rng) {
     auto clusters = eigen_clusters(N, 1e-9, &gap);
     if (asym > 1e-8 * std::max(1.0, N.cwiseAbs().maxCoeff()) || (clusters.size() > 1 && gap < 1e-7) ||
         static_cast<int>(clusters.size()) != expected) {
-      last_problem = fmt::format("{} eigenvalue clusters for {} real classes, relative gap {:.2g}", clusters.size(),
-                                 expected, gap);
+      last_problem = fmt::format("{} eigenvalue clusters for {} real classes, relative gap {:.2g}",
+                                 clusters.size(), expected, gap);
       continue;
     }
     std::vector<RealCharacter> out;
@@ -299,9 +305,10 @@ std::vector<RealCharacter> real_characters(const Group& G, Rng& rng) {
     }
     return out;
   }
-  throw GroupError(fmt::format("could not compute the character table of {} (order {}) from its class sums: {}. "
-                               "Supply the irreps from the group's plugin (Group::set_irreps)",
-                               G.name(), n, last_problem));
+  throw GroupError(
+      fmt::format("could not compute the character table of {} (order {}) from its class sums: {}. "
+                  "Supply the irreps from the group's plugin (Group::set_irreps)",
+                  G.name(), n, last_problem));
 }
 
 // One irreducible copy of the real irrep with character χ inside the regular representation: an
@@ -331,9 +338,10 @@ Matrix irreducible_copy(const Group& G, const RealCharacter& rc, Rng& rng) {
       break;
     }
     if (terms > 4 * n)
-      throw GroupError(fmt::format("internal: the isotypic component of an irrep of {} of dimension {} has rank {}, "
-                                   "expected {}",
-                                   G.name(), d, qr.rank(), md));
+      throw GroupError(
+          fmt::format("internal: the isotypic component of an irrep of {} of dimension {} has rank {}, "
+                      "expected {}",
+                      G.name(), d, qr.rank(), md));
   }
   if (md == d) return U;
   const int m = md / d;
@@ -354,7 +362,8 @@ Matrix irreducible_copy(const Group& G, const RealCharacter& rc, Rng& rng) {
     double gap = 1;
     auto clusters = eigen_clusters(A, 1e-8, &gap);
     if (static_cast<int>(clusters.size()) != m || gap < 1e-6) {
-      last = fmt::format("{} eigenvalue clusters (expected {}), relative gap {:.2g}", clusters.size(), m, gap);
+      last =
+          fmt::format("{} eigenvalue clusters (expected {}), relative gap {:.2g}", clusters.size(), m, gap);
       continue;
     }
     bool sizes = true;
@@ -365,10 +374,11 @@ Matrix irreducible_copy(const Group& G, const RealCharacter& rc, Rng& rng) {
     }
     return U * clusters[0];
   }
-  throw GroupError(fmt::format("could not split the isotypic component of an irrep of {} of dimension {} (type {}) "
-                               "into its {} copies: {} after 24 random commutant elements. Supply the irreps from "
-                               "the group's plugin (Group::set_irreps)",
-                               G.name(), d, type_letter(rc.type), m, last));
+  throw GroupError(
+      fmt::format("could not split the isotypic component of an irrep of {} of dimension {} (type {}) "
+                  "into its {} copies: {} after 24 random commutant elements. Supply the irreps from "
+                  "the group's plugin (Group::set_irreps)",
+                  G.name(), d, type_letter(rc.type), m, last));
 }
 
 std::vector<Irrep> compute_irreps(const Group& G) {
@@ -377,11 +387,12 @@ std::vector<Irrep> compute_irreps(const Group& G) {
   auto chars = real_characters(G, rng);
   const int expected = G.num_real_classes();
   if (static_cast<int>(chars.size()) != expected)
-    throw GroupError(fmt::format("internal: {} real characters for {} but {} real classes", chars.size(), G.name(),
-                                 expected));
+    throw GroupError(fmt::format("internal: {} real characters for {} but {} real classes", chars.size(),
+                                 G.name(), expected));
   // Canonical order: trivial first, then by dimension, type and character (deterministic).
   auto is_trivial = [](const RealCharacter& c) {
-    return c.dim == 1 && std::all_of(c.chi.begin(), c.chi.end(), [](double x) { return std::abs(x - 1) < 1e-6; });
+    return c.dim == 1 &&
+           std::all_of(c.chi.begin(), c.chi.end(), [](double x) { return std::abs(x - 1) < 1e-6; });
   };
   std::stable_sort(chars.begin(), chars.end(), [&](const RealCharacter& a, const RealCharacter& b) {
     if (is_trivial(a) != is_trivial(b)) return is_trivial(a);
@@ -415,7 +426,8 @@ std::vector<Irrep> compute_irreps(const Group& G) {
     double err = 0;
     for (int g = 0; g < n; ++g) err = std::max(err, std::abs(ir.character[g] - rc.chi[g]));
     if (!(err < 1e-6))
-      throw GroupError(fmt::format("internal: {} has character error {:.3g} against the character table", what, err));
+      throw GroupError(
+          fmt::format("internal: {} has character error {:.3g} against the character table", what, err));
     for (auto& m : ir.matrices)
       for (Eigen::Index i = 0; i < m.size(); ++i)
         if (std::abs(m.data()[i]) < 1e-13) m.data()[i] = 0.0;
@@ -437,7 +449,8 @@ detail::ContentCache<IrrepKey, std::vector<Irrep>>& irrep_cache() {
 
 size_t irrep_bytes(const std::vector<Irrep>& irr) {
   size_t b = 0;
-  for (const auto& ir : irr) b += ir.matrices.size() * (static_cast<size_t>(ir.dim) * ir.dim + 1) * sizeof(double);
+  for (const auto& ir : irr)
+    b += ir.matrices.size() * (static_cast<size_t>(ir.dim) * ir.dim + 1) * sizeof(double);
   return b;
 }
 
@@ -450,7 +463,8 @@ size_t irrep_bytes(const std::vector<Irrep>& irr) {
 
 // add_column(g, p, w, T): T += ρ(g)[:, p] wᵀ.
 template <class AddColumn>
-std::pair<std::vector<int>, Matrix> decompose_by_intertwiners(const Group& G, int D, const std::vector<double>& chi,
+std::pair<std::vector<int>, Matrix> decompose_by_intertwiners(const Group& G, int D,
+                                                              const std::vector<double>& chi,
                                                               AddColumn add_column, const std::string& what) {
   const auto& irreps = G.irreps();
   const int n = G.order();
@@ -463,13 +477,15 @@ std::pair<std::vector<int>, Matrix> decompose_by_intertwiners(const Group& G, in
     const double mreal = inner(G, chi, ir.character) / ir.S();
     const int m = static_cast<int>(std::lround(mreal));
     if (std::abs(mreal - m) > 1e-6 || m < 0)
-      throw GroupError(fmt::format("{} is not a representation of {}: the multiplicity of {} comes out as {:.6g}, "
-                                   "not an integer",
-                                   what, G.name(), ir.name, mreal));
+      throw GroupError(
+          fmt::format("{} is not a representation of {}: the multiplicity of {} comes out as {:.6g}, "
+                      "not an integer",
+                      what, G.name(), ir.name, mreal));
     if (m == 0) continue;
     if (filled + static_cast<Eigen::Index>(m) * ir.dim > D)
-      throw GroupError(fmt::format("{} is not a representation of {}: its irreps add up to more than its dimension {}",
-                                   what, G.name(), D));
+      throw GroupError(
+          fmt::format("{} is not a representation of {}: its irreps add up to more than its dimension {}",
+                      what, G.name(), D));
     const int d = ir.dim;
     const Eigen::Index first = filled;
     int found = 0;
@@ -501,15 +517,17 @@ std::pair<std::vector<int>, Matrix> decompose_by_intertwiners(const Group& G, in
     for (int p = 0; p < D && found < m; ++p)
       for (int j = 0; j < d && found < m; ++j) try_copy(p, Eigen::VectorXd::Unit(d, j));
     if (found < m)
-      throw GroupError(fmt::format("could not find the {} copies of {} (dimension {}, type {}) in {} of {}: found {}. "
-                                   "The matrices are probably not an orthogonal representation; check them (or report "
-                                   "this group and representation as a bug)",
-                                   m, ir.name, d, type_letter(ir.type), what, G.name(), found));
+      throw GroupError(
+          fmt::format("could not find the {} copies of {} (dimension {}, type {}) in {} of {}: found {}. "
+                      "The matrices are probably not an orthogonal representation; check them (or report "
+                      "this group and representation as a bug)",
+                      m, ir.name, d, type_letter(ir.type), what, G.name(), found));
   }
   if (filled != D)
-    throw GroupError(fmt::format("{} is not a representation of {}: the irreps found add up to dimension {}, but "
-                                 "it has dimension {}",
-                                 what, G.name(), filled, D));
+    throw GroupError(
+        fmt::format("{} is not a representation of {}: the irreps found add up to dimension {}, but "
+                    "it has dimension {}",
+                    what, G.name(), filled, D));
   return {ids, Q};
 }
 
@@ -525,7 +543,8 @@ const std::vector<Irrep>& Group::irreps() const {
       irreps_ = hit;
     } else {
       auto computed = std::make_shared<const std::vector<Irrep>>(
-          supplied_irreps_ ? check_supplied(*this, *supplied_irreps_, supplied_names_) : compute_irreps(*this));
+          supplied_irreps_ ? check_supplied(*this, *supplied_irreps_, supplied_names_)
+                           : compute_irreps(*this));
       irrep_cache().insert(hash_, IrrepKey{self}, computed, irrep_bytes(*computed));
       irreps_ = computed;
     }
@@ -537,9 +556,12 @@ const std::vector<Irrep>& Group::irreps() const {
 std::pair<std::vector<int>, Matrix> decompose(const Group& G, const std::vector<Matrix>& rho) {
   const int n = G.order();
   if (static_cast<int>(rho.size()) != n)
-    throw GroupError(fmt::format("decompose: {} matrices given, expected one per element ({})", rho.size(), n));
+    throw GroupError(
+        fmt::format("decompose: {} matrices given, expected one per element ({})", rho.size(), n));
   const auto D = static_cast<int>(rho[0].rows());
-  auto add = [&](int g, int p, const Eigen::VectorXd& w, Matrix& T) { T.noalias() += rho[g].col(p) * w.transpose(); };
+  auto add = [&](int g, int p, const Eigen::VectorXd& w, Matrix& T) {
+    T.noalias() += rho[g].col(p) * w.transpose();
+  };
   auto [ids, Q] = decompose_by_intertwiners(G, D, character_of(rho), add, "the matrices");
   // Verify ρ(s) Q = Q (⊕ψ(s)) on the generators (both sides are homomorphisms, so this is enough).
   const auto& irreps = G.irreps();
@@ -549,19 +571,21 @@ std::pair<std::vector<int>, Matrix> decompose(const Group& G, const std::vector<
     const Matrix RQ = rho[s] * Q;
     for (int k : ids) {
       const auto d = irreps[k].dim;
-      err = std::max(err, (RQ.middleCols(o, d) - Q.middleCols(o, d) * irreps[k].matrices[s]).cwiseAbs().maxCoeff());
+      err = std::max(
+          err, (RQ.middleCols(o, d) - Q.middleCols(o, d) * irreps[k].matrices[s]).cwiseAbs().maxCoeff());
       o += d;
     }
     if (!(err < 1e-8))
-      throw GroupError(fmt::format("the matrices are not a representation of {} (decomposition residual {:.3g} at "
-                                   "element {})",
-                                   G.name(), err, s));
+      throw GroupError(
+          fmt::format("the matrices are not a representation of {} (decomposition residual {:.3g} at "
+                      "element {})",
+                      G.name(), err, s));
   }
   return {ids, Q};
 }
 
-std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& G, const std::vector<Permutation>& gens,
-                                                          int points) {
+std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& G,
+                                                          const std::vector<Permutation>& gens, int points) {
   const int n = G.order();
   // π_g for every element: the regular action reads the table, others extend along words.
   bool regular = points == n && gens.size() == G.generators().size();
@@ -588,9 +612,10 @@ std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& G, const 
       o += d;
     }
     if (!(err < 1e-8))
-      throw GroupError(fmt::format("internal: the decomposition of a permutation representation of {} has residual "
-                                   "{:.3g} at generator {}",
-                                   G.name(), err, s));
+      throw GroupError(
+          fmt::format("internal: the decomposition of a permutation representation of {} has residual "
+                      "{:.3g} at generator {}",
+                      G.name(), err, s));
   }
   return {ids, Q};
 }
@@ -598,7 +623,8 @@ std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& G, const 
 std::vector<Matrix> irreducible_subspaces(const Group& G, const std::vector<Matrix>& rho) {
   const int n = G.order();
   if (static_cast<int>(rho.size()) != n)
-    throw GroupError(fmt::format("irreducible_subspaces: {} matrices given for {} of order {}", rho.size(), G.name(), n));
+    throw GroupError(
+        fmt::format("irreducible_subspaces: {} matrices given for {} of order {}", rho.size(), G.name(), n));
   const auto D = rho[0].rows();
   Rng rng(0x5b117u + static_cast<uint64_t>(D));
   std::vector<Matrix> out;
@@ -624,9 +650,10 @@ std::vector<Matrix> irreducible_subspaces(const Group& G, const std::vector<Matr
         auto chi = character_of(phi);
         auto problem = irreducibility_problem(phi, inner(G, chi, chi), rng, &type);
         if (!problem.empty())
-          throw GroupError(fmt::format("irreducible_subspaces: the matrices are not an orthogonal representation of {} "
-                                       "(a subspace with only scalar symmetric endomorphisms is not irreducible: {})",
-                                       G.name(), problem));
+          throw GroupError(
+              fmt::format("irreducible_subspaces: the matrices are not an orthogonal representation of {} "
+                          "(a subspace with only scalar symmetric endomorphisms is not irreducible: {})",
+                          G.name(), problem));
         out.push_back(V);
         split = true;
         break;
@@ -641,9 +668,10 @@ std::vector<Matrix> irreducible_subspaces(const Group& G, const std::vector<Matr
       split = true;
     }
     if (!split)
-      throw GroupError(fmt::format("irreducible_subspaces: could not split a {}-dimensional subspace of a "
-                                   "representation of {} ({} after 24 random commutant elements)",
-                                   c, G.name(), last));
+      throw GroupError(
+          fmt::format("irreducible_subspaces: could not split a {}-dimensional subspace of a "
+                      "representation of {} ({} after 24 random commutant elements)",
+                      c, G.name(), last));
   }
   return out;
 }

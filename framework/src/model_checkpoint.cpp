@@ -6,18 +6,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <ATen/ATen.h>
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
+#include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/csrc/autograd/grad_mode.h>
-#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -82,18 +82,59 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
   };
   while (pos < size) {
     const unsigned char op = p[pos++];
-    int fixed = -1;      // bytes of a fixed-size argument
-    int length_of = 0;   // bytes of a length prefix
+    int fixed = -1;     // bytes of a fixed-size argument
+    int length_of = 0;  // bytes of a length prefix
     switch (op) {
-      case '.': return;  // STOP
-      case 'K': case 'h': case 'q': case 0x80: case 0x82: fixed = 1; break;
-      case 'M': case 0x83: fixed = 2; break;
-      case 'J': case 'j': case 'r': case 0x84: fixed = 4; break;
-      case 'G': case 0x95: fixed = 8; break;
-      case 'C': case 'U': case 0x8c: case 0x8a: length_of = 1; break;
-      case 'B': case 'T': case 'X': case 0x8b: length_of = 4; break;
-      case 0x8d: case 0x8e: case 0x96: length_of = 8; break;
-      case 'c': case 'I': case 'L': case 'S': case 'V': case 'F': case 'g': case 'p': case 'P': case 0x93: {
+      case '.':
+        return;  // STOP
+      case 'K':
+      case 'h':
+      case 'q':
+      case 0x80:
+      case 0x82:
+        fixed = 1;
+        break;
+      case 'M':
+      case 0x83:
+        fixed = 2;
+        break;
+      case 'J':
+      case 'j':
+      case 'r':
+      case 0x84:
+        fixed = 4;
+        break;
+      case 'G':
+      case 0x95:
+        fixed = 8;
+        break;
+      case 'C':
+      case 'U':
+      case 0x8c:
+      case 0x8a:
+        length_of = 1;
+        break;
+      case 'B':
+      case 'T':
+      case 'X':
+      case 0x8b:
+        length_of = 4;
+        break;
+      case 0x8d:
+      case 0x8e:
+      case 0x96:
+        length_of = 8;
+        break;
+      case 'c':
+      case 'I':
+      case 'L':
+      case 'S':
+      case 'V':
+      case 'F':
+      case 'g':
+      case 'p':
+      case 'P':
+      case 0x93: {
         // Newline-terminated arguments (GLOBAL has two lines; STACK_GLOBAL 0x93 has none).
         if (op == 0x93) break;
         for (int lines = op == 'c' ? 2 : 1; lines > 0; --lines) {
@@ -103,9 +144,35 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
         }
         break;
       }
-      case '(': case ')': case ']': case '}': case 'N': case 0x88: case 0x89: case 'R': case 'b': case 'a':
-      case 'e': case 's': case 'u': case 't': case 'l': case 'd': case '0': case '1': case '2': case 'Q':
-      case 0x81: case 0x85: case 0x86: case 0x87: case 0x91: case 0x92: case 0x94: case 0x97: case 0x98:
+      case '(':
+      case ')':
+      case ']':
+      case '}':
+      case 'N':
+      case 0x88:
+      case 0x89:
+      case 'R':
+      case 'b':
+      case 'a':
+      case 'e':
+      case 's':
+      case 'u':
+      case 't':
+      case 'l':
+      case 'd':
+      case '0':
+      case '1':
+      case '2':
+      case 'Q':
+      case 0x81:
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 0x91:
+      case 0x92:
+      case 0x94:
+      case 0x97:
+      case 0x98:
         break;
       default:
         return;
@@ -115,9 +182,10 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
       // BINPUT/LONG_BINPUT: the Unpickler grows its memo table to the index, so a corrupt index of 10⁹
       // allocated gigabytes. A valid pickle numbers its memo entries 0, 1, 2, ...: never beyond its size.
       if ((op == 'q' || op == 'r') && little_endian(pos, fixed) > size) {
-        throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle stores memo entry {} "
-                                "(offset {}), more than a {}-byte pickle can hold",
-                                what, path, little_endian(pos, fixed), pos, size));
+        throw Error(
+            fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle stores memo entry {} "
+                        "(offset {}), more than a {}-byte pickle can hold",
+                        what, path, little_endian(pos, fixed), pos, size));
       }
       pos += static_cast<size_t>(fixed);
     } else if (length_of > 0) {
@@ -125,9 +193,10 @@ void check_pickle_lengths(const char* data, size_t size, const std::string& what
       const uint64_t length = little_endian(pos, length_of);
       pos += static_cast<size_t>(length_of);
       if (length > size - pos) {
-        throw Error(fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle claims {} bytes at "
-                                "offset {}, but only {} follow",
-                                what, path, length, pos, size - pos));
+        throw Error(
+            fmt::format("{} '{}' is not readable (truncated or corrupt?): its pickle claims {} bytes at "
+                        "offset {}, but only {} follow",
+                        what, path, length, pos, size - pos));
       }
       pos += static_cast<size_t>(length);
     }
@@ -153,13 +222,14 @@ void check_storage_bounds(const at::Tensor& t, const std::string& where, const s
   const int64_t item = static_cast<int64_t>(t.element_size());
   const int64_t available = t.has_storage() ? static_cast<int64_t>(t.storage().nbytes()) / item : 0;
   if (!bad && last < available) return;
-  throw Error(fmt::format("{} '{}' is corrupt: the tensor at {} (shape [{}], strides [{}], offset {}) {} of a "
-                          "storage of {} elements",
-                          what, path, where.empty() ? "the top level" : where, fmt::join(t.sizes(), ", "),
-                          fmt::join(t.strides(), ", "), t.storage_offset(),
-                          bad ? std::string("has a negative or overflowing extent, outside")
-                              : fmt::format("reaches element {}", last),
-                          available));
+  throw Error(
+      fmt::format("{} '{}' is corrupt: the tensor at {} (shape [{}], strides [{}], offset {}) {} of a "
+                  "storage of {} elements",
+                  what, path, where.empty() ? "the top level" : where, fmt::join(t.sizes(), ", "),
+                  fmt::join(t.strides(), ", "), t.storage_offset(),
+                  bad ? std::string("has a negative or overflowing extent, outside")
+                      : fmt::format("reaches element {}", last),
+                  available));
 }
 
 // Every tensor in a loaded file must be a dense tensor of a dtype eqnn computes with (or refuses with its
@@ -177,10 +247,10 @@ void check_tensors(const at::IValue& value, const std::string& where, const std:
     const bool float8 = dtype == at::kFloat8_e5m2 || dtype == at::kFloat8_e4m3fn ||
                         dtype == at::kFloat8_e5m2fnuz || dtype == at::kFloat8_e4m3fnuz;
     if (!known || float8 || t.layout() != at::kStrided || t.is_quantized()) {
-      throw Error(fmt::format("{} '{}': the tensor at {} is a {} {} tensor; eqnn reads dense float, integer, bool "
-                              "and complex tensors",
-                              what, path, where.empty() ? "the top level" : where, c10::str(t.layout()),
-                              c10::toString(dtype)));
+      throw Error(fmt::format(
+          "{} '{}': the tensor at {} is a {} {} tensor; eqnn reads dense float, integer, bool "
+          "and complex tensors",
+          what, path, where.empty() ? "the top level" : where, c10::str(t.layout()), c10::toString(dtype)));
     }
     check_storage_bounds(t, where, what, path);
   } else if (value.isGenericDict()) {
@@ -190,7 +260,8 @@ void check_tensors(const at::IValue& value, const std::string& where, const std:
     }
   } else if (value.isList()) {
     const auto list = value.toListRef();
-    for (size_t i = 0; i < list.size(); ++i) check_tensors(list[i], fmt::format("{}[{}]", where, i), what, path);
+    for (size_t i = 0; i < list.size(); ++i)
+      check_tensors(list[i], fmt::format("{}[{}]", where, i), what, path);
   } else if (value.isTuple()) {
     const auto& elements = value.toTupleRef().elements();
     for (size_t i = 0; i < elements.size(); ++i)
@@ -206,10 +277,10 @@ at::IValue unpickle(const std::string& path, const std::string& what) {
       const auto [pickle, pickle_size] = reader.getRecord("data.pkl");
       check_pickle_lengths(static_cast<const char*>(pickle.get()), pickle_size, what, path);
     }
-    at::IValue value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                                         /*type_resolver=*/std::nullopt,
-                                                         /*obj_loader=*/std::nullopt, /*device=*/std::nullopt,
-                                                         reader);
+    at::IValue value =
+        torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                          /*type_resolver=*/std::nullopt,
+                                          /*obj_loader=*/std::nullopt, /*device=*/std::nullopt, reader);
     check_tensors(value, "", what, path);
     return value;
   } catch (const Error&) {
@@ -227,10 +298,11 @@ at::IValue unpickle(const std::string& path, const std::string& what) {
 // weights_only=True (PyTorch >= 2.6). Plain dicts, lists, strings, numbers and tensors load everywhere.
 std::vector<char> pickle_save(const at::IValue& value) {
   std::vector<char> pickled;
-  torch::jit::Pickler pickler([&](const char* buf, size_t size) { pickled.insert(pickled.end(), buf, buf + size); },
-                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr,
-                              /*memoized_class_types=*/nullptr, /*get_tensor_id=*/nullptr,
-                              /*tag_aggregates=*/false);
+  torch::jit::Pickler pickler(
+      [&](const char* buf, size_t size) { pickled.insert(pickled.end(), buf, buf + size); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr,
+      /*memoized_class_types=*/nullptr, /*get_tensor_id=*/nullptr,
+      /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();
@@ -247,7 +319,8 @@ std::vector<char> pickle_save(const at::IValue& value) {
 
 c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& items) {
   c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : items) dict.insert(name, t.detach().cpu().contiguous());  // loadable without a GPU
+  for (const auto& [name, t] : items)
+    dict.insert(name, t.detach().cpu().contiguous());  // loadable without a GPU
   return dict;
 }
 
@@ -310,9 +383,10 @@ c10::impl::GenericDict open_checkpoint(const std::string& path, bool current = t
   }
   auto version = dict.find("format_version");
   if (version == dict.end() || !version->value().isInt()) {
-    throw Error(fmt::format("checkpoint '{}' has no integer 'format_version' entry (truncated or not written by "
-                            "eqnn?); this eqnn reads format version {}",
-                            path, kFormatVersion));
+    throw Error(
+        fmt::format("checkpoint '{}' has no integer 'format_version' entry (truncated or not written by "
+                    "eqnn?); this eqnn reads format version {}",
+                    path, kFormatVersion));
   }
   const int64_t v = version->value().toInt();
   if (current && v < kFormatVersion) {
@@ -325,9 +399,10 @@ c10::impl::GenericDict open_checkpoint(const std::string& path, bool current = t
         path, v, kFormatVersion));
   }
   if (v > kFormatVersion) {
-    throw Error(fmt::format("checkpoint '{}' has format version {}, newer than this eqnn reads ({}); load it "
-                            "with a newer eqnn",
-                            path, v, kFormatVersion));
+    throw Error(
+        fmt::format("checkpoint '{}' has format version {}, newer than this eqnn reads ({}); load it "
+                    "with a newer eqnn",
+                    path, v, kFormatVersion));
   }
   std::vector<const char*> required = {"parameters", "buffers", "model"};
   if (current) {
@@ -375,7 +450,8 @@ void add_basis_records(c10::impl::GenericDict& dict, Model& model) {
   dict.insert("effective", effective);
 }
 
-c10::impl::GenericDict dict_entry(const c10::impl::GenericDict& dict, const std::string& key, const std::string& path) {
+c10::impl::GenericDict dict_entry(const c10::impl::GenericDict& dict, const std::string& key,
+                                  const std::string& path) {
   const at::IValue v = dict.at(key);
   if (!v.isGenericDict()) throw Error(fmt::format("checkpoint '{}': '{}' must be a dict", path, key));
   return v.toGenericDict();
@@ -393,8 +469,10 @@ at::Tensor tensor_entry(const c10::impl::GenericDict& dict, const std::string& k
 // stored effective tensor is re-projected onto this model's basis, accepted only when the projection
 // reproduces it to kReprojectionTolerance (the weight is then equivariant for this model, and the
 // function is unchanged); else loading is refused naming the layer.
-std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, const c10::impl::GenericDict& dict,
-                                                               const std::string& path, CheckpointInfo& info) {
+std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model,
+                                                               const c10::impl::GenericDict& dict,
+                                                               const std::string& path,
+                                                               CheckpointInfo& info) {
   torch::NoGradGuard no_grad;
   const auto stored = dict_entry(dict, "parameters", path);
   const auto bases = dict_entry(dict, "bases", path);
@@ -410,9 +488,10 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
     }
     if (!c) {
       if (recorded != bases.end()) {
-        throw Error(fmt::format("{}: {}: '{}' holds constraint coefficients in the checkpoint ({}), but is a "
-                                "plain parameter in this model",
-                                fits, layer_of(model, name), name, recorded->value().toStringRef()));
+        throw Error(
+            fmt::format("{}: {}: '{}' holds constraint coefficients in the checkpoint ({}), but is a "
+                        "plain parameter in this model",
+                        fits, layer_of(model, name), name, recorded->value().toStringRef()));
       }
       const at::Tensor value = tensor_entry(stored, name, "parameter", path);
       if (value.sizes() != tensor.sizes()) {
@@ -424,15 +503,17 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
     }
     const std::string where = fmt::format("{}: {}", fits, layer_of(model, name));
     if (recorded == bases.end() || !recorded->value().isString() || effective.find(name) == effective.end()) {
-      throw Error(fmt::format("{}: the checkpoint has no basis record for '{}' (the model holds it as {} "
-                              "coefficients)",
-                              where, name, c->name()));
+      throw Error(
+          fmt::format("{}: the checkpoint has no basis record for '{}' (the model holds it as {} "
+                      "coefficients)",
+                      where, name, c->name()));
     }
     const std::string saved_basis = recorded->value().toStringRef();
     const at::Tensor weight = tensor_entry(effective, name, "effective tensor", path);
     if (weight.sizes() != at::IntArrayRef(c->shape())) {
-      throw Error(fmt::format("{}: parameter '{}' expands to shape {} in the checkpoint but {} in the model", where,
-                              name, shape_of(weight), fmt::format("[{}]", fmt::join(c->shape(), ", "))));
+      throw Error(fmt::format("{}: parameter '{}' expands to shape {} in the checkpoint but {} in the model",
+                              where, name, shape_of(weight),
+                              fmt::format("[{}]", fmt::join(c->shape(), ", "))));
     }
     const BasisFit fit = fit_basis(*c, saved_basis, tensor_entry(stored, name, "parameter", path), weight);
     switch (fit.kind) {
@@ -445,9 +526,10 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
                                 shape_of(tensor)));
       case BasisFit::Kind::inconsistent:
         // A damaged file would otherwise load silently: the zip container does not check its data.
-        throw Error(fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
-                                "of '{}' do not expand to the effective weight stored next to them",
-                                path, name));
+        throw Error(
+            fmt::format("checkpoint '{}' is not readable (truncated or corrupt?): the stored coefficients "
+                        "of '{}' do not expand to the effective weight stored next to them",
+                        path, name));
       case BasisFit::Kind::not_equivariant:
         throw Error(fmt::format(
             "{}: '{}' was saved in another basis (checkpoint: {}; this model: {}), and its weight {} is not "
@@ -467,7 +549,8 @@ std::vector<std::pair<at::Tensor, at::Tensor>> plan_parameters(Model& model, con
     const std::string name = entry.key().toStringRef();
     if (live.find(name) == nullptr) {
       throw Error(fmt::format("{}: the checkpoint has parameter '{}' (shape {}) that the model does not have",
-                              fits, name, entry.value().isTensor() ? shape_of(entry.value().toTensor()) : "?"));
+                              fits, name,
+                              entry.value().isTensor() ? shape_of(entry.value().toTensor()) : "?"));
     }
   }
   return plan;

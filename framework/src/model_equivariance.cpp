@@ -98,8 +98,8 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
     EquivarianceResult r;
     if (info.layer->in_rep() && info.layer->out_rep()) {
       auto layer = info.layer;
-      r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }), layer->in_rep(),
-                             layer->out_rep(), dtype, 3, seed);
+      r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }),
+                             layer->in_rep(), layer->out_rep(), dtype, 3, seed);
     } else {
       r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
     }
@@ -115,8 +115,8 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
   }
   EquivarianceResult whole;
   if (out) {
-    whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }), model.input_rep(), out,
-                               dtype, 3, seed + 1);
+    whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }),
+                               model.input_rep(), out, dtype, 3, seed + 1);
   } else {
     note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",
                        model.output_size());

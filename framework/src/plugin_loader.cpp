@@ -60,7 +60,8 @@ void check_entry(const std::string& path, Level level, const std::string& subjec
                  uid_t user) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
-    throw PluginError(fmt::format("cannot load {}: {} cannot be examined: {}", subject, role, std::strerror(errno)));
+    throw PluginError(
+        fmt::format("cannot load {}: {} cannot be examined: {}", subject, role, std::strerror(errno)));
   }
   if (st.st_uid != 0 && st.st_uid != user) {
     throw PluginError(fmt::format(
@@ -86,8 +87,8 @@ void check_ancestors(const fs::path& dir, const std::string& subject, uid_t user
     above.push_back(p);
   }
   for (auto it = above.rbegin(); it != above.rend(); ++it) {
-    check_entry(it->string(), Level::ancestor, subject, fmt::format("the directory '{}' above it", it->string()),
-                user);
+    check_entry(it->string(), Level::ancestor, subject,
+                fmt::format("the directory '{}' above it", it->string()), user);
   }
 }
 

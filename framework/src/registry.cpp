@@ -397,7 +397,8 @@ GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) c
       try {
         parsed = YAML::Load(text);
       } catch (const YAML::Exception& e) {
-        const std::string message = fmt::format("group spec '{}' is not a valid YAML mapping: {}", text, e.msg);
+        const std::string message =
+            fmt::format("group spec '{}' is not a valid YAML mapping: {}", text, e.msg);
         if (file.empty() || spec.Mark().is_null())
           throw ConfigError(fmt::format("{} (at column {})", message, e.mark.column + 1));
         throw relocate(e.mark.line + 1, e.mark.column + 1, message);

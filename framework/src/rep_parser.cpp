@@ -81,7 +81,7 @@ struct Parser {
     if (digit()) {
       count = number();
       skip();
-      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X') ) {
+      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X')) {
         ++pos;
       } else {
         fail(pos, "expected 'x' after the multiplicity (as in \"4x regular\")");
@@ -93,7 +93,8 @@ struct Parser {
     std::string name = word();
     static const std::vector<std::string> known{"regular", "trivial", "irrep", "permutation", "standard"};
     RepPtr one;
-    if (name.empty()) fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
+    if (name.empty())
+      fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
     try {
       if (name == "regular") {
         one = Representation::regular(g);
@@ -101,12 +102,16 @@ struct Parser {
         one = Representation::trivial(g, 1);
       } else if (name == "standard") {
         if (!g->standard())
-          fail(name_at, fmt::format("the group {} has no standard representation (it was not given by matrices)", g->name()));
+          fail(name_at,
+               fmt::format("the group {} has no standard representation (it was not given by matrices)",
+                           g->name()));
         one = Representation::from_generator_matrices(g, *g->standard(), "standard");
       } else if (name == "irrep") {
         size_t arg_at = pos;
         std::string arg = paren_arg(name, &arg_at);
-        bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+        bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        });
         if (!numeric) fail(arg_at, fmt::format("irrep(...) takes an irrep index, found '{}'", arg));
         const long k = digits_value(arg_at, arg_at + arg.size());
         const int n = static_cast<int>(g->irreps().size());
@@ -122,14 +127,15 @@ struct Parser {
           for (const auto& x : g->actions()) names.push_back(x.name);
           auto near = did_you_mean(arg, names);
           fail(arg_at, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
-                                       near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-                                       names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+                                   near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                   names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
         }
         one = Representation::permutation(g, *a);
       } else {
         auto near = did_you_mean(name, known);
-        fail(name_at, fmt::format("unknown representation '{}'{}; known: {}", name,
-                                  near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
+        fail(name_at,
+             fmt::format("unknown representation '{}'{}; known: {}", name,
+                         near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
       }
     } catch (const ConfigError&) {
       throw;

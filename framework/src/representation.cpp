@@ -8,8 +8,8 @@
 #include <mutex>
 #include <numeric>
 
-#include <Eigen/Dense>
 #include <fmt/format.h>
+#include <Eigen/Dense>
 
 #include "content_cache.hpp"
 #include "eqnn/error.hpp"
@@ -30,7 +30,8 @@ uint64_t mix(uint64_t h, uint64_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (
 uint64_t hash_matrix(uint64_t h, const Matrix& m) {
   h = mix(h, static_cast<uint64_t>(m.rows()));
   h = mix(h, static_cast<uint64_t>(m.cols()));
-  for (Eigen::Index i = 0; i < m.size(); ++i) h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
+  for (Eigen::Index i = 0; i < m.size(); ++i)
+    h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
   return h;
 }
 
@@ -44,7 +45,8 @@ uint64_t hash_perms(uint64_t h, const std::vector<Permutation>& perms) {
 }
 
 bool near(const Matrix& a, const Matrix& b) {
-  return a.rows() == b.rows() && a.cols() == b.cols() && (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
 }
 
 void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
@@ -53,7 +55,8 @@ void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) 
                                  M.rows(), M.cols(), n, n));
   double err = n == 0 ? 0.0 : (M.transpose() * M - Matrix::Identity(n, n)).cwiseAbs().maxCoeff();
   if (!(err < 1e-8))
-    throw GroupError(fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
+    throw GroupError(
+        fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
 }
 
 // Process-wide cache of decompositions of permutation structures. A hit needs the same group content
@@ -71,11 +74,12 @@ detail::ContentCache<PermKey, PermDecomposition>& perm_cache() {
   return *c;
 }
 
-std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(const GroupPtr& G,
-                                                                          const std::vector<Permutation>& gens,
-                                                                          int points) {
+std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(
+    const GroupPtr& G, const std::vector<Permutation>& gens, int points) {
   const uint64_t key = hash_perms(mix(G->content_hash(), static_cast<uint64_t>(points)), gens);
-  auto same = [&](const PermKey& k) { return k.generators == gens && (k.group == G || k.group->same_content(*G)); };
+  auto same = [&](const PermKey& k) {
+    return k.generators == gens && (k.group == G || k.group->same_content(*G));
+  };
   if (auto hit = perm_cache().find(key, same)) return hit;
   auto [ids, Q] = decompose_permutation(*G, gens, points);
   auto d = std::make_shared<const PermDecomposition>(PermDecomposition{std::move(ids), std::move(Q)});
@@ -114,11 +118,14 @@ void Representation::finish() {
       for (int k : decomposition_->irreps) h = mix(h, static_cast<uint64_t>(k) + 1);
       h = hash_matrix(h, decomposition_->Q);
       break;
-    case Kind::permutation: break;
+    case Kind::permutation:
+      break;
     case Kind::sum:
       for (const auto& p : parts_) h = mix(h, p->content_hash());
       break;
-    case Kind::basis: h = hash_matrix(mix(h, parts_[0]->content_hash()), change_); break;
+    case Kind::basis:
+      h = hash_matrix(mix(h, parts_[0]->content_hash()), change_);
+      break;
   }
   if (perm_generators_) h = hash_perms(mix(h, 0x9e7), *perm_generators_);
   if (perm_basis_ && kind_ == Kind::eager) h = hash_matrix(mix(h, 0xba5e), *perm_basis_);
@@ -130,7 +137,8 @@ const Representation::Decomposition& Representation::decomposition() const {
   if (d.ready) return d;
   std::call_once(d.once, [&] {
     switch (kind_) {
-      case Kind::eager: break;
+      case Kind::eager:
+        break;
       case Kind::permutation: {
         auto p = cached_permutation_decomposition(group_, *perm_generators_, size_);
         d.irreps = p->irreps;
@@ -170,13 +178,15 @@ bool Representation::same_recipe(const Representation& o) const {
       if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
       return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
     }
-    case Kind::permutation: return true;  // the permutations are compared by the caller
+    case Kind::permutation:
+      return true;  // the permutations are compared by the caller
     case Kind::sum:
       if (parts_.size() != o.parts_.size()) return false;
       for (size_t i = 0; i < parts_.size(); ++i)
         if (!parts_[i]->same_content(*o.parts_[i])) return false;
       return true;
-    case Kind::basis: return near(change_, o.change_) && parts_[0]->same_content(*o.parts_[0]);
+    case Kind::basis:
+      return near(change_, o.change_) && parts_[0]->same_content(*o.parts_[0]);
   }
   return false;
 }
@@ -229,8 +239,8 @@ RepPtr Representation::regular(GroupPtr g) {
 RepPtr Representation::irrep(GroupPtr g, int k) {
   const auto& irreps = g->irreps();
   if (k < 0 || k >= static_cast<int>(irreps.size()))
-    throw GroupError(fmt::format("irrep({}) does not exist: {} has {} irreps, irrep(0) .. irrep({})", k, g->name(),
-                                 irreps.size(), irreps.size() - 1));
+    throw GroupError(fmt::format("irrep({}) does not exist: {} has {} irreps, irrep(0) .. irrep({})", k,
+                                 g->name(), irreps.size(), irreps.size() - 1));
   if (k == 0) return trivial(std::move(g), 1);
   auto r = std::shared_ptr<Representation>(new Representation());
   r->name_ = irreps[k].name;
@@ -254,7 +264,8 @@ RepPtr Representation::permutation(GroupPtr g, const PermutationAction& action) 
   return r;
 }
 
-RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Matrix>& gens, const std::string& name) {
+RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Matrix>& gens,
+                                               const std::string& name) {
   auto all = g->extend_matrices(gens, name);
   std::vector<Permutation> perms;
   bool is_perm = true;
@@ -387,7 +398,8 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
   int total = 0;
   for (int k : irreps) {
     if (k < 0 || k >= static_cast<int>(irr.size()))
-      throw GroupError(fmt::format("irrep({}) does not exist: {} has irrep(0) .. irrep({})", k, g->name(), irr.size() - 1));
+      throw GroupError(fmt::format("irrep({}) does not exist: {} has irrep(0) .. irrep({})", k, g->name(),
+                                   irr.size() - 1));
     total += irr[k].dim;
   }
   check_orthogonal(Q, total, "from_decomposition");
@@ -421,9 +433,11 @@ std::vector<int> Representation::columns_of_irrep(int k) const {
 
 Permutation Representation::permutation(int g) const {
   if (!perm_generators_)
-    throw GroupError(fmt::format("permutation: the representation {} has no permutation structure", describe()));
+    throw GroupError(
+        fmt::format("permutation: the representation {} has no permutation structure", describe()));
   if (g < 0 || g >= group_->order())
-    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(), group_->order() - 1));
+    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(),
+                                 group_->order() - 1));
   // Extend along the BFS word: π_g = π_s ∘ π_parent.
   std::vector<int> word;
   for (int e = g; e != 0; e = group_->word_parent(e)) word.push_back(group_->word_generator(e));
@@ -438,7 +452,8 @@ Permutation Representation::permutation(int g) const {
 
 Matrix Representation::matrix(int g) const {
   if (g < 0 || g >= group_->order())
-    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(), group_->order() - 1));
+    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(),
+                                 group_->order() - 1));
   if (perm_generators_) {
     Permutation p = permutation(g);
     Matrix m = Matrix::Zero(size_, size_);

@@ -28,7 +28,8 @@ std::string describe(const YAML::Node& n) {
 
 void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& what) {
   if (!map.IsDefined() || map.IsNull()) return;
-  if (!map.IsMap()) fail(map, fmt::format("{}: expected a mapping of keyword arguments, found {}", what, describe(map)));
+  if (!map.IsMap())
+    fail(map, fmt::format("{}: expected a mapping of keyword arguments, found {}", what, describe(map)));
   for (auto it = map.begin(); it != map.end(); ++it) {
     if (!it->first.IsScalar()) {
       fail(it->first, fmt::format("{}: keys must be names, found {} as a key", what, describe(it->first)));
@@ -56,9 +57,11 @@ void check_unique_keys(const YAML::Node& node, const std::function<std::pair<int
       if (!fresh) {
         const YAML::Mark& m = first->second;
         if (m.is_null()) fail(it->first, fmt::format("duplicate key '{}'; give each key once", key));
-        auto [line, column] = locate ? locate(m.line + 1, m.column + 1) : std::pair<int, int>{m.line + 1, m.column + 1};
-        fail(it->first, fmt::format("duplicate key '{}' (first given at line {}, column {}); give each key once",
-                                    key, line, column));
+        auto [line, column] =
+            locate ? locate(m.line + 1, m.column + 1) : std::pair<int, int>{m.line + 1, m.column + 1};
+        fail(it->first,
+             fmt::format("duplicate key '{}' (first given at line {}, column {}); give each key once", key,
+                         line, column));
       }
     }
     check_unique_keys(it->second, locate);
@@ -81,14 +84,16 @@ int64_t get_int(const YAML::Node& map, const std::string& key, std::optional<int
   auto found = lookup(map, key, !fallback);
   if (!found) return *fallback;
   const YAML::Node& n = *found;
-  const std::string range = min ? fmt::format("between {} and {}", *min, max) : fmt::format("at most {}", max);
+  const std::string range =
+      min ? fmt::format("between {} and {}", *min, max) : fmt::format("at most {}", max);
   int64_t v = 0;
   if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) {
     // Digits that do not fit in 64 bits get a message about the size, not the type.
     std::string text = n.IsScalar() ? n.Scalar() : "";
     size_t digits = text.empty() || (text[0] != '-' && text[0] != '+') ? 0 : 1;
-    const bool integral = digits < text.size() && std::all_of(text.begin() + static_cast<std::ptrdiff_t>(digits),
-                                                              text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    const bool integral = digits < text.size() &&
+                          std::all_of(text.begin() + static_cast<std::ptrdiff_t>(digits), text.end(),
+                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
     if (integral) fail(n, fmt::format("'{}' must be an integer {}, found {} (too large)", key, range, text));
     fail(n, fmt::format("'{}' must be an integer, found {}", key, describe(n)));
   }

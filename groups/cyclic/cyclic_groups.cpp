@@ -36,7 +36,10 @@ eqnn::GroupPtr make_cyclic(const YAML::Node& params, const eqnn::Registry&) {
 }
 
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"CyclicGroup", "n: integer >= 1 (order n)", {"C1", "C8"}, make_cyclic,
+  r.add_group_type({"CyclicGroup",
+                    "n: integer >= 1 (order n)",
+                    {"C1", "C8"},
+                    make_cyclic,
                     [](const std::string& s) -> std::optional<YAML::Node> {
                       auto n = eqnn::group_helpers::parse_prefixed_int(s, "C");
                       if (!n) return std::nullopt;

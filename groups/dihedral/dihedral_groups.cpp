@@ -51,7 +51,10 @@ eqnn::GroupPtr make_dihedral(const YAML::Node& params, const eqnn::Registry&) {
 }
 
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"DihedralGroup", "n: integer >= 1 (order 2n)", {"D1", "D4"}, make_dihedral,
+  r.add_group_type({"DihedralGroup",
+                    "n: integer >= 1 (order 2n)",
+                    {"D1", "D4"},
+                    make_dihedral,
                     [](const std::string& s) -> std::optional<YAML::Node> {
                       auto n = eqnn::group_helpers::parse_prefixed_int(s, "D");
                       if (!n) return std::nullopt;

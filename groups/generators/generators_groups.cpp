@@ -12,28 +12,33 @@ eqnn::GroupPtr make_finite(const YAML::Node& params, const eqnn::Registry&) {
   eqnn::yaml::check_keys(params, {"generators", "name", "max_order"}, "FiniteGroup");
   const YAML::Node gens = params["generators"];
   if (!gens || !gens.IsSequence() || gens.size() == 0)
-    eqnn::yaml::fail(gens ? gens : params,
-                     "FiniteGroup: 'generators' must be a non-empty list of permutations like [1, 2, 0] or of "
-                     "orthogonal matrices like [[0, -1], [1, 0]]");
+    eqnn::yaml::fail(
+        gens ? gens : params,
+        "FiniteGroup: 'generators' must be a non-empty list of permutations like [1, 2, 0] or of "
+        "orthogonal matrices like [[0, -1], [1, 0]]");
   const std::string name = eqnn::yaml::get_string(params, "name", std::string("FiniteGroup"));
   const int64_t limit = eqnn::Group::max_order();
   const int64_t max_order = eqnn::yaml::get_int(params, "max_order", limit, 1);
   if (max_order > limit)
-    eqnn::yaml::fail(params["max_order"],
-                     fmt::format("FiniteGroup: max_order {} is above the limit {} on group orders; raise the limit with "
-                                 "the environment variable EQNN_MAX_GROUP_ORDER",
-                                 max_order, limit));
+    eqnn::yaml::fail(
+        params["max_order"],
+        fmt::format("FiniteGroup: max_order {} is above the limit {} on group orders; raise the limit with "
+                    "the environment variable EQNN_MAX_GROUP_ORDER",
+                    max_order, limit));
   const bool matrices = gens[0].IsSequence() && gens[0].size() > 0 && gens[0][0].IsSequence();
   try {
     if (!matrices) {
       std::vector<eqnn::Permutation> perms;
       for (const auto& g : gens) {
-        if (!g.IsSequence()) eqnn::yaml::fail(g, fmt::format("FiniteGroup: a generator must be a list, found {}", eqnn::yaml::describe(g)));
+        if (!g.IsSequence())
+          eqnn::yaml::fail(
+              g, fmt::format("FiniteGroup: a generator must be a list, found {}", eqnn::yaml::describe(g)));
         eqnn::Permutation p;
         for (const auto& x : g) {
           int v = 0;
           if (!x.IsScalar() || !YAML::convert<int>::decode(x, v))
-            eqnn::yaml::fail(x, fmt::format("FiniteGroup: permutation entries must be integers, found {}", eqnn::yaml::describe(x)));
+            eqnn::yaml::fail(x, fmt::format("FiniteGroup: permutation entries must be integers, found {}",
+                                            eqnn::yaml::describe(x)));
           p.push_back(v);
         }
         perms.push_back(std::move(p));
@@ -49,8 +54,10 @@ eqnn::GroupPtr make_finite(const YAML::Node& params, const eqnn::Registry&) {
       for (Eigen::Index i = 0; i < n; ++i) {
         const YAML::Node row = g[static_cast<size_t>(i)];
         if (!row.IsSequence() || static_cast<Eigen::Index>(row.size()) != n)
-          eqnn::yaml::fail(row, fmt::format("FiniteGroup: generator matrix rows must be lists of {} numbers (the "
-                                            "matrix must be square)", n));
+          eqnn::yaml::fail(row,
+                           fmt::format("FiniteGroup: generator matrix rows must be lists of {} numbers (the "
+                                       "matrix must be square)",
+                                       n));
         for (Eigen::Index j = 0; j < n; ++j) {
           double v = 0;
           if (!YAML::convert<double>::decode(row[static_cast<size_t>(j)], v))
@@ -67,10 +74,14 @@ eqnn::GroupPtr make_finite(const YAML::Node& params, const eqnn::Registry&) {
 }
 
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"FiniteGroup",
-                    "generators: list of permutations [[1, 2, 0], ...] or orthogonal matrices [[[0, -1], [1, 0]], ...]; "
-                    "name: string (optional); max_order: integer (default and at most the limit EQNN_MAX_GROUP_ORDER, 5000)",
-                    {}, make_finite, [](const std::string&) { return std::optional<YAML::Node>(); }});
+  r.add_group_type(
+      {"FiniteGroup",
+       "generators: list of permutations [[1, 2, 0], ...] or orthogonal matrices [[[0, -1], [1, 0]], ...]; "
+       "name: string (optional); max_order: integer (default and at most the limit EQNN_MAX_GROUP_ORDER, "
+       "5000)",
+       {},
+       make_finite,
+       [](const std::string&) { return std::optional<YAML::Node>(); }});
 }
 
 }  // namespace

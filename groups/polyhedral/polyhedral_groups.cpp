@@ -18,7 +18,8 @@ Matrix cyclic_axes() {  // (x, y, z) → (z, x, y), order 3
   return m;
 }
 
-void add_vertex_action(eqnn::Group& g, const std::vector<Matrix>& gens, const std::vector<Eigen::VectorXd>& pts) {
+void add_vertex_action(eqnn::Group& g, const std::vector<Matrix>& gens,
+                       const std::vector<Eigen::VectorXd>& pts) {
   std::vector<eqnn::Permutation> images;
   for (const auto& m : gens) images.push_back(eqnn::group_helpers::permutation_of_points(m, pts));
   g.add_action({"vertices", static_cast<int>(pts.size()), images});
@@ -64,8 +65,13 @@ std::function<std::optional<YAML::Node>(const std::string&)> exact(std::string n
 }
 
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"Icosahedral", "(none) rotations of the icosahedron, order 60", {"Ico"}, make_icosahedral, exact("Ico")});
-  r.add_group_type({"Octahedral", "(none) rotations of the cube, order 24", {"Octa"}, make_octahedral, exact("Octa")});
+  r.add_group_type({"Icosahedral",
+                    "(none) rotations of the icosahedron, order 60",
+                    {"Ico"},
+                    make_icosahedral,
+                    exact("Ico")});
+  r.add_group_type(
+      {"Octahedral", "(none) rotations of the cube, order 24", {"Octa"}, make_octahedral, exact("Octa")});
 }
 
 }  // namespace

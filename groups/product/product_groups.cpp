@@ -17,7 +17,8 @@ using eqnn::Matrix;
 Matrix kron(const Matrix& a, const Matrix& b) {
   Matrix k(a.rows() * b.rows(), a.cols() * b.cols());
   for (Eigen::Index i = 0; i < a.rows(); ++i)
-    for (Eigen::Index j = 0; j < a.cols(); ++j) k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
+    for (Eigen::Index j = 0; j < a.cols(); ++j)
+      k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
   return k;
 }
 
@@ -30,7 +31,8 @@ eqnn::GroupPtr product_of(const eqnn::GroupPtr& a, const eqnn::GroupPtr& b) {
   for (int x1 = 0; x1 < na; ++x1)
     for (int y1 = 0; y1 < nb; ++y1)
       for (int x2 = 0; x2 < na; ++x2)
-        for (int y2 = 0; y2 < nb; ++y2) table[x1 * nb + y1][x2 * nb + y2] = a->mul(x1, x2) * nb + b->mul(y1, y2);
+        for (int y2 = 0; y2 < nb; ++y2)
+          table[x1 * nb + y1][x2 * nb + y2] = a->mul(x1, x2) * nb + b->mul(y1, y2);
   std::vector<int> gens;
   for (int s : a->generators()) gens.push_back(s * nb);
   for (int t : b->generators()) gens.push_back(t);
@@ -42,8 +44,10 @@ eqnn::GroupPtr product_of(const eqnn::GroupPtr& a, const eqnn::GroupPtr& b) {
       eqnn::PermutationAction lifted{act.name, act.num_points, {}};
       eqnn::Permutation id(act.num_points);
       for (int i = 0; i < act.num_points; ++i) id[i] = i;
-      for (size_t s = 0; s < a->generators().size(); ++s) lifted.generator_images.push_back(f == 0 ? act.generator_images[s] : id);
-      for (size_t t = 0; t < b->generators().size(); ++t) lifted.generator_images.push_back(f == 1 ? act.generator_images[t] : id);
+      for (size_t s = 0; s < a->generators().size(); ++s)
+        lifted.generator_images.push_back(f == 0 ? act.generator_images[s] : id);
+      for (size_t t = 0; t < b->generators().size(); ++t)
+        lifted.generator_images.push_back(f == 1 ? act.generator_images[t] : id);
       if (!g->find_action(act.name)) g->add_action(lifted);
     }
   }
@@ -116,8 +120,11 @@ eqnn::GroupPtr make_product(const YAML::Node& params, const eqnn::Registry& regi
 
 void register_all(eqnn::Registrar& r) {
   // Short names "GxH" are split by the registry, which then asks for {type: DirectProduct, factors: [G, H]}.
-  r.add_group_type({"DirectProduct", "factors: list of >= 2 groups (short names or mappings)", {"C2xD4", "C3xC3"},
-                    make_product, [](const std::string&) { return std::optional<YAML::Node>(); }});
+  r.add_group_type({"DirectProduct",
+                    "factors: list of >= 2 groups (short names or mappings)",
+                    {"C2xD4", "C3xC3"},
+                    make_product,
+                    [](const std::string&) { return std::optional<YAML::Node>(); }});
 }
 
 }  // namespace

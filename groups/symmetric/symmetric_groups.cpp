@@ -119,8 +119,9 @@ void check_order(const YAML::Node& node, const std::string& family, int64_t n, b
   long double order = 1;
   for (int64_t k = 2; k <= n && order <= 1e30L; ++k) order *= static_cast<long double>(k);
   if (alternating && n >= 2) order /= 2;
-  const std::string text = n <= 20 ? fmt::format("{}{}! = {:.0f}", alternating ? "½·" : "", n, static_cast<double>(order))
-                                   : fmt::format("{}{}! > 10^30", alternating ? "½·" : "", n);
+  const std::string text =
+      n <= 20 ? fmt::format("{}{}! = {:.0f}", alternating ? "½·" : "", n, static_cast<double>(order))
+              : fmt::format("{}{}! > 10^30", alternating ? "½·" : "", n);
   eqnn::group_helpers::check_family_order(node, fmt::format("{}(n: {})", family, n), order, text);
 }
 
@@ -150,7 +151,8 @@ eqnn::GroupPtr make_symmetric(const YAML::Node& params, const eqnn::Registry&) {
     for (const auto& p : gens) mats.push_back(y.matrix(p));
     irreps.emplace_back(y.dim(), std::move(mats));
   }
-  std::stable_sort(irreps.begin() + 1, irreps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(irreps.begin() + 1, irreps.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::vector<Matrix>> supplied;
   for (auto& ir : irreps) supplied.push_back(std::move(ir.second));
   g->set_irreps(std::move(supplied));
@@ -189,14 +191,16 @@ eqnn::GroupPtr make_alternating(const YAML::Node& params, const eqnn::Registry&)
       irreps.emplace_back(y.dim(), std::move(mats));
       continue;
     }
-    auto all = g->extend_matrices(mats, fmt::format("the restriction of S{}'s irrep {}", n, fmt::join(shape, ",")));
+    auto all =
+        g->extend_matrices(mats, fmt::format("the restriction of S{}'s irrep {}", n, fmt::join(shape, ",")));
     for (const Matrix& V : eqnn::irreducible_subspaces(*g, all)) {
       std::vector<Matrix> part;
       for (const auto& m : mats) part.push_back(V.transpose() * m * V);
       irreps.emplace_back(static_cast<int>(V.cols()), std::move(part));
     }
   }
-  std::stable_sort(irreps.begin() + 1, irreps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(irreps.begin() + 1, irreps.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::vector<Matrix>> supplied;
   for (auto& ir : irreps) supplied.push_back(std::move(ir.second));
   g->set_irreps(std::move(supplied));
@@ -212,9 +216,15 @@ std::optional<YAML::Node> short_name(const std::string& s, const char* prefix) {
 }
 
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"SymmetricGroup", "n: integer >= 1 (order n!)", {"S3", "S5"}, make_symmetric,
+  r.add_group_type({"SymmetricGroup",
+                    "n: integer >= 1 (order n!)",
+                    {"S3", "S5"},
+                    make_symmetric,
                     [](const std::string& s) { return short_name(s, "S"); }});
-  r.add_group_type({"AlternatingGroup", "n: integer >= 1 (order n!/2)", {"A4", "A5"}, make_alternating,
+  r.add_group_type({"AlternatingGroup",
+                    "n: integer >= 1 (order n!/2)",
+                    {"A4", "A5"},
+                    make_alternating,
                     [](const std::string& s) { return short_name(s, "A"); }});
 }
 

@@ -103,7 +103,8 @@ void EMultiheadAttentionImpl::reset() {
   TORCH_CHECK(weight->shape() == std::vector<int64_t>({3 * size, size}), "eMultiheadAttention: constraint '",
               weight->name(), "' gives in_proj weights of shape ", weight->shape(), ", expected ",
               std::vector<int64_t>({3 * size, size}));
-  in_proj_weight_ = ConstrainedParameter(*this, "in_proj_weight", weight, in_proj_scheme(scheme), tensor_options);
+  in_proj_weight_ =
+      ConstrainedParameter(*this, "in_proj_weight", weight, in_proj_scheme(scheme), tensor_options);
   in_proj_bias_ = ConstrainedParameter();
   if (options.bias()) {
     auto bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, qkv_rep});

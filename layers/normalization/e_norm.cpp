@@ -132,9 +132,9 @@ void ENormBase::build(RepPtr rep, double eps, bool affine, const ConstraintPtr& 
   register_parameter("weight", at::ones({fields_.count}, options));
   if (bias_constraint && bias_constraint->dim() > 0) {
     if (bias_constraint->shape() != std::vector<int64_t>{rep_->size()})
-      throw ConfigError(fmt::format("{}: bias constraint '{}' gives tensors of shape ({}), expected ({})", name(),
-                                    bias_constraint->name(), fmt::join(bias_constraint->shape(), ", "),
-                                    rep_->size()));
+      throw ConfigError(fmt::format("{}: bias constraint '{}' gives tensors of shape ({}), expected ({})",
+                                    name(), bias_constraint->name(),
+                                    fmt::join(bias_constraint->shape(), ", "), rep_->size()));
     bias_ = ConstrainedParameter(*this, "bias", bias_constraint, InitScheme::zeros, options);
   }
 }
@@ -185,8 +185,7 @@ at::Tensor ENormBase::forward(const at::Tensor& x) {
   if (stock_ && centre_) return at::layer_norm(x, {D}, scale, b, eps_);
   const Converted& c = converted(x.options());
   at::Tensor centred = x;
-  if (centre_ && c.direction.defined())
-    centred = x - at::matmul(x, c.direction).unsqueeze(-1) * c.direction;
+  if (centre_ && c.direction.defined()) centred = x - at::matmul(x, c.direction).unsqueeze(-1) * c.direction;
   at::Tensor y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   if (!affine_) return y;
   if (c.basis.defined())
@@ -214,8 +213,8 @@ int64_t ENormBase::unconstrained_parameter_count() {
 }
 
 void ENormBase::pretty_print(std::ostream& os) const {
-  os << name() << "(in_rep=" << rep_->describe() << ", eps=" << eps_ << ", elementwise_affine=" << std::boolalpha
-     << affine_;
+  os << name() << "(in_rep=" << rep_->describe() << ", eps=" << eps_
+     << ", elementwise_affine=" << std::boolalpha << affine_;
   if (affine_) os << ", scale: " << fields_.count << " (one per " << fields_.kind << ")";
   if (bias_.defined()) os << ", bias: invariant dim " << bias_.constraint()->dim();
   os << (stock_ ? ", = stock " : ", generalised ") << (centre_ ? "LayerNorm" : "RMSNorm") << ")";

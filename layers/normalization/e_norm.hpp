@@ -75,7 +75,7 @@ struct NormFields {
   int64_t count = 0;     // number of fields
   at::Tensor direction;  // (D) float64 unit vector or undefined
   bool stock = false;
-  std::string kind;      // "orbit", "feature" or "irrep copy"
+  std::string kind;  // "orbit", "feature" or "irrep copy"
 };
 NormFields norm_fields(const Representation& rep);
 

@@ -118,7 +118,8 @@ class MultiheadAttention : public StockLayer {
     at::Tensor& in_proj = register_parameter("in_proj_weight", at::empty({3 * dim, dim}));
     torch::nn::init::xavier_uniform_(in_proj);
     if (bias) register_parameter("in_proj_bias", at::zeros({3 * dim}));
-    auto out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(bias)));
+    auto out_proj =
+        register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(bias)));
     if (bias) torch::nn::init::zeros_(out_proj->bias);
   }
   at::Tensor forward(const at::Tensor& x) override {
@@ -129,12 +130,13 @@ class MultiheadAttention : public StockLayer {
     // at::scaled_dot_product_attention on (N, H, L, head_dim), out-projection.
     const at::Tensor b = x.dim() == 2 ? x.unsqueeze(1) : x;  // (batch, D): sequences of length 1
     const int64_t n = b.size(0), l = b.size(1);
-    at::Tensor qkv = at::linear(b, param("in_proj_weight"), param("in_proj_bias")).view({n, l, 3, heads_, dim_ / heads_});
-    at::Tensor o = at::scaled_dot_product_attention(qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2),
-                                                    qkv.select(2, 2).transpose(1, 2), c10::nullopt,
-                                                    is_training() ? dropout_ : 0.0);
-    at::Tensor y = at::linear(o.transpose(1, 2).reshape({n, l, dim_}), param("out_proj.weight"),
-                              param("out_proj.bias"));
+    at::Tensor qkv =
+        at::linear(b, param("in_proj_weight"), param("in_proj_bias")).view({n, l, 3, heads_, dim_ / heads_});
+    at::Tensor o = at::scaled_dot_product_attention(
+        qkv.select(2, 0).transpose(1, 2), qkv.select(2, 1).transpose(1, 2), qkv.select(2, 2).transpose(1, 2),
+        c10::nullopt, is_training() ? dropout_ : 0.0);
+    at::Tensor y =
+        at::linear(o.transpose(1, 2).reshape({n, l, dim_}), param("out_proj.weight"), param("out_proj.bias"));
     return x.dim() == 2 ? y.squeeze(1) : y;
   }
 

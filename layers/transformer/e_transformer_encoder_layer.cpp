@@ -201,7 +201,8 @@ at::Tensor ETransformerEncoderLayerImpl::self_attention_block(const at::Tensor& 
   TORCH_CHECK(mha != nullptr, kWhat, ": src_mask and src_key_padding_mask need self_attn to be an ",
               "EMultiheadAttention; the registry supplied ", self_attn->name());
   TORCH_CHECK(x.dim() == 2 || x.dim() == 3, kWhat, ": with masks the input must be ",
-              options.batch_first() ? "(batch, seq, D)" : "(seq, batch, D)", " or (batch, D), got ", x.sizes());
+              options.batch_first() ? "(batch, seq, D)" : "(seq, batch, D)", " or (batch, D), got ",
+              x.sizes());
   // To (batch, seq, D), then to the attention's own layout and back.
   const at::Tensor batch_seq = x.dim() == 2 ? x.unsqueeze(1) : options.batch_first() ? x : x.transpose(0, 1);
   const bool attn_batch_first = mha->options.batch_first();

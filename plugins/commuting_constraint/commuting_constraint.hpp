@@ -1,6 +1,7 @@
 // CommutingConstraint: the weights W with ρ_out(g) W = W ρ_in(g), i.e. Hom_G(ρ_in, ρ_out), parametrised by
-// coefficients in HomSpace's optimiser-fair basis (orbit indicators / scaled isotypic blocks). A thin Constraint over HomSpace (orbit fast path for
-// permutation structures, isotypic blocks otherwise). Linkable so layers can build it without a registry.
+// coefficients in HomSpace's optimiser-fair basis (orbit indicators / scaled isotypic blocks). A thin
+// Constraint over HomSpace (orbit fast path for permutation structures, isotypic blocks otherwise). Linkable
+// so layers can build it without a registry.
 #pragma once
 
 #include <string>

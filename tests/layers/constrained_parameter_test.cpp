@@ -29,9 +29,9 @@ TEST(ConstrainedParameterCache, WriteThroughDataIsSeen) {
   ASSERT_EQ(theta._version(), version) << "the write must bypass θ's version counter for this test";
   ASSERT_TRUE(at::equal(theta, ema));
   const at::Tensor after = eval_forward();
-  const at::Tensor expected = at::linear(x, lin->weight_parameter().constraint()->expand(ema.clone()),
-                                         lin->bias_parameter().constraint()->expand(
-                                             lin->named_parameters()["bias_coefficients"].detach()));
+  const at::Tensor expected = at::linear(
+      x, lin->weight_parameter().constraint()->expand(ema.clone()),
+      lin->bias_parameter().constraint()->expand(lin->named_parameters()["bias_coefficients"].detach()));
   EXPECT_FALSE(at::allclose(before, after));
   EXPECT_TRUE(at::allclose(after, expected, 1e-6, 1e-6));
 }

@@ -6,8 +6,8 @@
 #include "commuting_constraint.hpp"
 #include "eqnn/error.hpp"
 #include "eqnn/rep_parser.hpp"
-#include "invariant_constraint.hpp"
 #include "equivariance.hpp"
+#include "invariant_constraint.hpp"
 #include "layers.hpp"
 #include "support.hpp"
 

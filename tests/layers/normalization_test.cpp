@@ -1,7 +1,8 @@
 // eLayerNorm and eRMSNorm, through the real registry and constructed directly: exact equivariance on every
 // element of several groups and representations (permutation or not), float64 and float32, batched and
-// unbatched; torch::nn::LayerNorm with the exported parameters as the oracle where the two must agree (permutation
-// and all-invariant reps); the invariant statistics elsewhere; never constant, never NaN; errors.
+// unbatched; torch::nn::LayerNorm with the exported parameters as the oracle where the two must agree
+// (permutation and all-invariant reps); the invariant statistics elsewhere; never constant, never NaN;
+// errors.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
@@ -26,8 +27,8 @@ using eqnn::testing::make_layer;
 using eqnn::testing::randomise;
 using eqnn::testing::to_tensor;
 
-class NormEquivariance
-    : public ::testing::TestWithParam<std::tuple<std::string, eqnn::testing::GroupCase>> {};
+class NormEquivariance : public ::testing::TestWithParam<std::tuple<std::string, eqnn::testing::GroupCase>> {
+};
 
 TEST_P(NormEquivariance, EveryElementEveryRepFloat64AndFloat32) {
   const auto& [type, group_case] = GetParam();
@@ -55,7 +56,6 @@ INSTANTIATE_TEST_SUITE_P(AllGroups, NormEquivariance,
                            return std::get<0>(info.param) + "_" + std::get<1>(info.param).label;
                          });
 
-
 // Random affine parameters (scale per field, invariant bias), the same in every dtype.
 void randomise_affine(eqnn::ENormBase& layer, uint64_t seed) { randomise(layer, seed); }
 
@@ -80,7 +80,9 @@ at::Tensor stock_layer_norm(eqnn::ENormBase& layer, const at::Tensor& x, double 
 // the weight tied per orbit and an invariant bias (several orbits here), in float64 and float32.
 TEST(ELayerNorm, EqualsStockLayerNormOnPermutationReps) {
   for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{
-           {"D8", "2x regular"}, {"D4", "permutation(vertices) + regular + 2x trivial"}, {"Ico", "permutation(vertices)"}}) {
+           {"D8", "2x regular"},
+           {"D4", "permutation(vertices) + regular + 2x trivial"},
+           {"Ico", "permutation(vertices)"}}) {
     auto rep = eqnn::parse_rep(eqnn::testing::group(spec), rs);
     eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(rep).eps(1e-3));
     EXPECT_TRUE(norm->is_stock());
@@ -103,7 +105,8 @@ TEST(ELayerNorm, EqualsStockLayerNormOnPermutationReps) {
 
 // All-invariant reps (ρ(g) = I): a stock LayerNorm of the features — never a constant.
 TEST(ELayerNorm, IsStockLayerNormOnAllInvariantReps) {
-  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{{"D4", "3x trivial"}, {"C1", "5x trivial"}}) {
+  for (const auto& [spec, rs] :
+       std::vector<std::pair<std::string, std::string>>{{"D4", "3x trivial"}, {"C1", "5x trivial"}}) {
     auto rep = eqnn::parse_rep(eqnn::testing::group(spec), rs);
     auto layer = make_layer("eLayerNorm", rep);
     auto* norm = dynamic_cast<eqnn::ENormBase*>(layer.get());
@@ -120,8 +123,8 @@ TEST(ELayerNorm, IsStockLayerNormOnAllInvariantReps) {
   }
 }
 
-// Any other representation: the mean along u = Q_triv·1 / ‖Q_triv·1‖ (or B·1/√D for a permutation rep behind a
-// basis B), the variance as the mean square of the centred vector; a dense oracle built from the rep's
+// Any other representation: the mean along u = Q_triv·1 / ‖Q_triv·1‖ (or B·1/√D for a permutation rep behind
+// a basis B), the variance as the mean square of the centred vector; a dense oracle built from the rep's
 // invariant basis.
 TEST(ELayerNorm, InvariantStatisticsOnOtherReps) {
   auto g = eqnn::testing::group("C5");
@@ -280,7 +283,8 @@ TEST(ENorm, Errors) {
   for (const std::string eps : {"-1", "0"}) {
     const std::string text = error_text([&] { make_layer("eRMSNorm", rep, "{eps: " + eps + "}"); });
     EXPECT_NE(text.find("1:7: error: eRMSNorm: 'eps' must be a finite number > 0 (it keeps 1/sqrt(variance + "
-                        "eps) finite on a constant input), found " + eps + "; the default is 1e-06"),
+                        "eps) finite on a constant input), found " +
+                        eps + "; the default is 1e-06"),
               std::string::npos)
         << text;
   }
@@ -299,7 +303,9 @@ TEST(ENorm, Errors) {
   EXPECT_FALSE(eqnn::validate(
       eqnn::ELayerNormOptions(rep).bias_constraint("SoftConstraint").elementwise_affine(false)));
   EXPECT_FALSE(eqnn::validate(eqnn::ELayerNormOptions(rep)));
-  EXPECT_NE(error_text([&] { eqnn::ERMSNorm(eqnn::ERMSNormOptions(nullptr)); }).find("eRMSNorm: in_rep is required"),
+  EXPECT_NE(error_text([&] {
+              eqnn::ERMSNorm(eqnn::ERMSNormOptions(nullptr));
+            }).find("eRMSNorm: in_rep is required"),
             std::string::npos);
   EXPECT_NE(error_text([&] {
               make_layer("eRMSNorm", rep, "{elementwise_affine: maybe}");

@@ -52,10 +52,10 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.group << " " << c.copies << "x " << c.kind; }
 
 std::vector<Case> cases() {
-  return {{"C5", "regular", 2},     {"C5", "irreps", 2},       {"D4", "regular", 3},
-          {"D4", "permutation", 2}, {"D4", "rotated", 2},      {"D8", "regular", 4},
-          {"D8", "permutation", 2}, {"Ico", "irreps", 1},      {"Ico", "permutation", 1},
-          {"S4", "permutation", 1}, {"C2xD4", "irreps", 1},    {"Q8", "irreps", 2}};
+  return {{"C5", "regular", 2},     {"C5", "irreps", 2},    {"D4", "regular", 3},
+          {"D4", "permutation", 2}, {"D4", "rotated", 2},   {"D8", "regular", 4},
+          {"D8", "permutation", 2}, {"Ico", "irreps", 1},   {"Ico", "permutation", 1},
+          {"S4", "permutation", 1}, {"C2xD4", "irreps", 1}, {"Q8", "irreps", 2}};
 }
 
 GroupPtr case_group(const std::string& spec) { return group(spec == "Q8" ? std::string(kQ8) : spec); }
@@ -108,7 +108,8 @@ TEST_P(AdamParity, AttentionMovesLikeTheStockAttention) {
     stock->in_proj_weight.copy_(eq->in_proj_weight());
     stock->in_proj_bias.copy_(eq->in_proj_bias());
     stock->out_proj->weight.copy_(eq->out_proj->weight());
-    stock->out_proj->bias.copy_(eq->out_proj->has_bias() ? eq->out_proj->bias() : at::zeros({d}, at::kDouble));
+    stock->out_proj->bias.copy_(eq->out_proj->has_bias() ? eq->out_proj->bias()
+                                                         : at::zeros({d}, at::kDouble));
   }
   const at::Tensor x = at::randn({6, 8, d}, at::kDouble), y = at::randn({6, 8, d}, at::kDouble);
   auto eq_params = [&] {
@@ -116,7 +117,8 @@ TEST_P(AdamParity, AttentionMovesLikeTheStockAttention) {
                                    eq->out_proj->weight().detach().clone()};
   };
   auto stock_params = [&] {
-    return std::vector<at::Tensor>{stock->in_proj_weight.detach().clone(), stock->in_proj_bias.detach().clone(),
+    return std::vector<at::Tensor>{stock->in_proj_weight.detach().clone(),
+                                   stock->in_proj_bias.detach().clone(),
                                    stock->out_proj->weight.detach().clone()};
   };
   auto e0 = eq_params(), s0 = stock_params();

@@ -57,7 +57,8 @@ std::vector<EncoderCase> alternating_cases(const eqnn::testing::GroupCase& param
     RepPtr rep = eqnn::testing::make_kind(g, kind, encoder_copies(g));
     if (!rep) continue;  // no action of a fitting size
     norm_first = !norm_first;
-    cases.push_back({rep, norm_first, param.label + " " + kind + " norm_first=" + std::to_string(norm_first)});
+    cases.push_back(
+        {rep, norm_first, param.label + " " + kind + " norm_first=" + std::to_string(norm_first)});
   }
   return cases;
 }
@@ -88,8 +89,9 @@ TEST_P(EncoderEquivariance, EveryElementEveryKindTrainAndEval) {
         return std::vector<at::Tensor>{at::randn({2, 3, rep->size()}, o), at::randn({4, rep->size()}, o)};
       };
       sweep.also = [&](const at::Tensor& x) { EXPECT_EQ(layer->forward(x).sizes(), x.sizes()); };
-      eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep, sweep,
-                                       GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first));
+      eqnn::testing::ExpectEquivariant(
+          [&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep, sweep,
+          GetParam().label + " " + kind + " norm_first=" + std::to_string(norm_first));
     }
   }
 }
@@ -175,8 +177,8 @@ TEST_P(EncoderEquivariance, MasksKeepEveryElementEquivariant) {
       at::NoGradGuard no_grad;
       EXPECT_GT((layer(x, causal, padding) - layer(x)).abs().max().item<double>(), 1e-3) << what;
     };
-    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer(t, causal, padding); }, *rep, *rep,
-                                     sweep, "masked " + what);
+    eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer(t, causal, padding); }, *rep,
+                                     *rep, sweep, "masked " + what);
   }
 }
 
@@ -305,7 +307,8 @@ TEST(EncoderLayer, MasksMeanWhatTheySay) {
       EXPECT_LE((y.select(1, t) - prefix).abs().max().item<double>(), 1e-12) << "token " << t;
     }
     // Sample 0 keeps 4 tokens (positions 1 and 4 padded), sample 1 all 6.
-    const at::Tensor padding = at::tensor({0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, at::kInt).ne(0).view({2, seq});
+    const at::Tensor padding =
+        at::tensor({0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, at::kInt).ne(0).view({2, seq});
     const at::Tensor kept = at::tensor({0, 2, 3, 5}, at::kLong);
     const at::Tensor padded_out = layer(x, {}, padding);
     EXPECT_LE((padded_out[0].index_select(0, kept) - layer(x[0].index_select(0, kept).unsqueeze(0))[0])
@@ -315,10 +318,8 @@ TEST(EncoderLayer, MasksMeanWhatTheySay) {
               1e-12);
     EXPECT_LE((padded_out[1] - layer(x.slice(0, 1, 2))[0]).abs().max().item<double>(), 1e-12);
     // Sequence-first layout: the same numbers transposed.
-    eqnn::ETransformerEncoderLayer seq_first(eqnn::ETransformerEncoderLayerOptions(rep, 3)
-                                                 .dim_feedforward(8)
-                                                 .dropout(0.0)
-                                                 .norm_first(norm_first));
+    eqnn::ETransformerEncoderLayer seq_first(
+        eqnn::ETransformerEncoderLayerOptions(rep, 3).dim_feedforward(8).dropout(0.0).norm_first(norm_first));
     seq_first->to(at::kDouble);
     eqnn::testing::copy_parameters(*layer, *seq_first, "seq_first");
     EXPECT_LE((seq_first(x.transpose(0, 1), causal, padding).transpose(0, 1) - layer(x, causal, padding))
@@ -341,14 +342,23 @@ TEST(EncoderLayer, MaskErrors) {
   RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "2x regular");
   eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, 2).batch_first(true));
   const at::Tensor x = at::randn({2, 3, 10});
-  EXPECT_HAS(error_text([&] { layer(x, at::zeros({4, 4}, at::kBool)); }),
+  EXPECT_HAS(error_text([&] {
+               layer(x, at::zeros({4, 4}, at::kBool));
+             }),
              "eMultiheadAttention: the 2-D attn_mask has shape [4, 4]");
-  EXPECT_HAS(error_text([&] { layer(x, {}, at::zeros({3, 2}, at::kBool)); }),
+  EXPECT_HAS(error_text([&] {
+               layer(x, {}, at::zeros({3, 2}, at::kBool));
+             }),
              "eMultiheadAttention: key_padding_mask has shape [3, 2]");
   EXPECT_HAS(error_text([&] { layer(x, at::zeros({3, 3}, at::kInt)); }), "attn_mask");
-  EXPECT_HAS(error_text([&] { layer(at::randn({10}), at::zeros({1, 1}, at::kBool)); }),
-             "eTransformerEncoderLayer: with masks the input must be (batch, seq, D) or (batch, D), got [10]");
-  EXPECT_HAS(error_text([&] { layer(at::randn({2, 3, 7}), at::zeros({3, 3}, at::kBool)); }),
+  EXPECT_HAS(
+      error_text([&] {
+        layer(at::randn({10}), at::zeros({1, 1}, at::kBool));
+      }),
+      "eTransformerEncoderLayer: with masks the input must be (batch, seq, D) or (batch, D), got [10]");
+  EXPECT_HAS(error_text([&] {
+               layer(at::randn({2, 3, 7}), at::zeros({3, 3}, at::kBool));
+             }),
              "eTransformerEncoderLayer: expected input of shape (..., 10)");
 
   // A registry whose "eMultiheadAttention" is some other layer (here an eLinear): the layer works without
@@ -371,7 +381,9 @@ TEST(EncoderLayer, MaskErrors) {
   eqnn::ETransformerEncoderLayer other(
       eqnn::ETransformerEncoderLayerOptions(rep, 2).batch_first(true).registry(&registry));
   EXPECT_EQ(other(x).sizes(), x.sizes());
-  EXPECT_HAS(error_text([&] { other(x, at::zeros({3, 3}, at::kBool)); }),
+  EXPECT_HAS(error_text([&] {
+               other(x, at::zeros({3, 3}, at::kBool));
+             }),
              "eTransformerEncoderLayer: src_mask and src_key_padding_mask need self_attn to be an "
              "EMultiheadAttention; the registry supplied eqnn::ELinear");
 }

@@ -118,8 +118,8 @@ TEST(AtomicFile, WriterKilledAtRandomInstantsNeverDamagesTheCheckpoint) {
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the writer exited by itself";
     const std::string now = read_text(path);
-    ASSERT_TRUE(now == a || now == b) << "kill " << i << ": the checkpoint holds " << now.size()
-                                      << " bytes that are neither version";
+    ASSERT_TRUE(now == a || now == b)
+        << "kill " << i << ": the checkpoint holds " << now.size() << " bytes that are neither version";
     if (i % 5 == 0) EXPECT_NO_THROW(load_checkpoint(*model, path)) << "kill " << i;
     left_behind += temporaries();
     EXPECT_LE(temporaries(), 1) << "an earlier killed writer's temporary file was not cleaned";
@@ -193,8 +193,9 @@ TEST(AtomicFile, ErrorsNameTheStepAndLeakNoDescriptor) {
   ScratchDir dir;
   const int before = open_descriptors();
   std::string msg = error_of([&] { write_file_atomically(dir.file("missing/dir/out.pt"), "x"); });
-  EXPECT_NE(msg.find("cannot write '" + dir.file("missing/dir/out.pt") + "': cannot create the temporary file"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find("cannot write '" + dir.file("missing/dir/out.pt") + "': cannot create the temporary file"),
+      std::string::npos)
       << msg;
   EXPECT_NE(msg.find("No such file or directory"), std::string::npos) << msg;
   std::filesystem::create_directory(dir.file("a_directory"));

@@ -81,10 +81,11 @@ layers:
 )",
                                       "wider.yaml");
   const std::string msg = error_of([&] { load_checkpoint(*wider, dir.file("d4.pt")); });
-  EXPECT_NE(msg.find("does not fit model 'wider.yaml': layer layers.0 (eLinear): parameter "
-                     "'layers.0.weight_coefficients' expands to shape [32, 4] in the checkpoint but [40, 4] in "
-                     "the model"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find("does not fit model 'wider.yaml': layer layers.0 (eLinear): parameter "
+               "'layers.0.weight_coefficients' expands to shape [32, 4] in the checkpoint but [40, 4] in "
+               "the model"),
+      std::string::npos)
       << msg;
   auto c8 = seeded("c8_transformer", 0);
   const std::string other = error_of([&] { load_checkpoint(*c8, dir.file("d4.pt")); });
@@ -133,7 +134,8 @@ std::string refused_checkpoint(const std::string& file) {
 // copy deep inside the load).
 TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
   const std::string file = source_path("tests/fuzz/regressions/tensor_file/uint5_tensor");
-  EXPECT_HAS(refused_checkpoint(file), "UInt5 tensor; eqnn reads dense float, integer, bool and complex tensors");
+  EXPECT_HAS(refused_checkpoint(file),
+             "UInt5 tensor; eqnn reads dense float, integer, bool and complex tensors");
   EXPECT_HAS(error_of([&] { load_tensor_file(file); }), "UInt5");
 }
 
@@ -144,20 +146,24 @@ TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
 // those arguments; Python's torch.load refuses both too). A view inside its storage still loads.
 TEST(Checkpoint, TensorsReachingPastTheirStorageAreRefused) {
   const std::string file = source_path("tests/fuzz/regressions/tensor_file/strides_past_storage");
-  const std::string expected = "the tensor at the top level (shape [3, 4], strides [4, 245], offset 0) reaches "
-                               "element 743 of a storage of 12 elements";
+  const std::string expected =
+      "the tensor at the top level (shape [3, 4], strides [4, 245], offset 0) reaches "
+      "element 743 of a storage of 12 elements";
   EXPECT_HAS(error_of([&] { load_inputs(file); }), expected);
   EXPECT_HAS(error_of([&] { load_dataset(file); }), expected);
   EXPECT_HAS(error_of([&] { load_tensor_file(file); }), expected);
   EXPECT_HAS(refused_checkpoint(file), "is corrupt: " + expected);
-  EXPECT_HAS(error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_negative_offset.pt")); }),
-             "(shape [3], strides [1], offset -2) has a negative or overflowing extent, outside of a storage of 12 "
-             "elements");
-  EXPECT_HAS(error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_overflowing_stride.pt")); }),
-             "(shape [3, 4], strides [4, 4611686018427387904], offset 0) has a negative or overflowing extent");
+  EXPECT_HAS(
+      error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_negative_offset.pt")); }),
+      "(shape [3], strides [1], offset -2) has a negative or overflowing extent, outside of a storage of 12 "
+      "elements");
+  EXPECT_HAS(
+      error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_overflowing_stride.pt")); }),
+      "(shape [3, 4], strides [4, 4611686018427387904], offset 0) has a negative or overflowing extent");
 
   // Python's torch.save of arange(12.)[2:10].view(2, 4)[:, :3]: offset 2, strides [4, 1] over 12 floats.
-  const at::IValue view = load_pickle_file(source_path("tests/model/fixtures/tensor_view_inside.pt"), "tensor file");
+  const at::IValue view =
+      load_pickle_file(source_path("tests/model/fixtures/tensor_view_inside.pt"), "tensor file");
   ASSERT_TRUE(view.isTensor());
   const at::Tensor t = view.toTensor();
   EXPECT_EQ(t.storage_offset(), 2);
@@ -257,7 +263,8 @@ TEST(PortableCheckpoint, RecordsBasisFingerprintsAndEffectiveWeights) {
   EXPECT_EQ(fa[0].first, "layers.0.weight_coefficients");
   EXPECT_HAS(fa[0].second, "CommutingConstraint/orbit dim=");
   // Another basis (the D4 regular rep numbered differently) gives another fingerprint.
-  auto r = from_text(d4_by_generators(true), "r.yaml", 0), f = from_text(d4_by_generators(false), "f.yaml", 0);
+  auto r = from_text(d4_by_generators(true), "r.yaml", 0),
+       f = from_text(d4_by_generators(false), "f.yaml", 0);
   EXPECT_NE(basis_fingerprints(*r)[0].second, basis_fingerprints(*f)[0].second);
   // Stable across runs: a checkpoint written by another process loads without re-projection.
   auto cli = eqnn_cli("train " + example("d4_mlp") + " --steps 1 --out " + dir.file("cli.pt"));
@@ -277,8 +284,9 @@ TEST(PortableCheckpoint, TheSameGroupByGeneratorsInTheOtherOrderIsRefusedNamingT
   const at::Tensor x = at::randn({5, 2});
   const at::Tensor before = other->forward(x);
   const std::string msg = error_of([&] { load_checkpoint(*other, dir.file("rf.pt")); });
-  EXPECT_HAS(msg, "checkpoint '" + dir.file("rf.pt") + "' does not fit model 'fr.yaml': layer layers.0 (eLinear): "
-                  "'layers.0.weight_coefficients' was saved in another basis");
+  EXPECT_HAS(msg, "checkpoint '" + dir.file("rf.pt") +
+                      "' does not fit model 'fr.yaml': layer layers.0 (eLinear): "
+                      "'layers.0.weight_coefficients' was saved in another basis");
   EXPECT_HAS(msg, "is not equivariant for this model: re-projecting it leaves a relative error of");
   EXPECT_HAS(msg, "loading would change its function");
   // Refused before anything was copied: the model is unchanged.
@@ -345,8 +353,8 @@ TEST(PortableCheckpoint, FormatVersion1IsRefusedWithAFormatVersionMessage) {
   EXPECT_HAS(msg, "reads format version 2");
   // Its model text is still readable.
   EXPECT_EQ(checkpoint_source(fixture), read_text(source_path("tests/model/fixtures/c2_linear.yaml")));
-  auto r = eqnn_cli("export " + source_path("tests/model/fixtures/c2_linear.yaml") + " --checkpoint " + fixture +
-                    " --out /dev/null");
+  auto r = eqnn_cli("export " + source_path("tests/model/fixtures/c2_linear.yaml") + " --checkpoint " +
+                    fixture + " --out /dev/null");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_HAS(r.output, "format version 1");
 }
@@ -356,7 +364,8 @@ TEST(PortableCheckpoint, RunAndExportWarnWhenTheModelTextDiffers) {
   const std::string text = read_text(example("d4_mlp"));
   write_text(dir.file("model.yaml"), text);
   write_text(dir.file("edited.yaml"), text + "# edited after training\n");
-  ASSERT_EQ(eqnn_cli("train " + dir.file("model.yaml") + " --steps 1 --out " + dir.file("ckpt.pt")).status, 0);
+  ASSERT_EQ(eqnn_cli("train " + dir.file("model.yaml") + " --steps 1 --out " + dir.file("ckpt.pt")).status,
+            0);
   save_tensor_file(at::randn({2, 4}), dir.file("x.pt"));
   const std::string io = " --input " + dir.file("x.pt") + " --output " + dir.file("y.pt");
   auto same = eqnn_cli("run " + dir.file("model.yaml") + " --checkpoint " + dir.file("ckpt.pt") + io);
@@ -364,7 +373,8 @@ TEST(PortableCheckpoint, RunAndExportWarnWhenTheModelTextDiffers) {
   EXPECT_EQ(same.output.find("warning"), std::string::npos) << same.output;
   for (const std::string command : {"run", "export"}) {
     const std::string rest = command == "run" ? io : " --out " + dir.file("w.pt");
-    auto r = eqnn_cli(command + " " + dir.file("edited.yaml") + " --checkpoint " + dir.file("ckpt.pt") + rest);
+    auto r =
+        eqnn_cli(command + " " + dir.file("edited.yaml") + " --checkpoint " + dir.file("ckpt.pt") + rest);
     EXPECT_EQ(r.status, 0) << r.output;
     EXPECT_HAS(r.output, "eqnn: warning: the model text of '" + dir.file("edited.yaml") +
                              "' differs from the one stored in checkpoint '" + dir.file("ckpt.pt") + "'");

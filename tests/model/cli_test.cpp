@@ -151,9 +151,9 @@ TEST(Cli, RunAndExportErrors) {
 TEST(Cli, DemoSmokeTest) {
   auto r = eqnn_cli("demo --steps 5 --sizes 16,32");
   ASSERT_EQ(r.status, 0) << r.output;
-  for (const std::string part : {"equivariant (D8)", "stock twin", "ratio", "relative test error",
-                                 "equivariance error", "trainable parameters", "training windows",
-                                 "16 / 32 training windows"}) {
+  for (const std::string part :
+       {"equivariant (D8)", "stock twin", "ratio", "relative test error", "equivariance error",
+        "trainable parameters", "training windows", "16 / 32 training windows"}) {
     EXPECT_TRUE(contains(r.output, part)) << part << "\n" << r.output;
   }
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{

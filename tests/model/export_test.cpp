@@ -1,5 +1,5 @@
-// Export → stock PyTorch: the project venv's Python (EQNN_PYTHON, the torch eqnn builds against) builds the stock
-// torch.nn model of the same structure, loads the exported weights with strict=True and must match
+// Export → stock PyTorch: the project venv's Python (EQNN_PYTHON, the torch eqnn builds against) builds the
+// stock torch.nn model of the same structure, loads the exported weights with strict=True and must match
 // `eqnn run` (float32 1e-5, float64 1e-10). Also: a checkpoint is readable by torch.load.
 #include <gtest/gtest.h>
 
@@ -10,8 +10,9 @@ namespace {
 
 CommandResult export_check(const std::string& model, const std::string& work, const std::string& dtype,
                            const std::string& checkpoint = "") {
-  return run_command(std::string(EQNN_PYTHON) + " " + source_path("tests/model/export_check.py") + " " + EQNN_CLI + " " +
-                     model + " " + work + " " + dtype + (checkpoint.empty() ? "" : " " + checkpoint));
+  return run_command(std::string(EQNN_PYTHON) + " " + source_path("tests/model/export_check.py") + " " +
+                     EQNN_CLI + " " + model + " " + work + " " + dtype +
+                     (checkpoint.empty() ? "" : " " + checkpoint));
 }
 
 TEST(Export, StockPyTorchLoadsStrictAndMatchesRun) {
@@ -42,7 +43,8 @@ TEST(Export, DifferentSeedsGiveDifferentWeights) {
   ASSERT_EQ(eqnn_cli("export " + model + " --seed 1 --out " + dir.file("w1.pt")).status, 0);
   ASSERT_EQ(eqnn_cli("export " + model + " --seed 2 --out " + dir.file("w2.pt")).status, 0);
   auto r = run_command(
-      std::string(EQNN_PYTHON) + " -c \"import sys, torch; a = torch.load(sys.argv[1]); b = torch.load(sys.argv[2]); "
+      std::string(EQNN_PYTHON) +
+      " -c \"import sys, torch; a = torch.load(sys.argv[1]); b = torch.load(sys.argv[2]); "
       "print(sorted(a) == sorted(b), max((a[k] - b[k]).abs().max().item() for k in a) > 1e-3)\" " +
       dir.file("w1.pt") + " " + dir.file("w2.pt"));
   EXPECT_EQ(r.status, 0) << r.output;

@@ -114,8 +114,9 @@ TEST(Malformed, AnyExceptionFromALayerFactoryIsLocatedAtItsType) {
     reg.add_layer("Throwing", [](const LayerArgs&) -> LayerPtr { throw std::out_of_range("stoi"); });
   });
   try {
-    load_model_from_string(r, "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eReLU}\n  - {type: Throwing}\n",
-                           "throwing.yaml");
+    load_model_from_string(
+        r, "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eReLU}\n  - {type: Throwing}\n",
+        "throwing.yaml");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), "throwing.yaml:6:12: error: Throwing: stoi");

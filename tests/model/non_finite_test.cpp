@@ -125,7 +125,9 @@ TEST(NonFinite, TestHelpersReportNaNAndNeverPassIt) {
   EXPECT_EQ(nan_max(1.0, 2.0), 2.0);
   EXPECT_FALSE(all_finite(at::tensor({1.0, std::numeric_limits<double>::infinity()})));
   EquivarianceSweep sweep;
-  sweep.inputs = [&](at::ScalarType dtype) -> std::vector<at::Tensor> { return random_inputs(rep->size(), dtype, 1); };
+  sweep.inputs = [&](at::ScalarType dtype) -> std::vector<at::Tensor> {
+    return random_inputs(rep->size(), dtype, 1);
+  };
   // ExpectEquivariant fails once per dtype and input (2 x 3), never passes.
   ::testing::TestPartResultArray failures;
   {

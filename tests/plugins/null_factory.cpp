@@ -9,7 +9,8 @@
 namespace {
 
 void register_all(eqnn::Registrar& registrar) {
-  registrar.add_constraint("NullConstraint", [](const eqnn::ConstraintRequest&) { return eqnn::ConstraintPtr(); });
+  registrar.add_constraint("NullConstraint",
+                           [](const eqnn::ConstraintRequest&) { return eqnn::ConstraintPtr(); });
   eqnn::GroupType type;
   type.name = "NullGroup";
   type.parameters = "none";

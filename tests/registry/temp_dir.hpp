@@ -46,5 +46,4 @@ class TempDir {
   std::string path_;
 };
 
-
 }  // namespace eqnn::testing

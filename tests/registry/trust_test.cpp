@@ -89,8 +89,8 @@ TEST(PluginTrust, FileOwnedBySomeoneElseIsRefused) {
   const Stranger s = make_foreign(tree.file, tree.top.path());
   EXPECT_THAT(plugin_error([&] { detail::check_plugin_file(tree.file, s.check_as); }),
               AllOf(HasSubstr("refusing to load plugin '" + tree.file + "'"), HasSubstr("'" + s.offender),
-                    HasSubstr("is owned by uid "), HasSubstr("not by root or you (uid " +
-                                                             std::to_string(s.check_as))));
+                    HasSubstr("is owned by uid "),
+                    HasSubstr("not by root or you (uid " + std::to_string(s.check_as))));
   if (::geteuid() == 0) {
     // Through the registry as well, with the file named as the role.
     Registry registry;
@@ -111,10 +111,11 @@ TEST(PluginTrust, AncestorOwnedBySomeoneElseIsRefused) {
 TEST(PluginTrust, AncestorWritableByOthersIsRefusedUnlessSticky) {
   Tree tree;
   ASSERT_EQ(::chmod(tree.sub.c_str(), 0777), 0);
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_file(tree.file); }),
-              AllOf(HasSubstr("refusing to load plugin '" + tree.file + "'"),
-                    HasSubstr("the directory '" + tree.sub + "' above it is writable by other users (mode 0777)"),
-                    HasSubstr("chmod go-w '" + tree.sub + "'")));
+  EXPECT_THAT(
+      plugin_error([&] { detail::check_plugin_file(tree.file); }),
+      AllOf(HasSubstr("refusing to load plugin '" + tree.file + "'"),
+            HasSubstr("the directory '" + tree.sub + "' above it is writable by other users (mode 0777)"),
+            HasSubstr("chmod go-w '" + tree.sub + "'")));
   ASSERT_EQ(::chmod(tree.sub.c_str(), 0775), 0);
   EXPECT_THAT(plugin_error([&] { detail::check_plugin_directory(tree.plugins); }),
               HasSubstr("the directory '" + tree.sub + "' above it is writable by its group (mode 0775)"));
@@ -182,9 +183,11 @@ TEST(PluginContract, NullFromAFactoryIsAnErrorNamingThePluginAndTheName) {
   registry.load_plugin(EQNN_TEST_PLUGIN_NULL_FACTORY);
   const std::string file = std::filesystem::canonical(EQNN_TEST_PLUGIN_NULL_FACTORY).string();
   auto names = [&](const std::string& what) {
-    return AllOf(HasSubstr("plugin 'test_null_factory' ('" + file + "')"), HasSubstr(what), HasSubstr("returned null"));
+    return AllOf(HasSubstr("plugin 'test_null_factory' ('" + file + "')"), HasSubstr(what),
+                 HasSubstr("returned null"));
   };
-  EXPECT_THAT(plugin_error([&] { registry.get_layer("NullLayer")(LayerArgs{}); }), names("layer 'NullLayer'"));
+  EXPECT_THAT(plugin_error([&] { registry.get_layer("NullLayer")(LayerArgs{}); }),
+              names("layer 'NullLayer'"));
   EXPECT_THAT(plugin_error([&] { registry.get_constraint("NullConstraint")(ConstraintRequest{}); }),
               names("constraint 'NullConstraint'"));
   EXPECT_THAT(plugin_error([&] { registry.get_group_type("NullGroup").make(YAML::Node(), registry); }),

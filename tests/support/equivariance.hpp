@@ -58,7 +58,8 @@ inline const std::vector<at::ScalarType>& float_dtypes() {
 inline std::vector<at::Tensor> random_inputs(int64_t D, at::ScalarType dtype, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto o = at::TensorOptions().dtype(dtype);
-  return {at::normal(0, 1, {D}, gen, o), at::normal(0, 1, {3, D}, gen, o), at::normal(0, 1, {2, 3, D}, gen, o)};
+  return {at::normal(0, 1, {D}, gen, o), at::normal(0, 1, {3, D}, gen, o),
+          at::normal(0, 1, {2, 3, D}, gen, o)};
 }
 
 /// Scale floors for the relative errors: relative to max|f(x)| alone, or to max(1, max|f(x)|).
@@ -123,8 +124,8 @@ inline void ExpectEquivariant(const TensorFn& f, const Representation& in, const
     if (sweep.prepare) sweep.prepare(dtype);
     for (const at::Tensor& x : sweep.inputs(dtype)) {
       const double err = equivariance_error(f, in, sweep.invariant ? nullptr : &out, x, sweep.min_scale);
-      const double tol = dtype == at::kFloat && sweep.float32_tolerance > 0 ? sweep.float32_tolerance
-                                                                           : tolerance(dtype);
+      const double tol =
+          dtype == at::kFloat && sweep.float32_tolerance > 0 ? sweep.float32_tolerance : tolerance(dtype);
       EXPECT_LE(err, tol) << what << " dtype=" << dtype << " input " << x.sizes();
       if (sweep.also) sweep.also(x);
     }

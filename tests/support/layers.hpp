@@ -84,11 +84,7 @@ struct GroupCase {
 /// What gtest prints for the parameter (ctest's test list shows it): the label, not the object's bytes.
 inline void PrintTo(const GroupCase& c, std::ostream* os) { *os << c.label; }
 inline std::vector<GroupCase> test_groups() {
-  return {{"C5", "C5"},
-          {"D4", "D4"},
-          {"Ico", "Ico"},
-          {"C2xD4", "C2xD4"},
-          {"Q8", kQ8}};
+  return {{"C5", "C5"}, {"D4", "D4"}, {"Ico", "Ico"}, {"C2xD4", "C2xD4"}, {"Q8", kQ8}};
 }
 
 inline std::vector<std::string> test_kinds() { return {"regular", "rotated", "irreps", "permutation"}; }
@@ -105,8 +101,8 @@ inline std::vector<std::pair<std::string, RepPtr>> mixed_reps(const GroupPtr& g)
   for (int k = 0; k < n; ++k) irreps.push_back(Representation::irrep(g, k));
   irreps.push_back(Representation::irrep(g, n - 1));
   reps.emplace_back("irreps", Representation::direct_sum(irreps));
-  const std::string perm =
-      g->actions().empty() ? "regular + 2x trivial" : "permutation(" + g->actions().front().name + ") + trivial";
+  const std::string perm = g->actions().empty() ? "regular + 2x trivial"
+                                                : "permutation(" + g->actions().front().name + ") + trivial";
   reps.emplace_back(perm, parse_rep(g, perm));
   return reps;
 }
@@ -179,7 +175,8 @@ inline void expect_gradient_matches(const std::function<at::Tensor()>& loss, at:
     flat[i].fill_(v);
     numeric.view(-1)[i].fill_((up - down) / (2 * eps));
   }
-  EXPECT_TRUE(at::allclose(analytic, numeric, 1e-6, 1e-7)) << what << "\n" << (analytic - numeric).abs().max();
+  EXPECT_TRUE(at::allclose(analytic, numeric, 1e-6, 1e-7)) << what << "\n"
+                                                           << (analytic - numeric).abs().max();
 }
 
 }  // namespace eqnn::testing

@@ -14,8 +14,8 @@
 
 #include <c10/util/Exception.h>
 
-#include <Eigen/Dense>
 #include <gtest/gtest.h>
+#include <Eigen/Dense>
 
 #include "eqnn/error.hpp"
 #include "eqnn/registry.hpp"

@@ -120,5 +120,6 @@ TEST(CliGroup, ErrorsAreClearAndExitTwo) {
   EXPECT_NE(t.out.find("did you mean 'DihedralGroup'"), std::string::npos) << t.out;
   auto p = run("rep info --group D4 'permutation(points)'");
   EXPECT_EQ(p.status, 2);
-  EXPECT_NE(p.out.find("D4 has no permutation action 'points'; its actions: vertices"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("D4 has no permutation action 'points'; its actions: vertices"), std::string::npos)
+      << p.out;
 }

@@ -63,7 +63,8 @@ void expect_decomposition_rebuilds(const eqnn::RepPtr& rep) {
     for (int k : rep->irreps()) {
       const int d = irr[k].dim;
       const Matrix QP = Q.middleCols(o, d) * irr[k].matrices[x];
-      for (int i = 0; i < D; ++i) err = std::max(err, (Q.block(i, o, 1, d) - QP.row(p[i])).cwiseAbs().maxCoeff());
+      for (int i = 0; i < D; ++i)
+        err = std::max(err, (Q.block(i, o, 1, d) - QP.row(p[i])).cwiseAbs().maxCoeff());
       o += d;
     }
     ASSERT_EQ(o, D);
@@ -81,7 +82,8 @@ TEST(ClosedFormIrreps, CyclicAndDihedralSweep) {
       expect_character_theory(g);
       // Type C exactly for the 2-dimensional irreps of C_n; dihedral irreps are all real.
       for (const auto& ir : g->irreps())
-        EXPECT_EQ(ir.type, family[0] == 'C' && ir.dim == 2 ? eqnn::IrrepType::C : eqnn::IrrepType::R) << g->name();
+        EXPECT_EQ(ir.type, family[0] == 'C' && ir.dim == 2 ? eqnn::IrrepType::C : eqnn::IrrepType::R)
+            << g->name();
       if (HasFailure()) return;
     }
 }
@@ -102,7 +104,8 @@ TEST(ClosedFormIrreps, SymmetricAndAlternatingHaveTextbookDimensions) {
   auto a6 = group("A6");
   EXPECT_EQ(dims(a6), (std::vector<int>{1, 5, 5, 8, 8, 9, 10}));
   expect_character_theory(a6);
-  for (const char* spec : {"S1", "S2", "S3", "A1", "A2", "A3", "A4", "A5"}) expect_character_theory(group(spec));
+  for (const char* spec : {"S1", "S2", "S3", "A1", "A2", "A3", "A4", "A5"})
+    expect_character_theory(group(spec));
   // A3 ≅ C3 and A4: the restriction of the self-conjugate partition stays irreducible, of type C.
   EXPECT_EQ(group("A3")->irreps()[1].type, eqnn::IrrepType::C);
 }
@@ -111,8 +114,8 @@ TEST(ClosedFormIrreps, ProductsSplitTensorProducts) {
   // C⊗C splits into two type-C irreps; H⊗H into four copies of one type-R irrep.
   auto c4c4 = group("C4xC4");
   expect_character_theory(c4c4);
-  auto q8q8 = group(std::string("{type: DirectProduct, factors: [") + eqnn::testing::kQ8 + ", " + eqnn::testing::kQ8 +
-                    "]}");
+  auto q8q8 = group(std::string("{type: DirectProduct, factors: [") + eqnn::testing::kQ8 + ", " +
+                    eqnn::testing::kQ8 + "]}");
   EXPECT_EQ(q8q8->order(), 64);
   expect_character_theory(q8q8);
   int dim16 = 0;
@@ -162,8 +165,9 @@ TEST(Decompositions, DenseMatricesAndTheirOwnBasis) {
       block.block(o, o, irr[k].dim, irr[k].dim) = irr[k].matrices[x];
       o += irr[k].dim;
     }
-    EXPECT_LT((rep->Q() * block * rep->Q().transpose() - B * perm->matrix(x) * B.transpose()).cwiseAbs().maxCoeff(),
-              1e-10);
+    EXPECT_LT(
+        (rep->Q() * block * rep->Q().transpose() - B * perm->matrix(x) * B.transpose()).cwiseAbs().maxCoeff(),
+        1e-10);
   }
 }
 
@@ -196,14 +200,18 @@ TEST(OrderLimit, RefusedBeforeAllocationWithTheOrderAndTheLimit) {
   EXPECT_HAS(error_text([] { group("{type: CyclicGroup, n: 5001}"); }),
              "CyclicGroup(n: 5001) would have order 5001, more than the limit 5000");
   EXPECT_HAS(error_text([] { group("{type: DihedralGroup, n: 2501}"); }), "would have order 2·2501");
-  EXPECT_HAS(error_text([] { group("S7"); }), "SymmetricGroup(n: 7) would have order 7! = 5040, more than the limit");
+  EXPECT_HAS(error_text([] { group("S7"); }),
+             "SymmetricGroup(n: 7) would have order 7! = 5040, more than the limit");
   EXPECT_HAS(error_text([] { group("S40"); }), "would have order 40! > 10^30");
-  EXPECT_HAS(error_text([] { group("{type: FiniteGroup, generators: [[1, 0, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 0]]}"); }),
+  EXPECT_HAS(error_text([] {
+               group("{type: FiniteGroup, generators: [[1, 0, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 0]]}");
+             }),
              "generate a group of more than 5000 elements, the limit on group orders");
   {
     ScopedEnv limit("EQNN_MAX_GROUP_ORDER", "10");
     EXPECT_HAS(error_text([] { group("C11"); }), "more than the limit 10");
-    EXPECT_HAS(error_text([] { group("C2xC3xC2"); }), "C2xC3xC2 would have order 2·3·2 = 12, more than the limit 10");
+    EXPECT_HAS(error_text([] { group("C2xC3xC2"); }),
+               "C2xC3xC2 would have order 2·3·2 = 12, more than the limit 10");
     std::vector<std::vector<int>> table(11, std::vector<int>(11));
     for (int a = 0; a < 11; ++a)
       for (int b = 0; b < 11; ++b) table[a][b] = (a + b) % 11;
@@ -218,7 +226,8 @@ TEST(OrderLimit, RefusedBeforeAllocationWithTheOrderAndTheLimit) {
   {
     ScopedEnv limit("EQNN_MAX_GROUP_ORDER", "24");
     EXPECT_EQ(group("S4")->order(), 24);
-    EXPECT_HAS(error_text([] { group("S5"); }), "SymmetricGroup(n: 5) would have order 5! = 120, more than the limit 24");
+    EXPECT_HAS(error_text([] { group("S5"); }),
+               "SymmetricGroup(n: 5) would have order 5! = 120, more than the limit 24");
   }
 }
 
@@ -246,25 +255,29 @@ std::shared_ptr<Group> cyclic_by_perm(int n) {
 TEST(SuppliedIrreps, EveryWayToBeWrongIsNamed) {
   const double t = 2 * M_PI / 5;
   // Reducible with ⟨χ,χ⟩ = 2 and even dimension: diag(1, -1) for C2 (End = R ⊕ R, not C).
-  EXPECT_HAS(supplied_error(cyclic_by_perm(2), {{one()}, {direct_sum(one(), -one())}}),
-             "supplied irrep 1 ('irrep(1)') of C2 is not irreducible: End_G has dimension 2 but is not a division "
-             "algebra");
+  EXPECT_HAS(
+      supplied_error(cyclic_by_perm(2), {{one()}, {direct_sum(one(), -one())}}),
+      "supplied irrep 1 ('irrep(1)') of C2 is not irreducible: End_G has dimension 2 but is not a division "
+      "algebra");
   // Reducible with ⟨χ,χ⟩ = 4, dimension 4: two non-isomorphic type-C irreps of C5 (End = C ⊕ C, not H).
   EXPECT_HAS(supplied_error(cyclic_by_perm(5), {{one()}, {direct_sum(rot(t), rot(2 * t))}, {rot(2 * t)}}),
              "is not irreducible: End_G has dimension 4 but is not a division algebra");
   // Character norm not in {1, 2, 4}.
-  EXPECT_HAS(supplied_error(cyclic_by_perm(4), {{one()}, {-one()}, {direct_sum(rot(M_PI / 2), rot(M_PI / 2))}}),
-             "its character norm (1/|G|) Σ χ(g)² = 8 is not 1, 2 or 4");
+  EXPECT_HAS(
+      supplied_error(cyclic_by_perm(4), {{one()}, {-one()}, {direct_sum(rot(M_PI / 2), rot(M_PI / 2))}}),
+      "its character norm (1/|G|) Σ χ(g)² = 8 is not 1, 2 or 4");
   // Isomorphic pair.
-  EXPECT_HAS(supplied_error(cyclic_by_perm(5), {{one()}, {rot(t)}, {rot(-t)}}),
-             "supplied irrep 2 ('irrep(2)') of C5 is isomorphic to (or shares constituents with) supplied irrep 1");
+  EXPECT_HAS(
+      supplied_error(cyclic_by_perm(5), {{one()}, {rot(t)}, {rot(-t)}}),
+      "supplied irrep 2 ('irrep(2)') of C5 is isomorphic to (or shares constituents with) supplied irrep 1");
   // Too few and too many, against the number of real classes.
   EXPECT_HAS(supplied_error(cyclic_by_perm(5), {{one()}, {rot(t)}}),
              "the supplied irreps of C5 are incomplete: 2 given, but C5 has 3 real conjugacy classes");
   EXPECT_HAS(supplied_error(cyclic_by_perm(2), {{one()}, {-one()}, {-one()}}),
              "the supplied irreps of C2 are too many: 3 given");
   // Irrep 0 not trivial; not a homomorphism; not orthogonal.
-  EXPECT_HAS(supplied_error(cyclic_by_perm(2), {{-one()}, {one()}}), "supplied irrep 0 of C2 must be the trivial irrep");
+  EXPECT_HAS(supplied_error(cyclic_by_perm(2), {{-one()}, {one()}}),
+             "supplied irrep 0 of C2 must be the trivial irrep");
   EXPECT_HAS(supplied_error(cyclic_by_perm(5), {{one()}, {rot(t)}, {rot(1.0)}}),
              "do not define a representation of C5");
   EXPECT_HAS(supplied_error(cyclic_by_perm(2), {{one()}, {2 * one()}}), "is not orthogonal");

@@ -44,7 +44,17 @@ const std::vector<Textbook>& textbook() {
       {"A5", 60, rep({{1, 'R'}, {3, 'R'}, {3, 'R'}, {4, 'R'}, {5, 'R'}})},
       {"Ico", 60, rep({{1, 'R'}, {3, 'R'}, {3, 'R'}, {4, 'R'}, {5, 'R'}})},
       {"Octa", 24, rep({{1, 'R'}, {1, 'R'}, {2, 'R'}, {3, 'R'}, {3, 'R'}})},
-      {"C2xD4", 16, rep({{1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {2, 'R'}, {2, 'R'}})},
+      {"C2xD4", 16,
+       rep({{1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {1, 'R'},
+            {2, 'R'},
+            {2, 'R'}})},
       {"C3xC3", 9, rep({{1, 'R'}, {2, 'C'}, {2, 'C'}, {2, 'C'}, {2, 'C'}})},
       // The quaternion group by generators: left multiplication by i and j on H = R^4.
       {eqnn::testing::kQ8, 8, rep({{1, 'R'}, {1, 'R'}, {1, 'R'}, {1, 'R'}, {4, 'H'}})},
@@ -125,16 +135,16 @@ TEST_P(TextbookGroups, RegularRepresentationDecomposes) {
   for (const auto& ir : irr) EXPECT_EQ(m[ir.index], ir.dim / ir.S());
 }
 
-INSTANTIATE_TEST_SUITE_P(Textbook, TextbookGroups, ::testing::ValuesIn(textbook()),
-                         [](const auto& info) {
-                           std::string s = info.param.spec.rfind("{", 0) == 0 ? "Q8" : info.param.spec;
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Textbook, TextbookGroups, ::testing::ValuesIn(textbook()), [](const auto& info) {
+  std::string s = info.param.spec.rfind("{", 0) == 0 ? "Q8" : info.param.spec;
+  return s;
+});
 
 TEST(Groups, ShortNamesAndMappingsAgree) {
   EXPECT_EQ(group("D4")->content_hash(), group("{type: DihedralGroup, n: 4}")->content_hash());
   EXPECT_EQ(group("C2xD4")->order(), 16);
-  EXPECT_EQ(group("{type: DirectProduct, factors: [C2, D4]}")->content_hash(), group("C2xD4")->content_hash());
+  EXPECT_EQ(group("{type: DirectProduct, factors: [C2, D4]}")->content_hash(),
+            group("C2xD4")->content_hash());
   EXPECT_EQ(group("{type: FiniteGroup, generators: [[1, 2, 0], [1, 0, 2]]}")->order(), 6);
 }
 
@@ -186,7 +196,8 @@ TEST(GroupErrors, TablesThatAreNotGroups) {
   expect_msg({{0, 1, 2}, {1, 2}, {2, 0, 1}}, "row 1 has 2 entries");
   expect_msg({{0, 1, 2}, {1, 0, 5}, {2, 1, 0}}, "is not an element index");
   // A Latin square with identity that is not associative (order 5 loop).
-  expect_msg({{0, 1, 2, 3, 4}, {1, 0, 3, 4, 2}, {2, 4, 0, 1, 3}, {3, 2, 4, 0, 1}, {4, 3, 1, 2, 0}}, "not associative");
+  expect_msg({{0, 1, 2, 3, 4}, {1, 0, 3, 4, 2}, {2, 4, 0, 1, 3}, {3, 2, 4, 0, 1}, {4, 3, 1, 2, 0}},
+             "not associative");
 }
 
 TEST(GroupErrors, BadPermutations) {

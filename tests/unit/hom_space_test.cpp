@@ -15,8 +15,8 @@
 
 using eqnn::HomSpace;
 using eqnn::Matrix;
-using eqnn::Representation;
 using eqnn::RepPtr;
+using eqnn::Representation;
 using eqnn::testing::group;
 using eqnn::testing::kQ8;
 using eqnn::testing::to_tensor;
@@ -169,11 +169,13 @@ TEST(HomSpace, InitialisationMatchesTheStockVariance) {
            {"2x regular", "6x regular"}, {"standard + 30x trivial + 10x irrep(4)", "2x regular"}}) {
     auto in = eqnn::parse_rep(g, in_s), out = eqnn::parse_rep(g, out_s);
     auto hom = HomSpace::get(in, out);
-    for (auto scheme : {eqnn::InitScheme::stock, eqnn::InitScheme::xavier_normal, eqnn::InitScheme::xavier_uniform,
-                        eqnn::InitScheme::kaiming_normal, eqnn::InitScheme::kaiming_uniform}) {
+    for (auto scheme :
+         {eqnn::InitScheme::stock, eqnn::InitScheme::xavier_normal, eqnn::InitScheme::xavier_uniform,
+          eqnn::InitScheme::kaiming_normal, eqnn::InitScheme::kaiming_uniform}) {
       double mean_sq = 0;
       const int trials = 20;
-      for (int t = 0; t < trials; ++t) mean_sq += hom->expand(hom->sample(scheme, at::kDouble)).pow(2).mean().item<double>();
+      for (int t = 0; t < trials; ++t)
+        mean_sq += hom->expand(hom->sample(scheme, at::kDouble)).pow(2).mean().item<double>();
       mean_sq /= trials;
       const double expected = eqnn::stock_variance(scheme, out->size(), in->size());
       EXPECT_NEAR(mean_sq / expected, 1.0, 0.1) << in_s << " -> " << out_s << " " << eqnn::to_string(scheme);
@@ -192,9 +194,11 @@ TEST(HomSpace, DifferentGroupsAreRefused) {
 }
 
 TEST(InvariantProjector, IdempotentSymmetricAndFixedByEveryElement) {
-  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{
-           {"D4", "permutation(vertices) + regular"}, {"Ico", "permutation(vertices) + standard"},
-           {"C3xC3", "2x regular + irrep(1)"}, {"A4", "permutation(points) + trivial"}}) {
+  for (const auto& [spec, rs] :
+       std::vector<std::pair<std::string, std::string>>{{"D4", "permutation(vertices) + regular"},
+                                                        {"Ico", "permutation(vertices) + standard"},
+                                                        {"C3xC3", "2x regular + irrep(1)"},
+                                                        {"A4", "permutation(points) + trivial"}}) {
     auto g = group(spec);
     auto r = eqnn::testing::random_basis(eqnn::parse_rep(g, rs), 9);
     Matrix P = r->invariant_projector();
@@ -273,8 +277,10 @@ TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) 
   // 4 · 10⁵ features: a 1.6·10¹¹-entry weight (596 GiB in float32), refused at once by default.
   const RepPtr wide = parse_rep(g, "100000x regular");
   const std::string text = error_text([&] { HomSpace::build(wide, wide, HomSpace::Method::orbit); });
-  EXPECT_HAS(text, "Hom(100000x regular (size 400000), 100000x regular (size 400000)): a weight of 400000 x 400000 = "
-                   "160000000000 entries (596.0 GiB in float32)");
+  EXPECT_HAS(
+      text,
+      "Hom(100000x regular (size 400000), 100000x regular (size 400000)): a weight of 400000 x 400000 = "
+      "160000000000 entries (596.0 GiB in float32)");
   EXPECT_HAS(text, "at most 268435456 entries; set EQNN_MAX_WEIGHT_ENTRIES");
   EXPECT_THROW(HomSpace::get(wide, wide), GroupError);
   // The limit is the environment's: 8 x 8 = 64 entries pass at 64 and fail at 63, on both paths.
@@ -310,13 +316,17 @@ TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBui
     EXPECT_HAS(error_text([&] { parse_rep(g, "20x regular + 6x regular"); }),
                "the representation would have 104 coordinates");
     const RepPtr r = parse_rep(g, "20x regular");
-    EXPECT_HAS(error_text([&] { Representation::direct_sum({r, r}); }),
-               "the direct sum of 2 representations would have 160 coordinates, more than eqnn builds (at most 100");
+    EXPECT_HAS(
+        error_text([&] {
+          Representation::direct_sum({r, r});
+        }),
+        "the direct sum of 2 representations would have 160 coordinates, more than eqnn builds (at most 100");
   }
   {
     ScopedEnv limit("EQNN_MAX_REP_SIZE", "lots");
-    EXPECT_HAS(error_text([&] { parse_rep(g, "2x regular"); }),
-               "EQNN_MAX_REP_SIZE='lots' is not a representation-size limit: expected an integer 1 .. 2147483647");
+    EXPECT_HAS(
+        error_text([&] { parse_rep(g, "2x regular"); }),
+        "EQNN_MAX_REP_SIZE='lots' is not a representation-size limit: expected an integer 1 .. 2147483647");
   }
 }
 

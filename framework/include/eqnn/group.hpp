@@ -47,8 +47,8 @@ struct Irrep {
   std::string name;  ///< "irrep(k)" unless the group plugin named it
   int dim = 0;
   IrrepType type = IrrepType::R;
-  std::vector<Matrix> matrices;      ///< one per element
-  std::vector<double> character;     ///< χ(g) for every element
+  std::vector<Matrix> matrices;   ///< one per element
+  std::vector<double> character;  ///< χ(g) for every element
   /// Frobenius-orthogonal basis of End_G(ψ): S matrices, the first the identity, each ‖E‖²_F = dim.
   std::vector<Matrix> endomorphism_basis;
   int S() const { return static_cast<int>(type); }

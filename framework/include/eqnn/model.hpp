@@ -162,7 +162,7 @@ struct EquivarianceResult {
   bool checked = false;  ///< false for layers without representations (stock layers)
   double max_error = 0;  ///< max over g of max|f(ρ_in(g)x) − ρ_out(g)f(x)| / max|f(x)|; NaN when not finite
   int worst_element = 0;
-  std::string note;      ///< "not finite: ..." when an output or the error is NaN or Inf
+  std::string note;  ///< "not finite: ..." when an output or the error is NaN or Inf
 };
 
 /// Relative equivariance error of `f` on every group element, for a random input of shape

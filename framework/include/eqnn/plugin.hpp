@@ -39,9 +39,9 @@ typedef const EqnnPluginInfo* (*EqnnPluginInfoFunction)();
 ///
 ///   static void register_all(eqnn::Registrar& r) { r.add_group_type(...); }
 ///   EQNN_PLUGIN("my_groups", "1.0.0", register_all)
-#define EQNN_PLUGIN(NAME, VERSION, REGISTER_ALL)                                           \
-  extern "C" __attribute__((visibility("default"))) const EqnnPluginInfo* eqnn_plugin_info() { \
-    static const EqnnPluginInfo info{EQNN_PLUGIN_ABI_VERSION, NAME, VERSION,              \
-                                     EQNN_BUILD_FINGERPRINT, &REGISTER_ALL};              \
-    return &info;                                                                         \
+#define EQNN_PLUGIN(NAME, VERSION, REGISTER_ALL)                                                     \
+  extern "C" __attribute__((visibility("default"))) const EqnnPluginInfo* eqnn_plugin_info() {       \
+    static const EqnnPluginInfo info{EQNN_PLUGIN_ABI_VERSION, NAME, VERSION, EQNN_BUILD_FINGERPRINT, \
+                                     &REGISTER_ALL};                                                 \
+    return &info;                                                                                    \
   }

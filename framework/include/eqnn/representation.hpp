@@ -111,7 +111,8 @@ class Representation {
 std::pair<std::vector<int>, Matrix> decompose(const Group& g, const std::vector<Matrix>& rho);
 /// The same for a permutation representation given on the generators (p[i] = image of point i), without
 /// any dense per-element matrix: O(|G| · points · Σ d) work, O(points²) memory for Q.
-std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& g, const std::vector<Permutation>& generators,
+std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& g,
+                                                          const std::vector<Permutation>& generators,
                                                           int points);
 
 }  // namespace eqnn

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include <Eigen/Core>
 #include <torch/version.h>
+#include <Eigen/Core>
 
 #define EQNN_DETAIL_STR2(x) #x
 #define EQNN_DETAIL_STR(x) EQNN_DETAIL_STR2(x)
@@ -45,7 +45,7 @@
 /// The loader refuses a plugin whose fingerprint differs from libeqnn's. It names everything whose
 /// layout or ABI crosses the plugin boundary: LibTorch (at::Tensor, torch::nn::Module), Eigen matrices
 /// (group elements), YAML::Node (layer and group arguments), the compiler and the libstdc++ ABI/mode.
-#define EQNN_BUILD_FINGERPRINT                                                                        \
+#define EQNN_BUILD_FINGERPRINT \
   "eqnn " EQNN_DETAIL_STR(EQNN_VERSION_MAJOR) "." EQNN_DETAIL_STR(EQNN_VERSION_MINOR)                \
   "; torch " EQNN_DETAIL_STR(TORCH_VERSION_MAJOR) "." EQNN_DETAIL_STR(TORCH_VERSION_MINOR) "."       \
   EQNN_DETAIL_STR(TORCH_VERSION_PATCH) " " EQNN_DETAIL_TORCH_DEVICE                                  \

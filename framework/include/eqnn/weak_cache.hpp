@@ -16,7 +16,8 @@ namespace eqnn {
 /// `get(hash, same, make)` returns a live cached object `v` with `same(*v)`, else `make()` (stored).
 ///
 ///   static WeakCache<HomSpace> cache;
-///   auto h = cache.get(key, [&](const HomSpace& c) { return same(c, in, out); }, [&] { return build(in, out); });
+///   auto h = cache.get(key, [&](const HomSpace& c) { return same(c, in, out); }, [&] { return build(in,
+///   out); });
 template <class T>
 class WeakCache {
  public:
@@ -63,7 +64,8 @@ class WeakCache {
   }
   // Drops expired entries; the next sweep happens when the map has doubled from its live size.
   void sweep_locked() {
-    for (auto it = entries_.begin(); it != entries_.end();) it = it->second.expired() ? entries_.erase(it) : ++it;
+    for (auto it = entries_.begin(); it != entries_.end();)
+      it = it->second.expired() ? entries_.erase(it) : ++it;
     sweep_at_ = std::max(kMinSweep, 2 * entries_.size() + 1);
   }
 

@@ -34,7 +34,8 @@ inline constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 int64_t get_int(const YAML::Node& map, const std::string& key, std::optional<int64_t> fallback = std::nullopt,
                 std::optional<int64_t> min = std::nullopt, int64_t max = kMaxInt);
 /// A finite number (NaN and Inf are errors).
-double get_double(const YAML::Node& map, const std::string& key, std::optional<double> fallback = std::nullopt);
+double get_double(const YAML::Node& map, const std::string& key,
+                  std::optional<double> fallback = std::nullopt);
 bool get_bool(const YAML::Node& map, const std::string& key, std::optional<bool> fallback = std::nullopt);
 std::string get_string(const YAML::Node& map, const std::string& key,
                        std::optional<std::string> fallback = std::nullopt);
