@@ -24,8 +24,16 @@ macro(eqnn_find_torch)
   find_path(EQNN_TORCH_CONFIG_DIR TorchConfig.cmake HINTS ${Torch_DIR} PATHS ${CMAKE_PREFIX_PATH} ENV CMAKE_PREFIX_PATH
             PATH_SUFFIXES share/cmake/Torch Torch NO_DEFAULT_PATH)
   # 2. Fill TorchConfig.cmake's cache variables from <torch>/lib only (a value already in the cache, e.g.
-  #    from a configure before this check existed, is kept and checked below).
+  #    from a configure before this check existed, is kept and checked below). Its find_package(Caffe2
+  #    PATHS <torch>/share/cmake/Caffe2) has the same flaw: PATHS comes after CMAKE_PREFIX_PATH and the
+  #    system prefixes, so Debian's /usr/lib/x86_64-linux-gnu/cmake/Caffe2 (whose imported target `torch`
+  #    is /usr/lib/.../libtorch.so.1.13) won unless CMAKE_PREFIX_PATH happened to name the wheel's share/cmake:
+  #    Caffe2_DIR is set to the same LibTorch's.
   if(EQNN_TORCH_CONFIG_DIR)
+    get_filename_component(_eqnn_caffe2_dir "${EQNN_TORCH_CONFIG_DIR}/../Caffe2" ABSOLUTE)
+    if(NOT Caffe2_DIR AND EXISTS "${_eqnn_caffe2_dir}/Caffe2Config.cmake")
+      set(Caffe2_DIR "${_eqnn_caffe2_dir}" CACHE PATH "The Caffe2 CMake config of the LibTorch eqnn builds against")
+    endif()
     get_filename_component(_eqnn_torch_lib "${EQNN_TORCH_CONFIG_DIR}/../../../lib" ABSOLUTE)
     foreach(_eqnn_pair IN LISTS EQNN_TORCH_LIBRARY_VARIABLES)
       string(REPLACE ":" ";" _eqnn_pair "${_eqnn_pair}")
@@ -46,6 +54,18 @@ endmacro()
 
 function(eqnn_check_torch_libraries)
   get_filename_component(_root "${TORCH_INSTALL_PREFIX}" REALPATH)
+  set(_fix "Fix: configure a fresh build folder, or run cmake again with -U '*_LIBRARY' -U Caffe2_DIR; eqnn then "
+           "takes every LibTorch library and config from '${_root}' (a system LibTorch such as Debian's "
+           "libtorch-dev may stay installed).")
+  if(Caffe2_DIR)
+    get_filename_component(_caffe2 "${Caffe2_DIR}" REALPATH)
+    string(FIND "${_caffe2}/" "${_root}/" _at)
+    if(NOT _at EQUAL 0)
+      message(FATAL_ERROR
+        "eqnn: LibTorch's Caffe2 config Caffe2_DIR='${Caffe2_DIR}' lies outside the LibTorch being built against, "
+        "'${_root}' (Torch_DIR=${Torch_DIR}): its imported targets name another LibTorch's libraries. ${_fix}")
+    endif()
+  endif()
   # Files to check: the cache variables, TORCH_LIBRARIES' paths, and the imported LibTorch targets'
   # locations (for every configuration they were imported for).
   set(_files)
@@ -102,9 +122,7 @@ function(eqnn_check_torch_libraries)
       message(FATAL_ERROR
         "eqnn: LibTorch library '${_file}' (from ${_origin}) lies outside the LibTorch being built against, "
         "'${_root}' (Torch_DIR=${Torch_DIR}): two LibTorch builds in one program corrupt its heap at start-up. "
-        "Fix: configure a fresh build folder, or run cmake again with -U '*_LIBRARY'; eqnn then takes every "
-        "LibTorch library from '${_root}/lib' (a system LibTorch such as Debian's libtorch-dev may stay "
-        "installed).")
+        "${_fix}")
     endif()
   endforeach()
 endfunction()

@@ -8,7 +8,9 @@
 #     2. every binary of DIR (programs, libeqnn, layer libraries, plugins, the Python extension): each
 #        library it needs is found (ldd), and every LibTorch or CUDA library it loads (libtorch*, libc10*,
 #        libcudart*, ...) lies inside the venv holding the torch wheel, never in /usr or /usr/local/cuda;
-#     3. CMakeCache.txt: every *_LIBRARY entry naming a LibTorch library lies inside the wheel;
+#     3. CMakeCache.txt: every *_LIBRARY entry naming a LibTorch library, Torch_DIR and Caffe2_DIR lie inside
+#        the wheel (the installed eqnnConfig.cmake runs cmake/EqnnTorch.cmake's check for out-of-tree plugins:
+#        ctest's install.out_of_tree_plugin);
 #     4. a configure handed the stray library (-Dc10_LIBRARY=/usr/lib/.../libc10.so) stops and names it.
 # .ci/run installs the stray LibTorch before building, so the whole test suite runs with it present.
 set -euo pipefail
@@ -74,7 +76,11 @@ case ${1:-} in
         fail "CMakeCache.txt: $key=$value lies outside $torch_dir"
       fi
     done < <(grep -E '^[A-Za-z0-9_]+_LIBRARY:FILEPATH=/' "$build_dir/CMakeCache.txt" | sed 's/:FILEPATH//')
-    echo "check-torch-isolation: CMakeCache.txt names LibTorch libraries only inside $torch_dir"
+    for key in Torch_DIR Caffe2_DIR; do
+      value=$(sed -n "s/^$key:[A-Z]*=//p" "$build_dir/CMakeCache.txt")
+      [[ $(realpath -m "$value") == "$torch_dir"/* ]] || fail "CMakeCache.txt: $key=$value lies outside $torch_dir"
+    done
+    echo "check-torch-isolation: CMakeCache.txt names LibTorch libraries and configs only inside $torch_dir"
 
     # 4. A configure handed the stray library must refuse it, naming it.
     probe=$(mktemp -d)
