@@ -6,10 +6,10 @@
 
 #include <torch/utils.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
-#include "eqnn/registry.hpp"
-#include "eqnn/training.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/model/training.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

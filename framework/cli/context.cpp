@@ -2,7 +2,7 @@
 #include <filesystem>
 
 #include "commands.hpp"
-#include "eqnn/registry.hpp"
+#include "eqnn/registry/registry.hpp"
 
 namespace eqnn::cli {
 

@@ -5,7 +5,7 @@
 #include <torch/cuda.h>
 
 #include "commands.hpp"
-#include "eqnn/version.hpp"
+#include "eqnn/registry/version.hpp"
 
 namespace eqnn::cli {
 

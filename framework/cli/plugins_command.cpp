@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "eqnn/registry.hpp"
+#include "eqnn/registry/registry.hpp"
 
 namespace eqnn::cli {
 namespace {

@@ -19,12 +19,12 @@
 
 #include "commands.hpp"
 #include "device_option.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
-#include "eqnn/registry.hpp"
-#include "eqnn/tensor_data.hpp"
-#include "eqnn/training.hpp"
-#include "eqnn/version.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/model/tensor_data.hpp"
+#include "eqnn/model/training.hpp"
+#include "eqnn/registry/version.hpp"
 
 namespace eqnn::cli {
 namespace {

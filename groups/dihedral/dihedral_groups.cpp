@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "eqnn/group_helpers.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/group_theory/group_helpers.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -2,9 +2,9 @@
 // by orthogonal generator matrices. Its defining action is permutation(points) or standard.
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -4,11 +4,11 @@
 // small-commutant tool otherwise; the pieces are supplied and checked like any plugin's irreps.
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/group_helpers.hpp"
-#include "eqnn/irreps.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/group_helpers.hpp"
+#include "eqnn/group_theory/irreps.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 
 #include "e_activation.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/registry.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/registry.hpp"
 
 namespace eqnn {
 namespace {

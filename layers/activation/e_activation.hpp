@@ -15,8 +15,8 @@
 #include <torch/arg.h>
 #include <torch/nn/pimpl.h>
 
-#include "eqnn/layer.hpp"
-#include "eqnn/layer_options.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
 
 namespace eqnn {
 

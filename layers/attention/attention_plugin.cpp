@@ -2,9 +2,9 @@
 // (required), dropout, bias, add_bias_kv, add_zero_attn, init_scheme, weight_constraint, bias_constraint.
 // In a model the layer is self-attention on (batch, seq, D) or (batch, D) (see EMultiheadAttentionImpl).
 #include "e_multihead_attention.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

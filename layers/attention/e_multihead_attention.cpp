@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn {
 namespace {

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "commuting_constraint.hpp"
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 #include "invariant_constraint.hpp"
 
 namespace eqnn {

@@ -12,10 +12,10 @@
 #include <torch/arg.h>
 #include <torch/nn/pimpl.h>
 
-#include "eqnn/constrained_parameter.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/layer_options.hpp"
-#include "eqnn/registry.hpp"
+#include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
+#include "eqnn/registry/registry.hpp"
 
 namespace eqnn {
 

@@ -1,8 +1,8 @@
 // Plugin entry point: registers the "eLinear" layer factory (keyword arguments as in ELinearOptions).
 #include "e_linear.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <c10/core/DefaultDtype.h>
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/tensor_convert.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
 
 namespace eqnn {
 namespace {

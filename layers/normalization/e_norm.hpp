@@ -32,9 +32,9 @@
 #include <torch/nn/pimpl.h>
 
 #include "e_linear.hpp"
-#include "eqnn/constrained_parameter.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/layer_options.hpp"
+#include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
 
 namespace eqnn {
 

@@ -1,9 +1,9 @@
 // Plugin entry point: registers the "eLayerNorm" and "eRMSNorm" factories (keyword arguments eps,
 // elementwise_affine; see e_norm.hpp).
 #include "e_norm.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

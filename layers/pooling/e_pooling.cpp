@@ -6,8 +6,8 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/tensor_convert.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
 
 namespace eqnn {
 namespace {

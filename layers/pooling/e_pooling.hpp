@@ -18,9 +18,9 @@
 
 #include <torch/nn/pimpl.h>
 
-#include "eqnn/hom_space.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/layer_options.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
 
 namespace eqnn {
 

@@ -1,9 +1,9 @@
 // Plugin entry point: registers the "eInvariantPool" and "eNormPool" factories (no keyword arguments; see
 // e_pooling.hpp).
 #include "e_pooling.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

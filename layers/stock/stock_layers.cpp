@@ -13,9 +13,9 @@
 #include <torch/nn/options/normalization.h>
 #include <torch/nn/options/transformerlayer.h>
 
-#include "eqnn/layer.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/yaml_args.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/yaml_args.hpp"
 
 namespace {
 

@@ -12,8 +12,8 @@
 #include "e_activation.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 
 namespace eqnn {
 namespace {

@@ -21,8 +21,8 @@
 #include <torch/nn/pimpl.h>
 
 #include "e_linear.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/layer_options.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
 
 namespace eqnn {
 

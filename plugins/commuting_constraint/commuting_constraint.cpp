@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn {
 

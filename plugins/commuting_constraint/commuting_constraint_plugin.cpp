@@ -1,6 +1,6 @@
 // Plugin entry point: registers "CommutingConstraint".
 #include "commuting_constraint.hpp"
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 
 namespace {
 

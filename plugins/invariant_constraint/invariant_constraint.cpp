@@ -6,7 +6,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn {
 

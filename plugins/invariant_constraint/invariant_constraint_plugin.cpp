@@ -1,5 +1,5 @@
 // Plugin entry point: registers "InvariantConstraint".
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 #include "invariant_constraint.hpp"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <torch/nn/modules/activation.h>
 
 #include "e_multihead_attention.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "support.hpp"
 
 namespace {

@@ -4,8 +4,8 @@
 // (the first use), and the "cached" ones measure a repeated use (a hit compares full content).
 #include <benchmark/benchmark.h>
 
-#include "eqnn/hom_space.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "support.hpp"
 
 namespace {

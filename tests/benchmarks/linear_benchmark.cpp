@@ -6,7 +6,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "e_linear.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "support.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "e_multihead_attention.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "support.hpp"
 
 namespace eqnn::testing {

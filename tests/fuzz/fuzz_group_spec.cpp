@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "eqnn/registry.hpp"
+#include "eqnn/registry/registry.hpp"
 
 namespace eqnn::fuzz {
 

@@ -13,9 +13,9 @@
 #include <ATen/ops/randn.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
-#include "eqnn/tensor_data.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/model/tensor_data.hpp"
 #include "fuzz_support.hpp"
 
 namespace {

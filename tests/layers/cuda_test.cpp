@@ -19,8 +19,8 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
-#include "eqnn/model.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -15,7 +15,7 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -16,9 +16,9 @@
 
 #include <gtest/gtest.h>
 
-#include "eqnn/atomic_file.hpp"
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
+#include "eqnn/util/atomic_file.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

@@ -6,8 +6,8 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

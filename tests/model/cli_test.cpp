@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/model.hpp"
+#include "eqnn/model/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

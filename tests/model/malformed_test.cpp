@@ -8,9 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/model.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/model/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "eqnn/error.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::testing {
 

@@ -11,8 +11,8 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
-#include "eqnn/model.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"

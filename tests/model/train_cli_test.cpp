@@ -9,7 +9,7 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
-#include "eqnn/model.hpp"
+#include "eqnn/model/model.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

@@ -11,10 +11,10 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/model.hpp"
-#include "eqnn/tensor_data.hpp"
-#include "eqnn/training.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/model/tensor_data.hpp"
+#include "eqnn/model/training.hpp"
 #include "model_test_util.hpp"
 #include "support.hpp"
 

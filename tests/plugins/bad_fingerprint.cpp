@@ -1,7 +1,7 @@
 // Built as if for another LibTorch; register_all must never run.
 #include <cstdlib>
 
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 
 namespace {
 void register_all(eqnn::Registrar&) { std::abort(); }

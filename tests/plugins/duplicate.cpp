@@ -1,5 +1,5 @@
 // Registers a constraint name that test_good registers too.
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Registers one name, then throws: the registry must forget the partial registration.
 #include <stdexcept>
 
-#include "eqnn/plugin.hpp"
+#include "eqnn/registry/plugin.hpp"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/registry.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/registry/registry.hpp"
 #include "temp_dir.hpp"
 
 namespace eqnn {

@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/registry.hpp"
-#include "eqnn/version.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/registry/version.hpp"
 
 namespace eqnn {
 namespace {

@@ -11,12 +11,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/plugin.hpp"
-#include "eqnn/registry.hpp"
-#include "eqnn/version.hpp"
-#include "plugin_loader.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/registry/version.hpp"
+#include "eqnn/registry/internal/plugin_loader.hpp"
 #include "temp_dir.hpp"
 
 namespace eqnn {

@@ -12,8 +12,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/layer.hpp"
-#include "eqnn/representation.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/group_theory/representation.hpp"
 #include "support.hpp"
 
 namespace eqnn::testing {

@@ -18,10 +18,10 @@
 #include <torch/nn/module.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/hom_space.hpp"
-#include "eqnn/layer.hpp"
-#include "eqnn/rep_parser.hpp"
-#include "eqnn/representation.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/group_theory/representation.hpp"
 #include "equivariance.hpp"
 #include "support.hpp"
 

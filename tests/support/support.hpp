@@ -17,9 +17,9 @@
 #include <gtest/gtest.h>
 #include <Eigen/Dense>
 
-#include "eqnn/error.hpp"
-#include "eqnn/registry.hpp"
-#include "eqnn/representation.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/group_theory/representation.hpp"
 
 namespace eqnn::testing {
 

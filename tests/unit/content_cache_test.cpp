@@ -8,9 +8,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/hom_space.hpp"
-#include "eqnn/rep_parser.hpp"
-#include "eqnn/weak_cache.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/weak_cache.hpp"
 #include "equivariance.hpp"
 #include "support.hpp"
 

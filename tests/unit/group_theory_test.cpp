@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <map>
 
-#include "eqnn/error.hpp"
-#include "eqnn/group.hpp"
-#include "eqnn/representation.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/group.hpp"
+#include "eqnn/group_theory/representation.hpp"
 #include "support.hpp"
 
 using eqnn::Group;

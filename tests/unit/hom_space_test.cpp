@@ -6,9 +6,9 @@
 
 #include <ATen/ATen.h>
 
-#include "eqnn/error.hpp"
-#include "eqnn/hom_space.hpp"
-#include "eqnn/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "equivariance.hpp"
 #include "scoped_env.hpp"
 #include "support.hpp"

@@ -1,0 +1,375 @@
+// Hom_G(ρ_in, ρ_out) and the invariant subspace: orbit fast path for permutation structures, isotypic
+// blocks otherwise. Plans are float64 CPU tensors, converted once per dtype/device.
+//
+// Parametrisation (optimiser-fair): the basis elements B_s are Frobenius-orthogonal with Σ_s ‖B_s‖² =
+// D_out·D_in, the number of entries of a dense weight. Orbit path: B_s = indicator of orbit s, so expand is
+// a gather and every entry is one coefficient. Isotypic path: B_s = sqrt(D_out D_in / dim) · (an
+// orthonormal element). Either way a first Adam step (every |Δθ_s| = lr) changes the effective weight by
+// exactly the Frobenius norm a stock layer's step has (lr·sqrt(D_out D_in)). analyse is the pseudo-inverse
+// of expand (orbit mean; ⟨W, B̂_s⟩ / scale), so expand∘analyse is still the orthogonal projection Π.
+#include "eqnn/group_theory/hom_space.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <iterator>
+#include <numeric>
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <fmt/format.h>
+
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/util/weak_cache.hpp"
+
+namespace eqnn {
+namespace {
+
+std::string options_key(const at::TensorOptions& o) {
+  return fmt::format("{}/{}", c10::toString(o.dtype()), o.device().str());
+}
+
+std::atomic<bool> hash_collisions_for_testing{false};
+
+// Cache keys: the content hashes, or one key for everything while the collision test hook is on.
+uint64_t cache_key(uint64_t hash) { return hash_collisions_for_testing ? 0 : hash; }
+uint64_t pair_key(const RepPtr& a, const RepPtr& b) {
+  return cache_key(a->content_hash() * 1000003ULL ^ b->content_hash());
+}
+
+// Whole content, not hashes. Two groups are the same when their generators act identically on every
+// element (that fixes the whole Cayley table: every element is a word in the generators).
+bool same_group(const Group& a, const Group& b) {
+  if (&a == &b) return true;
+  if (a.content_hash() != b.content_hash() || a.order() != b.order() || a.generators() != b.generators())
+    return false;
+  for (int s : a.generators())
+    for (int g = 0; g < a.order(); ++g)
+      if (a.mul(s, g) != b.mul(s, g)) return false;
+  return true;
+}
+
+// Groups with one table may still carry different irreps (a plugin may supply its own): the isotypic
+// plan is built from them, so they are compared too (matrices on the generators and End bases).
+bool same_irreps(const Group& a, const Group& b) {
+  if (&a == &b) return true;
+  const auto& x = a.irreps();
+  const auto& y = b.irreps();
+  if (x.size() != y.size()) return false;
+  auto equal = [](const Matrix& p, const Matrix& q) {
+    return p.rows() == q.rows() && p.cols() == q.cols() && (p - q).cwiseAbs().maxCoeff() <= 1e-12;
+  };
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (x[k].dim != y[k].dim || x[k].type != y[k].type) return false;
+    for (int s : a.generators())
+      if (!equal(x[k].matrices[s], y[k].matrices[s])) return false;
+    for (size_t e = 0; e < x[k].endomorphism_basis.size(); ++e)
+      if (!equal(x[k].endomorphism_basis[e], y[k].endomorphism_basis[e])) return false;
+  }
+  return true;
+}
+
+// A cached space answers for `rep` only when everything its plan is built from is equal: the group,
+// the representation's content (irreps, Q, permutation structure) and, where the plan uses them, the
+// group's irreps.
+bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
+  if (cached == rep) return true;
+  if (!same_group(cached->group(), rep->group()) || !cached->same_content(*rep)) return false;
+  return !uses_irreps || same_irreps(cached->group(), rep->group());
+}
+
+}  // namespace
+
+void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
+
+const char* const kInitSchemes[] = {"stock",          "xavier_normal",   "xavier_uniform",
+                                    "kaiming_normal", "kaiming_uniform", "zeros"};
+
+InitScheme parse_init_scheme(const std::string& name) {
+  for (int i = 0; i < static_cast<int>(std::size(kInitSchemes)); ++i)
+    if (name == kInitSchemes[i]) return static_cast<InitScheme>(i);
+  std::vector<std::string> known(std::begin(kInitSchemes), std::end(kInitSchemes));
+  auto near = did_you_mean(name, known);
+  throw ConfigError(fmt::format("unknown init_scheme '{}'{}; known schemes: {}", name,
+                                near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                fmt::join(known, ", ")));
+}
+
+std::string to_string(InitScheme s) { return kInitSchemes[static_cast<int>(s)]; }
+
+double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
+  switch (s) {
+    // torch.nn.Linear: kaiming_uniform_(a=√5) = U(±1/√fan_in), variance 1/(3 fan_in).
+    case InitScheme::stock:
+      return 1.0 / (3.0 * static_cast<double>(cols));
+    case InitScheme::xavier_normal:
+    case InitScheme::xavier_uniform:
+      return 2.0 / static_cast<double>(rows + cols);
+    case InitScheme::kaiming_normal:
+    case InitScheme::kaiming_uniform:
+      return 2.0 / static_cast<double>(cols);
+    case InitScheme::zeros:
+      return 0.0;
+  }
+  return 0.0;
+}
+
+struct HomSpace::Plan {
+  // orbit
+  at::Tensor index;      // (D_out * D_in) int64 orbit id
+  at::Tensor inv_count;  // (dim) 1/|orbit|: analyse is the orbit mean
+  // isotypic: B_s = scale · (orthonormal basis element), scale = sqrt(D_out D_in / dim)
+  double scale = 1.0;
+  at::Tensor basis_out;   // optional (D_out, D_out)
+  at::Tensor basis_in_t;  // optional (D_in, D_in), already transposed
+  // isotypic
+  struct Block {
+    int64_t offset, m_out, m_in, S, d;
+    at::Tensor q_out;  // (D_out, m_out d)
+    at::Tensor q_in;   // (D_in, m_in d)
+    at::Tensor endo;   // (S, d, d), orthonormal (‖E‖ = 1)
+  };
+  std::vector<Block> blocks;
+
+  std::shared_ptr<Plan> converted(const at::TensorOptions& o) const {
+    auto p = std::make_shared<Plan>();
+    p->scale = scale;
+    auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
+    if (index.defined()) p->index = index.to(o.device());
+    p->inv_count = cv(inv_count);
+    p->basis_out = cv(basis_out);
+    p->basis_in_t = cv(basis_in_t);
+    for (const auto& b : blocks)
+      p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
+    return p;
+  }
+};
+
+std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& out) {
+  static auto* cache = new WeakCache<HomSpace>();
+  return cache->get(
+      pair_key(in, out),
+      [&](const HomSpace& h) {
+        const bool isotypic = h.method_ == Method::isotypic;
+        return same_rep(h.in_, in, isotypic) && same_rep(h.out_, out, isotypic);
+      },
+      [&] {
+        auto method = in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit
+                                                                                          : Method::isotypic;
+        return build(in, out, method);
+      });
+}
+
+std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& out, Method method) {
+  if (in->group().content_hash() != out->group().content_hash())
+    throw GroupError(fmt::format("Hom({}, {}): the representations belong to different groups ({} and {})",
+                                 in->name(), out->name(), in->group().name(), out->group().name()));
+  check_matrix_entries(out->size(), in->size(), fmt::format("Hom({}, {})", in->describe(), out->describe()),
+                       "weight");
+  auto h = std::shared_ptr<HomSpace>(new HomSpace());
+  h->in_ = in;
+  h->out_ = out;
+  h->method_ = method;
+  auto plan = std::make_shared<Plan>();
+  const int64_t Do = out->size(), Di = in->size();
+  if (method == Method::orbit) {
+    if (!in->has_permutation_structure() || !out->has_permutation_structure())
+      throw GroupError("Hom: the orbit method needs two representations with a permutation structure");
+    // Union-find over pairs (i, j) ~ (π_out(i), π_in(j)) for every generator.
+    std::vector<int64_t> parent(static_cast<size_t>(Do * Di));
+    std::iota(parent.begin(), parent.end(), 0);
+    auto find = [&](int64_t x) {
+      while (parent[x] != x) x = parent[x] = parent[parent[x]];
+      return x;
+    };
+    const auto& po = out->permutation_generators();
+    const auto& pi = in->permutation_generators();
+    for (size_t s = 0; s < po.size(); ++s)
+      for (int64_t i = 0; i < Do; ++i)
+        for (int64_t j = 0; j < Di; ++j) {
+          int64_t a = find(i * Di + j), b = find(static_cast<int64_t>(po[s][i]) * Di + pi[s][j]);
+          if (a != b) parent[std::max(a, b)] = std::min(a, b);
+        }
+    std::vector<int64_t> id(parent.size(), -1), count;
+    auto index = at::empty({Do * Di}, at::kLong);
+    auto* ip = index.data_ptr<int64_t>();
+    for (int64_t x = 0; x < Do * Di; ++x) {
+      int64_t r = find(x);
+      if (id[r] < 0) {
+        id[r] = static_cast<int64_t>(count.size());
+        count.push_back(0);
+      }
+      ip[x] = id[r];
+      ++count[id[r]];
+    }
+    h->dim_ = static_cast<int64_t>(count.size());
+    plan->index = index;
+    plan->inv_count = at::empty({h->dim_}, at::kDouble);
+    for (int64_t o = 0; o < h->dim_; ++o) plan->inv_count.data_ptr<double>()[o] = 1.0 / double(count[o]);
+    if (out->permutation_basis()) plan->basis_out = to_tensor(*out->permutation_basis());
+    if (in->permutation_basis()) plan->basis_in_t = to_tensor(in->permutation_basis()->transpose());
+  } else {
+    const auto& irreps = in->group().irreps();
+    auto mi = in->multiplicities(), mo = out->multiplicities();
+    int64_t offset = 0;
+    for (size_t k = 0; k < irreps.size(); ++k) {
+      if (mi[k] == 0 || mo[k] == 0) continue;
+      const auto& ir = irreps[k];
+      Plan::Block b{offset, mo[k], mi[k], ir.S(), ir.dim, {}, {}, {}};
+      auto cols_o = out->columns_of_irrep(static_cast<int>(k)),
+           cols_i = in->columns_of_irrep(static_cast<int>(k));
+      Matrix qo(Do, static_cast<Eigen::Index>(cols_o.size())),
+          qi(Di, static_cast<Eigen::Index>(cols_i.size()));
+      for (size_t c = 0; c < cols_o.size(); ++c) qo.col(c) = out->Q().col(cols_o[c]);
+      for (size_t c = 0; c < cols_i.size(); ++c) qi.col(c) = in->Q().col(cols_i[c]);
+      b.q_out = to_tensor(qo);
+      b.q_in = to_tensor(qi);
+      b.endo = at::empty({b.S, b.d, b.d}, at::kDouble);
+      for (int s = 0; s < ir.S(); ++s)
+        b.endo[s].copy_(to_tensor(ir.endomorphism_basis[s] / std::sqrt(double(ir.dim))));
+      offset += b.m_out * b.m_in * b.S;
+      plan->blocks.push_back(std::move(b));
+    }
+    h->dim_ = offset;
+    if (offset > 0) plan->scale = std::sqrt(double(Do) * double(Di) / double(offset));
+  }
+  h->base_ = plan;
+  return h;
+}
+
+const HomSpace::Plan& HomSpace::plan_for(const at::TensorOptions& options) const {
+  if (options.dtype() == at::kDouble && options.device().is_cpu()) return *base_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto key = options_key(options);
+  auto it = converted_.find(key);
+  if (it == converted_.end()) it = converted_.emplace(key, base_->converted(options)).first;
+  return *it->second;
+}
+
+at::Tensor HomSpace::expand(const at::Tensor& theta) const {
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_,
+              "HomSpace::expand: expected coefficients of shape (..., ", dim_, "), got ", theta.sizes());
+  const auto& p = plan_for(theta.options());
+  const int64_t Do = out_->size(), Di = in_->size();
+  auto lead = theta.sizes().slice(0, theta.dim() - 1).vec();
+  auto shape = lead;
+  shape.push_back(Do);
+  shape.push_back(Di);
+  if (method_ == Method::orbit) {
+    at::Tensor W = theta.index_select(-1, p.index).view(shape);
+    if (p.basis_out.defined()) W = at::matmul(p.basis_out, W);
+    if (p.basis_in_t.defined()) W = at::matmul(W, p.basis_in_t);
+    return W;
+  }
+  at::Tensor W = at::zeros(shape, theta.options());
+  for (const auto& b : p.blocks) {
+    auto bshape = lead;
+    bshape.insert(bshape.end(), {b.m_out, b.m_in, b.S});
+    at::Tensor t = theta.narrow(-1, b.offset, b.m_out * b.m_in * b.S).reshape(bshape);
+    // (..., o, i, s) x (s, a, b) -> (..., o, a, i, b)
+    at::Tensor blk = at::einsum("...ois,sab->...oaib", {t, b.endo});
+    auto fshape = lead;
+    fshape.insert(fshape.end(), {b.m_out * b.d, b.m_in * b.d});
+    blk = blk.reshape(fshape);
+    W = W + at::matmul(at::matmul(b.q_out, blk), b.q_in.t());
+  }
+  return W * p.scale;
+}
+
+at::Tensor HomSpace::analyse(const at::Tensor& W) const {
+  const int64_t Do = out_->size(), Di = in_->size();
+  TORCH_CHECK(W.dim() >= 2 && W.size(-2) == Do && W.size(-1) == Di,
+              "HomSpace::analyse: expected a tensor of shape (..., ", Do, ", ", Di, "), got ", W.sizes());
+  const auto& p = plan_for(W.options());
+  auto lead = W.sizes().slice(0, W.dim() - 2).vec();
+  if (method_ == Method::orbit) {
+    at::Tensor V = W;
+    if (p.basis_out.defined()) V = at::matmul(p.basis_out.t(), V);
+    if (p.basis_in_t.defined()) V = at::matmul(V, p.basis_in_t.t());
+    auto flat_shape = lead;
+    flat_shape.push_back(Do * Di);
+    auto out_shape = lead;
+    out_shape.push_back(dim_);
+    at::Tensor sums = at::zeros(out_shape, W.options()).index_add(-1, p.index, V.reshape(flat_shape));
+    return sums * p.inv_count;
+  }
+  std::vector<at::Tensor> parts;
+  for (const auto& b : p.blocks) {
+    at::Tensor blk = at::matmul(at::matmul(b.q_out.t(), W), b.q_in);
+    auto s = lead;
+    s.insert(s.end(), {b.m_out, b.d, b.m_in, b.d});
+    at::Tensor c = at::einsum("...oaib,sab->...ois", {blk.reshape(s), b.endo});
+    auto f = lead;
+    f.push_back(b.m_out * b.m_in * b.S);
+    parts.push_back(c.reshape(f) / p.scale);
+  }
+  if (parts.empty()) {
+    auto s = lead;
+    s.push_back(0);
+    return at::zeros(s, W.options());
+  }
+  return at::cat(parts, -1);
+}
+
+void fill_init(at::Tensor& t, InitScheme scheme, double variance, c10::optional<at::Generator> gen) {
+  c10::NoGradGuard no_grad;
+  if (t.numel() == 0) return;
+  if (scheme == InitScheme::zeros) {
+    t.zero_();
+    return;
+  }
+  const double sd = std::sqrt(variance);
+  if (scheme == InitScheme::xavier_normal || scheme == InitScheme::kaiming_normal)
+    t.normal_(0.0, sd, gen);
+  else
+    t.uniform_(-std::sqrt(3.0) * sd, std::sqrt(3.0) * sd, gen);
+}
+
+at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options,
+                            c10::optional<at::Generator> gen) const {
+  // Σ_s ‖B_s‖² = D_out·D_in on both paths, so i.i.d. coefficients with the stock per-entry law give the
+  // stock per-entry variance on average (on the orbit path every entry *is* one coefficient).
+  at::Tensor theta = at::zeros({dim_}, options);
+  fill_init(theta, scheme, stock_variance(scheme, out_->size(), in_->size()), gen);
+  return theta;
+}
+
+std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
+  static auto* cache = new WeakCache<InvariantSpace>();
+  return cache->get(
+      cache_key(rep->content_hash()),
+      [&](const InvariantSpace& s) { return same_rep(s.rep_, rep, /*uses_irreps=*/false); },
+      [&] {
+        auto s = std::shared_ptr<InvariantSpace>(new InvariantSpace());
+        s->rep_ = rep;
+        Matrix B = rep->invariant_basis();
+        s->dim_ = B.cols();
+        s->basis_ = to_tensor(B);
+        return std::shared_ptr<const InvariantSpace>(s);
+      });
+}
+
+at::Tensor InvariantSpace::basis_for(const at::TensorOptions& options) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto key = options_key(options);
+  auto it = converted_.find(key);
+  if (it == converted_.end()) it = converted_.emplace(key, basis_.to(options)).first;
+  return it->second;
+}
+
+at::Tensor InvariantSpace::expand(const at::Tensor& theta) const {
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_,
+              "InvariantSpace::expand: expected coefficients of shape (..., ", dim_, "), got ",
+              theta.sizes());
+  return at::matmul(theta, basis_for(theta.options()).t());
+}
+
+at::Tensor InvariantSpace::analyse(const at::Tensor& v) const {
+  TORCH_CHECK(v.dim() >= 1 && v.size(-1) == rep_->size(),
+              "InvariantSpace::analyse: expected a tensor of shape (..., ", rep_->size(), "), got ",
+              v.sizes());
+  return at::matmul(v, basis_for(v.options()));
+}
+
+}  // namespace eqnn

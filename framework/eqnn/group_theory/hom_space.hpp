@@ -1,0 +1,115 @@
+// Hom_G(ρ_in, ρ_out): the linear maps W with ρ_out(g) W = W ρ_in(g). Dimension, an optimiser-fair
+// Frobenius-orthogonal basis (never materialised), expansion from coefficients, the orthogonal projection Π
+// and initial sampling. Uses the orbit fast path when both representations have a permutation structure.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
+
+#include "eqnn/group_theory/representation.hpp"
+
+namespace at {
+class Generator;
+}
+
+namespace eqnn {
+
+/// Weight initialisations. `stock` is the stock module's own default per parameter: for a Hom space (a
+/// Linear weight) torch.nn.Linear's kaiming_uniform_(a=√5) = U(±1/√fan_in); layers map it per parameter
+/// (eLinear's bias U(±1/√fan_in), eMultiheadAttention's in_proj xavier_uniform and zero biases).
+enum class InitScheme { stock, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, zeros };
+/// Parses "stock", "xavier_normal", ...; throws ConfigError listing the known schemes (with "did you mean").
+InitScheme parse_init_scheme(const std::string& name);
+std::string to_string(InitScheme s);
+/// The per-entry variance the stock scheme gives a dense (rows × cols) weight.
+double stock_variance(InitScheme s, int64_t rows, int64_t cols);
+/// Fills t in place (no grad) with i.i.d. entries of the scheme's law (normal or uniform) and `variance`.
+void fill_init(at::Tensor& t, InitScheme scheme, double variance,
+               c10::optional<at::Generator> generator = c10::nullopt);
+
+/// The equivariant linear maps between two representations of the same group.
+///
+///   auto hom = HomSpace::get(in, out);       // cached by content
+///   at::Tensor theta = hom->sample(InitScheme::stock, at::kFloat);
+///   at::Tensor W = hom->expand(theta);       // (out.size, in.size), exactly equivariant
+///
+/// The basis is optimiser-fair rather than orthonormal: its elements are Frobenius-orthogonal with
+/// Σ_s ‖B_s‖² = D_out·D_in (orbit indicators on the orbit path; orthonormal elements times
+/// sqrt(D_out D_in / dim) on the isotypic path), so Adam at a stock learning rate moves the effective
+/// weight as much as it moves a stock layer's.
+class HomSpace {
+ public:
+  enum class Method { orbit, isotypic };
+
+  /// Cached by the representations' content; thread-safe.
+  static std::shared_ptr<const HomSpace> get(const RepPtr& in, const RepPtr& out);
+  /// Builds without the cache, forcing a method (tests compare the two paths).
+  static std::shared_ptr<const HomSpace> build(const RepPtr& in, const RepPtr& out, Method method);
+  // get() and build() throw GroupError, naming both sizes and the limit, for a weight of more than
+  // max_matrix_entries() (group.hpp) entries, before allocating anything of that size.
+
+  const RepPtr& in() const { return in_; }
+  const RepPtr& out() const { return out_; }
+  int64_t dim() const { return dim_; }
+  Method method() const { return method_; }
+  std::string method_name() const { return method_ == Method::orbit ? "orbit" : "isotypic"; }
+
+  /// (..., dim) → (..., D_out, D_in), W = Σ_s θ_s B_s. Differentiable; dtype/device of the input.
+  at::Tensor expand(const at::Tensor& coefficients) const;
+  /// (..., D_out, D_in) → (..., dim), θ_s = ⟨W, B_s⟩ / ‖B_s‖² (the pseudo-inverse of expand: the orbit
+  /// mean on the orbit path). Differentiable. analyse(expand(θ)) = θ and expand(analyse(W)) = Π(W).
+  at::Tensor analyse(const at::Tensor& W) const;
+  /// Orthogonal (Frobenius) projection onto Hom_G. Idempotent and self-adjoint.
+  at::Tensor project(const at::Tensor& W) const { return expand(analyse(W)); }
+  /// Coefficients whose expansion has, on average, the scheme's per-entry variance for a dense
+  /// (D_out × D_in) weight: θ_s i.i.d. with the scheme's law and variance (Σ_s ‖B_s‖² = D_out·D_in). On the
+  /// orbit path every entry then has exactly the stock scheme's distribution.
+  at::Tensor sample(InitScheme scheme, const at::TensorOptions& options,
+                    c10::optional<at::Generator> generator = c10::nullopt) const;
+
+ private:
+  HomSpace() = default;
+  struct Plan;  // float64 CPU tensors; converted per (dtype, device) on demand
+  const Plan& plan_for(const at::TensorOptions& options) const;
+
+  RepPtr in_, out_;
+  int64_t dim_ = 0;
+  Method method_ = Method::isotypic;
+  std::shared_ptr<Plan> base_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::shared_ptr<Plan>> converted_;
+};
+
+using HomSpacePtr = std::shared_ptr<const HomSpace>;
+
+/// The invariant vectors of ρ: dim = multiplicity of the trivial irrep; expansion b = Q_triv θ.
+class InvariantSpace {
+ public:
+  static std::shared_ptr<const InvariantSpace> get(const RepPtr& rep);
+  const RepPtr& rep() const { return rep_; }
+  int64_t dim() const { return dim_; }
+  /// (..., dim) → (..., D)
+  at::Tensor expand(const at::Tensor& coefficients) const;
+  /// (..., D) → (..., dim)
+  at::Tensor analyse(const at::Tensor& v) const;
+  at::Tensor project(const at::Tensor& v) const { return expand(analyse(v)); }
+
+ private:
+  InvariantSpace() = default;
+  /// basis_ converted once per dtype/device.
+  at::Tensor basis_for(const at::TensorOptions& options) const;
+  RepPtr rep_;
+  int64_t dim_ = 0;
+  at::Tensor basis_;  // (D, dim) float64, orthonormal columns
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, at::Tensor> converted_;
+};
+
+}  // namespace eqnn

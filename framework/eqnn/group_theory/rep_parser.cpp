@@ -1,0 +1,173 @@
+// Parser for representation strings.
+#include "eqnn/group_theory/rep_parser.hpp"
+
+#include <cctype>
+#include <limits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "eqnn/util/error.hpp"
+#include "eqnn/registry/registry.hpp"
+
+namespace eqnn {
+namespace {
+
+struct Parser {
+  const GroupPtr& g;
+  const std::string& s;
+  size_t pos = 0;
+
+  [[noreturn]] void fail(size_t at, const std::string& msg) const {
+    throw ConfigError("", 1, static_cast<int>(at) + 1, fmt::format("in representation \"{}\": {}", s, msg));
+  }
+  void skip() {
+    while (pos < s.size() && std::isspace(static_cast<unsigned char>(s[pos]))) ++pos;
+  }
+  bool digit() const { return pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])); }
+  // Digits at `start..end` as a number, or -1 when it has more than 9 digits (no stoi: it throws
+  // std::out_of_range, and a truncated number would silently mean something else).
+  long digits_value(size_t start, size_t end) const {
+    if (end - start > 9) return -1;
+    long v = 0;
+    for (size_t i = start; i < end; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  }
+  long number() {
+    size_t start = pos;
+    while (digit()) ++pos;
+    const long v = digits_value(start, pos);
+    if (v < 0 || v > kMaxMultiplicity)
+      fail(start, fmt::format("the multiplicity {} is too large (at most {})", s.substr(start, pos - start),
+                              kMaxMultiplicity));
+    return v;
+  }
+  static constexpr long kMaxMultiplicity = 999999;
+  // The size limit (max_rep_size()), checked before anything of that size is built; located at `at`.
+  void check_size(size_t at, long size, const std::string& what) const {
+    try {
+      check_rep_size(size, what);
+    } catch (const GroupError& e) {
+      fail(at, e.what());
+    }
+  }
+  std::string word() {
+    size_t start = pos;
+    while (pos < s.size() && (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '_')) ++pos;
+    return s.substr(start, pos - start);
+  }
+  // Reads "( WORD )"; `at` receives the position of WORD.
+  std::string paren_arg(const std::string& name, size_t* at) {
+    skip();
+    if (pos >= s.size() || s[pos] != '(') fail(pos, fmt::format("expected '(' after '{}'", name));
+    ++pos;
+    skip();
+    size_t start = pos;
+    *at = start;
+    std::string arg = word();
+    if (arg.empty()) fail(start, fmt::format("expected an argument inside {}(...)", name));
+    skip();
+    if (pos >= s.size() || s[pos] != ')') fail(pos, fmt::format("expected ')' to close {}(", name));
+    ++pos;
+    return arg;
+  }
+
+  // One term; `before` coordinates precede it, and the total is checked against the size limit before the
+  // term's copies are summed.
+  RepPtr term(long before) {
+    skip();
+    size_t start = pos;
+    long count = 1;
+    if (digit()) {
+      count = number();
+      skip();
+      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X')) {
+        ++pos;
+      } else {
+        fail(pos, "expected 'x' after the multiplicity (as in \"4x regular\")");
+      }
+      if (count < 1) fail(start, "the multiplicity must be at least 1");
+      skip();
+    }
+    size_t name_at = pos;
+    std::string name = word();
+    static const std::vector<std::string> known{"regular", "trivial", "irrep", "permutation", "standard"};
+    RepPtr one;
+    if (name.empty())
+      fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
+    try {
+      if (name == "regular") {
+        one = Representation::regular(g);
+      } else if (name == "trivial") {
+        one = Representation::trivial(g, 1);
+      } else if (name == "standard") {
+        if (!g->standard())
+          fail(name_at,
+               fmt::format("the group {} has no standard representation (it was not given by matrices)",
+                           g->name()));
+        one = Representation::from_generator_matrices(g, *g->standard(), "standard");
+      } else if (name == "irrep") {
+        size_t arg_at = pos;
+        std::string arg = paren_arg(name, &arg_at);
+        bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        });
+        if (!numeric) fail(arg_at, fmt::format("irrep(...) takes an irrep index, found '{}'", arg));
+        const long k = digits_value(arg_at, arg_at + arg.size());
+        const int n = static_cast<int>(g->irreps().size());
+        if (k < 0 || k >= n)
+          fail(arg_at, fmt::format("irrep({}) does not exist: {} has irreps 0..{}", arg, g->name(), n - 1));
+        one = Representation::irrep(g, static_cast<int>(k));
+      } else if (name == "permutation") {
+        size_t arg_at = pos;
+        std::string arg = paren_arg(name, &arg_at);
+        const PermutationAction* a = g->find_action(arg);
+        if (!a) {
+          std::vector<std::string> names;
+          for (const auto& x : g->actions()) names.push_back(x.name);
+          auto near = did_you_mean(arg, names);
+          fail(arg_at, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
+                                   near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                   names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+        }
+        one = Representation::permutation(g, *a);
+      } else {
+        auto near = did_you_mean(name, known);
+        fail(name_at,
+             fmt::format("unknown representation '{}'{}; known: {}", name,
+                         near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
+      }
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(name_at, e.what());
+    }
+    const long size = count * static_cast<long>(one->size());
+    check_size(start, before + size, before == 0 ? fmt::format("{}x {}", count, name) : "the representation");
+    if (count == 1) return one;
+    return Representation::direct_sum(std::vector<RepPtr>(static_cast<size_t>(count), one));
+  }
+
+  RepPtr parse() {
+    std::vector<RepPtr> terms;
+    long size = 0;
+    for (;;) {
+      terms.push_back(term(size));
+      size += terms.back()->size();
+      skip();
+      if (pos == s.size()) break;
+      if (s[pos] != '+') fail(pos, fmt::format("expected '+' or the end, found '{}'", s[pos]));
+      ++pos;
+    }
+    return Representation::direct_sum(terms);
+  }
+};
+
+}  // namespace
+
+RepPtr parse_rep(const GroupPtr& g, const std::string& text) {
+  Parser p{g, text};
+  return p.parse();
+}
+
+}  // namespace eqnn

@@ -1,0 +1,515 @@
+// Representations: constructors, matrices, permutation structure, projectors, content hashing, and the
+// lazy decomposition of permutation structures (cached by content).
+#include "eqnn/group_theory/representation.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <Eigen/Dense>
+
+#include "eqnn/util/internal/content_cache.hpp"
+#include "eqnn/util/error.hpp"
+
+namespace eqnn {
+
+struct Representation::Decomposition {
+  std::once_flag once;
+  std::atomic<bool> ready{false};
+  std::vector<int> irreps;
+  Matrix Q;
+};
+
+namespace {
+
+uint64_t mix(uint64_t h, uint64_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
+
+uint64_t hash_matrix(uint64_t h, const Matrix& m) {
+  h = mix(h, static_cast<uint64_t>(m.rows()));
+  h = mix(h, static_cast<uint64_t>(m.cols()));
+  for (Eigen::Index i = 0; i < m.size(); ++i)
+    h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
+  return h;
+}
+
+uint64_t hash_perms(uint64_t h, const std::vector<Permutation>& perms) {
+  h = mix(h, perms.size());
+  for (const auto& p : perms) {
+    h = mix(h, p.size());
+    for (int x : p) h = mix(h, static_cast<uint64_t>(x));
+  }
+  return h;
+}
+
+bool near(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
+}
+
+void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
+  if (M.rows() != n || M.cols() != n)
+    throw GroupError(fmt::format("{}: the matrix is {}x{}, expected {}x{} (the representation's size)", what,
+                                 M.rows(), M.cols(), n, n));
+  double err = n == 0 ? 0.0 : (M.transpose() * M - Matrix::Identity(n, n)).cwiseAbs().maxCoeff();
+  if (!(err < 1e-8))
+    throw GroupError(
+        fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
+}
+
+// Process-wide cache of decompositions of permutation structures. A hit needs the same group content
+// (table, generators, supplied irreps) and the same permutations, never the hash alone.
+struct PermKey {
+  GroupPtr group;
+  std::vector<Permutation> generators;
+};
+struct PermDecomposition {
+  std::vector<int> irreps;
+  Matrix Q;
+};
+detail::ContentCache<PermKey, PermDecomposition>& perm_cache() {
+  static auto* c = new detail::ContentCache<PermKey, PermDecomposition>(64, size_t(512) << 20);
+  return *c;
+}
+
+std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(
+    const GroupPtr& G, const std::vector<Permutation>& gens, int points) {
+  const uint64_t key = hash_perms(mix(G->content_hash(), static_cast<uint64_t>(points)), gens);
+  auto same = [&](const PermKey& k) {
+    return k.generators == gens && (k.group == G || k.group->same_content(*G));
+  };
+  if (auto hit = perm_cache().find(key, same)) return hit;
+  auto [ids, Q] = decompose_permutation(*G, gens, points);
+  auto d = std::make_shared<const PermDecomposition>(PermDecomposition{std::move(ids), std::move(Q)});
+  perm_cache().insert(key, PermKey{G, gens}, d, static_cast<size_t>(d->Q.size()) * sizeof(double));
+  return d;
+}
+
+bool as_permutation(const Matrix& m, Permutation* p) {
+  const auto n = m.rows();
+  p->assign(n, -1);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    for (Eigen::Index i = 0; i < n; ++i) {
+      double v = m(i, j);
+      if (std::abs(v - 1) < 1e-12) {
+        if ((*p)[j] >= 0) return false;
+        (*p)[j] = static_cast<int>(i);
+      } else if (std::abs(v) > 1e-12) {
+        return false;
+      }
+    }
+    if ((*p)[j] < 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Representation::finish() {
+  if (!decomposition_) decomposition_ = std::make_shared<Decomposition>();
+  uint64_t h = mix(group_->content_hash(), 0x7e9u + static_cast<uint64_t>(kind_));
+  h = mix(h, static_cast<uint64_t>(size_));
+  switch (kind_) {
+    case Kind::eager:
+      decomposition_->ready = true;
+      size_ = static_cast<int>(decomposition_->Q.rows());
+      for (int k : decomposition_->irreps) h = mix(h, static_cast<uint64_t>(k) + 1);
+      h = hash_matrix(h, decomposition_->Q);
+      break;
+    case Kind::permutation:
+      break;
+    case Kind::sum:
+      for (const auto& p : parts_) h = mix(h, p->content_hash());
+      break;
+    case Kind::basis:
+      h = hash_matrix(mix(h, parts_[0]->content_hash()), change_);
+      break;
+  }
+  if (perm_generators_) h = hash_perms(mix(h, 0x9e7), *perm_generators_);
+  if (perm_basis_ && kind_ == Kind::eager) h = hash_matrix(mix(h, 0xba5e), *perm_basis_);
+  hash_ = h;
+}
+
+const Representation::Decomposition& Representation::decomposition() const {
+  Decomposition& d = *decomposition_;
+  if (d.ready) return d;
+  std::call_once(d.once, [&] {
+    switch (kind_) {
+      case Kind::eager:
+        break;
+      case Kind::permutation: {
+        auto p = cached_permutation_decomposition(group_, *perm_generators_, size_);
+        d.irreps = p->irreps;
+        d.Q = p->Q;
+        break;
+      }
+      case Kind::sum: {
+        d.Q = Matrix::Zero(size_, size_);
+        int off = 0;
+        for (const auto& r : parts_) {
+          d.Q.block(off, off, r->size(), r->size()) = r->Q();
+          d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
+          off += r->size();
+        }
+        break;
+      }
+      case Kind::basis:
+        d.irreps = parts_[0]->irreps();
+        d.Q = change_ * parts_[0]->Q();
+        break;
+    }
+    d.ready = true;
+  });
+  return d;
+}
+
+const std::vector<int>& Representation::irreps() const { return decomposition().irreps; }
+const Matrix& Representation::Q() const { return decomposition().Q; }
+bool Representation::is_decomposed() const { return decomposition_->ready; }
+
+bool Representation::same_recipe(const Representation& o) const {
+  if (kind_ != o.kind_) return false;
+  switch (kind_) {
+    case Kind::eager: {
+      const auto &a = *decomposition_, &b = *o.decomposition_;
+      if (a.irreps != b.irreps || !near(a.Q, b.Q)) return false;
+      if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
+      return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
+    }
+    case Kind::permutation:
+      return true;  // the permutations are compared by the caller
+    case Kind::sum:
+      if (parts_.size() != o.parts_.size()) return false;
+      for (size_t i = 0; i < parts_.size(); ++i)
+        if (!parts_[i]->same_content(*o.parts_[i])) return false;
+      return true;
+    case Kind::basis:
+      return near(change_, o.change_) && parts_[0]->same_content(*o.parts_[0]);
+  }
+  return false;
+}
+
+bool Representation::same_content(const Representation& o) const {
+  if (this == &o) return true;
+  if (size_ != o.size_ || !(group_ == o.group_ || group_->same_content(*o.group_))) return false;
+  if (perm_generators_.has_value() != o.perm_generators_.has_value()) return false;
+  if (perm_generators_ && *perm_generators_ != *o.perm_generators_) return false;
+  if (same_recipe(o)) return true;
+  // Built differently: compare what they decompose to (both basis and permutation structure).
+  if (irreps() != o.irreps() || !near(Q(), o.Q())) return false;
+  if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
+  return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
+}
+
+RepPtr Representation::trivial(GroupPtr g, int copies) {
+  if (copies < 0) throw GroupError(fmt::format("trivial: {} copies requested; must be >= 0", copies));
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->name_ = copies == 1 ? "trivial" : fmt::format("{}x trivial", copies);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps.assign(copies, 0);
+  r->decomposition_->Q = Matrix::Identity(copies, copies);
+  Permutation id(copies);
+  std::iota(id.begin(), id.end(), 0);
+  r->perm_generators_ = std::vector<Permutation>(r->group_->generators().size(), id);
+  r->finish();
+  return r;
+}
+
+RepPtr Representation::regular(GroupPtr g) {
+  const Group& G = *g;
+  std::vector<Permutation> gens;
+  for (int s : G.generators()) {
+    Permutation p(G.order());
+    for (int h = 0; h < G.order(); ++h) p[h] = G.mul(s, h);
+    gens.push_back(std::move(p));
+  }
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->name_ = "regular";
+  r->kind_ = Kind::permutation;
+  r->size_ = G.order();
+  r->perm_generators_ = std::move(gens);
+  r->finish();
+  return r;
+}
+
+RepPtr Representation::irrep(GroupPtr g, int k) {
+  const auto& irreps = g->irreps();
+  if (k < 0 || k >= static_cast<int>(irreps.size()))
+    throw GroupError(fmt::format("irrep({}) does not exist: {} has {} irreps, irrep(0) .. irrep({})", k,
+                                 g->name(), irreps.size(), irreps.size() - 1));
+  if (k == 0) return trivial(std::move(g), 1);
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->name_ = irreps[k].name;
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = {k};
+  r->decomposition_->Q = Matrix::Identity(irreps[k].dim, irreps[k].dim);
+  r->group_ = std::move(g);
+  r->finish();
+  return r;
+}
+
+RepPtr Representation::permutation(GroupPtr g, const PermutationAction& action) {
+  g->extend_permutations(action.generator_images, fmt::format("permutation({})", action.name));
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->name_ = fmt::format("permutation({})", action.name);
+  r->kind_ = Kind::permutation;
+  r->size_ = action.num_points;
+  r->perm_generators_ = action.generator_images;
+  r->finish();
+  return r;
+}
+
+RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Matrix>& gens,
+                                               const std::string& name) {
+  auto all = g->extend_matrices(gens, name);
+  std::vector<Permutation> perms;
+  bool is_perm = true;
+  for (const auto& m : gens) {
+    Permutation p;
+    if (!as_permutation(m, &p)) {
+      is_perm = false;
+      break;
+    }
+    perms.push_back(std::move(p));
+  }
+  auto [ids, Q] = decompose(*g, all);
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->name_ = name;
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(ids);
+  r->decomposition_->Q = std::move(Q);
+  if (is_perm) r->perm_generators_ = std::move(perms);
+  r->finish();
+  return r;
+}
+
+RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
+  if (reps.empty()) throw GroupError("direct_sum: no representations given");
+  const auto& g0 = reps[0]->group_ptr();
+  int64_t total = 0;
+  for (const auto& r : reps) {
+    if (!(r->group_ptr() == g0 || r->group().same_content(*g0)))
+      throw GroupError(fmt::format("direct_sum: representations of different groups ({} and {})", g0->name(),
+                                   r->group().name()));
+    total += r->size();
+  }
+  check_rep_size(total, fmt::format("the direct sum of {} representations", reps.size()));
+  if (reps.size() == 1) return reps[0];
+  auto out = std::shared_ptr<Representation>(new Representation());
+  out->group_ = g0;
+  out->size_ = static_cast<int>(total);
+  // Flatten nested sums: block-diagonal Q is associative, so "2x (regular + trivial)" and
+  // "regular + trivial + regular + trivial" are the same recipe.
+  for (const auto& r : reps) {
+    if (r->kind_ == Kind::sum)
+      out->parts_.insert(out->parts_.end(), r->parts_.begin(), r->parts_.end());
+    else
+      out->parts_.push_back(r);
+  }
+  bool lazy = false, perm = true, any_basis = false;
+  for (const auto& r : out->parts_) {
+    lazy = lazy || !r->is_decomposed();
+    perm = perm && r->has_permutation_structure();
+    any_basis = any_basis || r->permutation_basis().has_value();
+  }
+  std::vector<Permutation> pg(g0->generators().size());
+  // A sum in a basis, or of decomposed parts, is held as one dense total x total matrix.
+  if ((perm && any_basis) || !lazy) {
+    check_matrix_entries(total, total, fmt::format("direct sum of {} representations", reps.size()),
+                         "dense change of basis");
+  }
+  Matrix B = (perm && any_basis) ? Matrix(Matrix::Zero(total, total)) : Matrix();
+  int off = 0;
+  for (const auto& r : out->parts_) {
+    if (perm) {
+      for (size_t s = 0; s < pg.size(); ++s)
+        for (int x : r->permutation_generators()[s]) pg[s].push_back(x + off);
+      if (any_basis)
+        B.block(off, off, r->size(), r->size()) =
+            r->permutation_basis() ? *r->permutation_basis() : Matrix(Matrix::Identity(r->size(), r->size()));
+    }
+    off += r->size();
+  }
+  // Run-length name: "2x regular + trivial".
+  std::vector<std::string> names;
+  for (const auto& r : reps) names.push_back(r->name());
+  std::string name;
+  for (size_t i = 0; i < names.size();) {
+    size_t j = i;
+    while (j < names.size() && names[j] == names[i]) ++j;
+    if (!name.empty()) name += " + ";
+    name += (j - i > 1) ? fmt::format("{}x {}", j - i, names[i]) : names[i];
+    i = j;
+  }
+  out->name_ = name;
+  if (perm) {
+    out->perm_generators_ = std::move(pg);
+    if (any_basis) out->perm_basis_ = std::move(B);
+  }
+  if (lazy) {
+    out->kind_ = Kind::sum;
+  } else {
+    // Every part is decomposed: the sum is too (cheap), and compares by its Q as before.
+    out->kind_ = Kind::eager;
+    out->decomposition_ = std::make_shared<Decomposition>();
+    auto& d = *out->decomposition_;
+    d.Q = Matrix::Zero(total, total);
+    int o = 0;
+    for (const auto& r : out->parts_) {
+      d.Q.block(o, o, r->size(), r->size()) = r->Q();
+      d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
+      o += r->size();
+    }
+    out->parts_.clear();
+  }
+  out->finish();
+  return out;
+}
+
+RepPtr Representation::change_basis(const RepPtr& rep, const Matrix& M) {
+  check_orthogonal(M, rep->size(), "change_basis");
+  auto out = std::shared_ptr<Representation>(new Representation());
+  out->group_ = rep->group_;
+  out->size_ = rep->size_;
+  out->name_ = fmt::format("({} in another basis)", rep->name());
+  out->perm_generators_ = rep->perm_generators_;
+  if (rep->perm_generators_) out->perm_basis_ = rep->perm_basis_ ? Matrix(M * *rep->perm_basis_) : M;
+  if (rep->is_decomposed()) {
+    out->decomposition_ = std::make_shared<Decomposition>();
+    out->decomposition_->irreps = rep->irreps();
+    out->decomposition_->Q = M * rep->Q();
+  } else {
+    out->kind_ = Kind::basis;
+    out->parts_ = {rep};
+    out->change_ = M;
+  }
+  out->finish();
+  return out;
+}
+
+RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, Matrix Q, std::string name) {
+  const auto& irr = g->irreps();
+  int total = 0;
+  for (int k : irreps) {
+    if (k < 0 || k >= static_cast<int>(irr.size()))
+      throw GroupError(fmt::format("irrep({}) does not exist: {} has irrep(0) .. irrep({})", k, g->name(),
+                                   irr.size() - 1));
+    total += irr[k].dim;
+  }
+  check_orthogonal(Q, total, "from_decomposition");
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(irreps);
+  r->decomposition_->Q = std::move(Q);
+  r->name_ = name.empty() ? "custom" : std::move(name);
+  r->finish();
+  return r;
+}
+
+std::vector<int> Representation::multiplicities() const {
+  std::vector<int> m(group_->irreps().size(), 0);
+  for (int k : irreps()) ++m[k];
+  return m;
+}
+
+std::vector<int> Representation::columns_of_irrep(int k) const {
+  const auto& irr = group_->irreps();
+  std::vector<int> cols;
+  int off = 0;
+  for (int j : irreps()) {
+    if (j == k)
+      for (int c = 0; c < irr[j].dim; ++c) cols.push_back(off + c);
+    off += irr[j].dim;
+  }
+  return cols;
+}
+
+Permutation Representation::permutation(int g) const {
+  if (!perm_generators_)
+    throw GroupError(
+        fmt::format("permutation: the representation {} has no permutation structure", describe()));
+  if (g < 0 || g >= group_->order())
+    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(),
+                                 group_->order() - 1));
+  // Extend along the BFS word: π_g = π_s ∘ π_parent.
+  std::vector<int> word;
+  for (int e = g; e != 0; e = group_->word_parent(e)) word.push_back(group_->word_generator(e));
+  Permutation p(size_);
+  std::iota(p.begin(), p.end(), 0);
+  for (auto it = word.rbegin(); it != word.rend(); ++it) {
+    const auto& s = (*perm_generators_)[*it];
+    for (auto& x : p) x = s[x];
+  }
+  return p;
+}
+
+Matrix Representation::matrix(int g) const {
+  if (g < 0 || g >= group_->order())
+    throw GroupError(fmt::format("element {} does not exist: {} has elements 0..{}", g, group_->name(),
+                                 group_->order() - 1));
+  if (perm_generators_) {
+    Permutation p = permutation(g);
+    Matrix m = Matrix::Zero(size_, size_);
+    for (int i = 0; i < size_; ++i) m(p[i], i) = 1.0;
+    if (perm_basis_) return *perm_basis_ * m * perm_basis_->transpose();
+    return m;
+  }
+  const auto& irr = group_->irreps();
+  const Matrix& Qm = Q();
+  Matrix block = Matrix::Zero(size_, size_);
+  int off = 0;
+  for (int k : irreps()) {
+    block.block(off, off, irr[k].dim, irr[k].dim) = irr[k].matrices[g];
+    off += irr[k].dim;
+  }
+  return Qm * block * Qm.transpose();
+}
+
+double Representation::character(int g) const {
+  if (perm_generators_) {
+    Permutation p = permutation(g);
+    int fixed = 0;
+    for (int i = 0; i < size_; ++i) fixed += p[i] == i;
+    return fixed;
+  }
+  const auto& irr = group_->irreps();
+  double c = 0;
+  for (int k : irreps()) c += irr[k].character[g];
+  return c;
+}
+
+Matrix Representation::invariant_basis() const {
+  auto cols = columns_of_irrep(0);
+  const Matrix& Qm = Q();
+  Matrix B(size_, static_cast<Eigen::Index>(cols.size()));
+  for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Qm.col(cols[c]);
+  return B;
+}
+
+Matrix Representation::invariant_projector() const {
+  Matrix B = invariant_basis();
+  return B * B.transpose();
+}
+
+Matrix Representation::isotypic_projector(int k) const {
+  if (k < 0 || k >= static_cast<int>(group_->irreps().size()))
+    throw GroupError(fmt::format("irrep({}) does not exist: {} has irrep(0) .. irrep({})", k, group_->name(),
+                                 group_->irreps().size() - 1));
+  // Q is orthogonal and block-diagonalises ρ, so P_k = Q_k Q_kᵀ over the columns of irrep k.
+  auto cols = columns_of_irrep(k);
+  const Matrix& Qm = Q();
+  Matrix B(size_, static_cast<Eigen::Index>(cols.size()));
+  for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Qm.col(cols[c]);
+  return B * B.transpose();
+}
+
+std::string Representation::describe() const { return fmt::format("{} (size {})", name_, size_); }
+
+}  // namespace eqnn

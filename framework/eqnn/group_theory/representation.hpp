@@ -1,0 +1,118 @@
+// Representations of a finite group: ρ(g) = Q (⊕_k ψ_k(g)) Qᵀ with Q orthogonal, plus, when there is
+// one, the permutation structure behind it (ρ(g) = B P(g) Bᵀ, P a permutation rep) that fast paths use.
+// Permutation representations (regular included) decompose lazily: only irreps(), Q() and what uses
+// them compute the decomposition, never the permutation structure, the character or the content.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eqnn/group_theory/group.hpp"
+
+namespace eqnn {
+
+class Representation;
+using RepPtr = std::shared_ptr<const Representation>;
+
+/// A real orthogonal representation of a finite group.
+///
+///   auto g = ...;                                   // a GroupPtr
+///   auto x = Representation::direct_sum({Representation::regular(g), Representation::trivial(g)});
+///   x->size();                                      // |G| + 1
+class Representation {
+ public:
+  static RepPtr trivial(GroupPtr g, int copies = 1);
+  /// Left action on element indices: ρ(g) e_h = e_{g·h}.
+  static RepPtr regular(GroupPtr g);
+  static RepPtr irrep(GroupPtr g, int k);
+  /// Permutation representation from an action given on the generators: ρ(g) e_i = e_{π_g(i)}.
+  static RepPtr permutation(GroupPtr g, const PermutationAction& action);
+  /// From orthogonal matrices on the generators; decomposed numerically into irreps.
+  static RepPtr from_generator_matrices(GroupPtr g, const std::vector<Matrix>& generator_matrices,
+                                        const std::string& name = "matrices");
+  static RepPtr direct_sum(const std::vector<RepPtr>& reps);
+  /// ρ'(g) = M ρ(g) Mᵀ for an orthogonal M.
+  static RepPtr change_basis(const RepPtr& rep, const Matrix& M);
+  /// A representation given directly by its decomposition (checked: Q orthogonal, sizes add up).
+  static RepPtr from_decomposition(GroupPtr g, std::vector<int> irreps, Matrix Q, std::string name = "");
+
+  const Group& group() const { return *group_; }
+  const GroupPtr& group_ptr() const { return group_; }
+  int size() const { return size_; }
+  const std::string& name() const { return name_; }
+  /// Irrep indices in the order of Q's column blocks (repeats are multiplicities). Decomposes on first use.
+  const std::vector<int>& irreps() const;
+  /// multiplicities()[k] = number of copies of irrep k.
+  std::vector<int> multiplicities() const;
+  /// Columns of Q that belong to copies of irrep k, in order (copy-major: copy c occupies d_k columns).
+  std::vector<int> columns_of_irrep(int k) const;
+  /// Decomposes on first use.
+  const Matrix& Q() const;
+  /// True once irreps()/Q() are known (always, except for permutation structures not yet decomposed).
+  bool is_decomposed() const;
+  /// Dense ρ(g) (size × size). For large permutation representations prefer permutation(g).
+  Matrix matrix(int g) const;
+  /// ρ(g) as a permutation, p[i] = image of basis vector i (requires has_permutation_structure(); in the
+  /// basis of the permutation rep P, i.e. before permutation_basis()). O(size · word length).
+  Permutation permutation(int g) const;
+  /// χ(g); for a permutation structure the number of fixed points (no decomposition).
+  double character(int g) const;
+
+  /// True when every ρ(g) is a permutation matrix in this basis.
+  bool is_permutation() const { return perm_generators_.has_value() && !perm_basis_.has_value(); }
+  /// True when ρ(g) = B P(g) Bᵀ for a permutation rep P and an orthogonal B (B = I when is_permutation()).
+  bool has_permutation_structure() const { return perm_generators_.has_value(); }
+  /// π per generator of the permutation rep behind this one (requires has_permutation_structure()).
+  const std::vector<Permutation>& permutation_generators() const { return *perm_generators_; }
+  /// The basis B (empty optional when B = I).
+  const std::optional<Matrix>& permutation_basis() const { return perm_basis_; }
+
+  /// Columns of the trivial copies (Q_triv); the invariant projector is Q_triv Q_trivᵀ.
+  Matrix invariant_basis() const;
+  Matrix invariant_projector() const;
+  /// Isotypic projector P_k = (d_k / (S_k |G|)) Σ_g χ_k(g) ρ(g).
+  Matrix isotypic_projector(int k) const;
+
+  /// "4x regular + trivial"-like description used in messages.
+  std::string describe() const;
+  /// Hash of the content (group, permutation structure, and irreps and Q or how they are derived),
+  /// not the name. Computed without decomposing.
+  uint64_t content_hash() const { return hash_; }
+  /// Same group content and the same ρ in the same decomposition basis. Representations built the same
+  /// way compare without decomposing; otherwise both are decomposed and Q compared.
+  bool same_content(const Representation& other) const;
+
+ private:
+  // How the decomposition is obtained: given (eager), from the permutation structure (lazy, cached by
+  // content), block-diagonal from parts, or a change of basis of one part.
+  enum class Kind { eager, permutation, sum, basis };
+  struct Decomposition;
+  Representation() = default;
+  void finish();
+  const Decomposition& decomposition() const;
+  bool same_recipe(const Representation& other) const;
+
+  GroupPtr group_;
+  std::string name_;
+  int size_ = 0;
+  Kind kind_ = Kind::eager;
+  std::vector<RepPtr> parts_;  // sum: the parts; basis: {the rep the basis change applies to}
+  Matrix change_;              // basis: the orthogonal M
+  std::shared_ptr<Decomposition> decomposition_;
+  std::optional<std::vector<Permutation>> perm_generators_;
+  std::optional<Matrix> perm_basis_;
+  uint64_t hash_ = 0;
+};
+
+/// Decomposes matrices ρ(g) (one per element, orthogonal) into irreps: returns (irrep indices, Q) with
+/// ρ(g) = Q (⊕ ψ_k(g)) Qᵀ. Throws GroupError if the matrices are not a representation.
+std::pair<std::vector<int>, Matrix> decompose(const Group& g, const std::vector<Matrix>& rho);
+/// The same for a permutation representation given on the generators (p[i] = image of point i), without
+/// any dense per-element matrix: O(|G| · points · Σ d) work, O(points²) memory for Q.
+std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& g,
+                                                          const std::vector<Permutation>& generators,
+                                                          int points);
+
+}  // namespace eqnn

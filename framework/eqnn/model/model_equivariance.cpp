@@ -1,0 +1,132 @@
+// The equivariance check of `eqnn check`: f(x ρ_in(g)ᵀ) against f(x) ρ_out(g)ᵀ on every group element.
+#include <cmath>
+#include <limits>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "eqnn/model/model.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
+
+namespace eqnn {
+namespace {
+
+// x ρ(g)ᵀ; for a permutation representation a gather (no dense |G|-sized matrix per element).
+at::Tensor act(const at::Tensor& x, const Representation& rep, int g, at::ScalarType dtype) {
+  if (rep.is_permutation()) {
+    const Permutation p = rep.permutation(g);  // ρ(g) e_j = e_p[j], so (x ρᵀ)[p[j]] = x[j]
+    auto inverse = at::empty({static_cast<int64_t>(p.size())}, at::kLong);
+    auto* ip = inverse.data_ptr<int64_t>();
+    for (size_t j = 0; j < p.size(); ++j) ip[p[j]] = static_cast<int64_t>(j);
+    return x.index_select(-1, inverse);
+  }
+  return at::matmul(x, to_tensor(rep.matrix(g)).to(dtype).t());
+}
+
+}  // namespace
+
+double equivariance_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-10 : 1e-5; }
+
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype, int64_t seq, uint64_t seed) {
+  std::vector<int64_t> leading = {2};
+  if (seq > 0) leading.push_back(seq);
+  return equivariance_error(f, in, out, dtype, leading, seed);
+}
+
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype,
+                                      const std::vector<int64_t>& leading_shape, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  EquivarianceResult result;
+  result.checked = true;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<int64_t> shape = leading_shape;
+  shape.push_back(in->size());
+  const at::Tensor x = at::randn(shape, gen, at::TensorOptions().dtype(dtype));
+  const at::Tensor y = f(x);
+  // NaN or Inf is a failure, never a pass: std::max(NaN, x) and `err > worst` would both let NaN through,
+  // so finiteness is tested explicitly and a non-finite result is reported as a NaN error.
+  const auto not_finite = [&](const std::string& where) {
+    result.max_error = std::numeric_limits<double>::quiet_NaN();
+    result.note = fmt::format("not finite: {} has NaN or Inf", where);
+    return result;
+  };
+  if (!at::isfinite(y).all().item<bool>()) return not_finite("f(x)");
+  const double scale = std::max(y.abs().max().item<double>(), 1e-30);
+  const Group& group = in->group();
+  for (int g = 0; g < group.order(); ++g) {
+    const at::Tensor gx = act(x, *in, g, dtype);
+    const at::Tensor gy = act(y, *out, g, dtype);
+    const at::Tensor fgx = f(gx);
+    if (!at::isfinite(fgx).all().item<bool>()) {
+      result.worst_element = g;
+      return not_finite(fmt::format("f(g·x) for g = {}", g));
+    }
+    const double err = (fgx - gy).abs().max().item<double>() / scale;
+    if (!std::isfinite(err)) {
+      result.worst_element = g;
+      return not_finite(fmt::format("the error for g = {}", g));
+    }
+    if (err > result.max_error) {
+      result.max_error = err;
+      result.worst_element = g;
+    }
+  }
+  return result;
+}
+
+bool within_tolerance(const EquivarianceResult& result, double tolerance) {
+  // Written so that NaN compares false: `!(err > tol)` would pass it.
+  return std::isfinite(result.max_error) && result.max_error <= tolerance;
+}
+
+std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
+  model.to(dtype);
+  model.eval();
+  // The model computes where its tensors are (CPU or a GPU); inputs are made and errors measured on the CPU.
+  c10::Device device(c10::kCPU);
+  for (const auto& t : model.parameters()) device = t.device();
+  for (const auto& t : model.buffers()) device = t.device();
+  auto on_device = [device](const std::function<at::Tensor(const at::Tensor&)>& f) {
+    return [device, f](const at::Tensor& x) { return f(x.to(device)).cpu(); };
+  };
+  std::vector<EquivarianceResult> results;
+  for (const auto& info : model.layer_infos()) {
+    EquivarianceResult r;
+    if (info.layer->in_rep() && info.layer->out_rep()) {
+      auto layer = info.layer;
+      r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }),
+                             layer->in_rep(), layer->out_rep(), dtype, 3, seed);
+    } else {
+      r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
+    }
+    r.path = info.path;
+    r.type = info.type;
+    results.push_back(r);
+  }
+  RepPtr out = model.output_rep();
+  std::string note;
+  if (!out && model.output_size() == model.input_size()) {
+    out = model.input_rep();
+    note = "output rep taken to be the input rep";
+  }
+  EquivarianceResult whole;
+  if (out) {
+    whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }),
+                               model.input_rep(), out, dtype, 3, seed + 1);
+  } else {
+    note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",
+                       model.output_size());
+  }
+  whole.path = "model";
+  whole.type = "(whole model)";
+  if (!whole.note.empty()) note = note.empty() ? whole.note : note + "; " + whole.note;
+  whole.note = note;
+  results.push_back(whole);
+  return results;
+}
+
+}  // namespace eqnn
