@@ -2,6 +2,8 @@
 # Installs eqnn from BUILD_DIR into a temporary prefix, builds examples/plugin against it with
 # find_package(eqnn), and checks that the installed `eqnn plugins --json` lists the example plugin and,
 # when SHIPPED is 1 (the tree built the shipped plugins), every shipped plugin from the installed prefix.
+# Before that it checks the installed SDK is closed: every eqnn header an installed header includes is
+# installed too (libeqnn's internal/ headers are not, so no public header may include one).
 # Usage: out_of_tree_plugin.sh BUILD_DIR EXAMPLE_SOURCE_DIR WORK_DIR TORCH_DIR SHIPPED
 set -euo pipefail
 build_dir=$1
@@ -18,6 +20,23 @@ example_build=$work_dir/example-build
 
 echo "== cmake --install $build_dir --prefix $prefix"
 cmake --install "$build_dir" --prefix "$prefix" > "$work_dir/install.log"
+
+echo "== every eqnn header an installed header includes is installed"
+headers=$(find "$prefix/include/eqnn" -name '*.hpp' | wc -l)
+[ "$headers" -gt 0 ] || { echo "FAIL: no headers under $prefix/include/eqnn"; exit 1; }
+if find "$prefix/include/eqnn" -path '*/internal/*' | grep .; then
+  echo "FAIL: internal headers were installed"; exit 1
+fi
+missing=0
+while IFS=: read -r file include; do
+  target=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"].*/\1/' <<< "$include")
+  if [ ! -f "$prefix/include/$target" ]; then
+    echo "FAIL: ${file#"$prefix"/} includes $target, which is not installed"
+    missing=1
+  fi
+done < <(grep -rHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]eqnn/' "$prefix/include/eqnn")
+[ "$missing" = 0 ] || exit 1
+echo "== $headers installed headers, their eqnn includes all installed"
 
 generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi
