@@ -36,6 +36,7 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.intersphinx",
     "breathe",
@@ -56,7 +57,11 @@ myst_heading_anchors = 3
 intersphinx_mapping = {}
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": False}
+# The package's docstrings are Google style (Args:); a method without one is a gap, not torch's inherited text.
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+autodoc_inherit_docstrings = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autoclass_content = "class"
@@ -121,7 +126,8 @@ def generate_cpp_reference():
         seen[header.name] = header
     xml = OUT / "doxygen"
     xml.mkdir(parents=True, exist_ok=True)
-    # Doxygen sees the macros of the torch frontend idiom as what they declare.
+    # Doxygen sees the macros of the torch frontend idiom as what they declare: TORCH_ARG(bool, bias) = true;
+    # becomes the field `bool bias = true`, so an Options struct shows every default.
     doxyfile = "\n".join(
         [
             "PROJECT_NAME = eqnn",
@@ -138,7 +144,7 @@ def generate_cpp_reference():
             "ENABLE_PREPROCESSING = YES",
             "MACRO_EXPANSION = YES",
             "EXPAND_ONLY_PREDEF = YES",
-            'PREDEFINED = "TORCH_ARG(T, name)=T name;" "TORCH_MODULE(x)="',
+            'PREDEFINED = "TORCH_ARG(T, name)=T name" "TORCH_MODULE(x)="',
             "EXCLUDE_SYMBOLS = detail internal *::detail *::internal",
             "FULL_PATH_NAMES = YES",
             f"STRIP_FROM_PATH = {ROOT}",

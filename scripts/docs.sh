@@ -57,8 +57,8 @@ start=$(date +%s)
 echo "docs: HTML built in $(($(date +%s) - start)) s"
 start=$(date +%s)
 "$venv/bin/sphinx-build" -W --keep-going -q -b doctest -d "$out/doctrees" "$root/docs" "$out/doctest"
-tail -n 4 "$out/doctest/output.txt" | sed -n '/passed\|failed/p' | sed 's/^/docs: doctest: /'
-echo "docs: doctests passed in $(($(date +%s) - start)) s"
+tests=$(sed -n 's/^ *\([0-9]*\) tests$/\1/p' "$out/doctest/output.txt" | tail -n 1)
+echo "docs: ${tests:-?} doctest examples passed in $(($(date +%s) - start)) s"
 if [ -s "$out/docstring-gaps-html.txt" ]; then
   echo "docs: $(wc -l < "$out/docstring-gaps-html.txt") public objects have missing or non-reST docstrings (shown verbatim):"
   sed 's/^/docs:   /' "$out/docstring-gaps-html.txt"
