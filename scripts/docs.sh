@@ -53,14 +53,15 @@ echo "docs: dependencies ready in $(($(date +%s) - start)) s"
 # Sphinx and the doctests run in the venv; build/bin/eqnn is what the CLI pages document and run.
 export PATH=$venv/bin:$PATH OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 start=$(date +%s)
-"$venv/bin/sphinx-build" -W --keep-going -q -b html -d "$out/doctrees" "$root/docs" "$out/html"
+# -E: read every source again, so every warning (and the docstring report) comes back on a rebuild too.
+"$venv/bin/sphinx-build" -E -W --keep-going -q -b html -d "$out/doctrees" "$root/docs" "$out/html"
 echo "docs: HTML built in $(($(date +%s) - start)) s"
 start=$(date +%s)
 "$venv/bin/sphinx-build" -W --keep-going -q -b doctest -d "$out/doctrees" "$root/docs" "$out/doctest"
 tests=$(sed -n 's/^ *\([0-9]*\) tests$/\1/p' "$out/doctest/output.txt" | tail -n 1)
 echo "docs: ${tests:-?} doctest examples passed in $(($(date +%s) - start)) s"
 if [ -s "$out/docstring-gaps-html.txt" ]; then
-  echo "docs: $(wc -l < "$out/docstring-gaps-html.txt") public objects have missing or non-reST docstrings (shown verbatim):"
+  echo "docs: $(wc -l < "$out/docstring-gaps-html.txt") public objects lack a docstring, or have one that is not valid reST (shown verbatim):"
   sed 's/^/docs:   /' "$out/docstring-gaps-html.txt"
 fi
 echo "docs: open $out/html/index.html (xdg-open $out/html/index.html, or python3 -m http.server -d $out/html)"
