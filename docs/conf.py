@@ -26,7 +26,17 @@ EQNN = BUILD / "bin" / "eqnn"
 CXX_HEADER_GLOBS = ["framework/**/eqnn/**/*.hpp", "layers/*/*.hpp"]
 CXX_HEADER_EXCLUDE = {"internal", "src", "detail"}
 # The floors of framework/eqnn/, in the order a reader climbs them (headers of the flat layout go to "core").
-CXX_FLOORS = ["util", "group_theory", "nn", "registry", "model"]
+CXX_FLOORS = {
+    "util": "errors, suggestions, hashing, caches, atomic files, YAML keyword arguments",
+    "group_theory": "groups, irreps, representations, rep strings, Hom spaces",
+    "nn": "constraint and layer interfaces, constrained parameters, init schemes, layer options",
+    "registry": "the plugin ABI, the loader, the registry, group specs",
+    "model": "the YAML builder, blocks, checkpoints, tensor files, export, the equivariance check, training",
+}
+OTHER_FLOORS = {
+    "core": "the public headers of libeqnn",
+    "layers": "the layer libraries (eqnn_linear, eqnn_attention, ...): Options, module and validate() of each layer",
+}
 
 project = "eqnn"
 author = "the eqnn authors"
@@ -168,10 +178,11 @@ def generate_cpp_reference():
     for stale in pages.glob("*.rst"):
         if stale.stem not in {h.stem for h in headers} and stale.name != "index.rst":
             stale.unlink()
-    order = ["core"] + CXX_FLOORS + ["layers"]
+    described = {**CXX_FLOORS, **OTHER_FLOORS}
+    order = ["core", *CXX_FLOORS, "layers"]
     index = ["Headers by floor", "================", ""]
     for floor in [f for f in order if f in by_floor]:
-        index += [floor, "-" * len(floor), "", ".. toctree::", "   :maxdepth: 1", ""]
+        index += [floor, "-" * len(floor), "", described[floor] + ".", "", ".. toctree::", "   :maxdepth: 1", ""]
         index += [f"   {h.stem}" for h in by_floor[floor]]
         index.append("")
     write_if_changed(pages / "index.rst", "\n".join(index))
