@@ -45,8 +45,9 @@ cmake -S "$example_dir" -B "$example_build" "${generator[@]}" -DCMAKE_BUILD_TYPE
   -DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR="$torch_dir"
 cmake --build "$example_build" -j2
 
-plugin=$example_build/scalar_constraint.so
-test -f "$plugin" || { echo "FAIL: $plugin was not built"; exit 1; }
+for plugin in "$example_build"/scalar_constraint.so "$example_build"/klein_group.so; do
+  test -f "$plugin" || { echo "FAIL: $plugin was not built"; exit 1; }
+done
 
 echo "== installed eqnn plugins --json with EQNN_PLUGIN_PATH=$example_build"
 json=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" plugins --json)
@@ -55,6 +56,21 @@ echo "$json" | grep -q '"name": "example_scalar_constraint"' \
   || { echo "FAIL: example plugin not listed"; exit 1; }
 echo "$json" | grep -q '"name": "ScalarConstraint"' \
   || { echo "FAIL: ScalarConstraint not registered"; exit 1; }
+echo "$json" | grep -q '"name": "KleinFourGroup"' || { echo "FAIL: KleinFourGroup not registered"; exit 1; }
+
+# The example group, checked by character theory rather than by its own code: V4 is abelian of order 4,
+# so it has 4 real irreps of dimension 1, and its corners action is free and transitive (the regular
+# representation), so dim Hom_G(corners, corners) = sum of d_i^2 = 4.
+echo "== the example group V4 through the installed eqnn"
+info=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" group info V4)
+echo "$info"
+grep -q '^group V4: order 4, 2 generators, 4 real irreps, 4 conjugacy classes' <<< "$info" \
+  || { echo "FAIL: eqnn group info V4 does not report order 4 with 4 irreps"; exit 1; }
+hom=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" hom --group V4 --in "permutation(corners)" \
+  --out "2x trivial + irrep(3)")
+echo "$hom"
+# corners = irrep(0) + irrep(1) + irrep(2) + irrep(3): Hom(corners, 2 trivial + irrep(3)) has dimension 2 + 1.
+grep -q 'dimension 3 ' <<< "$hom" || { echo "FAIL: dim Hom_V4(corners, 2x trivial + irrep(3)) is not 3"; exit 1; }
 if [ "$shipped" = 1 ]; then
   shopt -s nullglob
   count=0
