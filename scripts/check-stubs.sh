@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 }
 {
   echo "# The C++ extension eqnn._C (see eqnn/__init__.py for the documented API). Generated from the binding by"
-  echo "# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing eqnn_python.cpp."
+  echo "# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing python/*.cpp."
   cat "$tmp/out/eqnn/_C.pyi"
 } > "$tmp/_C.pyi"
 
