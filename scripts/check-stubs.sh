@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The type stub framework/python/eqnn/_C.pyi is generated from the extension itself by pybind11-stubgen
+# The type stub python/eqnn/_C.pyi is generated from the extension itself by pybind11-stubgen
 # (pinned in scripts/requirements.txt), so it declares exactly what the binding defines. This regenerates it
 # from the eqnn package installed in the venv (scripts/build.sh installs it) and diffs it with the committed
 # stub: exit status 1 and the diff when they differ. `--update` writes the regenerated stub instead.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${EQNN_VENV:-$root/.venv}
-stub=$root/framework/python/eqnn/_C.pyi
+stub=$root/python/eqnn/_C.pyi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 }
 {
   echo "# The C++ extension eqnn._C (see eqnn/__init__.py for the documented API). Generated from the binding by"
-  echo "# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing eqnn_python.cpp."
+  echo "# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing python/*.cpp."
   cat "$tmp/out/eqnn/_C.pyi"
 } > "$tmp/_C.pyi"
 

@@ -123,7 +123,7 @@ def test_the_committed_stub_is_the_one_generated_from_the_binding():
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    stub = (root / "framework/python/eqnn/_C.pyi").read_text()
+    stub = (root / "python/eqnn/_C.pyi").read_text()
     # Every member eqnn/nn.py and eqnn/__init__.py use is declared.
     for name in ["def equivariance_error", "def make_layer", "def load_model", "class Handle", "def set_parameter",
                  "def basis_records", "def fit_saved", "def named_parameters", "UnknownNameError"]:

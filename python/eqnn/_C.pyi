@@ -1,5 +1,5 @@
 # The C++ extension eqnn._C (see eqnn/__init__.py for the documented API). Generated from the binding by
-# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing eqnn_python.cpp.
+# pybind11-stubgen: do not edit; run scripts/check-stubs.sh --update after changing python/*.cpp.
 """
 The C++ core of eqnn (use the eqnn package, not this module)
 """

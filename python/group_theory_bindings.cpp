@@ -1,0 +1,272 @@
+// The group theory of eqnn as Python sees it: eqnn.Group, Irrep, Representation and HomSpace, read-only
+// objects whose numbers come back as torch tensors; eqnn.group(spec), rep(G, text) and hom(in, out) that make
+// them; and equivariance_error, the check behind eqnn.check_equivariance.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/utils/pybind.h>
+
+#include "bindings.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
+#include "group_theory_objects.hpp"
+#include "plugin_registry.hpp"
+
+namespace eqnn::python {
+namespace {
+
+at::Tensor stack(const std::vector<Matrix>& ms, int64_t rows, int64_t cols) {
+  if (ms.empty()) return at::zeros({0, rows, cols}, at::kDouble);
+  std::vector<at::Tensor> ts;
+  ts.reserve(ms.size());
+  for (const auto& m : ms) ts.push_back(to_tensor(m));
+  return at::stack(ts);
+}
+
+std::string type_string(IrrepType t) { return std::string(1, type_letter(t)); }
+
+void check_element(const Group& g, int element) {
+  if (element < 0 || element >= g.order())
+    throw py::index_error("group element " + std::to_string(element) + " is out of range: " + g.name() +
+                          " has elements 0.." + std::to_string(g.order() - 1));
+}
+
+GroupPtr make_group(const py::object& spec) {
+  if (py::isinstance<py::str>(spec)) {
+    try {
+      return registry().make_group(spec.cast<std::string>());
+    } catch (const ConfigError& e) {
+      // The registry reports an unknown group name or type as a ConfigError (in a model file it carries the
+      // file:line:col); asked by name from Python it is an unknown name, so a KeyError as Python expects.
+      if (e.line() == 0 && e.message().rfind("unknown group", 0) == 0) throw LookupError(e.message());
+      throw;
+    }
+  }
+  throw py::type_error("eqnn.group: expected a str spec (\"C8\", \"{type: DihedralGroup, n: 6}\"), got " +
+                       std::string(py::str(spec.get_type())));
+}
+
+}  // namespace
+
+void bind_group_theory(py::module_& m) {
+  py::class_<PyIrrep>(m, "Irrep", "A real irreducible representation of a group (eqnn.Group.irreps).")
+      .def_property_readonly("index", [](const PyIrrep& i) { return i.index; })
+      .def_property_readonly("name", [](const PyIrrep& i) { return i.get().name; })
+      .def_property_readonly("dim", [](const PyIrrep& i) { return i.get().dim; })
+      .def_property_readonly(
+          "type", [](const PyIrrep& i) { return type_string(i.get().type); },
+          "'R', 'C' or 'H' (dim End_G = 1, 2, 4).")
+      .def_property_readonly(
+          "character",
+          [](const PyIrrep& i) {
+            const auto& c = i.get().character;
+            return at::tensor(at::ArrayRef<double>(c), at::kDouble);
+          },
+          "(|G|,) float64.")
+      .def_property_readonly(
+          "matrices", [](const PyIrrep& i) { return stack(i.get().matrices, i.get().dim, i.get().dim); },
+          "(|G|, dim, dim) float64, orthogonal.")
+      .def_property_readonly(
+          "endomorphism_basis",
+          [](const PyIrrep& i) { return stack(i.get().endomorphism_basis, i.get().dim, i.get().dim); },
+          "(S, dim, dim) float64: a Frobenius-orthogonal basis of End_G(psi), the first the identity.")
+      .def("__repr__", [](const PyIrrep& i) {
+        return "Irrep(" + i.get().name + ", dim=" + std::to_string(i.get().dim) +
+               ", type=" + type_string(i.get().type) + ")";
+      });
+
+  py::class_<PyGroup>(m, "Group", "A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.")
+      .def_property_readonly("name", [](const PyGroup& g) { return g.g->name(); })
+      .def_property_readonly("order", [](const PyGroup& g) { return g.g->order(); })
+      .def_property_readonly(
+          "cayley_table",
+          [](const PyGroup& g) {
+            const int n = g.g->order();
+            at::Tensor t = at::empty({n, n}, at::kLong);
+            auto a = t.accessor<int64_t, 2>();
+            for (int i = 0; i < n; ++i)
+              for (int j = 0; j < n; ++j) a[i][j] = g.g->mul(i, j);
+            return t;
+          },
+          "(|G|, |G|) int64: table[a, b] = index of a*b; element 0 is the identity.")
+      .def_property_readonly("inverses",
+                             [](const PyGroup& g) {
+                               std::vector<int64_t> v;
+                               for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
+                               return at::tensor(v, at::kLong);
+                             })
+      .def_property_readonly(
+          "generators",
+          [](const PyGroup& g) {
+            std::vector<int64_t> v(g.g->generators().begin(), g.g->generators().end());
+            return at::tensor(v, at::kLong);
+          },
+          "Element indices of the generators (int64).")
+      .def_property_readonly(
+          "irreps",
+          [](const PyGroup& g) {
+            std::vector<PyIrrep> out;
+            {
+              py::gil_scoped_release no_gil;
+              g.g->irreps();
+            }
+            for (size_t k = 0; k < g.g->irreps().size(); ++k) out.push_back({g.g, static_cast<int>(k)});
+            return out;
+          },
+          "The real irreps; irrep 0 is trivial.")
+      .def_property_readonly(
+          "actions",
+          [](const PyGroup& g) {
+            std::vector<std::string> v;
+            for (const auto& a : g.g->actions()) v.push_back(a.name);
+            return v;
+          },
+          "Names usable in permutation(NAME).")
+      .def("conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); })
+      // Content, never the hash alone: two groups whose 64-bit hashes collide are still told apart.
+      .def(
+          "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); },
+          py::is_operator())
+      .def("__hash__", [](const PyGroup& g) { return static_cast<py::ssize_t>(g.g->content_hash() >> 1); })
+      .def("__repr__", [](const PyGroup& g) {
+        return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
+      });
+
+  py::class_<PyRep>(m, "Representation",
+                    "A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.")
+      .def_property_readonly("group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; })
+      .def_property_readonly("size", [](const PyRep& r) { return r.r->size(); })
+      .def_property_readonly("name", [](const PyRep& r) { return r.r->describe(); })
+      .def_property_readonly("is_permutation", [](const PyRep& r) { return r.r->is_permutation(); })
+      .def_property_readonly("has_permutation_structure",
+                             [](const PyRep& r) { return r.r->has_permutation_structure(); })
+      .def_property_readonly(
+          "irreps", [](const PyRep& r) { return r.r->irreps(); },
+          "Irrep indices in the order of the change of basis' column blocks.")
+      .def_property_readonly("multiplicities", [](const PyRep& r) { return r.r->multiplicities(); })
+      .def_property_readonly(
+          "change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); },
+          "Q (float64, orthogonal): rho(g) = Q (+)_k psi_k(g) Q^T.")
+      .def(
+          "matrix",
+          [](const PyRep& r, int g) {
+            check_element(r.r->group(), g);
+            return to_tensor(r.r->matrix(g));
+          },
+          py::arg("g"), "rho(g) (size, size) float64.")
+      .def(
+          "matrices",
+          [](const PyRep& r) {
+            std::vector<Matrix> ms;
+            for (int g = 0; g < r.r->group().order(); ++g) ms.push_back(r.r->matrix(g));
+            return stack(ms, r.r->size(), r.r->size());
+          },
+          "(|G|, size, size) float64.")
+      .def(
+          "character",
+          [](const PyRep& r, int g) {
+            check_element(r.r->group(), g);
+            return r.r->character(g);
+          },
+          py::arg("g"))
+      .def(
+          "__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); }, py::is_operator())
+      .def("__hash__", [](const PyRep& r) { return static_cast<py::ssize_t>(r.r->content_hash() >> 1); })
+      .def("__repr__", [](const PyRep& r) {
+        return "Representation(" + r.r->group().name() + ", \"" + r.r->describe() +
+               "\", size=" + std::to_string(r.r->size()) + ")";
+      });
+
+  py::class_<PyHom>(
+      m, "HomSpace",
+      "Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).")
+      .def_property_readonly("in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; })
+      .def_property_readonly("out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; })
+      .def_property_readonly("dim", [](const PyHom& h) { return h.h->dim(); })
+      .def_property_readonly(
+          "method", [](const PyHom& h) { return h.h->method_name(); }, "'orbit' or 'isotypic'.")
+      .def(
+          "expand",
+          [](const PyHom& h, const at::Tensor& c) {
+            TORCH_CHECK(c.dim() >= 1 && c.size(-1) == h.h->dim(),
+                        "HomSpace.expand: expected coefficients (..., ", h.h->dim(), "), got ", c.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->expand(c);
+          },
+          py::arg("coefficients"), "(..., dim) -> (..., out.size, in.size); differentiable.")
+      .def(
+          "analyse",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.analyse: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->analyse(w);
+          },
+          py::arg("W"), "(..., out.size, in.size) -> (..., dim); expand(analyse(W)) = project(W).")
+      .def(
+          "project",
+          [](const PyHom& h, const at::Tensor& w) {
+            TORCH_CHECK(w.dim() >= 2 && w.size(-2) == h.h->out()->size() && w.size(-1) == h.h->in()->size(),
+                        "HomSpace.project: expected (..., ", h.h->out()->size(), ", ", h.h->in()->size(),
+                        "), got ", w.sizes());
+            py::gil_scoped_release no_gil;
+            return h.h->project(w);
+          },
+          py::arg("W"), "Orthogonal (Frobenius) projection onto Hom_G.")
+      .def(
+          "basis",
+          [](const PyHom& h, at::ScalarType dtype) {
+            py::gil_scoped_release no_gil;
+            return h.h->expand(at::eye(h.h->dim(), at::TensorOptions().dtype(dtype)));
+          },
+          py::arg("dtype") = at::kDouble,
+          "(dim, out.size, in.size): expand() of the unit coefficient vectors.")
+      .def("__repr__", [](const PyHom& h) {
+        return "HomSpace(" + h.h->in()->describe() + " -> " + h.h->out()->describe() +
+               ", dim=" + std::to_string(h.h->dim()) + ", method=" + h.h->method_name() + ")";
+      });
+
+  m.def(
+      "group", [](const py::object& spec) { return PyGroup{make_group(spec)}; }, py::arg("spec"));
+  m.def(
+      "rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; },
+      py::arg("group"), py::arg("text"));
+  m.def(
+      "hom",
+      [](const PyRep& in, const PyRep& out) {
+        if (!in.r->group().same_content(out.r->group()))
+          throw GroupError("eqnn.hom: the representations belong to different groups (" +
+                           in.r->group().name() + " and " + out.r->group().name() + ")");
+        py::gil_scoped_release no_gil;
+        return PyHom{HomSpace::get(in.r, out.r)};
+      },
+      py::arg("in_rep"), py::arg("out_rep"));
+
+  m.def(
+      "equivariance_error",
+      [](const py::function& f, const PyRep& in, const PyRep& out, at::ScalarType dtype,
+         const std::vector<int64_t>& shape, uint64_t seed) {
+        if (!in.r->group().same_content(out.r->group()))
+          throw GroupError("check_equivariance: in_rep is a representation of " + in.r->group().name() +
+                           " and out_rep of " + out.r->group().name() +
+                           "; both must belong to the same group");
+        // `f` is Python: it runs with the GIL this thread holds (exceptions it raises come back as they
+        // were).
+        const EquivarianceResult r = equivariance_error(
+            [&f](const at::Tensor& x) { return f(x).cast<at::Tensor>(); }, in.r, out.r, dtype, shape, seed);
+        return py::make_tuple(r.max_error, r.worst_element, r.note);
+      },
+      py::arg("f"), py::arg("in_rep"), py::arg("out_rep"), py::arg("dtype"), py::arg("shape"),
+      py::arg("seed"));
+}
+
+}  // namespace eqnn::python

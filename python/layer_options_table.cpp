@@ -1,0 +1,157 @@
+// The table of the layer types Python exposes as classes (layer_options_table.hpp): for each, its registry
+// name, the dict of a default-constructed Options object and the dict of a built module's Options; and
+// layer_defaults / layer_options, which read it.
+#include "layer_options_table.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pybind11/pybind11.h>
+
+#include "e_activation.hpp"
+#include "e_linear.hpp"
+#include "e_multihead_attention.hpp"
+#include "e_norm.hpp"
+#include "e_pooling.hpp"
+#include "e_transformer_encoder_layer.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/registry.hpp"
+
+namespace eqnn::python {
+namespace {
+
+// The options of a layer as a dict, without the representations and the registry (what a Python
+// signature takes besides in_rep/out_rep).
+py::dict options_dict(const ELinearOptions& o) {
+  py::dict d;
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EMultiheadAttentionOptions& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dropout"] = o.dropout();
+  d["bias"] = o.bias();
+  d["add_bias_kv"] = o.add_bias_kv();
+  d["add_zero_attn"] = o.add_zero_attn();
+  d["batch_first"] = o.batch_first();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dim_feedforward"] = o.dim_feedforward();
+  d["dropout"] = o.dropout();
+  d["activation"] = o.activation();
+  d["layer_norm_eps"] = o.layer_norm_eps();
+  d["batch_first"] = o.batch_first();
+  d["norm_first"] = o.norm_first();
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  return d;
+}
+py::dict options_dict(const ELayerNormOptions& o) {
+  py::dict d;
+  d["eps"] = o.eps();
+  d["elementwise_affine"] = o.elementwise_affine();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const ERMSNormOptions& o) {
+  py::dict d;
+  d["eps"] = o.eps();
+  d["elementwise_affine"] = o.elementwise_affine();
+  return d;
+}
+py::dict options_dict(const EGELUOptions& o) {
+  py::dict d;
+  d["approximate"] = o.approximate();
+  return d;
+}
+py::dict options_dict(const EPointwiseOptions& o) {
+  py::dict d;
+  d["function"] = o.function();
+  d["approximate"] = o.approximate();
+  d["negative_slope"] = o.negative_slope();
+  return d;
+}
+template <typename Tag>
+py::dict options_dict(const RepOptions<Tag>& /*options*/) {
+  return {};
+}
+
+/// One layer type Python exposes as a class: its registry name, the options a default-constructed
+/// Options object holds (without the required ones), and the options of a built module (nullopt when the
+/// module is not of this type).
+struct LayerOptionsEntry {
+  const char* type;
+  std::function<py::dict()> defaults;
+  std::function<std::optional<py::dict>(const Layer&)> options;
+};
+
+template <typename Impl, typename Options>
+LayerOptionsEntry entry(const char* type, Options defaults, std::vector<const char*> required = {}) {
+  return {type,
+          [defaults, required] {
+            py::dict d = options_dict(defaults);
+            for (const char* key : required) PyDict_DelItemString(d.ptr(), key);
+            return d;
+          },
+          [](const Layer& layer) -> std::optional<py::dict> {
+            const auto* impl = dynamic_cast<const Impl*>(&layer);
+            if (!impl) return std::nullopt;
+            return options_dict(impl->options);
+          }};
+}
+
+const std::vector<LayerOptionsEntry>& layer_options_table() {
+  static const std::vector<LayerOptionsEntry> table = {
+      entry<ELinearImpl>("eLinear", ELinearOptions(nullptr, nullptr)),
+      entry<EMultiheadAttentionImpl>("eMultiheadAttention", EMultiheadAttentionOptions(nullptr, 0),
+                                     {"num_heads"}),
+      entry<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer",
+                                          ETransformerEncoderLayerOptions(nullptr, 0), {"num_heads"}),
+      entry<ELayerNormImpl>("eLayerNorm", ELayerNormOptions(nullptr)),
+      entry<ERMSNormImpl>("eRMSNorm", ERMSNormOptions(nullptr)),
+      entry<EReLUImpl>("eReLU", EReLUOptions(nullptr)),
+      entry<EGELUImpl>("eGELU", EGELUOptions(nullptr)),
+      entry<ESiLUImpl>("eSiLU", ESiLUOptions(nullptr)),
+      entry<ETanhImpl>("eTanh", ETanhOptions(nullptr)),
+      entry<EPointwiseImpl>("ePointwise", EPointwiseOptions(nullptr, ""), {"function"}),
+      entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
+      entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
+  };
+  return table;
+}
+
+}  // namespace
+
+py::dict layer_defaults(const std::string& type) {
+  std::vector<std::string> known;
+  std::string list;
+  for (const auto& e : layer_options_table()) {
+    if (type == e.type) return e.defaults();
+    known.emplace_back(e.type);
+    list += (list.empty() ? "" : ", ") + known.back();
+  }
+  auto near = did_you_mean(type, known);
+  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" +
+                    (near ? " (did you mean '" + *near + "'?)" : std::string()) + "; known: " + list);
+}
+
+std::optional<py::dict> layer_options(const Layer& layer) {
+  for (const auto& e : layer_options_table())
+    if (auto d = e.options(layer)) return d;
+  return std::nullopt;
+}
+
+}  // namespace eqnn::python
