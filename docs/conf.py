@@ -20,12 +20,13 @@ BUILD = Path(os.environ.get("EQNN_BUILD_DIR", ROOT / "build"))
 OUT = Path(os.environ.get("EQNN_DOCS_DIR", BUILD / "docs"))
 EQNN = BUILD / "bin" / "eqnn"
 
-# The public C++ headers (the plugin SDK), relative to the repository root. Both layouts match: the flat
-# framework/include/eqnn/*.hpp and the floors framework/eqnn/<floor>/*.hpp; the layer libraries' headers too.
+# The public C++ headers (the plugin SDK), relative to the repository root: the floors
+# framework/eqnn/<floor>/*.hpp, the umbrella framework/eqnn/eqnn.hpp, and the layer libraries' headers.
 # Any path with a folder named in CXX_HEADER_EXCLUDE is private and left out.
-CXX_HEADER_GLOBS = ["framework/**/eqnn/**/*.hpp", "layers/*/*.hpp"]
+CXX_HEADER_GLOBS = ["framework/eqnn/**/*.hpp", "layers/*/*.hpp"]
 CXX_HEADER_EXCLUDE = {"internal", "src", "detail"}
-# The floors of framework/eqnn/, in the order a reader climbs them (headers of the flat layout go to "core").
+# The floors of framework/eqnn/, in the order a reader climbs them (a header in no floor, the umbrella
+# eqnn.hpp, goes to "core").
 CXX_FLOORS = {
     "util": "errors, suggestions, hashing, caches, atomic files, YAML keyword arguments",
     "group_theory": "groups, irreps, representations, rep strings, Hom spaces",
@@ -34,7 +35,7 @@ CXX_FLOORS = {
     "model": "the YAML builder, blocks, checkpoints, tensor files, export, the equivariance check, training",
 }
 OTHER_FLOORS = {
-    "core": "the public headers of libeqnn",
+    "core": "the umbrella header: every public header of libeqnn",
     "layers": "the layer libraries (eqnn_linear, eqnn_attention, ...): Options, module and validate() of each layer",
 }
 
