@@ -58,9 +58,12 @@ GroupPtr make_group(const py::object& spec) {
 
 void bind_group_theory(py::module_& m) {
   py::class_<PyIrrep>(m, "Irrep", "A real irreducible representation of a group (eqnn.Group.irreps).")
-      .def_property_readonly("index", [](const PyIrrep& i) { return i.index; })
-      .def_property_readonly("name", [](const PyIrrep& i) { return i.get().name; })
-      .def_property_readonly("dim", [](const PyIrrep& i) { return i.get().dim; })
+      .def_property_readonly(
+          "index", [](const PyIrrep& i) { return i.index; }, "Its position in Group.irreps (0: trivial).")
+      .def_property_readonly(
+          "name", [](const PyIrrep& i) { return i.get().name; }, "Its name, as irrep(k) or the plugin's.")
+      .def_property_readonly(
+          "dim", [](const PyIrrep& i) { return i.get().dim; }, "Its dimension.")
       .def_property_readonly(
           "type", [](const PyIrrep& i) { return type_string(i.get().type); },
           "'R', 'C' or 'H' (dim End_G = 1, 2, 4).")
@@ -84,8 +87,10 @@ void bind_group_theory(py::module_& m) {
       });
 
   py::class_<PyGroup>(m, "Group", "A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.")
-      .def_property_readonly("name", [](const PyGroup& g) { return g.g->name(); })
-      .def_property_readonly("order", [](const PyGroup& g) { return g.g->order(); })
+      .def_property_readonly(
+          "name", [](const PyGroup& g) { return g.g->name(); }, "Its name, e.g. 'D4'.")
+      .def_property_readonly(
+          "order", [](const PyGroup& g) { return g.g->order(); }, "The number of elements, |G|.")
       .def_property_readonly(
           "cayley_table",
           [](const PyGroup& g) {
@@ -102,7 +107,8 @@ void bind_group_theory(py::module_& m) {
                                std::vector<int64_t> v;
                                for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
                                return at::tensor(v, at::kLong);
-                             })
+                             },
+                             "(|G|,) int64: inverses[g] = index of g^-1.")
       .def_property_readonly(
           "generators",
           [](const PyGroup& g) {
@@ -130,7 +136,9 @@ void bind_group_theory(py::module_& m) {
             return v;
           },
           "Names usable in permutation(NAME).")
-      .def("conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); })
+      .def(
+          "conjugacy_classes", [](const PyGroup& g) { return g.g->conjugacy_classes(); },
+          "The conjugacy classes, each a list of element indices; the first is [0].")
       // Content, never the hash alone: two groups whose 64-bit hashes collide are still told apart.
       .def(
           "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); },
@@ -142,16 +150,24 @@ void bind_group_theory(py::module_& m) {
 
   py::class_<PyRep>(m, "Representation",
                     "A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.")
-      .def_property_readonly("group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; })
-      .def_property_readonly("size", [](const PyRep& r) { return r.r->size(); })
-      .def_property_readonly("name", [](const PyRep& r) { return r.r->describe(); })
-      .def_property_readonly("is_permutation", [](const PyRep& r) { return r.r->is_permutation(); })
-      .def_property_readonly("has_permutation_structure",
-                             [](const PyRep& r) { return r.r->has_permutation_structure(); })
+      .def_property_readonly(
+          "group", [](const PyRep& r) { return PyGroup{r.r->group_ptr()}; }, "The group it represents.")
+      .def_property_readonly(
+          "size", [](const PyRep& r) { return r.r->size(); }, "The dimension of the space it acts on.")
+      .def_property_readonly(
+          "name", [](const PyRep& r) { return r.r->describe(); }, "Its representation string, e.g. '4x regular'.")
+      .def_property_readonly(
+          "is_permutation", [](const PyRep& r) { return r.r->is_permutation(); },
+          "True when every rho(g) is a permutation matrix.")
+      .def_property_readonly(
+          "has_permutation_structure", [](const PyRep& r) { return r.r->has_permutation_structure(); },
+          "True when rho(g) = B P(g) B^T for a permutation representation P (the orbit fast path applies).")
       .def_property_readonly(
           "irreps", [](const PyRep& r) { return r.r->irreps(); },
           "Irrep indices in the order of the change of basis' column blocks.")
-      .def_property_readonly("multiplicities", [](const PyRep& r) { return r.r->multiplicities(); })
+      .def_property_readonly(
+          "multiplicities", [](const PyRep& r) { return r.r->multiplicities(); },
+          "multiplicities[k]: how often irrep k occurs in it.")
       .def_property_readonly(
           "change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); },
           "Q (float64, orthogonal): rho(g) = Q (+)_k psi_k(g) Q^T.")
@@ -176,7 +192,7 @@ void bind_group_theory(py::module_& m) {
             check_element(r.r->group(), g);
             return r.r->character(g);
           },
-          py::arg("g"))
+          py::arg("g"), "chi(g) = trace rho(g).")
       .def(
           "__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); }, py::is_operator())
       .def("__hash__", [](const PyRep& r) { return static_cast<py::ssize_t>(r.r->content_hash() >> 1); })
@@ -188,9 +204,13 @@ void bind_group_theory(py::module_& m) {
   py::class_<PyHom>(
       m, "HomSpace",
       "Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).")
-      .def_property_readonly("in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; })
-      .def_property_readonly("out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; })
-      .def_property_readonly("dim", [](const PyHom& h) { return h.h->dim(); })
+      .def_property_readonly(
+          "in_rep", [](const PyHom& h) { return PyRep{h.h->in()}; }, "The representation W maps from.")
+      .def_property_readonly(
+          "out_rep", [](const PyHom& h) { return PyRep{h.h->out()}; }, "The representation W maps to.")
+      .def_property_readonly(
+          "dim", [](const PyHom& h) { return h.h->dim(); },
+          "Its dimension: the number of free coefficients of an equivariant W.")
       .def_property_readonly(
           "method", [](const PyHom& h) { return h.h->method_name(); }, "'orbit' or 'isotypic'.")
       .def(

@@ -26,7 +26,9 @@ class Irrep:
         """
     @property
     def dim(self) -> int:
-        ...
+        """
+        Its dimension.
+        """
     @property
     def endomorphism_basis(self) -> torch.Tensor:
         """
@@ -34,7 +36,9 @@ class Irrep:
         """
     @property
     def index(self) -> int:
-        ...
+        """
+        Its position in Group.irreps (0: trivial).
+        """
     @property
     def matrices(self) -> torch.Tensor:
         """
@@ -42,7 +46,9 @@ class Irrep:
         """
     @property
     def name(self) -> str:
-        ...
+        """
+        Its name, as irrep(k) or the plugin's.
+        """
     @property
     def type(self) -> str:
         """
@@ -59,7 +65,9 @@ class Group:
     def __repr__(self) -> str:
         ...
     def conjugacy_classes(self) -> list[list[int]]:
-        ...
+        """
+        The conjugacy classes, each a list of element indices; the first is [0].
+        """
     @property
     def actions(self) -> list[str]:
         """
@@ -77,7 +85,9 @@ class Group:
         """
     @property
     def inverses(self) -> torch.Tensor:
-        ...
+        """
+        (|G|,) int64: inverses[g] = index of g^-1.
+        """
     @property
     def irreps(self) -> list[Irrep]:
         """
@@ -85,10 +95,14 @@ class Group:
         """
     @property
     def name(self) -> str:
-        ...
+        """
+        Its name, e.g. 'D4'.
+        """
     @property
     def order(self) -> int:
-        ...
+        """
+        The number of elements, |G|.
+        """
 class Representation:
     """
     A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.
@@ -100,7 +114,9 @@ class Representation:
     def __repr__(self) -> str:
         ...
     def character(self, g: typing.SupportsInt) -> float:
-        ...
+        """
+        chi(g) = trace rho(g).
+        """
     def matrices(self) -> torch.Tensor:
         """
         (|G|, size, size) float64.
@@ -116,10 +132,14 @@ class Representation:
         """
     @property
     def group(self) -> Group:
-        ...
+        """
+        The group it represents.
+        """
     @property
     def has_permutation_structure(self) -> bool:
-        ...
+        """
+        True when rho(g) = B P(g) B^T for a permutation representation P (the orbit fast path applies).
+        """
     @property
     def irreps(self) -> list[int]:
         """
@@ -127,16 +147,24 @@ class Representation:
         """
     @property
     def is_permutation(self) -> bool:
-        ...
+        """
+        True when every rho(g) is a permutation matrix.
+        """
     @property
     def multiplicities(self) -> list[int]:
-        ...
+        """
+        multiplicities[k]: how often irrep k occurs in it.
+        """
     @property
     def name(self) -> str:
-        ...
+        """
+        Its representation string, e.g. '4x regular'.
+        """
     @property
     def size(self) -> int:
-        ...
+        """
+        The dimension of the space it acts on.
+        """
 class HomSpace:
     """
     Hom_G(in_rep, out_rep): the linear maps W (out.size x in.size) with rho_out(g) W = W rho_in(g).
@@ -161,10 +189,14 @@ class HomSpace:
         """
     @property
     def dim(self) -> int:
-        ...
+        """
+        Its dimension: the number of free coefficients of an equivariant W.
+        """
     @property
     def in_rep(self) -> Representation:
-        ...
+        """
+        The representation W maps from.
+        """
     @property
     def method(self) -> str:
         """
@@ -172,7 +204,9 @@ class HomSpace:
         """
     @property
     def out_rep(self) -> Representation:
-        ...
+        """
+        The representation W maps to.
+        """
 class Handle:
     """
     A C++ module seen from Python (used by eqnn.nn; not part of the API).

@@ -231,8 +231,15 @@ def _document_defaults(layer_type: str):
 class Layer(_LayerModule):
     """Any layer a model file can name, built by its registered factory: ``Layer("eLayerNorm", rep, eps=1e-6)``.
 
-    Keyword arguments are those of the YAML layer (see the README's layer table); representations may be
-    given as eqnn.Representation objects or rep strings. forward takes (..., in_rep.size)."""
+    Keyword arguments are those of the YAML layer (the layer table of the guide's Layers page); representations may be
+    given as eqnn.Representation objects or rep strings. forward takes (..., in_rep.size).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular")
+        >>> norm = eqnn.nn.Layer("eLayerNorm", rep, eps=1e-6)
+        >>> norm.layer_type, norm.out_rep.size
+        ('eLayerNorm', 16)
+    """
 
     def __init__(self, type: str, in_rep: Representation, device=None, dtype=None, **kwargs: Any):
         if not isinstance(in_rep, Representation):
@@ -251,6 +258,7 @@ class Layer(_LayerModule):
         self.layer_type = type
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Applies the layer: (..., in_rep.size) -> (..., out_rep.size)."""
         return self._eqnn_ready().forward(x)
 
 
@@ -271,7 +279,19 @@ class ELinear(_LayerModule):
 
     An argument left at None takes the default of the C++ ``ELinearOptions`` (``options`` reports what the
     module holds). Parameters: ``weight_coefficients`` (and ``bias_coefficients``);
-    ``effective_parameters()`` gives W, b. forward: (..., in_rep.size) -> (..., out_rep.size)."""
+    ``effective_parameters()`` gives W, b. forward: (..., in_rep.size) -> (..., out_rep.size).
+
+    Example:
+        >>> G = eqnn.group("D4")
+        >>> x, h = eqnn.rep(G, "permutation(vertices)"), eqnn.rep(G, "2x regular")
+        >>> layer = eqnn.nn.ELinear(x, h)
+        >>> layer(torch.randn(5, 4)).shape
+        torch.Size([5, 16])
+        >>> eqnn.hom(x, h).dim, layer.weight_coefficients.numel()  # free coefficients of W
+        (8, 8)
+        >>> eqnn.check_equivariance(layer, x, h) < 1e-10
+        True
+    """
 
     def __init__(
         self,
@@ -292,6 +312,7 @@ class ELinear(_LayerModule):
         self.out_features = out_rep.size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x Wᵀ + b: (..., in_rep.size) -> (..., out_rep.size)."""
         return self._eqnn_ready().forward(x)
 
 
@@ -317,7 +338,19 @@ class EMultiheadAttention(_LayerModule):
             {weight_constraint!r} and {bias_constraint!r}).
 
     An argument left at None takes the default of the C++ ``EMultiheadAttentionOptions`` (``options``
-    reports what the module holds). Q, K and V live in m regular copies."""
+    reports what the module holds). Q, K and V live in m regular copies.
+
+    Example:
+        >>> G = eqnn.group("C4")
+        >>> rep = eqnn.rep(G, "4x regular")                       # embed_dim 16 = 4 copies of |G|
+        >>> attn = eqnn.nn.EMultiheadAttention(rep, num_heads=2, batch_first=True)
+        >>> x = torch.randn(3, 7, 16)                             # (batch, seq, embed_dim)
+        >>> out, weights = attn(x, x, x)
+        >>> out.shape, weights.shape
+        (torch.Size([3, 7, 16]), torch.Size([3, 7, 7]))
+        >>> eqnn.check_equivariance(attn, rep, rep) < 1e-10
+        True
+    """
 
     def __init__(
         self,
@@ -395,7 +428,16 @@ class ELayerNorm(Layer):
         elementwise_affine: a learnable scale per field and an invariant bias (default {elementwise_affine}).
         device, dtype: as torch.nn.LayerNorm.
 
-    An argument left at None takes the default of the C++ ``ELayerNormOptions``."""
+    An argument left at None takes the default of the C++ ``ELayerNormOptions``.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "3x regular")
+        >>> norm = eqnn.nn.ELayerNorm(rep)
+        >>> norm(torch.randn(5, 24)).shape
+        torch.Size([5, 24])
+        >>> eqnn.check_equivariance(norm, rep, rep) < 1e-10
+        True
+    """
 
     def __init__(
         self,
@@ -419,7 +461,16 @@ class ERMSNorm(Layer):
         elementwise_affine: a learnable scale per field (default {elementwise_affine}).
         device, dtype: as torch.nn.RMSNorm.
 
-    An argument left at None takes the default of the C++ ``ERMSNormOptions``."""
+    An argument left at None takes the default of the C++ ``ERMSNormOptions``.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular + standard")
+        >>> norm = eqnn.nn.ERMSNorm(rep)
+        >>> norm(torch.randn(5, 18)).shape
+        torch.Size([5, 18])
+        >>> eqnn.check_equivariance(norm, rep, rep) < 1e-10
+        True
+    """
 
     def __init__(
         self,
@@ -443,17 +494,35 @@ class _Activation(Layer):
 
 @_document_defaults("eReLU")
 class EReLU(_Activation):
-    """Pointwise ReLU (torch.nn.ReLU); in_rep must be a permutation representation."""
+    """Pointwise ReLU (torch.nn.ReLU); in_rep must be a permutation representation.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
+        >>> eqnn.check_equivariance(eqnn.nn.EReLU(rep), rep, rep) < 1e-10
+        True
+    """
 
 
 @_document_defaults("eSiLU")
 class ESiLU(_Activation):
-    """Pointwise SiLU (torch.nn.SiLU); in_rep must be a permutation representation."""
+    """Pointwise SiLU (torch.nn.SiLU); in_rep must be a permutation representation.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
+        >>> eqnn.check_equivariance(eqnn.nn.ESiLU(rep), rep, rep) < 1e-10
+        True
+    """
 
 
 @_document_defaults("eTanh")
 class ETanh(_Activation):
-    """Pointwise tanh (torch.nn.Tanh); in_rep must be a permutation representation."""
+    """Pointwise tanh (torch.nn.Tanh); in_rep must be a permutation representation.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
+        >>> eqnn.check_equivariance(eqnn.nn.ETanh(rep), rep, rep) < 1e-10
+        True
+    """
 
 
 @_document_defaults("eGELU")
@@ -463,7 +532,14 @@ class EGELU(Layer):
     Args:
         in_rep: a permutation representation.
         approximate: 'none' or 'tanh' (default {approximate!r}).
-        device, dtype: accepted for symmetry (no parameters)."""
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
+        >>> gelu = eqnn.nn.EGELU(rep, approximate="tanh")
+        >>> torch.allclose(gelu(x := torch.randn(4, 16)), torch.nn.functional.gelu(x, approximate="tanh"))
+        True
+    """
 
     def __init__(self, in_rep: Representation, approximate: Optional[str] = None, device=None, dtype=None):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, **_given(approximate=approximate))
@@ -478,7 +554,14 @@ class EPointwise(Layer):
         function: relu, gelu, silu, tanh, sigmoid, mish, softplus, elu or leaky_relu.
         approximate: gelu only: 'none' or 'tanh' (default {approximate!r}).
         negative_slope: leaky_relu only (default {negative_slope}).
-        device, dtype: accepted for symmetry (no parameters)."""
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "regular")
+        >>> act = eqnn.nn.EPointwise(rep, "leaky_relu", negative_slope=0.2)
+        >>> act(torch.tensor([[-1.0, 2.0, -3.0, 4.0, 0.0, -5.0, 6.0, -7.0]]))
+        tensor([[-0.2000,  2.0000, -0.6000,  4.0000,  0.0000, -1.0000,  6.0000, -1.4000]])
+    """
 
     def __init__(
         self,
@@ -496,7 +579,14 @@ class EPointwise(Layer):
 @_document_defaults("eInvariantPool")
 class EInvariantPool(Layer):
     """Projection onto the invariant subspace: out_rep is m₀x trivial (in_rep must contain the trivial
-    irrep). No parameters; ``device``/``dtype`` are accepted for symmetry."""
+    irrep). No parameters; ``device``/``dtype`` are accepted for symmetry.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "3x regular")
+        >>> pool = eqnn.nn.EInvariantPool(rep)
+        >>> pool.out_rep.name, pool(torch.randn(2, 12)).shape
+        ('3x trivial (size 3)', torch.Size([2, 3]))
+    """
 
     def __init__(self, in_rep: Representation, device=None, dtype=None):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
@@ -505,7 +595,17 @@ class EInvariantPool(Layer):
 @_document_defaults("eNormPool")
 class ENormPool(Layer):
     """One Euclidean norm per irrep copy of in_rep: out_rep is trivial^(number of copies). No parameters;
-    ``device``/``dtype`` are accepted for symmetry."""
+    ``device``/``dtype`` are accepted for symmetry.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "regular")             # irreps: trivial, sign, a rotation (2-d)
+        >>> pool = eqnn.nn.ENormPool(rep)
+        >>> pool.out_rep.size, pool(torch.randn(2, 4)).shape
+        (3, torch.Size([2, 3]))
+        >>> trivial = eqnn.rep(eqnn.group("C4"), "3x trivial")
+        >>> eqnn.check_equivariance(pool, rep, trivial) < 1e-10
+        True
+    """
 
     def __init__(self, in_rep: Representation, device=None, dtype=None):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
@@ -540,7 +640,16 @@ class ETransformerEncoderLayer(Layer):
         init_scheme: for the attention and both linear maps (default {init_scheme!r}).
 
     An argument left at None takes the default of the C++ ``ETransformerEncoderLayerOptions``. forward takes
-    the masks of torch.nn.TransformerEncoderLayer.forward."""
+    the masks of torch.nn.TransformerEncoderLayer.forward.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "8x regular")           # d_model 32
+        >>> block = eqnn.nn.ETransformerEncoderLayer(rep, nhead=4, dim_feedforward=64, batch_first=True)
+        >>> block(torch.randn(2, 5, 32)).shape                     # (batch, seq, d_model)
+        torch.Size([2, 5, 32])
+        >>> eqnn.check_equivariance(block, rep, rep) < 1e-10      # in eval mode: dropout off
+        True
+    """
 
     def __init__(
         self,
@@ -596,13 +705,22 @@ class ETransformerEncoderLayer(Layer):
 
 
 class Model(_CppModule):
-    """A model built from a YAML description (eqnn.load_model(path)); forward (batch, [seq,] features)."""
+    """A model built from a YAML description (eqnn.load_model(path)); forward (batch, [seq,] features).
+
+    Example:
+        >>> model = eqnn.load_model("examples/models/d4_mlp.yaml")           # from the repository root
+        >>> model.input_rep.size, model.output_rep.size
+        (4, 4)
+        >>> eqnn.check_equivariance(model, model.input_rep, model.output_rep) < 1e-10
+        True
+    """
 
     def __init__(self, path: str):
         super().__init__(lambda: _C.load_model(str(path)))
         self.path = str(path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Runs the stack of layers: (batch, [seq,] input_rep.size) -> (batch, [seq,] output_rep.size)."""
         return self._eqnn_ready().forward(x)
 
     @property
@@ -612,16 +730,17 @@ class Model(_CppModule):
 
     @property
     def input_rep(self) -> Representation:
+        """The input representation (the description's ``input:``)."""
         return self._eqnn_handle.in_rep
 
     @property
     def output_rep(self) -> Optional[Representation]:
-        """The output representation (None when the last layer has no group action and no `output:`)."""
+        """The output representation (None when the last layer has no group action and no ``output:``)."""
         return self._eqnn_handle.out_rep
 
     @property
     def reps(self) -> dict:
-        """The named representations of the description (`reps:`)."""
+        """The named representations of the description (``reps:``)."""
         return dict(self._eqnn_handle.model_reps())
 
     @property
