@@ -52,11 +52,11 @@ done
 echo "== installed eqnn plugins --json with EQNN_PLUGIN_PATH=$example_build"
 json=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" plugins --json)
 echo "$json"
-echo "$json" | grep -q '"name": "example_scalar_constraint"' \
+grep -q '"name": "example_scalar_constraint"' <<< "$json" \
   || { echo "FAIL: example plugin not listed"; exit 1; }
-echo "$json" | grep -q '"name": "ScalarConstraint"' \
+grep -q '"name": "ScalarConstraint"' <<< "$json" \
   || { echo "FAIL: ScalarConstraint not registered"; exit 1; }
-echo "$json" | grep -q '"name": "KleinFourGroup"' || { echo "FAIL: KleinFourGroup not registered"; exit 1; }
+grep -q '"name": "KleinFourGroup"' <<< "$json" || { echo "FAIL: KleinFourGroup not registered"; exit 1; }
 
 # The example group, checked by character theory rather than by its own code: V4 is abelian of order 4,
 # so it has 4 real irreps of dimension 1, and its corners action is free and transitive (the regular
@@ -76,7 +76,7 @@ if [ "$shipped" = 1 ]; then
   count=0
   for built in "$build_dir"/lib/eqnn/plugins/*.so; do
     name=$(basename "$built")
-    echo "$json" | grep -q "\"file\": \"$prefix/lib[^\"]*/eqnn/plugins/$name\"" \
+    grep -q "\"file\": \"$prefix/lib[^\"]*/eqnn/plugins/$name\"" <<< "$json" \
       || { echo "FAIL: the shipped plugin $name is not loaded from the installed prefix $prefix"; exit 1; }
     count=$((count + 1))
   done
