@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -13,9 +14,13 @@
 namespace eqnn {
 namespace {
 
-TEST(DeviceCache, KeysNameTheDtypeAndTheDevice) {
-  EXPECT_EQ(device_key(at::TensorOptions().dtype(at::kFloat)), "Float/cpu");
-  EXPECT_EQ(device_key(at::TensorOptions().dtype(at::kDouble)), "Double/cpu");
+TEST(DeviceCache, KeysTellDtypesAndDevicesApart) {
+  const std::string f = device_key(at::TensorOptions().dtype(at::kFloat));
+  const std::string d = device_key(at::TensorOptions().dtype(at::kDouble));
+  EXPECT_NE(f, d);
+  EXPECT_EQ(f, device_key(at::zeros({2}, at::kFloat).options()));  // a tensor's options: the same key
+  EXPECT_EQ(f.substr(f.size() - 4), "/cpu");
+  EXPECT_NE(f, device_key(at::TensorOptions().dtype(at::kFloat).device(at::Device("cuda:0"))));
 }
 
 TEST(DeviceCache, ConvertsOncePerOptionsUntilCleared) {

@@ -1,4 +1,5 @@
-// The key of a DeviceCache entry: the dtype's and the device's own names.
+// The key of a DeviceCache entry, as the four caches it replaces wrote it. c10::toString has no overload for
+// the dtype (a TypeMeta), which converts to TensorOptions: the first part describes TensorOptions(dtype).
 #include "eqnn/util/device_cache.hpp"
 
 #include <fmt/format.h>

@@ -12,7 +12,8 @@
 
 namespace eqnn {
 
-/// "Double/cpu", "Float/cuda:0": the key one (dtype, device) pair is cached under.
+/// The key one (dtype, device) pair is cached under: the dtype's description, "/", the device ("cpu",
+/// "cuda:0"). Equal for equal dtype and device, different otherwise.
 std::string device_key(const at::TensorOptions& options);
 
 /// What a master converts to, once per (dtype, device).
