@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include <eqnn/util/error.hpp>
 #include <eqnn/registry/plugin.hpp>
+#include <eqnn/util/error.hpp>
 
 namespace {
 

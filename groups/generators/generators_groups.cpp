@@ -2,8 +2,8 @@
 // by orthogonal generator matrices. Its defining action is permutation(points) or standard.
 #include <fmt/format.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -4,10 +4,10 @@
 // small-commutant tool otherwise; the pieces are supplied and checked like any plugin's irreps.
 #include <fmt/format.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/group_helpers.hpp"
 #include "eqnn/group_theory/irreps.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

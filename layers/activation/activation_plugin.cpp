@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 
 #include "e_activation.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

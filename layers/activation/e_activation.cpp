@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace {
@@ -74,11 +74,9 @@ std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
   const std::string& f = o.function();
   const auto& known = pointwise_functions();
   if (std::find(known.begin(), known.end(), f) == known.end()) {
-    auto near = did_you_mean(f, known);
-    return ActivationOptionError{
-        "function",
-        fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                    near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", "))};
+    return ActivationOptionError{"function",
+                                 fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
+                                             did_you_mean_clause(f, known), fmt::join(known, ", "))};
   }
   const EPointwiseOptions defaults(nullptr, f);
   if (o.approximate() != defaults.approximate() && f != "gelu")

@@ -2,8 +2,8 @@
 // (required), dropout, bias, add_bias_kv, add_zero_attn, init_scheme, weight_constraint, bias_constraint.
 // In a model the layer is self-attention on (batch, seq, D) or (batch, D) (see EMultiheadAttentionImpl).
 #include "e_multihead_attention.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 // Plugin entry point: registers the "eLinear" layer factory (keyword arguments as in ELinearOptions).
 #include "e_linear.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -10,8 +10,9 @@
 #include <c10/core/DefaultDtype.h>
 #include <fmt/format.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/union_find.hpp"
 
 namespace eqnn {
 namespace {
@@ -19,24 +20,11 @@ namespace {
 // Orbits of the points of a permutation representation under its generators.
 std::vector<int64_t> point_orbits(const Representation& rep, int64_t& count) {
   const int64_t D = rep.size();
-  std::vector<int64_t> parent(static_cast<size_t>(D));
-  std::iota(parent.begin(), parent.end(), 0);
-  auto find = [&](int64_t x) {
-    while (parent[x] != x) x = parent[x] = parent[parent[x]];
-    return x;
-  };
+  UnionFind orbits(D);
   for (const auto& perm : rep.permutation_generators())
-    for (int64_t i = 0; i < D; ++i) {
-      const int64_t a = find(i), b = find(static_cast<int64_t>(perm[i]));
-      if (a != b) parent[std::max(a, b)] = std::min(a, b);
-    }
-  std::vector<int64_t> id(static_cast<size_t>(D), -1), field(static_cast<size_t>(D));
-  count = 0;
-  for (int64_t i = 0; i < D; ++i) {
-    const int64_t r = find(i);
-    if (id[r] < 0) id[r] = count++;
-    field[i] = id[r];
-  }
+    for (int64_t i = 0; i < D; ++i) orbits.unite(i, static_cast<int64_t>(perm[i]));
+  auto [field, components] = orbits.components();
+  count = components;
   return field;
 }
 
@@ -147,18 +135,14 @@ void ENormBase::reset_parameters() {
 }
 
 const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& options) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const std::string key = fmt::format("{}/{}", c10::toString(options.dtype()), options.device().str());
-  auto it = converted_.find(key);
-  if (it == converted_.end()) {
+  return converted_.get(options, [this](const at::TensorOptions& o) {
     Converted c;
-    auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(options) : t; };
+    auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
     c.basis = cv(fields_.basis);
     c.direction = cv(fields_.direction);
-    c.field_of = fields_.field_of.to(options.device());
-    it = converted_.emplace(key, std::move(c)).first;
-  }
-  return it->second;
+    c.field_of = fields_.field_of.to(o.device());
+    return c;
+  });
 }
 
 at::Tensor ENormBase::weight() const {

@@ -21,8 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -35,6 +33,7 @@
 #include "eqnn/nn/constrained_parameter.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
+#include "eqnn/util/device_cache.hpp"
 
 namespace eqnn {
 
@@ -123,8 +122,7 @@ class ENormBase : public Layer {
   /// a parameter the owner replaces (as the Python wrapper does, sharing its nn.Parameter) is the one used.
   at::Tensor weight() const;
   ConstrainedParameter bias_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, Converted> converted_;
+  DeviceCache<Converted> converted_;
 };
 
 /// LayerNorm that commutes with the group action.

@@ -1,8 +1,8 @@
 // Plugin entry point: registers the "eLayerNorm" and "eRMSNorm" factories (keyword arguments eps,
 // elementwise_affine; see e_norm.hpp).
 #include "e_norm.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -1,13 +1,14 @@
 // EInvariantPool and ENormPool (see e_pooling.hpp).
 #include "e_pooling.hpp"
 
+#include <map>
 #include <ostream>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn {
 namespace {
@@ -103,24 +104,17 @@ void ENormPoolImpl::reset() {
   std::vector<int64_t> inverse(concatenated.size());
   for (size_t p = 0; p < concatenated.size(); ++p) inverse[concatenated[p]] = static_cast<int64_t>(p);
   masters_.push_back(at::tensor(inverse, at::kLong));
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    converted_.clear();
-  }
+  converted_.clear();
   out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(order.size()));
 }
 
 const std::vector<at::Tensor>& ENormPoolImpl::converted(const at::TensorOptions& options) const {
-  const std::string key = fmt::format("{}/{}", c10::toString(options.dtype()), options.device().str());
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = converted_.find(key);
-  if (it == converted_.end()) {
+  return converted_.get(options, [this](const at::TensorOptions& o) {
     std::vector<at::Tensor> copies;
     for (const auto& m : masters_)
-      copies.push_back(m.scalar_type() == at::kLong ? m.to(options.device()) : m.to(options));
-    it = converted_.emplace(key, std::move(copies)).first;
-  }
-  return it->second;
+      copies.push_back(m.scalar_type() == at::kLong ? m.to(o.device()) : m.to(o));
+    return copies;
+  });
 }
 
 at::Tensor ENormPoolImpl::forward(const at::Tensor& x) {

@@ -8,9 +8,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,6 +19,7 @@
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
+#include "eqnn/util/device_cache.hpp"
 
 namespace eqnn {
 
@@ -91,8 +90,7 @@ class ENormPoolImpl : public Layer {
   std::vector<int64_t> dims_;
   /// Float64 masters: per irrep dimension a slice of Q, then the output permutation (int64).
   std::vector<at::Tensor> masters_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, std::vector<at::Tensor>> converted_;
+  DeviceCache<std::vector<at::Tensor>> converted_;
 };
 TORCH_MODULE(ENormPool);
 

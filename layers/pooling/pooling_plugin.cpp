@@ -1,8 +1,8 @@
 // Plugin entry point: registers the "eInvariantPool" and "eNormPool" factories (no keyword arguments; see
 // e_pooling.hpp).
 #include "e_pooling.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -12,8 +12,9 @@
 #include "e_activation.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace {
@@ -71,13 +72,11 @@ std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& o) {
   if (transformer_activation_layer(o.activation()).empty()) {
     std::vector<std::string> known;
     for (const auto& [name, layer] : stock_activations()) known.push_back(name);
-    auto near = did_you_mean(o.activation(), known);
     return OptionError{
         "activation",
         fmt::format(
             "{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
-            kWhat, o.activation(), near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-            fmt::join(known, ", "))};
+            kWhat, o.activation(), did_you_mean_clause(o.activation(), known), fmt::join(known, ", "))};
   }
   return std::nullopt;
 }

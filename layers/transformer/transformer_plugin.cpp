@@ -4,8 +4,8 @@
 // a research plugin can replace any of them. Unlike the C++ options, batch_first defaults to true here
 // (eqnn::kModelBatchFirst): an eqnn model is batch-first.
 #include "e_transformer_encoder_layer.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "eqnn/nn/constraint.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/nn/constraint.hpp"
 
 namespace eqnn {
 

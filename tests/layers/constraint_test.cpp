@@ -4,8 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "commuting_constraint.hpp"
-#include "eqnn/util/error.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "invariant_constraint.hpp"
 #include "layers.hpp"

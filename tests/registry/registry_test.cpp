@@ -122,16 +122,6 @@ TEST(Registry, DuplicateWithinOnePluginIsAnError) {
   EXPECT_EQ(registry.try_get_constraint("A"), nullptr);
 }
 
-TEST(DidYouMean, PicksTheNearestPlausibleName) {
-  std::vector<std::string> names{"eLinear", "eMultiheadAttention", "eLayerNorm"};
-  EXPECT_EQ(did_you_mean("eLiner", names), "eLinear");
-  EXPECT_EQ(did_you_mean("elinear", names), "eLinear");
-  EXPECT_EQ(did_you_mean("eMultiHeadAtention", names), "eMultiheadAttention");
-  EXPECT_EQ(did_you_mean("Attention", names), "eMultiheadAttention");
-  EXPECT_EQ(did_you_mean("xyz", names), std::nullopt);
-  EXPECT_EQ(did_you_mean("anything", {}), std::nullopt);
-}
-
 TEST(MakeGroup, ShortName) {
   Registry registry;
   FakeGroups fake;

@@ -8,13 +8,13 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/group.hpp"
 #include "eqnn/group_theory/group_helpers.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/irreps.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/util/error.hpp"
 #include "scoped_env.hpp"
 #include "support.hpp"
 

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <map>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/group.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/util/error.hpp"
 #include "support.hpp"
 
 using eqnn::Group;
@@ -139,14 +139,6 @@ INSTANTIATE_TEST_SUITE_P(Textbook, TextbookGroups, ::testing::ValuesIn(textbook(
   std::string s = info.param.spec.rfind("{", 0) == 0 ? "Q8" : info.param.spec;
   return s;
 });
-
-TEST(Groups, ShortNamesAndMappingsAgree) {
-  EXPECT_EQ(group("D4")->content_hash(), group("{type: DihedralGroup, n: 4}")->content_hash());
-  EXPECT_EQ(group("C2xD4")->order(), 16);
-  EXPECT_EQ(group("{type: DirectProduct, factors: [C2, D4]}")->content_hash(),
-            group("C2xD4")->content_hash());
-  EXPECT_EQ(group("{type: FiniteGroup, generators: [[1, 2, 0], [1, 0, 2]]}")->order(), 6);
-}
 
 TEST(GroupErrors, SetThatDoesNotClose) {
   // Rotation by an irrational multiple of π never closes.

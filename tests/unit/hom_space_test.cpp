@@ -6,9 +6,9 @@
 
 #include <ATen/ATen.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "scoped_env.hpp"
 #include "support.hpp"
@@ -215,39 +215,6 @@ TEST(InvariantProjector, IdempotentSymmetricAndFixedByEveryElement) {
   }
 }
 
-TEST(RepStrings, ParseSizesAndErrorsPointAtTheColumn) {
-  auto g = group("D4");
-  EXPECT_EQ(eqnn::parse_rep(g, "4x regular + 2x trivial + irrep(4)")->size(), 4 * 8 + 2 + 2);
-  EXPECT_EQ(eqnn::parse_rep(g, " permutation( vertices ) ")->size(), 4);
-  EXPECT_EQ(eqnn::parse_rep(g, "standard")->size(), 2);
-  auto expect_error = [&](const std::string& text, int column, const std::string& needle) {
-    try {
-      eqnn::parse_rep(g, text);
-      ADD_FAILURE() << "no error for " << text;
-    } catch (const eqnn::ConfigError& e) {
-      EXPECT_EQ(e.column(), column) << text << ": " << e.what();
-      EXPECT_NE(e.message().find(needle), std::string::npos) << e.message();
-    }
-  };
-  expect_error("4x regulr", 4, "did you mean 'regular'");
-  expect_error("regular +", 10, "expected a representation name");
-  expect_error("4 regular", 3, "expected 'x'");
-  expect_error("irrep(9)", 7, "irrep(9) does not exist: D4 has irreps 0..4");
-  expect_error("permutation(vertics)", 13, "did you mean 'vertices'");
-  expect_error("regular trivial", 9, "expected '+' or the end");
-  expect_error("irrep(x)", 7, "takes an irrep index");
-  expect_error("0x regular", 1, "at least 1");
-  // A group given by permutations has no standard (matrix) representation.
-  auto s3 = group("S3");
-  try {
-    eqnn::parse_rep(s3, "trivial + standard");
-    ADD_FAILURE();
-  } catch (const eqnn::ConfigError& e) {
-    EXPECT_EQ(e.column(), 11);
-    EXPECT_NE(e.message().find("has no standard representation"), std::string::npos) << e.message();
-  }
-}
-
 TEST(HomSpace, CacheIsByContentAndThreadSafe) {
   // Two groups built separately with the same content share cached results; a rep with equal content
   // but another name hits the same Hom space; concurrent first use computes once, consistently.
@@ -299,34 +266,6 @@ TEST(HomSpaceLimit, AWeightAboveTheLimitIsAClearErrorBeforeAnythingIsAllocated) 
     ScopedEnv limit("EQNN_MAX_WEIGHT_ENTRIES", "lots");
     EXPECT_HAS(error_text([&] { HomSpace::build(r, r, HomSpace::Method::orbit); }),
                "EQNN_MAX_WEIGHT_ENTRIES='lots' is not a weight-size limit");
-  }
-}
-
-TEST(RepresentationLimit, ARepresentationAboveTheLimitIsAClearErrorBeforeItIsBuilt) {
-  EXPECT_EQ(max_rep_size(), int64_t{1} << 24);
-  auto g = group("C4");
-  // More than 2²⁴ coordinates are refused by the parser (located, before the copies are summed).
-  EXPECT_HAS(error_text([&] { parse_rep(group("C24"), "700000x regular"); }),
-             "700000x regular would have 16800000 coordinates, more than eqnn builds (at most 16777216; set "
-             "EQNN_MAX_REP_SIZE to allow more)");
-  {
-    ScopedEnv limit("EQNN_MAX_REP_SIZE", "100");
-    EXPECT_EQ(parse_rep(g, "25x regular")->size(), 100);
-    EXPECT_HAS(error_text([&] { parse_rep(g, "26x regular"); }), "26x regular would have 104 coordinates");
-    EXPECT_HAS(error_text([&] { parse_rep(g, "20x regular + 6x regular"); }),
-               "the representation would have 104 coordinates");
-    const RepPtr r = parse_rep(g, "20x regular");
-    EXPECT_HAS(
-        error_text([&] {
-          Representation::direct_sum({r, r});
-        }),
-        "the direct sum of 2 representations would have 160 coordinates, more than eqnn builds (at most 100");
-  }
-  {
-    ScopedEnv limit("EQNN_MAX_REP_SIZE", "lots");
-    EXPECT_HAS(
-        error_text([&] { parse_rep(g, "2x regular"); }),
-        "EQNN_MAX_REP_SIZE='lots' is not a representation-size limit: expected an integer 1 .. 2147483647");
   }
 }
 

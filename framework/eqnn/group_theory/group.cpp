@@ -2,12 +2,9 @@
 #include "eqnn/group_theory/group.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <deque>
 #include <functional>
-#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -15,6 +12,8 @@
 #include <fmt/ranges.h>
 
 #include "eqnn/util/error.hpp"
+#include "eqnn/util/hash.hpp"
+#include "eqnn/util/union_find.hpp"
 
 namespace eqnn {
 
@@ -32,17 +31,8 @@ char type_letter(IrrepType t) {
 
 namespace {
 
-uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  return h;
-}
-
 struct VectorHash {
-  size_t operator()(const std::vector<int64_t>& v) const {
-    uint64_t h = v.size();
-    for (auto x : v) h = mix(h, static_cast<uint64_t>(x));
-    return h;
-  }
+  size_t operator()(const std::vector<int64_t>& v) const { return hash::mix_all(v.size(), v); }
 };
 
 bool is_permutation_of(const Permutation& p, int n) {
@@ -99,56 +89,9 @@ void close_set(const std::vector<Elem>& gens, const Elem& identity, Mul mul, Key
     }
 }
 
-// A size limit from the environment variable `name`: `fallback` when unset or empty, else an integer in
-// 1 .. max; anything else is a GroupError "NAME='VALUE' is not a WHAT: expected EXPECTED (default N)".
-int64_t env_limit(const char* name, int64_t fallback, int64_t max, const char* what, const char* expected) {
-  const char* env = std::getenv(name);
-  if (!env || !*env) return fallback;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(env, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 1 || v > max)
-    throw GroupError(
-        fmt::format("{}='{}' is not a {}: expected {} (default {})", name, env, what, expected, fallback));
-  return v;
-}
-
 }  // namespace
 
-int64_t Group::max_order() {
-  // 46340² < 2³¹: the Cayley table must stay indexable.
-  return env_limit("EQNN_MAX_GROUP_ORDER", kDefaultMaxOrder, 46340, "group-order limit",
-                   "an integer 1 .. 46340");
-}
-
-int64_t max_matrix_entries() {
-  return env_limit("EQNN_MAX_WEIGHT_ENTRIES", kDefaultMaxMatrixEntries, std::numeric_limits<int64_t>::max(),
-                   "weight-size limit", "a positive integer");
-}
-
-int64_t max_rep_size() {
-  return env_limit("EQNN_MAX_REP_SIZE", kDefaultMaxRepSize, std::numeric_limits<int>::max(),
-                   "representation-size limit", "an integer 1 .. 2147483647");
-}
-
-void check_rep_size(int64_t size, const std::string& what) {
-  const int64_t limit = max_rep_size();
-  if (size <= limit) return;
-  throw GroupError(
-      fmt::format("{} would have {} coordinates, more than eqnn builds (at most {}; set "
-                  "EQNN_MAX_REP_SIZE to allow more)",
-                  what, size, limit));
-}
-
-void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind) {
-  const int64_t entries = rows * cols, limit = max_matrix_entries();
-  if (entries <= limit) return;
-  throw GroupError(
-      fmt::format("{}: a {} of {} x {} = {} entries ({:.1f} GiB in float32) is larger than eqnn builds (at "
-                  "most {} entries; "
-                  "set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
-                  what, kind, rows, cols, entries, entries * 4.0 / (1 << 30), limit));
-}
+int64_t Group::max_order() { return max_group_order(); }
 
 void Group::check_order(int64_t order, const std::string& what, int64_t limit) {
   if (limit <= 0) limit = max_order();
@@ -344,18 +287,14 @@ void Group::finish() {
 }
 
 void Group::rehash() {
-  uint64_t h = mix(0x1234, static_cast<uint64_t>(order_));
-  for (int v : table_) h = mix(h, static_cast<uint64_t>(v));
-  for (int s : generators_) h = mix(h, static_cast<uint64_t>(s) + 77);
+  uint64_t h = hash::mix_all(hash::mix(0x1234, static_cast<uint64_t>(order_)), table_);
+  for (int s : generators_) h = hash::mix(h, static_cast<uint64_t>(s) + 77);
   if (supplied_irreps_) {
-    h = mix(h, 0x1ee7);
+    h = hash::mix(h, 0x1ee7);
     for (const auto& irrep : *supplied_irreps_)
-      for (const auto& m : irrep) {
-        h = mix(h, static_cast<uint64_t>(m.rows()));
-        for (Eigen::Index i = 0; i < m.size(); ++i)
-          h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
-      }
-    for (const auto& name : supplied_names_) h = mix(h, std::hash<std::string>()(name));
+      for (const auto& m : irrep)
+        h = hash::mix_rounded(hash::mix(h, static_cast<uint64_t>(m.rows())), m.data(), m.size());
+    for (const auto& name : supplied_names_) h = hash::mix(h, std::hash<std::string>()(name));
   }
   hash_ = h;
 }
@@ -509,17 +448,10 @@ int Group::num_real_classes() const {
   std::vector<int> cls(order_);
   for (size_t c = 0; c < classes.size(); ++c)
     for (int e : classes[c]) cls[e] = static_cast<int>(c);
-  std::vector<int> parent(classes.size());
-  std::iota(parent.begin(), parent.end(), 0);
-  std::function<int(int)> find = [&](int x) { return parent[x] == x ? x : parent[x] = find(parent[x]); };
-  for (size_t c = 0; c < classes.size(); ++c) {
-    int a = find(static_cast<int>(c)), b = find(cls[inv(classes[c][0])]);
-    if (a != b) parent[a] = b;
-  }
-  int count = 0;
+  UnionFind real_classes(static_cast<int64_t>(classes.size()));
   for (size_t c = 0; c < classes.size(); ++c)
-    if (find(static_cast<int>(c)) == static_cast<int>(c)) ++count;
-  return count;
+    real_classes.unite(static_cast<int64_t>(c), cls[inv(classes[c][0])]);
+  return static_cast<int>(real_classes.components().second);
 }
 
 }  // namespace eqnn

@@ -13,6 +13,8 @@
 
 #include <Eigen/Core>
 
+#include "eqnn/util/limits.hpp"
+
 namespace eqnn {
 
 using Matrix = Eigen::MatrixXd;
@@ -22,24 +24,6 @@ using Permutation = std::vector<int>;
 /// Number of independent real endomorphisms of a real irrep: R = 1, C = 2, H = 4.
 enum class IrrepType : int { R = 1, C = 2, H = 4 };
 char type_letter(IrrepType t);
-
-/// Default limit on the entries of one dense matrix eqnn builds (2²⁸: 1 GiB in float32).
-inline constexpr int64_t kDefaultMaxMatrixEntries = int64_t{1} << 28;
-/// The largest dense matrix eqnn builds — a D_out x D_in weight and its basis, a D x D change of basis — in
-/// entries: EQNN_MAX_WEIGHT_ENTRIES when set (a positive integer), else kDefaultMaxMatrixEntries.
-int64_t max_matrix_entries();
-/// Throws GroupError "WHAT: a KIND of ROWS x COLS = N entries (X GiB in float32) is larger than eqnn builds
-/// (at most LIMIT entries; ...)" when rows · cols > max_matrix_entries(); call it before allocating.
-void check_matrix_entries(int64_t rows, int64_t cols, const std::string& what, const std::string& kind);
-
-/// Default limit on a representation's size (2²⁴ coordinates).
-inline constexpr int64_t kDefaultMaxRepSize = int64_t{1} << 24;
-/// The largest representation eqnn builds, in coordinates: EQNN_MAX_REP_SIZE when set (an integer
-/// 1 .. 2³¹ - 1), else kDefaultMaxRepSize. Direct sums and the rep-string parser check it before building.
-int64_t max_rep_size();
-/// Throws GroupError "WHAT would have SIZE coordinates, more than eqnn builds (at most LIMIT; set
-/// EQNN_MAX_REP_SIZE to allow more)" when size > max_rep_size().
-void check_rep_size(int64_t size, const std::string& what);
 
 /// A real irreducible representation: an orthogonal matrix for every element.
 struct Irrep {
@@ -69,9 +53,9 @@ struct PermutationAction {
 class Group : public std::enable_shared_from_this<Group> {
  public:
   /// Default limit on the order of any group (see max_order()).
-  static constexpr int64_t kDefaultMaxOrder = 5000;
-  /// The largest group order eqnn builds: EQNN_MAX_GROUP_ORDER when set (a positive integer), else
-  /// kDefaultMaxOrder. Checked before anything of size |G| or |G|² is allocated.
+  static constexpr int64_t kDefaultMaxOrder = kDefaultMaxGroupOrder;
+  /// The largest group order eqnn builds: max_group_order() (util/limits.hpp). Checked before anything of
+  /// size |G| or |G|² is allocated.
   static int64_t max_order();
   /// Throws GroupError unless 1 <= order <= limit (limit 0: max_order()); `what` names the group, e.g.
   /// "C100xC100xC100". The message gives the order the group would have had and the limit.

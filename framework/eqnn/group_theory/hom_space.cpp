@@ -11,24 +11,18 @@
 
 #include <atomic>
 #include <cmath>
-#include <iterator>
-#include <numeric>
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include "eqnn/util/error.hpp"
-#include "eqnn/registry/registry.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/limits.hpp"
+#include "eqnn/util/union_find.hpp"
 #include "eqnn/util/weak_cache.hpp"
 
 namespace eqnn {
 namespace {
-
-std::string options_key(const at::TensorOptions& o) {
-  return fmt::format("{}/{}", c10::toString(o.dtype()), o.device().str());
-}
 
 std::atomic<bool> hash_collisions_for_testing{false};
 
@@ -82,38 +76,6 @@ bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
 }  // namespace
 
 void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
-
-const char* const kInitSchemes[] = {"stock",          "xavier_normal",   "xavier_uniform",
-                                    "kaiming_normal", "kaiming_uniform", "zeros"};
-
-InitScheme parse_init_scheme(const std::string& name) {
-  for (int i = 0; i < static_cast<int>(std::size(kInitSchemes)); ++i)
-    if (name == kInitSchemes[i]) return static_cast<InitScheme>(i);
-  std::vector<std::string> known(std::begin(kInitSchemes), std::end(kInitSchemes));
-  auto near = did_you_mean(name, known);
-  throw ConfigError(fmt::format("unknown init_scheme '{}'{}; known schemes: {}", name,
-                                near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-                                fmt::join(known, ", ")));
-}
-
-std::string to_string(InitScheme s) { return kInitSchemes[static_cast<int>(s)]; }
-
-double stock_variance(InitScheme s, int64_t rows, int64_t cols) {
-  switch (s) {
-    // torch.nn.Linear: kaiming_uniform_(a=√5) = U(±1/√fan_in), variance 1/(3 fan_in).
-    case InitScheme::stock:
-      return 1.0 / (3.0 * static_cast<double>(cols));
-    case InitScheme::xavier_normal:
-    case InitScheme::xavier_uniform:
-      return 2.0 / static_cast<double>(rows + cols);
-    case InitScheme::kaiming_normal:
-    case InitScheme::kaiming_uniform:
-      return 2.0 / static_cast<double>(cols);
-    case InitScheme::zeros:
-      return 0.0;
-  }
-  return 0.0;
-}
 
 struct HomSpace::Plan {
   // orbit
@@ -177,33 +139,22 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
     if (!in->has_permutation_structure() || !out->has_permutation_structure())
       throw GroupError("Hom: the orbit method needs two representations with a permutation structure");
     // Union-find over pairs (i, j) ~ (π_out(i), π_in(j)) for every generator.
-    std::vector<int64_t> parent(static_cast<size_t>(Do * Di));
-    std::iota(parent.begin(), parent.end(), 0);
-    auto find = [&](int64_t x) {
-      while (parent[x] != x) x = parent[x] = parent[parent[x]];
-      return x;
-    };
+    UnionFind orbits(Do * Di);
     const auto& po = out->permutation_generators();
     const auto& pi = in->permutation_generators();
     for (size_t s = 0; s < po.size(); ++s)
       for (int64_t i = 0; i < Do; ++i)
-        for (int64_t j = 0; j < Di; ++j) {
-          int64_t a = find(i * Di + j), b = find(static_cast<int64_t>(po[s][i]) * Di + pi[s][j]);
-          if (a != b) parent[std::max(a, b)] = std::min(a, b);
-        }
-    std::vector<int64_t> id(parent.size(), -1), count;
+        for (int64_t j = 0; j < Di; ++j)
+          orbits.unite(i * Di + j, static_cast<int64_t>(po[s][i]) * Di + pi[s][j]);
+    auto [orbit_of, orbit_count] = orbits.components();
+    std::vector<int64_t> count(static_cast<size_t>(orbit_count), 0);
     auto index = at::empty({Do * Di}, at::kLong);
     auto* ip = index.data_ptr<int64_t>();
     for (int64_t x = 0; x < Do * Di; ++x) {
-      int64_t r = find(x);
-      if (id[r] < 0) {
-        id[r] = static_cast<int64_t>(count.size());
-        count.push_back(0);
-      }
-      ip[x] = id[r];
-      ++count[id[r]];
+      ip[x] = orbit_of[x];
+      ++count[orbit_of[x]];
     }
-    h->dim_ = static_cast<int64_t>(count.size());
+    h->dim_ = orbit_count;
     plan->index = index;
     plan->inv_count = at::empty({h->dim_}, at::kDouble);
     for (int64_t o = 0; o < h->dim_; ++o) plan->inv_count.data_ptr<double>()[o] = 1.0 / double(count[o]);
@@ -240,11 +191,7 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
 
 const HomSpace::Plan& HomSpace::plan_for(const at::TensorOptions& options) const {
   if (options.dtype() == at::kDouble && options.device().is_cpu()) return *base_;
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto key = options_key(options);
-  auto it = converted_.find(key);
-  if (it == converted_.end()) it = converted_.emplace(key, base_->converted(options)).first;
-  return *it->second;
+  return *converted_.get(options, [this](const at::TensorOptions& o) { return base_->converted(o); });
 }
 
 at::Tensor HomSpace::expand(const at::Tensor& theta) const {
@@ -312,20 +259,6 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
   return at::cat(parts, -1);
 }
 
-void fill_init(at::Tensor& t, InitScheme scheme, double variance, c10::optional<at::Generator> gen) {
-  c10::NoGradGuard no_grad;
-  if (t.numel() == 0) return;
-  if (scheme == InitScheme::zeros) {
-    t.zero_();
-    return;
-  }
-  const double sd = std::sqrt(variance);
-  if (scheme == InitScheme::xavier_normal || scheme == InitScheme::kaiming_normal)
-    t.normal_(0.0, sd, gen);
-  else
-    t.uniform_(-std::sqrt(3.0) * sd, std::sqrt(3.0) * sd, gen);
-}
-
 at::Tensor HomSpace::sample(InitScheme scheme, const at::TensorOptions& options,
                             c10::optional<at::Generator> gen) const {
   // Σ_s ‖B_s‖² = D_out·D_in on both paths, so i.i.d. coefficients with the stock per-entry law give the
@@ -351,11 +284,7 @@ std::shared_ptr<const InvariantSpace> InvariantSpace::get(const RepPtr& rep) {
 }
 
 at::Tensor InvariantSpace::basis_for(const at::TensorOptions& options) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto key = options_key(options);
-  auto it = converted_.find(key);
-  if (it == converted_.end()) it = converted_.emplace(key, basis_.to(options)).first;
-  return it->second;
+  return converted_.get(options, [this](const at::TensorOptions& o) { return basis_.to(o); });
 }
 
 at::Tensor InvariantSpace::expand(const at::Tensor& theta) const {

@@ -3,9 +3,7 @@
 // and initial sampling. Uses the orbit fast path when both representations have a permutation structure.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,26 +11,11 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/TensorOptions.h>
 
+#include "eqnn/group_theory/init_scheme.hpp"
 #include "eqnn/group_theory/representation.hpp"
-
-namespace at {
-class Generator;
-}
+#include "eqnn/util/device_cache.hpp"
 
 namespace eqnn {
-
-/// Weight initialisations. `stock` is the stock module's own default per parameter: for a Hom space (a
-/// Linear weight) torch.nn.Linear's kaiming_uniform_(a=√5) = U(±1/√fan_in); layers map it per parameter
-/// (eLinear's bias U(±1/√fan_in), eMultiheadAttention's in_proj xavier_uniform and zero biases).
-enum class InitScheme { stock, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, zeros };
-/// Parses "stock", "xavier_normal", ...; throws ConfigError listing the known schemes (with "did you mean").
-InitScheme parse_init_scheme(const std::string& name);
-std::string to_string(InitScheme s);
-/// The per-entry variance the stock scheme gives a dense (rows × cols) weight.
-double stock_variance(InitScheme s, int64_t rows, int64_t cols);
-/// Fills t in place (no grad) with i.i.d. entries of the scheme's law (normal or uniform) and `variance`.
-void fill_init(at::Tensor& t, InitScheme scheme, double variance,
-               c10::optional<at::Generator> generator = c10::nullopt);
 
 /// The equivariant linear maps between two representations of the same group.
 ///
@@ -53,7 +36,7 @@ class HomSpace {
   /// Builds without the cache, forcing a method (tests compare the two paths).
   static std::shared_ptr<const HomSpace> build(const RepPtr& in, const RepPtr& out, Method method);
   // get() and build() throw GroupError, naming both sizes and the limit, for a weight of more than
-  // max_matrix_entries() (group.hpp) entries, before allocating anything of that size.
+  // max_matrix_entries() (util/limits.hpp) entries, before allocating anything of that size.
 
   const RepPtr& in() const { return in_; }
   const RepPtr& out() const { return out_; }
@@ -83,8 +66,7 @@ class HomSpace {
   int64_t dim_ = 0;
   Method method_ = Method::isotypic;
   std::shared_ptr<Plan> base_;
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, std::shared_ptr<Plan>> converted_;
+  DeviceCache<std::shared_ptr<Plan>> converted_;
 };
 
 using HomSpacePtr = std::shared_ptr<const HomSpace>;
@@ -108,8 +90,7 @@ class InvariantSpace {
   RepPtr rep_;
   int64_t dim_ = 0;
   at::Tensor basis_;  // (D, dim) float64, orthonormal columns
-  mutable std::mutex mutex_;
-  mutable std::map<std::string, at::Tensor> converted_;
+  DeviceCache<at::Tensor> converted_;
 };
 
 }  // namespace eqnn

@@ -8,7 +8,8 @@
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/limits.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace {
@@ -125,17 +126,14 @@ struct Parser {
         if (!a) {
           std::vector<std::string> names;
           for (const auto& x : g->actions()) names.push_back(x.name);
-          auto near = did_you_mean(arg, names);
           fail(arg_at, fmt::format("{} has no permutation action '{}'{}; its actions: {}", g->name(), arg,
-                                   near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                                   did_you_mean_clause(arg, names),
                                    names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
         }
         one = Representation::permutation(g, *a);
       } else {
-        auto near = did_you_mean(name, known);
-        fail(name_at,
-             fmt::format("unknown representation '{}'{}; known: {}", name,
-                         near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(known, ", ")));
+        fail(name_at, fmt::format("unknown representation '{}'{}; known: {}", name,
+                                  did_you_mean_clause(name, known), fmt::join(known, ", ")));
       }
     } catch (const ConfigError&) {
       throw;

@@ -11,8 +11,11 @@
 #include <fmt/format.h>
 #include <Eigen/Dense>
 
-#include "eqnn/util/internal/content_cache.hpp"
+#include "eqnn/group_theory/decomposition.hpp"
 #include "eqnn/util/error.hpp"
+#include "eqnn/util/hash.hpp"
+#include "eqnn/util/internal/content_cache.hpp"
+#include "eqnn/util/limits.hpp"
 
 namespace eqnn {
 
@@ -24,25 +27,6 @@ struct Representation::Decomposition {
 };
 
 namespace {
-
-uint64_t mix(uint64_t h, uint64_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
-
-uint64_t hash_matrix(uint64_t h, const Matrix& m) {
-  h = mix(h, static_cast<uint64_t>(m.rows()));
-  h = mix(h, static_cast<uint64_t>(m.cols()));
-  for (Eigen::Index i = 0; i < m.size(); ++i)
-    h = mix(h, static_cast<uint64_t>(std::llround(m.data()[i] * 1e9)));
-  return h;
-}
-
-uint64_t hash_perms(uint64_t h, const std::vector<Permutation>& perms) {
-  h = mix(h, perms.size());
-  for (const auto& p : perms) {
-    h = mix(h, p.size());
-    for (int x : p) h = mix(h, static_cast<uint64_t>(x));
-  }
-  return h;
-}
 
 bool near(const Matrix& a, const Matrix& b) {
   return a.rows() == b.rows() && a.cols() == b.cols() &&
@@ -76,7 +60,8 @@ detail::ContentCache<PermKey, PermDecomposition>& perm_cache() {
 
 std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(
     const GroupPtr& G, const std::vector<Permutation>& gens, int points) {
-  const uint64_t key = hash_perms(mix(G->content_hash(), static_cast<uint64_t>(points)), gens);
+  const uint64_t key =
+      hash::mix_permutations(hash::mix(G->content_hash(), static_cast<uint64_t>(points)), gens);
   auto same = [&](const PermKey& k) {
     return k.generators == gens && (k.group == G || k.group->same_content(*G));
   };
@@ -109,26 +94,26 @@ bool as_permutation(const Matrix& m, Permutation* p) {
 
 void Representation::finish() {
   if (!decomposition_) decomposition_ = std::make_shared<Decomposition>();
-  uint64_t h = mix(group_->content_hash(), 0x7e9u + static_cast<uint64_t>(kind_));
-  h = mix(h, static_cast<uint64_t>(size_));
+  uint64_t h = hash::mix(group_->content_hash(), 0x7e9u + static_cast<uint64_t>(kind_));
+  h = hash::mix(h, static_cast<uint64_t>(size_));
   switch (kind_) {
     case Kind::eager:
       decomposition_->ready = true;
       size_ = static_cast<int>(decomposition_->Q.rows());
-      for (int k : decomposition_->irreps) h = mix(h, static_cast<uint64_t>(k) + 1);
-      h = hash_matrix(h, decomposition_->Q);
+      for (int k : decomposition_->irreps) h = hash::mix(h, static_cast<uint64_t>(k) + 1);
+      h = hash::mix_matrix(h, decomposition_->Q);
       break;
     case Kind::permutation:
       break;
     case Kind::sum:
-      for (const auto& p : parts_) h = mix(h, p->content_hash());
+      for (const auto& p : parts_) h = hash::mix(h, p->content_hash());
       break;
     case Kind::basis:
-      h = hash_matrix(mix(h, parts_[0]->content_hash()), change_);
+      h = hash::mix_matrix(hash::mix(h, parts_[0]->content_hash()), change_);
       break;
   }
-  if (perm_generators_) h = hash_perms(mix(h, 0x9e7), *perm_generators_);
-  if (perm_basis_ && kind_ == Kind::eager) h = hash_matrix(mix(h, 0xba5e), *perm_basis_);
+  if (perm_generators_) h = hash::mix_permutations(hash::mix(h, 0x9e7), *perm_generators_);
+  if (perm_basis_ && kind_ == Kind::eager) h = hash::mix_matrix(hash::mix(h, 0xba5e), *perm_basis_);
   hash_ = h;
 }
 

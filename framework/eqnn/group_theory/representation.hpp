@@ -106,13 +106,4 @@ class Representation {
   uint64_t hash_ = 0;
 };
 
-/// Decomposes matrices ρ(g) (one per element, orthogonal) into irreps: returns (irrep indices, Q) with
-/// ρ(g) = Q (⊕ ψ_k(g)) Qᵀ. Throws GroupError if the matrices are not a representation.
-std::pair<std::vector<int>, Matrix> decompose(const Group& g, const std::vector<Matrix>& rho);
-/// The same for a permutation representation given on the generators (p[i] = image of point i), without
-/// any dense per-element matrix: O(|G| · points · Σ d) work, O(points²) memory for Q.
-std::pair<std::vector<int>, Matrix> decompose_permutation(const Group& g,
-                                                          const std::vector<Permutation>& generators,
-                                                          int points);
-
 }  // namespace eqnn

@@ -13,6 +13,7 @@
 
 #include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/suggest.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
 namespace eqnn {
@@ -302,10 +303,9 @@ class ModelBuilder {
     if (identifier && std::find(keywords.begin(), keywords.end(), text) == keywords.end()) {
       std::vector<std::string> names;
       for (const auto& [name, rep] : model_.reps_) names.push_back(name);
-      auto near = did_you_mean(text, names);
       fail(node, fmt::format("unknown rep '{}'{}; reps defined in 'reps': {}; or give a rep string such as "
                              "\"4x regular + trivial\"",
-                             text, near ? fmt::format(" (did you mean '{}'?)", *near) : "",
+                             text, did_you_mean_clause(text, names),
                              names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
     }
     return parse_at(node);
@@ -333,10 +333,8 @@ class ModelBuilder {
         names.push_back("Sequential");
         names.push_back("Residual");
         std::sort(names.begin(), names.end());
-        auto near = did_you_mean(type, names);
-        fail(type_node,
-             fmt::format("unknown layer type '{}'{}; known layer types: {}", type,
-                         near ? fmt::format(" (did you mean '{}'?)", *near) : "", fmt::join(names, ", ")));
+        fail(type_node, fmt::format("unknown layer type '{}'{}; known layer types: {}", type,
+                                    did_you_mean_clause(type, names), fmt::join(names, ", ")));
       }
       for (int64_t r = 0; r < repeat; ++r) {
         const std::string path = fmt::format("{}.{}", prefix, out.size());

@@ -21,6 +21,7 @@
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/model/training.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace {
@@ -172,9 +173,8 @@ std::unique_ptr<Task> make_task(const std::string& name, Model& model, uint64_t 
     return make_ring_task(model.input_size(), seed);
   }
   if (name == "teacher" || name == "auto") return std::make_unique<TeacherTask>(model, seed);
-  auto near = did_you_mean(name, task_names());
   throw Error(fmt::format("unknown task '{}'{}; built-in tasks: auto, ring, teacher", name,
-                          near ? fmt::format(" (did you mean '{}'?)", *near) : ""));
+                          did_you_mean_clause(name, task_names())));
 }
 
 std::pair<double, double> evaluate_model(Model& model, const Task& task) {

@@ -11,7 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/TensorOptions.h>
 
-#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/init_scheme.hpp"
 #include "eqnn/group_theory/representation.hpp"
 
 namespace eqnn {

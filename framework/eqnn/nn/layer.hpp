@@ -13,10 +13,11 @@
 #include <torch/nn/module.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/registry/registry.hpp"
 #include "eqnn/group_theory/representation.hpp"
 
 namespace eqnn {
+
+class Registry;  // registry/registry.hpp: layers sit below the registry that makes them
 
 /// A module a model description can stack. Input (batch, features) or (batch, seq, features), or
 /// unbatched (features) / (seq, features) where the layer allows it; features last.

@@ -17,8 +17,8 @@
 #include <fmt/format.h>
 #include <boost/dll/shared_library.hpp>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/version.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::detail {
 namespace fs = std::filesystem;

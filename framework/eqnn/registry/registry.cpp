@@ -1,25 +1,28 @@
 // The registry: named group types, constraint factories and layer factories, filled by plugins through
-// a Registrar. Lookups by name, "did you mean" suggestions and group specs ("C8", "C2xD4",
-// "{type: DihedralGroup, n: 4}") live here; opening libraries is plugin_loader.cpp's job.
+// a Registrar, and lookups by name. Group specs are group_spec.cpp's job, opening libraries
+// plugin_loader.cpp's.
 #include "eqnn/registry/registry.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <utility>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/util/error.hpp"
-#include "eqnn/util/yaml_args.hpp"
+#include "eqnn/registry/group_spec.hpp"
 #include "eqnn/registry/internal/plugin_loader.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/strings.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace fs = std::filesystem;
+using strings::join_names;
+using strings::split;
 
 namespace {
 
@@ -39,75 +42,18 @@ class DuplicateError : public PluginError {
 std::string singular(Kind kind) { return kind == Kind::group ? "group type" : to_string(kind); }
 std::string plural(Kind kind) { return singular(kind) + "s"; }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string join_names(const std::vector<std::string>& names) {
-  return names.empty() ? std::string("(none)") : fmt::format("{}", fmt::join(names, ", "));
-}
-
-std::string suggestion(const std::string& name, const std::vector<std::string>& candidates) {
-  auto nearest = did_you_mean(name, candidates);
-  return nearest ? fmt::format("; did you mean '{}'?", *nearest) : std::string();
-}
-
-std::string trim(const std::string& s) {
-  size_t begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return {};
-  size_t end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
-
-std::vector<std::string> split(const std::string& s, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    size_t at = s.find(separator, start);
-    parts.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    if (at == std::string::npos) break;
-    start = at + 1;
-  }
-  return parts;
-}
-
 }  // namespace
 
-std::optional<std::string> did_you_mean(const std::string& name, const std::vector<std::string>& candidates) {
-  const std::string key = lower(name);
-  std::optional<std::string> best;
-  size_t best_distance = std::max<size_t>(2, key.size() / 3) + 1;
-  for (const auto& candidate : candidates) {
-    size_t d = edit_distance(key, lower(candidate));
-    if (d < best_distance && d < std::max<size_t>(key.size(), 1)) {
-      best = candidate;
-      best_distance = d;
-    }
+std::string to_string(Kind kind) {
+  switch (kind) {
+    case Kind::group:
+      return "group";
+    case Kind::constraint:
+      return "constraint";
+    case Kind::layer:
+      return "layer";
   }
-  if (best || key.size() < 3) return best;
-  // "Commuting" → "CommutingConstraint": a unique candidate containing the name.
-  std::vector<std::string> containing;
-  for (const auto& candidate : candidates) {
-    if (lower(candidate).find(key) != std::string::npos) containing.push_back(candidate);
-  }
-  if (containing.size() == 1) return containing.front();
-  return std::nullopt;
+  return "unknown";
 }
 
 struct Registry::Impl {
@@ -172,8 +118,7 @@ struct Registry::Impl {
                       singular(kind), name, plural(kind), join_names(searched)));
     }
     throw LookupError(fmt::format("unknown {} '{}'{} Known {}: {}", singular(kind), name,
-                                  suggestion(name, known).empty() ? "." : suggestion(name, known),
-                                  plural(kind), join_names(known)));
+                                  did_you_mean_sentence_end(name, known), plural(kind), join_names(known)));
   }
 
   void run(Registry& registry, PluginRecord record, const std::function<void(Registrar&)>& register_all) {
@@ -351,126 +296,14 @@ std::vector<std::string> Registry::names(Kind kind) const {
 const std::vector<PluginRecord>& Registry::plugins() const { return impl_->plugins; }
 const std::vector<std::string>& Registry::searched_directories() const { return impl_->searched; }
 
-// ---- group specs ----
-
-namespace {
-
-[[noreturn]] void spec_error(const YAML::Node* node, const std::string& file, const std::string& message) {
-  if (!file.empty() && node != nullptr && !node->Mark().is_null()) {
-    throw ConfigError(file, node->Mark().line + 1, node->Mark().column + 1, message);
-  }
-  if (!file.empty()) throw ConfigError(file, 0, 0, message);
-  throw ConfigError(message);
+GroupPtr Registry::make_group(const std::string& spec) const {
+  return group_from_spec(*this, YAML::Node(spec), "");
 }
 
-}  // namespace
-
-GroupPtr Registry::make_group(const std::string& spec) const { return make_group(YAML::Node(spec), ""); }
-
-GroupPtr Registry::make_group(const YAML::Node& spec) const { return make_group(spec, ""); }
+GroupPtr Registry::make_group(const YAML::Node& spec) const { return group_from_spec(*this, spec, ""); }
 
 GroupPtr Registry::make_group(const YAML::Node& spec, const std::string& file) const {
-  const auto types = names(Kind::group);
-  if (spec.IsScalar()) {
-    const std::string text = trim(spec.Scalar());
-    if (text.empty()) {
-      spec_error(
-          &spec, file,
-          "empty group spec; give a short name such as C8 or a mapping such as {type: CyclicGroup, n: 8}");
-    }
-    if (text.front() == '{') {
-      // A mapping written as a string: errors inside it are located in the string, then moved to the
-      // string's place in the file (when the spec came from one).
-      const size_t lead = spec.Scalar().find_first_not_of(" \t\r\n");
-      const bool in_file = !file.empty() && !spec.Mark().is_null();
-      auto position = [&](int line, int column) -> std::pair<int, int> {
-        if (!in_file || line <= 0) return {line, column};
-        const int quote = spec.Tag() == "!" ? 1 : 0;  // yaml-cpp tags quoted scalars "!"
-        return {spec.Mark().line + line,
-                line == 1 ? spec.Mark().column + quote + static_cast<int>(lead) + column : column};
-      };
-      auto relocate = [&](int line, int column, const std::string& message) {
-        auto [at_line, at_column] = position(line, column);
-        return ConfigError(file, at_line, at_column, message);
-      };
-      YAML::Node parsed;
-      try {
-        parsed = YAML::Load(text);
-      } catch (const YAML::Exception& e) {
-        const std::string message =
-            fmt::format("group spec '{}' is not a valid YAML mapping: {}", text, e.msg);
-        if (file.empty() || spec.Mark().is_null())
-          throw ConfigError(fmt::format("{} (at column {})", message, e.mark.column + 1));
-        throw relocate(e.mark.line + 1, e.mark.column + 1, message);
-      }
-      try {
-        yaml::check_unique_keys(parsed, position);
-        return make_group(parsed, "");
-      } catch (const ConfigError& e) {
-        if (e.line() > 0) throw relocate(e.line(), e.column(), e.message());
-        spec_error(&spec, file, e.message());
-      }
-    }
-    for (const auto& name : types) {
-      const GroupType& type = impl_->groups.at(name).value;
-      if (!type.parse_short_name) continue;
-      if (auto params = type.parse_short_name(text)) return type.make(*params, *this);
-    }
-    if (text.find('x') != std::string::npos && try_get_group_type("DirectProduct") != nullptr) {
-      YAML::Node product;
-      product["type"] = "DirectProduct";
-      for (const auto& part : split(text, 'x')) {
-        if (trim(part).empty()) {
-          spec_error(&spec, file,
-                     fmt::format("group spec '{}' has an empty factor; write a product as C2xD4", text));
-        }
-        product["factors"].push_back(trim(part));
-      }
-      return make_group(product, file);
-    }
-    std::vector<std::string> examples;
-    for (const auto& name : types) {
-      for (const auto& example : impl_->groups.at(name).value.short_names) examples.push_back(example);
-    }
-    std::vector<std::string> candidates = examples;
-    candidates.insert(candidates.end(), types.begin(), types.end());
-    std::string hint = suggestion(text, candidates);
-    spec_error(&spec, file,
-               fmt::format("unknown group '{}'{} Short names look like: {}; group types: {}; or give a "
-                           "mapping such as {{type: {}, ...}}",
-                           text, hint.empty() ? "." : hint, join_names(examples), join_names(types),
-                           types.empty() ? "CyclicGroup" : types.front()));
-  }
-  if (!spec.IsMap()) {
-    spec_error(&spec, file,
-               "a group spec must be a short name (C8) or a mapping ({type: CyclicGroup, n: 8})");
-  }
-  try {
-    yaml::check_unique_keys(spec);
-  } catch (const ConfigError& e) {
-    if (!file.empty() && e.line() > 0) throw ConfigError(file, e.line(), e.column(), e.message());
-    throw;
-  }
-  const YAML::Node type_node = spec["type"];
-  if (!type_node || !type_node.IsScalar()) {
-    spec_error(&spec, file,
-               fmt::format("a group mapping needs 'type: NAME' with a group type; known group types: {}",
-                           join_names(types)));
-  }
-  const std::string type_name = type_node.Scalar();
-  const GroupType* type = try_get_group_type(type_name);
-  if (type == nullptr) {
-    std::string hint = suggestion(type_name, types);
-    spec_error(&type_node, file,
-               fmt::format("unknown group type '{}'{} Known group types: {}", type_name,
-                           hint.empty() ? "." : hint, join_names(types)));
-  }
-  if (!type->make) spec_error(&spec, file, fmt::format("group type '{}' has no make function", type_name));
-  YAML::Node params(YAML::NodeType::Map);
-  for (const auto& item : spec) {
-    if (item.first.Scalar() != "type") params[item.first] = item.second;
-  }
-  return type->make(params, *this);
+  return group_from_spec(*this, spec, file);
 }
 
 }  // namespace eqnn

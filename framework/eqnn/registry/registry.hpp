@@ -3,7 +3,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,8 +10,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/nn/constraint.hpp"
 #include "eqnn/group_theory/group.hpp"
+#include "eqnn/nn/constraint.hpp"
 
 namespace eqnn {
 
@@ -105,8 +104,5 @@ class Registry {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// The nearest of `candidates` to `name` by edit distance, if close enough to be a plausible typo.
-std::optional<std::string> did_you_mean(const std::string& name, const std::vector<std::string>& candidates);
 
 }  // namespace eqnn

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn::yaml {
 
@@ -36,10 +36,9 @@ void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, 
     }
     const std::string key = it->first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    auto near = did_you_mean(key, allowed);
-    fail(it->first, fmt::format("{}: unknown key '{}'{}; allowed keys: {}", what, key,
-                                near ? fmt::format(" (did you mean '{}'?)", *near) : "",
-                                allowed.empty() ? "none" : fmt::format("{}", fmt::join(allowed, ", "))));
+    fail(it->first,
+         fmt::format("{}: unknown key '{}'{}; allowed keys: {}", what, key, did_you_mean_clause(key, allowed),
+                     allowed.empty() ? "none" : fmt::format("{}", fmt::join(allowed, ", "))));
   }
 }
 
