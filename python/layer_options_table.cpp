@@ -16,9 +16,10 @@
 #include "e_norm.hpp"
 #include "e_pooling.hpp"
 #include "e_transformer_encoder_layer.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/nn/layer.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/strings.hpp"
+#include "eqnn/util/suggest.hpp"
 
 namespace eqnn::python {
 namespace {
@@ -137,15 +138,12 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
 
 py::dict layer_defaults(const std::string& type) {
   std::vector<std::string> known;
-  std::string list;
   for (const auto& e : layer_options_table()) {
     if (type == e.type) return e.defaults();
     known.emplace_back(e.type);
-    list += (list.empty() ? "" : ", ") + known.back();
   }
-  auto near = did_you_mean(type, known);
-  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" +
-                    (near ? " (did you mean '" + *near + "'?)" : std::string()) + "; known: " + list);
+  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" + did_you_mean_clause(type, known) +
+                    "; known: " + strings::join_names(known));
 }
 
 std::optional<py::dict> layer_options(const Layer& layer) {

@@ -167,3 +167,8 @@ def test_elinear_default_weights_have_the_per_entry_variance_of_torch_linear():
     assert 0.7 < per_entry.min() and per_entry.max() < 1.3, (per_entry.min(), per_entry.max())
     w_xavier, _ = draws(lambda: enn.ELinear(in_rep, out_rep, init_scheme="xavier_normal"))
     assert w_xavier.pow(2).mean() / var_torch > 2
+
+
+def test_unknown_layer_class_suggests_the_nearest():
+    with pytest.raises(LookupError, match=r"no layer class for 'eLiner' \(did you mean 'eLinear'\?\); known: .*eLinear"):
+        _C.layer_defaults("eLiner")
