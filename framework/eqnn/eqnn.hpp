@@ -1,0 +1,46 @@
+// Everything eqnn offers to a program or a plugin outside this tree, in one include (installed as
+// include/eqnn/eqnn.hpp). Code in this tree includes the headers it uses instead, so that a change to
+// one floor rebuilds only what depends on it.
+//
+//   #include <eqnn/eqnn.hpp>
+//   eqnn::Registry registry;
+//   registry.load_default_plugins();
+//   eqnn::ModelPtr model = eqnn::load_model(registry, "examples/models/d4_mlp.yaml");
+#pragma once
+
+// util: errors, caches, atomic files, YAML keyword arguments
+#include "eqnn/util/atomic_file.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/weak_cache.hpp"
+#include "eqnn/util/yaml_args.hpp"
+
+// group_theory: groups, irreps, representations, rep strings, Hom spaces
+#include "eqnn/group_theory/group.hpp"
+#include "eqnn/group_theory/group_helpers.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/irreps.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/group_theory/representation.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
+
+// nn: constraint and layer interfaces, constrained parameters, layer options
+#include "eqnn/nn/basis_fingerprint.hpp"
+#include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/constraint.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/nn/layer_options.hpp"
+
+// registry: the plugin ABI, the registry, versions and the build fingerprint
+#include "eqnn/registry/plugin.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/registry/version.hpp"
+
+// model: YAML models, checkpoints, tensor files, export, the equivariance check, tasks, training
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/equivariance_check.hpp"
+#include "eqnn/model/export_weights.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/model/tasks.hpp"
+#include "eqnn/model/tensor_data.hpp"
+#include "eqnn/model/tensor_file.hpp"
+#include "eqnn/model/training.hpp"
