@@ -8,11 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
+#include "command.hpp"
 #include "eqnn/model/model.hpp"
-#include "model_test_util.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
