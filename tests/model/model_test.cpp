@@ -121,22 +121,12 @@ layers:
 
 TEST(Builder, ForwardRefusesWrongShapes) {
   auto model = load_model(registry(), example("d4_mlp"));
-  try {
-    model->forward(at::randn({2, 5}));
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("expected 4 input features (the input rep x), got shape [2, 5]"),
-              std::string::npos)
-        << e.what();
-  }
-  try {
-    model->forward(at::randn({4}));
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "expected input (batch, features) or (batch, seq, features), got shape [4]"),
-              std::string::npos);
-  }
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               model->forward(at::randn({2, 5}));
+             }),
+             "expected 4 input features (the input rep x), got shape [2, 5]");
+  EXPECT_HAS(error_text<c10::Error>([&] { model->forward(at::randn({4})); }),
+             "expected input (batch, features) or (batch, seq, features), got shape [4]");
 }
 
 TEST(Builder, ModelOutlivesItsRegistry) {
