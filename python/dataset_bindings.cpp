@@ -7,7 +7,7 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include "bindings.hpp"
-#include "eqnn/model/model.hpp"
+#include "eqnn/model/tasks.hpp"
 
 namespace eqnn::python {
 

@@ -11,12 +11,12 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include "bindings.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
-#include "eqnn/model/model.hpp"
-#include "eqnn/registry/registry.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/model/equivariance_check.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 #include "group_theory_objects.hpp"
 #include "plugin_registry.hpp"
 
@@ -102,13 +102,14 @@ void bind_group_theory(py::module_& m) {
             return t;
           },
           "(|G|, |G|) int64: table[a, b] = index of a*b; element 0 is the identity.")
-      .def_property_readonly("inverses",
-                             [](const PyGroup& g) {
-                               std::vector<int64_t> v;
-                               for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
-                               return at::tensor(v, at::kLong);
-                             },
-                             "(|G|,) int64: inverses[g] = index of g^-1.")
+      .def_property_readonly(
+          "inverses",
+          [](const PyGroup& g) {
+            std::vector<int64_t> v;
+            for (int i = 0; i < g.g->order(); ++i) v.push_back(g.g->inv(i));
+            return at::tensor(v, at::kLong);
+          },
+          "(|G|,) int64: inverses[g] = index of g^-1.")
       .def_property_readonly(
           "generators",
           [](const PyGroup& g) {
@@ -155,7 +156,8 @@ void bind_group_theory(py::module_& m) {
       .def_property_readonly(
           "size", [](const PyRep& r) { return r.r->size(); }, "The dimension of the space it acts on.")
       .def_property_readonly(
-          "name", [](const PyRep& r) { return r.r->describe(); }, "Its representation string, e.g. '4x regular'.")
+          "name", [](const PyRep& r) { return r.r->describe(); },
+          "Its representation string, e.g. '4x regular'.")
       .def_property_readonly(
           "is_permutation", [](const PyRep& r) { return r.r->is_permutation(); },
           "True when every rho(g) is a permutation matrix.")

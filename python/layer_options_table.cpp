@@ -142,8 +142,8 @@ py::dict layer_defaults(const std::string& type) {
     if (type == e.type) return e.defaults();
     known.emplace_back(e.type);
   }
-  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" + did_you_mean_clause(type, known) +
-                    "; known: " + strings::join_names(known));
+  throw LookupError("eqnn.layer_defaults: no layer class for '" + type + "'" +
+                    did_you_mean_clause(type, known) + "; known: " + strings::join_names(known));
 }
 
 std::optional<py::dict> layer_options(const Layer& layer) {

@@ -16,11 +16,11 @@
 #include "bindings.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_transformer_encoder_layer.hpp"
+#include "eqnn/model/model.hpp"
 #include "eqnn/nn/basis_fingerprint.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/nn/layer.hpp"
-#include "eqnn/model/model.hpp"
+#include "eqnn/util/error.hpp"
 #include "group_theory_objects.hpp"
 #include "layer_options_table.hpp"
 

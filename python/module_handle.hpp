@@ -16,8 +16,8 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 
-#include "eqnn/nn/constraint.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/nn/constraint.hpp"
 
 namespace eqnn {
 class EMultiheadAttentionImpl;

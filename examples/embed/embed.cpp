@@ -6,10 +6,13 @@
 
 #include <torch/utils.h>
 
-#include "eqnn/util/error.hpp"
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/equivariance_check.hpp"
 #include "eqnn/model/model.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/model/tasks.hpp"
 #include "eqnn/model/training.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -20,12 +20,12 @@ eqnn::GroupPtr make_klein(const YAML::Node& params, const eqnn::Registry&) {
   return g;
 }
 
+std::optional<YAML::Node> parse_short_name(const std::string& s) {
+  return s == "V4" ? std::optional<YAML::Node>(YAML::Node(YAML::NodeType::Map)) : std::nullopt;
+}
+
 void register_all(eqnn::Registrar& r) {
-  r.add_group_type({"KleinFourGroup", "no parameters (order 4)", {"V4"}, make_klein,
-                    [](const std::string& s) -> std::optional<YAML::Node> {
-                      if (s != "V4") return std::nullopt;
-                      return YAML::Node(YAML::NodeType::Map);
-                    }});
+  r.add_group_type({"KleinFourGroup", "no parameters (order 4)", {"V4"}, make_klein, parse_short_name});
 }
 
 }  // namespace

@@ -23,9 +23,9 @@
 
 #include "commands.hpp"
 #include "device_option.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/registry/registry.hpp"
-#include "eqnn/group_theory/rep_parser.hpp"
 
 namespace eqnn::cli {
 namespace {

@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
-#include "eqnn/registry/registry.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::cli {
 namespace {

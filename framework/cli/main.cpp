@@ -7,8 +7,8 @@
 #include <torch/cuda.h>
 
 #include "commands.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/version.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace {
 

@@ -12,11 +12,16 @@
 
 #include "commands.hpp"
 #include "device_option.hpp"
-#include "eqnn/util/error.hpp"
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/equivariance_check.hpp"
+#include "eqnn/model/export_weights.hpp"
 #include "eqnn/model/model.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/model/tasks.hpp"
 #include "eqnn/model/tensor_data.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "eqnn/model/training.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::cli {
 namespace {

@@ -19,12 +19,14 @@
 
 #include "commands.hpp"
 #include "device_option.hpp"
-#include "eqnn/util/error.hpp"
+#include "eqnn/model/checkpoint.hpp"
 #include "eqnn/model/model.hpp"
-#include "eqnn/registry/registry.hpp"
+#include "eqnn/model/tasks.hpp"
 #include "eqnn/model/tensor_data.hpp"
 #include "eqnn/model/training.hpp"
+#include "eqnn/registry/registry.hpp"
 #include "eqnn/registry/version.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::cli {
 namespace {

@@ -4,8 +4,8 @@
 #include <ATen/ops/randn.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/model/model.hpp"
+#include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -5,8 +5,8 @@
 #include <array>
 #include <cmath>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
 namespace {

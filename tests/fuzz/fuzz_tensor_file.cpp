@@ -13,9 +13,11 @@
 #include <ATen/ops/randn.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/util/error.hpp"
+#include "eqnn/model/checkpoint.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/model/tensor_data.hpp"
+#include "eqnn/model/tensor_file.hpp"
+#include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
 namespace {

@@ -35,8 +35,16 @@ while IFS=: read -r file include; do
     missing=1
   fi
 done < <(grep -rHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]eqnn/' "$prefix/include/eqnn")
+# The umbrella eqnn/eqnn.hpp holds every installed header of libeqnn's floors.
+for header in "$prefix"/include/eqnn/{util,group_theory,nn,registry,model}/*.hpp; do
+  relative=${header#"$prefix"/include/}
+  if ! grep -q "^#include \"$relative\"" "$prefix/include/eqnn/eqnn.hpp"; then
+    echo "FAIL: the umbrella header eqnn/eqnn.hpp does not include $relative"
+    missing=1
+  fi
+done
 [ "$missing" = 0 ] || exit 1
-echo "== $headers installed headers, their eqnn includes all installed"
+echo "== $headers installed headers, their eqnn includes all installed; eqnn/eqnn.hpp includes every floor's"
 
 generator=()
 if command -v ninja > /dev/null; then generator=(-G Ninja); fi

@@ -10,9 +10,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "e_activation.hpp"
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -17,8 +17,8 @@
 #include <torch/serialize.h>
 
 #include "e_multihead_attention.hpp"
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -19,11 +19,14 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
-#include "eqnn/model/model.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/equivariance_check.hpp"
+#include "eqnn/model/model.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -422,9 +425,8 @@ TEST(Cuda, ModelFromYamlRunsAndChecksOnTheDevice) {
 TEST(Cuda, CheckpointRoundTripOnTheDevice) {
   EQNN_REQUIRE_CUDA();
   torch::manual_seed(9);
-  const auto dir = std::filesystem::temp_directory_path() / ("eqnn-cuda-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "model.ckpt").string();
+  TempDir dir;
+  const std::string path = dir.file("model.ckpt");
   auto model = load_model_from_string(registry(), kModel, "<cuda test model>");
   randomise(*model, 5, 0.3);
   model->to(cuda());
@@ -455,7 +457,6 @@ TEST(Cuda, CheckpointRoundTripOnTheDevice) {
   at::Tensor reloaded = on_gpu->forward(x);
   EXPECT_TRUE(reloaded.is_cuda());
   EXPECT_LT(relative_difference(reloaded, expected), 1e-6);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

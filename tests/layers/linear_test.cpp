@@ -11,9 +11,9 @@
 #include <torch/serialize.h>
 
 #include "e_linear.hpp"
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

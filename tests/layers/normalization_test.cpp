@@ -9,9 +9,9 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "e_norm.hpp"
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "e_pooling.hpp"
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"

@@ -12,17 +12,18 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
+#include "command.hpp"
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "eqnn/nn/basis_fingerprint.hpp"
 #include "eqnn/util/error.hpp"
-#include "eqnn/model/model.hpp"
-#include "eqnn/model/tensor_data.hpp"
-#include "model_test_util.hpp"
+#include "refused_checkpoint.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
-
-std::string example(const std::string& name) { return source_path("examples/models/" + name + ".yaml"); }
 
 ModelPtr seeded(const std::string& name, uint64_t seed) {
   torch::manual_seed(seed);
@@ -30,7 +31,7 @@ ModelPtr seeded(const std::string& name, uint64_t seed) {
 }
 
 TEST(Checkpoint, SaveLoadGivesTheSameOutputs) {
-  ScratchDir dir;
+  TempDir dir;
   for (const std::string name : {"c8_transformer", "ico_attention", "q8_generators"}) {
     SCOPED_TRACE(name);
     auto a = seeded(name, 1), b = seeded(name, 2);
@@ -51,7 +52,7 @@ TEST(Checkpoint, SaveLoadGivesTheSameOutputs) {
 }
 
 TEST(Checkpoint, TheStoredDescriptionRebuildsTheModel) {
-  ScratchDir dir;
+  TempDir dir;
   auto a = seeded("d4_mlp", 3);
   save_checkpoint(*a, registry(), dir.file("ckpt.pt"));
   auto b = load_model_from_string(registry(), checkpoint_source(dir.file("ckpt.pt")), "from-checkpoint");
@@ -61,26 +62,32 @@ TEST(Checkpoint, TheStoredDescriptionRebuildsTheModel) {
   EXPECT_TRUE(at::equal(a->forward(x), b->forward(x)));
 }
 
+// examples/models/d4_mlp.yaml with the hidden rep `hidden` and `more_layers` at the end.
+std::string d4_mlp_variant(const std::string& hidden, const std::string& more_layers) {
+  return "eqnn: 1\n"
+         "group: {type: DihedralGroup, n: 4}\n"
+         "reps: {x: permutation(vertices), h: " +
+         hidden +
+         "}\n"
+         "input: x\n"
+         "layers:\n"
+         "  - {type: eLinear, out_rep: h}\n"
+         "  - {type: eReLU}\n"
+         "  - type: Residual\n"
+         "    layers:\n"
+         "      - {type: eLinear, out_rep: h}\n"
+         "      - {type: eReLU}\n"
+         "  - {type: eLinear, out_rep: x}\n" +
+         more_layers;
+}
+
 TEST(Checkpoint, DifferentModelNamesTheFirstMismatch) {
-  ScratchDir dir;
+  TempDir dir;
   auto d4 = seeded("d4_mlp", 0);
   save_checkpoint(*d4, registry(), dir.file("d4.pt"));
   // Same structure, wider hidden rep: the first tensor has a different shape.
-  auto wider = load_model_from_string(registry(), R"(eqnn: 1
-group: {type: DihedralGroup, n: 4}
-reps: {x: permutation(vertices), h: 5x regular}
-input: x
-layers:
-  - {type: eLinear, out_rep: h}
-  - {type: eReLU}
-  - type: Residual
-    layers:
-      - {type: eLinear, out_rep: h}
-      - {type: eReLU}
-  - {type: eLinear, out_rep: x}
-)",
-                                      "wider.yaml");
-  const std::string msg = error_of([&] { load_checkpoint(*wider, dir.file("d4.pt")); });
+  auto wider = load_model_from_string(registry(), d4_mlp_variant("5x regular", ""), "wider.yaml");
+  const std::string msg = error_text<Error>([&] { load_checkpoint(*wider, dir.file("d4.pt")); });
   EXPECT_NE(
       msg.find("does not fit model 'wider.yaml': layer layers.0 (eLinear): parameter "
                "'layers.0.weight_coefficients' expands to shape [32, 4] in the checkpoint but [40, 4] in "
@@ -88,91 +95,24 @@ layers:
       std::string::npos)
       << msg;
   auto c8 = seeded("c8_transformer", 0);
-  const std::string other = error_of([&] { load_checkpoint(*c8, dir.file("d4.pt")); });
+  const std::string other = error_text<Error>([&] { load_checkpoint(*c8, dir.file("d4.pt")); });
   EXPECT_NE(other.find("does not fit model"), std::string::npos) << other;
   EXPECT_NE(other.find("layer layers.0 (eLinear): parameter 'layers.0.weight_coefficients' expands to shape "
                        "[32, 4] in the checkpoint but [32, 8] in the model"),
             std::string::npos)
       << other;
   // A model with more tensors than the checkpoint: the first one it lacks is named.
-  auto deeper = load_model_from_string(registry(), R"(eqnn: 1
-group: {type: DihedralGroup, n: 4}
-reps: {x: permutation(vertices), h: 4x regular}
-input: x
-layers:
-  - {type: eLinear, out_rep: h}
-  - {type: eReLU}
-  - type: Residual
-    layers:
-      - {type: eLinear, out_rep: h}
-      - {type: eReLU}
-  - {type: eLinear, out_rep: x}
-  - {type: eLinear, out_rep: x}
-)",
-                                       "deeper.yaml");
-  const std::string missing = error_of([&] { load_checkpoint(*deeper, dir.file("d4.pt")); });
+  auto deeper = load_model_from_string(
+      registry(), d4_mlp_variant("4x regular", "  - {type: eLinear, out_rep: x}\n"), "deeper.yaml");
+  const std::string missing = error_text<Error>([&] { load_checkpoint(*deeper, dir.file("d4.pt")); });
   EXPECT_NE(
       missing.find("does not fit model 'deeper.yaml': parameter 'layers.4.weight_coefficients' (shape ["),
       std::string::npos)
       << missing;
 }
 
-// Loads `file` into the model of tests/model/fixtures/c2_linear.yaml, expecting a refusal that leaves the
-// model's output bit-identical; returns the error text.
-std::string refused_checkpoint(const std::string& file) {
-  auto model = load_model(registry(), source_path("tests/model/fixtures/c2_linear.yaml"));
-  torch::NoGradGuard no_grad;
-  const at::Tensor x = at::randn({3, 2});
-  const at::Tensor before = model->forward(x);
-  const std::string msg = error_of([&] { load_checkpoint(*model, file); });
-  EXPECT_TRUE(at::equal(model->forward(x), before)) << file;
-  return msg;
-}
-
-// A checkpoint whose parameter is a sub-byte UInt5 tensor (found by the tensor_file fuzzer): refused with the
-// tensor's place and dtype when read, before anything is copied (LibTorch threw NotImplementedError from a
-// copy deep inside the load).
-TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
-  const std::string file = source_path("tests/fuzz/regressions/tensor_file/uint5_tensor");
-  EXPECT_HAS(refused_checkpoint(file),
-             "UInt5 tensor; eqnn reads dense float, integer, bool and complex tensors");
-  EXPECT_HAS(error_of([&] { load_tensor_file(file); }), "UInt5");
-}
-
-// A tensor whose sizes and strides reach past its storage (shape [3, 4], strides [4, 245] over 12 floats, a
-// tensor_file fuzzer finding): LibTorch's unpickler accepts it and its first copy read far out of bounds
-// (a SEGV or other memory). Every loader refuses it naming the tensor, as it does a negative offset and a
-// stride whose extent overflows (fixtures written by Python's torch.save through _rebuild_tensor_v2 with
-// those arguments; Python's torch.load refuses both too). A view inside its storage still loads.
-TEST(Checkpoint, TensorsReachingPastTheirStorageAreRefused) {
-  const std::string file = source_path("tests/fuzz/regressions/tensor_file/strides_past_storage");
-  const std::string expected =
-      "the tensor at the top level (shape [3, 4], strides [4, 245], offset 0) reaches "
-      "element 743 of a storage of 12 elements";
-  EXPECT_HAS(error_of([&] { load_inputs(file); }), expected);
-  EXPECT_HAS(error_of([&] { load_dataset(file); }), expected);
-  EXPECT_HAS(error_of([&] { load_tensor_file(file); }), expected);
-  EXPECT_HAS(refused_checkpoint(file), "is corrupt: " + expected);
-  EXPECT_HAS(
-      error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_negative_offset.pt")); }),
-      "(shape [3], strides [1], offset -2) has a negative or overflowing extent, outside of a storage of 12 "
-      "elements");
-  EXPECT_HAS(
-      error_of([&] { load_tensor_file(source_path("tests/model/fixtures/tensor_overflowing_stride.pt")); }),
-      "(shape [3, 4], strides [4, 4611686018427387904], offset 0) has a negative or overflowing extent");
-
-  // Python's torch.save of arange(12.)[2:10].view(2, 4)[:, :3]: offset 2, strides [4, 1] over 12 floats.
-  const at::IValue view =
-      load_pickle_file(source_path("tests/model/fixtures/tensor_view_inside.pt"), "tensor file");
-  ASSERT_TRUE(view.isTensor());
-  const at::Tensor t = view.toTensor();
-  EXPECT_EQ(t.storage_offset(), 2);
-  EXPECT_EQ(t.strides(), (std::vector<int64_t>{4, 1}));
-  EXPECT_TRUE(at::equal(t, at::tensor({2.f, 3.f, 4.f, 6.f, 7.f, 8.f}).view({2, 3})));
-}
-
 TEST(Checkpoint, TruncatedCorruptEmptyAndForeignFilesAreErrors) {
-  ScratchDir dir;
+  TempDir dir;
   auto model = seeded("d4_mlp", 0);
   save_checkpoint(*model, registry(), dir.file("good.pt"));
   const std::string good = read_text(dir.file("good.pt"));
@@ -185,25 +125,27 @@ TEST(Checkpoint, TruncatedCorruptEmptyAndForeignFilesAreErrors) {
   write_text(dir.file("empty.pt"), "");
   save_tensor_file(at::ones({3}), dir.file("tensor.pt"));
   for (const std::string name : {"truncated.pt", "corrupt.pt", "garbage.pt"}) {
-    const std::string msg = error_of([&] { load_checkpoint(*model, dir.file(name)); });
+    const std::string msg = error_text<Error>([&] { load_checkpoint(*model, dir.file(name)); });
     EXPECT_NE(msg.find("checkpoint '" + dir.file(name) + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("not readable (truncated or corrupt?)"), std::string::npos) << msg;
   }
-  EXPECT_NE(error_of([&] { load_checkpoint(*model, dir.file("empty.pt")); }).find("is empty"),
+  EXPECT_NE(error_text<Error>([&] { load_checkpoint(*model, dir.file("empty.pt")); }).find("is empty"),
             std::string::npos);
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(error_text<Error>([&] {
               load_checkpoint(*model, dir.file("tensor.pt"));
             }).find("is not an eqnn checkpoint (not a dict)"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { load_checkpoint(*model, dir.file("missing.pt")); }).find("cannot open checkpoint"),
+  EXPECT_NE(error_text<Error>([&] {
+              load_checkpoint(*model, dir.file("missing.pt"));
+            }).find("cannot open checkpoint"),
             std::string::npos);
 }
 
 TEST(Checkpoint, WritesAreAtomic) {
-  ScratchDir dir;
+  TempDir dir;
   auto model = seeded("d4_mlp", 0);
   const std::string msg =
-      error_of([&] { save_checkpoint(*model, registry(), dir.file("no/such/dir/ckpt.pt")); });
+      error_text<Error>([&] { save_checkpoint(*model, registry(), dir.file("no/such/dir/ckpt.pt")); });
   EXPECT_NE(msg.find("cannot write '" + dir.file("no/such/dir/ckpt.pt") + "'"), std::string::npos) << msg;
   // Overwriting keeps a complete file at every moment and leaves no temporary file behind.
   save_checkpoint(*model, registry(), dir.file("ckpt.pt"));
@@ -215,18 +157,6 @@ TEST(Checkpoint, WritesAreAtomic) {
   }
   EXPECT_EQ(files, 1);
   load_checkpoint(*model, dir.file("ckpt.pt"));
-}
-
-TEST(Checkpoint, TensorFilesRoundTrip) {
-  ScratchDir dir;
-  at::Tensor t = at::randn({2, 3, 4}, at::kDouble);
-  save_tensor_file(t, dir.file("t.pt"));
-  EXPECT_TRUE(at::equal(load_tensor_file(dir.file("t.pt")), t));
-  c10::Dict<std::string, at::Tensor> dict;
-  auto model = seeded("d4_mlp", 0);
-  export_weights(*model, dir.file("w.pt"));
-  const std::string msg = error_of([&] { load_tensor_file(dir.file("w.pt")); });
-  EXPECT_NE(msg.find("holds a GenericDict, expected a tensor"), std::string::npos) << msg;
 }
 
 // The dihedral group of the square by its generator matrices (rotation R, reflection F), in either
@@ -255,7 +185,7 @@ double relative_difference(const at::Tensor& a, const at::Tensor& b) {
 }
 
 TEST(PortableCheckpoint, RecordsBasisFingerprintsAndEffectiveWeights) {
-  ScratchDir dir;
+  TempDir dir;
   auto a = seeded("d4_mlp", 1), b = seeded("d4_mlp", 2);
   const auto fa = basis_fingerprints(*a), fb = basis_fingerprints(*b);
   ASSERT_EQ(fa.size(), 6u);  // weight and bias of three eLinear layers
@@ -274,7 +204,7 @@ TEST(PortableCheckpoint, RecordsBasisFingerprintsAndEffectiveWeights) {
 }
 
 TEST(PortableCheckpoint, TheSameGroupByGeneratorsInTheOtherOrderIsRefusedNamingTheLayer) {
-  ScratchDir dir;
+  TempDir dir;
   auto trained = from_text(d4_by_generators(true), "rf.yaml", 1);
   auto other = from_text(d4_by_generators(false), "fr.yaml", 2);
   save_checkpoint(*trained, registry(), dir.file("rf.pt"));
@@ -283,7 +213,7 @@ TEST(PortableCheckpoint, TheSameGroupByGeneratorsInTheOtherOrderIsRefusedNamingT
   other->eval();
   const at::Tensor x = at::randn({5, 2});
   const at::Tensor before = other->forward(x);
-  const std::string msg = error_of([&] { load_checkpoint(*other, dir.file("rf.pt")); });
+  const std::string msg = error_text<Error>([&] { load_checkpoint(*other, dir.file("rf.pt")); });
   EXPECT_HAS(msg, "checkpoint '" + dir.file("rf.pt") +
                       "' does not fit model 'fr.yaml': layer layers.0 (eLinear): "
                       "'layers.0.weight_coefficients' was saved in another basis");
@@ -299,7 +229,7 @@ TEST(PortableCheckpoint, TheSameGroupByGeneratorsInTheOtherOrderIsRefusedNamingT
 }
 
 TEST(PortableCheckpoint, WeightsSavedInAnotherBasisAreReprojectedExactly) {
-  ScratchDir dir;
+  TempDir dir;
   for (const std::string name : {"d4_mlp", "q8_generators", "ico_attention"}) {
     SCOPED_TRACE(name);
     auto a = seeded(name, 1), b = seeded(name, 2);
@@ -322,7 +252,7 @@ TEST(PortableCheckpoint, WeightsSavedInAnotherBasisAreReprojectedExactly) {
 TEST(PortableCheckpoint, TheSameSpaceInAnotherBasisLoadsWithTheSameFunction) {
   // Hom_D4(standard, standard) is the commutant of the same matrix group whichever generator comes
   // first, so the weights fit either model, re-projected or not.
-  ScratchDir dir;
+  TempDir dir;
   const std::string text = R"(eqnn: 1
 group: {type: FiniteGroup, name: D4, generators: [%s]}
 input: standard
@@ -360,7 +290,7 @@ TEST(PortableCheckpoint, FormatVersion1IsRefusedWithAFormatVersionMessage) {
 }
 
 TEST(PortableCheckpoint, RunAndExportWarnWhenTheModelTextDiffers) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string text = read_text(example("d4_mlp"));
   write_text(dir.file("model.yaml"), text);
   write_text(dir.file("edited.yaml"), text + "# edited after training\n");

@@ -3,16 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "command.hpp"
+#include "eqnn/model/checkpoint.hpp"
 #include "eqnn/model/model.hpp"
-#include "model_test_util.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
-
-std::string example(const std::string& name) { return source_path("examples/models/" + name + ".yaml"); }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(Cli, DescribeShowsLayersRepsAndParameterCounts) {
   auto r = eqnn_cli("describe " + example("d4_mlp"));
@@ -45,7 +44,7 @@ TEST(Cli, CheckPassesTheExamplesInBothPrecisions) {
 }
 
 TEST(Cli, CheckFailsAStockModelAndMarksStockLayersNotApplicable) {
-  ScratchDir dir;
+  TempDir dir;
   write_text(dir.file("stock.yaml"), R"(eqnn: 1
 group: D8
 reps: {x: permutation(vertices)}
@@ -73,7 +72,7 @@ layers:
 }
 
 TEST(Cli, TrainWritesACheckpointAndACsvLogThatRunUses) {
-  ScratchDir dir;
+  TempDir dir;
   auto r = eqnn_cli("train " + example("d4_mlp") + " --steps 20 --seed 4 --out " + dir.file("ckpt.pt") +
                     " --log " + dir.file("log.csv"));
   ASSERT_EQ(r.status, 0) << r.output;
@@ -116,7 +115,7 @@ TEST(Cli, TrainUsesTheTeacherTaskForOtherModels) {
 }
 
 TEST(Cli, RunAndExportErrors) {
-  ScratchDir dir;
+  TempDir dir;
   write_text(dir.file("bad.pt"), "not a tensor file");
   auto r = eqnn_cli("run " + example("d4_mlp") + " --input " + dir.file("bad.pt") + " --output " +
                     dir.file("y.pt"));

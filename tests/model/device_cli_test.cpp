@@ -5,7 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "model_test_util.hpp"
+#include "command.hpp"
+#include "support.hpp"
 
 namespace eqnn::testing {
 namespace {

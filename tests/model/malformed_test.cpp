@@ -8,11 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "eqnn/util/error.hpp"
-#include "eqnn/nn/layer.hpp"
+#include "command.hpp"
 #include "eqnn/model/model.hpp"
-#include "model_test_util.hpp"
+#include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -83,27 +85,17 @@ TEST(Malformed, CliPrintsTheLocatedErrorAndExitsWithStatus2) {
 }
 
 TEST(Malformed, FromStringUsesTheGivenName) {
-  try {
+  const std::string msg = error_text<ConfigError>([&] {
     load_model_from_string(registry(), "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eRelu}\n",
                            "inline.yaml");
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(
-                  "inline.yaml:5:12: error: unknown layer type 'eRelu' (did you mean 'eReLU'?)", 0),
-              0u)
-        << e.what();
-  }
+  });
+  EXPECT_EQ(msg.rfind("inline.yaml:5:12: error: unknown layer type 'eRelu' (did you mean 'eReLU'?)", 0), 0u)
+      << msg;
 }
 
 TEST(Malformed, MissingFileIsAConfigError) {
-  try {
-    load_model(registry(), "/nonexistent/model.yaml");
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/model.yaml: error: cannot open the model file"),
-              std::string::npos)
-        << e.what();
-  }
+  EXPECT_HAS(error_text<ConfigError>([&] { load_model(registry(), "/nonexistent/model.yaml"); }),
+             "/nonexistent/model.yaml: error: cannot open the model file");
 }
 
 TEST(Malformed, AnyExceptionFromALayerFactoryIsLocatedAtItsType) {
@@ -113,14 +105,12 @@ TEST(Malformed, AnyExceptionFromALayerFactoryIsLocatedAtItsType) {
   r.register_builtin("test_throwing_layer", [](Registrar& reg) {
     reg.add_layer("Throwing", [](const LayerArgs&) -> LayerPtr { throw std::out_of_range("stoi"); });
   });
-  try {
-    load_model_from_string(
-        r, "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eReLU}\n  - {type: Throwing}\n",
-        "throwing.yaml");
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "throwing.yaml:6:12: error: Throwing: stoi");
-  }
+  EXPECT_EQ(error_text<ConfigError>([&] {
+              load_model_from_string(
+                  r, "eqnn: 1\ngroup: C4\ninput: regular\nlayers:\n  - {type: eReLU}\n  - {type: Throwing}\n",
+                  "throwing.yaml");
+            }),
+            "throwing.yaml:6:12: error: Throwing: stoi");
 }
 
 TEST(Malformed, GroupSpecsOnTheCommandLineRefuseDuplicateKeysAndOversizedIntegers) {

@@ -11,11 +11,14 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
 
-#include "eqnn/model/model.hpp"
+#include "command.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/model/checkpoint.hpp"
+#include "eqnn/model/equivariance_check.hpp"
+#include "eqnn/model/model.hpp"
 #include "equivariance.hpp"
-#include "model_test_util.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -98,7 +101,7 @@ TEST(NonFinite, InfOnOneGroupElementIsReportedWithThatElement) {
 }
 
 TEST(NonFinite, CliCheckExitsWithStatus1AndSaysNotFinite) {
-  ScratchDir dir;
+  TempDir dir;
   write_text(dir.file("nan.yaml"), kNaNModel);
   for (const std::string dtype : {"float32", "float64"}) {
     SCOPED_TRACE(dtype);
@@ -140,7 +143,7 @@ TEST(NonFinite, TestHelpersReportNaNAndNeverPassIt) {
 }
 
 TEST(NonFinite, ExportCheckRefusesNaNOutputs) {
-  ScratchDir dir;
+  TempDir dir;
   write_text(dir.file("model.yaml"), kLinearModel);
   auto model = load_model(registry(), dir.file("model.yaml"));
   {

@@ -9,26 +9,25 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include "command.hpp"
+#include "eqnn/model/checkpoint.hpp"
 #include "eqnn/model/model.hpp"
-#include "model_test_util.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
 
-std::string example(const std::string& name) { return source_path("examples/models/" + name + ".yaml"); }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 // Runs a Python script (written to the scratch directory) with the project venv; argv[1] is the directory.
-CommandResult python(const ScratchDir& dir, const std::string& name, const std::string& code) {
+CommandResult python(const TempDir& dir, const std::string& name, const std::string& code) {
   write_text(dir.file(name + ".py"), "import json, os, sys, torch\nd = sys.argv[1] + '/'\n" + code);
-  return run_command(std::string(EQNN_PYTHON) + " " + dir.file(name + ".py") + " " + dir.path().string());
+  return run_command(std::string(EQNN_PYTHON) + " " + dir.file(name + ".py") + " " + dir.path());
 }
 
 // A D4-symmetric regression problem on the 4 vertices of a square: y_i = tanh(x_i) + x_i (x_{i-1} + x_{i+1})
 // / 2. Rotating or reflecting the square permutes x and y alike.
-void write_ring_data(const ScratchDir& dir, int64_t train, int64_t val, const std::string& tokens = "") {
+void write_ring_data(const TempDir& dir, int64_t train, int64_t val, const std::string& tokens = "") {
   auto r = python(dir, "make_data",
                   "g = torch.Generator().manual_seed(0)\n"
                   "def make(n):\n"
@@ -49,7 +48,7 @@ const std::string kClassifierFile = source_path("tests/model/classifier.yaml");
 const std::string kStockDropoutFile = source_path("tests/model/stock_dropout.yaml");
 
 // `eqnn ARGS` with stdout to OUT.json and stderr to OUT.txt.
-CommandResult eqnn_json(const ScratchDir& dir, const std::string& args, const std::string& out) {
+CommandResult eqnn_json(const TempDir& dir, const std::string& args, const std::string& out) {
   return run_command("(" + std::string(EQNN_CLI) + " " + args + " > " + dir.file(out + ".json") + " 2> " +
                      dir.file(out + ".txt") + ")");
 }
@@ -63,7 +62,7 @@ std::vector<at::Tensor> checkpoint_parameters(const std::string& model_text, con
 }
 
 TEST(TrainCli, OwnDataWithValidationJsonLogAndBestCheckpoint) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 256, 128);
   auto r = eqnn_json(dir,
                      "train " + example("d4_mlp") + " --data " + dir.file("train.pt") + " --val " +
@@ -116,7 +115,7 @@ TEST(TrainCli, OwnDataWithValidationJsonLogAndBestCheckpoint) {
 }
 
 TEST(TrainCli, ResumeContinuesExactlyWhereItStopped) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 100, 20);
   const std::string common = "train " + kStockDropoutFile + " --data " + dir.file("train.pt") +
                              " --batch-size 16 --optimizer adamw --warmup 5 --clip-grad 1 --seed 3";
@@ -145,7 +144,7 @@ TEST(TrainCli, ResumeContinuesExactlyWhereItStopped) {
 }
 
 TEST(TrainCli, ResumeRefusesWhatCannotBeContinued) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 64, 16);
   const std::string data = " --data " + dir.file("train.pt");
   ASSERT_EQ(eqnn_cli("train " + example("d4_mlp") + data + " --steps 10 --out " + dir.file("a.pt")).status,
@@ -190,7 +189,7 @@ TEST(TrainCli, ResumeRefusesWhatCannotBeContinued) {
 }
 
 TEST(TrainCli, ClassificationWithIntegerLabels) {
-  ScratchDir dir;
+  TempDir dir;
   auto r =
       python(dir, "make_labels",
              "g = torch.Generator().manual_seed(1)\n"
@@ -231,7 +230,7 @@ TEST(TrainCli, ClassificationWithIntegerLabels) {
 }
 
 TEST(TrainCli, TokenSequences) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 64, 16, ", 5");  // x, y: (N, 5, 4)
   auto r = eqnn_cli("train " + example("d4_mlp") + " --data " + dir.file("train.pt") + " --val " +
                     dir.file("val.pt") + " --epochs 2 --batch-size 16");
@@ -241,7 +240,7 @@ TEST(TrainCli, TokenSequences) {
 }
 
 TEST(TrainCli, RunReadsDataSetFilesAndBareTensors) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 8, 4);
   auto r = python(dir, "split",
                   "t = torch.load(d + 'train.pt')\n"
@@ -260,7 +259,7 @@ TEST(TrainCli, RunReadsDataSetFilesAndBareTensors) {
 }
 
 TEST(TrainCli, BadCommandLinesAreUsageErrors) {
-  ScratchDir dir;
+  TempDir dir;
   write_ring_data(dir, 64, 16);
   const std::string train = "train " + example("d4_mlp") + " --data " + dir.file("train.pt");
   const std::vector<std::pair<std::string, std::string>> cases = {
@@ -292,7 +291,7 @@ TEST(TrainCli, BadCommandLinesAreUsageErrors) {
 }
 
 TEST(TrainCli, DataThatDoesNotFitIsAnError) {
-  ScratchDir dir;
+  TempDir dir;
   auto r = python(dir, "bad",
                   "x = torch.randn(64, 3)\n"
                   "torch.save({'x': x, 'y': x}, d + 'narrow.pt')\n"
@@ -326,7 +325,7 @@ TEST(TrainCli, DataThatDoesNotFitIsAnError) {
 }
 
 TEST(TrainCli, BuiltInTaskJsonAndDevice) {
-  ScratchDir dir;
+  TempDir dir;
   auto r = eqnn_json(dir, "train " + example("q8_generators") + " --steps 6 --json", "task");
   ASSERT_EQ(r.status, 0) << read_text(dir.file("task.txt"));
   auto check = python(dir, "check",

@@ -3,8 +3,8 @@
 // layer whose factory throws eqnn::ConfigError, which the host must catch as that very type.
 #include <memory>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace {
 

@@ -170,5 +170,6 @@ def test_elinear_default_weights_have_the_per_entry_variance_of_torch_linear():
 
 
 def test_unknown_layer_class_suggests_the_nearest():
-    with pytest.raises(LookupError, match=r"no layer class for 'eLiner' \(did you mean 'eLinear'\?\); known: .*eLinear"):
+    expected = r"no layer class for 'eLiner' \(did you mean 'eLinear'\?\); known: .*eLinear"
+    with pytest.raises(LookupError, match=expected):
         _C.layer_defaults("eLiner")

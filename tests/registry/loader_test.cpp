@@ -9,34 +9,22 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/plugin.hpp"
 #include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
+#include "scoped_env.hpp"
+#include "support.hpp"
 #include "temp_dir.hpp"
 
 namespace eqnn {
 namespace {
 
 using ::testing::AllOf;
+using testing::error_text;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::ScopedEnv;
 using testing::TempDir;
-
-// The message of the PluginError `body` throws; fails the test if it throws nothing or another type.
-template <class F>
-std::string plugin_error(F&& body) {
-  try {
-    body();
-  } catch (const PluginError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected PluginError, got: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected PluginError, nothing thrown";
-  return {};
-}
 
 TEST(PluginLoader, LoadsAGoodPluginAndRecordsWhatItRegisters) {
   Registry registry;
@@ -60,14 +48,14 @@ TEST(PluginLoader, LoadsAGoodPluginAndRecordsWhatItRegisters) {
 
 TEST(PluginLoader, MissingDirectoryIsAnError) {
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_directory("/nonexistent/eqnn-plugins"); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_directory("/nonexistent/eqnn-plugins"); }),
               HasSubstr("plugin directory '/nonexistent/eqnn-plugins' does not exist"));
 }
 
 TEST(PluginLoader, MissingDirectoryInEnvironmentIsAnError) {
   ScopedEnv env("EQNN_PLUGIN_PATH", "/nonexistent/eqnn-env-plugins");
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_default_plugins(); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_default_plugins(); }),
               AllOf(HasSubstr("'/nonexistent/eqnn-env-plugins'"), HasSubstr("EQNN_PLUGIN_PATH"),
                     HasSubstr("does not exist")));
 }
@@ -75,14 +63,14 @@ TEST(PluginLoader, MissingDirectoryInEnvironmentIsAnError) {
 TEST(PluginLoader, MissingExplicitPathIsAnError) {
   ScopedEnv env("EQNN_PLUGIN_PATH", "");
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_default_plugins({"/nonexistent/eqnn-explicit"}); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_default_plugins({"/nonexistent/eqnn-explicit"}); }),
               AllOf(HasSubstr("'/nonexistent/eqnn-explicit'"), HasSubstr("--plugin-path"),
                     HasSubstr("does not exist")));
 }
 
 TEST(PluginLoader, RelativePathIsRefused) {
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin("plugins/foo.so"); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin("plugins/foo.so"); }),
               HasSubstr("'plugins/foo.so' is not absolute"));
 }
 
@@ -90,7 +78,7 @@ TEST(PluginLoader, FileThatIsNotASharedLibrary) {
   TempDir dir;
   std::string fake = dir.write("fake.so", "this is a text file, not a library\n");
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(fake); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(fake); }),
               AllOf(HasSubstr("cannot load plugin '" + fake + "'"), HasSubstr("not a shared library")));
   EXPECT_TRUE(registry.plugins().empty());
 }
@@ -103,13 +91,13 @@ TEST(PluginLoader, CorruptSharedLibraryReportsTheLoaderText) {
                                                  "garbage");
   Registry registry;
   // The text after the path is dlopen's own (e.g. "file too short" / "invalid ELF header").
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(fake); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(fake); }),
               AllOf(HasSubstr("cannot load plugin '" + fake + "': "), HasSubstr(fake + ": ")));
 }
 
 TEST(PluginLoader, SharedLibraryWithoutEntryPoint) {
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(EQNN_TEST_PLUGIN_NO_ENTRY); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(EQNN_TEST_PLUGIN_NO_ENTRY); }),
               AllOf(HasSubstr(EQNN_TEST_PLUGIN_NO_ENTRY), HasSubstr("not an eqnn plugin"),
                     HasSubstr("does not export 'eqnn_plugin_info'"), HasSubstr("EQNN_PLUGIN(")));
 }
@@ -118,7 +106,7 @@ TEST(PluginLoader, OtherAbiVersionIsRefusedBeforeRegistering) {
   Registry registry;
   // register_all of this plugin aborts: reaching it would kill the test.
   EXPECT_THAT(
-      plugin_error([&] { registry.load_plugin(EQNN_TEST_PLUGIN_BAD_ABI); }),
+      error_text<PluginError>([&] { registry.load_plugin(EQNN_TEST_PLUGIN_BAD_ABI); }),
       AllOf(HasSubstr(EQNN_TEST_PLUGIN_BAD_ABI),
             HasSubstr("built for plugin ABI version " + std::to_string(EQNN_PLUGIN_ABI_VERSION + 998)),
             HasSubstr("supports version " + std::to_string(EQNN_PLUGIN_ABI_VERSION))));
@@ -127,7 +115,7 @@ TEST(PluginLoader, OtherAbiVersionIsRefusedBeforeRegistering) {
 
 TEST(PluginLoader, MismatchedFingerprintIsRefusedBeforeRegistering) {
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(EQNN_TEST_PLUGIN_BAD_FINGERPRINT); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(EQNN_TEST_PLUGIN_BAD_FINGERPRINT); }),
               AllOf(HasSubstr(EQNN_TEST_PLUGIN_BAD_FINGERPRINT),
                     HasSubstr("built as 'eqnn 0.1; torch 0.4; compiler gcc 4.8; cxx11abi 0'"),
                     HasSubstr("libeqnn is '" + build_fingerprint() + "'"), HasSubstr("rebuild the plugin")));
@@ -136,7 +124,7 @@ TEST(PluginLoader, MismatchedFingerprintIsRefusedBeforeRegistering) {
 
 TEST(PluginLoader, RegisterAllThatThrowsLeavesNothingBehind) {
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(EQNN_TEST_PLUGIN_THROWS); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(EQNN_TEST_PLUGIN_THROWS); }),
               AllOf(HasSubstr("plugin 'test_throws'"), HasSubstr(EQNN_TEST_PLUGIN_THROWS),
                     HasSubstr("failed while registering: cannot find the table of icosahedral irreps")));
   EXPECT_EQ(registry.try_get_constraint("HalfRegistered"), nullptr);
@@ -146,7 +134,7 @@ TEST(PluginLoader, RegisterAllThatThrowsLeavesNothingBehind) {
 TEST(PluginLoader, SameNameFromTwoPluginsNamesBothFiles) {
   Registry registry;
   registry.load_plugin(EQNN_TEST_PLUGIN_GOOD);
-  std::string message = plugin_error([&] { registry.load_plugin(EQNN_TEST_PLUGIN_DUPLICATE); });
+  std::string message = error_text<PluginError>([&] { registry.load_plugin(EQNN_TEST_PLUGIN_DUPLICATE); });
   EXPECT_THAT(message,
               AllOf(HasSubstr("constraint 'TestConstraint' is registered by two plugins"),
                     HasSubstr("'test_good' ('" + std::filesystem::canonical(EQNN_TEST_PLUGIN_GOOD).string()),
@@ -163,11 +151,12 @@ TEST(PluginLoader, PluginFileWritableByOthersIsRefused) {
   std::string file = dir.copy(EQNN_TEST_PLUGIN_GOOD, "good.so");
   ASSERT_EQ(::chmod(file.c_str(), 0757), 0);
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(file); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(file); }),
               AllOf(HasSubstr("refusing to load plugin '" + file + "'"), HasSubstr("writable by other users"),
                     HasSubstr("mode 0757"), HasSubstr("chmod go-w '" + file + "'")));
   ASSERT_EQ(::chmod(file.c_str(), 0775), 0);
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(file); }), HasSubstr("writable by its group"));
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(file); }),
+              HasSubstr("writable by its group"));
   EXPECT_TRUE(registry.plugins().empty());
 }
 
@@ -176,11 +165,11 @@ TEST(PluginLoader, PluginDirectoryWritableByOthersIsRefused) {
   std::string file = dir.copy(EQNN_TEST_PLUGIN_GOOD, "good.so");
   ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
   Registry registry;
-  EXPECT_THAT(plugin_error([&] { registry.load_directory(dir.path()); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_directory(dir.path()); }),
               AllOf(HasSubstr("refusing to load plugins from '" + dir.path() + "'"),
                     HasSubstr("writable by other users"), HasSubstr("chmod go-w")));
   // Naming the file directly does not get around it.
-  EXPECT_THAT(plugin_error([&] { registry.load_plugin(file); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(file); }),
               AllOf(HasSubstr("its directory '" + dir.path() + "' is writable by other users")));
   EXPECT_TRUE(registry.plugins().empty());
 }

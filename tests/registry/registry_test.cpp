@@ -7,30 +7,18 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/registry/version.hpp"
+#include "eqnn/util/error.hpp"
+#include "support.hpp"
 
 namespace eqnn {
 namespace {
 
 using ::testing::AllOf;
+using testing::error_text;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-template <class E, class F>
-std::string error_of(F&& body) {
-  try {
-    body();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "nothing thrown";
-  return {};
-}
 
 // Group types whose make() records the parameters it was given and returns the trivial group (a factory
 // may not return null).
@@ -86,15 +74,15 @@ TEST(Registry, UnknownNameSuggestsTheNearestAndListsKnownNames) {
     r.add_constraint("InvariantConstraint", [](const ConstraintRequest&) { return ConstraintPtr(); });
   });
   EXPECT_EQ(registry.try_get_constraint("ComutingConstraint"), nullptr);
-  EXPECT_THAT(error_of<LookupError>([&] { registry.get_constraint("ComutingConstraint"); }),
+  EXPECT_THAT(error_text<LookupError>([&] { registry.get_constraint("ComutingConstraint"); }),
               AllOf(HasSubstr("unknown constraint 'ComutingConstraint'"),
                     HasSubstr("did you mean 'CommutingConstraint'?"),
                     HasSubstr("Known constraints: CommutingConstraint, InvariantConstraint")));
-  EXPECT_THAT(error_of<LookupError>([&] { registry.get_constraint("Zzz"); }),
+  EXPECT_THAT(error_text<LookupError>([&] { registry.get_constraint("Zzz"); }),
               AllOf(HasSubstr("unknown constraint 'Zzz'."), Not(HasSubstr("did you mean"))));
-  EXPECT_THAT(error_of<LookupError>([&] { registry.get_layer("eLinear"); }),
+  EXPECT_THAT(error_text<LookupError>([&] { registry.get_layer("eLinear"); }),
               AllOf(HasSubstr("unknown layer 'eLinear'"), HasSubstr("no layers are registered")));
-  EXPECT_THAT(error_of<LookupError>([&] { registry.get_group_type("Cyclic"); }),
+  EXPECT_THAT(error_text<LookupError>([&] { registry.get_group_type("Cyclic"); }),
               HasSubstr("unknown group type 'Cyclic'"));
 }
 
@@ -112,7 +100,7 @@ TEST(Registry, BuiltinRegistrationsAreListed) {
 TEST(Registry, DuplicateWithinOnePluginIsAnError) {
   Registry registry;
   auto noop = [](const ConstraintRequest&) { return ConstraintPtr(); };
-  EXPECT_THAT(error_of<PluginError>([&] {
+  EXPECT_THAT(error_text<PluginError>([&] {
                 registry.register_builtin("twice", [&](Registrar& r) {
                   r.add_constraint("A", noop);
                   r.add_constraint("A", noop);
@@ -153,28 +141,29 @@ TEST(MakeGroup, ProductOfShortNames) {
   EXPECT_EQ(fake.calls->at(0).second["factors"].size(), 2u);
   EXPECT_EQ(fake.calls->at(1).first, "CyclicGroup");
   EXPECT_EQ(fake.calls->at(2).first, "DihedralGroup");
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("C2x"); }), HasSubstr("has an empty factor"));
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("C2x"); }), HasSubstr("has an empty factor"));
 }
 
 TEST(MakeGroup, UnknownShortNameSuggests) {
   Registry registry;
   FakeGroups fake;
   fake.register_into(registry);
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("Q4"); }),
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("Q4"); }),
               AllOf(HasSubstr("unknown group 'Q4'"), HasSubstr("did you mean 'C4'?"),
                     HasSubstr("Short names look like: C4, D4"),
                     HasSubstr("group types: CyclicGroup, DihedralGroup, DirectProduct")));
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("  "); }), HasSubstr("empty group spec"));
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("  "); }), HasSubstr("empty group spec"));
 }
 
 TEST(MakeGroup, MappingErrors) {
   Registry registry;
   FakeGroups fake;
   fake.register_into(registry);
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("{type: CylicGroup, n: 3}"); }),
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("{type: CylicGroup, n: 3}"); }),
               AllOf(HasSubstr("unknown group type 'CylicGroup'"), HasSubstr("did you mean 'CyclicGroup'?")));
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("{n: 3}"); }), HasSubstr("needs 'type: NAME'"));
-  EXPECT_THAT(error_of<ConfigError>([&] { registry.make_group("{type: [}"); }),
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("{n: 3}"); }),
+              HasSubstr("needs 'type: NAME'"));
+  EXPECT_THAT(error_text<ConfigError>([&] { registry.make_group("{type: [}"); }),
               HasSubstr("is not a valid YAML mapping"));
 }
 

@@ -11,34 +11,22 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/nn/layer.hpp"
+#include "eqnn/registry/internal/plugin_loader.hpp"
 #include "eqnn/registry/plugin.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/registry/version.hpp"
-#include "eqnn/registry/internal/plugin_loader.hpp"
+#include "eqnn/util/error.hpp"
+#include "support.hpp"
 #include "temp_dir.hpp"
 
 namespace eqnn {
 namespace {
 
 using ::testing::AllOf;
+using testing::error_text;
 using ::testing::HasSubstr;
 using testing::TempDir;
-
-template <class F>
-std::string plugin_error(F&& body) {
-  try {
-    body();
-  } catch (const PluginError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected PluginError, got: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected PluginError, nothing thrown";
-  return {};
-}
 
 constexpr uid_t kNobody = 65534;
 
@@ -87,14 +75,14 @@ TEST(PluginTrust, ATrustedTreeUnderTmpLoads) {
 TEST(PluginTrust, FileOwnedBySomeoneElseIsRefused) {
   Tree tree;
   const Stranger s = make_foreign(tree.file, tree.top.path());
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_file(tree.file, s.check_as); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_file(tree.file, s.check_as); }),
               AllOf(HasSubstr("refusing to load plugin '" + tree.file + "'"), HasSubstr("'" + s.offender),
                     HasSubstr("is owned by uid "),
                     HasSubstr("not by root or you (uid " + std::to_string(s.check_as))));
   if (::geteuid() == 0) {
     // Through the registry as well, with the file named as the role.
     Registry registry;
-    EXPECT_THAT(plugin_error([&] { registry.load_plugin(tree.file); }),
+    EXPECT_THAT(error_text<PluginError>([&] { registry.load_plugin(tree.file); }),
                 HasSubstr("the file is owned by uid 65534"));
     EXPECT_TRUE(registry.plugins().empty());
   }
@@ -103,7 +91,7 @@ TEST(PluginTrust, FileOwnedBySomeoneElseIsRefused) {
 TEST(PluginTrust, AncestorOwnedBySomeoneElseIsRefused) {
   Tree tree;
   const Stranger s = make_foreign(tree.sub, tree.top.path());
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_directory(tree.plugins, s.check_as); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_directory(tree.plugins, s.check_as); }),
               AllOf(HasSubstr("refusing to load plugins from '" + tree.plugins + "'"),
                     HasSubstr("the directory '" + s.offender + "' above it is owned by uid ")));
 }
@@ -112,12 +100,12 @@ TEST(PluginTrust, AncestorWritableByOthersIsRefusedUnlessSticky) {
   Tree tree;
   ASSERT_EQ(::chmod(tree.sub.c_str(), 0777), 0);
   EXPECT_THAT(
-      plugin_error([&] { detail::check_plugin_file(tree.file); }),
+      error_text<PluginError>([&] { detail::check_plugin_file(tree.file); }),
       AllOf(HasSubstr("refusing to load plugin '" + tree.file + "'"),
             HasSubstr("the directory '" + tree.sub + "' above it is writable by other users (mode 0777)"),
             HasSubstr("chmod go-w '" + tree.sub + "'")));
   ASSERT_EQ(::chmod(tree.sub.c_str(), 0775), 0);
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_directory(tree.plugins); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_directory(tree.plugins); }),
               HasSubstr("the directory '" + tree.sub + "' above it is writable by its group (mode 0775)"));
   // Sticky: nobody else can rename or remove 'plugins' in it, as in /tmp.
   ASSERT_EQ(::chmod(tree.sub.c_str(), 01777), 0);
@@ -129,9 +117,9 @@ TEST(PluginTrust, StickyDoesNotExcuseThePluginDirectoryItself) {
   // Anyone could add a plugin to a world-writable directory, sticky or not.
   Tree tree;
   ASSERT_EQ(::chmod(tree.plugins.c_str(), 01777), 0);
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_directory(tree.plugins); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_directory(tree.plugins); }),
               HasSubstr("the directory is writable by other users (mode 1777)"));
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_file(tree.file); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_file(tree.file); }),
               HasSubstr("its directory '" + tree.plugins + "' is writable by other users (mode 1777)"));
 }
 
@@ -143,13 +131,13 @@ TEST(PluginTrust, SymlinksAreResolvedBeforeChecking) {
   ASSERT_EQ(::symlink(tree.file.c_str(), link.c_str()), 0);
   EXPECT_NO_THROW(detail::check_plugin_file(link));
   ASSERT_EQ(::chmod(tree.plugins.c_str(), 0757), 0);
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_file(link); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_file(link); }),
               AllOf(HasSubstr("refusing to load plugin '" + link + "'"),
                     HasSubstr("its directory '" + tree.plugins + "' is writable by other users")));
 }
 
 TEST(PluginTrust, MissingPathIsNamed) {
-  EXPECT_THAT(plugin_error([&] { detail::check_plugin_file("/nonexistent/eqnn/x.so"); }),
+  EXPECT_THAT(error_text<PluginError>([&] { detail::check_plugin_file("/nonexistent/eqnn/x.so"); }),
               AllOf(HasSubstr("cannot load plugin '/nonexistent/eqnn/x.so'"), HasSubstr("No such file")));
 }
 
@@ -186,12 +174,14 @@ TEST(PluginContract, NullFromAFactoryIsAnErrorNamingThePluginAndTheName) {
     return AllOf(HasSubstr("plugin 'test_null_factory' ('" + file + "')"), HasSubstr(what),
                  HasSubstr("returned null"));
   };
-  EXPECT_THAT(plugin_error([&] { registry.get_layer("NullLayer")(LayerArgs{}); }),
+  EXPECT_THAT(error_text<PluginError>([&] { registry.get_layer("NullLayer")(LayerArgs{}); }),
               names("layer 'NullLayer'"));
-  EXPECT_THAT(plugin_error([&] { registry.get_constraint("NullConstraint")(ConstraintRequest{}); }),
-              names("constraint 'NullConstraint'"));
-  EXPECT_THAT(plugin_error([&] { registry.get_group_type("NullGroup").make(YAML::Node(), registry); }),
-              names("group type 'NullGroup'"));
+  EXPECT_THAT(
+      error_text<PluginError>([&] { registry.get_constraint("NullConstraint")(ConstraintRequest{}); }),
+      names("constraint 'NullConstraint'"));
+  EXPECT_THAT(
+      error_text<PluginError>([&] { registry.get_group_type("NullGroup").make(YAML::Node(), registry); }),
+      names("group type 'NullGroup'"));
 }
 
 TEST(PluginContract, AnEqnnErrorThrownInAPluginIsCaughtByItsTypeInTheHost) {

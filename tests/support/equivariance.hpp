@@ -12,8 +12,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/nn/layer.hpp"
 #include "support.hpp"
 
 namespace eqnn::testing {

@@ -19,9 +19,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "eqnn/group_theory/hom_space.hpp"
-#include "eqnn/nn/layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/nn/layer.hpp"
 #include "equivariance.hpp"
 #include "support.hpp"
 

@@ -1,6 +1,7 @@
 // Test-only helpers shared by every test binary: the real registry with the shipped plugins, the Q8
 // group spec, random orthogonal matrices and bases, dense reference computations and error texts.
-// Tensor-level equivariance checks are in equivariance.hpp, layer construction and sweeps in layers.hpp.
+// Tensor-level equivariance checks are in equivariance.hpp, layer construction and sweeps in layers.hpp,
+// temporary directories and files in temp_dir.hpp, running the eqnn command in command.hpp.
 #pragma once
 
 #include <cmath>
@@ -8,18 +9,21 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/isfinite.h>
 
 #include <c10/util/Exception.h>
+#include <c10/util/Type.h>
 
 #include <gtest/gtest.h>
 #include <Eigen/Dense>
 
-#include "eqnn/util/error.hpp"
-#include "eqnn/registry/registry.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::testing {
 
@@ -81,18 +85,40 @@ inline double nan_max(double a, double b) {
 /// True when every entry of `t` is finite (no NaN, no Inf).
 inline bool all_finite(const at::Tensor& t) { return at::isfinite(t).all().item<bool>(); }
 
-/// Runs `body` and returns the exception text ("" when nothing was thrown); LibTorch errors without
-/// their backtrace.
-template <typename F>
+/// True when `s` contains `part`.
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+/// The message of an exception as a test compares it: LibTorch errors without their backtrace.
+inline std::string message_of(const std::exception& e) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e))
+    return torch_error->what_without_backtrace();
+  return e.what();
+}
+
+/// Runs `body` and returns the message of what it throws ("" when it throws nothing). Given a type,
+/// `error_text<PluginError>(body)` also fails the test when `body` throws nothing or another type.
+///
+///   EXPECT_HAS(error_text<ConfigError>([&] { load_model(registry(), path); }), "unknown layer");
+template <class Expected = void, class F>
 std::string error_text(F&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    return e.what();
+  if constexpr (std::is_void_v<Expected>) {
+    try {
+      body();
+    } catch (const std::exception& e) {
+      return message_of(e);
+    }
+  } else {
+    try {
+      body();
+    } catch (const Expected& e) {
+      return message_of(e);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "expected " << c10::demangle(typeid(Expected).name()) << ", got: " << message_of(e);
+      return "";
+    }
+    ADD_FAILURE() << "expected " << c10::demangle(typeid(Expected).name()) << ", nothing thrown";
   }
   return "";
 }

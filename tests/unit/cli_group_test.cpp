@@ -2,11 +2,12 @@
 // and `eqnn hom`, checked against facts recomputed from the JSON itself (not from the code).
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "command.hpp"
 
 namespace {
 
@@ -15,15 +16,10 @@ struct Run {
   std::string out;
 };
 
+// `eqnn ARGS`, stdout and stderr together.
 Run run(const std::string& args) {
-  std::string cmd = std::string(EQNN_CLI) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
+  auto r = eqnn::testing::eqnn_cli(args);
+  return {r.status, r.output};
 }
 
 using Json = nlohmann::json;

@@ -11,8 +11,9 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <yaml-cpp/yaml.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/suggest.hpp"
 #include "eqnn/util/yaml_args.hpp"
 

@@ -9,8 +9,9 @@
 #include <ATen/core/Dict.h>
 #include <fmt/format.h>
 
+#include "eqnn/model/internal/ivalue_dict.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "eqnn/util/error.hpp"
-#include "eqnn/model/model.hpp"
 
 namespace eqnn {
 namespace {
@@ -24,13 +25,11 @@ std::string shape_of(const at::Tensor& t) { return fmt::format("[{}]", fmt::join
 std::string dtype_of(const at::Tensor& t) { return c10::toString(t.scalar_type()); }
 
 at::Tensor tensor_entry(const at::IValue& value, const std::string& key, const std::string& path) {
-  if (!value.isTensor()) {
-    throw Error(
-        fmt::format("data set '{}': '{}' is a {}, expected a tensor (torch.tensor(...) or "
-                    "torch.from_numpy(...) before torch.save)",
-                    path, key, value.tagKind()));
-  }
-  at::Tensor t = value.toTensor().detach();
+  at::Tensor t = detail::tensor_value(value, fmt::format("data set '{}'", path), fmt::format("'{}'", key),
+                                      fmt::format("is a {}, expected a tensor (torch.tensor(...) or "
+                                                  "torch.from_numpy(...) before torch.save)",
+                                                  value.tagKind()))
+                     .detach();
   if (!t.is_cpu()) t = t.cpu();
   return t.contiguous();
 }

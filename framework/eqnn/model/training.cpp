@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -23,6 +24,10 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include "eqnn/model/internal/ivalue_dict.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/model/tasks.hpp"
+#include "eqnn/model/tensor_data.hpp"
 #include "eqnn/util/error.hpp"
 
 namespace eqnn {
@@ -67,15 +72,8 @@ std::string model_io(const Model& model) {
                      rep(model.output_rep(), model.output_size()));
 }
 
-c10::impl::GenericDict as_dict(const at::IValue& value, const std::string& what, const std::string& where) {
-  if (!value.isGenericDict()) throw Error(fmt::format("{}: '{}' is not a dict", where, what));
-  return value.toGenericDict();
-}
-
 at::IValue entry(const c10::impl::GenericDict& dict, const std::string& key, const std::string& where) {
-  auto it = dict.find(key);
-  if (it == dict.end()) throw Error(fmt::format("{}: the training state has no '{}' entry", where, key));
-  return it->value();
+  return detail::required_entry(dict, key, where + ": the training state");
 }
 
 // Adam and AdamW keep the same state per parameter.
@@ -95,6 +93,14 @@ std::unique_ptr<State> load_adam_state(int64_t step, const TensorOf& tensor) {
   state->step(step).exp_avg(tensor("exp_avg")).exp_avg_sq(tensor("exp_avg_sq"));
   if (at::Tensor m = tensor("max_exp_avg_sq"); m.defined()) state->max_exp_avg_sq(m);
   return state;
+}
+
+// The prediction error of "model output zero" (persistence for ring, zero for teacher): the scale the
+// relative error is measured against.
+double trivial_mse(const Task& task) {
+  const auto& d = task.data();
+  const at::Tensor zero_out = at::zeros_like(d.test_y);
+  return at::mse_loss(task.predict(zero_out, d.test_x), d.test_y).item<double>();
 }
 
 }  // namespace
@@ -351,7 +357,7 @@ void Trainer::restore(const at::IValue& value, const std::string& where) {
                     "weights with --init instead of --resume",
                     where));
   }
-  const auto dict = as_dict(value, "training", where);
+  const auto dict = detail::dict_value(value, where, "training");
   const at::IValue format = entry(dict, "format", where);
   if (!format.isString() || format.toStringRef() != kStateFormat) {
     throw Error(
@@ -371,7 +377,7 @@ void Trainer::restore(const at::IValue& value, const std::string& where) {
                     "the start, not from the checkpoint); ask for more than {} steps",
                     where, step, total_steps_, step));
   }
-  const auto stored = as_dict(entry(dict, "params", where), "params", where);
+  const auto stored = detail::dict_value(entry(dict, "params", where), where, "params");
   for (const auto& item : stored) {
     const std::string& name = item.key().toStringRef();
     bool known = false;
@@ -391,7 +397,7 @@ void Trainer::restore(const at::IValue& value, const std::string& where) {
     const auto& p = entry.second;
     auto found = stored.find(name);
     if (found == stored.end()) continue;
-    const auto s = as_dict(found->value(), name, where);
+    const auto s = detail::dict_value(found->value(), where, name);
     auto tensor = [&](const char* key) -> at::Tensor {
       auto it = s.find(key);
       if (it == s.end() || !it->value().isTensor()) return {};
@@ -564,6 +570,51 @@ std::map<std::string, double> evaluate(Model& model, const TensorDataset& data, 
     metrics["accuracy"] = second / count;
   }
   return metrics;
+}
+
+// ---- built-in tasks ----
+
+std::pair<double, double> evaluate_model(Model& model, const Task& task) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const auto& d = task.data();
+  auto params = model.parameters();
+  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
+  const at::ScalarType dtype = params.empty() ? at::kFloat : params.front().scalar_type();
+  double sum = 0;
+  const int64_t n = d.test_x.size(0);
+  for (int64_t start = 0; start < n; start += 256) {
+    const int64_t len = std::min<int64_t>(256, n - start);
+    at::Tensor x = d.test_x.narrow(0, start, len).to(device, dtype);
+    at::Tensor y = d.test_y.narrow(0, start, len).to(device);
+    auto pred = task.predict(model.forward(x), x);
+    sum += at::mse_loss(pred.to(at::kFloat), y, at::Reduction::Sum).item<double>();
+  }
+  model.train(was_training);
+  const double mse = sum / static_cast<double>(d.test_y.numel());
+  const double reference = trivial_mse(task);
+  return {mse, std::sqrt(mse / std::max(reference, 1e-30))};
+}
+
+TrainingData task_training_data(const Task& task) {
+  const auto& d = task.data();
+  return {d.train_x, d.train_y, [&task](const at::Tensor& output, const at::Tensor& x, const at::Tensor& y) {
+            return at::mse_loss(task.predict(output, x), y);
+          }};
+}
+
+TrainResult train_model(Model& model, const Task& task, const TrainOptions& options,
+                        const std::function<void(int64_t, double)>& on_step) {
+  Trainer trainer(model, task_training_data(task), options);
+  if (on_step) trainer.on_step = [&on_step](int64_t step, double loss, double) { on_step(step, loss); };
+  const LoopResult loop = trainer.run();
+  TrainResult result;
+  result.steps = loop.steps;
+  result.final_train_loss = loop.train_loss;
+  std::tie(result.test_mse, result.test_relative_error) = evaluate_model(model, task);
+  result.seconds = loop.seconds;
+  return result;
 }
 
 }  // namespace eqnn

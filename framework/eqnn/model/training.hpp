@@ -16,14 +16,15 @@
 #include <ATen/core/ivalue.h>
 #include <c10/core/Device.h>
 
-#include "eqnn/model/model.hpp"
-#include "eqnn/model/tensor_data.hpp"
-
 namespace torch::optim {
 class Optimizer;
 }  // namespace torch::optim
 
 namespace eqnn {
+
+class Model;
+class Task;
+struct TensorDataset;
 
 enum class OptimizerKind { adam, adamw, sgd };
 enum class ScheduleKind { constant, cosine };
@@ -153,7 +154,7 @@ std::string metric_name(LossKind loss);
 /// True when a smaller value of metric_name(loss) is better.
 bool metric_lower_is_better(LossKind loss);
 
-// ---- built-in tasks (model.hpp's Task) ----
+// ---- built-in tasks (tasks.hpp) ----
 
 struct TrainResult {
   int64_t steps = 0;

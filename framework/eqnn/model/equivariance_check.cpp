@@ -1,4 +1,7 @@
 // The equivariance check of `eqnn check`: f(x ρ_in(g)ᵀ) against f(x) ρ_out(g)ᵀ on every group element.
+#include "eqnn/model/equivariance_check.hpp"
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -7,8 +10,8 @@
 #include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/model/model.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
+#include "eqnn/model/model.hpp"
 
 namespace eqnn {
 namespace {

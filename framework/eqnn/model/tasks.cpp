@@ -17,22 +17,14 @@
 #include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "eqnn/util/error.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/model/model.hpp"
-#include "eqnn/model/training.hpp"
+#include "eqnn/model/tasks.hpp"
+#include "eqnn/util/error.hpp"
 #include "eqnn/util/suggest.hpp"
 
 namespace eqnn {
 namespace {
-
-// The prediction error of "model output zero" (persistence for ring, zero for teacher): the scale the
-// relative error is measured against.
-double trivial_mse(const Task& task) {
-  const auto& d = task.data();
-  const at::Tensor zero_out = at::zeros_like(d.test_y);
-  return at::mse_loss(task.predict(zero_out, d.test_x), d.test_y).item<double>();
-}
 
 class RingTask : public Task {
  public:
@@ -175,49 +167,6 @@ std::unique_ptr<Task> make_task(const std::string& name, Model& model, uint64_t 
   if (name == "teacher" || name == "auto") return std::make_unique<TeacherTask>(model, seed);
   throw Error(fmt::format("unknown task '{}'{}; built-in tasks: auto, ring, teacher", name,
                           did_you_mean_clause(name, task_names())));
-}
-
-std::pair<double, double> evaluate_model(Model& model, const Task& task) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
-  const auto& d = task.data();
-  auto params = model.parameters();
-  const c10::Device device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();
-  const at::ScalarType dtype = params.empty() ? at::kFloat : params.front().scalar_type();
-  double sum = 0;
-  const int64_t n = d.test_x.size(0);
-  for (int64_t start = 0; start < n; start += 256) {
-    const int64_t len = std::min<int64_t>(256, n - start);
-    at::Tensor x = d.test_x.narrow(0, start, len).to(device, dtype);
-    at::Tensor y = d.test_y.narrow(0, start, len).to(device);
-    auto pred = task.predict(model.forward(x), x);
-    sum += at::mse_loss(pred.to(at::kFloat), y, at::Reduction::Sum).item<double>();
-  }
-  model.train(was_training);
-  const double mse = sum / static_cast<double>(d.test_y.numel());
-  const double reference = trivial_mse(task);
-  return {mse, std::sqrt(mse / std::max(reference, 1e-30))};
-}
-
-TrainingData task_training_data(const Task& task) {
-  const auto& d = task.data();
-  return {d.train_x, d.train_y, [&task](const at::Tensor& output, const at::Tensor& x, const at::Tensor& y) {
-            return at::mse_loss(task.predict(output, x), y);
-          }};
-}
-
-TrainResult train_model(Model& model, const Task& task, const TrainOptions& options,
-                        const std::function<void(int64_t, double)>& on_step) {
-  Trainer trainer(model, task_training_data(task), options);
-  if (on_step) trainer.on_step = [&on_step](int64_t step, double loss, double) { on_step(step, loss); };
-  const LoopResult loop = trainer.run();
-  TrainResult result;
-  result.steps = loop.steps;
-  result.final_train_loss = loop.train_loss;
-  std::tie(result.test_mse, result.test_relative_error) = evaluate_model(model, task);
-  result.seconds = loop.seconds;
-  return result;
 }
 
 }  // namespace eqnn

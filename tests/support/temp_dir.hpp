@@ -1,4 +1,5 @@
-// A private temporary directory (mode 0700) for tests that need plugins in a directory of their own.
+// A private temporary directory per test (mkdtemp, mode 0700, removed with everything in it at the end),
+// and reading and writing whole files in it.
 #pragma once
 
 #include <sys/stat.h>
@@ -6,12 +7,18 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
-
-#include "scoped_env.hpp"
+#include <system_error>
 
 namespace eqnn::testing {
 
+/// A fresh directory of its own under the system's temporary directory, for files a test writes (models,
+/// checkpoints, plugins that the loader's trust check must accept: owned by you, not writable by others).
+///
+///   TempDir dir;
+///   save_checkpoint(*model, registry(), dir.file("ckpt.pt"));
 class TempDir {
  public:
   TempDir() {
@@ -28,15 +35,18 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
+  /// The path of `name` in the directory (nothing is created).
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
   /// Copies `file` in as `name` (mode 0755) and returns the new absolute path.
   std::string copy(const std::string& file, const std::string& name) const {
-    std::string target = path_ + "/" + name;
+    std::string target = this->file(name);
     std::filesystem::copy_file(file, target, std::filesystem::copy_options::overwrite_existing);
     ::chmod(target.c_str(), 0755);
     return target;
   }
+  /// Writes `text` to `name` (mode 0644) and returns the new absolute path.
   std::string write(const std::string& name, const std::string& text) const {
-    std::string target = path_ + "/" + name;
+    std::string target = this->file(name);
     std::ofstream(target) << text;
     ::chmod(target.c_str(), 0644);
     return target;
@@ -45,5 +55,19 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// The whole content of a file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Replaces the content of a file by `text`.
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
 
 }  // namespace eqnn::testing

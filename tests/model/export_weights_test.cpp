@@ -1,9 +1,18 @@
 // Export → stock PyTorch: the project venv's Python (EQNN_PYTHON, the torch eqnn builds against) builds the
 // stock torch.nn model of the same structure, loads the exported weights with strict=True and must match
-// `eqnn run` (float32 1e-5, float64 1e-10). Also: a checkpoint is readable by torch.load.
+// `eqnn run` (float32 1e-5, float64 1e-10). Also: a checkpoint is readable by torch.load; a layer without a
+// stock equivalent is refused by name.
+#include <filesystem>
+#include <string>
+
 #include <gtest/gtest.h>
 
-#include "model_test_util.hpp"
+#include "command.hpp"
+#include "eqnn/model/export_weights.hpp"
+#include "eqnn/model/model.hpp"
+#include "eqnn/util/error.hpp"
+#include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -16,7 +25,7 @@ CommandResult export_check(const std::string& model, const std::string& work, co
 }
 
 TEST(Export, StockPyTorchLoadsStrictAndMatchesRun) {
-  ScratchDir dir;
+  TempDir dir;
   for (const std::string model : {"tests/model/export_mix.yaml", "examples/models/d4_mlp.yaml"}) {
     for (const std::string dtype : {"float32", "float64"}) {
       SCOPED_TRACE(model + " " + dtype);
@@ -28,7 +37,7 @@ TEST(Export, StockPyTorchLoadsStrictAndMatchesRun) {
 }
 
 TEST(Export, FromATrainedCheckpoint) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string model = source_path("tests/model/export_mix.yaml");
   auto train = eqnn_cli("train " + model + " --steps 5 --out " + dir.file("ckpt.pt"));
   ASSERT_EQ(train.status, 0) << train.output;
@@ -38,7 +47,7 @@ TEST(Export, FromATrainedCheckpoint) {
 
 TEST(Export, DifferentSeedsGiveDifferentWeights) {
   // The comparison above is not vacuous: the exported weights depend on the initialisation.
-  ScratchDir dir;
+  TempDir dir;
   const std::string model = source_path("examples/models/d4_mlp.yaml");
   ASSERT_EQ(eqnn_cli("export " + model + " --seed 1 --out " + dir.file("w1.pt")).status, 0);
   ASSERT_EQ(eqnn_cli("export " + model + " --seed 2 --out " + dir.file("w2.pt")).status, 0);
@@ -49,6 +58,14 @@ TEST(Export, DifferentSeedsGiveDifferentWeights) {
       dir.file("w1.pt") + " " + dir.file("w2.pt"));
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("True True"), std::string::npos) << r.output;
+}
+
+TEST(Export, RefusesLayersWithoutStockEquivalent) {
+  auto model = load_model(registry(), example("c8_transformer"));
+  TempDir dir;
+  EXPECT_HAS(error_text<Error>([&] { export_weights(*model, dir.file("w.pt")); }),
+             "layer layers.1 (eTransformerEncoderLayer) has parameters but no stock PyTorch equivalent");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("w.pt")));
 }
 
 }  // namespace

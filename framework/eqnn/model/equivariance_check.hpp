@@ -1,0 +1,48 @@
+// The equivariance check of `eqnn check` and Python's check_equivariance: the relative error
+// max_g |f(ρ_in(g)x) − ρ_out(g)f(x)| / max|f(x)| of a function, of every layer of a model and of the
+// whole model, with NaN and Inf reported as failures.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
+
+#include "eqnn/group_theory/representation.hpp"
+
+namespace eqnn {
+
+class Model;
+
+struct EquivarianceResult {
+  std::string path, type;
+  bool checked = false;  ///< false for layers without representations (stock layers)
+  double max_error = 0;  ///< max over g of max|f(ρ_in(g)x) − ρ_out(g)f(x)| / max|f(x)|; NaN when not finite
+  int worst_element = 0;
+  std::string note;  ///< "not finite: ..." when an output or the error is NaN or Inf
+};
+
+/// Relative equivariance error of `f` on every group element, for a random input of shape
+/// (batch, seq, in.size) (`seq` 0: (batch, in.size)). Runs under NoGradGuard.
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype, int64_t seq = 3,
+                                      uint64_t seed = 0);
+/// As above, for a random input of shape (leading_shape..., in.size) (Python's check_equivariance `shape`).
+EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
+                                      const RepPtr& out, at::ScalarType dtype,
+                                      const std::vector<int64_t>& leading_shape, uint64_t seed);
+/// Per-layer results (depth-first, as layer_infos()) followed by the whole model (path "model").
+/// The model is converted to `dtype` and put in eval mode.
+///
+///   for (const auto& r : eqnn::check_model(*model, at::kDouble))
+///     if (!eqnn::within_tolerance(r, eqnn::equivariance_tolerance(at::kDouble))) ...
+std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed = 0);
+/// 1e-10 for float64, 1e-5 for float32.
+double equivariance_tolerance(at::ScalarType dtype);
+/// True when the error is finite and at most `tolerance` (NaN and Inf fail).
+bool within_tolerance(const EquivarianceResult& result, double tolerance);
+
+}  // namespace eqnn
