@@ -2,7 +2,8 @@
 # Checks that libeqnn's floors stack one way (DESIGN.md section 2; framework/CMakeLists.txt):
 #   util < group_theory < nn < registry < model
 # A file under framework/eqnn/<floor>/ may include eqnn headers of its own floor and of floors below it,
-# never above; and only files of libeqnn may include a header from an internal/ folder (a floor's own).
+# never above; and only libeqnn (and its tests) may include a header from an internal/ folder: no layer,
+# group, constraint plugin, example, CLI or Python binding does.
 # Prints every offending include line (file:line: ...) and exits 1 if there is one.
 # Usage: check-floors.sh [REPOSITORY_ROOT]
 set -euo pipefail
@@ -36,7 +37,7 @@ done < <(find "$root/framework/eqnn" -type f \( -name '*.hpp' -o -name '*.cpp' \
 while IFS=: read -r file line text; do
   echo "${file#"$root"/}:$line: includes a libeqnn-internal header: $text"; bad=1
 done < <(grep -rnE '#[[:space:]]*include[[:space:]]*[<"]eqnn/.*/internal/' "$root/layers" "$root/groups" \
-           "$root/plugins" "$root/examples" "$root/framework/cli" 2>/dev/null || true)
+           "$root/plugins" "$root/examples" "$root/framework/cli" "$root/python" 2>/dev/null || true)
 [ "$checked" -gt 0 ] || { echo "check-floors: no files found under $root/framework/eqnn"; exit 1; }
 if [ "$bad" = 0 ]; then echo "check-floors: $checked files, every include goes down the floors"; fi
 exit "$bad"
