@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the documentation site (docs/) into build/docs/html and runs its doctests, as CI does (.ci/run).
-#   1. installs what is missing, and only that: Debian's doxygen (apt-get), and docs/requirements.txt (Sphinx,
-#      MyST, Breathe, pinned) into the project venv ($EQNN_VENV, default .venv/);
+#   1. installs what is missing, and only that: Debian's doxygen (with the other Debian packages, by
+#      scripts/install-deps.sh), and docs/requirements.txt (Sphinx, MyST, Breathe, pinned) into the project
+#      venv ($EQNN_VENV, default .venv/);
 #   2. sphinx-build -W --keep-going: HTML, every warning an error (the C++ reference from the public headers,
 #      the Python API from the installed package's docstrings, the CLI reference from build/bin/eqnn --help);
 #   3. sphinx-build -b doctest: every Python example of the site, the tutorials' commands and the README's tour.
@@ -15,17 +16,7 @@ requirements=$root/docs/requirements.txt
 export EQNN_BUILD_DIR=$build_dir EQNN_DOCS_DIR=$out
 
 start=$(date +%s)
-if ! command -v doxygen > /dev/null; then
-  echo "docs: installing doxygen (Debian)"
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo > /dev/null || { echo "docs: run as root (or install sudo) to install doxygen" >&2; exit 1; }
-    sudo=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" apt-get install -y --no-install-recommends doxygen
-fi
+"$root/scripts/install-deps.sh"  # Debian packages (doxygen among them) and the venv; idempotent
 [ -x "$venv/bin/python" ] || { echo "docs: no venv at $venv; run scripts/build.sh first" >&2; exit 1; }
 [ -x "$build_dir/bin/eqnn" ] || { echo "docs: $build_dir/bin/eqnn is missing; run scripts/build.sh first" >&2; exit 1; }
 "$venv/bin/python" -c 'import eqnn' 2> /dev/null \

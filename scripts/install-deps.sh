@@ -20,6 +20,8 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14
   # scripts/lint.sh
   clang-format-14
+  # scripts/docs.sh: the C++ reference (Doxygen XML, read by Breathe)
+  doxygen
 )
 
 missing=()

@@ -508,8 +508,8 @@ class ESiLU(_Activation):
     """Pointwise SiLU (torch.nn.SiLU); in_rep must be a permutation representation.
 
     Example:
-        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
-        >>> eqnn.check_equivariance(eqnn.nn.ESiLU(rep), rep, rep) < 1e-10
+        >>> act = eqnn.nn.ESiLU(eqnn.rep(eqnn.group("C8"), "2x regular"))
+        >>> torch.equal(act(x := torch.randn(4, 16)), torch.nn.functional.silu(x))
         True
     """
 
@@ -519,9 +519,10 @@ class ETanh(_Activation):
     """Pointwise tanh (torch.nn.Tanh); in_rep must be a permutation representation.
 
     Example:
-        >>> rep = eqnn.rep(eqnn.group("C8"), "2x regular")
-        >>> eqnn.check_equivariance(eqnn.nn.ETanh(rep), rep, rep) < 1e-10
-        True
+        >>> eqnn.nn.ETanh(eqnn.rep(eqnn.group("D4"), "standard"))   # not a permutation representation
+        Traceback (most recent call last):
+        ...
+        eqnn.ConfigError: eTanh: a pointwise nonlinearity is equivariant only on a permutation representation ...
     """
 
 
