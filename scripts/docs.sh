@@ -16,29 +16,12 @@ requirements=$root/docs/requirements.txt
 export EQNN_BUILD_DIR=$build_dir EQNN_DOCS_DIR=$out
 
 start=$(date +%s)
-"$root/scripts/install-deps.sh"  # Debian packages (doxygen among them) and the venv; idempotent
+# Debian packages (doxygen among them), the venv and docs/requirements.txt's pins in it; idempotent.
+"$root/scripts/install-deps.sh" "$requirements"
 [ -x "$venv/bin/python" ] || { echo "docs: no venv at $venv; run scripts/build.sh first" >&2; exit 1; }
 [ -x "$build_dir/bin/eqnn" ] || { echo "docs: $build_dir/bin/eqnn is missing; run scripts/build.sh first" >&2; exit 1; }
 "$venv/bin/python" -c 'import eqnn' 2> /dev/null \
   || { echo "docs: the package eqnn is not installed in $venv; run scripts/build.sh first" >&2; exit 1; }
-# Every pinned requirement already installed? Then nothing to do (no network).
-if ! "$venv/bin/python" - "$requirements" << 'PY'; then
-import sys
-from importlib.metadata import PackageNotFoundError, version
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if not line:
-        continue
-    name, _, wanted = line.partition("==")
-    try:
-        if version(name) != wanted:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PY
-  echo "docs: installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements"
-fi
 echo "docs: dependencies ready in $(($(date +%s) - start)) s"
 
 # Sphinx and the doctests run in the venv; build/bin/eqnn is what the CLI pages document and run.

@@ -3,12 +3,14 @@
 #   1. Debian packages (compilers, CMake, Boost, yaml-cpp, fmt, Eigen, CLI11, nlohmann-json, GoogleTest,
 #      clang with its sanitizer and libFuzzer runtimes, ...);
 #   2. the project virtual environment ($EQNN_VENV, default .venv/ in the repository root) with the pinned
-#      torch wheel from scripts/requirements.txt, whose LibTorch eqnn builds against.
+#      torch wheel from scripts/requirements.txt, whose LibTorch eqnn builds against, and the pins of any
+#      further requirements file given as an argument (scripts/docs.sh passes docs/requirements.txt).
+# Usage: install-deps.sh [REQUIREMENTS_FILE...]
 # Idempotent: when everything is installed it changes nothing and does not touch the network.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${EQNN_VENV:-$root/.venv}
-requirements=$root/scripts/requirements.txt
+requirement_files=("$root/scripts/requirements.txt" "$@")
 
 packages=(
   cmake g++ ninja-build ccache
@@ -51,8 +53,9 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "install-deps: creating the project venv $venv"
   /usr/bin/python3 -m venv "$venv"
 fi
-# Every pinned requirement already satisfied? Then nothing to do (no network).
-if "$venv/bin/python" - "$requirements" << 'PY'
+# Every pinned requirement of a file already satisfied? Then nothing to do for it (no network).
+for requirements in "${requirement_files[@]}"; do
+  if "$venv/bin/python" - "$requirements" << 'PY'
 import sys
 from importlib.metadata import version, PackageNotFoundError
 for line in open(sys.argv[1]):
@@ -67,11 +70,12 @@ for line in open(sys.argv[1]):
     if have.split("+")[0] != wanted:
         sys.exit(1)
 PY
-then
-  echo "install-deps: venv $venv already has $(grep -c '==' "$requirements") pinned packages"
-else
-  echo "install-deps: installing $(grep '==' "$requirements" | tr '\n' ' ')into $venv"
-  start=$(date +%s)
-  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements"
-  echo "install-deps: venv ready in $(($(date +%s) - start)) s ($(du -sh "$venv" | cut -f1) on disk)"
-fi
+  then
+    echo "install-deps: venv $venv already has the $(grep -c '==' "$requirements") pins of ${requirements#"$root"/}"
+  else
+    echo "install-deps: installing $(grep '==' "$requirements" | sed 's/ *#.*//' | tr '\n' ' ')into $venv"
+    start=$(date +%s)
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements"
+    echo "install-deps: venv ready in $(($(date +%s) - start)) s ($(du -sh "$venv" | cut -f1) on disk)"
+  fi
+done
