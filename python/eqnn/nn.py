@@ -417,8 +417,24 @@ def _check_mask(mask: Optional[torch.Tensor], name: str) -> None:
         raise TypeError(f"only bool and floating types of {name} are supported, got {mask.dtype}")
 
 
+class _Norm(Layer):
+    """A normalisation over in_rep with torch's (eps, elementwise_affine) arguments; the C++ Options give the
+    defaults."""
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        eps: Optional[float] = None,
+        elementwise_affine: Optional[bool] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(eps=eps, elementwise_affine=elementwise_affine))
+
+
 @_document_defaults("eLayerNorm")
-class ELayerNorm(Layer):
+class ELayerNorm(_Norm):
     """LayerNorm that commutes with the group action: the stock torch.nn.LayerNorm wherever the stock
     statistics are equivariant (permutation representations), generalised elsewhere.
 
@@ -439,20 +455,9 @@ class ELayerNorm(Layer):
         True
     """
 
-    def __init__(
-        self,
-        in_rep: Representation,
-        eps: Optional[float] = None,
-        elementwise_affine: Optional[bool] = None,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
-                         **_given(eps=eps, elementwise_affine=elementwise_affine))
-
 
 @_document_defaults("eRMSNorm")
-class ERMSNorm(Layer):
+class ERMSNorm(_Norm):
     """RMSNorm that commutes with the group action: x / sqrt(mean(x²) + eps), a scale per field.
 
     Args:
@@ -471,17 +476,6 @@ class ERMSNorm(Layer):
         >>> eqnn.check_equivariance(norm, rep, rep) < 1e-10
         True
     """
-
-    def __init__(
-        self,
-        in_rep: Representation,
-        eps: Optional[float] = None,
-        elementwise_affine: Optional[bool] = None,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
-                         **_given(eps=eps, elementwise_affine=elementwise_affine))
 
 
 class _Activation(Layer):
