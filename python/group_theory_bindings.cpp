@@ -1,6 +1,7 @@
 // The group theory of eqnn as Python sees it: eqnn.Group, Irrep, Representation and HomSpace, read-only
-// objects whose numbers come back as torch tensors; eqnn.group(spec), rep(G, text) and hom(in, out) that make
-// them; and equivariance_error, the check behind eqnn.check_equivariance.
+// objects whose numbers come back as torch tensors; eqnn.group(spec), rep(G, text),
+// rep_from_decomposition(G, irreps, Q) and hom(in, out) that make them; and equivariance_error, the check
+// behind eqnn.check_equivariance.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -289,6 +290,18 @@ void bind_group_theory(py::module_& m) {
       },
       py::arg("f"), py::arg("in_rep"), py::arg("out_rep"), py::arg("dtype"), py::arg("shape"),
       py::arg("seed"));
+  m.def(
+      "rep_from_decomposition",
+      [](const PyGroup& g, const std::vector<int>& irreps, const at::Tensor& q) {
+        TORCH_CHECK(q.dim() == 2, "eqnn.rep: change_of_basis must be a matrix, got shape ", q.sizes());
+        const at::Tensor c = q.to(at::kDouble).cpu().contiguous();
+        Matrix Q(c.size(0), c.size(1));
+        const double* data = c.data_ptr<double>();
+        for (int64_t i = 0; i < c.size(0); ++i)
+          for (int64_t j = 0; j < c.size(1); ++j) Q(i, j) = data[i * c.size(1) + j];
+        return PyRep{Representation::from_decomposition(g.g, irreps, std::move(Q))};
+      },
+      py::arg("group"), py::arg("irreps"), py::arg("change_of_basis"));
 }
 
 }  // namespace eqnn::python

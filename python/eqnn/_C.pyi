@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_decomposition', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -282,6 +282,8 @@ def make_linear(in_rep: Representation, out_rep: Representation, bias: bool | No
 def plugins() -> list[tuple[str, str, str]]:
     ...
 def rep(group: Group, text: str) -> Representation:
+    ...
+def rep_from_decomposition(group: Group, irreps: collections.abc.Sequence[typing.SupportsInt], change_of_basis: torch.Tensor) -> Representation:
     ...
 def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typing.SupportsInt, test_size: typing.SupportsInt, window: typing.SupportsInt) -> tuple:
     ...

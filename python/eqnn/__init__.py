@@ -65,12 +65,24 @@ def group(spec: _Union[str, dict]) -> Group:
     return _C.group(spec)
 
 
-def rep(group: Group, text: str) -> Representation:
+def rep(group: Group, text: _Union[str, None] = None, *, irreps: _Union[list, None] = None,
+        change_of_basis: _Union[_torch.Tensor, None] = None) -> Representation:
     """The representation of ``group`` described by ``text``: terms joined by ``+``, each ``[N x] NAME``
     with NAME ``regular``, ``trivial``, ``irrep(k)``, ``permutation(ACTION)`` or ``standard``, e.g.
-    ``"2x regular + irrep(1)"``. A malformed string raises ConfigError (a ValueError) pointing at the column."""
+    ``"2x regular + irrep(1)"``. A malformed string raises ConfigError (a ValueError) pointing at the column.
+
+    Or, instead of ``text``, ``irreps=[k, ...]`` (irrep indices, one per column block) and an orthogonal
+    ``change_of_basis=Q``: ρ(g) = Q (⊕ ψ_k(g)) Qᵀ with the irreducible copies the given column blocks of Q
+    (how ``eqnn.interop`` reproduces another library's decomposition)."""
     if not isinstance(group, Group):
         raise TypeError(f"eqnn.rep: expected an eqnn.Group first (eqnn.group(\"C8\")), got {type(group).__name__}")
+    if irreps is not None or change_of_basis is not None:
+        if text is not None or irreps is None or change_of_basis is None:
+            raise TypeError("eqnn.rep: give either text, or both irreps= and change_of_basis=")
+        return _C.rep_from_decomposition(group, [int(k) for k in irreps], _torch.as_tensor(change_of_basis))
+    if text is None:
+        raise TypeError("eqnn.rep: missing the representation text (e.g. \"2x regular\"), or irreps= and "
+                        "change_of_basis=")
     return _C.rep(group, text)
 
 

@@ -2,9 +2,9 @@
 
     python tests/benchmarks/vs_symm_learning.py [--json out.json] [--reps 20]
 
-Installs symm-learning==0.8.1 and its dependencies (escnn, ...) into a throwaway venv
-($EQNN_BENCH_VENV, default build-python/vs-symm-learning-venv) that sees this interpreter's packages
-(torch, eqnn) through a .pth file, then re-runs itself there. For C8 4x regular (D=32) and Ico 2x regular
+Installs symm-learning==0.8.1 and escnn==1.0.11 into the reference venv (scripts/reference_venv.py;
+$EQNN_BENCH_VENV, default build-python/reference-venv) that sees this interpreter's packages (torch, eqnn)
+through a .pth file, then re-runs itself there. For C8 4x regular (D=32) and Ico 2x regular
 (D=120), 2 heads, batch 64, sequence 32, batch_first, one thread, it measures: construction time (first
 construction in the process, caches cold), eval forward (no_grad), train step (forward + backward of a
 mean-square loss) and the equivariance error on every group element (float64, relative to max|f(x)|),
@@ -15,31 +15,16 @@ import argparse
 import json
 import os
 import pathlib
-import site
 import statistics
 import subprocess
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-REFERENCE = "symm-learning==0.8.1"
+sys.path.insert(0, str(ROOT / "scripts"))
+from reference_venv import REFERENCE, ensure_venv  # noqa: E402  (the one builder of the reference venv)
+
 CASES = [("C8", 8, "4x regular", 4), ("Ico", 60, "2x regular", 2)]
-
-
-def ensure_venv(path: pathlib.Path) -> pathlib.Path:
-    python = path / "bin" / "python"
-    marker = path / ".installed"
-    if marker.exists() and marker.read_text() == REFERENCE:
-        return python
-    if not python.exists():
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(path)], check=True)
-    # torch and eqnn come from this interpreter: the throwaway venv only adds the reference.
-    pth = next((path / "lib").glob("python3*/site-packages")) / "eqnn_host.pth"
-    pth.write_text("\n".join(site.getsitepackages()) + "\n")
-    print(f"vs_symm_learning: installing {REFERENCE} into {path}", file=sys.stderr)
-    subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", REFERENCE], check=True)
-    marker.write_text(REFERENCE)
-    return python
 
 
 def median_time(fn, reps):
@@ -124,7 +109,7 @@ def inner(args):
                         "ratio_symm_learning_over_eqnn": {k: theirs[k] / ours[k] if ours[k] else float("inf")
                                                            for k in ours if k != "equivariance_error"}})
     env = {"torch": torch.__version__, "eqnn": eqnn.__version__,
-           "symm_learning": getattr(symm_learning, "__version__", REFERENCE.split("==")[1]), "threads": 1,
+           "symm_learning": getattr(symm_learning, "__version__", REFERENCE[0].split("==")[1]), "threads": 1,
            "batch": 64, "seq": 32, "heads": 2, "reps": args.reps}
     print(f"torch {env['torch']}, eqnn {env['eqnn']}, symm_learning {env['symm_learning']}; 1 thread, "
           f"batch 64, seq 32, 2 heads, batch_first; median of {args.reps}")
@@ -154,7 +139,7 @@ def main():
     args = p.parse_args()
     if args.inner:
         return inner(args)
-    venv = pathlib.Path(os.environ.get("EQNN_BENCH_VENV", ROOT / "build-python" / "vs-symm-learning-venv"))
+    venv = pathlib.Path(os.environ.get("EQNN_BENCH_VENV", ROOT / "build-python" / "reference-venv"))
     python = ensure_venv(venv)
     cmd = [str(python), str(pathlib.Path(__file__).resolve()), "--inner", "--reps", str(args.reps)]
     if args.json:

@@ -7,6 +7,9 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
+# reference/ needs symm_learning and escnn: scripts/test-reference.sh runs it in the reference venv.
+collect_ignore = ["reference"]
+
 
 @pytest.fixture(autouse=True)
 def _seed():

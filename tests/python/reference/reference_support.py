@@ -1,0 +1,45 @@
+"""Helpers of the reference tests: escnn's groups and reps by name, escnn's matrices, relative errors."""
+
+import escnn.group as eg  # noqa: E402
+import numpy as np
+import torch
+
+GROUPS = {
+    "C2": lambda: eg.cyclic_group(2),
+    "C5": lambda: eg.cyclic_group(5),
+    "D4": lambda: eg.dihedral_group(4),
+    "Ico": lambda: eg.ico_group(),
+}
+REPS = ["regular", "2x regular", "mixed"]
+
+
+def escnn_rep(G, kind: str):
+    """escnn's representation of the given kind (distinct names: symm_learning caches by name)."""
+    reg = G.regular_representation
+    if kind == "regular":
+        return reg
+    if kind == "2x regular":
+        return eg.directsum([reg, reg], name=f"{G.name}-reg2")
+    if kind == "mixed":
+        irrep = G.irreps()[-1]
+        return eg.directsum([reg, G.trivial_representation, irrep], name=f"{G.name}-reg+triv+{irrep.name}")
+    raise ValueError(kind)
+
+
+def fresh(rep, tag: str):
+    """A new escnn object for ``rep`` (same irreps and change of basis). symm_learning caches Q⁻¹ on the rep
+    object in the dtype of its first use and converts that copy later: a float32 use then costs a float64 one
+    its precision (1e-8), so float64 comparisons take a rep object of their own."""
+    return eg.directsum([rep], name=f"{rep.name}-{tag}")
+
+
+def matrices(rep, dtype=torch.float64) -> torch.Tensor:
+    """escnn's ρ(g) for every element, in escnn's order: (|G|, size, size)."""
+    return torch.stack([torch.as_tensor(np.asarray(rep(g)), dtype=dtype) for g in rep.group.elements])
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| / max |b|."""
+    return float((a - b).abs().max()) / max(float(b.abs().max()), 1e-30)
+
+
