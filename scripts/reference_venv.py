@@ -27,17 +27,18 @@ def ensure_venv(path: pathlib.Path = DEFAULT) -> pathlib.Path:
     if python.exists() and marker.exists() and marker.read_text() == want:
         return python
     if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, stdout=sys.stderr)
     # torch and eqnn come from this interpreter: the reference venv only adds the reference packages.
     pth = next((path / "lib").glob("python3*/site-packages")) / "eqnn_host.pth"
     pth.write_text("\n".join(site.getsitepackages()) + "\n")
     print(f"reference_venv: installing {want} into {path}", file=sys.stderr)
+    # Only the venv's python goes to stdout (scripts/test-reference.sh reads it); the rest to stderr.
     subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REFERENCE],
-                   check=True)
+                   check=True, stdout=sys.stderr)
     # escnn computes the icosahedral group's irreps numerically on first use (minutes) and caches them in its
     # package directory: pay that once here, not in the first test that builds Ico.
     print("reference_venv: building escnn's icosahedral irreps once (cached in the venv)", file=sys.stderr)
-    subprocess.run([str(python), "-c", WARM], check=True)
+    subprocess.run([str(python), "-c", WARM], check=True, stdout=sys.stderr)
     marker.write_text(want)
     return python
 

@@ -192,3 +192,21 @@ def test_converter_table_is_extensible():
         assert isinstance(interop.from_symm_learning(torch.nn.Sequential(Twice()))[0], torch.nn.Identity)
     finally:
         del interop.CONVERTERS[Twice]
+
+
+def test_non_equivariant_weights_are_refused():
+    G = eg.dihedral_group(4)
+    r = fresh(escnn_rep(G, "regular"), "tampered")
+    with default_dtype(torch.float64):
+        theirs = randomise(eLinear(r, r)).eval()
+    theirs.expand_weight()
+    theirs._weight = torch.randn(8, 8, dtype=torch.float64)  # its eval cache, now not in Hom_G
+    with pytest.raises(ValueError, match="^layer: weight is not equivariant \\(its distance to Hom_G is"):
+        interop.from_symm_learning(torch.nn.ModuleDict({"layer": theirs}))
+    theirs.invalidate_cache()
+    with torch.no_grad():
+        theirs.bias_module._bias = torch.randn(8, dtype=torch.float64)
+        theirs.bias_module._bias_cache_dirty = False
+    theirs.expand_weight()
+    with pytest.raises(ValueError, match="^layer: bias is not invariant"):
+        interop.from_symm_learning(torch.nn.ModuleDict({"layer": theirs}))
