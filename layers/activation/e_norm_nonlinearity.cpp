@@ -59,14 +59,24 @@ void ENormNonlinearityImpl::reset() {
   q_master_ = to_tensor(Q);
   converted_.clear();
   if (options.bias()) {
-    bias_ = register_parameter(
-        "bias", at::zeros({copies_->count}, at::TensorOptions().dtype(c10::get_default_dtype())));
+    register_parameter("bias",
+                       at::zeros({copies_->count}, at::TensorOptions().dtype(c10::get_default_dtype())));
   }
 }
 
 void ENormNonlinearityImpl::reset_parameters() {
   at::NoGradGuard no_grad;
-  if (bias_.defined()) bias_.zero_();
+  const at::Tensor b = bias();
+  if (b.defined()) b.zero_();
+}
+
+at::Tensor ENormNonlinearityImpl::bias() const {
+  if (!options.bias()) return {};
+  // Looked up on every use: the Python module replaces the parameter's slot (load, to(), ...).
+  const auto params = named_parameters(/*recurse=*/false);  // find() points into it: keep it alive
+  const at::Tensor* b = params.find("bias");
+  TORCH_CHECK(b != nullptr, name(), ": parameter 'bias' is missing");
+  return *b;
 }
 
 int64_t ENormNonlinearityImpl::copies() const { return copies_->count; }
@@ -88,7 +98,8 @@ at::Tensor ENormNonlinearityImpl::forward(const at::Tensor& x) {
   const at::Tensor& copy_of_column = t[t.size() - 2];
   const at::Tensor xhat = identity_basis_ ? x : at::matmul(x, Q);
   const at::Tensor n = detail::copy_norms(*copies_, t, xhat);  // (..., copies)
-  const at::Tensor bias = bias_.defined() ? bias_.to(n.scalar_type()) : at::Tensor();
+  at::Tensor bias = this->bias();
+  if (bias.defined()) bias = bias.to(n.scalar_type());
   const std::string& f = options.function();
   at::Tensor scale;
   if (f == "sigmoid") {

@@ -77,13 +77,14 @@ class ENormNonlinearityImpl : public Layer {
 
   /// Number of irreducible copies of in_rep (the size of the bias).
   int64_t copies() const;
+  /// The bias parameter (one entry per copy); undefined without bias.
+  at::Tensor bias() const;
 
   ENormNonlinearityOptions options;
 
  private:
   std::shared_ptr<const detail::IrrepCopies> copies_;
   bool identity_basis_ = false;
-  at::Tensor bias_;
   /// Q (float64 master) and the index tensors, per (dtype, device).
   at::Tensor q_master_;
   DeviceCache<std::vector<at::Tensor>> converted_;
