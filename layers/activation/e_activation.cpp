@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
-#include "eqnn/util/suggest.hpp"
+#include "function_choice.hpp"
 
 namespace eqnn {
 namespace {
@@ -109,12 +109,7 @@ std::optional<ActivationOptionError> validate(const ESoftplusOptions& o) {
 std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
   const std::string what = "ePointwise";
   const std::string& f = o.function();
-  const auto& known = pointwise_functions();
-  if (std::find(known.begin(), known.end(), f) == known.end()) {
-    return ActivationOptionError{"function",
-                                 fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                                             did_you_mean_clause(f, known), fmt::join(known, ", "))};
-  }
+  if (auto error = detail::check_function(what, f, pointwise_functions())) return error;
   const EPointwiseOptions defaults(nullptr, f);
   if (o.approximate() != defaults.approximate() && f != "gelu")
     return ActivationOptionError{

@@ -9,7 +9,7 @@
 
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
-#include "eqnn/util/suggest.hpp"
+#include "function_choice.hpp"
 
 namespace eqnn {
 namespace {
@@ -36,10 +36,7 @@ const std::vector<std::string>& gated_nonlinearity_functions() {
 std::optional<OptionError> validate(const EGatedNonlinearityOptions& o) {
   const std::string what = "eGatedNonlinearity";
   const std::string& f = o.function();
-  const auto& known = gated_nonlinearity_functions();
-  if (std::find(known.begin(), known.end(), f) == known.end())
-    return OptionError{"function", fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                                               did_you_mean_clause(f, known), fmt::join(known, ", "))};
+  if (auto error = detail::check_function(what, f, gated_nonlinearity_functions())) return error;
   if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep is required"};
   const Representation& rep = *o.in_rep();
   const Split s = count_copies(rep);

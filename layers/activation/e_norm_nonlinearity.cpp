@@ -9,7 +9,7 @@
 
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
-#include "eqnn/util/suggest.hpp"
+#include "function_choice.hpp"
 #include "irrep_copies.hpp"
 
 namespace eqnn {
@@ -27,10 +27,7 @@ const std::vector<std::string>& norm_nonlinearity_functions() {
 std::optional<OptionError> validate(const ENormNonlinearityOptions& o) {
   const std::string what = "eNormNonlinearity";
   const std::string& f = o.function();
-  const auto& known = norm_nonlinearity_functions();
-  if (std::find(known.begin(), known.end(), f) == known.end())
-    return OptionError{"function", fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                                               did_you_mean_clause(f, known), fmt::join(known, ", "))};
+  if (auto error = detail::check_function(what, f, norm_nonlinearity_functions())) return error;
   if (f == "squash" && o.bias())
     return OptionError{"bias",
                        fmt::format("{}: function 'squash' takes no bias (as escnn's): set bias=false", what)};

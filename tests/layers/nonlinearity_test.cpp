@@ -195,7 +195,8 @@ TEST_P(NonlinearityEquivariance, GatedNonlinearityEveryElementAndOracle) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Groups, NonlinearityEquivariance, ::testing::Values("C4", "D4", "Ico"));
+INSTANTIATE_TEST_SUITE_P(Groups, NonlinearityEquivariance, ::testing::Values("C4", "D4", "Ico"),
+                         [](const auto& info) { return info.param; });
 
 // The output of one layer feeds an eLinear (its Hom space is built on out_rep) and stays equivariant.
 TEST(Nonlinearity, GatedOutputFeedsALinearLayer) {
