@@ -6,11 +6,13 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <yaml-cpp/yaml.h>
 
 #include "e_activation.hpp"
 #include "e_gated_nonlinearity.hpp"
@@ -280,6 +282,25 @@ TEST(Nonlinearity, OptionErrors) {
       "(e.g. '2x regular + 8x trivial'");
   EXPECT_HAS(error_text([&] { eqnn::EGatedNonlinearity(eqnn::EGatedNonlinearityOptions(nullptr)); }),
              "eGatedNonlinearity: in_rep is required");
+  // From YAML, errors are ConfigErrors located at the offending key (else at the layer's arguments).
+  for (const auto& [type, kwargs, line, message] :
+       std::vector<std::tuple<std::string, std::string, int, std::string>>{
+           {"eNormNonlinearity", "\n\n  {function: squash,\n   bias: true}", 4, "takes no bias"},
+           {"eNormNonlinearity", "\n  {function: rleu}", 2, "unknown function 'rleu' (did you mean 'relu'?)"},
+           {"eGatedNonlinearity", "\n\n  {}", 3, "10 non-trivial irrep copies but only 2 trivial"}}) {
+    eqnn::LayerArgs a;
+    a.group = g;
+    a.in_rep = rep;
+    a.kwargs = YAML::Load(kwargs);
+    a.registry = &eqnn::testing::registry();
+    try {
+      eqnn::testing::registry().get_layer(type)(a);
+      ADD_FAILURE() << type << kwargs << ": no error";
+    } catch (const eqnn::ConfigError& e) {
+      EXPECT_EQ(e.line(), line) << type << kwargs;
+      EXPECT_HAS(e.message(), message);
+    }
+  }
   auto error = eqnn::validate(eqnn::EGatedNonlinearityOptions(rep));
   ASSERT_TRUE(error);
   EXPECT_EQ(error->key, "in_rep");
