@@ -11,9 +11,11 @@
 #include <pybind11/pybind11.h>
 
 #include "e_activation.hpp"
+#include "e_gated_nonlinearity.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
+#include "e_norm_nonlinearity.hpp"
 #include "e_pooling.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/nn/layer.hpp"
@@ -83,6 +85,36 @@ py::dict options_dict(const EPointwiseOptions& o) {
   d["function"] = o.function();
   d["approximate"] = o.approximate();
   d["negative_slope"] = o.negative_slope();
+  d["alpha"] = o.alpha();
+  d["beta"] = o.beta();
+  d["threshold"] = o.threshold();
+  return d;
+}
+py::dict options_dict(const EELUOptions& o) {
+  py::dict d;
+  d["alpha"] = o.alpha();
+  return d;
+}
+py::dict options_dict(const ELeakyReLUOptions& o) {
+  py::dict d;
+  d["negative_slope"] = o.negative_slope();
+  return d;
+}
+py::dict options_dict(const ESoftplusOptions& o) {
+  py::dict d;
+  d["beta"] = o.beta();
+  d["threshold"] = o.threshold();
+  return d;
+}
+py::dict options_dict(const ENormNonlinearityOptions& o) {
+  py::dict d;
+  d["function"] = o.function();
+  d["bias"] = o.bias();
+  return d;
+}
+py::dict options_dict(const EGatedNonlinearityOptions& o) {
+  py::dict d;
+  d["function"] = o.function();
   return d;
 }
 template <typename Tag>
@@ -128,6 +160,13 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<ESiLUImpl>("eSiLU", ESiLUOptions(nullptr)),
       entry<ETanhImpl>("eTanh", ETanhOptions(nullptr)),
       entry<EPointwiseImpl>("ePointwise", EPointwiseOptions(nullptr, ""), {"function"}),
+      entry<EMishImpl>("eMish", EMishOptions(nullptr)),
+      entry<EELUImpl>("eELU", EELUOptions(nullptr)),
+      entry<ELeakyReLUImpl>("eLeakyReLU", ELeakyReLUOptions(nullptr)),
+      entry<ESigmoidImpl>("eSigmoid", ESigmoidOptions(nullptr)),
+      entry<ESoftplusImpl>("eSoftplus", ESoftplusOptions(nullptr)),
+      entry<ENormNonlinearityImpl>("eNormNonlinearity", ENormNonlinearityOptions(nullptr)),
+      entry<EGatedNonlinearityImpl>("eGatedNonlinearity", EGatedNonlinearityOptions(nullptr)),
       entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
       entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
   };

@@ -1,15 +1,16 @@
-// EReLU, EGELU, ESiLU, ETanh, EPointwise: the permutation-representation check, the function table and the
+// EReLU ... ESoftplus, EPointwise: the permutation-representation check, the function table and the
 // shared forward (see e_activation.hpp).
 #include "e_activation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
-#include "eqnn/util/suggest.hpp"
+#include "function_choice.hpp"
 
 namespace eqnn {
 namespace {
@@ -31,8 +32,9 @@ Error check_rep(const std::string& what, const RepPtr& in_rep) {
       "in_rep",
       fmt::format("{}: a pointwise nonlinearity is equivariant only on a permutation representation in its "
                   "own basis, but in_rep {} is not: {}. What works: apply it to features in a regular or "
-                  "permutation representation (e.g. an eLinear to '{}x regular' first), or use a norm-based "
-                  "nonlinearity (e.g. eNormPool for invariant features)",
+                  "permutation representation (e.g. an eLinear to '{}x regular' first), or use "
+                  "eNormNonlinearity or eGatedNonlinearity, which serve any orthogonal representation "
+                  "(eNormPool for invariant features)",
                   what, rep.describe(), why,
                   std::max(1, (rep.size() + rep.group().order() - 1) / rep.group().order()))};
 }
@@ -42,6 +44,18 @@ Error check_approximate(const std::string& what, const std::string& approximate)
   return ActivationOptionError{
       "approximate",
       fmt::format("{}: 'approximate' must be 'none' or 'tanh', found '{}'", what, approximate)};
+}
+
+Error check_finite(const std::string& what, const std::string& key, double value) {
+  if (std::isfinite(value)) return std::nullopt;
+  return ActivationOptionError{key, fmt::format("{}: '{}' must be finite, found {}", what, key, value)};
+}
+
+Error check_softplus(const std::string& what, double beta, double threshold) {
+  if (!(beta > 0) || !std::isfinite(beta))
+    return ActivationOptionError{"beta",
+                                 fmt::format("{}: 'beta' must be > 0 and finite, found {}", what, beta)};
+  return check_finite(what, "threshold", threshold);
 }
 
 }  // namespace
@@ -69,15 +83,33 @@ std::optional<ActivationOptionError> validate(const ETanhOptions& o) {
   return check_rep("eTanh", o.in_rep());
 }
 
+std::optional<ActivationOptionError> validate(const EMishOptions& o) {
+  return check_rep("eMish", o.in_rep());
+}
+
+std::optional<ActivationOptionError> validate(const EELUOptions& o) {
+  if (auto error = check_rep("eELU", o.in_rep())) return error;
+  return check_finite("eELU", "alpha", o.alpha());
+}
+
+std::optional<ActivationOptionError> validate(const ELeakyReLUOptions& o) {
+  if (auto error = check_rep("eLeakyReLU", o.in_rep())) return error;
+  return check_finite("eLeakyReLU", "negative_slope", o.negative_slope());
+}
+
+std::optional<ActivationOptionError> validate(const ESigmoidOptions& o) {
+  return check_rep("eSigmoid", o.in_rep());
+}
+
+std::optional<ActivationOptionError> validate(const ESoftplusOptions& o) {
+  if (auto error = check_rep("eSoftplus", o.in_rep())) return error;
+  return check_softplus("eSoftplus", o.beta(), o.threshold());
+}
+
 std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
   const std::string what = "ePointwise";
   const std::string& f = o.function();
-  const auto& known = pointwise_functions();
-  if (std::find(known.begin(), known.end(), f) == known.end()) {
-    return ActivationOptionError{"function",
-                                 fmt::format("{}: unknown function '{}'{}; known functions: {}", what, f,
-                                             did_you_mean_clause(f, known), fmt::join(known, ", "))};
-  }
+  if (auto error = detail::check_function(what, f, pointwise_functions())) return error;
   const EPointwiseOptions defaults(nullptr, f);
   if (o.approximate() != defaults.approximate() && f != "gelu")
     return ActivationOptionError{
@@ -86,8 +118,20 @@ std::optional<ActivationOptionError> validate(const EPointwiseOptions& o) {
     return ActivationOptionError{
         "negative_slope",
         fmt::format("{}: 'negative_slope' applies only to function 'leaky_relu', not '{}'", what, f)};
+  if (o.alpha() != defaults.alpha() && f != "elu")
+    return ActivationOptionError{
+        "alpha", fmt::format("{}: 'alpha' applies only to function 'elu', not '{}'", what, f)};
+  for (const auto& [key, differs] :
+       {std::pair<std::string, bool>{"beta", o.beta() != defaults.beta()},
+        std::pair<std::string, bool>{"threshold", o.threshold() != defaults.threshold()}})
+    if (differs && f != "softplus")
+      return ActivationOptionError{
+          key, fmt::format("{}: '{}' applies only to function 'softplus', not '{}'", what, key, f)};
   if (auto error = check_rep(what, o.in_rep())) return error;
   if (f == "gelu") return check_approximate(what, o.approximate());
+  if (f == "leaky_relu") return check_finite(what, "negative_slope", o.negative_slope());
+  if (f == "elu") return check_finite(what, "alpha", o.alpha());
+  if (f == "softplus") return check_softplus(what, o.beta(), o.threshold());
   return std::nullopt;
 }
 
@@ -95,23 +139,34 @@ EPointwiseBase::EPointwiseBase(std::string name) : Layer(std::move(name)) {}
 
 EPointwiseBase::~EPointwiseBase() = default;
 
-void EPointwiseBase::build(const std::optional<ActivationOptionError>& error, RepPtr rep,
-                           const std::string& f, const std::string& approximate, double negative_slope) {
+void EPointwiseBase::build(const std::optional<ActivationOptionError>& error, const EPointwiseOptions& spec) {
   if (error) throw ConfigError(error->message);
-  rep_ = std::move(rep);
+  rep_ = spec.in_rep();
+  const std::string& f = spec.function();
   description_ = f;
+  function_ = nullptr;
   if (f == "relu") function_ = [](const at::Tensor& x) { return at::relu(x); };
   if (f == "silu") function_ = [](const at::Tensor& x) { return at::silu(x); };
   if (f == "tanh") function_ = [](const at::Tensor& x) { return at::tanh(x); };
   if (f == "sigmoid") function_ = [](const at::Tensor& x) { return at::sigmoid(x); };
   if (f == "mish") function_ = [](const at::Tensor& x) { return at::mish(x); };
-  if (f == "softplus") function_ = [](const at::Tensor& x) { return at::softplus(x); };
-  if (f == "elu") function_ = [](const at::Tensor& x) { return at::elu(x); };
+  if (f == "softplus") {
+    const double beta = spec.beta(), threshold = spec.threshold();
+    description_ += fmt::format(", beta={}, threshold={}", beta, threshold);
+    function_ = [beta, threshold](const at::Tensor& x) { return at::softplus(x, beta, threshold); };
+  }
+  if (f == "elu") {
+    const double alpha = spec.alpha();
+    description_ += fmt::format(", alpha={}", alpha);
+    function_ = [alpha](const at::Tensor& x) { return at::elu(x, alpha); };
+  }
   if (f == "gelu") {
+    const std::string approximate = spec.approximate();
     description_ += ", approximate=" + approximate;
     function_ = [approximate](const at::Tensor& x) { return at::gelu(x, approximate); };
   }
   if (f == "leaky_relu") {
+    const double negative_slope = spec.negative_slope();
     description_ += fmt::format(", negative_slope={}", negative_slope);
     function_ = [negative_slope](const at::Tensor& x) { return at::leaky_relu(x, negative_slope); };
   }
@@ -132,34 +187,72 @@ EReLUImpl::EReLUImpl(EReLUOptions options_) : EPointwiseBase("eReLU"), options(s
   reset();
 }
 EReLUImpl::~EReLUImpl() = default;
-void EReLUImpl::reset() { build(validate(options), options.in_rep(), "relu", "none", 0.01); }
+void EReLUImpl::reset() { build(validate(options), EPointwiseOptions(options.in_rep(), "relu")); }
 
 EGELUImpl::EGELUImpl(EGELUOptions options_) : EPointwiseBase("eGELU"), options(std::move(options_)) {
   reset();
 }
 EGELUImpl::~EGELUImpl() = default;
-void EGELUImpl::reset() { build(validate(options), options.in_rep(), "gelu", options.approximate(), 0.01); }
+void EGELUImpl::reset() {
+  build(validate(options), EPointwiseOptions(options.in_rep(), "gelu").approximate(options.approximate()));
+}
 
 ESiLUImpl::ESiLUImpl(ESiLUOptions options_) : EPointwiseBase("eSiLU"), options(std::move(options_)) {
   reset();
 }
 ESiLUImpl::~ESiLUImpl() = default;
-void ESiLUImpl::reset() { build(validate(options), options.in_rep(), "silu", "none", 0.01); }
+void ESiLUImpl::reset() { build(validate(options), EPointwiseOptions(options.in_rep(), "silu")); }
 
 ETanhImpl::ETanhImpl(ETanhOptions options_) : EPointwiseBase("eTanh"), options(std::move(options_)) {
   reset();
 }
 ETanhImpl::~ETanhImpl() = default;
-void ETanhImpl::reset() { build(validate(options), options.in_rep(), "tanh", "none", 0.01); }
+void ETanhImpl::reset() { build(validate(options), EPointwiseOptions(options.in_rep(), "tanh")); }
 
 EPointwiseImpl::EPointwiseImpl(EPointwiseOptions options_)
     : EPointwiseBase("ePointwise"), options(std::move(options_)) {
   reset();
 }
 EPointwiseImpl::~EPointwiseImpl() = default;
-void EPointwiseImpl::reset() {
-  build(validate(options), options.in_rep(), options.function(), options.approximate(),
-        options.negative_slope());
+void EPointwiseImpl::reset() { build(validate(options), options); }
+
+EMishImpl::EMishImpl(EMishOptions options_) : EPointwiseBase("eMish"), options(std::move(options_)) {
+  reset();
+}
+EMishImpl::~EMishImpl() = default;
+void EMishImpl::reset() { build(validate(options), EPointwiseOptions(options.in_rep(), "mish")); }
+
+EELUImpl::EELUImpl(EELUOptions options_) : EPointwiseBase("eELU"), options(std::move(options_)) { reset(); }
+EELUImpl::~EELUImpl() = default;
+void EELUImpl::reset() {
+  build(validate(options), EPointwiseOptions(options.in_rep(), "elu").alpha(options.alpha()));
+}
+
+ELeakyReLUImpl::ELeakyReLUImpl(ELeakyReLUOptions options_)
+    : EPointwiseBase("eLeakyReLU"), options(std::move(options_)) {
+  reset();
+}
+ELeakyReLUImpl::~ELeakyReLUImpl() = default;
+void ELeakyReLUImpl::reset() {
+  build(validate(options),
+        EPointwiseOptions(options.in_rep(), "leaky_relu").negative_slope(options.negative_slope()));
+}
+
+ESigmoidImpl::ESigmoidImpl(ESigmoidOptions options_)
+    : EPointwiseBase("eSigmoid"), options(std::move(options_)) {
+  reset();
+}
+ESigmoidImpl::~ESigmoidImpl() = default;
+void ESigmoidImpl::reset() { build(validate(options), EPointwiseOptions(options.in_rep(), "sigmoid")); }
+
+ESoftplusImpl::ESoftplusImpl(ESoftplusOptions options_)
+    : EPointwiseBase("eSoftplus"), options(std::move(options_)) {
+  reset();
+}
+ESoftplusImpl::~ESoftplusImpl() = default;
+void ESoftplusImpl::reset() {
+  build(validate(options),
+        EPointwiseOptions(options.in_rep(), "softplus").beta(options.beta()).threshold(options.threshold()));
 }
 
 }  // namespace eqnn

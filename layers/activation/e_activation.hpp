@@ -1,8 +1,10 @@
-// Pointwise nonlinearities: EReLU, EGELU, ESiLU, ETanh, and EPointwise for any of the supported functions.
+// Pointwise nonlinearities: EReLU, EGELU, ESiLU, ETanh, EMish, EELU, ELeakyReLU, ESigmoid, ESoftplus, and
+// EPointwise for any of the supported functions.
 // A function applied coordinate by coordinate commutes with ρ(g) exactly when every ρ(g) permutes the
 // coordinates, i.e. when in_rep is a permutation representation in its own basis (regular stacks,
 // permutation actions, trivial copies and their sums). Elsewhere these layers refuse to be built, with a
-// message that says why and what would work. No parameters; out_rep = in_rep.
+// message that says why and what would work (eNormNonlinearity and eGatedNonlinearity serve any orthogonal
+// representation). No parameters; out_rep = in_rep.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,32 @@ namespace eqnn {
 using EReLUOptions = RepOptions<struct EReLUTag>;
 using ESiLUOptions = RepOptions<struct ESiLUTag>;
 using ETanhOptions = RepOptions<struct ETanhTag>;
+/// Options of EMish and ESigmoid (torch::nn::Mish and torch::nn::Sigmoid take no arguments).
+using EMishOptions = RepOptions<struct EMishTag>;
+using ESigmoidOptions = RepOptions<struct ESigmoidTag>;
+
+/// Options of EELU: `alpha` as torch::nn::ELUOptions (default 1.0; no `inplace`).
+struct EELUOptions {
+  explicit EELUOptions(RepPtr in_rep) : in_rep_(std::move(in_rep)) {}
+  TORCH_ARG(RepPtr, in_rep);
+  TORCH_ARG(double, alpha) = 1.0;
+};
+
+/// Options of ELeakyReLU: `negative_slope` as torch::nn::LeakyReLUOptions (default 0.01; no `inplace`).
+struct ELeakyReLUOptions {
+  explicit ELeakyReLUOptions(RepPtr in_rep) : in_rep_(std::move(in_rep)) {}
+  TORCH_ARG(RepPtr, in_rep);
+  TORCH_ARG(double, negative_slope) = 0.01;
+};
+
+/// Options of ESoftplus: `beta` (> 0) and `threshold` as torch::nn::SoftplusOptions (1.0 and 20.0):
+/// softplus(x) = log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold.
+struct ESoftplusOptions {
+  explicit ESoftplusOptions(RepPtr in_rep) : in_rep_(std::move(in_rep)) {}
+  TORCH_ARG(RepPtr, in_rep);
+  TORCH_ARG(double, beta) = 1.0;
+  TORCH_ARG(double, threshold) = 20.0;
+};
 
 /// Options of EGELU; `approximate` as torch::nn::GELUOptions: "none" (the default) or "tanh".
 struct EGELUOptions {
@@ -35,7 +63,9 @@ struct EGELUOptions {
 
 /// Options of EPointwise: `function` is one of pointwise_functions() (relu, gelu, silu, tanh, sigmoid, mish,
 /// softplus, elu, leaky_relu). `approximate` applies to gelu only (as torch::nn::GELUOptions),
-/// `negative_slope` to leaky_relu only (as torch::nn::LeakyReLUOptions, default 0.01).
+/// `negative_slope` to leaky_relu only (as torch::nn::LeakyReLUOptions, default 0.01), `alpha` to elu only
+/// (as torch::nn::ELUOptions, default 1.0), `beta` and `threshold` to softplus only (as
+/// torch::nn::SoftplusOptions, defaults 1.0 and 20.0).
 struct EPointwiseOptions {
   EPointwiseOptions(RepPtr in_rep, std::string function)
       : in_rep_(std::move(in_rep)), function_(std::move(function)) {}
@@ -43,18 +73,27 @@ struct EPointwiseOptions {
   TORCH_ARG(std::string, function);
   TORCH_ARG(std::string, approximate) = "none";
   TORCH_ARG(double, negative_slope) = 0.01;
+  TORCH_ARG(double, alpha) = 1.0;
+  TORCH_ARG(double, beta) = 1.0;
+  TORCH_ARG(double, threshold) = 20.0;
 };
 
 /// The functions EPointwise knows, in the order error messages list them.
 const std::vector<std::string>& pointwise_functions();
 
-/// What is wrong with a set of options (see OptionError; key "in_rep", "function", "approximate" or
-/// "negative_slope"). The constructors throw it as ConfigError; the YAML factories locate it at the key.
+/// What is wrong with a set of options (see OptionError; key "in_rep", "function", "approximate",
+/// "negative_slope", "alpha", "beta" or "threshold"). The constructors throw it as ConfigError; the YAML
+/// factories locate it at the key.
 using ActivationOptionError = OptionError;
 std::optional<ActivationOptionError> validate(const EReLUOptions& options);
 std::optional<ActivationOptionError> validate(const EGELUOptions& options);
 std::optional<ActivationOptionError> validate(const ESiLUOptions& options);
 std::optional<ActivationOptionError> validate(const ETanhOptions& options);
+std::optional<ActivationOptionError> validate(const EMishOptions& options);
+std::optional<ActivationOptionError> validate(const EELUOptions& options);
+std::optional<ActivationOptionError> validate(const ELeakyReLUOptions& options);
+std::optional<ActivationOptionError> validate(const ESigmoidOptions& options);
+std::optional<ActivationOptionError> validate(const ESoftplusOptions& options);
 std::optional<ActivationOptionError> validate(const EPointwiseOptions& options);
 
 /// Shared machinery: applies one function to every coordinate.
@@ -77,9 +116,8 @@ class EPointwiseBase : public Layer {
  protected:
   explicit EPointwiseBase(std::string name);
   /// Throws ConfigError with `error`'s message if there is one; otherwise sets the rep and the function
-  /// (`function` one of pointwise_functions(), already validated).
-  void build(const std::optional<ActivationOptionError>& error, RepPtr rep, const std::string& function,
-             const std::string& approximate, double negative_slope);
+  /// `spec.function()` (one of pointwise_functions(), already validated) with its parameters.
+  void build(const std::optional<ActivationOptionError>& error, const EPointwiseOptions& spec);
 
  private:
   RepPtr rep_;
@@ -133,6 +171,58 @@ class ETanhImpl : public EPointwiseBase {
   ETanhOptions options;
 };
 TORCH_MODULE(ETanh);
+
+/// Mish (x·tanh(softplus(x))) on a permutation representation.
+class EMishImpl : public EPointwiseBase {
+ public:
+  explicit EMishImpl(EMishOptions options);
+  ~EMishImpl() override;
+  void reset();
+  EMishOptions options;
+};
+TORCH_MODULE(EMish);
+
+/// ELU (x for x > 0, alpha·(exp(x) − 1) otherwise) on a permutation representation.
+///
+///   EELU elu(EELUOptions(parse_rep(g, "regular")).alpha(0.5));
+class EELUImpl : public EPointwiseBase {
+ public:
+  explicit EELUImpl(EELUOptions options);
+  ~EELUImpl() override;
+  void reset();
+  EELUOptions options;
+};
+TORCH_MODULE(EELU);
+
+/// LeakyReLU (x for x ≥ 0, negative_slope·x otherwise) on a permutation representation.
+class ELeakyReLUImpl : public EPointwiseBase {
+ public:
+  explicit ELeakyReLUImpl(ELeakyReLUOptions options);
+  ~ELeakyReLUImpl() override;
+  void reset();
+  ELeakyReLUOptions options;
+};
+TORCH_MODULE(ELeakyReLU);
+
+/// The logistic sigmoid on a permutation representation.
+class ESigmoidImpl : public EPointwiseBase {
+ public:
+  explicit ESigmoidImpl(ESigmoidOptions options);
+  ~ESigmoidImpl() override;
+  void reset();
+  ESigmoidOptions options;
+};
+TORCH_MODULE(ESigmoid);
+
+/// Softplus (log(1 + exp(beta·x)) / beta, linear above threshold) on a permutation representation.
+class ESoftplusImpl : public EPointwiseBase {
+ public:
+  explicit ESoftplusImpl(ESoftplusOptions options);
+  ~ESoftplusImpl() override;
+  void reset();
+  ESoftplusOptions options;
+};
+TORCH_MODULE(ESoftplus);
 
 /// Any function of pointwise_functions() on a permutation representation.
 ///

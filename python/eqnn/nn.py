@@ -23,16 +23,23 @@ from . import _C
 from ._C import Representation
 
 __all__ = [
+    "EELU",
     "EGELU",
+    "EGatedNonlinearity",
     "EInvariantPool",
     "ELayerNorm",
+    "ELeakyReLU",
     "ELinear",
+    "EMish",
     "EMultiheadAttention",
+    "ENormNonlinearity",
     "ENormPool",
     "EPointwise",
     "ERMSNorm",
     "EReLU",
     "ESiLU",
+    "ESigmoid",
+    "ESoftplus",
     "ETanh",
     "ETransformerEncoderLayer",
     "Layer",
@@ -549,6 +556,8 @@ class EPointwise(Layer):
         function: relu, gelu, silu, tanh, sigmoid, mish, softplus, elu or leaky_relu.
         approximate: gelu only: 'none' or 'tanh' (default {approximate!r}).
         negative_slope: leaky_relu only (default {negative_slope}).
+        alpha: elu only (default {alpha}).
+        beta, threshold: softplus only (defaults {beta}, {threshold}).
         device, dtype: accepted for symmetry (no parameters).
 
     Example:
@@ -564,11 +573,165 @@ class EPointwise(Layer):
         function: str,
         approximate: Optional[str] = None,
         negative_slope: Optional[float] = None,
+        alpha: Optional[float] = None,
+        beta: Optional[float] = None,
+        threshold: Optional[float] = None,
         device=None,
         dtype=None,
     ):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, function=function,
-                         **_given(approximate=approximate, negative_slope=negative_slope))
+                         **_given(approximate=approximate, negative_slope=negative_slope, alpha=alpha, beta=beta,
+                                  threshold=threshold))
+
+
+@_document_defaults("eMish")
+class EMish(_Activation):
+    """Pointwise Mish (torch.nn.Mish); in_rep must be a permutation representation.
+
+    Example:
+        >>> act = eqnn.nn.EMish(eqnn.rep(eqnn.group("C8"), "2x regular"))
+        >>> torch.equal(act(x := torch.randn(4, 16)), torch.nn.functional.mish(x))
+        True
+    """
+
+
+@_document_defaults("eSigmoid")
+class ESigmoid(_Activation):
+    """Pointwise logistic sigmoid (torch.nn.Sigmoid); in_rep must be a permutation representation.
+
+    Example:
+        >>> act = eqnn.nn.ESigmoid(eqnn.rep(eqnn.group("D4"), "regular"))
+        >>> torch.equal(act(x := torch.randn(4, 8)), torch.sigmoid(x))
+        True
+    """
+
+
+@_document_defaults("eELU")
+class EELU(Layer):
+    """Pointwise ELU (torch.nn.ELU, without ``inplace``); in_rep must be a permutation representation.
+
+    Args:
+        in_rep: a permutation representation.
+        alpha: the value for x -> -inf (default {alpha}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> act = eqnn.nn.EELU(eqnn.rep(eqnn.group("C8"), "regular"), alpha=0.5)
+        >>> torch.equal(act(x := torch.randn(4, 8)), torch.nn.functional.elu(x, alpha=0.5))
+        True
+    """
+
+    def __init__(self, in_rep: Representation, alpha: Optional[float] = None, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, **_given(alpha=alpha))
+
+
+@_document_defaults("eLeakyReLU")
+class ELeakyReLU(Layer):
+    """Pointwise LeakyReLU (torch.nn.LeakyReLU, without ``inplace``); in_rep must be a permutation
+    representation.
+
+    Args:
+        in_rep: a permutation representation.
+        negative_slope: the slope for x < 0 (default {negative_slope}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> act = eqnn.nn.ELeakyReLU(eqnn.rep(eqnn.group("C8"), "regular"), 0.2)
+        >>> torch.equal(act(x := torch.randn(4, 8)), torch.nn.functional.leaky_relu(x, 0.2))
+        True
+    """
+
+    def __init__(self, in_rep: Representation, negative_slope: Optional[float] = None, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(negative_slope=negative_slope))
+
+
+@_document_defaults("eSoftplus")
+class ESoftplus(Layer):
+    """Pointwise Softplus (torch.nn.Softplus): log(1 + exp(beta x)) / beta, x itself where beta x >
+    threshold; in_rep must be a permutation representation.
+
+    Args:
+        in_rep: a permutation representation.
+        beta: > 0 (default {beta}).
+        threshold: above it the function is linear (default {threshold}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> act = eqnn.nn.ESoftplus(eqnn.rep(eqnn.group("C8"), "regular"), beta=2.0)
+        >>> torch.equal(act(x := torch.randn(4, 8)), torch.nn.functional.softplus(x, beta=2.0))
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        beta: Optional[float] = None,
+        threshold: Optional[float] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(beta=beta, threshold=threshold))
+
+
+@_document_defaults("eNormNonlinearity")
+class ENormNonlinearity(Layer):
+    """A nonlinearity for any orthogonal representation, acting on the norm of each irreducible copy of
+    x̂ = Qᵀx (Q = in_rep's change of basis; copies in in_rep's irrep order), with a learnable bias b per copy:
+    relu: x̂_c relu(n_c + b_c) / n_c; softplus: x̂_c softplus(n_c + b_c) / n_c; sigmoid: x̂_c sigmoid(n_c + b_c);
+    squash: x̂_c / (1 + n_c) (no bias). Exactly equivariant; out_rep = in_rep.
+
+    Args:
+        in_rep: any representation.
+        function: relu, sigmoid, softplus or squash (default {function!r}).
+        bias: a learnable bias per irrep copy, starting at 0 (default {bias}; squash takes none, relu needs it).
+        device, dtype: of the bias.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular + standard")
+        >>> act = eqnn.nn.ENormNonlinearity(rep, function="sigmoid")
+        >>> act.out_rep.size, act.bias.shape
+        (18, torch.Size([13]))
+        >>> eqnn.check_equivariance(act, rep, rep) < 1e-10
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        function: Optional[str] = None,
+        bias: Optional[bool] = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(function=function, bias=bias))
+
+
+@_document_defaults("eGatedNonlinearity")
+class EGatedNonlinearity(Layer):
+    """A gated nonlinearity for any orthogonal representation: in x̂ = Qᵀx, the first n trivial copies are
+    the gates of the n non-trivial copies (in in_rep's irrep order; the i-th gates the i-th) and are dropped;
+    each non-trivial copy is multiplied by function(its gate), each other trivial copy t by function(t).
+    out_rep lists the kept copies in order (identity basis); in_rep needs at least n trivial copies.
+
+    Args:
+        in_rep: a representation with at least as many trivial as non-trivial irrep copies.
+        function: the gate function: sigmoid, tanh or softplus (default {function!r}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "2x regular + 3x trivial + irrep(1)")
+        >>> act = eqnn.nn.EGatedNonlinearity(rep)
+        >>> act.out_rep.name, act(torch.randn(5, 12)).shape
+        ('irrep(1) + irrep(2) + irrep(1) + irrep(2) + irrep(1) (size 7)', torch.Size([5, 7]))
+        >>> eqnn.check_equivariance(act, rep, act.out_rep) < 1e-10
+        True
+    """
+
+    def __init__(self, in_rep: Representation, function: Optional[str] = None, device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, **_given(function=function))
 
 
 @_document_defaults("eInvariantPool")

@@ -1,7 +1,8 @@
-// Pointwise activations through the real registry and constructed directly (EReLU ... EPointwise, no
-// registry): exact equivariance on every element for permutation representations (float64 and float32,
+// Pointwise activations through the real registry and constructed directly (EReLU ... ESoftplus, EPointwise,
+// no registry): exact equivariance on every element for permutation representations (float64 and float32,
 // batched and unbatched), the stock function's values, the direct layer equal to the registry's, and the
 // refusal on every representation whose matrices are not permutations.
+#include <cmath>
 #include <functional>
 #include <sstream>
 
@@ -55,6 +56,30 @@ const std::vector<Case>& cases() {
        }},
       {"ePointwise", "{function: mish}", [](const at::Tensor& x) { return at::mish(x); },
        [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "mish")).ptr(); }},
+      {"eMish", "{}", [](const at::Tensor& x) { return at::mish(x); },
+       [](const RepPtr& r) { return EMish(EMishOptions(r)).ptr(); }},
+      {"eELU", "{}", [](const at::Tensor& x) { return at::elu(x); },
+       [](const RepPtr& r) { return EELU(EELUOptions(r)).ptr(); }},
+      {"eELU", "{alpha: 0.5}", [](const at::Tensor& x) { return at::elu(x, 0.5); },
+       [](const RepPtr& r) { return EELU(EELUOptions(r).alpha(0.5)).ptr(); }},
+      {"eLeakyReLU", "{}", [](const at::Tensor& x) { return at::leaky_relu(x, 0.01); },
+       [](const RepPtr& r) { return ELeakyReLU(ELeakyReLUOptions(r)).ptr(); }},
+      {"eLeakyReLU", "{negative_slope: 0.3}", [](const at::Tensor& x) { return at::leaky_relu(x, 0.3); },
+       [](const RepPtr& r) { return ELeakyReLU(ELeakyReLUOptions(r).negative_slope(0.3)).ptr(); }},
+      {"eSigmoid", "{}", [](const at::Tensor& x) { return at::sigmoid(x); },
+       [](const RepPtr& r) { return ESigmoid(ESigmoidOptions(r)).ptr(); }},
+      {"eSoftplus", "{}", [](const at::Tensor& x) { return at::softplus(x, 1.0, 20.0); },
+       [](const RepPtr& r) { return ESoftplus(ESoftplusOptions(r)).ptr(); }},
+      {"eSoftplus", "{beta: 2.0, threshold: 1.0}",
+       [](const at::Tensor& x) { return at::softplus(x, 2.0, 1.0); },
+       [](const RepPtr& r) { return ESoftplus(ESoftplusOptions(r).beta(2.0).threshold(1.0)).ptr(); }},
+      {"ePointwise", "{function: elu, alpha: 0.5}", [](const at::Tensor& x) { return at::elu(x, 0.5); },
+       [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "elu").alpha(0.5)).ptr(); }},
+      {"ePointwise", "{function: softplus, beta: 2.0, threshold: 1.0}",
+       [](const at::Tensor& x) { return at::softplus(x, 2.0, 1.0); },
+       [](const RepPtr& r) {
+         return EPointwise(EPointwiseOptions(r, "softplus").beta(2.0).threshold(1.0)).ptr();
+       }},
       {"ePointwise", "{function: gelu, approximate: tanh}",
        [](const at::Tensor& x) { return at::gelu(x, "tanh"); },
        [](const RepPtr& r) { return EPointwise(EPointwiseOptions(r, "gelu").approximate("tanh")).ptr(); }},
@@ -135,14 +160,16 @@ TEST(Activation, RefusesNonPermutationReps) {
     RepPtr reg = eqnn::parse_rep(g, "regular");
     RepPtr rotated = Representation::change_basis(reg, eqnn::testing::random_orthogonal(reg->size(), 1));
     RepPtr irreps = eqnn::parse_rep(g, "irrep(1) + irrep(" + std::to_string(g->irreps().size() - 1) + ")");
-    for (const std::string type : {"eReLU", "eGELU", "eSiLU", "eTanh", "ePointwise"}) {
+    for (const std::string type : {"eReLU", "eGELU", "eSiLU", "eTanh", "eMish", "eELU", "eLeakyReLU",
+                                   "eSigmoid", "eSoftplus", "ePointwise"}) {
       const std::string kwargs = type == "ePointwise" ? "{function: relu}" : "{}";
       const std::string head = type +
                                ": a pointwise nonlinearity is equivariant only on a permutation "
                                "representation in its own basis, but in_rep ";
       const std::string works =
           "What works: apply it to features in a regular or permutation representation (e.g. an eLinear to "
-          "'1x regular' first), or use a norm-based nonlinearity (e.g. eNormPool for invariant features)";
+          "'1x regular' first), or use eNormNonlinearity or eGatedNonlinearity, which serve any orthogonal "
+          "representation (eNormPool for invariant features)";
       std::string e = error_text([&] { make_layer(type, rotated, kwargs); });
       EXPECT_HAS(e, head + rotated->describe() +
                         " is not: it is a permutation representation seen in another "
@@ -181,6 +208,20 @@ TEST(Activation, OptionErrors) {
              "ePointwise: 'approximate' applies only to function 'gelu', not 'relu'");
   EXPECT_HAS(error_text([&] { make_layer("ePointwise", rep, "{function: tanh, negative_slope: 0.1}"); }),
              "ePointwise: 'negative_slope' applies only to function 'leaky_relu', not 'tanh'");
+  EXPECT_HAS(error_text([&] { make_layer("ePointwise", rep, "{function: relu, alpha: 1.0}"); }),
+             "ePointwise: 'alpha' applies only to function 'elu', not 'relu'");
+  EXPECT_HAS(error_text([&] { make_layer("ePointwise", rep, "{function: elu, threshold: 20.0}"); }),
+             "ePointwise: 'threshold' applies only to function 'softplus', not 'elu'");
+  EXPECT_HAS(error_text([&] { make_layer("ePointwise", rep, "{function: softplus, beta: 0}"); }),
+             "ePointwise: 'beta' must be > 0 and finite, found 0");
+  EXPECT_HAS(error_text([&] { make_layer("eSoftplus", rep, "{beta: -1}"); }),
+             "eSoftplus: 'beta' must be > 0 and finite, found -1");
+  EXPECT_HAS(error_text([&] { make_layer("eELU", rep, "{alpha: .nan}"); }),
+             "'alpha' must be a finite number, found .nan");
+  EXPECT_HAS(error_text([&] { make_layer("eLeakyReLU", rep, "{slope: 0.1}"); }),
+             "eLeakyReLU: unknown key 'slope'");
+  EXPECT_HAS(error_text([&] { make_layer("eMish", rep, "{inplace: true}"); }),
+             "eMish: unknown key 'inplace'; allowed keys: none");
   EXPECT_HAS(error_text([&] { make_layer("eGELU", rep, "{approximate: exact}"); }),
              "eGELU: 'approximate' must be 'none' or 'tanh', found 'exact'");
   EXPECT_HAS(error_text([&] { make_layer("eReLU", rep, "{inplace: true}"); }),
@@ -211,6 +252,19 @@ TEST(Activation, DirectConstructionErrors) {
   EXPECT_HAS(error_text([&] { ESiLU(ESiLUOptions(rotated)); }), "eSiLU" + head);
   EXPECT_HAS(error_text([&] { ETanh(ETanhOptions(rotated)); }), "eTanh" + head);
   EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(rotated, "elu")); }), "ePointwise" + head);
+  EXPECT_HAS(error_text([&] { EMish(EMishOptions(rotated)); }), "eMish" + head);
+  EXPECT_HAS(error_text([&] { EELU(EELUOptions(rotated)); }), "eELU" + head);
+  EXPECT_HAS(error_text([&] { ELeakyReLU(ELeakyReLUOptions(rotated)); }), "eLeakyReLU" + head);
+  EXPECT_HAS(error_text([&] { ESigmoid(ESigmoidOptions(rotated)); }), "eSigmoid" + head);
+  EXPECT_HAS(error_text([&] { ESoftplus(ESoftplusOptions(rotated)); }), "eSoftplus" + head);
+  EXPECT_HAS(error_text([&] { EELU(EELUOptions(reg).alpha(std::nan(""))); }),
+             "eELU: 'alpha' must be finite, found nan");
+  EXPECT_HAS(error_text([&] { ELeakyReLU(ELeakyReLUOptions(reg).negative_slope(INFINITY)); }),
+             "eLeakyReLU: 'negative_slope' must be finite, found inf");
+  EXPECT_HAS(error_text([&] { ESoftplus(ESoftplusOptions(reg).beta(0)); }),
+             "eSoftplus: 'beta' must be > 0 and finite, found 0");
+  EXPECT_HAS(error_text([&] { EPointwise(EPointwiseOptions(reg, "relu").alpha(2)); }),
+             "ePointwise: 'alpha' applies only to function 'elu', not 'relu'");
   EXPECT_THROW(EReLU(EReLUOptions(rotated)), eqnn::ConfigError);
   EXPECT_HAS(error_text([&] { EReLU(EReLUOptions(nullptr)); }), "eReLU: in_rep is required");
   EXPECT_HAS(error_text([&] { EGELU(EGELUOptions(reg).approximate("exact")); }),

@@ -86,6 +86,16 @@ def stock_layer(info, children):
         return nn.SiLU()
     if t == "eTanh":
         return nn.Tanh()
+    if t == "eMish":
+        return nn.Mish()
+    if t == "eELU":
+        return nn.ELU(alpha=kw.get("alpha", 1.0))
+    if t == "eLeakyReLU":
+        return nn.LeakyReLU(kw.get("negative_slope", 0.01))
+    if t == "eSigmoid":
+        return nn.Sigmoid()
+    if t == "eSoftplus":
+        return nn.Softplus(beta=kw.get("beta", 1.0), threshold=kw.get("threshold", 20.0))
     if t == "Dropout":
         return nn.Dropout(kw.get("p", 0.5))
     raise SystemExit(f"no stock equivalent for layer type {t}")

@@ -26,12 +26,25 @@ TORCH_MODULE = {
     "ETransformerEncoderLayer": (torch.nn.TransformerEncoderLayer, {"d_model": "in_rep"}),
     "ERMSNorm": (torch.nn.RMSNorm, {"normalized_shape": "in_rep"}),
     "EGELU": (torch.nn.GELU, {}),
+    "EELU": (torch.nn.ELU, {}),
+    "ELeakyReLU": (torch.nn.LeakyReLU, {}),
+    "ESoftplus": (torch.nn.Softplus, {}),
+    "EMish": (torch.nn.Mish, {}),
+    "ESigmoid": (torch.nn.Sigmoid, {}),
 }
+# Stock modules that take no size: our in_rep comes first and has no stock counterpart.
+NO_SIZE = {"EGELU", "EELU", "ELeakyReLU", "ESoftplus", "EMish", "ESigmoid"}
 
 
 @pytest.fixture(scope="module")
 def rep():
     return eqnn.rep(eqnn.group("C8"), "4x regular")
+
+
+def input_rep(cls, rep):
+    """The fixture's rep, with the trivial copies eGatedNonlinearity needs as gates (one per non-trivial
+    irrep copy: 4 per regular copy of C8)."""
+    return eqnn.rep(rep.group, "4x regular + 12x trivial") if cls is enn.EGatedNonlinearity else rep
 
 
 def required(cls, rep):
@@ -48,6 +61,7 @@ def test_every_equivariant_layer_of_the_registry_has_a_class():
 
 @pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)
 def test_a_module_built_without_keywords_reports_the_cpp_defaults(cls, rep):
+    rep = input_rep(cls, rep)
     defaults = _C.layer_defaults(cls._layer_type)
     given = required(cls, rep)
     module = cls(rep, **given)
@@ -69,6 +83,7 @@ def test_a_module_built_without_keywords_reports_the_cpp_defaults(cls, rep):
 
 @pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)
 def test_the_yaml_factory_starts_from_the_cpp_defaults(cls, rep):
+    rep = input_rep(cls, rep)
     defaults = _C.layer_defaults(cls._layer_type)
     given = {CPP_NAME.get(k, k): v for k, v in required(cls, rep).items()}
     held = enn.Layer(cls._layer_type, rep, **given).options
@@ -100,9 +115,11 @@ def test_signatures_follow_torch(name):
     cls = getattr(enn, name)
     stock, renamed = TORCH_MODULE[name]
     ours = [p for p in inspect.signature(cls).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-    theirs = [p for p in inspect.signature(stock).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-    if name == "EGELU":
-        ours = ours[1:]  # in_rep first; torch.nn.GELU takes no size
+    # No `inplace`: the input may be a view shared with the caller.
+    theirs = [p for p in inspect.signature(stock).parameters.values()
+              if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "inplace"]
+    if name in NO_SIZE:
+        ours = ours[1:]  # in_rep first; the stock activation takes no size
     # The same names in the same positions (ours may add options after them, keyword-only where torch
     # ends with device and dtype).
     assert [renamed.get(p.name, p.name) for p in theirs] == [p.name for p in ours][: len(theirs)]
