@@ -22,11 +22,12 @@ std::optional<OptionError> validate(const EBatchNorm1dOptions& o) {
                                           "eps) finite on a constant batch), found {}; the default is {:g}",
                                           what, o.eps(), EBatchNorm1dOptions(nullptr).eps())};
   if (o.momentum() && !(*o.momentum() >= 0 && *o.momentum() <= 1))
-    return OptionError{"momentum",
-                       fmt::format("{}: 'momentum' must be a number in [0, 1] (the weight of the batch statistic "
-                                   "in the running averages), or unset (null in YAML, \"cumulative\" in Python) "
-                                   "for the cumulative average; found {}",
-                                   what, *o.momentum())};
+    return OptionError{
+        "momentum",
+        fmt::format("{}: 'momentum' must be a number in [0, 1] (the weight of the batch statistic "
+                    "in the running averages), or unset (null in YAML, \"cumulative\" in Python) "
+                    "for the cumulative average; found {}",
+                    what, *o.momentum())};
   return std::nullopt;
 }
 
@@ -135,13 +136,15 @@ at::Tensor EBatchNorm1dImpl::forward(const at::Tensor& input) {
               input.scalar_type());
   at::Tensor x;  // (M, D)
   if (options.channels_last()) {
-    TORCH_CHECK(input.dim() >= 1 && input.size(-1) == D, name(), ": expected input of shape ", layout, " with D = ",
-                D, " for in_rep ", rep.describe(), ", got ", input.sizes());
+    TORCH_CHECK(input.dim() >= 1 && input.size(-1) == D, name(), ": expected input of shape ", layout,
+                " with D = ", D, " for in_rep ", rep.describe(), ", got ", input.sizes());
     x = input.reshape({-1, D});
   } else {
     TORCH_CHECK((input.dim() == 2 || input.dim() == 3) && input.size(1) == D, name(),
-                ": expected input of shape ", layout, " with D = ", D, " at dim 1 (torch.nn.BatchNorm1d's layout) "
-                "for in_rep ", rep.describe(), ", got ", input.sizes(),
+                ": expected input of shape ", layout, " with D = ", D,
+                " at dim 1 (torch.nn.BatchNorm1d's layout) "
+                "for in_rep ",
+                rep.describe(), ", got ", input.sizes(),
                 input.dim() >= 1 && input.size(-1) == D && input.dim() != 2
                     ? "; for features last (..., D), as in a model file, set channels_last: true"
                     : "");
@@ -152,8 +155,10 @@ at::Tensor EBatchNorm1dImpl::forward(const at::Tensor& input) {
   const bool batch_stats = is_training() || !options.track_running_stats();
   at::Tensor mean, var;  // (D) invariant, (copies)
   if (batch_stats) {
-    TORCH_CHECK(M > 1, name(), ": expected more than 1 value per feature when training (as torch.nn.BatchNorm1d), "
-                "got input of shape ", input.sizes());
+    TORCH_CHECK(M > 1, name(),
+                ": expected more than 1 value per feature when training (as torch.nn.BatchNorm1d), "
+                "got input of shape ",
+                input.sizes());
     mean = at::matmul(x.mean(0), c.invariant);  // the projector is symmetric
     at::Tensor z = x - mean;
     if (!identity_basis_) z = at::matmul(z, c.Q);
@@ -162,7 +167,8 @@ at::Tensor EBatchNorm1dImpl::forward(const at::Tensor& input) {
       at::NoGradGuard no_grad;
       at::Tensor count = named("num_batches_tracked", true);
       count.add_(1);
-      const double f = options.momentum() ? *options.momentum() : 1.0 / static_cast<double>(count.item<int64_t>());
+      const double f =
+          options.momentum() ? *options.momentum() : 1.0 / static_cast<double>(count.item<int64_t>());
       const double unbias = static_cast<double>(M) / static_cast<double>(M - 1);
       const at::Tensor v = var.detach() * (1 + (unbias - 1) * c.trivial_copy);
       at::Tensor rm = named("running_mean", true), rv = named("running_var", true);
@@ -213,8 +219,9 @@ void EBatchNorm1dImpl::pretty_print(std::ostream& os) const {
     os << *options.momentum();
   else
     os << "None (cumulative)";
-  os << ", affine=" << std::boolalpha << options.affine() << ", track_running_stats=" << options.track_running_stats()
-     << ", copies=" << copies_ << (stock_ ? ", = stock BatchNorm1d)" : ", generalised BatchNorm1d)");
+  os << ", affine=" << std::boolalpha << options.affine()
+     << ", track_running_stats=" << options.track_running_stats() << ", copies=" << copies_
+     << (stock_ ? ", = stock BatchNorm1d)" : ", generalised BatchNorm1d)");
 }
 
 }  // namespace eqnn

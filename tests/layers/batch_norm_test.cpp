@@ -24,9 +24,10 @@ using eqnn::testing::randomise;
 using eqnn::testing::to_tensor;
 
 std::vector<std::pair<std::string, RepPtr>> test_reps(const eqnn::GroupPtr& g) {
-  return {{"regular", eqnn::parse_rep(g, "regular")},
-          {"2x regular + trivial + irrep(1)", eqnn::parse_rep(g, "2x regular + trivial + irrep(1)")},
-          {"random basis", eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + trivial + irrep(1)"), 9)}};
+  return {
+      {"regular", eqnn::parse_rep(g, "regular")},
+      {"2x regular + trivial + irrep(1)", eqnn::parse_rep(g, "2x regular + trivial + irrep(1)")},
+      {"random basis", eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + trivial + irrep(1)"), 9)}};
 }
 
 std::vector<at::Tensor> batches(int64_t D, at::ScalarType dtype, uint64_t seed) {
@@ -43,7 +44,8 @@ TEST(EBatchNorm1d, EquivariantInTrainingAndEval) {
       for (bool affine : {true, false}) {
         auto layer = make_layer("eBatchNorm1d", rep, affine ? "{}" : "{affine: false}");
         randomise(*layer, 5);
-        const std::string what = "eBatchNorm1d on " + spec + " " + label + " affine=" + std::to_string(affine);
+        const std::string what =
+            "eBatchNorm1d on " + spec + " " + label + " affine=" + std::to_string(affine);
         // Training: batch statistics (f(ρ(g) X) = ρ(g) f(X) for the whole batch).
         layer->train();
         eqnn::testing::EquivarianceSweep sweep;
@@ -66,8 +68,8 @@ TEST(EBatchNorm1d, EquivariantInTrainingAndEval) {
 
 // A dense reference written here: mean projected with the group average (1/|G|) Σ ρ(g), the variance per
 // irreducible copy of Q's columns (loops), y = Q diag(α/sqrt(v + eps)) Qᵀ (x − m) + b.
-at::Tensor reference(const Representation& rep, const at::Tensor& x, const at::Tensor& alpha, const at::Tensor& b,
-                     double eps) {
+at::Tensor reference(const Representation& rep, const at::Tensor& x, const at::Tensor& alpha,
+                     const at::Tensor& b, double eps) {
   const at::Tensor P = eqnn::testing::rep_matrices(rep).mean(0);
   const at::Tensor m = at::matmul(P, x.mean(0));
   const at::Tensor Q = to_tensor(rep.Q());
@@ -101,8 +103,9 @@ TEST(EBatchNorm1d, DenseReferenceOnRegularAndMixedReps) {
       // (N, D, L): the statistics over N and L, the same as the (N·L, D) batch.
       const at::Tensor x3 = at::randn({4, rep->size(), 3}, at::kDouble) + 0.3;
       const at::Tensor flat = x3.transpose(1, 2).reshape({-1, rep->size()});
-      const at::Tensor expected3 =
-          reference(*rep, flat, alpha, bn->bias().detach(), 1e-3).reshape({4, 3, rep->size()}).transpose(1, 2);
+      const at::Tensor expected3 = reference(*rep, flat, alpha, bn->bias().detach(), 1e-3)
+                                       .reshape({4, 3, rep->size()})
+                                       .transpose(1, 2);
       EXPECT_LE((bn(x3) - expected3).abs().max().item<double>(), 1e-10) << spec << " " << label;
     }
   }
@@ -111,17 +114,18 @@ TEST(EBatchNorm1d, DenseReferenceOnRegularAndMixedReps) {
 // All-invariant reps: torch::nn::BatchNorm1d with the same weights, outputs and buffers after every step
 // (training and eval), momentum 0.1, 0.3 and cumulative (unset), track_running_stats on and off.
 TEST(EBatchNorm1d, EqualsStockBatchNorm1dOnAllInvariantReps) {
-  for (const auto& [spec, rs] :
-       std::vector<std::pair<std::string, std::string>>{{"C4", "3x trivial"}, {"C1", "regular + 4x trivial"}}) {
+  for (const auto& [spec, rs] : std::vector<std::pair<std::string, std::string>>{
+           {"C4", "3x trivial"}, {"C1", "regular + 4x trivial"}}) {
     auto rep = eqnn::parse_rep(eqnn::testing::group(spec), rs);
     const int64_t D = rep->size();
-    for (std::optional<double> momentum : {std::optional<double>(0.1), std::optional<double>(0.3),
-                                           std::optional<double>()})
+    for (std::optional<double> momentum :
+         {std::optional<double>(0.1), std::optional<double>(0.3), std::optional<double>()})
       for (bool track : {true, false}) {
         const std::string what = rs + " momentum=" + (momentum ? std::to_string(*momentum) : "None") +
-                                  " track=" + std::to_string(track);
+                                 " track=" + std::to_string(track);
         eqnn::EBatchNorm1d bn(eqnn::EBatchNorm1dOptions(rep).momentum(momentum).track_running_stats(track));
-        torch::nn::BatchNorm1d stock(torch::nn::BatchNormOptions(D).momentum(momentum).track_running_stats(track));
+        torch::nn::BatchNorm1d stock(
+            torch::nn::BatchNormOptions(D).momentum(momentum).track_running_stats(track));
         EXPECT_TRUE(bn->is_stock());
         randomise(*bn, 4);
         bn->to(at::kDouble);
@@ -136,9 +140,11 @@ TEST(EBatchNorm1d, EqualsStockBatchNorm1dOnAllInvariantReps) {
                                              : at::randn({3, D, 5}, at::kDouble) - step;
           EXPECT_LE((bn(x) - stock(x)).abs().max().item<double>(), 1e-12) << what << " step " << step;
           if (track) {
-            EXPECT_LE((bn->named_buffers()["running_mean"] - stock->running_mean).abs().max().item<double>(), 1e-12)
+            EXPECT_LE((bn->named_buffers()["running_mean"] - stock->running_mean).abs().max().item<double>(),
+                      1e-12)
                 << what;
-            EXPECT_LE((bn->named_buffers()["running_var"] - stock->running_var).abs().max().item<double>(), 1e-12)
+            EXPECT_LE((bn->named_buffers()["running_var"] - stock->running_var).abs().max().item<double>(),
+                      1e-12)
                 << what;
             EXPECT_EQ(bn->named_buffers()["num_batches_tracked"].item<int64_t>(),
                       stock->num_batches_tracked.item<int64_t>());
@@ -198,8 +204,9 @@ TEST(EBatchNorm1d, ChannelsLastIsTheFlattenedBatch) {
   last->to(at::kDouble);
   plain->to(at::kDouble);
   const at::Tensor x = at::randn({4, 5, rep->size()}, at::kDouble) + 0.5;
-  EXPECT_LE((last->forward(x) - plain->forward(x.reshape({20, -1})).reshape({4, 5, -1})).abs().max().item<double>(),
-            1e-12);
+  EXPECT_LE(
+      (last->forward(x) - plain->forward(x.reshape({20, -1})).reshape({4, 5, -1})).abs().max().item<double>(),
+      1e-12);
   eqnn::testing::EquivarianceSweep sweep;
   sweep.prepare = [&](at::ScalarType dtype) { last->to(dtype); };
   sweep.inputs = [&](at::ScalarType dtype) { return std::vector<at::Tensor>{x.to(dtype)}; };
@@ -210,28 +217,33 @@ TEST(EBatchNorm1d, Errors) {
   auto rep = eqnn::parse_rep(eqnn::testing::group("C4"), "regular");
   auto layer = make_layer("eBatchNorm1d", rep);
   std::string text = error_text([&] { layer->forward(at::randn({2, 3, 4})); });
-  EXPECT_NE(text.find("eBatchNorm1d: expected input of shape (N, D) or (N, D, L) with D = 4 at dim 1 "
-                      "(torch.nn.BatchNorm1d's layout) for in_rep regular (size 4), got [2, 3, 4]; for features "
-                      "last (..., D), as in a model file, set channels_last: true"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("eBatchNorm1d: expected input of shape (N, D) or (N, D, L) with D = 4 at dim 1 "
+                "(torch.nn.BatchNorm1d's layout) for in_rep regular (size 4), got [2, 3, 4]; for features "
+                "last (..., D), as in a model file, set channels_last: true"),
+      std::string::npos)
       << text;
   text = error_text([&] { layer->forward(at::randn({4})); });
   EXPECT_NE(text.find("expected input of shape (N, D) or (N, D, L)"), std::string::npos) << text;
   text = error_text([&] { layer->forward(at::randn({1, 4})); });
-  EXPECT_NE(text.find("eBatchNorm1d: expected more than 1 value per feature when training"), std::string::npos)
+  EXPECT_NE(text.find("eBatchNorm1d: expected more than 1 value per feature when training"),
+            std::string::npos)
       << text;
   layer->eval();
   EXPECT_EQ(layer->forward(at::randn({1, 4})).sizes(), (std::vector<int64_t>{1, 4}));  // running stats: fine
   text = error_text([&] { make_layer("eBatchNorm1d", rep, "{eps: 0}"); });
-  EXPECT_NE(text.find("1:7: error: eBatchNorm1d: 'eps' must be a finite number > 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("1:7: error: eBatchNorm1d: 'eps' must be a finite number > 0"), std::string::npos)
+      << text;
   text = error_text([&] { make_layer("eBatchNorm1d", rep, "{momentum: 1.5}"); });
-  EXPECT_NE(text.find("error: eBatchNorm1d: 'momentum' must be a number in [0, 1]"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: eBatchNorm1d: 'momentum' must be a number in [0, 1]"), std::string::npos)
+      << text;
   text = error_text([&] { make_layer("eBatchNorm1d", rep, "{momentum: fast}"); });
   EXPECT_NE(text.find("momentum"), std::string::npos) << text;
   text = error_text([&] { make_layer("eBatchNorm1d", rep, "{num_features: 4}"); });
   EXPECT_NE(text.find("eBatchNorm1d: unknown key 'num_features'"), std::string::npos) << text;
-  EXPECT_NE(error_text([&] { eqnn::EBatchNorm1d(eqnn::EBatchNorm1dOptions(nullptr)); })
-                .find("eBatchNorm1d: in_rep is required"),
+  EXPECT_NE(error_text([&] {
+              eqnn::EBatchNorm1d(eqnn::EBatchNorm1dOptions(nullptr));
+            }).find("eBatchNorm1d: in_rep is required"),
             std::string::npos);
   // momentum: null (and "cumulative") is torch's momentum=None.
   auto cumulative = make_layer("eBatchNorm1d", rep, "{momentum: null}");

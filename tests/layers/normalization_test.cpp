@@ -450,4 +450,83 @@ TEST(ENormPerCopy, Errors) {
             std::string::npos);
 }
 
+// ---- normalize: per_copy (symm_learning's eLayerNorm statistic) ----
+
+TEST(ENormPerCopyStatistic, EquivariantOnEveryElement) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g))
+      for (const std::string type : {"eLayerNorm", "eRMSNorm"})
+        for (const std::string kwargs :
+             {"{normalize: per_copy, affine: per_copy}", "{normalize: per_copy}"}) {
+          auto layer = make_layer(type, rep, kwargs);
+          randomise(*layer, 17);
+          EXPECT_TRUE(layer->effective_parameters().empty());  // never stock
+          eqnn::testing::EquivarianceSweep sweep;
+          sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+          sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+            return eqnn::testing::random_inputs(size, dtype, 3);
+          };
+          eqnn::testing::ExpectEquivariant(*layer, sweep, type + " " + kwargs + " on " + spec + " " + label);
+        }
+  }
+}
+
+// symm_learning's eLayerNorm written densely: z = Qᵀx, each copy z_c / sqrt(‖z_c‖²/d_c + eps), times α_c,
+// back with Q, plus the invariant bias. Its defect: a 1-dim copy comes out as ±α (up to eps) whatever its
+// size.
+TEST(ENormPerCopyStatistic, IsSymmLearningsELayerNorm) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g)) {
+      eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(rep).eps(1e-6).affine("per_copy").normalize("per_copy"));
+      randomise(*norm, 23);
+      norm->to(at::kDouble);
+      const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) * 3;
+      const at::Tensor idx = copy_index(*rep);
+      const int64_t copies = static_cast<int64_t>(rep->irreps().size());
+      const at::Tensor alpha = norm->named_parameters()["weight"].detach();
+      const at::Tensor Q = to_tensor(rep->Q());
+      const at::Tensor z = at::matmul(x, Q);
+      at::Tensor expected_z = at::empty_like(z);
+      for (int64_t c = 0; c < copies; ++c) {
+        const at::Tensor cols = (idx == c).nonzero().squeeze(1);
+        const at::Tensor zc = z.index_select(1, cols);
+        const double d = static_cast<double>(cols.numel());
+        expected_z.index_copy_(1, cols, zc / at::sqrt(zc.pow(2).sum(1, true) / d + 1e-6) * alpha[c]);
+      }
+      const at::Tensor expected = at::matmul(expected_z, Q.t()) + norm->bias().detach();
+      const at::Tensor y = norm(x);
+      EXPECT_LE((y - expected).abs().max().item<double>(), 1e-12) << spec << " " << label;
+      // The defect: every 1-dim copy of Qᵀ(y − b) is ±α_c (up to eps) whatever its size: the same for 1000·x
+      // and 10000·x.
+      const at::Tensor yz = at::matmul(norm(x * 1000) - norm->bias().detach(), Q);
+      const at::Tensor yz100 = at::matmul(norm(x * 10000) - norm->bias().detach(), Q);
+      for (int64_t c = 0; c < copies; ++c) {
+        const at::Tensor cols = (idx == c).nonzero().squeeze(1);
+        if (cols.numel() != 1) continue;
+        const int64_t j = cols[0].item<int64_t>();
+        EXPECT_LE((yz.select(1, j).abs() - alpha[c].abs()).abs().max().item<double>(), 1e-5)
+            << spec << " " << label;
+        EXPECT_LE((yz100.select(1, j) - yz.select(1, j)).abs().max().item<double>(), 1e-5)
+            << spec << " " << label;
+      }
+    }
+  }
+}
+
+TEST(ENormPerCopyStatistic, Errors) {
+  auto rep = eqnn::parse_rep(eqnn::testing::group("C4"), "regular");
+  const std::string text = error_text([&] { make_layer("eRMSNorm", rep, "{normalize: copies}"); });
+  EXPECT_NE(
+      text.find("1:13: error: eRMSNorm: 'normalize' must be all (the statistics over all features, as torch; "
+                "the default) or per_copy (each irreducible copy by its own RMS, symm_learning's "
+                "eLayerNorm), found 'copies'"),
+      std::string::npos)
+      << text;
+  auto error = eqnn::validate(eqnn::ELayerNormOptions(rep).normalize("x"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "normalize");
+}
+
 }  // namespace
