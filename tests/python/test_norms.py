@@ -118,3 +118,52 @@ def test_batch_norm_channels_last_and_errors():
         enn.EBatchNorm1d(rep)(torch.randn(2, 3, 8))
     with pytest.raises(RuntimeError, match=r"expected more than 1 value per feature when training"):
         enn.EBatchNorm1d(rep)(torch.randn(1, 8))
+
+
+def test_normalize_per_copy_is_symm_learnings_layer_norm_statistic():
+    rep = eqnn.rep(eqnn.group("D4"), "2x regular + trivial + irrep(1)")
+    norm = enn.ELayerNorm(rep, affine="per_copy", normalize="per_copy").double()
+    assert norm.options["normalize"] == "per_copy"
+    assert enn.ERMSNorm(rep).options["normalize"] == "all"
+    assert eqnn.check_equivariance(norm, rep, rep) < 1e-10
+    x = torch.randn(3, rep.size, dtype=torch.float64)
+    Q = rep.change_of_basis
+    z = x @ Q
+    idx = copy_index(rep)
+    ms = torch.zeros(3, int(idx.max()) + 1, dtype=torch.float64).index_add_(1, idx, z * z)
+    ms = ms / torch.bincount(idx).to(torch.float64)
+    expected = (z / torch.sqrt(ms[:, idx] + 1e-5)) @ Q.T  # weight 1 and bias 0 at the start
+    torch.testing.assert_close(norm(x), expected, rtol=0, atol=1e-12)
+    assert norm.effective_parameters() == {}
+    with pytest.raises(ValueError, match="'normalize' must be all"):
+        enn.ERMSNorm(rep, normalize="per_irrep")
+
+
+def test_batch_norm_in_a_model_file(tmp_path):
+    """A model file feeds (batch, [seq,] features): eBatchNorm1d there takes channels_last: true and normalises
+    over every leading dim; without it a (batch, seq, D) input is refused with a message that says so."""
+    text = """eqnn: 1
+group: {type: DihedralGroup, n: 4}
+reps:
+  x: permutation(vertices)
+  h: 2x regular
+input: x
+layers:
+  - {type: eLinear, out_rep: h}
+  - {type: eBatchNorm1d, channels_last: %s}
+  - {type: eReLU}
+  - {type: eLinear, out_rep: x}
+"""
+    (tmp_path / "bn.yaml").write_text(text % "true")
+    model = eqnn.load_model(str(tmp_path / "bn.yaml")).double()
+    assert {"layers.1.running_mean", "layers.1.running_var", "layers.1.num_batches_tracked"} <= set(
+        model.state_dict())
+    assert eqnn.check_equivariance(model, model.input_rep, model.input_rep, shape=(4, 3)) < 1e-10
+    model(torch.randn(4, 3, 4, dtype=torch.float64))
+    assert int(model.state_dict()["layers.1.num_batches_tracked"]) > 0
+    model.eval()
+    assert eqnn.check_equivariance(model, model.input_rep, model.input_rep, shape=(4, 3)) < 1e-10
+    (tmp_path / "bn2.yaml").write_text(text % "false")
+    plain = eqnn.load_model(str(tmp_path / "bn2.yaml"))
+    with pytest.raises(RuntimeError, match="set channels_last: true"):
+        plain(torch.randn(4, 3, 4))
