@@ -167,3 +167,15 @@ layers:
     plain = eqnn.load_model(str(tmp_path / "bn2.yaml"))
     with pytest.raises(RuntimeError, match="set channels_last: true"):
         plain(torch.randn(4, 3, 4))
+
+
+def test_batch_norm_gradients():
+    """Training mode differentiates through the batch statistics (as torch), checked numerically."""
+    rep = eqnn.rep(eqnn.group("C4"), "regular + trivial + irrep(1)")
+    bn = enn.EBatchNorm1d(rep, track_running_stats=False).double()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+    x = torch.randn(5, rep.size, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: bn(t), (x,))
+    bn(x).pow(3).sum().backward()
+    assert bn.weight.grad.abs().max() > 0 and bn.bias_coefficients.grad.abs().max() > 0
