@@ -11,6 +11,7 @@
 #include <pybind11/pybind11.h>
 
 #include "e_activation.hpp"
+#include "e_batch_norm.hpp"
 #include "e_gated_nonlinearity.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
@@ -66,6 +67,8 @@ py::dict options_dict(const ELayerNormOptions& o) {
   py::dict d;
   d["eps"] = o.eps();
   d["elementwise_affine"] = o.elementwise_affine();
+  d["affine"] = o.affine();
+  d["normalize"] = o.normalize();
   d["bias_constraint"] = o.bias_constraint();
   return d;
 }
@@ -73,6 +76,17 @@ py::dict options_dict(const ERMSNormOptions& o) {
   py::dict d;
   d["eps"] = o.eps();
   d["elementwise_affine"] = o.elementwise_affine();
+  d["affine"] = o.affine();
+  d["normalize"] = o.normalize();
+  return d;
+}
+py::dict options_dict(const EBatchNorm1dOptions& o) {
+  py::dict d;
+  d["eps"] = o.eps();
+  d["momentum"] = o.momentum() ? py::object(py::float_(*o.momentum())) : py::object(py::str("cumulative"));
+  d["affine"] = o.affine();
+  d["track_running_stats"] = o.track_running_stats();
+  d["channels_last"] = o.channels_last();
   return d;
 }
 py::dict options_dict(const EGELUOptions& o) {
@@ -155,6 +169,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
                                           ETransformerEncoderLayerOptions(nullptr, 0), {"num_heads"}),
       entry<ELayerNormImpl>("eLayerNorm", ELayerNormOptions(nullptr)),
       entry<ERMSNormImpl>("eRMSNorm", ERMSNormOptions(nullptr)),
+      entry<EBatchNorm1dImpl>("eBatchNorm1d", EBatchNorm1dOptions(nullptr)),
       entry<EReLUImpl>("eReLU", EReLUOptions(nullptr)),
       entry<EGELUImpl>("eGELU", EGELUOptions(nullptr)),
       entry<ESiLUImpl>("eSiLU", ESiLUOptions(nullptr)),

@@ -40,12 +40,31 @@ std::optional<OptionError> check_eps(const std::string& what, double eps, double
                                  what, eps, stock_default)};
 }
 
+std::optional<OptionError> check_affine(const std::string& what, const std::string& affine) {
+  if (affine == "per_field" || affine == "per_copy") return std::nullopt;
+  return OptionError{"affine", fmt::format("{}: 'affine' must be per_field (one scale per orbit, feature or "
+                                           "irrep copy; the default) or per_copy (one scale per irreducible "
+                                           "copy in the rep's basis Q), found '{}'",
+                                           what, affine)};
+}
+
+std::optional<OptionError> check_normalize(const std::string& what, const std::string& normalize) {
+  if (normalize == "all" || normalize == "per_copy") return std::nullopt;
+  return OptionError{"normalize",
+                     fmt::format("{}: 'normalize' must be all (the statistics over all features, "
+                                 "as torch; the default) or per_copy (each irreducible copy by its "
+                                 "own RMS, symm_learning's eLayerNorm), found '{}'",
+                                 what, normalize)};
+}
+
 }  // namespace
 
 std::optional<OptionError> validate(const ELayerNormOptions& o) {
   const std::string what = "eLayerNorm";
   if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep is required"};
   if (auto error = check_eps(what, o.eps(), ELayerNormOptions(nullptr).eps())) return error;
+  if (auto error = check_affine(what, o.affine())) return error;
+  if (auto error = check_normalize(what, o.normalize())) return error;
   if (o.elementwise_affine())
     if (auto error = constraint_error(o.registry(), o.bias_constraint()))
       return OptionError{"bias_constraint", what + ": " + *error};
@@ -55,7 +74,9 @@ std::optional<OptionError> validate(const ELayerNormOptions& o) {
 std::optional<OptionError> validate(const ERMSNormOptions& o) {
   const std::string what = "eRMSNorm";
   if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep is required"};
-  return check_eps(what, o.eps(), ERMSNormOptions(nullptr).eps());
+  if (auto error = check_eps(what, o.eps(), ERMSNormOptions(nullptr).eps())) return error;
+  if (auto error = check_affine(what, o.affine())) return error;
+  return check_normalize(what, o.normalize());
 }
 
 NormFields norm_fields(const Representation& rep) {
@@ -85,7 +106,13 @@ NormFields norm_fields(const Representation& rep) {
     }
     return f;
   }
+  return copy_fields(rep);
+}
+
+NormFields copy_fields(const Representation& rep) {
   // Irrep copies: Q's column blocks in the order of rep.irreps(); the mean is taken along Q_triv·1.
+  const int64_t D = rep.size();
+  NormFields f;
   f.basis = to_tensor(rep.Q());
   f.kind = "irrep copy";
   const auto& irreps = rep.group().irreps();
@@ -101,6 +128,8 @@ NormFields norm_fields(const Representation& rep) {
     at::Tensor u = f.basis.index_select(1, to_long(trivial_columns)).sum(1);
     f.direction = u / u.norm();
   }
+  // Q = I, or an all-invariant rep (ρ(g) = I: the features themselves are trivial copies): scale in place.
+  if (rep.multiplicities()[0] == D || at::equal(f.basis, at::eye(D, at::kDouble))) f.basis = at::Tensor();
   return f;
 }
 
@@ -108,16 +137,22 @@ ENormBase::ENormBase(std::string name, bool centre) : Layer(std::move(name)), ce
 
 ENormBase::~ENormBase() = default;
 
-void ENormBase::build(RepPtr rep, double eps, bool affine, const ConstraintPtr& bias_constraint) {
+void ENormBase::build(RepPtr rep, double eps, bool affine, bool per_copy, bool per_copy_statistic,
+                      const ConstraintPtr& bias_constraint) {
   rep_ = std::move(rep);
   eps_ = eps;
   affine_ = affine;
+  per_copy_ = per_copy;
+  per_copy_statistic_ = per_copy_statistic;
   fields_ = norm_fields(*rep_);
-  stock_ = centre_ ? fields_.stock : !fields_.basis.defined();
+  copies_ = copy_fields(*rep_);
+  scale_fields_ = per_copy ? copies_ : fields_;
+  // Stock: the stock statistics (eRMSNorm's always are) and scales on the coordinates themselves.
+  stock_ = !per_copy_statistic && (centre_ ? fields_.stock : true) && !scale_fields_.basis.defined();
   converted_.clear();
   if (!affine_) return;
   const auto options = at::TensorOptions().dtype(c10::get_default_dtype());
-  register_parameter("weight", at::ones({fields_.count}, options));
+  register_parameter("weight", at::ones({scale_fields_.count}, options));
   if (bias_constraint && bias_constraint->dim() > 0) {
     if (bias_constraint->shape() != std::vector<int64_t>{rep_->size()})
       throw ConfigError(fmt::format("{}: bias constraint '{}' gives tensors of shape ({}), expected ({})",
@@ -138,9 +173,13 @@ const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& option
   return converted_.get(options, [this](const at::TensorOptions& o) {
     Converted c;
     auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
-    c.basis = cv(fields_.basis);
     c.direction = cv(fields_.direction);
-    c.field_of = fields_.field_of.to(o.device());
+    c.scale_basis = cv(scale_fields_.basis);
+    c.field_of = scale_fields_.field_of.to(o.device());
+    c.copy_basis = cv(copies_.basis);
+    c.copy_of = copies_.field_of.to(o.device());
+    at::Tensor mean = at::one_hot(copies_.field_of, copies_.count).to(at::kDouble);  // (D, copies)
+    c.copy_mean = (mean / mean.sum(0, /*keepdim=*/true)).to(o);
     return c;
   });
 }
@@ -168,14 +207,26 @@ at::Tensor ENormBase::forward(const at::Tensor& x) {
   const at::Tensor b = bias();
   if (stock_ && centre_) return at::layer_norm(x, {D}, scale, b, eps_);
   const Converted& c = converted(x.options());
-  at::Tensor centred = x;
-  if (centre_ && c.direction.defined()) centred = x - at::matmul(x, c.direction).unsqueeze(-1) * c.direction;
-  at::Tensor y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  at::Tensor y;
+  if (per_copy_statistic_) {
+    // z = Qᵀx; each copy by its own RMS: z_c / sqrt(‖z_c‖²/d_c + eps); back with Q.
+    const at::Tensor z = c.copy_basis.defined() ? at::matmul(x, c.copy_basis) : x;
+    const at::Tensor ms = at::matmul(z.pow(2), c.copy_mean).index_select(-1, c.copy_of);
+    y = z * at::rsqrt(ms + eps_);
+    if (c.copy_basis.defined()) y = at::matmul(y, c.copy_basis.t());
+  } else if (centre_ && fields_.stock) {
+    y = at::layer_norm(x, {D}, {}, {}, eps_);  // stock statistics, scales in the copy basis below
+  } else {
+    at::Tensor centred = x;
+    if (centre_ && c.direction.defined())
+      centred = x - at::matmul(x, c.direction).unsqueeze(-1) * c.direction;
+    y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  }
   if (!affine_) return y;
-  if (c.basis.defined())
+  if (c.scale_basis.defined())
     // Scale the field coordinates Fᵀy: y + F((Fᵀy)·(s − 1)), which is F((Fᵀy)·s) for orthogonal F but
     // rounds only in the correction, so it is exact where s = 1 (at initialisation, for instance).
-    y = y + at::matmul(at::matmul(y, c.basis) * (scale - 1), c.basis.t());
+    y = y + at::matmul(at::matmul(y, c.scale_basis) * (scale - 1), c.scale_basis.t());
   else
     y = y * scale;
   return b.defined() ? y + b : y;
@@ -198,8 +249,11 @@ int64_t ENormBase::unconstrained_parameter_count() {
 
 void ENormBase::pretty_print(std::ostream& os) const {
   os << name() << "(in_rep=" << rep_->describe() << ", eps=" << eps_
+     << ", normalize=" << (per_copy_statistic_ ? "per_copy" : "all")
      << ", elementwise_affine=" << std::boolalpha << affine_;
-  if (affine_) os << ", scale: " << fields_.count << " (one per " << fields_.kind << ")";
+  if (affine_)
+    os << ", affine=" << (per_copy_ ? "per_copy" : "per_field") << ", scale: " << scale_fields_.count
+       << " (one per " << scale_fields_.kind << ")";
   if (bias_.defined()) os << ", bias: invariant dim " << bias_.constraint()->dim();
   os << (stock_ ? ", = stock " : ", generalised ") << (centre_ ? "LayerNorm" : "RMSNorm") << ")";
 }
@@ -216,7 +270,8 @@ void ELayerNormImpl::reset() {
   ConstraintPtr bias;
   if (options.elementwise_affine())
     bias = make_constraint(options.registry(), options.bias_constraint(), {nullptr, options.in_rep()});
-  build(options.in_rep(), options.eps(), options.elementwise_affine(), bias);
+  build(options.in_rep(), options.eps(), options.elementwise_affine(), options.affine() == "per_copy",
+        options.normalize() == "per_copy", bias);
 }
 
 ERMSNormImpl::ERMSNormImpl(ERMSNormOptions options_)
@@ -228,7 +283,8 @@ ERMSNormImpl::~ERMSNormImpl() = default;
 
 void ERMSNormImpl::reset() {
   if (auto error = validate(options)) throw ConfigError(error->message);
-  build(options.in_rep(), options.eps(), options.elementwise_affine(), nullptr);
+  build(options.in_rep(), options.eps(), options.elementwise_affine(), options.affine() == "per_copy",
+        options.normalize() == "per_copy", nullptr);
 }
 
 }  // namespace eqnn

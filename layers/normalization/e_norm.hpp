@@ -13,6 +13,15 @@
 // - Affine. One learnable scale per field — an orbit of the permutation action (permutation reps), a
 //   feature (all-invariant reps) or an irrep copy (otherwise), applied in the field basis (B or Q) — and a
 //   bias on the invariant vectors only (InvariantConstraint). Scale 1 and bias 0 at the start, as stock.
+// - Affine "per_copy" (option `affine`): one scale per irreducible copy of the rep's change of basis Q
+//   (symm_learning's eAffine): y ← y + Q((Qᵀy)·(α − 1)) = Q diag(α) Qᵀ y; the bias stays invariant. It
+//   equals "per_field" where every field is one irrep copy (sums of irreps in their own basis) or the rep
+//   is all-invariant with Q = I; on a permutation rep it has more scales than orbits (one per copy of the
+//   regular rep's irreps, not one per orbit) and no stock form.
+// - Statistic "per_copy" (option `normalize`; symm_learning's eLayerNorm): no centring, each irreducible
+//   copy z_c of z = Qᵀx divided by its own RMS, z_c / sqrt(‖z_c‖²/d_c + eps), then back with Q. ‖z_c‖ is
+//   invariant, so this is equivariant; but a 1-dim copy goes to ±1 (sign(z_c) up to eps) whatever its size,
+//   and a trivial copy loses its magnitude entirely. Never stock. The default "all" is the statistic above.
 // - eRMSNorm is the same without centring and without bias (as torch.nn.RMSNorm).
 // - Export: where the layer equals the stock module (identity field basis, all-ones centring direction) its
 //   effective_parameters() are the stock `weight` (the per-field scale spread over the features) and
@@ -46,6 +55,12 @@ struct ELayerNormOptions {
   TORCH_ARG(double, eps) = 1e-5;
   /// A learnable scale per field and an invariant bias.
   TORCH_ARG(bool, elementwise_affine) = true;
+  /// Where the scales live: "per_field" (one per orbit / feature / irrep copy, the stock LayerNorm's weight
+  /// tied per orbit: exportable) or "per_copy" (one per irreducible copy in the basis Q, symm_learning's).
+  TORCH_ARG(std::string, affine) = "per_field";
+  /// The statistic: "all" (mean and variance over all features, as torch) or "per_copy" (each irreducible
+  /// copy divided by its own RMS, no centring: symm_learning's eLayerNorm).
+  TORCH_ARG(std::string, normalize) = "all";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
 };
@@ -57,10 +72,14 @@ struct ERMSNormOptions {
   /// Added to the mean square; must be > 0.
   TORCH_ARG(double, eps) = 1e-6;
   TORCH_ARG(bool, elementwise_affine) = true;
+  /// "per_field" or "per_copy", as ELayerNormOptions::affine.
+  TORCH_ARG(std::string, affine) = "per_field";
+  /// "all" (mean square over all features, as torch) or "per_copy", as ELayerNormOptions::normalize.
+  TORCH_ARG(std::string, normalize) = "all";
 };
 
-/// What is wrong with a set of options (see OptionError; key "in_rep", "eps" or "bias_constraint"). The
-/// constructors throw it as ConfigError; the YAML factories locate it at the key.
+/// What is wrong with a set of options (see OptionError; key "in_rep", "eps", "affine", "normalize" or
+/// "bias_constraint"). The constructors throw it as ConfigError; the YAML factories locate it at the key.
 std::optional<OptionError> validate(const ELayerNormOptions& options);
 std::optional<OptionError> validate(const ERMSNormOptions& options);
 
@@ -77,6 +96,9 @@ struct NormFields {
   std::string kind;  // "orbit", "feature" or "irrep copy"
 };
 NormFields norm_fields(const Representation& rep);
+/// The irreducible copies of a representation as fields: basis Q (undefined when Q = I), one field per
+/// entry of rep.irreps(), the same invariant direction as norm_fields where the rep has a trivial part.
+NormFields copy_fields(const Representation& rep);
 
 /// Shared machinery of the two norms.
 class ENormBase : public Layer {
@@ -94,7 +116,10 @@ class ENormBase : public Layer {
 
   /// Scale 1 per field and bias 0, as the stock modules start.
   void reset_parameters();
+  /// The fields of the statistics (norm_fields).
   const NormFields& fields() const { return fields_; }
+  /// The fields of the scales: fields() for "per_field", copy_fields() for "per_copy".
+  const NormFields& scale_fields() const { return scale_fields_; }
   /// True when the layer computes exactly the stock module (and exports as it).
   bool is_stock() const { return stock_; }
   /// The per-field scale spread over the coordinates of the field basis (D).
@@ -106,18 +131,19 @@ class ENormBase : public Layer {
   ENormBase(std::string name, bool centre);
   /// Builds the fields and registers `weight` (one per field) and, with a bias constraint of positive
   /// dimension, `bias_coefficients`.
-  void build(RepPtr rep, double eps, bool affine, const ConstraintPtr& bias_constraint);
+  void build(RepPtr rep, double eps, bool affine, bool per_copy, bool per_copy_statistic,
+             const ConstraintPtr& bias_constraint);
 
  private:
   struct Converted {
-    at::Tensor basis, direction, field_of;
+    at::Tensor direction, scale_basis, field_of, copy_basis, copy_of, copy_mean;
   };
   const Converted& converted(const at::TensorOptions& options) const;
 
   RepPtr rep_;
   double eps_ = 0;
-  bool affine_ = false, centre_ = false, stock_ = false;
-  NormFields fields_;
+  bool affine_ = false, centre_ = false, stock_ = false, per_copy_ = false, per_copy_statistic_ = false;
+  NormFields fields_, scale_fields_, copies_;
   /// The registered per-field scale "weight" (fields), looked up each time rather than kept as a member, so
   /// a parameter the owner replaces (as the Python wrapper does, sharing its nn.Parameter) is the one used.
   at::Tensor weight() const;

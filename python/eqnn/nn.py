@@ -23,6 +23,7 @@ from . import _C
 from ._C import Representation
 
 __all__ = [
+    "EBatchNorm1d",
     "EELU",
     "EGELU",
     "EGatedNonlinearity",
@@ -425,8 +426,8 @@ def _check_mask(mask: Optional[torch.Tensor], name: str) -> None:
 
 
 class _Norm(Layer):
-    """A normalisation over in_rep with torch's (eps, elementwise_affine) arguments; the C++ Options give the
-    defaults."""
+    """A normalisation over in_rep with torch's (eps, elementwise_affine) arguments and eqnn's keyword-only
+    ``affine`` (where the scales live) and ``normalize`` (the statistic); the C++ Options give the defaults."""
 
     def __init__(
         self,
@@ -435,9 +436,13 @@ class _Norm(Layer):
         elementwise_affine: Optional[bool] = None,
         device=None,
         dtype=None,
+        *,
+        affine: Optional[str] = None,
+        normalize: Optional[str] = None,
     ):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
-                         **_given(eps=eps, elementwise_affine=elementwise_affine))
+                         **_given(eps=eps, elementwise_affine=elementwise_affine, affine=affine,
+                                  normalize=normalize))
 
 
 @_document_defaults("eLayerNorm")
@@ -448,8 +453,16 @@ class ELayerNorm(_Norm):
     Args:
         in_rep: the representation normalised over (size = normalized_shape).
         eps: added to the variance, > 0 (default {eps}).
-        elementwise_affine: a learnable scale per field and an invariant bias (default {elementwise_affine}).
+        elementwise_affine: a learnable scale and an invariant bias (default {elementwise_affine}).
         device, dtype: as torch.nn.LayerNorm.
+        affine: where the scales live (keyword-only, default {affine!r}): per_field, one per orbit of a
+            permutation rep (torch's weight tied per orbit, exportable), per feature of an all-invariant rep,
+            per irrep copy otherwise; or per_copy, one per irreducible copy in the rep's basis Q,
+            y = Q diag(weight) Qᵀ x̂ + bias (symm_learning's eAffine).
+        normalize: the statistic (keyword-only, default {normalize!r}): all, the mean and variance over all
+            features (torch's); or per_copy, each irreducible copy of Qᵀx divided by its own RMS without
+            centring (symm_learning's eLayerNorm: with affine="per_copy" it is that layer; a 1-dim copy
+            then comes out as ±1 whatever its size).
 
     An argument left at None takes the default of the C++ ``ELayerNormOptions``.
 
@@ -460,18 +473,23 @@ class ELayerNorm(_Norm):
         torch.Size([5, 24])
         >>> eqnn.check_equivariance(norm, rep, rep) < 1e-10
         True
+        >>> eqnn.nn.ELayerNorm(rep, affine="per_copy").weight.shape  # 6 irrep copies per regular
+        torch.Size([18])
     """
 
 
 @_document_defaults("eRMSNorm")
 class ERMSNorm(_Norm):
-    """RMSNorm that commutes with the group action: x / sqrt(mean(x²) + eps), a scale per field.
+    """RMSNorm that commutes with the group action: x / sqrt(mean(x²) + eps), then the scales.
 
     Args:
         in_rep: the representation normalised over (size = normalized_shape).
         eps: added to the mean square, > 0 (default {eps}).
-        elementwise_affine: a learnable scale per field (default {elementwise_affine}).
+        elementwise_affine: learnable scales (default {elementwise_affine}).
         device, dtype: as torch.nn.RMSNorm.
+        affine: per_field or per_copy, as ELayerNorm (keyword-only, default {affine!r}); per_copy is
+            symm_learning's eRMSNorm.
+        normalize: all or per_copy, as ELayerNorm (keyword-only, default {normalize!r}).
 
     An argument left at None takes the default of the C++ ``ERMSNormOptions``.
 
@@ -483,6 +501,56 @@ class ERMSNorm(_Norm):
         >>> eqnn.check_equivariance(norm, rep, rep) < 1e-10
         True
     """
+
+
+@_document_defaults("eBatchNorm1d")
+class EBatchNorm1d(Layer):
+    """BatchNorm1d that commutes with the group action, for any representation: torch.nn.BatchNorm1d's
+    arguments and semantics with the mean projected onto the invariant vectors and one variance per
+    irreducible copy.
+
+    Args:
+        in_rep: the representation of the features (size = num_features).
+        eps: added to the variance, > 0 (default {eps}).
+        momentum: weight of the batch statistic in the running averages (default {momentum}); torch's
+            ``momentum=None`` (cumulative average) is written ``momentum="cumulative"`` here, because None
+            means "the C++ default" throughout eqnn.nn.
+        affine: a learnable scale per irreducible copy and an invariant bias (default {affine}).
+        track_running_stats: keep running statistics and use them in eval mode (default
+            {track_running_stats}).
+        device, dtype: as torch.nn.BatchNorm1d.
+        channels_last: keyword-only (default {channels_last}): input (..., D) with the statistics over
+            every leading dim, instead of torch's (N, D) or (N, D, L).
+
+    Parameters: ``weight`` (one per copy) and ``bias_coefficients`` (the invariant bias). Buffers, in
+    state_dict as torch's: ``running_mean`` (D, invariant), ``running_var`` (one per irreducible copy, in
+    the order of the rep's irreps), ``num_batches_tracked``. On an all-invariant rep (``"kx trivial"``,
+    any rep of C1) it is torch.nn.BatchNorm1d and ``effective_parameters()`` gives its state_dict.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular + standard")
+        >>> bn = eqnn.nn.EBatchNorm1d(rep)
+        >>> bn(torch.randn(8, 18, 3)).shape
+        torch.Size([8, 18, 3])
+        >>> bn.running_mean.shape, bn.running_var.shape  # 6 irrep copies per regular, + 1
+        (torch.Size([18]), torch.Size([13]))
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        eps: Optional[float] = None,
+        momentum: Optional[Any] = None,
+        affine: Optional[bool] = None,
+        track_running_stats: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        *,
+        channels_last: Optional[bool] = None,
+    ):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(eps=eps, momentum=momentum, affine=affine,
+                                  track_running_stats=track_running_stats, channels_last=channels_last))
 
 
 class _Activation(Layer):

@@ -2,7 +2,8 @@
 // element of several groups and representations (permutation or not), float64 and float32, batched and
 // unbatched; torch::nn::LayerNorm with the exported parameters as the oracle where the two must agree
 // (permutation and all-invariant reps); the invariant statistics elsewhere; never constant, never NaN;
-// errors.
+// errors. affine: per_copy (one scale per irreducible copy in the basis Q): equivariance on every element,
+// symm_learning's eRMSNorm formula written densely, equal to per_field where the scales are all equal.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
@@ -274,11 +275,10 @@ TEST(ENorm, EvalModeUnderNoGradMatchesTrainMode) {
 
 TEST(ENorm, Errors) {
   auto rep = eqnn::parse_rep(eqnn::testing::group("C5"), "regular");
-  EXPECT_NE(
-      error_text([&] {
-        make_layer("eLayerNorm", rep, "{epz: 1.0}");
-      }).find("eLayerNorm: unknown key 'epz' (did you mean 'eps'?); allowed keys: eps, elementwise_affine"),
-      std::string::npos);
+  EXPECT_NE(error_text([&] { make_layer("eLayerNorm", rep, "{epz: 1.0}"); })
+                .find("eLayerNorm: unknown key 'epz' (did you mean 'eps'?); allowed keys: eps, "
+                      "elementwise_affine, affine, normalize"),
+            std::string::npos);
   // eps <= 0 is a configuration error, located at the key.
   for (const std::string eps : {"-1", "0"}) {
     const std::string text = error_text([&] { make_layer("eRMSNorm", rep, "{eps: " + eps + "}"); });
@@ -316,6 +316,217 @@ TEST(ENorm, Errors) {
               layer->forward(at::randn({2, 4}));
             }).find("eLayerNorm: expected input of shape (..., 5) for in_rep regular (size 5), got [2, 4]"),
             std::string::npos);
+}
+
+// ---- affine: per_copy ----
+
+// The reps the per_copy tests sweep: regular, "2x regular + trivial + irrep(1)", a random orthogonal basis.
+std::vector<std::pair<std::string, RepPtr>> per_copy_reps(const eqnn::GroupPtr& g) {
+  return {
+      {"regular", eqnn::parse_rep(g, "regular")},
+      {"2x regular + trivial + irrep(1)", eqnn::parse_rep(g, "2x regular + trivial + irrep(1)")},
+      {"random basis", eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + trivial + irrep(1)"), 5)}};
+}
+
+// The copy of each coordinate of the Q basis, from the rep's irreps (the test's own bookkeeping).
+at::Tensor copy_index(const Representation& rep) {
+  std::vector<int64_t> idx;
+  int64_t copy = 0;
+  for (int k : rep.irreps()) {
+    for (int c = 0; c < rep.group().irreps()[static_cast<size_t>(k)].dim; ++c) idx.push_back(copy);
+    ++copy;
+  }
+  return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+}
+
+TEST(ENormPerCopy, EquivariantOnEveryElement) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g))
+      for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
+        auto layer = make_layer(type, rep, "{affine: per_copy}");
+        randomise(*layer, 13);
+        auto* norm = dynamic_cast<eqnn::ENormBase*>(layer.get());
+        ASSERT_NE(norm, nullptr);
+        EXPECT_EQ(norm->scale_fields().kind, "irrep copy");
+        EXPECT_EQ(layer->named_parameters()["weight"].numel(), static_cast<int64_t>(rep->irreps().size()));
+        eqnn::testing::EquivarianceSweep sweep;
+        sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+        sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+          return eqnn::testing::random_inputs(size, dtype, 3);
+        };
+        eqnn::testing::ExpectEquivariant(*layer, sweep, type + " per_copy on " + spec + " " + label);
+      }
+  }
+}
+
+// symm_learning's eRMSNorm written densely: x / sqrt(eps + mean(x²)), then Q diag(α per copy) Qᵀ.
+TEST(ENormPerCopy, RMSNormIsSymmLearningsFormula) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g)) {
+      eqnn::ERMSNorm norm(eqnn::ERMSNormOptions(rep).eps(1e-4).affine("per_copy"));
+      randomise(*norm, 21);
+      norm->to(at::kDouble);
+      const at::Tensor x = at::randn({7, rep->size()}, at::kDouble) * 2;
+      const at::Tensor alpha = norm->named_parameters()["weight"].detach().index_select(0, copy_index(*rep));
+      const at::Tensor Q = to_tensor(rep->Q());
+      const at::Tensor xhat = x / at::sqrt(1e-4 + x.pow(2).mean(-1, true));
+      const at::Tensor expected = at::matmul(xhat, at::matmul(Q * alpha, Q.t()).t());
+      EXPECT_LE((norm(x) - expected).abs().max().item<double>(), 1e-12) << spec << " " << label;
+    }
+  }
+}
+
+// All scales equal to c: per_copy (c·I in any basis) equals per_field with the same constant (and bias).
+TEST(ENormPerCopy, EqualScalesEqualPerField) {
+  for (const std::string spec : {"C4", "D4"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g))
+      for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
+        auto copy = make_layer(type, rep, "{affine: per_copy}");
+        auto field = make_layer(type, rep, "{affine: per_field}");
+        copy->to(at::kDouble);
+        field->to(at::kDouble);
+        {
+          at::NoGradGuard no_grad;
+          copy->named_parameters()["weight"].fill_(1.7);
+          field->named_parameters()["weight"].fill_(1.7);
+          auto params = copy->named_parameters();  // find() points into it: keep it alive
+          if (auto* b = params.find("bias_coefficients")) {
+            b->copy_(at::arange(b->numel(), at::kDouble) * 0.3 - 0.5);
+            field->named_parameters()["bias_coefficients"].copy_(*b);
+          }
+        }
+        const at::Tensor x = at::randn({5, rep->size()}, at::kDouble);
+        EXPECT_LE((copy->forward(x) - field->forward(x)).abs().max().item<double>(), 1e-12)
+            << type << " " << spec << " " << label;
+        // Different scales per copy make a different function on these reps.
+        {
+          at::NoGradGuard no_grad;
+          copy->named_parameters()["weight"].copy_(
+              at::linspace(0.5, 2, copy->named_parameters()["weight"].numel(), at::kDouble));
+        }
+        EXPECT_GT((copy->forward(x) - field->forward(x)).abs().max().item<double>(), 1e-3)
+            << type << " " << label;
+      }
+  }
+}
+
+// per_copy exports only where Q = I and the statistics are stock (an all-invariant rep): there it is
+// per_field; on a regular rep it has no stock form, and export refuses it.
+TEST(ENormPerCopy, ExportOnlyWhereStock) {
+  auto g = eqnn::testing::group("D4");
+  auto trivial = eqnn::parse_rep(g, "3x trivial");
+  for (const std::string type : {"eLayerNorm", "eRMSNorm"}) {
+    auto layer = make_layer(type, trivial, "{affine: per_copy}");
+    EXPECT_FALSE(layer->effective_parameters().empty()) << type;
+    auto regular = make_layer(type, eqnn::parse_rep(g, "2x regular"), "{affine: per_copy}");
+    EXPECT_TRUE(regular->effective_parameters().empty()) << type;
+  }
+  eqnn::ELayerNorm ln(eqnn::ELayerNormOptions(trivial).affine("per_copy"));
+  EXPECT_TRUE(ln->is_stock());
+  randomise(*ln, 2);
+  ln->to(at::kDouble);
+  const at::Tensor x = at::randn({4, 3}, at::kDouble);
+  EXPECT_LE((ln(x) - stock_layer_norm(*ln, x, 1e-5)).abs().max().item<double>(), 1e-12);
+}
+
+TEST(ENormPerCopy, Errors) {
+  auto rep = eqnn::parse_rep(eqnn::testing::group("C4"), "regular");
+  const std::string text = error_text([&] { make_layer("eLayerNorm", rep, "{affine: per_orbit}"); });
+  EXPECT_NE(
+      text.find("1:10: error: eLayerNorm: 'affine' must be per_field (one scale per orbit, feature or irrep "
+                "copy; the default) or per_copy (one scale per irreducible copy in the rep's basis Q), "
+                "found 'per_orbit'"),
+      std::string::npos)
+      << text;
+  auto error = eqnn::validate(eqnn::ERMSNormOptions(rep).affine("both"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "affine");
+  EXPECT_NE(error_text([&] {
+              eqnn::ERMSNorm(eqnn::ERMSNormOptions(rep).affine("x"));
+            }).find("eRMSNorm: 'affine' must be per_field"),
+            std::string::npos);
+}
+
+// ---- normalize: per_copy (symm_learning's eLayerNorm statistic) ----
+
+TEST(ENormPerCopyStatistic, EquivariantOnEveryElement) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g))
+      for (const std::string type : {"eLayerNorm", "eRMSNorm"})
+        for (const std::string kwargs :
+             {"{normalize: per_copy, affine: per_copy}", "{normalize: per_copy}"}) {
+          auto layer = make_layer(type, rep, kwargs);
+          randomise(*layer, 17);
+          EXPECT_TRUE(layer->effective_parameters().empty());  // never stock
+          eqnn::testing::EquivarianceSweep sweep;
+          sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+          sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
+            return eqnn::testing::random_inputs(size, dtype, 3);
+          };
+          eqnn::testing::ExpectEquivariant(*layer, sweep, type + " " + kwargs + " on " + spec + " " + label);
+        }
+  }
+}
+
+// symm_learning's eLayerNorm written densely: z = Qᵀx, each copy z_c / sqrt(‖z_c‖²/d_c + eps), times α_c,
+// back with Q, plus the invariant bias. Its defect: a 1-dim copy comes out as ±α (up to eps) whatever its
+// size.
+TEST(ENormPerCopyStatistic, IsSymmLearningsELayerNorm) {
+  for (const std::string spec : {"C4", "D4", "Ico"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& [label, rep] : per_copy_reps(g)) {
+      eqnn::ELayerNorm norm(eqnn::ELayerNormOptions(rep).eps(1e-6).affine("per_copy").normalize("per_copy"));
+      randomise(*norm, 23);
+      norm->to(at::kDouble);
+      const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) * 3;
+      const at::Tensor idx = copy_index(*rep);
+      const int64_t copies = static_cast<int64_t>(rep->irreps().size());
+      const at::Tensor alpha = norm->named_parameters()["weight"].detach();
+      const at::Tensor Q = to_tensor(rep->Q());
+      const at::Tensor z = at::matmul(x, Q);
+      at::Tensor expected_z = at::empty_like(z);
+      for (int64_t c = 0; c < copies; ++c) {
+        const at::Tensor cols = (idx == c).nonzero().squeeze(1);
+        const at::Tensor zc = z.index_select(1, cols);
+        const double d = static_cast<double>(cols.numel());
+        expected_z.index_copy_(1, cols, zc / at::sqrt(zc.pow(2).sum(1, true) / d + 1e-6) * alpha[c]);
+      }
+      const at::Tensor expected = at::matmul(expected_z, Q.t()) + norm->bias().detach();
+      const at::Tensor y = norm(x);
+      EXPECT_LE((y - expected).abs().max().item<double>(), 1e-12) << spec << " " << label;
+      // The defect: every 1-dim copy of Qᵀ(y − b) is ±α_c (up to eps) whatever its size: the same for 1000·x
+      // and 10000·x.
+      const at::Tensor yz = at::matmul(norm(x * 1000) - norm->bias().detach(), Q);
+      const at::Tensor yz100 = at::matmul(norm(x * 10000) - norm->bias().detach(), Q);
+      for (int64_t c = 0; c < copies; ++c) {
+        const at::Tensor cols = (idx == c).nonzero().squeeze(1);
+        if (cols.numel() != 1) continue;
+        const int64_t j = cols[0].item<int64_t>();
+        EXPECT_LE((yz.select(1, j).abs() - alpha[c].abs()).abs().max().item<double>(), 1e-5)
+            << spec << " " << label;
+        EXPECT_LE((yz100.select(1, j) - yz.select(1, j)).abs().max().item<double>(), 1e-5)
+            << spec << " " << label;
+      }
+    }
+  }
+}
+
+TEST(ENormPerCopyStatistic, Errors) {
+  auto rep = eqnn::parse_rep(eqnn::testing::group("C4"), "regular");
+  const std::string text = error_text([&] { make_layer("eRMSNorm", rep, "{normalize: copies}"); });
+  EXPECT_NE(
+      text.find("1:13: error: eRMSNorm: 'normalize' must be all (the statistics over all features, as torch; "
+                "the default) or per_copy (each irreducible copy by its own RMS, symm_learning's "
+                "eLayerNorm), found 'copies'"),
+      std::string::npos)
+      << text;
+  auto error = eqnn::validate(eqnn::ELayerNormOptions(rep).normalize("x"));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->key, "normalize");
 }
 
 }  // namespace
