@@ -26,6 +26,8 @@ TORCH_MODULE = {
     "ETransformerEncoderLayer": (torch.nn.TransformerEncoderLayer, {"d_model": "in_rep"}),
     "ERMSNorm": (torch.nn.RMSNorm, {"normalized_shape": "in_rep"}),
     "EGELU": (torch.nn.GELU, {}),
+    "EConv1d": (torch.nn.Conv1d, {"in_channels": "in_rep", "out_channels": "out_rep"}),
+    "EConvTranspose1d": (torch.nn.ConvTranspose1d, {"in_channels": "in_rep", "out_channels": "out_rep"}),
 }
 
 
@@ -36,7 +38,7 @@ def rep():
 
 def required(cls, rep):
     """Values for the parameters after in_rep that have no default (a new one fails here by name)."""
-    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu"}
+    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3}
     params = list(inspect.signature(cls).parameters.values())[1:]
     return {p.name: values[p.name] for p in params if p.default is inspect.Parameter.empty}
 
