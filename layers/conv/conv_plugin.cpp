@@ -69,11 +69,12 @@ std::shared_ptr<eqnn::Layer> make_conv(const eqnn::LayerArgs& args) {
 std::shared_ptr<eqnn::Layer> make_conv_transpose(const eqnn::LayerArgs& args) {
   const YAML::Node& kw = args.kwargs;
   y::check_keys(kw,
-                {"out_rep", "kernel_size", "stride", "padding", "output_padding", "groups", "bias", "dilation",
-                 "padding_mode", "init_scheme", "weight_constraint", "bias_constraint"},
+                {"out_rep", "kernel_size", "stride", "padding", "output_padding", "groups", "bias",
+                 "dilation", "padding_mode", "init_scheme", "weight_constraint", "bias_constraint"},
                 "eConvTranspose1d");
   common_checks(args, "eConvTranspose1d");
-  eqnn::EConvTranspose1dOptions o(args.in_rep, args.resolve_rep(kw["out_rep"]), y::get_int(kw, "kernel_size"));
+  eqnn::EConvTranspose1dOptions o(args.in_rep, args.resolve_rep(kw["out_rep"]),
+                                  y::get_int(kw, "kernel_size"));
   o.stride(y::get_int(kw, "stride", o.stride()))
       .padding(y::get_int(kw, "padding", o.padding()))
       .output_padding(y::get_int(kw, "output_padding", o.output_padding()))

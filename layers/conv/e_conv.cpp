@@ -27,8 +27,9 @@ std::vector<int64_t> TapConstraint::shape() const {
 }
 
 at::Tensor TapConstraint::expand(const at::Tensor& theta) const {
-  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim(), "TapConstraint::expand: expected coefficients of shape (..., ",
-              dim(), "), got ", theta.sizes());
+  TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim(),
+              "TapConstraint::expand: expected coefficients of shape (..., ", dim(), "), got ",
+              theta.sizes());
   std::vector<int64_t> split(theta.sizes().begin(), theta.sizes().end() - 1);
   split.push_back(taps_);
   split.push_back(inner_->dim());
@@ -39,8 +40,8 @@ at::Tensor TapConstraint::analyse(const at::Tensor& w) const {
   const auto s = shape();
   const auto n = static_cast<int64_t>(s.size());
   TORCH_CHECK(w.dim() >= n && w.sizes().slice(w.dim() - n).vec() == s,
-              "TapConstraint::analyse: expected a tensor of shape (..., ", fmt::format("{}", fmt::join(s, ", ")),
-              "), got ", w.sizes());
+              "TapConstraint::analyse: expected a tensor of shape (..., ",
+              fmt::format("{}", fmt::join(s, ", ")), "), got ", w.sizes());
   at::Tensor theta = inner_->analyse(w);  // (..., K, dim)
   std::vector<int64_t> flat(theta.sizes().begin(), theta.sizes().end() - 2);
   flat.push_back(dim());
@@ -60,15 +61,17 @@ namespace {
 at::TensorOptions default_options() { return at::TensorOptions().dtype(c10::get_default_dtype()); }
 
 std::optional<OptionError> validate_common(const std::string& what, const RepPtr& in, const RepPtr& out,
-                                           int64_t kernel_size, int64_t stride, int64_t dilation, int64_t groups,
-                                           const std::string& init_scheme, const Registry* registry,
-                                           const std::string& weight_constraint, bool bias,
-                                           const std::string& bias_constraint) {
+                                           int64_t kernel_size, int64_t stride, int64_t dilation,
+                                           int64_t groups, const std::string& init_scheme,
+                                           const Registry* registry, const std::string& weight_constraint,
+                                           bool bias, const std::string& bias_constraint) {
   if (!in) return OptionError{"in_rep", what + ": in_rep and out_rep are required"};
   if (!out) return OptionError{"out_rep", what + ": in_rep and out_rep are required"};
   if (kernel_size < 1)
-    return OptionError{"kernel_size", fmt::format("{}: kernel_size must be at least 1, got {}", what, kernel_size)};
-  if (stride < 1) return OptionError{"stride", fmt::format("{}: stride must be at least 1, got {}", what, stride)};
+    return OptionError{"kernel_size",
+                       fmt::format("{}: kernel_size must be at least 1, got {}", what, kernel_size)};
+  if (stride < 1)
+    return OptionError{"stride", fmt::format("{}: stride must be at least 1, got {}", what, stride)};
   if (dilation < 1)
     return OptionError{"dilation", fmt::format("{}: dilation must be at least 1, got {}", what, dilation)};
   if (groups != 1) {
@@ -86,16 +89,18 @@ std::optional<OptionError> validate_common(const std::string& what, const RepPtr
 
 std::optional<OptionError> validate(const EConv1dOptions& o) {
   const std::string what = "eConv1d";
-  if (auto e = validate_common(what, o.in_rep(), o.out_rep(), o.kernel_size(), o.stride(), o.dilation(), o.groups(),
-                               o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(), o.bias_constraint()))
+  if (auto e = validate_common(what, o.in_rep(), o.out_rep(), o.kernel_size(), o.stride(), o.dilation(),
+                               o.groups(), o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
+                               o.bias_constraint()))
     return e;
   const ConvPadding& p = o.padding();
   if (p.is_amount() && p.amount < 0)
     return OptionError{"padding", fmt::format("{}: padding must be at least 0, got {}", what, p.amount)};
   if (!p.is_amount() && p.mode != "same" && p.mode != "valid") {
-    return OptionError{"padding", fmt::format("{}: invalid padding string '{}', should be one of 'valid', 'same' "
-                                              "(or an amount ≥ 0)",
-                                              what, p.mode)};
+    return OptionError{"padding",
+                       fmt::format("{}: invalid padding string '{}', should be one of 'valid', 'same' "
+                                   "(or an amount ≥ 0)",
+                                   what, p.mode)};
   }
   if (p.mode == "same" && o.stride() != 1) {
     return OptionError{"padding", fmt::format("{}: padding='same' is not supported for strided convolutions "
@@ -104,26 +109,29 @@ std::optional<OptionError> validate(const EConv1dOptions& o) {
   }
   const std::string& m = o.padding_mode();
   if (m != "zeros" && m != "reflect" && m != "replicate" && m != "circular") {
-    return OptionError{"padding_mode",
-                       fmt::format("{}: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', "
-                                   "got '{}'",
-                                   what, m)};
+    return OptionError{
+        "padding_mode",
+        fmt::format("{}: padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', "
+                    "got '{}'",
+                    what, m)};
   }
   return std::nullopt;
 }
 
 std::optional<OptionError> validate(const EConvTranspose1dOptions& o) {
   const std::string what = "eConvTranspose1d";
-  if (auto e = validate_common(what, o.in_rep(), o.out_rep(), o.kernel_size(), o.stride(), o.dilation(), o.groups(),
-                               o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(), o.bias_constraint()))
+  if (auto e = validate_common(what, o.in_rep(), o.out_rep(), o.kernel_size(), o.stride(), o.dilation(),
+                               o.groups(), o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
+                               o.bias_constraint()))
     return e;
   if (o.padding() < 0)
     return OptionError{"padding", fmt::format("{}: padding must be at least 0, got {}", what, o.padding())};
   if (o.output_padding() < 0 || (o.output_padding() >= o.stride() && o.output_padding() >= o.dilation())) {
-    return OptionError{"output_padding",
-                       fmt::format("{}: output_padding must be at least 0 and smaller than either stride ({}) or "
-                                   "dilation ({}), got {}",
-                                   what, o.stride(), o.dilation(), o.output_padding())};
+    return OptionError{
+        "output_padding",
+        fmt::format("{}: output_padding must be at least 0 and smaller than either stride ({}) or "
+                    "dilation ({}), got {}",
+                    what, o.stride(), o.dilation(), o.output_padding())};
   }
   if (o.padding_mode() != "zeros") {
     return OptionError{"padding_mode", fmt::format("{}: only 'zeros' padding mode is supported (as torch's "
@@ -155,8 +163,9 @@ void EConvBase::build(const std::string& what, bool transposed, const std::strin
   const InitScheme scheme = parse_init_scheme(init_scheme);
   auto inner = make_constraint(registry, weight_constraint, {in_, out_});
   if (inner->shape() != std::vector<int64_t>{out_->size(), in_->size()})
-    throw ConfigError(fmt::format("{} weight: constraint '{}' gives tensors of shape ({}), expected ({}, {})", what,
-                                  inner->name(), fmt::join(inner->shape(), ", "), out_->size(), in_->size()));
+    throw ConfigError(fmt::format("{} weight: constraint '{}' gives tensors of shape ({}), expected ({}, {})",
+                                  what, inner->name(), fmt::join(inner->shape(), ", "), out_->size(),
+                                  in_->size()));
   auto taps = std::make_shared<TapConstraint>(inner, kernel_size_, fan_scale, xavier_scale);
   weight_ = ConstrainedParameter(*this, "weight", taps, scheme, default_options());
   bias_ = ConstrainedParameter();
@@ -164,8 +173,8 @@ void EConvBase::build(const std::string& what, bool transposed, const std::strin
   if (bias) {
     auto b = make_constraint(registry, bias_constraint, {nullptr, out_});
     if (b->shape() != std::vector<int64_t>{out_->size()})
-      throw ConfigError(fmt::format("{} bias: constraint '{}' gives tensors of shape ({}), expected ({})", what,
-                                    b->name(), fmt::join(b->shape(), ", "), out_->size()));
+      throw ConfigError(fmt::format("{} bias: constraint '{}' gives tensors of shape ({}), expected ({})",
+                                    what, b->name(), fmt::join(b->shape(), ", "), out_->size()));
     if (b->dim() > 0) {
       bias_ = ConstrainedParameter(*this, "bias", b, InitScheme::zeros, default_options());
     } else {
@@ -212,13 +221,14 @@ int64_t EConvBase::unconstrained_parameter_count() {
 at::Tensor EConvBase::channels_first(const at::Tensor& x, const std::string& what) const {
   const int64_t c = in_->size();
   if (features_last_) {
-    TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-1) == c, what, ": expected input of shape (batch, seq, ",
-                c, ") or (seq, ", c, ") for in_rep ", in_->describe(), " (a model file's layout, features last), got ",
-                x.sizes());
+    TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-1) == c, what,
+                ": expected input of shape (batch, seq, ", c, ") or (seq, ", c, ") for in_rep ",
+                in_->describe(), " (a model file's layout, features last), got ", x.sizes());
     return x.transpose(-1, -2);
   }
   TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-2) == c, what, ": expected input of shape (N, ", c,
-              ", L) or (", c, ", L) for in_rep ", in_->describe(), " (channels = in_rep.size), got ", x.sizes());
+              ", L) or (", c, ", L) for in_rep ", in_->describe(), " (channels = in_rep.size), got ",
+              x.sizes());
   return x;
 }
 
@@ -227,13 +237,12 @@ void EConvBase::print_parameters(std::ostream& stream) const {
   stream << ", weight=" << w->name() << "[" << w->method() << ", " << w->dim() << " of "
          << out_->size() * in_->size() * kernel_size_ << "]";
   if (bias_.defined())
-    stream << ", bias=" << bias_.constraint()->name() << "[" << bias_.constraint()->dim() << " of " << out_->size()
-           << "]";
+    stream << ", bias=" << bias_.constraint()->name() << "[" << bias_.constraint()->dim() << " of "
+           << out_->size() << "]";
   else if (!bias_note_.empty())
     stream << ", " << bias_note_;
   else
     stream << ", bias=false";
-  if (features_last_) stream << ", features last";
   stream << ")";
 }
 
@@ -268,8 +277,8 @@ at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
   at::Tensor x = channels_first(input, "eConv1d");
   const int64_t length = x.size(-1);
   TORCH_CHECK(output_length(length) >= 1, "eConv1d: input length ", length, " is too short for kernel_size ",
-              options.kernel_size(), ", dilation ", options.dilation(), " and padding ", options.padding().describe(),
-              " (the output would be empty)");
+              options.kernel_size(), ", dilation ", options.dilation(), " and padding ",
+              options.padding().describe(), " (the output would be empty)");
   const at::Tensor w = weight(), b = bias();
   const ConvPadding& p = options.padding();
   const std::vector<int64_t> stride{options.stride()}, dilation{options.dilation()};
@@ -323,14 +332,14 @@ void EConvTranspose1dImpl::reset() {
 void EConvTranspose1dImpl::reset_parameters() { reset_weights(options.init_scheme()); }
 
 int64_t EConvTranspose1dImpl::output_length(int64_t length) const {
-  return (length - 1) * options.stride() - 2 * options.padding() + options.dilation() * (options.kernel_size() - 1) +
-         options.output_padding() + 1;
+  return (length - 1) * options.stride() - 2 * options.padding() +
+         options.dilation() * (options.kernel_size() - 1) + options.output_padding() + 1;
 }
 
 at::Tensor EConvTranspose1dImpl::forward(const at::Tensor& input) {
   const at::Tensor x = channels_first(input, "eConvTranspose1d");
-  TORCH_CHECK(x.size(-1) >= 1 && output_length(x.size(-1)) >= 1, "eConvTranspose1d: input length ", x.size(-1),
-              " with padding ", options.padding(), " gives an empty output");
+  TORCH_CHECK(x.size(-1) >= 1 && output_length(x.size(-1)) >= 1, "eConvTranspose1d: input length ",
+              x.size(-1), " with padding ", options.padding(), " gives an empty output");
   const at::Tensor y = at::conv_transpose1d(x, weight(), bias(), options.stride(), options.padding(),
                                             options.output_padding(), 1, options.dilation());
   return restore_layout(y);

@@ -1,12 +1,12 @@
 // eConv1d and eConvTranspose1d: torch's Conv1d / ConvTranspose1d on (N, C, L) with the group acting on the
 // channels, every kernel tap an equivariant map.
 //
-// Maths. eConv1d computes y[:, t] = b + Σ_k W_k x[:, s·t − p + d·k] with W_k = W[:, :, k] ∈ Hom_G(in, out) for
-// every tap k and b invariant. The group acts on the channels only (the same ρ(g) at every position), so
+// Maths. eConv1d computes y[:, t] = b + Σ_k W_k x[:, s·t − p + d·k] with W_k = W[:, :, k] ∈ Hom_G(in, out)
+// for every tap k and b invariant. The group acts on the channels only (the same ρ(g) at every position), so
 // f(ρ_in(g) x) = Σ_k W_k ρ_in(g) x[...] + b = ρ_out(g) (Σ_k W_k x[...] + b) = ρ_out(g) f(x): the padding
 // (zeros, reflect, replicate, circular) acts on positions and commutes with ρ(g). eConvTranspose1d computes
-// y[:, s·t − p + d·k] += V_kᵀ x[:, t] with torch's weight layout (in, out, K), V_k = W[:, :, k] (in, out); its
-// taps are equivariant when V_kᵀ ∈ Hom_G(in, out), which is how it is parametrised.
+// y[:, s·t − p + d·k] += V_kᵀ x[:, t] with torch's weight layout (in, out, K), V_k = W[:, :, k] (in, out);
+// its taps are equivariant when V_kᵀ ∈ Hom_G(in, out), which is how it is parametrised.
 //
 // Parameters: weight_coefficients θ of K·dim Hom_G(in, out) entries, tap-major (θ.view(K, dim)[k] are the
 // coefficients of tap k), expanded with one batched call of the weight constraint (TapConstraint) to
@@ -59,8 +59,8 @@ struct ConvPadding {
   ConvPadding() = default;
   template <typename T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
   ConvPadding(T amount) : amount(static_cast<int64_t>(amount)) {}  // NOLINT(google-explicit-constructor)
-  ConvPadding(std::string mode) : mode(std::move(mode)) {}  // NOLINT(google-explicit-constructor)
-  ConvPadding(const char* mode) : mode(mode) {}             // NOLINT(google-explicit-constructor)
+  ConvPadding(std::string mode) : mode(std::move(mode)) {}         // NOLINT(google-explicit-constructor)
+  ConvPadding(const char* mode) : mode(mode) {}                    // NOLINT(google-explicit-constructor)
   bool is_amount() const { return mode.empty(); }
   std::string describe() const { return is_amount() ? std::to_string(amount) : "'" + mode + "'"; }
   int64_t amount = 0;
@@ -142,7 +142,8 @@ class EConvBase : public Layer {
 
  protected:
   void build(const std::string& what, bool transposed, const std::string& init_scheme, bool bias,
-             const std::string& weight_constraint, const std::string& bias_constraint, const Registry* registry);
+             const std::string& weight_constraint, const std::string& bias_constraint,
+             const Registry* registry);
   void reset_weights(const std::string& init_scheme);
   /// x moved to (N, C, L) / (C, L) with C checked; `what` names the layer.
   at::Tensor channels_first(const at::Tensor& x, const std::string& what) const;

@@ -15,11 +15,14 @@
 
 #include "e_conv.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/model/export_weights.hpp"
 #include "eqnn/model/model.hpp"
+#include "eqnn/model/tensor_file.hpp"
 #include "eqnn/util/error.hpp"
 #include "equivariance.hpp"
 #include "layers.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -55,9 +58,10 @@ std::vector<RepPair> rep_pairs(const eqnn::GroupPtr& g) {
   using eqnn::parse_rep;
   std::vector<RepPair> pairs;
   pairs.push_back({"regular -> regular", parse_rep(g, "regular"), parse_rep(g, "regular")});
-  pairs.push_back({"2x regular + trivial + irrep(1) -> regular", parse_rep(g, "2x regular + trivial + irrep(1)"),
-                   parse_rep(g, "regular")});
-  pairs.push_back({"random basis -> 2x regular", eqnn::testing::random_basis(parse_rep(g, "regular + trivial"), 7),
+  pairs.push_back({"2x regular + trivial + irrep(1) -> regular",
+                   parse_rep(g, "2x regular + trivial + irrep(1)"), parse_rep(g, "regular")});
+  pairs.push_back({"random basis -> 2x regular",
+                   eqnn::testing::random_basis(parse_rep(g, "regular + trivial"), 7),
                    parse_rep(g, "2x regular")});
   pairs.push_back({"regular -> irrep(1) (no bias)", parse_rep(g, "regular"), parse_rep(g, "irrep(1)")});
   return pairs;
@@ -120,7 +124,8 @@ INSTANTIATE_TEST_SUITE_P(Groups, ConvEquivariance, ::testing::Values("C4", "D4",
 // ρ(g) directly, not through the layer's constraint.
 TEST(Conv, EveryTapCommutesWithTheGroup) {
   const auto g = eqnn::testing::group("D4");
-  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"), out = eqnn::parse_rep(g, "regular");
+  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"),
+               out = eqnn::parse_rep(g, "regular");
   eqnn::EConv1d conv(EConv1dOptions(in, out, 4));
   eqnn::EConvTranspose1d tconv(EConvTranspose1dOptions(in, out, 4));
   conv->to(at::kDouble);
@@ -146,13 +151,14 @@ void copy_into(torch::nn::Module& stock, eqnn::Layer& ours) {
 
 // Outputs and gradients (input and coefficients) equal stock torch with the copied weights.
 void expect_same_as_stock(eqnn::EConvBase& ours, torch::nn::Module& stock,
-                          const std::function<at::Tensor(const at::Tensor&)>& stock_forward, const at::Tensor& x0,
-                          const std::string& what) {
+                          const std::function<at::Tensor(const at::Tensor&)>& stock_forward,
+                          const at::Tensor& x0, const std::string& what) {
   ours.to(at::kDouble);
   stock.to(at::kDouble);
   eqnn::testing::randomise(ours, 5);
   copy_into(stock, ours);
-  const at::Tensor x = x0.detach().clone().set_requires_grad(true), xs = x0.detach().clone().set_requires_grad(true);
+  const at::Tensor x = x0.detach().clone().set_requires_grad(true),
+                   xs = x0.detach().clone().set_requires_grad(true);
   const at::Tensor y = ours.forward(x), ys = stock_forward(xs);
   ASSERT_EQ(y.sizes(), ys.sizes()) << what;
   EXPECT_LE((y - ys).abs().max().item<double>(), 1e-12) << what;
@@ -177,7 +183,8 @@ void expect_same_as_stock(eqnn::EConvBase& ours, torch::nn::Module& stock,
 
 TEST(Conv, EqualsStockConv1dWithCopiedWeights) {
   const auto g = eqnn::testing::group("D4");
-  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"), out = eqnn::parse_rep(g, "regular");
+  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"),
+               out = eqnn::parse_rep(g, "regular");
   struct Case {
     std::string label;
     EConv1dOptions ours;
@@ -188,14 +195,16 @@ TEST(Conv, EqualsStockConv1dWithCopiedWeights) {
   const torch::nn::Conv1dOptions s(ci, co, 3);
   std::vector<Case> cases = {
       {"default", b, s},
-      {"stride 2 padding 1", EConv1dOptions(b).stride(2).padding(1), torch::nn::Conv1dOptions(s).stride(2).padding(1)},
+      {"stride 2 padding 1", EConv1dOptions(b).stride(2).padding(1),
+       torch::nn::Conv1dOptions(s).stride(2).padding(1)},
       {"same", EConv1dOptions(b).padding("same"), torch::nn::Conv1dOptions(s).padding(torch::kSame)},
       {"valid dilation 2", EConv1dOptions(b).padding("valid").dilation(2),
        torch::nn::Conv1dOptions(s).padding(torch::kValid).dilation(2)},
       {"no bias", EConv1dOptions(b).bias(false), torch::nn::Conv1dOptions(s).bias(false)},
       {"reflect", EConv1dOptions(b).padding(2).padding_mode("reflect"),
        torch::nn::Conv1dOptions(s).padding(2).padding_mode(torch::kReflect)},
-      {"replicate same K4 dilation 3", EConv1dOptions(in, out, 4).padding("same").dilation(3).padding_mode("replicate"),
+      {"replicate same K4 dilation 3",
+       EConv1dOptions(in, out, 4).padding("same").dilation(3).padding_mode("replicate"),
        torch::nn::Conv1dOptions(ci, co, 4).padding(torch::kSame).dilation(3).padding_mode(torch::kReplicate)},
       {"circular stride 3", EConv1dOptions(b).padding(1).stride(3).padding_mode("circular"),
        torch::nn::Conv1dOptions(s).padding(1).stride(3).padding_mode(torch::kCircular)},
@@ -204,8 +213,9 @@ TEST(Conv, EqualsStockConv1dWithCopiedWeights) {
     eqnn::EConv1d ours(c.ours);
     torch::nn::Conv1d stock(c.stock);
     for (const at::Tensor& x : {at::randn({3, ci, 11}, at::kDouble), at::randn({ci, 10}, at::kDouble)}) {
-      expect_same_as_stock(*ours, *stock, [&](const at::Tensor& t) { return stock->forward(t); }, x,
-                           c.label + " " + fmt::format("{}", fmt::join(x.sizes(), "x")));
+      expect_same_as_stock(
+          *ours, *stock, [&](const at::Tensor& t) { return stock->forward(t); }, x,
+          c.label + " " + fmt::format("{}", fmt::join(x.sizes(), "x")));
       // torch's output length.
       EXPECT_EQ(ours->output_length(x.size(-1)), stock->forward(x).size(-1)) << c.label;
     }
@@ -228,7 +238,8 @@ TEST(Conv, EqualsStockConv1dWithCopiedWeights) {
 
 TEST(Conv, EqualsStockConvTranspose1dWithCopiedWeights) {
   const auto g = eqnn::testing::group("C4");
-  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"), out = eqnn::parse_rep(g, "regular");
+  const RepPtr in = eqnn::parse_rep(g, "2x regular + trivial + irrep(1)"),
+               out = eqnn::parse_rep(g, "regular");
   const int64_t ci = in->size(), co = out->size();
   struct Case {
     std::string label;
@@ -239,7 +250,8 @@ TEST(Conv, EqualsStockConvTranspose1dWithCopiedWeights) {
   const torch::nn::ConvTranspose1dOptions s(ci, co, 3);
   std::vector<Case> cases = {
       {"default", b, s},
-      {"stride 2 padding 1 output_padding 1", EConvTranspose1dOptions(b).stride(2).padding(1).output_padding(1),
+      {"stride 2 padding 1 output_padding 1",
+       EConvTranspose1dOptions(b).stride(2).padding(1).output_padding(1),
        torch::nn::ConvTranspose1dOptions(s).stride(2).padding(1).output_padding(1)},
       {"dilation 2 padding 2", EConvTranspose1dOptions(b).dilation(2).padding(2),
        torch::nn::ConvTranspose1dOptions(s).dilation(2).padding(2)},
@@ -250,7 +262,8 @@ TEST(Conv, EqualsStockConvTranspose1dWithCopiedWeights) {
     eqnn::EConvTranspose1d ours(c.ours);
     torch::nn::ConvTranspose1d stock(c.stock);
     for (const at::Tensor& x : {at::randn({3, ci, 6}, at::kDouble), at::randn({ci, 5}, at::kDouble)}) {
-      expect_same_as_stock(*ours, *stock, [&](const at::Tensor& t) { return stock->forward(t); }, x, c.label);
+      expect_same_as_stock(
+          *ours, *stock, [&](const at::Tensor& t) { return stock->forward(t); }, x, c.label);
       EXPECT_EQ(ours->output_length(x.size(-1)), stock->forward(x).size(-1)) << c.label;
     }
   }
@@ -284,7 +297,8 @@ TEST(Conv, StockInitHasTorchPerEntryVariance) {
   EXPECT_NEAR(mean_square(conv, "bias") * 3 * fan_conv, 1.0, 0.25);
   // xavier: 2/(K(in + out)).
   auto xavier = [&] { return eqnn::EConv1d(EConv1dOptions(in, out, k).init_scheme("xavier_normal")).ptr(); };
-  EXPECT_NEAR(mean_square(xavier, "weight") * static_cast<double>(k * (in->size() + out->size())) / 2, 1.0, 0.05);
+  EXPECT_NEAR(mean_square(xavier, "weight") * static_cast<double>(k * (in->size() + out->size())) / 2, 1.0,
+              0.05);
 }
 
 TEST(Conv, BiasNoteWhenOutRepHasNoTrivialPart) {
@@ -323,7 +337,8 @@ layers:
   const at::Tensor y = model->forward(x);
   EXPECT_EQ(y.sizes().vec(), (std::vector<int64_t>{2, 20, 17}));
   // Stock torch, channels first, from the exported tensors.
-  torch::nn::Conv1d c1(torch::nn::Conv1dOptions(17, 8, 3).padding(torch::kSame).padding_mode(torch::kCircular));
+  torch::nn::Conv1d c1(
+      torch::nn::Conv1dOptions(17, 8, 3).padding(torch::kSame).padding_mode(torch::kCircular));
   torch::nn::ConvTranspose1d c2(torch::nn::ConvTranspose1dOptions(8, 17, 4).stride(2).padding(1));
   c1->to(at::kDouble);
   c2->to(at::kDouble);
@@ -331,7 +346,7 @@ layers:
     at::NoGradGuard no_grad;
     for (const auto& [name, t] : model->effective_parameters()) {
       torch::nn::Module& target = name.rfind("layers.0.", 0) == 0 ? static_cast<torch::nn::Module&>(*c1)
-                                                                   : static_cast<torch::nn::Module&>(*c2);
+                                                                  : static_cast<torch::nn::Module&>(*c2);
       target.named_parameters()[name.substr(name.find('.', 7) + 1)].copy_(t);
     }
     const at::Tensor expected = c2->forward(c1->forward(x.transpose(1, 2))).transpose(1, 2);
@@ -341,6 +356,12 @@ layers:
   ASSERT_EQ(names.size(), 4U);
   EXPECT_EQ(names[0].first, "layers.0.weight");
   EXPECT_EQ(names[3].first, "layers.1.bias");
+  // eqnn export writes exactly these tensors under these names.
+  eqnn::testing::TempDir dir;
+  eqnn::export_weights(*model, dir.file("w.pt"));
+  const auto saved = eqnn::load_pickle_file(dir.file("w.pt"), "export").toGenericDict();
+  ASSERT_EQ(saved.size(), names.size());
+  for (const auto& [name, t] : names) EXPECT_TRUE(at::equal(saved.at(name).toTensor(), t)) << name;
   // Features last: the group acts on the last dimension.
   EXPECT_LE(eqnn::testing::equivariance_error([&](const at::Tensor& t) { return model->forward(t); },
                                               *model->input_rep(), *model->output_rep(), x),
@@ -350,7 +371,9 @@ layers:
 TEST(Conv, OptionErrorsAreClear) {
   const auto g = eqnn::testing::group("C4");
   const RepPtr r = eqnn::parse_rep(g, "regular");
-  auto conv_error = [&](EConv1dOptions o) { return error_text<eqnn::ConfigError>([&] { eqnn::EConv1d c(o); }); };
+  auto conv_error = [&](EConv1dOptions o) {
+    return error_text<eqnn::ConfigError>([&] { eqnn::EConv1d c(o); });
+  };
   EXPECT_HAS(conv_error(EConv1dOptions(r, r, 0)), "eConv1d: kernel_size must be at least 1, got 0");
   EXPECT_HAS(conv_error(EConv1dOptions(r, r, 3).stride(0)), "stride must be at least 1");
   EXPECT_HAS(conv_error(EConv1dOptions(r, r, 3).padding(-1)), "padding must be at least 0, got -1");
@@ -367,16 +390,23 @@ TEST(Conv, OptionErrorsAreClear) {
   EXPECT_HAS(t_error(EConvTranspose1dOptions(r, r, 3).padding_mode("reflect")), "only 'zeros' padding mode");
   EXPECT_HAS(t_error(EConvTranspose1dOptions(r, r, 3).output_padding(1)),
              "output_padding must be at least 0 and smaller than either stride (1) or dilation (1), got 1");
-  EXPECT_HAS(t_error(EConvTranspose1dOptions(r, r, 3).groups(4)), "eConvTranspose1d: groups = 4 is not supported");
+  EXPECT_HAS(t_error(EConvTranspose1dOptions(r, r, 3).groups(4)),
+             "eConvTranspose1d: groups = 4 is not supported");
   // Wrong channel count / rank.
   eqnn::EConv1d conv(EConv1dOptions(r, r, 3));
-  EXPECT_HAS(error_text<c10::Error>([&] { conv->forward(at::randn({2, 5, 9})); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               conv->forward(at::randn({2, 5, 9}));
+             }),
              "eConv1d: expected input of shape (N, 4, L) or (4, L)");
   EXPECT_HAS(error_text<c10::Error>([&] { conv->forward(at::randn({2, 4, 9, 1})); }), "got [2, 4, 9, 1]");
-  EXPECT_HAS(error_text<c10::Error>([&] { conv->forward(at::randn({2, 4, 2})); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               conv->forward(at::randn({2, 4, 2}));
+             }),
              "input length 2 is too short for kernel_size 3");
   eqnn::EConvTranspose1d tconv(EConvTranspose1dOptions(r, r, 3));
-  EXPECT_HAS(error_text<c10::Error>([&] { tconv->forward(at::randn({4, 9, 2})); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               tconv->forward(at::randn({4, 9, 2}));
+             }),
              "eConvTranspose1d: expected input of shape (N, 4, L)");
 }
 
@@ -400,7 +430,9 @@ TEST(Conv, YamlErrorsAreLocatedAtTheKey) {
   // The YAML layer takes features last: (batch, seq, D).
   auto layer = make_layer("eConv1d", r, "{out_rep: 2x regular, kernel_size: 3, padding: 1}");
   EXPECT_EQ(layer->forward(at::randn({2, 6, 4})).sizes().vec(), (std::vector<int64_t>{2, 6, 8}));
-  EXPECT_HAS(error_text<c10::Error>([&] { layer->forward(at::randn({2, 4, 6})); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               layer->forward(at::randn({2, 4, 6}));
+             }),
              "expected input of shape (batch, seq, 4) or (seq, 4)");
 }
 

@@ -148,6 +148,14 @@ def test_module_behaviour_and_model_file(tmp_path):
     assert torch.equal(twin(x), conv(x))
     conv(x).square().sum().backward()
     assert conv.weight_coefficients.grad.abs().sum() > 0
+    # Eval mode under no_grad caches the expanded kernel; an in-place edit of the coefficients is still seen.
+    conv.eval()
+    with torch.no_grad():
+        y2 = conv(x)
+        assert torch.equal(conv(x), y2)
+        conv.weight_coefficients.mul_(2)
+        assert not torch.allclose(conv(x), y2)
+    conv.train()
     seq = torch.nn.Sequential(conv, torch.nn.ReLU(), enn.EConvTranspose1d(r, r, 2, stride=2))
     assert seq(x).shape == (2, 8, 20)
     # A model file's conv takes (batch, seq, D) and convolves over seq.
