@@ -156,6 +156,12 @@ def test_module_behaviour_and_model_file(tmp_path):
         conv.weight_coefficients.mul_(2)
         assert not torch.allclose(conv(x), y2)
     conv.train()
+    # state_dict round trip (the bases record the per-tap constraint); another kernel size is refused.
+    fresh = enn.EConv1d(r, r, 3, padding=1)
+    fresh.load_state_dict(conv.state_dict())
+    assert torch.equal(fresh(x), conv(x))
+    with pytest.raises(Exception, match=r"expands to shape \[3, 8, 8\] in the state_dict but \[5, 8, 8\]"):
+        enn.EConv1d(r, r, 5, padding=1).load_state_dict(conv.state_dict())
     seq = torch.nn.Sequential(conv, torch.nn.ReLU(), enn.EConvTranspose1d(r, r, 2, stride=2))
     assert seq(x).shape == (2, 8, 20)
     # A model file's conv takes (batch, seq, D) and convolves over seq.
