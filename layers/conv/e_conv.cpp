@@ -1,6 +1,7 @@
 // eConv1d, eConvTranspose1d and the per-tap constraint they share (e_conv.hpp).
 #include "e_conv.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "eqnn/util/error.hpp"
+#include "eqnn/util/limits.hpp"
 
 namespace eqnn {
 
@@ -70,6 +72,15 @@ std::optional<OptionError> validate_common(const std::string& what, const RepPtr
   if (kernel_size < 1)
     return OptionError{"kernel_size",
                        fmt::format("{}: kernel_size must be at least 1, got {}", what, kernel_size)};
+  // The dense kernel (out · in · K entries) is built at every expansion: refuse one eqnn would not build.
+  const int64_t per_tap = std::max<int64_t>(1, in->size() * out->size()), limit = max_matrix_entries();
+  if (kernel_size > limit / per_tap) {
+    return OptionError{
+        "kernel_size",
+        fmt::format("{}: a kernel of {} x {} x {} entries is larger than eqnn builds (at most {} "
+                    "entries; set EQNN_MAX_WEIGHT_ENTRIES to allow more)",
+                    what, out->size(), in->size(), kernel_size, limit)};
+  }
   if (stride < 1)
     return OptionError{"stride", fmt::format("{}: stride must be at least 1, got {}", what, stride)};
   if (dilation < 1)
@@ -221,9 +232,11 @@ int64_t EConvBase::unconstrained_parameter_count() {
 at::Tensor EConvBase::channels_first(const at::Tensor& x, const std::string& what) const {
   const int64_t c = in_->size();
   if (features_last_) {
-    TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-1) == c, what,
-                ": expected input of shape (batch, seq, ", c, ") or (seq, ", c, ") for in_rep ",
-                in_->describe(), " (a model file's layout, features last), got ", x.sizes());
+    // A 2-D (batch, D) input has no sequence: convolving over its batch would be silently wrong.
+    TORCH_CHECK(x.dim() == 3 && x.size(-1) == c, what,
+                ": in a model file the layer convolves over the sequence of ",
+                "(batch, seq, D) tokens: expected input of shape (batch, seq, ", c, ") for in_rep ",
+                in_->describe(), ", got ", x.sizes());
     return x.transpose(-1, -2);
   }
   TORCH_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-2) == c, what, ": expected input of shape (N, ", c,
@@ -276,9 +289,13 @@ int64_t EConv1dImpl::output_length(int64_t length) const {
 at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
   at::Tensor x = channels_first(input, "eConv1d");
   const int64_t length = x.size(-1);
-  TORCH_CHECK(output_length(length) >= 1, "eConv1d: input length ", length, " is too short for kernel_size ",
-              options.kernel_size(), ", dilation ", options.dilation(), " and padding ",
-              options.padding().describe(), " (the output would be empty)");
+  // An eqnn::Error (not a c10::Error): data that does not fit, reported as such (the CLI prints it plainly).
+  if (output_length(length) < 1) {
+    throw Error(
+        fmt::format("eConv1d: input length {} is too short for kernel_size {}, dilation {} and padding {} "
+                    "(the output would be empty)",
+                    length, options.kernel_size(), options.dilation(), options.padding().describe()));
+  }
   const at::Tensor w = weight(), b = bias();
   const ConvPadding& p = options.padding();
   const std::vector<int64_t> stride{options.stride()}, dilation{options.dilation()};
@@ -338,8 +355,10 @@ int64_t EConvTranspose1dImpl::output_length(int64_t length) const {
 
 at::Tensor EConvTranspose1dImpl::forward(const at::Tensor& input) {
   const at::Tensor x = channels_first(input, "eConvTranspose1d");
-  TORCH_CHECK(x.size(-1) >= 1 && output_length(x.size(-1)) >= 1, "eConvTranspose1d: input length ",
-              x.size(-1), " with padding ", options.padding(), " gives an empty output");
+  if (x.size(-1) < 1 || output_length(x.size(-1)) < 1) {
+    throw Error(fmt::format("eConvTranspose1d: input length {} with padding {} gives an empty output",
+                            x.size(-1), options.padding()));
+  }
   const at::Tensor y = at::conv_transpose1d(x, weight(), bias(), options.stride(), options.padding(),
                                             options.output_padding(), 1, options.dilation());
   return restore_layout(y);

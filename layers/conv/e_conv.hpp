@@ -134,9 +134,9 @@ class EConvBase : public Layer {
   const ConstrainedParameter& weight_parameter() const { return weight_; }
   const ConstrainedParameter& bias_parameter() const { return bias_; }
 
-  /// Model files give tokens features last, (batch, seq, D): with `on`, forward takes (N, L, C) or (L, C)
-  /// and returns (N, L', C_out) / (L', C_out), convolving over the sequence. Off (the default): torch's
-  /// (N, C, L) / (C, L). The YAML factory turns it on.
+  /// Model files give tokens features last, (batch, seq, D): with `on`, forward takes (N, L, C) and returns
+  /// (N, L', C_out), convolving over the sequence (a 2-D (batch, D) input is refused: it has no sequence).
+  /// Off (the default): torch's (N, C, L) / (C, L). The YAML factory turns it on.
   void set_features_last(bool on) { features_last_ = on; }
   bool features_last() const { return features_last_; }
 

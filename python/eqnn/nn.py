@@ -611,7 +611,7 @@ class ENormPool(Layer):
 class _Conv(Layer):
     """What EConv1d and EConvTranspose1d share: the C++ layer is the model files' one, which takes tokens
     features last; forward hands it torch's (N, C, L) as (N, L, C) and returns (N, C_out, L_out) (two
-    transposed views: the C++ convolution sees the caller's own memory layout)."""
+    transposed views: the C++ convolution sees the caller's own memory layout); (C, L) as a batch of one."""
 
     def _setup(self, in_rep: Representation, out_rep: Representation) -> None:
         held = self.options
@@ -628,6 +628,8 @@ class _Conv(Layer):
         if input.dim() not in (2, 3) or input.shape[-2] != self.in_channels:
             raise RuntimeError(f"{self.__class__.__name__}: expected input of shape (N, {self.in_channels}, L) or "
                                f"({self.in_channels}, L) (channels = in_rep.size), got {tuple(input.shape)}")
+        if input.dim() == 2:  # unbatched: a batch of one (the C++ layer takes (batch, seq, D) only)
+            return self._eqnn_ready().forward(input.t().unsqueeze(0)).squeeze(0).t()
         return self._eqnn_ready().forward(input.transpose(-1, -2)).transpose(-1, -2)
 
 

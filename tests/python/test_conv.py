@@ -117,6 +117,18 @@ def test_dense_per_tap_weights_into_coefficients():
     with torch.no_grad():
         tconv.weight_coefficients.copy_(hom.analyse(dense_t.permute(2, 1, 0)).reshape(-1))
     assert (tconv.effective_parameters()["weight"] - dense_t).abs().max() < 1e-12
+    # Weight and bias together: a state_dict whose effective tensors are given in another ("dense") basis is
+    # re-projected onto this module's bases on load.
+    ref = enn.EConv1d(in_rep, out_rep, 5, dtype=torch.float64)
+    eff = ref.effective_parameters()
+    state = conv.state_dict()
+    state["_extra_state"] = {
+        "eqnn_bases": {"weight_coefficients": "dense", "bias_coefficients": "dense"},
+        "eqnn_effective": {"weight_coefficients": eff["weight"].permute(2, 0, 1).contiguous(),
+                           "bias_coefficients": eff["bias"]}}
+    conv.load_state_dict(state)
+    x = torch.randn(2, in_rep.size, 8, dtype=torch.float64)
+    assert (conv(x) - ref(x)).abs().max() < 1e-12
 
 
 def test_default_init_has_torch_conv_variances():
