@@ -12,6 +12,7 @@
 
 #include "e_activation.hpp"
 #include "e_batch_norm.hpp"
+#include "e_conv.hpp"
 #include "e_gated_nonlinearity.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
@@ -131,6 +132,38 @@ py::dict options_dict(const EGatedNonlinearityOptions& o) {
   d["function"] = o.function();
   return d;
 }
+py::dict options_dict(const EConv1dOptions& o) {
+  py::dict d;
+  d["kernel_size"] = o.kernel_size();
+  d["stride"] = o.stride();
+  if (o.padding().is_amount())
+    d["padding"] = o.padding().amount;
+  else
+    d["padding"] = o.padding().mode;
+  d["dilation"] = o.dilation();
+  d["groups"] = o.groups();
+  d["bias"] = o.bias();
+  d["padding_mode"] = o.padding_mode();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EConvTranspose1dOptions& o) {
+  py::dict d;
+  d["kernel_size"] = o.kernel_size();
+  d["stride"] = o.stride();
+  d["padding"] = o.padding();
+  d["output_padding"] = o.output_padding();
+  d["groups"] = o.groups();
+  d["bias"] = o.bias();
+  d["dilation"] = o.dilation();
+  d["padding_mode"] = o.padding_mode();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -184,6 +217,9 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<EGatedNonlinearityImpl>("eGatedNonlinearity", EGatedNonlinearityOptions(nullptr)),
       entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
       entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
+      entry<EConv1dImpl>("eConv1d", EConv1dOptions(nullptr, nullptr, 1), {"kernel_size"}),
+      entry<EConvTranspose1dImpl>("eConvTranspose1d", EConvTranspose1dOptions(nullptr, nullptr, 1),
+                                  {"kernel_size"}),
   };
   return table;
 }

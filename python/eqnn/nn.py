@@ -24,6 +24,8 @@ from ._C import Representation
 
 __all__ = [
     "EBatchNorm1d",
+    "EConv1d",
+    "EConvTranspose1d",
     "EELU",
     "EGELU",
     "EGatedNonlinearity",
@@ -835,6 +837,161 @@ class ENormPool(Layer):
 
     def __init__(self, in_rep: Representation, device=None, dtype=None):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype)
+
+
+class _Conv(Layer):
+    """What EConv1d and EConvTranspose1d share: the C++ layer is the model files' one, which takes tokens
+    features last; forward hands it torch's (N, C, L) as (N, L, C) and returns (N, C_out, L_out) (two
+    transposed views: the C++ convolution sees the caller's own memory layout); (C, L) as a batch of one."""
+
+    def _setup(self, in_rep: Representation, out_rep: Representation) -> None:
+        held = self.options
+        self.in_channels, self.out_channels = in_rep.size, out_rep.size
+        self.kernel_size = (held["kernel_size"],)
+        self.stride = (held["stride"],)
+        self.padding = held["padding"] if isinstance(held["padding"], str) else (held["padding"],)
+        self.dilation = (held["dilation"],)
+        self.groups = held["groups"]
+        self.padding_mode = held["padding_mode"]
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """(N, in_rep.size, L) -> (N, out_rep.size, L_out), or unbatched (in_rep.size, L) -> (out_rep.size, L_out)."""
+        if input.dim() not in (2, 3) or input.shape[-2] != self.in_channels:
+            raise RuntimeError(f"{self.__class__.__name__}: expected input of shape (N, {self.in_channels}, L) or "
+                               f"({self.in_channels}, L) (channels = in_rep.size), got {tuple(input.shape)}")
+        if input.dim() == 2:  # unbatched: a batch of one (the C++ layer takes (batch, seq, D) only)
+            return self._eqnn_ready().forward(input.t().unsqueeze(0)).squeeze(0).t()
+        return self._eqnn_ready().forward(input.transpose(-1, -2)).transpose(-1, -2)
+
+
+@_document_defaults("eConv1d")
+class EConv1d(_Conv):
+    """The equivariant torch.nn.Conv1d: every kernel tap W[:, :, k] is in Hom_G(in_rep, out_rep) and the bias is
+    invariant, so f(ρ_in(g) x) = ρ_out(g) f(x) with ρ acting on the channels.
+
+    Args:
+        in_rep: the representation of the input channels (size = in_channels).
+        out_rep: the representation of the output channels (size = out_channels).
+        kernel_size: number of taps (required).
+        stride: (default {stride}).
+        padding: an amount on both sides, 'same' or 'valid', with torch's rules (default {padding}).
+        dilation: (default {dilation}).
+        groups: only {groups} (the default) is supported.
+        bias: add an invariant bias (default {bias}); none is added when out_rep has no trivial part.
+        padding_mode: {padding_mode!r} (the default), 'reflect', 'replicate' or 'circular'.
+        device, dtype: as torch.nn.Conv1d.
+        init_scheme: {init_scheme!r} (the default: torch.nn.Conv1d's own initialisation, fan_in = in·K,
+            restricted to the equivariant kernels with the same per-entry variance), xavier_normal,
+            xavier_uniform, kaiming_normal, kaiming_uniform or zeros (these set W; b then starts at zero).
+        weight_constraint, bias_constraint: registry names of the constraints (default
+            {weight_constraint!r} and {bias_constraint!r}).
+
+    Parameters: ``weight_coefficients`` (K·dim Hom_G(in_rep, out_rep) entries, tap-major: ``.view(K, dim)``)
+    and ``bias_coefficients``; ``effective_parameters()`` is stock Conv1d's state_dict (weight (out, in, K)).
+    In a model file the layer takes tokens features last, (batch, seq, D), and convolves over seq.
+
+    Example:
+        >>> G = eqnn.group("D4")
+        >>> x, h = eqnn.rep(G, "2x regular"), eqnn.rep(G, "regular")
+        >>> conv = eqnn.nn.EConv1d(x, h, 3, padding="same")
+        >>> signal = torch.randn(5, 16, 20)                        # (N, C, L)
+        >>> conv(signal).shape
+        torch.Size([5, 8, 20])
+        >>> stock = torch.nn.Conv1d(16, 8, 3, padding="same")
+        >>> _ = stock.load_state_dict(conv.effective_parameters())
+        >>> torch.allclose(stock(signal), conv(signal), atol=1e-6)
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_rep: Representation,
+        kernel_size: int,
+        stride: Optional[int] = None,
+        padding: Optional[Any] = None,
+        dilation: Optional[int] = None,
+        groups: Optional[int] = None,
+        bias: Optional[bool] = None,
+        padding_mode: Optional[str] = None,
+        device=None,
+        dtype=None,
+        *,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, kernel_size=kernel_size,
+            **_given(stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias,
+                     padding_mode=padding_mode, init_scheme=init_scheme, weight_constraint=weight_constraint,
+                     bias_constraint=bias_constraint))
+        self._setup(in_rep, out_rep)
+
+
+@_document_defaults("eConvTranspose1d")
+class EConvTranspose1d(_Conv):
+    """The equivariant torch.nn.ConvTranspose1d: weight (in, out, K) whose every tap, transposed, is in
+    Hom_G(in_rep, out_rep); the bias is invariant; f(ρ_in(g) x) = ρ_out(g) f(x) with ρ acting on the channels.
+
+    Args:
+        in_rep: the representation of the input channels (size = in_channels).
+        out_rep: the representation of the output channels (size = out_channels).
+        kernel_size: number of taps (required).
+        stride: (default {stride}).
+        padding: an amount (default {padding}).
+        output_padding: (default {output_padding}); smaller than stride or dilation, as torch.
+        groups: only {groups} (the default) is supported.
+        bias: add an invariant bias (default {bias}); none is added when out_rep has no trivial part.
+        dilation: (default {dilation}).
+        padding_mode: only {padding_mode!r}, as torch.
+        device, dtype: as torch.nn.ConvTranspose1d.
+        init_scheme: {init_scheme!r} (the default: torch.nn.ConvTranspose1d's own initialisation, whose fan_in is
+            out·K), xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform or zeros.
+        weight_constraint, bias_constraint: registry names of the constraints (default
+            {weight_constraint!r} and {bias_constraint!r}).
+
+    Parameters as EConv1d; ``effective_parameters()`` is stock ConvTranspose1d's state_dict.
+
+    Example:
+        >>> G = eqnn.group("C4")
+        >>> x, h = eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular + trivial")
+        >>> up = eqnn.nn.EConvTranspose1d(x, h, 4, stride=2, padding=1)
+        >>> signal = torch.randn(2, 4, 10)
+        >>> up(signal).shape
+        torch.Size([2, 9, 20])
+        >>> stock = torch.nn.ConvTranspose1d(4, 9, 4, stride=2, padding=1)
+        >>> _ = stock.load_state_dict(up.effective_parameters())
+        >>> torch.allclose(stock(signal), up(signal), atol=1e-6)
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_rep: Representation,
+        kernel_size: int,
+        stride: Optional[int] = None,
+        padding: Optional[int] = None,
+        output_padding: Optional[int] = None,
+        groups: Optional[int] = None,
+        bias: Optional[bool] = None,
+        dilation: Optional[int] = None,
+        padding_mode: Optional[str] = None,
+        device=None,
+        dtype=None,
+        *,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, kernel_size=kernel_size,
+            **_given(stride=stride, padding=padding, output_padding=output_padding, groups=groups, bias=bias,
+                     dilation=dilation, padding_mode=padding_mode, init_scheme=init_scheme,
+                     weight_constraint=weight_constraint, bias_constraint=bias_constraint))
+        self._setup(in_rep, out_rep)
+        self.output_padding = (self.options["output_padding"],)
 
 
 # torch's activation functions by the names the C++ layer takes.

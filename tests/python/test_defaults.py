@@ -31,6 +31,8 @@ TORCH_MODULE = {
     "ESoftplus": (torch.nn.Softplus, {}),
     "EMish": (torch.nn.Mish, {}),
     "ESigmoid": (torch.nn.Sigmoid, {}),
+    "EConv1d": (torch.nn.Conv1d, {"in_channels": "in_rep", "out_channels": "out_rep"}),
+    "EConvTranspose1d": (torch.nn.ConvTranspose1d, {"in_channels": "in_rep", "out_channels": "out_rep"}),
 }
 # Stock modules that take no size: our in_rep comes first and has no stock counterpart.
 NO_SIZE = {"EGELU", "EELU", "ELeakyReLU", "ESoftplus", "EMish", "ESigmoid"}
@@ -49,7 +51,7 @@ def input_rep(cls, rep):
 
 def required(cls, rep):
     """Values for the parameters after in_rep that have no default (a new one fails here by name)."""
-    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu"}
+    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3}
     params = list(inspect.signature(cls).parameters.values())[1:]
     return {p.name: values[p.name] for p in params if p.default is inspect.Parameter.empty}
 
