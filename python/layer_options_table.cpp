@@ -11,6 +11,7 @@
 #include <pybind11/pybind11.h>
 
 #include "e_activation.hpp"
+#include "e_isotypic_basis.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
@@ -85,6 +86,11 @@ py::dict options_dict(const EPointwiseOptions& o) {
   d["negative_slope"] = o.negative_slope();
   return d;
 }
+py::dict options_dict(const EIsotypicBasisOptions& o) {
+  py::dict d;
+  d["inverse"] = o.inverse();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -130,6 +136,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<EPointwiseImpl>("ePointwise", EPointwiseOptions(nullptr, ""), {"function"}),
       entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
       entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
+      entry<EIsotypicBasisImpl>("eIsotypicBasis", EIsotypicBasisOptions(nullptr)),
   };
   return table;
 }
