@@ -2,6 +2,7 @@
 // objects whose numbers come back as torch tensors; eqnn.group(spec), rep(G, text) and hom(in, out) that make
 // them; and equivariance_error, the check behind eqnn.check_equivariance.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -206,7 +207,9 @@ void bind_group_theory(py::module_& m) {
               b = isotypic_basis(r.r);
             }
             for (const auto& s : b.slices)
-              out.append(py::make_tuple(s.irrep, py::slice(s.start, s.stop, py::none())));
+              out.append(
+                  py::make_tuple(s.irrep, py::slice(std::optional<py::ssize_t>(s.start),
+                                                    std::optional<py::ssize_t>(s.stop), std::nullopt)));
             return out;
           },
           "[(irrep index, slice), ...]: the isotypic components in the isotypic basis (x_iso = "

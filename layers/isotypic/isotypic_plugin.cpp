@@ -22,17 +22,18 @@ void register_all(eqnn::Registrar& r) {
               "eIsotypicBasis: 'rep' is only for inverse: true (the representation to map back to); the "
               "forward map uses the representation flowing in");
     if (inverse && !args.kwargs["rep"])
-      y::fail(args.kwargs, "eIsotypicBasis: inverse: true needs 'rep', the representation to map back to "
-                           "(the one a forward eIsotypicBasis started from)");
+      y::fail(args.kwargs,
+              "eIsotypicBasis: inverse: true needs 'rep', the representation to map back to "
+              "(the one a forward eIsotypicBasis started from)");
     eqnn::EIsotypicBasisOptions options(inverse ? args.resolve_rep(args.kwargs["rep"]) : args.in_rep);
     options.inverse(inverse);
     if (auto error = eqnn::validate(options)) y::fail(args.kwargs, error->message);
     auto layer = std::make_shared<eqnn::EIsotypicBasisImpl>(options);
     if (inverse && !layer->in_rep()->same_content(*args.in_rep))
-      y::fail(args.kwargs["rep"],
-              "eIsotypicBasis: inverse: true maps from the isotypic basis of 'rep' (" +
-                  layer->in_rep()->describe() + "), but the representation flowing in is " +
-                  args.in_rep->describe() + "; put a forward eIsotypicBasis on 'rep' before it");
+      y::fail(args.kwargs["rep"], "eIsotypicBasis: inverse: true maps from the isotypic basis of 'rep' (" +
+                                      layer->in_rep()->describe() +
+                                      "), but the representation flowing in is " + args.in_rep->describe() +
+                                      "; put a forward eIsotypicBasis on 'rep' before it");
     return layer;
   });
 }

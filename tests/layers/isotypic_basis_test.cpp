@@ -35,7 +35,8 @@ TEST_P(IsotypicBasisLayer, EquivariantBothWaysAndInverse) {
     // out_rep(g) = Q_isoᵀ ρ_in(g) Q_iso, against the layer's own Q (a dense formula here).
     const auto& Q = fwd->basis().Q_iso;
     for (int e = 0; e < g->order(); ++e)
-      EXPECT_LT((Q.transpose() * rep->matrix(e) * Q - fwd->out_rep()->matrix(e)).cwiseAbs().maxCoeff(), 1e-10);
+      EXPECT_LT((Q.transpose() * rep->matrix(e) * Q - fwd->out_rep()->matrix(e)).cwiseAbs().maxCoeff(),
+                1e-10);
     for (auto* layer : {&fwd, &inv}) {
       eqnn::testing::EquivarianceSweep sweep;
       sweep.inputs = [size = rep->size()](at::ScalarType dtype) {
@@ -78,20 +79,26 @@ TEST(IsotypicBasisLayerYaml, InverseNeedsTheRepAndChecksTheFlow) {
   // Back from the isotypic basis of `rep`: the flowing rep is the forward layer's out_rep.
   auto back = make_layer("eIsotypicBasis", fwd->out_rep(), "{inverse: true, rep: regular}");
   EXPECT_TRUE(back->out_rep()->same_content(*rep));
-  EXPECT_NE(error_text<eqnn::ConfigError>([&] { make_layer("eIsotypicBasis", fwd->out_rep(), "{inverse: true}"); })
-                .find("inverse: true needs 'rep'"),
+  EXPECT_NE(error_text<eqnn::ConfigError>([&] {
+              make_layer("eIsotypicBasis", fwd->out_rep(), "{inverse: true}");
+            }).find("inverse: true needs 'rep'"),
             std::string::npos);
-  EXPECT_NE(error_text<eqnn::ConfigError>(
-                [&] { make_layer("eIsotypicBasis", rep, "{inverse: true, rep: \"2x trivial + irrep(1) + irrep(2) + irrep(3) + irrep(4)\"}"); })
-                .find("but the representation flowing in is"),
+  EXPECT_NE(error_text<eqnn::ConfigError>([&] {
+              make_layer("eIsotypicBasis", rep,
+                         "{inverse: true, rep: \"2x trivial + irrep(1) + irrep(2) + irrep(3) + irrep(4)\"}");
+            }).find("but the representation flowing in is"),
             std::string::npos);
-  EXPECT_NE(error_text<eqnn::ConfigError>([&] { make_layer("eIsotypicBasis", rep, "{rep: regular}"); })
-                .find("'rep' is only for inverse: true"),
+  EXPECT_NE(error_text<eqnn::ConfigError>([&] {
+              make_layer("eIsotypicBasis", rep, "{rep: regular}");
+            }).find("'rep' is only for inverse: true"),
             std::string::npos);
-  EXPECT_NE(error_text<eqnn::ConfigError>([&] { make_layer("eIsotypicBasis", rep, "{inverse: maybe}"); }).find("inverse"),
+  EXPECT_NE(error_text<eqnn::ConfigError>([&] {
+              make_layer("eIsotypicBasis", rep, "{inverse: maybe}");
+            }).find("inverse"),
             std::string::npos);
-  EXPECT_NE(error_text<eqnn::ConfigError>([&] { EIsotypicBasis bad(EIsotypicBasisOptions(nullptr)); })
-                .find("eIsotypicBasis: in_rep is required"),
+  EXPECT_NE(error_text<eqnn::ConfigError>([&] {
+              EIsotypicBasis bad(EIsotypicBasisOptions(nullptr));
+            }).find("eIsotypicBasis: in_rep is required"),
             std::string::npos);
 }
 

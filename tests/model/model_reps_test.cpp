@@ -59,7 +59,8 @@ TEST(ModelReps, MatricesEqualTheRepStringAndTheModelIsEquivariant) {
       const Matrix m = x->matrix(e);
       for (int i = 0; i < m.rows(); ++i)
         for (int j = 0; j < m.cols(); ++j) R[i][j] = m(i, j);
-      EXPECT_LT((model->forward(at::matmul(in, R.t())) - at::matmul(y, R.t())).abs().max().item<double>(), 1e-10);
+      EXPECT_LT((model->forward(at::matmul(in, R.t())) - at::matmul(y, R.t())).abs().max().item<double>(),
+                1e-10);
     }
   }
 }
@@ -84,7 +85,8 @@ TEST(ModelReps, RefusedAtTheOffendingMatrix) {
   expect_error("  x: {matrices: [[[0, -1], [1, 0]]]}\n", 4, 17, "1 matrices given, but D4 has 2 generators");
   expect_error("  x: {matrices: [[[0, -1], [1, 0]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]]]}\n", 4, 37,
                "matrix 1 (generator g1) is 3x3; every matrix must be square, of one size (2x2");
-  expect_error("  x: {matrices: [[[0, -1], [1, 0]], [[1, 0], [0]]]}\n", 4, 46, "row 1 of matrix 1 has 1 entries");
+  expect_error("  x: {matrices: [[[0, -1], [1, 0]], [[1, 0], [0]]]}\n", 4, 46,
+               "row 1 of matrix 1 has 1 entries");
   expect_error("  x: {matrices: [[[0, -1], [1, 0]], [[1, a], [0, 1]]]}\n", 4, 42,
                "entry (0, 1) of matrix 1 must be a number");
   expect_error("  x: {matrices: 3}\n", 4, 17, "'matrices' must be a list of matrices");

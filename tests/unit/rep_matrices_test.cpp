@@ -15,8 +15,8 @@
 #include "support.hpp"
 
 using eqnn::Matrix;
-using eqnn::Representation;
 using eqnn::RepPtr;
+using eqnn::Representation;
 using eqnn::testing::group;
 
 namespace {
@@ -86,7 +86,8 @@ TEST(RepFromMatrices, RefusesNonHomomorphismsNamingTheMatrix) {
   EXPECT_GE(gen, 0);
   // Not orthogonal.
   msg = problem_of(g, {std2[0], 2.0 * std2[1]}, &gen);
-  EXPECT_NE(msg.find("matrix 1 (generator g1) is not orthogonal: max |MᵀM − I| = 3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("matrix 1 (generator g1) is not orthogonal: max |MᵀM − I| = 3"), std::string::npos)
+      << msg;
   EXPECT_EQ(gen, 1);
   // Wrong count.
   msg = problem_of(g, {std2[0]}, &gen);
@@ -123,7 +124,8 @@ TEST(IsotypicBasis, OrderSlicesAndCharacterProjectors) {
   for (const char* spec : {"C8", "D4", "Ico"}) {
     auto g = group(spec);
     const auto& irr = g->irreps();
-    for (RepPtr rep : {eqnn::parse_rep(g, "regular"), eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + 2x trivial"), 5)}) {
+    for (RepPtr rep : {eqnn::parse_rep(g, "regular"),
+                       eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + 2x trivial"), 5)}) {
       auto b = eqnn::isotypic_basis(rep);
       const auto m = character_multiplicities(*rep);
       // Every irrep present exactly once; trivial first; then ascending m·d, ties by ascending index.
@@ -154,7 +156,8 @@ TEST(IsotypicBasis, OrderSlicesAndCharacterProjectors) {
         err = std::max(err, max_diff(b.iso_rep->matrix(e), rho));
         const Matrix hat = b.spectral_rep->matrix(e);
         for (const auto& s : b.slices)  // ρ̂(g) has no entries between different components
-          if (s.start > 0) err = std::max(err, hat.block(s.start, 0, s.stop - s.start, s.start).cwiseAbs().maxCoeff());
+          if (s.start > 0)
+            err = std::max(err, hat.block(s.start, 0, s.stop - s.start, s.start).cwiseAbs().maxCoeff());
       }
       EXPECT_LT(err, 1e-10) << spec;
       // The projector onto each component equals the character projector d_k/(S_k|G|) Σ χ_k(g) ρ(g).

@@ -25,7 +25,8 @@ struct GeneratorMatrixProblem {
 /// ρ(s)ρ(e) = ρ(s·e) must hold for every generator s and element e (max abs residual ≤ tol); that is
 /// every relation of the group. tol = 1e-9 · max(1, size). On success fills `all` (ρ(e) for every
 /// element) when given.
-std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& g, const std::vector<Matrix>& gens,
+std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& g,
+                                                               const std::vector<Matrix>& gens,
                                                                std::vector<Matrix>* all = nullptr);
 
 /// A real orthogonal representation of a finite group.

@@ -96,18 +96,21 @@ bool as_permutation(const Matrix& m, Permutation* p) {
 std::string word_of(const Group& G, int e) {
   if (e == 0) return "e";
   std::string w;
-  for (int x = e; x != 0; x = G.word_parent(x)) w += fmt::format("{}g{}", w.empty() ? "" : "·", G.word_generator(x));
+  for (int x = e; x != 0; x = G.word_parent(x))
+    w += fmt::format("{}g{}", w.empty() ? "" : "·", G.word_generator(x));
   return w;
 }
 
 }  // namespace
 
-std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& G, const std::vector<Matrix>& gens,
+std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& G,
+                                                               const std::vector<Matrix>& gens,
                                                                std::vector<Matrix>* all) {
   const size_t k = G.generators().size();
   auto generator_list = [&] {
     std::string s;
-    for (size_t i = 0; i < k; ++i) s += fmt::format("{}g{} = element {}", i ? ", " : "", i, G.generators()[i]);
+    for (size_t i = 0; i < k; ++i)
+      s += fmt::format("{}g{} = element {}", i ? ", " : "", i, G.generators()[i]);
     return s;
   };
   if (gens.size() != k)
@@ -137,10 +140,11 @@ std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& G, c
     if (!(err <= tol))
       return GeneratorMatrixProblem{
           static_cast<int>(s),
-          fmt::format("matrix {} (generator g{}) is not orthogonal: max |MᵀM − I| = {:.3g} (tolerance {:.3g}); "
-                      "eqnn represents groups by orthogonal matrices (give enough digits, e.g. "
-                      "0.7071067811865476)",
-                      s, s, err, tol)};
+          fmt::format(
+              "matrix {} (generator g{}) is not orthogonal: max |MᵀM − I| = {:.3g} (tolerance {:.3g}); "
+              "eqnn represents groups by orthogonal matrices (give enough digits, e.g. "
+              "0.7071067811865476)",
+              s, s, err, tol)};
   }
   check_matrix_entries(static_cast<int64_t>(G.order()) * d, d, "the matrices of every element",
                        "representation matrices");
@@ -593,7 +597,8 @@ IsotypicBasis isotypic_basis(const RepPtr& rep) {
     out.slices.push_back({k, start, col});
     out.irreps.insert(out.irreps.end(), m[k], k);
   }
-  out.iso_rep = Representation::from_decomposition(rep->group_ptr(), out.irreps, out.Q_iso, rep->name() + "-Iso");
+  out.iso_rep =
+      Representation::from_decomposition(rep->group_ptr(), out.irreps, out.Q_iso, rep->name() + "-Iso");
   out.spectral_rep = Representation::from_decomposition(
       rep->group_ptr(), out.irreps, Matrix::Identity(rep->size(), rep->size()),
       fmt::format("{}-Iso in its isotypic basis", rep->name()));

@@ -175,10 +175,9 @@ class ModelBuilder {
     if (root["reps"]) {
       const YAML::Node reps = root["reps"];
       if (!reps.IsMap()) {
-        fail(reps,
-             fmt::format("'reps' must be a mapping of names to rep strings (x: \"4x regular\") or "
-                         "{{matrices: [...]}} mappings, found {}",
-                         yaml::describe(reps)));
+        fail(reps, fmt::format("'reps' must be a mapping of names to rep strings (x: \"4x regular\") or "
+                               "{{matrices: [...]}} mappings, found {}",
+                               yaml::describe(reps)));
       }
       for (auto it = reps.begin(); it != reps.end(); ++it) {
         const std::string name = it->first.Scalar();
@@ -302,10 +301,11 @@ class ModelBuilder {
     guarded(node, [&] { yaml::check_unique_keys(node); });
     guarded(node, [&] { yaml::check_keys(node, {"matrices"}, fmt::format("rep '{}'", name)); });
     const YAML::Node list = node["matrices"];
-    if (!list) fail(node, fmt::format("rep '{}': missing required key 'matrices': one matrix per generator", name));
+    if (!list)
+      fail(node, fmt::format("rep '{}': missing required key 'matrices': one matrix per generator", name));
     if (!list.IsSequence())
-      fail(list, fmt::format("rep '{}': 'matrices' must be a list of matrices (lists of rows), found {}", name,
-                             yaml::describe(list)));
+      fail(list, fmt::format("rep '{}': 'matrices' must be a list of matrices (lists of rows), found {}",
+                             name, yaml::describe(list)));
     std::vector<Matrix> ms;
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node m = list[i];
