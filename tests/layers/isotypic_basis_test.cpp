@@ -27,8 +27,8 @@ class IsotypicBasisLayer : public ::testing::TestWithParam<eqnn::testing::GroupC
 TEST_P(IsotypicBasisLayer, EquivariantBothWaysAndInverse) {
   const auto g = eqnn::testing::group(GetParam().spec);
   for (const auto& [label, rep] : eqnn::testing::mixed_reps(g)) {
-    EIsotypicBasis fwd(EIsotypicBasisOptions(rep));
-    EIsotypicBasis inv(EIsotypicBasisOptions(rep).inverse(true));
+    EIsotypicBasis fwd{EIsotypicBasisOptions(rep)};
+    EIsotypicBasis inv{EIsotypicBasisOptions(rep).inverse(true)};
     EXPECT_TRUE(fwd->in_rep()->same_content(*rep));
     EXPECT_TRUE(inv->out_rep()->same_content(*rep));
     EXPECT_TRUE(fwd->out_rep()->same_content(*inv->in_rep()));
@@ -60,7 +60,7 @@ TEST(IsotypicBasisLayerExport, StockLinearWithoutBiasGivesTheSameOutput) {
   const auto g = eqnn::testing::group("D4");
   RepPtr rep = eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + irrep(4)"), 2);
   for (bool inverse : {false, true}) {
-    EIsotypicBasis layer(EIsotypicBasisOptions(rep).inverse(inverse));
+    EIsotypicBasis layer{EIsotypicBasisOptions(rep).inverse(inverse)};
     auto params = layer->effective_parameters();
     ASSERT_EQ(params.size(), 1u);
     EXPECT_EQ(params[0].first, "weight");
@@ -75,7 +75,7 @@ TEST(IsotypicBasisLayerExport, StockLinearWithoutBiasGivesTheSameOutput) {
 TEST(IsotypicBasisLayerYaml, InverseNeedsTheRepAndChecksTheFlow) {
   const auto g = eqnn::testing::group("D4");
   RepPtr rep = eqnn::parse_rep(g, "regular");
-  EIsotypicBasis fwd(EIsotypicBasisOptions(rep));
+  EIsotypicBasis fwd{EIsotypicBasisOptions(rep)};
   // Back from the isotypic basis of `rep`: the flowing rep is the forward layer's out_rep.
   auto back = make_layer("eIsotypicBasis", fwd->out_rep(), "{inverse: true, rep: regular}");
   EXPECT_TRUE(back->out_rep()->same_content(*rep));
@@ -97,7 +97,7 @@ TEST(IsotypicBasisLayerYaml, InverseNeedsTheRepAndChecksTheFlow) {
             }).find("inverse"),
             std::string::npos);
   EXPECT_NE(error_text<eqnn::ConfigError>([&] {
-              EIsotypicBasis bad(EIsotypicBasisOptions(nullptr));
+              EIsotypicBasis bad{EIsotypicBasisOptions(nullptr)};
             }).find("eIsotypicBasis: in_rep is required"),
             std::string::npos);
 }

@@ -10,7 +10,9 @@
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/util/error.hpp"
+#include "command.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"
 
 namespace eqnn::testing {
 namespace {
@@ -92,6 +94,22 @@ TEST(ModelReps, RefusedAtTheOffendingMatrix) {
   expect_error("  x: {matrices: 3}\n", 4, 17, "'matrices' must be a list of matrices");
   expect_error("  x: {matrix: []}\n", 4, 7, "matrix");
   expect_error("  x: [1, 2]\n", 4, 6, "or a mapping {matrices: [M_0, M_1, ...]}");
+}
+
+// A model with a rep given by matrices and eIsotypicBasis both ways: equivariant, and exported to stock
+// PyTorch (eIsotypicBasis as Linear(bias=False)) it computes what `eqnn run` computes.
+TEST(ModelReps, IsotypicBasisModelExportsToStockLinear) {
+  const std::string model = source_path("tests/model/isotypic_export.yaml");
+  auto m = load_model(registry(), model);
+  ASSERT_EQ(m->layers().size(), 4u);
+  EXPECT_TRUE(m->layers()[2]->out_rep()->same_content(*m->layers()[1]->in_rep()));
+  TempDir dir;
+  for (const std::string dtype : {"float32", "float64"}) {
+    auto r = run_command(std::string(EQNN_PYTHON) + " " + source_path("tests/model/export_check.py") + " " +
+                         EQNN_CLI + " " + model + " " + dir.file("work") + " " + dtype);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("OK max_error="), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace

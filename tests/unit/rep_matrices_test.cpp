@@ -106,9 +106,13 @@ TEST(RepFromMatrices, RefusesNonHomomorphismsNamingTheMatrix) {
   nan(0, 0) = std::nan("");
   msg = problem_of(g, {std2[0], nan}, &gen);
   EXPECT_NE(msg.find("matrix 1 (generator g1) has a non-finite entry"), std::string::npos) << msg;
-  // A matrix of order 2 for a generator of order 4 is orthogonal but breaks r⁴ = e.
-  msg = problem_of(g, {std2[1], std2[1]}, &gen);
+  // A rotation by 60° for the rotation by 90° keeps s r s = r⁻¹ but breaks r⁴ = e.
+  Matrix r6(2, 2);
+  r6 << 0.5, -std::sqrt(3.0) / 2, std::sqrt(3.0) / 2, 0.5;
+  msg = problem_of(g, {r6, std2[1]}, &gen);
   EXPECT_NE(msg.find("are not a representation"), std::string::npos) << msg;
+  // Both generators to the same reflection is a representation (D4 → C2), so it is accepted.
+  EXPECT_EQ(problem_of(g, {std2[1], std2[1]}, &gen), "");
   // from_generator_matrices throws the same message as a GroupError.
   try {
     Representation::from_generator_matrices(g, {std2[1], std2[0]});
