@@ -80,7 +80,7 @@ TEST(ModelReps, RefusedAtTheOffendingMatrix) {
   };
   // Lines: 1 eqnn, 2 group, 3 reps, 4 the rep.
   // Swapped generators: the rotation's relation r·r = ... fails at one of the matrices.
-  expect_error("  x: {matrices: [[[1, 0], [0, -1]], [[0, -1], [1, 0]]]}\n", 4, 0,
+  expect_error("  x: {matrices: [[[1, 0], [0, -1]], [[0, -1], [1, 0]]]}\n", 4, 18,
                "rep 'x': the matrices are not a representation of D4: the relation g");
   expect_error("  x: {matrices: [[[0, -1], [1, 0]], [[2, 0], [0, -1]]]}\n", 4, 37,
                "rep 'x': matrix 1 (generator g1) is not orthogonal: max |MᵀM − I| = 3");
