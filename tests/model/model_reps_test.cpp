@@ -7,10 +7,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "command.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/util/error.hpp"
-#include "command.hpp"
 #include "support.hpp"
 #include "temp_dir.hpp"
 
