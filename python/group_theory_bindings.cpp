@@ -3,6 +3,7 @@
 // rep_from_decomposition(G, irreps, Q) and hom(in, out) that make them; and equivariance_error, the check
 // behind eqnn.check_equivariance.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,9 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include "bindings.hpp"
+#include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/isotypic.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/model/equivariance_check.hpp"
@@ -53,6 +56,27 @@ GroupPtr make_group(const py::object& spec) {
   }
   throw py::type_error("eqnn.group: expected a str spec (\"C8\", \"{type: DihedralGroup, n: 6}\"), got " +
                        std::string(py::str(spec.get_type())));
+}
+
+// eqnn.rep(G, matrices=[...]): float64 2-D tensors, one per generator (Python converted them); any problem
+// is a ConfigError that names the matrix (generator) and, for a relation, the residual.
+RepPtr rep_from_matrices(const GroupPtr& g, const std::vector<at::Tensor>& tensors) {
+  std::vector<Matrix> ms;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& t = tensors[i];
+    if (t.dim() != 2)
+      throw ConfigError("eqnn.rep(matrices=...): matrix " + std::to_string(i) + " (generator g" +
+                        std::to_string(i) + ") must be 2-D, got " + std::to_string(t.dim()) + " dimensions");
+    const at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
+    Matrix m(c.size(0), c.size(1));
+    auto a = c.accessor<double, 2>();
+    for (int64_t r = 0; r < c.size(0); ++r)
+      for (int64_t k = 0; k < c.size(1); ++k) m(r, k) = a[r][k];
+    ms.push_back(std::move(m));
+  }
+  if (auto problem = check_generator_matrices(*g, ms))
+    throw ConfigError("eqnn.rep(matrices=...): " + problem->message);
+  return Representation::from_generator_matrices(g, ms);
 }
 
 }  // namespace
@@ -174,6 +198,39 @@ void bind_group_theory(py::module_& m) {
       .def_property_readonly(
           "change_of_basis", [](const PyRep& r) { return to_tensor(r.r->Q()); },
           "Q (float64, orthogonal): rho(g) = Q (+)_k psi_k(g) Q^T.")
+      .def_property_readonly(
+          "isotypic_slices",
+          [](const PyRep& r) {
+            py::list out;
+            IsotypicBasis b;
+            {
+              py::gil_scoped_release no_gil;
+              b = isotypic_basis(r.r);
+            }
+            for (const auto& s : b.slices)
+              out.append(
+                  py::make_tuple(s.irrep, py::slice(std::optional<py::ssize_t>(s.start),
+                                                    std::optional<py::ssize_t>(s.stop), std::nullopt)));
+            return out;
+          },
+          "[(irrep index, slice), ...]: the isotypic components in the isotypic basis (x_iso = "
+          "isotypic_change_of_basis^T x), trivial first, then by ascending size m*d, ties by irrep index.")
+      .def_property_readonly(
+          "isotypic_change_of_basis",
+          [](const PyRep& r) {
+            py::gil_scoped_release no_gil;
+            return to_tensor(isotypic_basis(r.r).Q_iso);
+          },
+          "Q_iso (float64, orthogonal): change_of_basis with its columns in the isotypic order; rho(g) = "
+          "Q_iso (+) psi(g) Q_iso^T.")
+      .def_property_readonly(
+          "isotypic_basis_rep",
+          [](const PyRep& r) {
+            py::gil_scoped_release no_gil;
+            return PyRep{isotypic_basis(r.r).spectral_rep};
+          },
+          "The representation in its isotypic basis: Q_iso^T rho(g) Q_iso, block-diagonal (what "
+          "eqnn.nn.EIsotypicBasis outputs).")
       .def(
           "matrix",
           [](const PyRep& r, int g) {
@@ -263,6 +320,14 @@ void bind_group_theory(py::module_& m) {
   m.def(
       "rep", [](const PyGroup& g, const std::string& text) { return PyRep{parse_rep(g.g, text)}; },
       py::arg("group"), py::arg("text"));
+  m.def(
+      "rep_from_matrices",
+      [](const PyGroup& g, const std::vector<at::Tensor>& matrices) {
+        return PyRep{rep_from_matrices(g.g, matrices)};
+      },
+      py::arg("group"), py::arg("matrices"),
+      "The representation with rho(generator i) = matrices[i] (float64 2-D tensors, in the order of "
+      "Group.generators); ConfigError when they are not an orthogonal representation.");
   m.def(
       "hom",
       [](const PyRep& in, const PyRep& out) {

@@ -14,6 +14,7 @@
 #include "e_batch_norm.hpp"
 #include "e_conv.hpp"
 #include "e_gated_nonlinearity.hpp"
+#include "e_isotypic_basis.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
@@ -164,6 +165,11 @@ py::dict options_dict(const EConvTranspose1dOptions& o) {
   d["bias_constraint"] = o.bias_constraint();
   return d;
 }
+py::dict options_dict(const EIsotypicBasisOptions& o) {
+  py::dict d;
+  d["inverse"] = o.inverse();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -220,6 +226,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<EConv1dImpl>("eConv1d", EConv1dOptions(nullptr, nullptr, 1), {"kernel_size"}),
       entry<EConvTranspose1dImpl>("eConvTranspose1d", EConvTranspose1dOptions(nullptr, nullptr, 1),
                                   {"kernel_size"}),
+      entry<EIsotypicBasisImpl>("eIsotypicBasis", EIsotypicBasisOptions(nullptr)),
   };
   return table;
 }

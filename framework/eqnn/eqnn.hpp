@@ -22,11 +22,13 @@
 
 // group_theory: groups, irreps, decompositions, representations, rep strings, Hom spaces, init schemes
 #include "eqnn/group_theory/decomposition.hpp"
+#include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/group.hpp"
 #include "eqnn/group_theory/group_helpers.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/init_scheme.hpp"
 #include "eqnn/group_theory/irreps.hpp"
+#include "eqnn/group_theory/isotypic.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"

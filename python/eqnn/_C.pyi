@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_decomposition', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_matrices', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -151,6 +151,21 @@ class Representation:
         True when every rho(g) is a permutation matrix.
         """
     @property
+    def isotypic_basis_rep(self) -> Representation:
+        """
+        The representation in its isotypic basis: Q_iso^T rho(g) Q_iso, block-diagonal (what eqnn.nn.EIsotypicBasis outputs).
+        """
+    @property
+    def isotypic_change_of_basis(self) -> torch.Tensor:
+        """
+        Q_iso (float64, orthogonal): change_of_basis with its columns in the isotypic order; rho(g) = Q_iso (+) psi(g) Q_iso^T.
+        """
+    @property
+    def isotypic_slices(self) -> list:
+        """
+        [(irrep index, slice), ...]: the isotypic components in the isotypic basis (x_iso = isotypic_change_of_basis^T x), trivial first, then by ascending size m*d, ties by irrep index.
+        """
+    @property
     def multiplicities(self) -> list[int]:
         """
         multiplicities[k]: how often irrep k occurs in it.
@@ -283,8 +298,10 @@ def plugins() -> list[tuple[str, str, str]]:
     ...
 def rep(group: Group, text: str) -> Representation:
     ...
-def rep_from_decomposition(group: Group, irreps: collections.abc.Sequence[typing.SupportsInt], change_of_basis: torch.Tensor) -> Representation:
-    ...
+def rep_from_matrices(group: Group, matrices: collections.abc.Sequence[torch.Tensor]) -> Representation:
+    """
+    The representation with rho(generator i) = matrices[i] (float64 2-D tensors, in the order of Group.generators); ConfigError when they are not an orthogonal representation.
+    """
 def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typing.SupportsInt, test_size: typing.SupportsInt, window: typing.SupportsInt) -> tuple:
     ...
 def shipped_plugin_directory() -> str:

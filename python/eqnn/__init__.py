@@ -65,23 +65,45 @@ def group(spec: _Union[str, dict]) -> Group:
     return _C.group(spec)
 
 
-def rep(group: Group, text: _Union[str, None] = None, *, irreps: _Union[list, None] = None,
+def rep(group: Group, text: _Union[str, None] = None, *, matrices=None, irreps: _Union[list, None] = None,
         change_of_basis: _Union[_torch.Tensor, None] = None) -> Representation:
     """The representation of ``group`` described by ``text``: terms joined by ``+``, each ``[N x] NAME``
     with NAME ``regular``, ``trivial``, ``irrep(k)``, ``permutation(ACTION)`` or ``standard``, e.g.
     ``"2x regular + irrep(1)"``. A malformed string raises ConfigError (a ValueError) pointing at the column.
+
+    ``matrices=[M_0, ..., M_k-1]`` instead gives ρ on the generators: one orthogonal square matrix (a tensor,
+    array or nested list) per generator, in the order of ``group.generators`` (element indices). They are
+    checked to be a homomorphism (every relation of the group, by closure over its elements); a ConfigError
+    names the matrix and the relation that fails, with the residual.
 
     Or, instead of ``text``, ``irreps=[k, ...]`` (irrep indices, one per column block) and an orthogonal
     ``change_of_basis=Q``: ρ(g) = Q (⊕ ψ_k(g)) Qᵀ with the irreducible copies the given column blocks of Q
     (how ``eqnn.interop`` reproduces another library's decomposition)."""
     if not isinstance(group, Group):
         raise TypeError(f"eqnn.rep: expected an eqnn.Group first (eqnn.group(\"C8\")), got {type(group).__name__}")
+    given = [name for name, value in (("text", text), ("matrices=", matrices), ("irreps=", irreps),
+                                      ("change_of_basis=", change_of_basis)) if value is not None]
     if irreps is not None or change_of_basis is not None:
-        if text is not None or irreps is None or change_of_basis is None:
-            raise TypeError("eqnn.rep: give either text, or both irreps= and change_of_basis=")
+        if irreps is None or change_of_basis is None or len(given) != 2:
+            raise TypeError("eqnn.rep: irreps= and change_of_basis= go together, without text or matrices= "
+                            f"(given: {', '.join(given)})")
         return _C.rep_from_decomposition(group, [int(k) for k in irreps], _torch.as_tensor(change_of_basis))
+    if matrices is not None:
+        if text is not None:
+            raise TypeError("eqnn.rep: give a rep string or matrices=[...], not both")
+        if isinstance(matrices, _torch.Tensor) and matrices.dim() == 3:
+            matrices = list(matrices)
+        if not isinstance(matrices, (list, tuple)):
+            raise TypeError(f"eqnn.rep: matrices= must be a list of matrices, got {type(matrices).__name__}")
+        ms = []
+        for i, m in enumerate(matrices):
+            try:
+                ms.append(_torch.as_tensor(m, dtype=_torch.float64))
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise ConfigError(f"eqnn.rep(matrices=...): matrix {i} (generator g{i}) is not a matrix: {e}") from None
+        return _C.rep_from_matrices(group, ms)
     if text is None:
-        raise TypeError("eqnn.rep: missing the representation text (e.g. \"2x regular\"), or irreps= and "
+        raise TypeError("eqnn.rep: give a rep string (\"2x regular\"), matrices=[...], or irreps= and "
                         "change_of_basis=")
     return _C.rep(group, text)
 

@@ -30,6 +30,7 @@ __all__ = [
     "EGELU",
     "EGatedNonlinearity",
     "EInvariantPool",
+    "EIsotypicBasis",
     "ELayerNorm",
     "ELeakyReLU",
     "ELinear",
@@ -1085,6 +1086,47 @@ class ETransformerEncoderLayer(Layer):
         if src_mask is None and src_key_padding_mask is None:
             return self._eqnn_ready().forward(src)
         return self._eqnn_ready().encoder(src, src_mask, src_key_padding_mask)
+
+
+@_document_defaults("eIsotypicBasis")
+class EIsotypicBasis(Layer):
+    """The change to the isotypic basis (symm_learning's Change2DisentangledBasis): y = Q_isoᵀ x, with
+    Q_iso = ``in_rep.isotypic_change_of_basis`` (in_rep's change of basis with its irrep copies grouped by
+    irrep: the trivial component first, then by ascending size m·d, ties by irrep index). out_rep is
+    ``in_rep.isotypic_basis_rep``, block-diagonal: ρ̂(g) = Q_isoᵀ ρ(g) Q_iso. No parameters; it equals
+    torch.nn.Linear(D, D, bias=False) with weight Q_isoᵀ.
+
+    Args:
+        in_rep: the representation in the original basis.
+        inverse: map back instead, y = Q_iso x, from ``in_rep.isotypic_basis_rep`` to in_rep (default
+            {inverse}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    ``isotypic_slices`` lists (irrep index, slice) of each isotypic component in the isotypic basis.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "regular")
+        >>> iso = eqnn.nn.EIsotypicBasis(rep)
+        >>> iso.isotypic_slices
+        [(0, slice(0, 1, None)), (1, slice(1, 2, None)), (2, slice(2, 4, None))]
+        >>> back = eqnn.nn.EIsotypicBasis(rep, inverse=True)
+        >>> torch.allclose(back(iso(x := torch.randn(3, 4))), x, atol=1e-6)
+        True
+    """
+
+    def __init__(self, in_rep: Representation, inverse: Optional[bool] = None, device=None, dtype=None):
+        if not isinstance(in_rep, Representation):
+            raise TypeError("EIsotypicBasis: in_rep must be an eqnn.Representation (eqnn.rep(G, \"2x regular\")), "
+                            f"got {in_rep.__class__.__name__}")
+        if inverse is None:
+            inverse = _C.layer_defaults(self._layer_type)["inverse"]
+        if inverse:
+            super().__init__(self._layer_type, in_rep.isotypic_basis_rep, device=device, dtype=dtype, inverse=True,
+                             rep=in_rep)
+        else:
+            super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, inverse=False)
+        self.inverse = bool(inverse)
+        self.isotypic_slices = in_rep.isotypic_slices
 
 
 class Model(_CppModule):

@@ -66,6 +66,8 @@ def stock_layer(info, children):
         return Block(children, t == "Residual")
     if t in ("eLinear", "Linear"):
         return nn.Linear(d_in, d_out, bias=kw.get("bias", True))
+    if t == "eIsotypicBasis":  # a fixed change of basis: a stock Linear without bias
+        return nn.Linear(d_in, d_out, bias=False)
     if t in ("eMultiheadAttention", "MultiheadAttention"):
         return SelfAttention(d_in, kw["num_heads"], dropout=kw.get("dropout", 0.0), bias=kw.get("bias", True),
                              batch_first=True)

@@ -12,6 +12,8 @@
 #include <Eigen/Dense>
 
 #include "eqnn/group_theory/decomposition.hpp"
+#include "eqnn/group_theory/generator_matrices.hpp"
+#include "eqnn/group_theory/isotypic.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/hash.hpp"
 #include "eqnn/util/internal/content_cache.hpp"
@@ -90,7 +92,82 @@ bool as_permutation(const Matrix& m, Permutation* p) {
   return true;
 }
 
+// "g0·g1·g1" for element e (generator indices along its word), "e" for the identity.
+std::string word_of(const Group& G, int e) {
+  if (e == 0) return "e";
+  std::string w;
+  for (int x = e; x != 0; x = G.word_parent(x))
+    w += fmt::format("{}g{}", w.empty() ? "" : "·", G.word_generator(x));
+  return w;
+}
+
 }  // namespace
+
+std::optional<GeneratorMatrixProblem> check_generator_matrices(const Group& G,
+                                                               const std::vector<Matrix>& gens,
+                                                               std::vector<Matrix>* all) {
+  const size_t k = G.generators().size();
+  auto generator_list = [&] {
+    std::string s;
+    for (size_t i = 0; i < k; ++i)
+      s += fmt::format("{}g{} = element {}", i ? ", " : "", i, G.generators()[i]);
+    return s;
+  };
+  if (gens.size() != k)
+    return GeneratorMatrixProblem{
+        -1, fmt::format("{} matrices given, but {} has {} generators ({}); give one matrix per generator, in "
+                        "that order",
+                        gens.size(), G.name(), k, generator_list())};
+  if (k == 0)
+    return GeneratorMatrixProblem{
+        -1, fmt::format("{} has no generators, so matrices cannot define a representation of it; use "
+                        "\"Nx trivial\"",
+                        G.name())};
+  const Eigen::Index d = gens[0].rows();
+  const double tol = 1e-9 * std::max<double>(1.0, static_cast<double>(d));
+  for (size_t s = 0; s < k; ++s) {
+    const Matrix& M = gens[s];
+    if (M.rows() != M.cols() || M.rows() != d || d == 0)
+      return GeneratorMatrixProblem{
+          static_cast<int>(s),
+          fmt::format("matrix {} (generator g{}) is {}x{}; every matrix must be square, of one size ({}x{} "
+                      "as matrix 0{})",
+                      s, s, M.rows(), M.cols(), d, d, d == 0 ? ", which must not be empty" : "")};
+    if (!M.allFinite())
+      return GeneratorMatrixProblem{static_cast<int>(s),
+                                    fmt::format("matrix {} (generator g{}) has a non-finite entry", s, s)};
+    const double err = (M.transpose() * M - Matrix::Identity(d, d)).cwiseAbs().maxCoeff();
+    if (!(err <= tol))
+      return GeneratorMatrixProblem{
+          static_cast<int>(s),
+          fmt::format(
+              "matrix {} (generator g{}) is not orthogonal: max |MᵀM − I| = {:.3g} (tolerance {:.3g}); "
+              "eqnn represents groups by orthogonal matrices (give enough digits, e.g. "
+              "0.7071067811865476)",
+              s, s, err, tol)};
+  }
+  check_matrix_entries(static_cast<int64_t>(G.order()) * d, d, "the matrices of every element",
+                       "representation matrices");
+  std::vector<Matrix> rho(G.order());
+  rho[0] = Matrix::Identity(d, d);
+  for (int e : G.bfs_order())
+    if (e != 0) rho[e] = gens[G.word_generator(e)] * rho[G.word_parent(e)];
+  for (size_t s = 0; s < k; ++s)
+    for (int e : G.bfs_order()) {
+      const int se = G.mul(G.generators()[s], e);
+      const double err = (gens[s] * rho[e] - rho[se]).cwiseAbs().maxCoeff();
+      if (!(err <= tol))
+        return GeneratorMatrixProblem{
+            static_cast<int>(s),
+            fmt::format("the matrices are not a representation of {}: the relation g{}·({}) = {} of the "
+                        "group fails for matrix {} (max |ρ(g{})ρ({}) − ρ({})| = {:.3g}, tolerance {:.3g}; "
+                        "elements as words in the generators, in the order of the group's generators)",
+                        G.name(), s, word_of(G, e), word_of(G, se), s, s, word_of(G, e), word_of(G, se), err,
+                        tol)};
+    }
+  if (all) *all = std::move(rho);
+  return std::nullopt;
+}
 
 void Representation::finish() {
   if (!decomposition_) decomposition_ = std::make_shared<Decomposition>();
@@ -251,7 +328,9 @@ RepPtr Representation::permutation(GroupPtr g, const PermutationAction& action) 
 
 RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Matrix>& gens,
                                                const std::string& name) {
-  auto all = g->extend_matrices(gens, name);
+  std::vector<Matrix> all;
+  if (auto problem = check_generator_matrices(*g, gens, &all))
+    throw GroupError(fmt::format("{}: {}", name, problem->message));
   std::vector<Permutation> perms;
   bool is_perm = true;
   for (const auto& m : gens) {
@@ -496,5 +575,34 @@ Matrix Representation::isotypic_projector(int k) const {
 }
 
 std::string Representation::describe() const { return fmt::format("{} (size {})", name_, size_); }
+
+IsotypicBasis isotypic_basis(const RepPtr& rep) {
+  if (!rep) throw GroupError("isotypic_basis: no representation given");
+  const auto& irr = rep->group().irreps();
+  const auto m = rep->multiplicities();
+  std::vector<int> order;
+  for (int k = 0; k < static_cast<int>(m.size()); ++k)
+    if (m[k] > 0) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    if ((a == 0) != (b == 0)) return a == 0;
+    return m[a] * irr[a].dim < m[b] * irr[b].dim;
+  });
+  IsotypicBasis out;
+  const Matrix& Q = rep->Q();
+  out.Q_iso.resize(rep->size(), rep->size());
+  int col = 0;
+  for (int k : order) {
+    const int start = col;
+    for (int c : rep->columns_of_irrep(k)) out.Q_iso.col(col++) = Q.col(c);
+    out.slices.push_back({k, start, col});
+    out.irreps.insert(out.irreps.end(), m[k], k);
+  }
+  out.iso_rep =
+      Representation::from_decomposition(rep->group_ptr(), out.irreps, out.Q_iso, rep->name() + "-Iso");
+  out.spectral_rep = Representation::from_decomposition(
+      rep->group_ptr(), out.irreps, Matrix::Identity(rep->size(), rep->size()),
+      fmt::format("{}-Iso in its isotypic basis", rep->name()));
+  return out;
+}
 
 }  // namespace eqnn

@@ -11,6 +11,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <yaml-cpp/yaml.h>
 
+#include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/util/error.hpp"
@@ -174,19 +175,24 @@ class ModelBuilder {
     if (root["reps"]) {
       const YAML::Node reps = root["reps"];
       if (!reps.IsMap()) {
-        fail(reps,
-             fmt::format("'reps' must be a mapping of names to rep strings (x: \"4x regular\"), found {}",
-                         yaml::describe(reps)));
+        fail(reps, fmt::format("'reps' must be a mapping of names to rep strings (x: \"4x regular\") or "
+                               "{{matrices: [...]}} mappings, found {}",
+                               yaml::describe(reps)));
       }
       for (auto it = reps.begin(); it != reps.end(); ++it) {
         const std::string name = it->first.Scalar();
         if (named_.count(name) != 0) fail(it->first, fmt::format("rep '{}' is defined twice", name));
-        if (!it->second.IsScalar()) {
+        RepPtr rep;
+        if (it->second.IsMap()) {
+          rep = matrices_at(name, it->second);
+        } else if (!it->second.IsScalar()) {
           fail(it->second,
-               fmt::format("rep '{}' must be a rep string such as \"4x regular + trivial\", found {}", name,
-                           yaml::describe(it->second)));
+               fmt::format("rep '{}' must be a rep string such as \"4x regular + trivial\" or a mapping "
+                           "{{matrices: [M_0, M_1, ...]}}, found {}",
+                           name, yaml::describe(it->second)));
+        } else {
+          rep = parse_at(it->second);
         }
-        RepPtr rep = parse_at(it->second);
         named_[name] = rep;
         model_.reps_.emplace_back(name, rep);
       }
@@ -287,6 +293,52 @@ class ModelBuilder {
     } catch (const std::exception& e) {
       fail(node, message_of(e));
     }
+  }
+
+  // `NAME: {matrices: [M_0, ...]}`: ρ on the generators, one matrix (a list of rows) per generator in the
+  // group's generator order. Errors point at the offending entry, row or matrix.
+  RepPtr matrices_at(const std::string& name, const YAML::Node& node) const {
+    guarded(node, [&] { yaml::check_unique_keys(node); });
+    guarded(node, [&] { yaml::check_keys(node, {"matrices"}, fmt::format("rep '{}'", name)); });
+    const YAML::Node list = node["matrices"];
+    if (!list)
+      fail(node, fmt::format("rep '{}': missing required key 'matrices': one matrix per generator", name));
+    if (!list.IsSequence())
+      fail(list, fmt::format("rep '{}': 'matrices' must be a list of matrices (lists of rows), found {}",
+                             name, yaml::describe(list)));
+    std::vector<Matrix> ms;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node m = list[i];
+      if (!m.IsSequence() || m.size() == 0)
+        fail(m, fmt::format("rep '{}': matrix {} must be a non-empty list of rows, found {}", name, i,
+                            yaml::describe(m)));
+      Matrix M;
+      for (size_t r = 0; r < m.size(); ++r) {
+        const YAML::Node row = m[r];
+        if (!row.IsSequence() || row.size() == 0)
+          fail(row, fmt::format("rep '{}': row {} of matrix {} must be a non-empty list of numbers, found {}",
+                                name, r, i, yaml::describe(row)));
+        if (r == 0) M.resize(static_cast<Eigen::Index>(m.size()), static_cast<Eigen::Index>(row.size()));
+        if (static_cast<Eigen::Index>(row.size()) != M.cols())
+          fail(row, fmt::format("rep '{}': row {} of matrix {} has {} entries, row 0 has {}", name, r, i,
+                                row.size(), M.cols()));
+        for (size_t c = 0; c < row.size(); ++c) {
+          double v = 0;
+          if (!row[c].IsScalar() || !YAML::convert<double>::decode(row[c], v))
+            fail(row[c], fmt::format("rep '{}': entry ({}, {}) of matrix {} must be a number, found {}", name,
+                                     r, c, i, yaml::describe(row[c])));
+          M(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = v;
+        }
+      }
+      ms.push_back(std::move(M));
+    }
+    if (auto problem = check_generator_matrices(*model_.group_, ms)) {
+      const YAML::Node at = problem->generator >= 0 ? list[static_cast<size_t>(problem->generator)] : list;
+      fail(at, fmt::format("rep '{}': {}", name, problem->message));
+    }
+    RepPtr rep;
+    guarded(node, [&] { rep = Representation::from_generator_matrices(model_.group_, ms, name); });
+    return rep;
   }
 
   // A rep name from `reps` or an inline rep string.
