@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -213,6 +213,8 @@ class Handle:
     """
     def __repr__(self) -> str:
         ...
+    def affine(self, x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+        ...
     def attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_padding_mask: torch.Tensor | None, need_weights: bool, attn_mask: torch.Tensor | None, average_attn_weights: bool) -> tuple:
         ...
     def basis_records(self) -> list[tuple[str, str, torch.Tensor]]:
@@ -272,6 +274,8 @@ def layer_defaults(type: str) -> dict:
 def layer_types() -> list[str]:
     ...
 def load_model(path: str) -> Handle:
+    ...
+def make_affine(in_rep: Representation, bias: bool | None = None, learnable: bool | None = None, bias_constraint: str | None = None) -> Handle:
     ...
 def make_attention(in_rep: Representation, num_heads: typing.SupportsInt, dropout: typing.SupportsFloat | None = None, bias: bool | None = None, add_bias_kv: bool | None = None, add_zero_attn: bool | None = None, batch_first: bool | None = None, init_scheme: str | None = None, weight_constraint: str | None = None, bias_constraint: str | None = None) -> Handle:
     ...
