@@ -139,7 +139,8 @@ def test_eaffine_errors_name_the_mode_and_the_expected_shapes():
     learnable = enn.EAffine(rep)
     x = torch.randn(5, 3, 16)
     s, b = torch.randn(12), torch.randn(2)
-    with pytest.raises(RuntimeError, match=r"FiLM mode needs the scales: expected scale of shape \(5, 3, 12\), got none"):
+    with pytest.raises(RuntimeError, match=r"FiLM mode needs the scales: expected scale of shape \(5, 3, 12\), "
+                                           "got none"):
         film(x)
     with pytest.raises(RuntimeError, match=r"this layer is learnable .* call forward\(x\) without scale and bias"):
         learnable(x, s, b)
@@ -198,8 +199,8 @@ def test_invariant_bias_is_equivariant_starts_at_zero_and_loads_dense(spec, text
 
 def test_invariant_bias_errors():
     G = eqnn.group("D4")
-    with pytest.raises(ValueError, match=r"eInvariantBias: in_rep 2x irrep\(4\) \(size 4\) has no trivial part, so its only "
-                                         "invariant vector is 0 and there is nothing to learn"):
+    with pytest.raises(ValueError, match=r"eInvariantBias: in_rep 2x irrep\(4\) \(size 4\) has no trivial part, so "
+                                         "its only invariant vector is 0 and there is nothing to learn"):
         enn.EInvariantBias(eqnn.rep(G, "2x irrep(4)"))
     layer = enn.EInvariantBias(eqnn.rep(G, "regular"))
     with pytest.raises(ValueError, match="the bias is not invariant"):
