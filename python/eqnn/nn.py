@@ -381,7 +381,7 @@ class EInvariantBias(Layer):
         >>> torch.equal(layer(x), x)                              # zero at the start
         True
         >>> layer.load_bias(torch.full((16,), 0.5))
-        >>> torch.allclose(layer(x), x + 0.5)
+        >>> torch.allclose(layer(x), x + 0.5, atol=1e-6)
         True
     """
 
@@ -573,6 +573,7 @@ class EMultivariateNormal(torch.nn.Module):
         return torch.distributions.MultivariateNormal(input[..., :D], covariance_matrix=covariance)
 
     def extra_repr(self) -> str:
+        """The configuration shown by repr(): out_rep, num_copies and eps."""
         return f"out_rep={self.out_rep.name}, num_copies={self.num_copies}, eps={self.eps:g}"
 
 
