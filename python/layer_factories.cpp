@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "bindings.hpp"
+#include "e_affine.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
@@ -50,6 +51,21 @@ std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, std::opti
     impl = std::make_shared<ELinearImpl>(o);
   }
   return layer_handle(impl, "ELinear");
+}
+
+std::shared_ptr<Handle> make_affine(const PyRep& in, std::optional<bool> bias, std::optional<bool> learnable,
+                                    std::optional<std::string> bias_constraint) {
+  EAffineOptions o(in.r);
+  if (bias) o.bias(*bias);
+  if (learnable) o.learnable(*learnable);
+  if (bias_constraint) o.bias_constraint(*bias_constraint);
+  o.registry(&registry());
+  std::shared_ptr<EAffineImpl> impl;
+  {
+    py::gil_scoped_release no_gil;
+    impl = std::make_shared<EAffineImpl>(o);
+  }
+  return layer_handle(impl, "EAffine");
 }
 
 std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, std::optional<double> dropout,
@@ -119,6 +135,8 @@ void bind_layer_factories(py::module_& m) {
   m.def("make_linear", &make_linear, py::arg("in_rep"), py::arg("out_rep"), py::arg("bias") = py::none(),
         py::arg("init_scheme") = py::none(), py::arg("weight_constraint") = py::none(),
         py::arg("bias_constraint") = py::none());
+  m.def("make_affine", &make_affine, py::arg("in_rep"), py::arg("bias") = py::none(),
+        py::arg("learnable") = py::none(), py::arg("bias_constraint") = py::none());
   m.def("make_attention", &make_attention, py::arg("in_rep"), py::arg("num_heads"),
         py::arg("dropout") = py::none(), py::arg("bias") = py::none(), py::arg("add_bias_kv") = py::none(),
         py::arg("add_zero_attn") = py::none(), py::arg("batch_first") = py::none(),

@@ -11,9 +11,11 @@
 #include <pybind11/pybind11.h>
 
 #include "e_activation.hpp"
+#include "e_affine.hpp"
 #include "e_batch_norm.hpp"
 #include "e_conv.hpp"
 #include "e_gated_nonlinearity.hpp"
+#include "e_invariant_bias.hpp"
 #include "e_isotypic_basis.hpp"
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
@@ -36,6 +38,18 @@ py::dict options_dict(const ELinearOptions& o) {
   d["bias"] = o.bias();
   d["init_scheme"] = o.init_scheme();
   d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EAffineOptions& o) {
+  py::dict d;
+  d["bias"] = o.bias();
+  d["learnable"] = o.learnable();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EInvariantBiasOptions& o) {
+  py::dict d;
   d["bias_constraint"] = o.bias_constraint();
   return d;
 }
@@ -202,6 +216,8 @@ LayerOptionsEntry entry(const char* type, Options defaults, std::vector<const ch
 const std::vector<LayerOptionsEntry>& layer_options_table() {
   static const std::vector<LayerOptionsEntry> table = {
       entry<ELinearImpl>("eLinear", ELinearOptions(nullptr, nullptr)),
+      entry<EAffineImpl>("eAffine", EAffineOptions(nullptr)),
+      entry<EInvariantBiasImpl>("eInvariantBias", EInvariantBiasOptions(nullptr)),
       entry<EMultiheadAttentionImpl>("eMultiheadAttention", EMultiheadAttentionOptions(nullptr, 0),
                                      {"num_heads"}),
       entry<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer",

@@ -14,6 +14,7 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include "bindings.hpp"
+#include "e_affine.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/model/model.hpp"
@@ -126,6 +127,14 @@ at::Tensor Handle::encoder(const at::Tensor& src, const at::Tensor& src_mask,
   auto* encoder = dynamic_cast<ETransformerEncoderLayerImpl*>(layer.get());
   TORCH_CHECK(encoder != nullptr, "eqnn: not an eTransformerEncoderLayer");
   return run([&] { return encoder->forward(src, src_mask, src_key_padding_mask); });
+}
+
+at::Tensor Handle::affine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias) {
+  auto* affine = dynamic_cast<EAffineImpl*>(layer.get());
+  TORCH_CHECK(affine != nullptr, "eqnn: not an eAffine");
+  if (affine->options.learnable() && !scale.defined() && !bias.defined())
+    return run([&] { return affine->forward(x); });
+  return run([&] { return affine->forward(x, scale, bias); });
 }
 
 std::vector<std::pair<std::string, at::Tensor>> Handle::effective_parameters() {
@@ -286,6 +295,13 @@ void bind_module_handle(py::module_& m) {
                              src_key_padding_mask.value_or(at::Tensor()));
           },
           py::arg("src"), py::arg("src_mask"), py::arg("src_key_padding_mask"))
+      .def(
+          "affine",
+          [](Handle& h, const at::Tensor& x, const std::optional<at::Tensor>& scale,
+             const std::optional<at::Tensor>& bias) {
+            return h.affine(x, scale.value_or(at::Tensor()), bias.value_or(at::Tensor()));
+          },
+          py::arg("x"), py::arg("scale"), py::arg("bias"))
       .def("effective_parameters", &Handle::effective_parameters)
       .def("constrained_parameters", &Handle::constrained_parameters)
       .def("basis_records", &Handle::basis_records)

@@ -20,6 +20,7 @@
 #include "eqnn/nn/constraint.hpp"
 
 namespace eqnn {
+class EAffineImpl;
 class EMultiheadAttentionImpl;
 class Layer;
 class Model;
@@ -63,6 +64,9 @@ class Handle {
   /// ETransformerEncoderLayer's forward with the stock masks (undefined: none).
   at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask,
                      const at::Tensor& src_key_padding_mask);
+
+  /// EAffine's FiLM forward (scale, bias undefined: not given); its learnable forward with both undefined.
+  at::Tensor affine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias);
 
   std::vector<std::pair<std::string, at::Tensor>> effective_parameters();
 

@@ -1,4 +1,7 @@
-// Plugin entry point: registers the "eLinear" layer factory (keyword arguments as in ELinearOptions).
+// Plugin entry point: registers the "eLinear", "eAffine" and "eInvariantBias" layer factories (keyword
+// arguments as in their Options).
+#include "e_affine.hpp"
+#include "e_invariant_bias.hpp"
 #include "e_linear.hpp"
 #include "eqnn/registry/plugin.hpp"
 #include "eqnn/util/error.hpp"
@@ -23,7 +26,43 @@ std::shared_ptr<eqnn::Layer> make_linear(const eqnn::LayerArgs& args) {
   return std::make_shared<eqnn::ELinearImpl>(std::move(options));
 }
 
-void register_all(eqnn::Registrar& r) { r.add_layer("eLinear", make_linear); }
+std::shared_ptr<eqnn::Layer> make_affine(const eqnn::LayerArgs& args) {
+  namespace y = eqnn::yaml;
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(kw, {"bias", "learnable", "bias_constraint"}, "eAffine");
+  if (!args.in_rep) y::fail(kw, "eAffine: no representation flows in; give the model an input rep");
+  eqnn::EAffineOptions options(args.in_rep);
+  options.bias(y::get_bool(kw, "bias", options.bias()))
+      .learnable(y::get_bool(kw, "learnable", options.learnable()))
+      .bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
+      .registry(args.registry);
+  // A model calls forward(x): a FiLM layer, whose scales come with each call, has no place in its stack.
+  if (!options.learnable())
+    y::fail(kw["learnable"],
+            "eAffine: 'learnable: false' (FiLM mode) takes its scales and bias as forward arguments, which a "
+            "model's layer stack cannot give; build it from C++ (EAffineOptions(rep).learnable(false)) or "
+            "Python (eqnn.nn.EAffine(rep, learnable=False)), or leave 'learnable' out");
+  if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
+  return std::make_shared<eqnn::EAffineImpl>(std::move(options));
+}
+
+std::shared_ptr<eqnn::Layer> make_invariant_bias(const eqnn::LayerArgs& args) {
+  namespace y = eqnn::yaml;
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(kw, {"bias_constraint"}, "eInvariantBias");
+  if (!args.in_rep) y::fail(kw, "eInvariantBias: no representation flows in; give the model an input rep");
+  eqnn::EInvariantBiasOptions options(args.in_rep);
+  options.bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
+      .registry(args.registry);
+  if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
+  return std::make_shared<eqnn::EInvariantBiasImpl>(std::move(options));
+}
+
+void register_all(eqnn::Registrar& r) {
+  r.add_layer("eLinear", make_linear);
+  r.add_layer("eAffine", make_affine);
+  r.add_layer("eInvariantBias", make_invariant_bias);
+}
 
 }  // namespace
 

@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_matrices', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -151,21 +151,6 @@ class Representation:
         True when every rho(g) is a permutation matrix.
         """
     @property
-    def isotypic_basis_rep(self) -> Representation:
-        """
-        The representation in its isotypic basis: Q_iso^T rho(g) Q_iso, block-diagonal (what eqnn.nn.EIsotypicBasis outputs).
-        """
-    @property
-    def isotypic_change_of_basis(self) -> torch.Tensor:
-        """
-        Q_iso (float64, orthogonal): change_of_basis with its columns in the isotypic order; rho(g) = Q_iso (+) psi(g) Q_iso^T.
-        """
-    @property
-    def isotypic_slices(self) -> list:
-        """
-        [(irrep index, slice), ...]: the isotypic components in the isotypic basis (x_iso = isotypic_change_of_basis^T x), trivial first, then by ascending size m*d, ties by irrep index.
-        """
-    @property
     def multiplicities(self) -> list[int]:
         """
         multiplicities[k]: how often irrep k occurs in it.
@@ -228,6 +213,8 @@ class Handle:
     """
     def __repr__(self) -> str:
         ...
+    def affine(self, x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+        ...
     def attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, key_padding_mask: torch.Tensor | None, need_weights: bool, attn_mask: torch.Tensor | None, average_attn_weights: bool) -> tuple:
         ...
     def basis_records(self) -> list[tuple[str, str, torch.Tensor]]:
@@ -288,6 +275,8 @@ def layer_types() -> list[str]:
     ...
 def load_model(path: str) -> Handle:
     ...
+def make_affine(in_rep: Representation, bias: bool | None = None, learnable: bool | None = None, bias_constraint: str | None = None) -> Handle:
+    ...
 def make_attention(in_rep: Representation, num_heads: typing.SupportsInt, dropout: typing.SupportsFloat | None = None, bias: bool | None = None, add_bias_kv: bool | None = None, add_zero_attn: bool | None = None, batch_first: bool | None = None, init_scheme: str | None = None, weight_constraint: str | None = None, bias_constraint: str | None = None) -> Handle:
     ...
 def make_layer(arg0: str, arg1: Representation, arg2: str, arg3: collections.abc.Sequence[str], arg4: collections.abc.Sequence[Representation]) -> Handle:
@@ -298,10 +287,6 @@ def plugins() -> list[tuple[str, str, str]]:
     ...
 def rep(group: Group, text: str) -> Representation:
     ...
-def rep_from_matrices(group: Group, matrices: collections.abc.Sequence[torch.Tensor]) -> Representation:
-    """
-    The representation with rho(generator i) = matrices[i] (float64 2-D tensors, in the order of Group.generators); ConfigError when they are not an orthogonal representation.
-    """
 def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typing.SupportsInt, test_size: typing.SupportsInt, window: typing.SupportsInt) -> tuple:
     ...
 def shipped_plugin_directory() -> str:

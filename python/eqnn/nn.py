@@ -23,12 +23,14 @@ from . import _C
 from ._C import Representation
 
 __all__ = [
+    "EAffine",
     "EBatchNorm1d",
     "EConv1d",
     "EConvTranspose1d",
     "EELU",
     "EGELU",
     "EGatedNonlinearity",
+    "EInvariantBias",
     "EInvariantPool",
     "EIsotypicBasis",
     "ELayerNorm",
@@ -36,6 +38,7 @@ __all__ = [
     "ELinear",
     "EMish",
     "EMultiheadAttention",
+    "EMultivariateNormal",
     "ENormNonlinearity",
     "ENormPool",
     "EPointwise",
@@ -325,6 +328,264 @@ class ELinear(_LayerModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x Wᵀ + b: (..., in_rep.size) -> (..., out_rep.size)."""
         return self._eqnn_ready().forward(x)
+
+
+def _copy_structure(rep: Representation) -> tuple:
+    """(Q (D, D) float64, copy index of each column of Q (D,) long, number of copies, Q's trivial columns
+    (num_trivial,) long): the irreducible copies of ``rep`` are Q's column blocks in the order of rep.irreps."""
+    dims = [rep.group.irreps[k].dim for k in rep.irreps]
+    copy_of = torch.repeat_interleave(torch.arange(len(dims)), torch.tensor(dims, dtype=torch.long))
+    starts = torch.cumsum(torch.tensor([0] + dims[:-1], dtype=torch.long), 0)
+    trivial = starts[torch.tensor([k == 0 for k in rep.irreps], dtype=torch.bool)]
+    return rep.change_of_basis, copy_of, len(dims), trivial
+
+
+def _invariant_coefficients(module: torch.nn.Module, name: str, b: torch.Tensor, atol: float) -> torch.Tensor:
+    """The coefficients of the constrained bias ``name`` of ``module`` whose bias is the dense vector ``b``
+    (the least-squares solution, refused when b is not invariant within atol). The bias is linear in its
+    coefficients: its basis is read off the module with torch.func.functional_call, in float64."""
+    size = module.in_rep.size
+    b = torch.as_tensor(b).detach().to(torch.float64).cpu()
+    if b.shape != (size,):
+        raise ValueError(f"{type(module).__name__}: expected a bias of shape ({size},), got {tuple(b.shape)}")
+    theta = getattr(module, name)
+    zeros = torch.zeros(size, dtype=torch.float64, device=theta.device)
+    given = {n: p.detach().to(torch.float64) for n, p in module.named_parameters()}
+    if "scale" in given:
+        given["scale"] = torch.ones_like(given["scale"])
+    columns = []
+    with torch.no_grad():
+        for i in range(theta.numel()):
+            given[name] = torch.zeros(theta.numel(), dtype=torch.float64, device=theta.device)
+            given[name][i] = 1.0
+            columns.append(torch.func.functional_call(module, given, (zeros,)).cpu())
+    basis = torch.stack(columns, dim=1)
+    coefficients = torch.linalg.lstsq(basis, b.unsqueeze(1)).solution.squeeze(1)
+    residual = (basis @ coefficients - b).abs().max().item()
+    if residual > atol:
+        raise ValueError(f"{type(module).__name__}: the bias is not invariant under {module.in_rep.name} (it is "
+                         f"{residual:.3g} away from the invariant vectors, atol {atol:g})")
+    return coefficients.to(dtype=theta.dtype, device=theta.device)
+
+
+@_document_defaults("eInvariantBias")
+class EInvariantBias(Layer):
+    """y = x + b with b a learnable invariant vector (rho(g) b = b for every g): symm_learning's InvariantBias.
+
+    Args:
+        in_rep: the representation of the features (in_rep = out_rep). It must have a trivial part: otherwise
+            the only invariant vector is 0, there is nothing to learn, and a ValueError says so.
+        device, dtype: as torch.nn.Linear.
+        bias_constraint: registry name of the constraint (default {bias_constraint!r}).
+
+    Parameter ``bias_coefficients`` (InvariantConstraint coefficients, as ELinear's bias), starting at zero
+    (symm_learning's ``zeros`` init draws uniform values; this one is zero). The dense bias is the ``bias``
+    property; ``load_bias(b)`` sets it from a dense invariant vector. ``effective_parameters()`` is empty: no
+    stock module adds a bias alone, so export refuses a model holding one, by name.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular")
+        >>> layer = eqnn.nn.EInvariantBias(rep)
+        >>> layer.bias_coefficients.numel()                       # one per trivial copy
+        2
+        >>> x = torch.randn(5, 16)
+        >>> torch.equal(layer(x), x)                              # zero at the start
+        True
+        >>> layer.load_bias(torch.full((16,), 0.5))
+        >>> torch.allclose(layer(x), x + 0.5, atol=1e-6)
+        True
+    """
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None, *, bias_constraint: Optional[str] = None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(bias_constraint=bias_constraint))
+
+    @property
+    def bias(self) -> torch.Tensor:
+        """The dense invariant bias b (D), differentiable in ``bias_coefficients``."""
+        theta = self.bias_coefficients
+        return self(torch.zeros(self.in_rep.size, dtype=theta.dtype, device=theta.device))
+
+    def load_bias(self, b: torch.Tensor, atol: float = 1e-6) -> None:
+        """Sets ``bias_coefficients`` so that the bias is the dense vector ``b`` (D), which must be invariant
+        within ``atol`` (e.g. the ``bias`` of a symm_learning InvariantBias)."""
+        coefficients = _invariant_coefficients(self, "bias_coefficients", b, atol)
+        with torch.no_grad():
+            self.bias_coefficients.copy_(coefficients)
+
+
+@_document_defaults("eAffine")
+class EAffine(_LayerModule):
+    """y = Q diag(alpha) Q^T x + b: one scale per irreducible copy of in_rep and an invariant bias
+    (symm_learning's eAffine). Q is ``in_rep.change_of_basis`` and the copies are its column blocks in the
+    order of ``in_rep.irreps``.
+
+    Args:
+        in_rep: the representation of the features (in_rep = out_rep).
+        bias: an invariant bias (default {bias}); none when in_rep has no trivial part.
+        device, dtype: as torch.nn.Linear.
+        learnable: (default {learnable}) the scale and bias are parameters, ``scale`` (num_copies, starting at
+            1) and ``bias_coefficients`` (InvariantConstraint coefficients, starting at 0); False is FiLM mode:
+            no parameters, forward takes ``scale_dof`` and ``bias_dof``.
+        bias_constraint: registry name of the learnable bias' constraint (default {bias_constraint!r}).
+
+    forward(x, scale_dof=None, bias_dof=None): x (..., D). In FiLM mode ``scale_dof`` (..., num_copies) and,
+    when the layer has a bias, ``bias_dof`` (..., num_trivial) are required; their leading dimensions
+    broadcast against x's leading dimensions and must not enlarge them (the output has x's shape). bias_dof
+    holds coefficients in the basis of in_rep's trivial copies (Q's trivial columns: b = Q_triv bias_dof), as
+    symm_learning's. In learnable mode passing either is an error (symm_learning ignores them silently).
+
+    Learnable mode computes the stock torch.nn.Linear(D, D) with weight Q diag(alpha) Q^T and bias b:
+    ``effective_parameters()`` gives both and export writes a stock Linear. FiLM mode has nothing to export.
+    ``load_dense(weight, bias)`` sets alpha and b from dense values (e.g. a symm_learning eAffine's).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular")
+        >>> affine = eqnn.nn.EAffine(rep)
+        >>> affine.num_copies, affine.num_trivial, affine.scale.shape
+        (12, 2, torch.Size([12]))
+        >>> eqnn.check_equivariance(affine, rep, rep) < 1e-10
+        True
+        >>> film = eqnn.nn.EAffine(rep, learnable=False)
+        >>> x = torch.randn(5, 16)
+        >>> film(x, torch.randn(5, 12), torch.randn(5, 2)).shape
+        torch.Size([5, 16])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        bias: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        *,
+        learnable: Optional[bool] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        options = _given(bias=bias, learnable=learnable, bias_constraint=bias_constraint)
+        super().__init__(lambda: _C.make_affine(in_rep, **options), device, dtype)
+        held = self.options
+        self.learnable = held["learnable"]
+        self.has_bias = (held["bias"] and self.num_trivial > 0
+                         and (not self.learnable or "bias_coefficients" in dict(self.named_parameters())))
+
+    @property
+    def num_copies(self) -> int:
+        """Number of irreducible copies of in_rep: the length of the scale."""
+        return len(self.in_rep.irreps)
+
+    @property
+    def num_trivial(self) -> int:
+        """Number of trivial copies of in_rep: the length of bias_dof in FiLM mode."""
+        return sum(1 for k in self.in_rep.irreps if k == 0)
+
+    def forward(self, x: torch.Tensor, scale_dof: Optional[torch.Tensor] = None,
+                bias_dof: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Q diag(alpha) Q^T x + b: (..., D) -> (..., D); alpha = scale_dof and b = Q_triv bias_dof in FiLM
+        mode."""
+        return self._eqnn_ready().affine(x, scale_dof, bias_dof)
+
+    def load_dense(self, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, atol: float = 1e-6) -> None:
+        """Sets ``scale`` (and ``bias_coefficients``) from a dense weight Q diag(alpha) Q^T (D, D) and bias
+        (D): alpha_c is the mean of diag(Q^T W Q) over copy c's columns, refused when W is not of that form
+        for this rep's Q within ``atol`` (a different cut into copies where a multiplicity exceeds 1 gives a
+        different Q: build the rep with the other library's Q then). Learnable mode only."""
+        if not self.learnable:
+            raise ValueError("EAffine.load_dense: a FiLM EAffine (learnable=False) has no parameters; pass the "
+                             "values to forward as scale_dof and bias_dof")
+        Q, copy_of, n, _ = _copy_structure(self.in_rep)
+        W = torch.as_tensor(weight).detach().to(torch.float64).cpu()
+        D = self.in_rep.size
+        if W.shape != (D, D):
+            raise ValueError(f"EAffine.load_dense: expected a weight of shape ({D}, {D}), got {tuple(W.shape)}")
+        diagonal = torch.diagonal(Q.T @ W @ Q)
+        alpha = torch.zeros(n, dtype=torch.float64).index_add_(0, copy_of, diagonal)
+        alpha /= torch.bincount(copy_of, minlength=n).to(torch.float64)
+        residual = ((Q * alpha[copy_of]) @ Q.T - W).abs().max().item()
+        if residual > atol:
+            raise ValueError(f"EAffine.load_dense: the weight is not Q diag(alpha) Q^T for this rep's change of basis "
+                             f"({residual:.3g} away, atol {atol:g})")
+        coefficients = None
+        if bias is not None:
+            if not self.has_bias:
+                raise ValueError("EAffine.load_dense: this layer has no bias (bias=False or no trivial part), but a "
+                                 "bias was given")
+            coefficients = _invariant_coefficients(self, "bias_coefficients", bias, atol)
+        with torch.no_grad():
+            self.scale.copy_(alpha)
+            if coefficients is not None:
+                self.bias_coefficients.copy_(coefficients)
+
+
+class EMultivariateNormal(torch.nn.Module):
+    """A Gaussian over out_rep with an equivariant mean and covariance (symm_learning's eMultivariateNormal).
+
+    forward takes (..., D + num_copies) = [mu | one log-variance per irreducible copy of out_rep] (D =
+    out_rep.size; the log-variances are invariant inputs) and returns
+    torch.distributions.MultivariateNormal(mu, Sigma) with Sigma = Q diag(sigma^2) Q^T, where Q is
+    ``out_rep.change_of_basis``, copy c (Q's column blocks in the order of out_rep.irreps) has variance
+    sigma_c^2 = exp(log-variance_c) + eps on each of its columns. Sigma commutes with every rho(g), so
+    Sigma(rho(g)-transformed input) = rho(g) Sigma rho(g)^T and the density is invariant:
+    p(rho(g) y | rho(g) mu, ...) = p(y | mu, ...).
+
+    symm_learning uses diag((Q*Q) (exp(lv) + 1e-6)), the diagonal of this Sigma only: equivariant for
+    permutation representations in their own basis (the diagonal of a matrix commuting with the permutations
+    is permuted with them), but not for a representation in another basis, where the diagonal of rho(g) Sigma
+    rho(g)^T differs from Sigma's; and even on permutation reps it drops the correlations between the
+    coordinates of a copy. Here the covariance is the full Q diag(sigma^2) Q^T, equivariant for every rep.
+
+    Args:
+        out_rep: the representation of the sampled space.
+        diagonal: only True (diagonal in the irrep basis: one variance per copy), as symm_learning.
+        eps: the variance floor added to exp(log-variance) (default 1e-6, symm_learning's).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "regular")
+        >>> normal = eqnn.nn.EMultivariateNormal(rep)
+        >>> normal.num_copies, normal.in_features
+        (3, 7)
+        >>> dist = normal(torch.randn(5, 7))
+        >>> dist.sample().shape, dist.log_prob(torch.randn(5, 4)).shape
+        (torch.Size([5, 4]), torch.Size([5]))
+    """
+
+    def __init__(self, out_rep: Representation, diagonal: bool = True, eps: float = 1e-6):
+        super().__init__()
+        if not diagonal:
+            raise ValueError("EMultivariateNormal: only diagonal=True (one variance per irreducible copy of "
+                             "out_rep, Sigma = Q diag(sigma^2) Q^T) is implemented, as in symm_learning")
+        if not (eps >= 0 and eps < float("inf")):
+            raise ValueError(f"EMultivariateNormal: eps must be a finite number >= 0, got {eps}")
+        self.out_rep = out_rep
+        self.eps = float(eps)
+        Q, copy_of, n, _ = _copy_structure(out_rep)
+        self.num_copies = n
+        self.in_features = out_rep.size + n
+        # Float64 masters, converted to each input's dtype and device (no float32 rounding of Q in float64).
+        self._Q = Q
+        self._copy_of = copy_of
+
+    def covariance(self, log_variance: torch.Tensor) -> torch.Tensor:
+        """Sigma = Q diag(exp(log_variance) + eps spread over each copy's columns) Q^T: (..., num_copies) ->
+        (..., D, D)."""
+        variance = torch.exp(log_variance)[..., self._copy_of.to(log_variance.device)] + self.eps
+        Q = self._Q.to(dtype=variance.dtype, device=variance.device)
+        return (Q * variance.unsqueeze(-2)) @ Q.T
+
+    def forward(self, input: torch.Tensor) -> torch.distributions.MultivariateNormal:
+        """(..., D + num_copies) -> MultivariateNormal with batch shape (...) and event shape (D,)."""
+        if input.dim() < 1 or input.shape[-1] != self.in_features:
+            raise ValueError(f"EMultivariateNormal: expected input of shape (..., {self.in_features}) = [mean "
+                             f"({self.out_rep.size}) | log-variance per irreducible copy ({self.num_copies})] for "
+                             f"out_rep {self.out_rep.name}, got {tuple(input.shape)}")
+        D = self.out_rep.size
+        covariance = self.covariance(input[..., D:])
+        covariance = (covariance + covariance.transpose(-1, -2)) / 2  # exactly symmetric for the Cholesky check
+        return torch.distributions.MultivariateNormal(input[..., :D], covariance_matrix=covariance)
+
+    def extra_repr(self) -> str:
+        """The configuration shown by repr(): out_rep, num_copies and eps."""
+        return f"out_rep={self.out_rep.name}, num_copies={self.num_copies}, eps={self.eps:g}"
 
 
 @_document_defaults("eMultiheadAttention")

@@ -11,9 +11,11 @@ import torch
 from eqnn import _C
 from eqnn import nn as enn
 
-# Every layer class eqnn.nn exports: a new one is in this list without an edit here.
+# Every layer class eqnn.nn exports: a new one is in this list without an edit here. EMultivariateNormal is
+# a Python-only distribution head (no C++ Options, not a registry layer).
 LAYER_CLASSES = sorted(
-    (getattr(enn, name) for name in enn.__all__ if name not in ("Layer", "Model")), key=lambda c: c.__name__
+    (getattr(enn, name) for name in enn.__all__ if name not in ("Layer", "Model", "EMultivariateNormal")),
+    key=lambda c: c.__name__,
 )
 # Python's names for C++ options where torch names them differently.
 CPP_NAME = {"nhead": "num_heads"}
