@@ -27,13 +27,30 @@ adding a module is adding one function with ``@converter(Type)``):
 - The converted module has the source's dtype, device and training mode.
 - Where symm_learning's function is itself wrong (DESIGN §9), the converter converts what it computes when
   that is equivariant, and refuses with the reason otherwise (eMultiheadAttention on a rep that is not
-  escnn's reg^m).
+  escnn's reg^m, eBatchNorm1d whose running_var is not per copy). Two functions are eqnn's by design and
+  documented: eBatchNorm1d in training (batch statistics) and eMultivariateNormal's covariance.
 - torch.nn containers (Sequential, ModuleList, ModuleDict) are rebuilt with converted children under the same
   names; other torch.nn modules are deep-copied, unless they hold a symm_learning module (refused).
 
-Converted today: eLinear → ELinear, eMultiheadAttention → EMultiheadAttention, IrrepSubspaceNormPooling →
-ENormPool. Place for the next ones (eAffine, InvariantBias, eRMSNorm/eLayerNorm, eBatchNorm1d, eConv1d,
-eConvTranspose1d, Change2DisentangledBasis): below ``# ---- converters of further modules ----``.
+Converted (module → eqnn module; docs/tutorials/porting.md has the table and every difference):
+
+- eLinear → ELinear; eMultiheadAttention → EMultiheadAttention (refused unless in_rep is escnn's reg^m);
+  IrrepSubspaceNormPooling → ENormPool; InvariantBias → EInvariantBias (torch.nn.Identity without a trivial
+  part, as symm_learning's).
+- eAffine → EAffine: learnable (scale_dof → scale, the bias through its coefficients) or FiLM
+  (learnable=False: the same scale_dof/bias_dof give the same output; bias_dof multiplies Q's trivial
+  columns in both, checked).
+- eRMSNorm → ERMSNorm(affine="per_copy"); eLayerNorm → ELayerNorm(affine="per_copy", normalize="per_copy")
+  (symm_learning's bias=False: eqnn's invariant bias is held at 0 with requires_grad False).
+- eBatchNorm1d → EBatchNorm1d(channels_last=True): eval mode is symm_learning's function (running_var (D)
+  → one variance per copy v with diag(running_var) = Q diag(v) Qᵀ, by least squares; refused where no such
+  v exists: symm_learning's eval map is then not equivariant). Train mode is eqnn's (batch statistics,
+  equivariant), by design.
+- eConv1d → EConv1d, eConvTranspose1d → EConvTranspose1d (same options; each tap analysed in Hom_G).
+- Change2DisentangledBasis → EIsotypicBasis where symm_learning's isotypic basis is eqnn's (same component
+  order, same basis inside each copy); refused with the reason elsewhere (learnable=True as well).
+- eMultivariateNormal → EMultivariateNormal: same mean; eqnn's covariance Q diag(σ²) Qᵀ, of which
+  symm_learning's diagonal (Q∘Q)σ² is the diagonal only (equal where that matrix is diagonal).
 """
 
 from __future__ import annotations
@@ -405,7 +422,256 @@ def _norm_pool(module, path):
     return enn.ENormPool(rep_from_escnn(module.in_rep), **_like(module))
 
 
-# ---- converters of further modules (eAffine, InvariantBias, norms, eBatchNorm1d, eConv1d, ...) go here ----
+# ---- converters of further modules (eAffine, InvariantBias, norms, eBatchNorm1d, eConv1d, ...) ----
+
+
+def _rel_err(have: torch.Tensor, want: torch.Tensor) -> float:
+    return float((have - want).abs().max()) / max(float(want.abs().max()), 1e-300) if want.numel() else 0.0
+
+
+def _invariant_coefficients(out_rep: Representation, b: torch.Tensor, what: str, path: str) -> torch.Tensor:
+    """The InvariantConstraint coefficients (float64) of the dense invariant vector b on out_rep: the basis is
+    read off an EInvariantBias (the constraint every eqnn bias uses), b must be invariant within the
+    tolerance."""
+    helper = enn.EInvariantBias(out_rep, dtype=torch.float64)
+    theta = helper.bias_coefficients
+    target = b.detach().to(torch.float64).cpu()
+    columns = []
+    with torch.no_grad():
+        for i in range(theta.numel()):
+            theta.zero_()
+            theta[i] = 1
+            columns.append(helper.bias.detach().clone())
+    A = torch.stack(columns, 1)
+    c = torch.linalg.lstsq(A, target.unsqueeze(1)).solution.squeeze(1)
+    err = _rel_err(A @ c, target)
+    if not err <= _tolerance(b.dtype):
+        raise ValueError(f"{_where(path)}: {what} is not invariant (its distance to the invariant vectors is {err:.3g} "
+                         "of its largest entry); eqnn cannot hold it")
+    return c
+
+
+def _escnn_trivial_columns(escnn_rep) -> list:
+    """The columns of escnn's change of basis that are its trivial copies (symm_learning's bias_dof basis)."""
+    G = escnn_rep.group
+    trivial, columns, offset = G.trivial_representation.id, [], 0
+    for irrep_id in escnn_rep.irreps:
+        if irrep_id == trivial:
+            columns.append(offset)
+        offset += G.irrep(*irrep_id).size
+    return columns
+
+
+def _same_trivial_basis(escnn_rep, eqnn_rep: Representation, path: str) -> None:
+    """symm_learning's bias_dof multiplies escnn's trivial columns of Q, eqnn's those of its own Q: the same
+    vectors (rep_from_escnn's intertwiner of the trivial irrep is +1), checked."""
+    Q_escnn = torch.as_tensor(np.asarray(escnn_rep.change_of_basis), dtype=torch.float64)
+    Q, _, _, trivial = enn._copy_structure(eqnn_rep)
+    a, b = Q_escnn[:, _escnn_trivial_columns(escnn_rep)], Q[:, trivial]
+    if a.shape != b.shape or (a.numel() and float((a - b).abs().max()) > 1e-9):  # pragma: no cover - see above
+        raise ValueError(f"{_where(path)}: eqnn's trivial basis vectors of {escnn_rep.name} differ from escnn's; "
+                         "bias_dof would mean different biases")
+
+
+def _invariant_bias(module, path):
+    if not module.has_bias:  # symm_learning: no trivial part, the module is the identity
+        return torch.nn.Identity()
+    like = _like(module)
+    out_rep = rep_from_escnn(module.in_rep)
+    out = enn.EInvariantBias(out_rep, dtype=torch.float64)
+    with torch.no_grad():
+        out.bias_coefficients.copy_(_invariant_coefficients(out_rep, module.expand_bias(), "bias", path))
+    return out.to(**like)
+
+
+def _affine(module, path):
+    like = _like(module)
+    in_rep = rep_from_escnn(module.in_rep)
+    if not module.learnable:  # FiLM: the same scale_dof/bias_dof mean the same function
+        if module.has_bias:
+            _same_trivial_basis(module.in_rep, in_rep, path)
+        return enn.EAffine(in_rep, bias=module.has_bias, learnable=False, **like)
+    out = enn.EAffine(in_rep, bias=module.has_bias, dtype=torch.float64)
+    with torch.no_grad():
+        out.scale.copy_(module.scale_dof.detach().to(torch.float64).cpu())
+    expected = {"weight": module.expand_affine()}
+    if module.has_bias:
+        b = module.bias_module.expand_bias()
+        _fit_linear(out, out.bias_coefficients, "bias", b, "bias", path)
+        expected["bias"] = b
+    _check_effective(out, expected, like["dtype"], path)
+    return out.to(**like)
+
+
+def _copy_affine(out, scale: torch.Tensor, bias: torch.Tensor | None, out_rep: Representation, path: str) -> None:
+    """A norm's per-copy scale and invariant bias (from symm_learning's eAffine) into out.weight and
+    out.bias_coefficients; a bias eqnn's layer has and symm_learning's has not stays 0 and frozen."""
+    with torch.no_grad():
+        out.weight.copy_(scale.detach().to(torch.float64).cpu())
+        theta = getattr(out, "bias_coefficients", None)
+        if theta is None:
+            if bias is not None:  # pragma: no cover - both have a bias exactly when the rep has a trivial part
+                raise ValueError(f"{_where(path)}: eqnn's layer has no invariant bias for a bias symm_learning has")
+            return
+        if bias is None:
+            theta.zero_()
+            theta.requires_grad_(False)  # symm_learning's bias=False: nothing to learn there
+        else:
+            theta.copy_(_invariant_coefficients(out_rep, bias, "bias", path))
+
+
+def _rms_norm(module, path):
+    like = _like(module)
+    in_rep = rep_from_escnn(module.in_rep)
+    affine = hasattr(module, "affine")
+    out = enn.ERMSNorm(in_rep, eps=module.eps, elementwise_affine=affine, affine="per_copy", dtype=torch.float64)
+    if affine:
+        _copy_affine(out, module.affine.scale_dof, None, in_rep, path)
+    return out.to(**like)
+
+
+def _layer_norm(module, path):
+    like = _like(module)
+    in_rep = rep_from_escnn(module.in_rep)
+    out = enn.ELayerNorm(in_rep, eps=module.eps, elementwise_affine=module.equiv_affine, affine="per_copy",
+                         normalize="per_copy", dtype=torch.float64)
+    if module.equiv_affine:
+        a = module.affine
+        _copy_affine(out, a.scale_dof, a.bias_module.expand_bias() if a.has_bias else None, in_rep, path)
+        if a.has_bias:  # the bias is the output at x = 0 (the normalised 0 is 0)
+            with torch.no_grad():
+                err = _rel_err(out(torch.zeros(1, in_rep.size, dtype=torch.float64))[0],
+                               a.bias_module.expand_bias().detach().to(torch.float64).cpu())
+            if not err <= _tolerance(like["dtype"]):  # pragma: no cover - a converter bug
+                raise RuntimeError(f"{_where(path)}: internal error, converted bias differs by {err:.3g}")
+    return out.to(**like)
+
+
+def _copy_projectors(rep_: Representation) -> torch.Tensor:
+    """(D·D, num_copies): column c is the flattened projector Q_c Q_cᵀ onto irreducible copy c."""
+    Q, copy_of, n, _ = enn._copy_structure(rep_)
+    return torch.stack([(Q[:, copy_of == c] @ Q[:, copy_of == c].T).flatten() for c in range(n)], 1)
+
+
+def _batch_norm(module, path):
+    like = _like(module)
+    in_rep = rep_from_escnn(module.in_rep)
+    momentum = "cumulative" if module.momentum is None else module.momentum
+    out = enn.EBatchNorm1d(in_rep, eps=module.eps, momentum=momentum, affine=module.affine,
+                           track_running_stats=module.track_running_stats, channels_last=True, dtype=torch.float64)
+    tol = _tolerance(like["dtype"])
+    if module.track_running_stats:
+        Q, _, _, trivial = enn._copy_structure(in_rep)
+        mean = module.running_mean.detach().to(torch.float64).cpu()
+        P = Q[:, trivial] @ Q[:, trivial].T
+        err = _rel_err(P @ mean, mean) if float(mean.abs().max()) > 0 else 0.0
+        if not err <= tol:
+            raise ValueError(f"{_where(path)}: running_mean is not invariant (its distance to the invariant vectors "
+                             f"is {err:.3g} of its largest entry); eqnn cannot hold it")
+        # Eval mode divides coordinate-wise by sqrt(running_var + eps): eqnn's Q diag(1/sqrt(v_c + eps)) Qᵀ is
+        # that map exactly when diag(running_var) = Q diag(v_c) Qᵀ (then every function of the two agrees).
+        var = module.running_var.detach().to(torch.float64).cpu()
+        A = _copy_projectors(in_rep)
+        target = torch.diag(var).flatten()
+        v = torch.linalg.lstsq(A, target.unsqueeze(1)).solution.squeeze(1)
+        err = _rel_err(A @ v, target)
+        if not err <= tol:
+            raise ValueError(
+                f"{_where(path)}: symm_learning's eBatchNorm1d on {module.in_rep.name} divides by its running_var "
+                f"coordinate-wise, and diag(running_var) is not Q diag(v) Qᵀ for one variance v per irreducible copy "
+                f"({err:.3g} away): its eval-mode map does not commute with the group (DESIGN §9), eqnn cannot hold "
+                "it; train eqnn.nn.EBatchNorm1d's running statistics from data instead")
+        if not bool((v + module.eps > 0).all()):
+            raise ValueError(f"{_where(path)}: running_var gives a per-copy variance ≤ -eps ({float(v.min()):.3g})")
+        with torch.no_grad():
+            out.running_mean.copy_(P @ mean)
+            out.running_var.copy_(v)
+            out.num_batches_tracked.copy_(module.num_batches_tracked)
+    if module.affine:
+        a = module.affine_transform
+        _copy_affine(out, a.scale_dof, a.bias_module.expand_bias() if a.has_bias else None, in_rep, path)
+    return out.to(**like)
+
+
+def _conv_common(module, path, transpose: bool):
+    like = _like(module)
+    in_rep, out_rep = rep_from_escnn(module.in_rep), rep_from_escnn(module.out_rep)
+    K = module.kernel_size[0]
+    padding = module.padding if isinstance(module.padding, str) else module.padding[0]
+    common = dict(stride=module.stride[0], padding=padding, dilation=module.dilation[0], bias=module.has_bias,
+                  padding_mode=module.padding_mode, dtype=torch.float64)
+    if transpose:
+        out = enn.EConvTranspose1d(in_rep, out_rep, K, output_padding=module.output_padding[0], **common)
+    else:
+        out = enn.EConv1d(in_rep, out_rep, K, **common)
+    W = module.weight.detach()
+    taps = (W.permute(2, 1, 0) if transpose else W.permute(2, 0, 1)).to(torch.float64).cpu()  # (K, out, in)
+    space = hom(in_rep, out_rep)
+    c = torch.stack([space.analyse(t) for t in taps])
+    err = _rel_err(torch.stack([space.expand(ck) for ck in c]), taps)
+    if not err <= _tolerance(W.dtype):
+        raise ValueError(f"{_where(path)}: weight is not equivariant (its distance to Hom_G per tap is {err:.3g} of "
+                         "its largest entry); eqnn cannot hold it")
+    with torch.no_grad():
+        out.weight_coefficients.copy_(c.flatten())
+    expected = {"weight": W}
+    if module.has_bias:
+        _fit_linear(out, out.bias_coefficients, "bias", module.bias, "bias", path)
+        expected["bias"] = module.bias
+    _check_effective(out, expected, like["dtype"], path)
+    return out.to(**like)
+
+
+def _conv(module, path):
+    return _conv_common(module, path, transpose=False)
+
+
+def _conv_transpose(module, path):
+    return _conv_common(module, path, transpose=True)
+
+
+def _isotypic(module, path):
+    if module._learnable:
+        raise ValueError(f"{_where(path)}: Change2DisentangledBasis(learnable=True) holds a free torch.nn.Linear (not "
+                         "equivariant once trained); eqnn's EIsotypicBasis is the fixed change of basis only")
+    like = _like(module)
+    in_rep = rep_from_escnn(module.in_rep)
+    # symm_learning's components: trivial first, then by size, ties in escnn's irrep order; eqnn's: trivial first,
+    # then by size, ties by eqnn's irrep index. Same copies (rep_from_escnn keeps them), so compare the orders.
+    escnn_ids = list(dict.fromkeys(module.in_rep.irreps))
+    eqnn_of = {i: in_rep.irreps[module.in_rep.irreps.index(i)] for i in escnn_ids}
+    from symm_learning.representation_theory import isotypic_decomp_rep
+
+    theirs = list(isotypic_decomp_rep(module.in_rep).attributes["isotypic_reps"])
+    order_sl = [eqnn_of[i] for i in theirs]
+    order_eq = [k for k, _ in in_rep.isotypic_slices]
+    if order_sl != order_eq:
+        raise ValueError(f"{_where(path)}: symm_learning orders the isotypic components of {module.in_rep.name} as "
+                         f"eqnn irreps {order_sl} (ties by escnn's irrep order), eqnn as {order_eq} (ties by eqnn's "
+                         "irrep index): the outputs would be permuted; eqnn cannot compute symm_learning's order")
+    Q_sl = module.Qin2iso.detach().to(torch.float64).cpu().T
+    Q_eq = in_rep.isotypic_change_of_basis.to(torch.float64)
+    if module._is_in_iso_basis:
+        Q_sl = torch.eye(in_rep.size, dtype=torch.float64)
+    err = float((Q_sl - Q_eq).abs().max())
+    if not err <= _tolerance(like["dtype"]):
+        differ = []
+        for k, s in in_rep.isotypic_slices:
+            if float((Q_sl[:, s] - Q_eq[:, s]).abs().max()) > _tolerance(like["dtype"]):
+                same_space = torch.allclose(Q_sl[:, s] @ Q_sl[:, s].T, Q_eq[:, s] @ Q_eq[:, s].T, rtol=0, atol=1e-6)
+                what = "same subspace, another basis in it" if same_space else "another subspace"
+                differ.append(f"irrep {k} ({what})")
+        raise ValueError(
+            f"{_where(path)}: symm_learning's isotypic basis of {module.in_rep.name} differs from eqnn's inside "
+            f"components ({', '.join(differ)}): escnn's matrices of those irreps are not eqnn's, so each copy's "
+            "coordinates differ by an orthogonal intertwiner; layers after it would read other coordinates. eqnn "
+            "cannot compute symm_learning's coordinates there: use eqnn.nn.EIsotypicBasis(rep) with eqnn layers on "
+            "rep.isotypic_basis_rep")
+    return enn.EIsotypicBasis(in_rep, **like)
+
+
+def _normal(module, path):
+    return enn.EMultivariateNormal(rep_from_escnn(module.out_rep))
 
 
 _REGISTERED = False
@@ -423,4 +689,13 @@ def _register_symm_learning() -> None:
     converter(sln.eLinear)(_linear)
     converter(sln.eMultiheadAttention)(_attention)
     converter(sln.IrrepSubspaceNormPooling)(_norm_pool)
+    converter(sln.InvariantBias)(_invariant_bias)
+    converter(sln.eAffine)(_affine)
+    converter(sln.eRMSNorm)(_rms_norm)
+    converter(sln.eLayerNorm)(_layer_norm)
+    converter(sln.eBatchNorm1d)(_batch_norm)
+    converter(sln.eConv1d)(_conv)
+    converter(sln.eConvTranspose1d)(_conv_transpose)
+    converter(sln.Change2DisentangledBasis)(_isotypic)
+    converter(sln.eMultivariateNormal)(_normal)
     _REGISTERED = True

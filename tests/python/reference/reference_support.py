@@ -43,3 +43,34 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max()) / max(float(b.abs().max()), 1e-30)
 
 
+
+
+TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def rotated(rep, seed: int = 0):
+    """``rep`` behind a random orthogonal change of basis B (ρ'(g) = B ρ(g) Bᵀ): not a permutation rep."""
+    B = np.linalg.qr(np.random.default_rng(seed).standard_normal((rep.size, rep.size)))[0]
+    return eg.change_basis(rep, B, name=f"{rep.name}-rotated{seed}")
+
+
+def randomise(module: torch.nn.Module) -> torch.nn.Module:
+    """Random values in every free parameter (symm_learning starts its scales at 1 and its biases at 0)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_()
+    for sub in module.modules():
+        if hasattr(sub, "invalidate_cache"):
+            sub.invalidate_cache()
+    return module
+
+
+def check_equivariant(f, in_rep, out_rep, x, dtype, dim: int = -1):
+    """f(ρ_in(g) x) = ρ_out(g) f(x) for every element (escnn's ρ acting on dimension ``dim``)."""
+
+    def act(A, t):
+        return (t.movedim(dim, -1) @ A.T).movedim(-1, dim)
+
+    y = f(x)
+    for A, B in zip(matrices(in_rep, dtype), matrices(out_rep, dtype)):
+        assert rel(f(act(A, x)), act(B, y)) <= TOL[dtype] * 10

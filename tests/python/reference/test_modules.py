@@ -9,7 +9,7 @@ import escnn.group as eg
 import pytest
 import torch
 from reference_support import REPS, escnn_rep, fresh, matrices, rel
-from symm_learning.nn import IrrepSubspaceNormPooling, eConv1d, eLinear, eMultiheadAttention
+from symm_learning.nn import IrrepSubspaceNormPooling, eEMAStats, eLinear, eMultiheadAttention
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
@@ -161,8 +161,8 @@ def test_containers_and_stock_layers():
 def test_unsupported_modules_are_named_with_their_path():
     G = eg.cyclic_group(2)
     r = G.regular_representation
-    model = torch.nn.Sequential(eLinear(r, r), torch.nn.ModuleDict({"conv": eConv1d(r, r, kernel_size=3)}))
-    with pytest.raises(TypeError, match="^1.conv: symm_learning.nn.conv.eConv1d is not supported yet$"):
+    model = torch.nn.Sequential(eLinear(r, r), torch.nn.ModuleDict({"stats": eEMAStats(r)}))
+    with pytest.raises(TypeError, match="^1.stats: symm_learning.nn.running_stats.eEMAStats is not supported yet$"):
         interop.from_symm_learning(model)
 
     class Mine(torch.nn.Module):
