@@ -1,6 +1,7 @@
-"""eqnn's EMultiheadAttention side by side with symm_learning's eMultiheadAttention, in one run.
+"""eqnn's layers side by side with symm_learning's, in one run: EMultiheadAttention against
+eMultiheadAttention, and every layer eqnn.interop converts against its symm_learning original.
 
-    python tests/benchmarks/vs_symm_learning.py [--json out.json] [--reps 20]
+    python tests/benchmarks/vs_symm_learning.py [--json out.json] [--reps 20] [--only attention|layers]
 
 Installs symm-learning==0.8.1 and escnn==1.0.11 into the reference venv (scripts/reference_venv.py;
 $EQNN_BENCH_VENV, default build-python/reference-venv) that sees this interpreter's packages (torch, eqnn)
@@ -8,7 +9,17 @@ through a .pth file, then re-runs itself there. For C8 4x regular (D=32) and Ico
 (D=120), 2 heads, batch 64, sequence 32, batch_first, one thread, it measures: construction time (first
 construction in the process, caches cold), eval forward (no_grad), train step (forward + backward of a
 mean-square loss) and the equivariance error on every group element (float64, relative to max|f(x)|),
-and prints a table, the ratios (symm_learning / eqnn) and JSON. The project's tests never need it.
+and prints a table, the ratios (symm_learning / eqnn) and JSON.
+
+Converted layers (InvariantBias, eAffine, eRMSNorm, eLayerNorm, eBatchNorm1d, eConv1d, eConvTranspose1d,
+Change2DisentangledBasis, eMultivariateNormal) on C8 4x regular and Ico 2x regular: construction (symm_learning's
+constructor on the escnn rep; eqnn's constructor on the converted rep, each the first in the process), then,
+with the same weights (the eqnn module is eqnn.interop.from_symm_learning of the symm_learning one): eval
+forward, train step (forward + backward of a mean-square loss, or -log_prob for the normal; the input requires
+grad) on batch 64 × sequence 32 (the convolutions: (64, D, 32)), and the eval-mode equivariance error in
+float64 on every group element (for the normal: of log_prob, which should be invariant). eBatchNorm1d is
+measured after 3 training steps of its running statistics; a module eqnn.interop refuses is listed as
+refused with the reason. The project's tests never need it.
 """
 
 import argparse
@@ -81,6 +92,175 @@ def measure(build, matrices, D, reps):
             "equivariance_error": err}
 
 
+def _layer_cases():
+    """(name, symm_learning builder (escnn rep), eqnn builder (eqnn rep), kind): kind picks the input layout
+    and the call ("seq": (B, L, D); "conv": (B, D, L); "normal": (B, L, D + copies) -> log_prob)."""
+    import eqnn
+    import symm_learning.nn as sln
+
+    enn = eqnn.nn
+    return [
+        ("InvariantBias", lambda r: sln.InvariantBias(r), lambda r: enn.EInvariantBias(r), "seq"),
+        ("eAffine", lambda r: sln.eAffine(r), lambda r: enn.EAffine(r), "seq"),
+        ("eRMSNorm", lambda r: sln.eRMSNorm(r), lambda r: enn.ERMSNorm(r, affine="per_copy"), "seq"),
+        ("eLayerNorm", lambda r: sln.eLayerNorm(r),
+         lambda r: enn.ELayerNorm(r, affine="per_copy", normalize="per_copy"), "seq"),
+        ("eBatchNorm1d", lambda r: sln.eBatchNorm1d(r), lambda r: enn.EBatchNorm1d(r, channels_last=True), "seq"),
+        ("eConv1d", lambda r: sln.eConv1d(r, r, 3, padding=1), lambda r: enn.EConv1d(r, r, 3, padding=1), "conv"),
+        ("eConvTranspose1d", lambda r: sln.eConvTranspose1d(r, r, 4, stride=2, padding=1),
+         lambda r: enn.EConvTranspose1d(r, r, 4, stride=2, padding=1), "conv"),
+        ("Change2DisentangledBasis", lambda r: sln.Change2DisentangledBasis(r), lambda r: enn.EIsotypicBasis(r),
+         "seq"),
+        ("eMultivariateNormal", lambda r: sln.eMultivariateNormal(r), lambda r: enn.EMultivariateNormal(r),
+         "normal"),
+    ]
+
+
+def _call(module, x, kind, y=None):
+    if kind == "normal":
+        return module(x).log_prob(y)
+    return module(x)
+
+
+def _layer_equivariance(module, kind, mats_in, mats_out, D):
+    """float64, eval: max_g max|f(ρ(g)x) − ρ(g)f(x)| / max|f(x)| (log_prob: |lp(gu, gy) − lp(u, y)|)."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    if kind == "conv":
+        x = torch.randn(2, D, 9, dtype=torch.float64, generator=g)
+    else:
+        x = torch.randn(2, 5, mats_in[0].shape[0], dtype=torch.float64, generator=g)
+    y = torch.randn(2, 5, D, dtype=torch.float64, generator=g) if kind == "normal" else None
+    worst = 0.0
+    with torch.no_grad():
+        f = _call(module, x, kind, y)
+        scale = max(float(f.abs().max()), 1e-300)
+        for A, B in zip(mats_in, mats_out):
+            if kind == "conv":
+                err = (_call(module, (x.transpose(1, 2) @ A.T).transpose(1, 2), kind) - (f.transpose(1, 2) @ B.T)
+                       .transpose(1, 2))
+            elif kind == "normal":
+                err = _call(module, x @ A.T, kind, y @ B.T) - f
+            else:
+                err = _call(module, x @ A.T, kind) - f @ B.T
+            e = float(err.abs().max()) / scale
+            worst = e if not e <= worst else worst
+    return worst
+
+
+def measure_layer(module, kind, D, in_size, reps, mats_in, mats_out):
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(64, D, 32) if kind == "conv" else torch.randn(64, 32, in_size)
+    y = torch.randn(64, 32, D) if kind == "normal" else None
+    module.eval()
+    with torch.no_grad():
+        eval_forward = median_time(lambda: _call(module, x, kind, y), reps)
+    module.train()
+    xg = x.clone().requires_grad_(True)
+
+    def step():
+        module.zero_grad()
+        xg.grad = None
+        out = _call(module, xg, kind, y)
+        (-out.mean() if kind == "normal" else out.square().mean()).backward()
+
+    train_step = median_time(step, reps)
+    module.eval()
+    for sub in module.modules():  # symm_learning caches matrices on its reps in the dtype of the first use
+        for rep in (getattr(sub, "in_rep", None), getattr(sub, "_rep_x", None)):
+            attributes = getattr(rep, "attributes", None)
+            if isinstance(attributes, dict):
+                for key in [k for k, v in attributes.items() if isinstance(v, torch.Tensor)]:
+                    del attributes[key]
+    err = _layer_equivariance(module.double(), kind, mats_in, mats_out, D)
+    return {"eval_forward_s": eval_forward, "train_step_s": train_step, "equivariance_error": err}
+
+
+def layer_results(reps):
+    import escnn.group as eg
+    import numpy as np
+    import torch
+    from eqnn.interop import from_symm_learning, rep_from_escnn
+    from symm_learning.representation_theory import direct_sum
+
+    results = []
+    for gname, copies in (("C8", 4), ("Ico", 2)):
+        EG = eg.cyclic_group(8) if gname == "C8" else eg.ico_group()
+        for name, build_theirs, build_ours, kind in _layer_cases():
+            # a rep object per layer: symm_learning caches matrices on it in the dtype of the first use
+            ref_rep = direct_sum([EG.regular_representation] * copies, name=f"bench-{gname}-{name}")
+            D = ref_rep.size
+            t0 = time.perf_counter()
+            theirs = build_theirs(ref_rep)
+            construct_theirs = time.perf_counter() - t0
+            r = rep_from_escnn(ref_rep)
+            t0 = time.perf_counter()
+            build_ours(r)
+            construct_ours = time.perf_counter() - t0
+            with torch.no_grad():
+                for p in theirs.parameters():  # away from the identity init (scales 1, biases 0)
+                    p.uniform_(0.5, 1.5)
+            for sub in theirs.modules():
+                if hasattr(sub, "invalidate_cache"):
+                    sub.invalidate_cache()
+            if name == "eBatchNorm1d":
+                theirs.train()
+                with torch.no_grad():
+                    for _ in range(3):
+                        theirs(2 * torch.randn(64, D) + 1)
+            theirs.eval()
+            row = {"case": f"{gname} {copies}x regular", "layer": name, "D": D}
+            try:
+                ours = from_symm_learning(theirs)
+            except (TypeError, ValueError) as e:
+                row["refused"] = str(e)
+                results.append(row)
+                continue
+            in_size = theirs.in_rep.size if kind == "normal" else D
+            mats_out = [torch.tensor(np.asarray(ref_rep(g)), dtype=torch.float64) for g in EG.elements]
+            mats_in = ([torch.tensor(np.asarray(theirs.in_rep(g)), dtype=torch.float64) for g in EG.elements]
+                       if kind == "normal" else mats_out)
+            if name == "Change2DisentangledBasis":
+                mats_out = [torch.tensor(np.asarray(theirs.out_rep(g)), dtype=torch.float64) for g in EG.elements]
+            for sub in theirs.modules():
+                if hasattr(sub, "invalidate_cache"):
+                    sub.invalidate_cache()
+            # (eval forward is timed before the train steps, which move eBatchNorm1d's running statistics)
+            row["eqnn"] = measure_layer(ours, kind, D, in_size, reps, mats_in, mats_out)
+            row["symm_learning"] = measure_layer(theirs, kind, D, in_size, reps, mats_in, mats_out)
+            row["eqnn"]["construction_s"] = construct_ours
+            row["symm_learning"]["construction_s"] = construct_theirs
+            row["ratio_symm_learning_over_eqnn"] = {
+                k: row["symm_learning"][k] / row["eqnn"][k] if row["eqnn"][k] else float("inf")
+                for k in ("construction_s", "eval_forward_s", "train_step_s")}
+            results.append(row)
+    return results
+
+
+def print_layers(results, reps):
+    print(f"\nconverted layers, same weights; batch 64 x seq 32 (conv: 64 x D x 32); median of {reps}; "
+          "equivariance error: eval, float64")
+    head = (f"{'case':<16} {'layer':<25} {'':<14} {'construct':>11} {'eval fwd':>11} {'train step':>11} "
+            f"{'equiv err':>10}")
+    print(head)
+    print("-" * len(head))
+    for res in results:
+        if "refused" in res:
+            print(f"{res['case']:<16} {res['layer']:<25} refused: {res['refused'][:90]}...")
+            continue
+        for who in ("eqnn", "symm_learning"):
+            m = res[who]
+            print(f"{res['case']:<16} {res['layer']:<25} {who:<14} {m['construction_s'] * 1e3:>9.2f}ms "
+                  f"{m['eval_forward_s'] * 1e3:>9.3f}ms {m['train_step_s'] * 1e3:>9.3f}ms "
+                  f"{m['equivariance_error']:>10.1e}")
+        q = res["ratio_symm_learning_over_eqnn"]
+        print(f"{res['case']:<16} {res['layer']:<25} {'ratio ref/eqnn':<14} {q['construction_s']:>10.1f}x "
+              f"{q['eval_forward_s']:>10.2f}x {q['train_step_s']:>10.2f}x")
+
+
 def inner(args):
     import numpy as np
     import torch
@@ -93,7 +273,7 @@ def inner(args):
     from symm_learning.representation_theory import direct_sum
 
     results = []
-    for name, order, text, copies in CASES:
+    for name, order, text, copies in CASES if args.only in (None, "attention") else []:
         G = eqnn.group(name)
         r = eqnn.rep(G, text)
         ours = measure(lambda r=r: eqnn.nn.EMultiheadAttention(r, 2, batch_first=True), list(r.matrices().float()),
@@ -111,6 +291,7 @@ def inner(args):
     env = {"torch": torch.__version__, "eqnn": eqnn.__version__,
            "symm_learning": getattr(symm_learning, "__version__", REFERENCE[0].split("==")[1]), "threads": 1,
            "batch": 64, "seq": 32, "heads": 2, "reps": args.reps}
+    layers = layer_results(args.reps) if args.only in (None, "layers") else []
     print(f"torch {env['torch']}, eqnn {env['eqnn']}, symm_learning {env['symm_learning']}; 1 thread, "
           f"batch 64, seq 32, 2 heads, batch_first; median of {args.reps}")
     head = f"{'case':<18} {'':<14} {'construct':>11} {'eval fwd':>11} {'train step':>11} {'equiv err':>10}"
@@ -125,7 +306,9 @@ def inner(args):
         q = res["ratio_symm_learning_over_eqnn"]
         print(f"{res['case']:<18} {'ratio ref/eqnn':<14} {q['construction_s']:>10.1f}x {q['eval_forward_s']:>10.2f}x "
               f"{q['train_step_s']:>10.2f}x")
-    out = {"environment": env, "results": results}
+    if layers:
+        print_layers(layers, args.reps)
+    out = {"environment": env, "results": results, "layers": layers}
     print(json.dumps(out))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(out, indent=2))
@@ -135,6 +318,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", help="also write the JSON here")
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--only", choices=["attention", "layers"], help="run one part only (default both)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
@@ -142,6 +326,8 @@ def main():
     venv = pathlib.Path(os.environ.get("EQNN_BENCH_VENV", ROOT / "build-python" / "reference-venv"))
     python = ensure_venv(venv)
     cmd = [str(python), str(pathlib.Path(__file__).resolve()), "--inner", "--reps", str(args.reps)]
+    if args.only:
+        cmd += ["--only", args.only]
     if args.json:
         cmd += ["--json", args.json]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
