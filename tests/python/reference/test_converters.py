@@ -371,3 +371,24 @@ def test_model_of_converted_layers():
     x = torch.randn(2, r.size, 9, dtype=torch.float64)
     with torch.no_grad():
         assert rel(converted(x), conv(x)) <= 1e-10
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rep_without_trivial_part(dtype):
+    """No trivial copy: no invariant bias on either side; the functions still agree."""
+    G = eg.dihedral_group(4)
+    r = eg.directsum([G.irreps()[1], G.irreps()[4], G.irreps()[4]], name=f"D4-no-trivial-{dtype}")
+    makers = [lambda: eAffine(r), lambda: eLayerNorm(r), lambda: eRMSNorm(r), lambda: eBatchNorm1d(r),
+              lambda: eConv1d(r, r, 3, padding=1), lambda: eConvTranspose1d(r, r, 3)]
+    for make in makers:
+        theirs = build(make, dtype)
+        if isinstance(theirs, eBatchNorm1d):
+            train_running_stats(theirs, r.size, dtype)
+        theirs.eval()
+        ours = interop.from_symm_learning(theirs)
+        assert not any("bias" in n for n, _ in ours.named_parameters())
+        conv = isinstance(theirs, (eConv1d, eConvTranspose1d))
+        x = torch.randn(2, r.size, 7, dtype=dtype) if conv else torch.randn(6, r.size, dtype=dtype)
+        with torch.no_grad():
+            assert rel(ours(x), theirs(x)) <= TOL[dtype]
+            check_equivariant(ours, r, r, x, dtype, dim=-2 if conv else -1)
