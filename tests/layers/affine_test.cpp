@@ -354,7 +354,7 @@ TEST(Affine, ExportWritesAStockLinearAndRefusesTheBiasAlone) {
   auto bias =
       eqnn::load_model_from_string(eqnn::testing::registry(), head + "  - {type: eInvariantBias}\n", "b");
   EXPECT_HAS(error_text<eqnn::Error>([&] { eqnn::export_weights(*bias, dir.file("b.pt")); }),
-             "layer layers.0 (eInvariantBias) has parameters but no stock PyTorch equivalent");
+             "layer layers.0 (eInvariantBias) has parameters or buffers but no stock PyTorch equivalent");
 }
 
 }  // namespace

@@ -329,7 +329,7 @@ TEST(Nonlinearity, Export) {
   auto biased = eqnn::load_model_from_string(eqnn::testing::registry(),
                                              head + "  - {type: eNormNonlinearity}\n", "norm.yaml");
   EXPECT_HAS(error_text<eqnn::Error>([&] { eqnn::export_weights(*biased, dir.file("w.pt")); }),
-             "layer layers.1 (eNormNonlinearity) has parameters but no stock PyTorch equivalent");
+             "layer layers.1 (eNormNonlinearity) has parameters or buffers but no stock PyTorch equivalent");
   auto gated = eqnn::load_model_from_string(
       eqnn::testing::registry(), head + "  - {type: eGatedNonlinearity}\n  - {type: eLinear, out_rep: x}\n",
       "gated.yaml");

@@ -138,7 +138,7 @@ TEST(Cli, RunAndExportErrors) {
   EXPECT_EQ(both.status, 2) << both.output;
   auto transformer = eqnn_cli("export " + example("c8_transformer") + " --out " + dir.file("w.pt"));
   EXPECT_EQ(transformer.status, 1) << transformer.output;
-  EXPECT_TRUE(contains(transformer.output, "has parameters but no stock PyTorch equivalent"))
+  EXPECT_TRUE(contains(transformer.output, "has parameters or buffers but no stock PyTorch equivalent"))
       << transformer.output;
   EXPECT_FALSE(std::filesystem::exists(dir.file("w.pt")));
   auto missing = eqnn_cli("run " + example("d4_mlp") + " --checkpoint " + dir.file("none.pt") + " --input " +

@@ -63,8 +63,27 @@ TEST(Export, DifferentSeedsGiveDifferentWeights) {
 TEST(Export, RefusesLayersWithoutStockEquivalent) {
   auto model = load_model(registry(), example("c8_transformer"));
   TempDir dir;
+  EXPECT_HAS(
+      error_text<Error>([&] { export_weights(*model, dir.file("w.pt")); }),
+      "layer layers.1 (eTransformerEncoderLayer) has parameters or buffers but no stock PyTorch equivalent");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("w.pt")));
+}
+
+TEST(Export, RefusesALayerWhoseOnlyStateIsBuffers) {
+  // eBatchNorm1d without affine has running statistics but no parameters; on a non-trivial rep it is not
+  // the stock BatchNorm1d, so the export must refuse it rather than leave its buffers out.
+  auto model = load_model_from_string(registry(), R"(eqnn: 1
+group: D4
+reps: {x: 2x regular}
+input: x
+output: x
+layers:
+  - {type: eBatchNorm1d, affine: false, channels_last: true}
+)",
+                                      "buffers.yaml");
+  TempDir dir;
   EXPECT_HAS(error_text<Error>([&] { export_weights(*model, dir.file("w.pt")); }),
-             "layer layers.1 (eTransformerEncoderLayer) has parameters but no stock PyTorch equivalent");
+             "layer layers.0 (eBatchNorm1d) has parameters or buffers but no stock PyTorch equivalent");
   EXPECT_FALSE(std::filesystem::exists(dir.file("w.pt")));
 }
 
