@@ -27,6 +27,7 @@
 #include "eqnn/group_theory/group_helpers.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/init_scheme.hpp"
+#include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/irreps.hpp"
 #include "eqnn/group_theory/isotypic.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"

@@ -7,10 +7,10 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "copy_norms.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "function_choice.hpp"
-#include "irrep_copies.hpp"
 
 namespace eqnn {
 namespace {
@@ -50,7 +50,7 @@ ENormNonlinearityImpl::~ENormNonlinearityImpl() = default;
 void ENormNonlinearityImpl::reset() {
   if (auto error = validate(options)) throw ConfigError(error->message);
   const Representation& rep = *options.in_rep();
-  copies_ = std::make_shared<const detail::IrrepCopies>(rep);
+  copies_ = std::make_shared<const detail::CopyNormIndex>(rep);
   const Matrix& Q = rep.Q();
   identity_basis_ = Q.isIdentity(0.0);
   q_master_ = to_tensor(Q);

@@ -33,7 +33,7 @@
 namespace eqnn {
 
 namespace detail {
-struct IrrepCopies;
+struct CopyNormIndex;
 }
 
 /// Options of ENormNonlinearity: `function` one of norm_nonlinearity_functions() (default "relu", as
@@ -83,7 +83,7 @@ class ENormNonlinearityImpl : public Layer {
   ENormNonlinearityOptions options;
 
  private:
-  std::shared_ptr<const detail::IrrepCopies> copies_;
+  std::shared_ptr<const detail::CopyNormIndex> copies_;
   bool identity_basis_ = false;
   /// Q (float64 master) and the index tensors, per (dtype, device).
   at::Tensor q_master_;

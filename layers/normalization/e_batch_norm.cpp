@@ -9,6 +9,7 @@
 #include <c10/core/DefaultDtype.h>
 #include <fmt/format.h>
 
+#include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 
@@ -46,19 +47,12 @@ void EBatchNorm1dImpl::reset() {
   // (Q = I) make it the stock BatchNorm1d.
   const bool all_invariant = rep.multiplicities()[0] == D;
   Q_ = all_invariant ? at::eye(D, at::kDouble) : to_tensor(rep.Q());
-  const auto& irreps = rep.group().irreps();
-  std::vector<int64_t> copy_of;
-  std::vector<int64_t> trivial_columns;
+  const IrrepCopies copies = irrep_copies(rep);
+  const std::vector<int64_t>& trivial_columns = copies.trivial_columns;
   std::vector<double> trivial;
-  copies_ = 0;
-  for (int k : rep.irreps()) {
-    const int d = irreps[static_cast<size_t>(k)].dim;
-    if (k == 0) trivial_columns.push_back(static_cast<int64_t>(copy_of.size()));
-    trivial.push_back(k == 0 ? 1.0 : 0.0);
-    for (int c = 0; c < d; ++c) copy_of.push_back(copies_);
-    ++copies_;
-  }
-  copy_of_ = at::tensor(copy_of, at::TensorOptions().dtype(at::kLong));
+  for (int k : copies.irrep) trivial.push_back(k == 0 ? 1.0 : 0.0);
+  copies_ = copies.count();
+  copy_of_ = at::tensor(copies.copy_of_column, at::TensorOptions().dtype(at::kLong));
   trivial_copy_ = at::tensor(trivial, at::TensorOptions().dtype(at::kDouble));
   // mean_matrix[j, c] = 1/d_c where coordinate j belongs to copy c.
   mean_matrix_ = at::one_hot(copy_of_, copies_).to(at::kDouble);

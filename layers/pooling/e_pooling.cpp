@@ -1,12 +1,12 @@
 // EInvariantPool and ENormPool (see e_pooling.hpp).
 #include "e_pooling.hpp"
 
-#include <map>
 #include <ostream>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 
@@ -80,32 +80,18 @@ ENormPoolImpl::~ENormPoolImpl() = default;
 void ENormPoolImpl::reset() {
   if (auto error = validate(options)) throw ConfigError(error->message);
   const RepPtr rep = options.in_rep();
-  const auto& irreps = rep->group().irreps();
-  const auto& order = rep->irreps();
   // Group the copies by irrep dimension: one (D, n_d·d) slice of Q and one norm call per dimension.
-  std::map<int, std::vector<int64_t>> columns_by_dim, copies_by_dim;
-  int64_t offset = 0;
-  for (size_t c = 0; c < order.size(); ++c) {
-    const int d = irreps[order[c]].dim;
-    for (int i = 0; i < d; ++i) columns_by_dim[d].push_back(offset + i);
-    copies_by_dim[d].push_back(static_cast<int64_t>(c));
-    offset += d;
-  }
+  const IrrepCopies copies = irrep_copies(*rep);
+  const CopiesByDimension grouped = group_by_dimension(copies);
   const at::Tensor Q = to_tensor(rep->Q());
-  dims_.clear();
+  dims_ = grouped.dims;
   masters_.clear();
-  std::vector<int64_t> concatenated;  // copy index of each position of the concatenated norms
-  for (const auto& [d, columns] : columns_by_dim) {
-    dims_.push_back(d);
+  for (const auto& columns : grouped.columns)
     masters_.push_back(Q.index_select(1, at::tensor(columns, at::kLong)).contiguous());
-    concatenated.insert(concatenated.end(), copies_by_dim[d].begin(), copies_by_dim[d].end());
-  }
-  // inverse permutation: output copy c is concatenated position inverse[c]
-  std::vector<int64_t> inverse(concatenated.size());
-  for (size_t p = 0; p < concatenated.size(); ++p) inverse[concatenated[p]] = static_cast<int64_t>(p);
-  masters_.push_back(at::tensor(inverse, at::kLong));
+  // output copy c is the concatenated norms' position grouped.position[c]
+  masters_.push_back(at::tensor(grouped.position, at::kLong));
   converted_.clear();
-  out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(order.size()));
+  out_ = Representation::trivial(rep->group_ptr(), static_cast<int>(copies.count()));
 }
 
 const std::vector<at::Tensor>& ENormPoolImpl::converted(const at::TensorOptions& options) const {
