@@ -1,4 +1,4 @@
-// EAffine: the copies of a representation, the learnable and FiLM forwards (see e_affine.hpp).
+// EAffine: the learnable and FiLM forwards (see e_affine.hpp).
 #include "e_affine.hpp"
 
 #include <ostream>
@@ -35,21 +35,6 @@ std::optional<OptionError> validate(const EAffineOptions& o) {
   return std::nullopt;
 }
 
-IrrepCopies irrep_copies(const Representation& rep) {
-  IrrepCopies c;
-  c.basis = to_tensor(rep.Q());
-  const auto& irreps = rep.group().irreps();
-  std::vector<int64_t> copy_of, trivial;
-  for (int k : rep.irreps()) {
-    if (k == 0) trivial.push_back(static_cast<int64_t>(copy_of.size()));
-    for (int i = 0; i < irreps[static_cast<size_t>(k)].dim; ++i) copy_of.push_back(c.count);
-    ++c.count;
-  }
-  c.copy_of = to_long(copy_of);
-  c.trivial_columns = to_long(trivial);
-  return c;
-}
-
 EAffineImpl::EAffineImpl(EAffineOptions options_) : Layer("eqnn::EAffine"), options(std::move(options_)) {
   reset();
 }
@@ -60,6 +45,9 @@ void EAffineImpl::reset() {
   if (auto error = validate(options)) throw ConfigError(error->message);
   const RepPtr& rep = options.in_rep();
   copies_ = irrep_copies(*rep);
+  basis_ = to_tensor(rep->Q());
+  copy_of_ = to_long(copies_.copy_of_column);
+  trivial_columns_ = to_long(copies_.trivial_columns);
   converted_.clear();
   bias_ = ConstrainedParameter();
   bias_note_.clear();
@@ -69,7 +57,7 @@ void EAffineImpl::reset() {
                              rep->describe());
   if (!options.learnable()) return;
   const auto tensor_options = at::TensorOptions().dtype(c10::get_default_dtype());
-  register_parameter("scale", at::ones({copies_.count}, tensor_options));
+  register_parameter("scale", at::ones({copies_.count()}, tensor_options));
   if (has_bias_) {
     auto constraint = make_constraint(options.registry(), options.bias_constraint(), {nullptr, rep});
     if (constraint->shape() != std::vector<int64_t>{rep->size()})
@@ -105,10 +93,11 @@ at::Tensor EAffineImpl::scale() const {
 const EAffineImpl::Converted& EAffineImpl::converted(const at::TensorOptions& o) const {
   return converted_.get(o, [this](const at::TensorOptions& to) {
     Converted c;
-    c.basis = copies_.basis.to(to);
+    c.basis = basis_.to(to);
     c.basis_t = c.basis.t().contiguous();
-    c.copy_of = copies_.copy_of.to(to.device());
-    c.trivial_basis_t = copies_.basis.index_select(1, copies_.trivial_columns).t().contiguous().to(to);
+    c.identity = at::eye(c.basis.size(0), to);
+    c.copy_of = copy_of_.to(to.device());
+    c.trivial_basis_t = basis_.index_select(1, trivial_columns_).t().contiguous().to(to);
     return c;
   });
 }
@@ -123,8 +112,15 @@ void EAffineImpl::check_input(const at::Tensor& x) const {
 
 at::Tensor EAffineImpl::apply(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias) const {
   const Converted& c = converted(x.options());
-  // Q((Qᵀx)·(α − 1)) + x: Q diag(α) Qᵀ x for orthogonal Q, rounding only in the correction.
   const at::Tensor spread = scale.index_select(-1, c.copy_of);
+  if (scale.dim() == 1) {
+    // One scale for every row (learnable mode): the dense W = Q diag(α) Qᵀ (symmetric, D³ to build) and
+    // one matmul of the batch, as a stock Linear — half the work of going through Q's basis and back.
+    // Built as I + Q diag(α − 1) Qᵀ, so it is exactly I where α = 1 (at initialisation y = x exactly).
+    const at::Tensor W = at::matmul(c.basis * (spread - 1), c.basis_t) + c.identity;
+    return at::linear(x, W, bias.defined() ? bias : at::Tensor());
+  }
+  // Scales per row (FiLM): Q((Qᵀx)·(α − 1)) + x = Q diag(α) Qᵀ x for orthogonal Q.
   at::Tensor y = x + at::matmul(at::matmul(x, c.basis) * (spread - 1), c.basis_t);
   return bias.defined() ? y + bias : y;
 }

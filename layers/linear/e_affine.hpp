@@ -34,6 +34,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "e_linear.hpp"
+#include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
@@ -57,15 +58,6 @@ struct EAffineOptions {
 /// What is wrong with a set of options (key "in_rep" or "bias_constraint"). The constructor throws it as
 /// ConfigError; the YAML factory locates it at the key.
 std::optional<OptionError> validate(const EAffineOptions& options);
-
-/// The irreducible copies of a representation: Q's column blocks in the order of rep.irreps().
-struct IrrepCopies {
-  at::Tensor basis;            // Q (D, D) float64
-  at::Tensor copy_of;          // (D) int64: the copy of each column of Q
-  at::Tensor trivial_columns;  // (num_trivial) int64: Q's columns of the trivial copies, in order
-  int64_t count = 0;           // number of copies
-};
-IrrepCopies irrep_copies(const Representation& rep);
 
 /// y = Q diag(α) Qᵀ x + b on the last dimension, exactly equivariant: f(x ρ(g)ᵀ) = f(x) ρ(g)ᵀ.
 ///
@@ -100,10 +92,10 @@ class EAffineImpl : public Layer {
   void pretty_print(std::ostream& stream) const override;
 
   /// Number of irreducible copies of in_rep: the length of the scale.
-  int64_t num_copies() const { return copies_.count; }
+  int64_t num_copies() const { return copies_.count(); }
   /// Number of trivial copies of in_rep: the length of the FiLM bias (and the learnable bias' coefficients
   /// with the built-in constraint).
-  int64_t num_trivial() const { return copies_.trivial_columns.size(0); }
+  int64_t num_trivial() const { return static_cast<int64_t>(copies_.trivial_columns.size()); }
   /// Whether the layer adds a bias (options.bias and a trivial part).
   bool has_bias() const { return has_bias_; }
   const IrrepCopies& copies() const { return copies_; }
@@ -118,13 +110,14 @@ class EAffineImpl : public Layer {
 
  private:
   struct Converted {
-    at::Tensor basis, basis_t, copy_of, trivial_basis_t;
+    at::Tensor basis, basis_t, identity, copy_of, trivial_basis_t;
   };
   const Converted& converted(const at::TensorOptions& options) const;
   at::Tensor apply(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias) const;
   void check_input(const at::Tensor& x) const;
 
   IrrepCopies copies_;
+  at::Tensor basis_, copy_of_, trivial_columns_;  // Q (float64) and copies_'s index lists as tensors
   bool has_bias_ = false;
   std::string bias_note_;
   ConstrainedParameter bias_;

@@ -10,6 +10,7 @@
 #include <c10/core/DefaultDtype.h>
 #include <fmt/format.h>
 
+#include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/union_find.hpp"
@@ -115,17 +116,11 @@ NormFields copy_fields(const Representation& rep) {
   NormFields f;
   f.basis = to_tensor(rep.Q());
   f.kind = "irrep copy";
-  const auto& irreps = rep.group().irreps();
-  std::vector<int64_t> field;
-  std::vector<int64_t> trivial_columns;
-  for (int k : rep.irreps()) {
-    if (k == 0) trivial_columns.push_back(static_cast<int64_t>(field.size()));
-    for (int c = 0; c < irreps[static_cast<size_t>(k)].dim; ++c) field.push_back(f.count);
-    ++f.count;
-  }
-  f.field_of = to_long(field);
-  if (!trivial_columns.empty()) {
-    at::Tensor u = f.basis.index_select(1, to_long(trivial_columns)).sum(1);
+  const IrrepCopies copies = irrep_copies(rep);
+  f.count = copies.count();
+  f.field_of = to_long(copies.copy_of_column);
+  if (!copies.trivial_columns.empty()) {
+    at::Tensor u = f.basis.index_select(1, to_long(copies.trivial_columns)).sum(1);
     f.direction = u / u.norm();
   }
   // Q = I, or an all-invariant rep (ρ(g) = I: the features themselves are trivial copies): scale in place.
@@ -175,6 +170,7 @@ const ENormBase::Converted& ENormBase::converted(const at::TensorOptions& option
     auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
     c.direction = cv(fields_.direction);
     c.scale_basis = cv(scale_fields_.basis);
+    if (c.scale_basis.defined()) c.identity = at::eye(c.scale_basis.size(0), o);
     c.field_of = scale_fields_.field_of.to(o.device());
     c.copy_basis = cv(copies_.basis);
     c.copy_of = copies_.field_of.to(o.device());
@@ -223,12 +219,14 @@ at::Tensor ENormBase::forward(const at::Tensor& x) {
     y = centred * at::rsqrt(centred.pow(2).mean(-1, /*keepdim=*/true) + eps_);
   }
   if (!affine_) return y;
-  if (c.scale_basis.defined())
-    // Scale the field coordinates Fᵀy: y + F((Fᵀy)·(s − 1)), which is F((Fᵀy)·s) for orthogonal F but
-    // rounds only in the correction, so it is exact where s = 1 (at initialisation, for instance).
-    y = y + at::matmul(at::matmul(y, c.scale_basis) * (scale - 1), c.scale_basis.t());
-  else
-    y = y * scale;
+  if (c.scale_basis.defined()) {
+    // Scale the field coordinates Fᵀy: the dense W = F diag(s) Fᵀ (symmetric, D³ to build) and one matmul
+    // of the batch with the bias added, instead of going to F's basis and back (two matmuls). Built as
+    // I + F diag(s − 1) Fᵀ, so it is exactly I where s = 1 (at initialisation, for instance).
+    const at::Tensor W = at::matmul(c.scale_basis * (scale - 1), c.scale_basis.t()) + c.identity;
+    return at::linear(y, W, b.defined() ? b : at::Tensor());
+  }
+  y = y * scale;
   return b.defined() ? y + b : y;
 }
 

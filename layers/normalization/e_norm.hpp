@@ -136,7 +136,7 @@ class ENormBase : public Layer {
 
  private:
   struct Converted {
-    at::Tensor direction, scale_basis, field_of, copy_basis, copy_of, copy_mean;
+    at::Tensor direction, scale_basis, identity, field_of, copy_basis, copy_of, copy_mean;
   };
   const Converted& converted(const at::TensorOptions& options) const;
 
