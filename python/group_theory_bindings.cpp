@@ -170,6 +170,10 @@ void bind_group_theory(py::module_& m) {
           "__eq__", [](const PyGroup& a, const PyGroup& b) { return a.g->same_content(*b.g); },
           py::is_operator())
       .def("__hash__", [](const PyGroup& g) { return static_cast<py::ssize_t>(g.g->content_hash() >> 1); })
+      // Immutable: a copy (copy.copy, copy.deepcopy of a module holding it) shares the same C++ group.
+      .def("__copy__", [](const PyGroup& g) { return g; })
+      .def(
+          "__deepcopy__", [](const PyGroup& g, const py::dict&) { return g; }, py::arg("memo"))
       .def("__repr__", [](const PyGroup& g) {
         return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
       });
@@ -256,6 +260,11 @@ void bind_group_theory(py::module_& m) {
       .def(
           "__eq__", [](const PyRep& a, const PyRep& b) { return a.r->same_content(*b.r); }, py::is_operator())
       .def("__hash__", [](const PyRep& r) { return static_cast<py::ssize_t>(r.r->content_hash() >> 1); })
+      // Immutable: a copy (copy.copy, copy.deepcopy of a module holding it) shares the same C++
+      // representation.
+      .def("__copy__", [](const PyRep& r) { return r; })
+      .def(
+          "__deepcopy__", [](const PyRep& r, const py::dict&) { return r; }, py::arg("memo"))
       .def("__repr__", [](const PyRep& r) {
         return "Representation(" + r.r->group().name() + ", \"" + r.r->describe() +
                "\", size=" + std::to_string(r.r->size()) + ")";

@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_decomposition', 'rep_from_matrices', 'ring_task', 'shipped_plugin_directory', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -58,6 +58,10 @@ class Group:
     """
     A finite group (eqnn.group(spec)): elements 0..order-1, 0 the identity.
     """
+    def __copy__(self) -> Group:
+        ...
+    def __deepcopy__(self, memo: dict) -> Group:
+        ...
     def __eq__(self, arg0: Group) -> bool:
         ...
     def __hash__(self) -> int:
@@ -107,6 +111,10 @@ class Representation:
     """
     A representation of a group (eqnn.rep(G, text)): rho(g) = Q (+)_k psi_k(g) Q^T.
     """
+    def __copy__(self) -> Representation:
+        ...
+    def __deepcopy__(self, memo: dict) -> Representation:
+        ...
     def __eq__(self, arg0: Representation) -> bool:
         ...
     def __hash__(self) -> int:
@@ -149,6 +157,21 @@ class Representation:
     def is_permutation(self) -> bool:
         """
         True when every rho(g) is a permutation matrix.
+        """
+    @property
+    def isotypic_basis_rep(self) -> Representation:
+        """
+        The representation in its isotypic basis: Q_iso^T rho(g) Q_iso, block-diagonal (what eqnn.nn.EIsotypicBasis outputs).
+        """
+    @property
+    def isotypic_change_of_basis(self) -> torch.Tensor:
+        """
+        Q_iso (float64, orthogonal): change_of_basis with its columns in the isotypic order; rho(g) = Q_iso (+) psi(g) Q_iso^T.
+        """
+    @property
+    def isotypic_slices(self) -> list:
+        """
+        [(irrep index, slice), ...]: the isotypic components in the isotypic basis (x_iso = isotypic_change_of_basis^T x), trivial first, then by ascending size m*d, ties by irrep index.
         """
     @property
     def multiplicities(self) -> list[int]:
@@ -287,6 +310,12 @@ def plugins() -> list[tuple[str, str, str]]:
     ...
 def rep(group: Group, text: str) -> Representation:
     ...
+def rep_from_decomposition(group: Group, irreps: collections.abc.Sequence[typing.SupportsInt], change_of_basis: torch.Tensor) -> Representation:
+    ...
+def rep_from_matrices(group: Group, matrices: collections.abc.Sequence[torch.Tensor]) -> Representation:
+    """
+    The representation with rho(generator i) = matrices[i] (float64 2-D tensors, in the order of Group.generators); ConfigError when they are not an orthogonal representation.
+    """
 def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typing.SupportsInt, test_size: typing.SupportsInt, window: typing.SupportsInt) -> tuple:
     ...
 def shipped_plugin_directory() -> str:

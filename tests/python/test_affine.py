@@ -296,3 +296,13 @@ def test_multivariate_normal_errors_and_samples():
     dist = normal(torch.randn(2, 5, 7))
     assert dist.batch_shape == (2, 5) and dist.event_shape == (4,)
     assert dist.rsample().shape == (2, 5, 4)
+
+
+def test_multivariate_normal_deep_copies_with_its_representation():
+    rep = eqnn.rep(eqnn.group("D4"), "regular + trivial")
+    normal = enn.EMultivariateNormal(rep)
+    twin = copy.deepcopy(torch.nn.Sequential(normal))[0]  # as deepcopy of a model holding it
+    assert twin is not normal and twin.out_rep == rep and copy.copy(rep) == rep
+    x = torch.randn(3, normal.in_features, dtype=torch.float64)
+    y = torch.randn(3, rep.size, dtype=torch.float64)
+    assert torch.equal(twin(x).log_prob(y), normal(x).log_prob(y))
