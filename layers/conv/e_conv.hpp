@@ -34,7 +34,8 @@ namespace eqnn {
 
 /// K independent copies of a Hom constraint (the taps of a kernel): θ (..., K·dim) → (..., K, *shape), one
 /// batched expand of `inner`. sample() draws every tap from `inner` and scales it by `fan_scale`
-/// (stock, kaiming_*) or `xavier_scale` (xavier_*), so the dense kernel gets a conv's per-entry variance.
+/// (stock and the kaiming schemes) or `xavier_scale` (the xavier schemes), so the dense kernel gets a conv's
+/// per-entry variance.
 class TapConstraint : public Constraint {
  public:
   TapConstraint(ConstraintPtr inner, int64_t taps, double fan_scale, double xavier_scale);
