@@ -45,7 +45,8 @@ TEST_P(IrrepCopiesOf, CountsColumnsAndBlocksAgreeWithTheDecomposition) {
     for (int g = 0; g < G.order(); ++g) {
       const eqnn::Matrix restricted = block.transpose() * rep->matrix(g) * block;
       const eqnn::Matrix& expected = G.irreps()[static_cast<size_t>(copies.irrep[i])].matrices[g];
-      EXPECT_LT((restricted - expected).cwiseAbs().maxCoeff(), 1e-10) << c.group << " copy " << k << " g " << g;
+      EXPECT_LT((restricted - expected).cwiseAbs().maxCoeff(), 1e-10)
+          << c.group << " copy " << k << " g " << g;
     }
   }
   for (int64_t column : copies.trivial_columns)
