@@ -150,11 +150,12 @@ TEST_P(NonlinearityEquivariance, NormNonlinearityEveryElementAndOracle) {
       sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
         return eqnn::testing::random_inputs(size, dtype, 5);
       };
-      sweep.also = [&](const at::Tensor& x) {
+      // The structured binding `rep` is captured by copy: C++17 lambdas cannot capture a binding by name.
+      sweep.also = [&, r = rep](const at::Tensor& x) {
         if (x.scalar_type() != at::kDouble) return;
         at::NoGradGuard no_grad;
         const at::Tensor bias = layer->parameters().empty() ? at::Tensor() : layer->parameters()[0];
-        const at::Tensor expected = norm_oracle(*rep, f, bias, x);
+        const at::Tensor expected = norm_oracle(*r, f, bias, x);
         EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12) << what;
       };
       eqnn::testing::ExpectEquivariant(*layer, sweep, what);
@@ -184,10 +185,10 @@ TEST_P(NonlinearityEquivariance, GatedNonlinearityEveryElementAndOracle) {
       sweep.inputs = [&, size = rep->size()](at::ScalarType dtype) {
         return eqnn::testing::random_inputs(size, dtype, 6);
       };
-      sweep.also = [&](const at::Tensor& x) {
+      sweep.also = [&, r = rep](const at::Tensor& x) {
         if (x.scalar_type() != at::kDouble) return;
         at::NoGradGuard no_grad;
-        EXPECT_LE((layer->forward(x) - gated_oracle(*rep, f, x)).abs().max().item<double>(), 1e-12) << what;
+        EXPECT_LE((layer->forward(x) - gated_oracle(*r, f, x)).abs().max().item<double>(), 1e-12) << what;
       };
       eqnn::testing::ExpectEquivariant(*layer, sweep, what);
       eqnn::EGatedNonlinearity direct(eqnn::EGatedNonlinearityOptions(rep).function(f));
