@@ -158,10 +158,12 @@ TEST(EBatchNorm1d, EqualsStockBatchNorm1dOnAllInvariantReps) {
         auto params = bn->effective_parameters();
         ASSERT_EQ(params.size(), track ? 5u : 2u);
         for (const auto& [name, t] : params) {
-          const at::Tensor* s = stock->named_parameters().find(name);
-          if (!s) s = stock->named_buffers().find(name);
-          ASSERT_NE(s, nullptr) << name;
-          EXPECT_TRUE(at::allclose(t.to(s->scalar_type()), *s, 0, 1e-12)) << name;
+          // Copies, not pointers: named_parameters() / named_buffers() return temporaries.
+          at::Tensor s;
+          if (const at::Tensor* p = stock->named_parameters().find(name)) s = *p;
+          if (const at::Tensor* p = stock->named_buffers().find(name)) s = *p;
+          ASSERT_TRUE(s.defined()) << name;
+          EXPECT_TRUE(at::allclose(t.to(s.scalar_type()), s, 0, 1e-12)) << name;
         }
       }
   }
