@@ -158,10 +158,12 @@ TEST(EBatchNorm1d, EqualsStockBatchNorm1dOnAllInvariantReps) {
         auto params = bn->effective_parameters();
         ASSERT_EQ(params.size(), track ? 5u : 2u);
         for (const auto& [name, t] : params) {
-          // Copies, not pointers: named_parameters() / named_buffers() return temporaries.
+          // The dicts are kept: named_parameters() / named_buffers() return temporaries.
+          const auto stock_parameters = stock->named_parameters();
+          const auto stock_buffers = stock->named_buffers();
           at::Tensor s;
-          if (const at::Tensor* p = stock->named_parameters().find(name)) s = *p;
-          if (const at::Tensor* p = stock->named_buffers().find(name)) s = *p;
+          if (const at::Tensor* p = stock_parameters.find(name)) s = *p;
+          if (const at::Tensor* p = stock_buffers.find(name)) s = *p;
           ASSERT_TRUE(s.defined()) << name;
           EXPECT_TRUE(at::allclose(t.to(s.scalar_type()), s, 0, 1e-12)) << name;
         }

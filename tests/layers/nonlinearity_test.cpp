@@ -36,7 +36,8 @@ using eqnn::testing::make_layer;
 /// `spec` plus as many trivial copies as its non-trivial copies lack as gates.
 std::string with_gates(const eqnn::GroupPtr& g, const std::string& spec) {
   int trivial = 0, other = 0;
-  for (int k : eqnn::parse_rep(g, spec)->irreps()) (k == 0 ? trivial : other) += 1;
+  const RepPtr rep = eqnn::parse_rep(g, spec);  // kept: a range-for over a temporary's member dangles
+  for (int k : rep->irreps()) (k == 0 ? trivial : other) += 1;
   return other > trivial ? spec + " + " + std::to_string(other - trivial) + "x trivial" : spec;
 }
 
