@@ -77,6 +77,9 @@ py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
   d["norm_first"] = o.norm_first();
   d["bias"] = o.bias();
   d["init_scheme"] = o.init_scheme();
+  d["norm"] = o.norm();
+  d["norm_affine"] = o.norm_affine();
+  d["norm_normalize"] = o.norm_normalize();
   return d;
 }
 py::dict options_dict(const ELayerNormOptions& o) {

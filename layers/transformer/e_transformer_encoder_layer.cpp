@@ -50,6 +50,15 @@ void check_sub_layer(const Layer& layer, const char* name, const RepPtr& in, con
                             out->describe()));
 }
 
+// An option that takes one of a few names: an OptionError naming the key, what was found and the choices.
+std::optional<OptionError> check_choice(const char* key, const std::string& value,
+                                        const std::vector<std::string>& choices, const char* meaning) {
+  if (std::find(choices.begin(), choices.end(), value) != choices.end()) return std::nullopt;
+  return OptionError{key,
+                     fmt::format("{}: unknown {} '{}'{}; known: {} ({})", kWhat, key, value,
+                                 did_you_mean_clause(value, choices), fmt::join(choices, ", "), meaning)};
+}
+
 }  // namespace
 
 std::string transformer_activation_layer(const std::string& activation) {
@@ -78,6 +87,16 @@ std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& o) {
             "{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
             kWhat, o.activation(), did_you_mean_clause(o.activation(), known), fmt::join(known, ", "))};
   }
+  if (auto e = check_choice("norm", o.norm(), {"layer_norm", "rms_norm"},
+                            "norm1/norm2 are eLayerNorm (torch's, the default) or eRMSNorm"))
+    return e;
+  if (auto e = check_choice("norm_affine", o.norm_affine(), {"per_field", "per_copy"},
+                            "one scale per field, the default, or per irreducible copy as symm_learning"))
+    return e;
+  if (auto e = check_choice("norm_normalize", o.norm_normalize(), {"all", "per_copy"},
+                            "the statistic over all features, the default, or per irreducible copy as "
+                            "symm_learning's eLayerNorm"))
+    return e;
   return std::nullopt;
 }
 
@@ -129,8 +148,13 @@ void ETransformerEncoderLayerImpl::reset() {
     if (o.init_scheme() != "stock") n["init_scheme"] = o.init_scheme();
     return n;
   };
+  const bool rms = o.norm() == "rms_norm";
+  const char* norm_layer = rms ? "eRMSNorm" : "eLayerNorm";
   YAML::Node norm_kwargs;
   norm_kwargs["eps"] = o.layer_norm_eps();
+  // Only what differs from the norm's own defaults, so a registry's replacement norm need not know the keys.
+  if (o.norm_affine() != "per_field") norm_kwargs["affine"] = o.norm_affine();
+  if (o.norm_normalize() != "all") norm_kwargs["normalize"] = o.norm_normalize();
   auto attention = [&] {
     return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(rep, o.num_heads())
                                                          .dropout(o.dropout())
@@ -143,8 +167,12 @@ void ETransformerEncoderLayerImpl::reset() {
           ELinearOptions(in, out).bias(o.bias()).init_scheme(o.init_scheme()));
     };
   };
-  auto norm = [&] {
-    return std::make_shared<ELayerNormImpl>(ELayerNormOptions(rep).eps(o.layer_norm_eps()));
+  auto norm = [&]() -> LayerPtr {
+    if (rms)
+      return std::make_shared<ERMSNormImpl>(
+          ERMSNormOptions(rep).eps(o.layer_norm_eps()).affine(o.norm_affine()).normalize(o.norm_normalize()));
+    return std::make_shared<ELayerNormImpl>(
+        ELayerNormOptions(rep).eps(o.layer_norm_eps()).affine(o.norm_affine()).normalize(o.norm_normalize()));
   };
   const std::string activation_layer = transformer_activation_layer(o.activation());
 
@@ -155,8 +183,8 @@ void ETransformerEncoderLayerImpl::reset() {
   dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
   linear2 =
       register_module("linear2", sub("eLinear", hidden, linear_kwargs(kInRepName), linear(hidden, rep)));
-  norm1 = register_module("norm1", sub("eLayerNorm", rep, norm_kwargs, norm));
-  norm2 = register_module("norm2", sub("eLayerNorm", rep, norm_kwargs, norm));
+  norm1 = register_module("norm1", sub(norm_layer, rep, norm_kwargs, norm));
+  norm2 = register_module("norm2", sub(norm_layer, rep, norm_kwargs, norm));
   dropout1 = register_module("dropout1", torch::nn::Dropout(o.dropout()));
   dropout2 = register_module("dropout2", torch::nn::Dropout(o.dropout()));
   activation = register_module("activation", sub(activation_layer.c_str(), hidden, YAML::Node(), [&] {
@@ -228,7 +256,9 @@ void ETransformerEncoderLayerImpl::pretty_print(std::ostream& os) const {
      << ", dim_feedforward=" << options.dim_feedforward() << " -> hidden " << hidden_->size() << " ("
      << hidden_->size() / rep->group().order() << "x regular), dropout=" << options.dropout()
      << ", activation=" << options.activation() << ", norm_first=" << std::boolalpha << options.norm_first()
-     << ", batch_first=" << options.batch_first() << ", layer_norm_eps=" << options.layer_norm_eps() << ")";
+     << ", batch_first=" << options.batch_first() << ", norm=" << options.norm() << " (affine "
+     << options.norm_affine() << ", normalize " << options.norm_normalize()
+     << "), layer_norm_eps=" << options.layer_norm_eps() << ")";
 }
 
 }  // namespace eqnn

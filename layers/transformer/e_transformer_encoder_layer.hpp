@@ -5,7 +5,12 @@
 //   ff(x) = linear2(dropout(activation(linear1(x))))
 // with self_attn an EMultiheadAttention, linear1/linear2 ELinear through a hidden `k x regular`
 // representation (k = ceil(dim_feedforward / |G|), so the hidden size is rounded up to whole regular copies
-// and a pointwise activation is equivariant there), and norm1/norm2 ELayerNorm. With options.registry the
+// and a pointwise activation is equivariant there), and norm1/norm2 ELayerNorm (option norm = "layer_norm",
+// torch's) or ERMSNorm (norm = "rms_norm", symm_learning's default), each with eps = layer_norm_eps and the
+// scale layout norm_affine ("per_field": one scale per orbit/feature/irrep copy, exportable where the norm is
+// stock; "per_copy": one per irreducible copy of the rep's change of basis Q, symm_learning's eAffine) and
+// the statistic norm_normalize ("all", torch's; "per_copy", symm_learning's eLayerNorm: each irreducible
+// copy divided by its own RMS). See e_norm.hpp for the maths of both norms. With options.registry the
 // sub-layers are the registry's layers of those names (so a research plugin can replace any of them);
 // without one they are the built-in classes.
 #pragma once
@@ -30,7 +35,8 @@ namespace eqnn {
 /// dropout 0.1, relu, layer_norm_eps 1e-5, batch_first false, norm_first false, bias true) — note that the
 /// YAML layer defaults to batch_first: true, the layout of an eqnn model. `activation` is a stock name
 /// (relu, gelu, silu, tanh) or the layer name (eReLU, eGELU, eSiLU, eTanh). `init_scheme` goes to the
-/// attention and both linear maps (see ELinearOptions).
+/// attention and both linear maps (see ELinearOptions). `norm`, `norm_affine` and `norm_normalize` choose
+/// norm1/norm2 (defaults: torch's LayerNorm statistic with eqnn's per-field scales).
 struct ETransformerEncoderLayerOptions {
   ETransformerEncoderLayerOptions(RepPtr in_rep, int64_t num_heads)
       : in_rep_(std::move(in_rep)), num_heads_(num_heads) {}
@@ -47,6 +53,12 @@ struct ETransformerEncoderLayerOptions {
   TORCH_ARG(bool, norm_first) = false;
   TORCH_ARG(bool, bias) = true;
   TORCH_ARG(std::string, init_scheme) = "stock";
+  /// norm1/norm2: "layer_norm" (ELayerNorm, as torch) or "rms_norm" (ERMSNorm: no centring, no bias).
+  TORCH_ARG(std::string, norm) = "layer_norm";
+  /// The norms' scales: "per_field" or "per_copy" (ELayerNormOptions::affine).
+  TORCH_ARG(std::string, norm_affine) = "per_field";
+  /// The norms' statistic: "all" or "per_copy" (ELayerNormOptions::normalize).
+  TORCH_ARG(std::string, norm_normalize) = "all";
   /// Where the sub-layers come from, by their registry names (null: the built-in classes).
   TORCH_ARG(RegistryPointer, registry) = nullptr;
 };
@@ -95,8 +107,8 @@ class ETransformerEncoderLayerImpl : public Layer {
   /// The hidden representation of the feed-forward block (k x regular).
   RepPtr hidden_rep() const { return hidden_; }
 
-  /// No stock equivalent: norm1/norm2 are eLayerNorm, whose commuting affine map and invariant-part
-  /// centring torch.nn.LayerNorm cannot express. A partial list would not load into
+  /// No stock equivalent: norm1/norm2 are eLayerNorm or eRMSNorm, whose commuting affine map and
+  /// invariant-part centring torch.nn.LayerNorm cannot express. A partial list would not load into
   /// torch.nn.TransformerEncoderLayer with strict=True, so the honest answer is the empty list; the
   /// sub-layers' own effective_parameters() remain available through the children.
   std::vector<std::pair<std::string, at::Tensor>> effective_parameters() override { return {}; }

@@ -1,8 +1,8 @@
 // Plugin entry point: registers the "eTransformerEncoderLayer" factory (keyword arguments num_heads
 // (required), dim_feedforward, dropout, activation, norm_first, batch_first, layer_norm_eps, bias,
-// init_scheme; see e_transformer_encoder_layer.hpp). Its sub-layers come from the same registry by name, so
-// a research plugin can replace any of them. Unlike the C++ options, batch_first defaults to true here
-// (eqnn::kModelBatchFirst): an eqnn model is batch-first.
+// init_scheme, norm, norm_affine, norm_normalize; see e_transformer_encoder_layer.hpp). Its sub-layers come
+// from the same registry by name, so a research plugin can replace any of them. Unlike the C++ options,
+// batch_first defaults to true here (eqnn::kModelBatchFirst): an eqnn model is batch-first.
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/registry/plugin.hpp"
 #include "eqnn/util/error.hpp"
@@ -17,7 +17,7 @@ std::shared_ptr<eqnn::Layer> make_transformer_encoder_layer(const eqnn::LayerArg
   const YAML::Node& kw = args.kwargs;
   y::check_keys(kw,
                 {"num_heads", "dim_feedforward", "dropout", "activation", "norm_first", "batch_first",
-                 "layer_norm_eps", "bias", "init_scheme"},
+                 "layer_norm_eps", "bias", "init_scheme", "norm", "norm_affine", "norm_normalize"},
                 kWhat);
   if (!args.in_rep) y::fail(kw, std::string(kWhat) + ": no in_rep (give in_rep or put the layer after one)");
   if (!args.registry)
@@ -34,6 +34,9 @@ std::shared_ptr<eqnn::Layer> make_transformer_encoder_layer(const eqnn::LayerArg
       .layer_norm_eps(y::get_double(kw, "layer_norm_eps", options.layer_norm_eps()))
       .bias(y::get_bool(kw, "bias", options.bias()))
       .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .norm(y::get_string(kw, "norm", options.norm()))
+      .norm_affine(y::get_string(kw, "norm_affine", options.norm_affine()))
+      .norm_normalize(y::get_string(kw, "norm_normalize", options.norm_normalize()))
       .registry(args.registry);
   if (auto error = eqnn::validate(options))
     y::fail(kw.IsMap() && kw[error->key] ? kw[error->key] : kw, error->message);

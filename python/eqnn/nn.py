@@ -1268,7 +1268,7 @@ _ACTIVATION_NAMES = {
 @_document_defaults("eTransformerEncoderLayer")
 class ETransformerEncoderLayer(Layer):
     """Equivariant transformer encoder layer: torch.nn.TransformerEncoderLayer's arguments in its order,
-    its submodule names and arithmetic, with eMultiheadAttention, eLinear and eLayerNorm parts.
+    its submodule names and arithmetic, with eMultiheadAttention, eLinear and eLayerNorm (or eRMSNorm) parts.
 
     Args:
         in_rep: the representation of the tokens (size = d_model; a multiple of |G|).
@@ -1283,6 +1283,12 @@ class ETransformerEncoderLayer(Layer):
         bias: (default {bias}).
         device, dtype: as torch.nn.TransformerEncoderLayer.
         init_scheme: for the attention and both linear maps (default {init_scheme!r}).
+        norm: norm1/norm2 are ``"layer_norm"`` (ELayerNorm, torch's) or ``"rms_norm"`` (ERMSNorm, symm_learning's
+            default) (default {norm!r}).
+        norm_affine: the norms' scales, ``"per_field"`` or ``"per_copy"`` (symm_learning's: one per irreducible
+            copy), as ELayerNorm's ``affine`` (default {norm_affine!r}).
+        norm_normalize: the norms' statistic, ``"all"`` (torch's) or ``"per_copy"`` (symm_learning's
+            eLayerNorm), as ELayerNorm's ``normalize`` (default {norm_normalize!r}).
 
     An argument left at None takes the default of the C++ ``ETransformerEncoderLayerOptions``. forward takes
     the masks of torch.nn.TransformerEncoderLayer.forward.
@@ -1294,6 +1300,10 @@ class ETransformerEncoderLayer(Layer):
         torch.Size([2, 5, 32])
         >>> eqnn.check_equivariance(block, rep, rep) < 1e-10      # in eval mode: dropout off
         True
+        >>> rms = eqnn.nn.ETransformerEncoderLayer(rep, nhead=4, dim_feedforward=64, norm="rms_norm",
+        ...                                        norm_affine="per_copy")    # symm_learning's norms
+        >>> type(rms.norm1).__name__
+        'ERMSNorm'
     """
 
     def __init__(
@@ -1311,6 +1321,9 @@ class ETransformerEncoderLayer(Layer):
         dtype=None,
         *,
         init_scheme: Optional[str] = None,
+        norm: Optional[str] = None,
+        norm_affine: Optional[str] = None,
+        norm_normalize: Optional[str] = None,
     ):
         if activation is not None and not isinstance(activation, str):
             if activation not in _ACTIVATION_NAMES:
@@ -1323,7 +1336,8 @@ class ETransformerEncoderLayer(Layer):
         super().__init__(
             self._layer_type, in_rep, device=device, dtype=dtype, num_heads=nhead, batch_first=batch_first,
             **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
-                     layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme))
+                     layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
+                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize))
         held = self.options
         self.batch_first = held["batch_first"]
         self.norm_first = held["norm_first"]

@@ -14,6 +14,7 @@
 
 #include "e_activation.hpp"
 #include "e_linear.hpp"
+#include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
@@ -558,6 +559,207 @@ TEST(EncoderLayer, Errors) {
              }),
              "eTransformerEncoderLayer: expected input of shape (..., 10) for in_rep 2x regular (size 10), "
              "got [2, 3, 7]");
+}
+
+// ---- norm: layer_norm | rms_norm, norm_affine: per_field | per_copy, norm_normalize: all | per_copy ----
+
+// The irreducible copy of each column of Q (rep.irreps() order): expands the per-copy scales.
+at::Tensor copy_of_column(const eqnn::Representation& rep) {
+  std::vector<int64_t> idx;
+  int64_t copy = 0;
+  for (int k : rep.irreps()) {
+    for (int c = 0; c < rep.group().irreps()[static_cast<size_t>(k)].dim; ++c) idx.push_back(copy);
+    ++copy;
+  }
+  return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+}
+
+// Exactly equivariant on every element for rms_norm with both scale layouts, post- and pre-norm (eval
+// mode, dropout off), on every representation kind of C4 and D4; and layer_norm with symm_learning's
+// per-copy scales and statistic.
+TEST(EncoderNorms, EveryElementEveryKind) {
+  struct Variant {
+    const char* norm;
+    const char* affine;
+    const char* normalize;
+  };
+  const std::vector<Variant> variants = {{"rms_norm", "per_field", "all"},
+                                         {"rms_norm", "per_copy", "all"},
+                                         {"layer_norm", "per_copy", "per_copy"}};
+  for (const std::string spec : {"C4", "D4"}) {
+    const auto g = eqnn::testing::group(spec);
+    for (const auto& kind : eqnn::testing::test_kinds()) {
+      RepPtr rep = eqnn::testing::make_kind(g, kind, 2);
+      if (!rep) continue;
+      for (const auto& v : variants)
+        for (bool norm_first : {false, true}) {
+          auto layer = make_encoder(
+              rep, fmt::format("{{num_heads: 2, dim_feedforward: {}, dropout: 0.1, norm: {}, norm_affine: "
+                               "{}, norm_normalize: {}, norm_first: {}}}",
+                               g->order() + 1, v.norm, v.affine, v.normalize, norm_first));
+          EXPECT_EQ(child(*layer, "norm1")->name(),
+                    std::string(v.norm) == "rms_norm" ? "eRMSNorm" : "eLayerNorm");
+          eqnn::testing::randomise(*layer, 5, /*stddev=*/0.5);
+          layer->eval();
+          const std::string what = fmt::format("{} {} norm={} affine={} normalize={} norm_first={}", spec,
+                                               kind, v.norm, v.affine, v.normalize, norm_first);
+          eqnn::testing::EquivarianceSweep sweep;
+          sweep.min_scale = eqnn::testing::kRelativeToOutput;
+          sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
+          sweep.inputs = [&](at::ScalarType dtype) {
+            auto o = at::TensorOptions().dtype(dtype);
+            return std::vector<at::Tensor>{at::randn({2, 3, rep->size()}, o), at::randn({4, rep->size()}, o)};
+          };
+          eqnn::testing::ExpectEquivariant([&](const at::Tensor& t) { return layer->forward(t); }, *rep, *rep,
+                                           sweep, what);
+        }
+    }
+  }
+}
+
+// The layer against torch's TransformerEncoderLayer arithmetic written out here, with the RMS norm as a
+// formula (x / sqrt(mean(x²) + eps), then Q diag(α expanded per copy) Qᵀ, or α per field for per_field on
+// a regular rep), the feed-forward from the linear maps' dense matrices (x Wᵀ + b, gelu), and only the
+// attention taken from the sub-layer. A rep in a random orthogonal basis (per_copy: Q ≠ I) and a regular
+// one (per_field: one scale per orbit); post- and pre-norm; with a causal mask and a key-padding mask.
+TEST(EncoderNorms, RMSNormIsTheStockArithmeticWithTheFormula) {
+  const auto g = eqnn::testing::group("D4");
+  const double eps = 1e-3;
+  for (const std::string affine : {"per_copy", "per_field"}) {
+    RepPtr rep =
+        affine == "per_copy" ? eqnn::testing::make_kind(g, "rotated", 2) : eqnn::parse_rep(g, "2x regular");
+    for (bool norm_first : {false, true}) {
+      eqnn::ETransformerEncoderLayer layer(eqnn::ETransformerEncoderLayerOptions(rep, 2)
+                                               .dim_feedforward(12)
+                                               .dropout(0.0)
+                                               .activation("gelu")
+                                               .layer_norm_eps(eps)
+                                               .batch_first(true)
+                                               .norm_first(norm_first)
+                                               .norm("rms_norm")
+                                               .norm_affine(affine));
+      eqnn::testing::randomise(*layer, 13, /*stddev=*/0.5);
+      layer->to(at::kDouble);
+      layer->eval();
+      at::NoGradGuard no_grad;
+      auto rms = [&](const eqnn::LayerPtr& norm, const at::Tensor& x) {
+        const at::Tensor alpha = norm->named_parameters()["weight"].detach();
+        const at::Tensor xhat = x / at::sqrt(x.pow(2).mean(-1, true) + eps);
+        if (affine == "per_field") {  // 2x regular of D4: orbit o = features 8o .. 8o + 7
+          EXPECT_EQ(alpha.numel(), 2);
+          return xhat * alpha.repeat_interleave(8);
+        }
+        const at::Tensor Q = eqnn::testing::to_tensor(rep->Q());
+        const at::Tensor a = alpha.index_select(0, copy_of_column(*rep));
+        return at::matmul(xhat, at::matmul(Q * a, Q.t()).t());
+      };
+      auto dense = [](const eqnn::LayerPtr& linear, const at::Tensor& x) {
+        auto p = linear->effective_parameters();
+        at::Tensor w, b;
+        for (const auto& [name, t] : p) (name == "weight" ? w : b) = t;
+        return at::matmul(x, w.t()) + b;
+      };
+      const at::Tensor x = at::randn({2, 5, rep->size()}, at::kDouble) * 2;
+      const at::Tensor causal = at::ones({5, 5}, at::kBool).triu(1);
+      const at::Tensor pad = at::tensor({0, 0, 1, 0, 1, 0, 0, 0, 0, 0}, at::kLong).view({2, 5}).to(at::kBool);
+      auto* mha = dynamic_cast<eqnn::EMultiheadAttentionImpl*>(layer->self_attn.get());
+      ASSERT_TRUE(mha);
+      auto attn = [&](const at::Tensor& t) {
+        at::Tensor q = mha->options.batch_first() ? t : t.transpose(0, 1);
+        at::Tensor y = std::get<0>(mha->forward(q, q, q, pad, false, causal));
+        return mha->options.batch_first() ? y : y.transpose(0, 1);
+      };
+      auto ff = [&](const at::Tensor& t) {
+        return dense(layer->linear2, at::gelu(dense(layer->linear1, t)));
+      };
+      at::Tensor expected;
+      if (norm_first) {
+        const at::Tensor h = x + attn(rms(layer->norm1, x));
+        expected = h + ff(rms(layer->norm2, h));
+      } else {
+        const at::Tensor h = rms(layer->norm1, x + attn(x));
+        expected = rms(layer->norm2, h + ff(h));
+      }
+      EXPECT_LE((layer(x, causal, pad) - expected).abs().max().item<double>(), 1e-12)
+          << affine << " norm_first=" << norm_first;
+    }
+  }
+}
+
+// The norm options reach the sub-layers, directly and through the registry (which picks eLayerNorm or
+// eRMSNorm by name); the parameter count drops the stock LayerNorm biases with rms_norm; pretty_print says
+// it.
+TEST(EncoderNorms, OptionsReachTheNorms) {
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "4x regular");
+  eqnn::ETransformerEncoderLayer direct(eqnn::ETransformerEncoderLayerOptions(rep, 2)
+                                            .dim_feedforward(12)
+                                            .norm("rms_norm")
+                                            .norm_affine("per_copy"));
+  auto via_registry =
+      make_encoder(rep, "{num_heads: 2, dim_feedforward: 12, norm: rms_norm, norm_affine: per_copy}");
+  for (const eqnn::LayerPtr& layer : {direct->norm1, direct->norm2, child(*via_registry, "norm2")}) {
+    auto* n = dynamic_cast<eqnn::ERMSNormImpl*>(layer.get());
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->options.affine(), "per_copy");
+    EXPECT_EQ(n->options.normalize(), "all");
+    EXPECT_EQ(n->options.eps(), 1e-5);  // layer_norm_eps, not ERMSNorm's own default 1e-6
+    EXPECT_EQ(n->named_parameters()["weight"].numel(), 4 * 3);  // C5 regular: 3 irreducible copies
+  }
+  auto ln = make_encoder(
+      rep, "{num_heads: 2, dim_feedforward: 12, norm_affine: per_copy, norm_normalize: per_copy}");
+  auto* n = dynamic_cast<eqnn::ELayerNormImpl*>(child(*ln, "norm1").get());
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->options.affine(), "per_copy");
+  EXPECT_EQ(n->options.normalize(), "per_copy");
+  torch::nn::TransformerEncoderLayer stock(
+      torch::nn::TransformerEncoderLayerOptions(20, 2).dim_feedforward(15));
+  int64_t count = 0;
+  for (const auto& p : stock->parameters()) count += p.numel();
+  EXPECT_EQ(direct->unconstrained_parameter_count(), count - 2 * 20);  // RMSNorm: no bias
+  EXPECT_EQ(via_registry->unconstrained_parameter_count(), count - 2 * 20);
+  EXPECT_EQ(ln->unconstrained_parameter_count(), count);
+  std::ostringstream os;
+  direct->pretty_print(os);
+  EXPECT_HAS(os.str(), "norm=rms_norm (affine per_copy, normalize all)");
+  // Default: today's eLayerNorm with per-field scales.
+  eqnn::ETransformerEncoderLayer plain(eqnn::ETransformerEncoderLayerOptions(rep, 2));
+  auto* d = dynamic_cast<eqnn::ELayerNormImpl*>(plain->norm1.get());
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->options.affine(), "per_field");
+  EXPECT_EQ(d->options.normalize(), "all");
+}
+
+TEST(EncoderNorms, BadValuesNameTheKey) {
+  using eqnn::ETransformerEncoderLayerOptions;
+  using eqnn::testing::error_text;
+  RepPtr rep = eqnn::parse_rep(eqnn::testing::group("C5"), "2x regular");
+  struct Bad {
+    const char* key;
+    const char* value;
+    const char* message;
+  };
+  for (const Bad& bad :
+       {Bad{"norm", "rmsnorm",
+            "eTransformerEncoderLayer: unknown norm 'rmsnorm' (did you mean 'rms_norm'?); known: layer_norm, "
+            "rms_norm"},
+        Bad{"norm_affine", "per_cpy",
+            "eTransformerEncoderLayer: unknown norm_affine 'per_cpy' (did you mean 'per_copy'?); known: "
+            "per_field, per_copy"},
+        Bad{"norm_normalize", "everything",
+            "eTransformerEncoderLayer: unknown norm_normalize 'everything'; known: all, per_copy"}}) {
+    ETransformerEncoderLayerOptions o(rep, 2);
+    if (std::string(bad.key) == "norm") o.norm(bad.value);
+    if (std::string(bad.key) == "norm_affine") o.norm_affine(bad.value);
+    if (std::string(bad.key) == "norm_normalize") o.norm_normalize(bad.value);
+    auto error = eqnn::validate(o);
+    ASSERT_TRUE(error) << bad.key;
+    EXPECT_EQ(error->key, bad.key);
+    EXPECT_HAS(error->message, bad.message);
+    EXPECT_THROW(eqnn::ETransformerEncoderLayer{o}, eqnn::ConfigError);
+    const std::string yaml =
+        error_text([&] { make_encoder(rep, fmt::format("{{num_heads: 2, {}: {}}}", bad.key, bad.value)); });
+    EXPECT_HAS(yaml, bad.message);
+  }
 }
 
 }  // namespace
