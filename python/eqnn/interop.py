@@ -51,11 +51,18 @@ Converted (module → eqnn module; docs/tutorials/porting.md has the table and e
   order, same basis inside each copy); refused with the reason elsewhere (learnable=True as well).
 - eMultivariateNormal → EMultivariateNormal: same mean; eqnn's covariance Q diag(σ²) Qᵀ, of which
   symm_learning's diagonal (Q∘Q)σ² is the diagonal only (equal where that matrix is diagonal).
+- eTransformerEncoderLayer → ETransformerEncoderLayer(batch_first=True, norm_affine="per_copy"; norm rms_norm
+  or layer_norm with normalize per_copy, as the norm converters): every sub-module by its converter above (the
+  hidden reg^h in eqnn's element order, as the attention's), then copied into eqnn's layer and checked.
+  Activation ReLU/GELU (exact)/SiLU/Tanh by name; refused: another activation, a self_attn that is not an
+  eMultiheadAttention on in_rep, attention biases unlike the linear maps'. eqnn's attention drops with the
+  layer's dropout (torch's layer): a different self_attn.dropout warns (eval mode is the same function).
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections import OrderedDict
 from typing import Callable
 
@@ -360,23 +367,43 @@ def _check_effective(out, expected: dict, dtype: torch.dtype, path: str) -> None
 
 
 def _linear(module, path):
-    like = _like(module)
-    in_rep, out_rep = rep_from_escnn(module.in_rep), rep_from_escnn(module.out_rep)
     b = module.bias
+    return _dense_linear(rep_from_escnn(module.in_rep), rep_from_escnn(module.out_rep), module.weight, b, _like(module),
+                         path)
+
+
+def _dense_linear(in_rep: Representation, out_rep: Representation, W: torch.Tensor, b: torch.Tensor | None,
+                  like: dict, path: str):
+    """The ELinear(in_rep, out_rep) with the dense weight W and bias b (checked equivariant / invariant)."""
     out = enn.ELinear(in_rep, out_rep, bias=b is not None, dtype=torch.float64)
-    _set_weight(out.weight_coefficients, hom(in_rep, out_rep), module.weight, "weight", path)
+    _set_weight(out.weight_coefficients, hom(in_rep, out_rep), W, "weight", path)
     if b is not None:
         if not hasattr(out, "bias_coefficients"):  # pragma: no cover - ELinear always has one when b exists
             raise ValueError(f"{_where(path)}: eqnn's ELinear has no bias for {out_rep}")
         _fit_linear(out, out.bias_coefficients, "bias", b, "bias", path)
-    _check_effective(out, {"weight": module.weight, "bias": b}, like["dtype"], path)
+    _check_effective(out, {"weight": W, "bias": b}, like["dtype"], path)
     return out.to(**like)
+
+
+def _escnn_to_eqnn_regular(G) -> torch.Tensor:
+    """P with P[eqnn index of e, escnn index of e] = 1: escnn's reg (``permutation(points)`` of
+    group_from_escnn) in eqnn's own regular basis, eqnn_reg(g) P = P escnn_reg(g) (checked)."""
+    _, E, to_eqnn = _group_entry(G)
+    n = G.order()
+    P = torch.zeros(n, n, dtype=torch.float64)
+    for i, j in enumerate(to_eqnn):
+        P[j, i] = 1
+    reg_eqnn = rep(E, "regular").matrices()
+    reg_escnn = rep(E, "permutation(points)").matrices()
+    if not all(torch.equal(reg_eqnn[g] @ P, P @ reg_escnn[g]) for g in range(n)):  # pragma: no cover
+        raise RuntimeError("eqnn.interop: eqnn's regular representation does not match escnn's (left/right)")
+    return P
 
 
 def _attention(module, path):
     like = _like(module)
     G = module.in_rep.group
-    _, E, to_eqnn = _group_entry(G)
+    _, E, _ = _group_entry(G)
     n = G.order()
     m = module.embed_dim // n
     in_rep = rep_from_escnn(module.in_rep)
@@ -386,14 +413,8 @@ def _attention(module, path):
             f"{_where(path)}: symm_learning's eMultiheadAttention on {module.in_rep.name} is not equivariant: its "
             f"out_proj ∈ End(in_rep) is applied to values in reg^{m}, which is right only when in_rep is escnn's "
             f"reg^{m} (DESIGN §9); use eqnn.nn.EMultiheadAttention on the eqnn rep instead")
-    # eqnn's hidden reg^m uses eqnn's own regular basis: P[eqnn index of e, escnn index of e] = 1.
-    P = torch.zeros(n, n, dtype=torch.float64)
-    for i, j in enumerate(to_eqnn):
-        P[j, i] = 1
-    reg_eqnn = rep(E, "regular").matrices()
-    reg_escnn = rep(E, "permutation(points)").matrices()
-    if not all(torch.equal(reg_eqnn[g] @ P, P @ reg_escnn[g]) for g in range(n)):  # pragma: no cover
-        raise RuntimeError("eqnn.interop: eqnn's regular representation does not match escnn's (left/right)")
+    # eqnn's hidden reg^m uses eqnn's own regular basis.
+    P = _escnn_to_eqnn_regular(G)
     out = enn.EMultiheadAttention(in_rep, module.num_heads, dropout=module.dropout,
                                   bias=module.in_proj_bias is not None, batch_first=True, dtype=torch.float64)
     Pq = torch.block_diag(*[P] * (3 * m))
@@ -674,6 +695,114 @@ def _normal(module, path):
     return enn.EMultivariateNormal(rep_from_escnn(module.out_rep))
 
 
+# ---- eTransformerEncoderLayer: its sub-modules by the converters above, copied into eqnn's layer ----
+
+_ACTIVATIONS = {torch.nn.ReLU: "relu", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.Tanh: "tanh"}
+
+
+def _transformer_activation(act, path: str) -> str:
+    where = _where(_join(path, "activation"))
+    name = _ACTIVATIONS.get(type(act))
+    if name is None:
+        raise TypeError(f"{where}: {_type_name(type(act))} is not an activation eqnn's ETransformerEncoderLayer "
+                        "computes (torch.nn.ReLU, GELU (exact), SiLU or Tanh)")
+    if name == "gelu" and act.approximate != "none":
+        raise ValueError(f"{where}: GELU(approximate={act.approximate!r}) is not eqnn's transformer activation, which "
+                         "is the exact GELU (approximate='none')")
+    return name
+
+
+def _transformer(module, path):
+    import symm_learning.nn as sln
+
+    like = _like(module)
+    at = lambda name: _join(path, name)  # noqa: E731
+    attn = module.self_attn
+    if _own_type(attn) is not sln.eMultiheadAttention:
+        raise TypeError(f"{_where(at('self_attn'))}: {_type_name(_own_type(attn))} is not supported as the "
+                        "self-attention of eTransformerEncoderLayer (eqnn's layer builds an eMultiheadAttention; "
+                        "positional attention is not in eqnn yet)")
+    norm_types = {sln.eRMSNorm: ("rms_norm", "all"), sln.eLayerNorm: ("layer_norm", "per_copy")}
+    kinds = {norm_types.get(_own_type(module.norm1)), norm_types.get(_own_type(module.norm2))}
+    if len(kinds) != 1 or None in kinds:  # pragma: no cover - symm_learning builds both of one kind
+        raise TypeError(f"{_where(path)}: norm1/norm2 must both be eRMSNorm or both eLayerNorm, got "
+                        f"{_type_name(_own_type(module.norm1))} and {_type_name(_own_type(module.norm2))}")
+    (norm, normalize), = kinds
+    if module.norm1.eps != module.norm2.eps:  # pragma: no cover - symm_learning gives both layer_norm_eps
+        raise ValueError(f"{_where(path)}: norm1 and norm2 have different eps ({module.norm1.eps}, "
+                         f"{module.norm2.eps}); eqnn's layer has one layer_norm_eps")
+    activation = _transformer_activation(module.activation, path)
+    p = module.dropout.p
+    if module.dropout1.p != p or module.dropout2.p != p:  # pragma: no cover - symm_learning gives all three `dropout`
+        raise ValueError(f"{_where(path)}: dropout rates differ (dropout {p}, dropout1 {module.dropout1.p}, dropout2 "
+                         f"{module.dropout2.p}); eqnn's layer has one dropout")
+    if attn.dropout != p:
+        warnings.warn(f"{_where(path)}: self_attn's dropout {attn.dropout} is not the layer's dropout {p}; the "
+                      f"converted layer drops attention weights with {p}, as torch.nn.TransformerEncoderLayer (the "
+                      "same function in eval mode, a different random one in training)", stacklevel=2)
+    bias = module.linear1.bias is not None
+    biases = {"linear1": bias, "linear2": module.linear2.bias is not None,
+              "self_attn": attn.in_proj_bias is not None}
+    if len(set(biases.values())) != 1:
+        raise ValueError(f"{_where(path)}: bias differs between sub-modules "
+                         f"({', '.join(f'{k} {v}' for k, v in biases.items())}); eqnn's layer has one bias option")
+    # The sub-modules by their own converters (each checked against symm_learning's dense tensors).
+    parts = {"self_attn": _attention(attn, at("self_attn")),
+             "norm1": _convert(module.norm1, at("norm1")), "norm2": _convert(module.norm2, at("norm2"))}
+    in_rep = rep_from_escnn(module.in_rep)
+    attn_rep = rep_from_escnn(attn.in_rep)
+    if attn_rep.size != in_rep.size or not torch.allclose(attn_rep.matrices(), in_rep.matrices(), rtol=0, atol=1e-10):
+        raise ValueError(f"{_where(at('self_attn'))}: its in_rep {attn.in_rep.name} is not the layer's in_rep "
+                         f"{module.in_rep.name} (symm_learning does not check it); the layer is not equivariant")
+    G = module.in_rep.group
+    n = G.order()
+    h = module.linear1.out_rep.size // n
+    _, E, _ = _group_entry(G)
+    hidden_escnn = rep_from_escnn(module.linear1.out_rep)
+    if (module.linear1.out_rep.size != h * n or module.linear2.in_rep.size != h * n or not torch.allclose(
+            hidden_escnn.matrices(), rep(E, f"{h}x permutation(points)").matrices(), rtol=0, atol=1e-10)):
+        raise ValueError(f"{_where(path)}: the feed-forward's hidden rep {module.linear1.out_rep.name} is not escnn's "
+                         f"reg^{h}; eqnn's layer has {h}x regular there")
+    # The hidden reg^h in eqnn's regular basis: linear1 ← blockdiag(P)·W1, linear2 ← W2·blockdiag(Pᵀ) (the pointwise
+    # activation commutes with the permutation).
+    Ph = torch.block_diag(*[_escnn_to_eqnn_regular(G)] * h)
+    hidden = rep(E, f"{h}x regular")
+    l1, l2 = module.linear1, module.linear2
+    W1, W2 = l1.weight.detach().to(torch.float64).cpu(), l2.weight.detach().to(torch.float64).cpu()
+    parts["linear1"] = _dense_linear(in_rep, hidden, (Ph @ W1).to(like["dtype"]),
+                                     None if l1.bias is None else (Ph @ l1.bias.detach().to(torch.float64).cpu()).to(
+                                         like["dtype"]), like, at("linear1"))
+    parts["linear2"] = _dense_linear(hidden, in_rep, (W2 @ Ph.T).to(like["dtype"]), l2.bias, like, at("linear2"))
+    out = enn.ETransformerEncoderLayer(
+        in_rep, attn.num_heads, dim_feedforward=h * n, dropout=p, activation=activation,
+        layer_norm_eps=module.norm1.eps, batch_first=True, norm_first=module.norm_first, bias=bias, norm=norm,
+        norm_affine="per_copy", norm_normalize=normalize, dtype=torch.float64)
+    params = dict(out.named_parameters())
+    given = [f"{name}.{sub}" for name, part in parts.items() for sub, _ in part.named_parameters()]
+    if sorted(given) != sorted(params):  # pragma: no cover - a converter bug
+        raise RuntimeError(f"{_where(path)}: internal error, eqnn's layer has the parameters {sorted(params)}, the "
+                           f"converted sub-modules {sorted(given)}")
+    with torch.no_grad():
+        for name, part in parts.items():
+            for sub, value in part.named_parameters():
+                target = params.get(f"{name}.{sub}")
+                if target is None or target.shape != value.shape:  # pragma: no cover - a converter bug
+                    raise RuntimeError(f"{_where(at(name))}: internal error, eqnn's layer has no parameter {sub} of "
+                                       f"shape {tuple(value.shape)}")
+                target.copy_(value.detach().to(torch.float64))
+                target.requires_grad_(value.requires_grad)
+    # The effective tensors of eqnn's sub-layers are those of the converted parts: same bases, same values.
+    records = {name: (fp, t) for name, fp, t in out._eqnn_ready().basis_records()}
+    for name, part in parts.items():
+        for sub, fp, t in part._eqnn_ready().basis_records():
+            have = records.get(f"{name}.{sub}")
+            if have is None or have[0] != fp or not _rel_err(have[1].to(torch.float64),
+                                                             t.to(torch.float64)) <= _tolerance(like["dtype"]):
+                raise RuntimeError(  # pragma: no cover - a converter bug
+                    f"{_where(at(name))}: internal error, {sub} differs from the converted sub-module")
+    return out.to(**like)
+
+
 _REGISTERED = False
 
 
@@ -698,4 +827,5 @@ def _register_symm_learning() -> None:
     converter(sln.eConvTranspose1d)(_conv_transpose)
     converter(sln.Change2DisentangledBasis)(_isotypic)
     converter(sln.eMultivariateNormal)(_normal)
+    converter(sln.eTransformerEncoderLayer)(_transformer)
     _REGISTERED = True

@@ -12,7 +12,9 @@ mean-square loss) and the equivariance error on every group element (float64, re
 and prints a table, the ratios (symm_learning / eqnn) and JSON.
 
 Converted layers (InvariantBias, eAffine, eRMSNorm, eLayerNorm, eBatchNorm1d, eConv1d, eConvTranspose1d,
-Change2DisentangledBasis, eMultivariateNormal) on C8 4x regular and Ico 2x regular: construction (symm_learning's
+Change2DisentangledBasis, eMultivariateNormal, eTransformerEncoderLayer: symm_learning's defaults, pre-norm RMSNorm
+and GELU, 2 heads, dim_feedforward 2D) on C8 4x regular and Ico 2x regular (--groups picks others, e.g. C4,D4;
+--layer one layer): construction (symm_learning's
 constructor on the escnn rep; eqnn's constructor on the converted rep, each the first in the process), then,
 with the same weights (the eqnn module is eqnn.interop.from_symm_learning of the symm_learning one): eval
 forward, train step (forward + backward of a mean-square loss, or -log_prob for the normal; the input requires
@@ -113,7 +115,17 @@ def _layer_cases():
          "seq"),
         ("eMultivariateNormal", lambda r: sln.eMultivariateNormal(r), lambda r: enn.EMultivariateNormal(r),
          "normal"),
+        ("eTransformerEncoderLayer",
+         lambda r: sln.eTransformerEncoderLayer(r, sln.eMultiheadAttention(r, 2, dropout=0.1),
+                                                dim_feedforward=2 * r.size),
+         lambda r: enn.ETransformerEncoderLayer(r, 2, dim_feedforward=2 * r.size, activation="gelu", batch_first=True,
+                                                norm_first=True, norm="rms_norm", norm_affine="per_copy"), "seq"),
     ]
+
+
+# name -> (escnn's group function, its arguments, copies of the regular representation)
+LAYER_GROUPS = {"C8": ("cyclic_group", (8,), 4), "Ico": ("ico_group", (), 2), "C4": ("cyclic_group", (4,), 4),
+                "D4": ("dihedral_group", (4,), 4)}
 
 
 def _call(module, x, kind, y=None):
@@ -179,7 +191,7 @@ def measure_layer(module, kind, D, in_size, reps, mats_in, mats_out):
     return {"eval_forward_s": eval_forward, "train_step_s": train_step, "equivariance_error": err}
 
 
-def layer_results(reps):
+def layer_results(reps, groups=("C8", "Ico"), only_layer=None):
     import escnn.group as eg
     import numpy as np
     import torch
@@ -187,9 +199,12 @@ def layer_results(reps):
     from symm_learning.representation_theory import direct_sum
 
     results = []
-    for gname, copies in (("C8", 4), ("Ico", 2)):
-        EG = eg.cyclic_group(8) if gname == "C8" else eg.ico_group()
+    for gname in groups:
+        make, make_args, copies = LAYER_GROUPS[gname]
+        EG = getattr(eg, make)(*make_args)
         for name, build_theirs, build_ours, kind in _layer_cases():
+            if only_layer is not None and name != only_layer:
+                continue
             # a rep object per layer: symm_learning caches matrices on it in the dtype of the first use
             ref_rep = direct_sum([EG.regular_representation] * copies, name=f"bench-{gname}-{name}")
             D = ref_rep.size
@@ -291,7 +306,7 @@ def inner(args):
     env = {"torch": torch.__version__, "eqnn": eqnn.__version__,
            "symm_learning": getattr(symm_learning, "__version__", REFERENCE[0].split("==")[1]), "threads": 1,
            "batch": 64, "seq": 32, "heads": 2, "reps": args.reps}
-    layers = layer_results(args.reps) if args.only in (None, "layers") else []
+    layers = layer_results(args.reps, args.groups.split(","), args.layer) if args.only in (None, "layers") else []
     print(f"torch {env['torch']}, eqnn {env['eqnn']}, symm_learning {env['symm_learning']}; 1 thread, "
           f"batch 64, seq 32, 2 heads, batch_first; median of {args.reps}")
     head = f"{'case':<18} {'':<14} {'construct':>11} {'eval fwd':>11} {'train step':>11} {'equiv err':>10}"
@@ -319,6 +334,8 @@ def main():
     p.add_argument("--json", help="also write the JSON here")
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--only", choices=["attention", "layers"], help="run one part only (default both)")
+    p.add_argument("--groups", default="C8,Ico", help="groups of the converted layers: " + ",".join(LAYER_GROUPS))
+    p.add_argument("--layer", help="one converted layer only (its symm_learning name)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
@@ -328,6 +345,7 @@ def main():
     cmd = [str(python), str(pathlib.Path(__file__).resolve()), "--inner", "--reps", str(args.reps)]
     if args.only:
         cmd += ["--only", args.only]
+    cmd += ["--groups", args.groups] + (["--layer", args.layer] if args.layer else [])
     if args.json:
         cmd += ["--json", args.json]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -1,5 +1,6 @@
 """eqnn.interop.from_symm_learning for InvariantBias, eAffine (learnable and FiLM), eRMSNorm, eLayerNorm,
-eBatchNorm1d, eConv1d, eConvTranspose1d, Change2DisentangledBasis and eMultivariateNormal: each converted
+eBatchNorm1d, eConv1d, eConvTranspose1d, Change2DisentangledBasis, eMultivariateNormal and
+eTransformerEncoderLayer: each converted
 module computes symm_learning's function with its weights (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train
 and eval mode where they agree) and is equivariant under escnn's matrices; where symm_learning's function is
 not eqnn's (eBatchNorm1d in training, eMultivariateNormal's covariance, isotypic bases), the tests show the
@@ -24,8 +25,10 @@ from symm_learning.nn import (
     eConv1d,
     eConvTranspose1d,
     eLayerNorm,
+    eMultiheadAttention,
     eMultivariateNormal,
     eRMSNorm,
+    eTransformerEncoderLayer,
 )
 from symm_learning.representation_theory import isotypic_decomp_rep
 
@@ -392,3 +395,131 @@ def test_rep_without_trivial_part(dtype):
         with torch.no_grad():
             assert rel(ours(x), theirs(x)) <= TOL[dtype]
             check_equivariant(ours, r, r, x, dtype, dim=-2 if conv else -1)
+
+
+# ---- eTransformerEncoderLayer ----
+
+
+def transformer_rep(G):
+    """2x regular (two heads) on the small groups, regular (one head) on Ico."""
+    return (escnn_rep(G, "regular"), 1) if G.order() >= 60 else (escnn_rep(G, "2x regular"), 2)
+
+
+def build_transformer(r, heads, dtype, **kwargs):
+    """Random weights of standard deviation 1/2 (1 makes softmax and GELU so steep that two float32 evaluations of
+    the same block differ by more than 1e-5), built in float64, then cast."""
+    with default_dtype(torch.float64):
+        attn = eMultiheadAttention(r, heads, dropout=kwargs.get("dropout", 0.1), bias=kwargs.get("bias", True))
+        layer = randomise(eTransformerEncoderLayer(r, attn, **kwargs))
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.mul_(0.5)
+        return randomise_done(layer).to(dtype)
+
+
+def randomise_done(module):
+    """symm_learning's caches of expanded weights, invalidated after the parameters changed in place."""
+    for sub in module.modules():
+        if hasattr(sub, "invalidate_cache"):
+            sub.invalidate_cache()
+    return module
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.parametrize("norm_module", ["rmsnorm", "layernorm"])
+def test_transformer_encoder_layer(G, norm_module, norm_first, dtype):
+    r, heads = transformer_rep(G)
+    r = fresh(r, f"tf-{dtype}")
+    dim_ff = G.order() + 1  # not a multiple of |G|: rounded up to 2 copies on both sides
+    theirs = build_transformer(r, heads, dtype, dim_feedforward=dim_ff, norm_first=norm_first,
+                               norm_module=norm_module).eval()
+    ours = interop.from_symm_learning(theirs)
+    assert isinstance(ours, eqnn.nn.ETransformerEncoderLayer) and not ours.training
+    o = ours.options
+    assert (o["norm"], o["norm_affine"]) == ({"rmsnorm": "rms_norm", "layernorm": "layer_norm"}[norm_module],
+                                             "per_copy")
+    assert o["norm_normalize"] == ("all" if norm_module == "rmsnorm" else "per_copy")
+    assert (o["num_heads"], o["dropout"], o["activation"], o["layer_norm_eps"]) == (heads, 0.1, "gelu", 1e-5)
+    assert o["batch_first"] and o["norm_first"] == norm_first and o["bias"]
+    assert o["dim_feedforward"] == theirs.linear1.out_rep.size == 2 * G.order()
+    assert all(p.requires_grad for p in ours.parameters())  # bias=True: every eqnn parameter is symm_learning's
+    B, T = 3, 5
+    x = torch.randn(B, T, r.size, dtype=dtype)
+    causal = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    padding = torch.zeros(B, T, dtype=torch.bool)
+    padding[1, 3:] = True
+    padding[2, 4] = True  # (with the causal mask every query keeps key 0: no fully masked row)
+    float_causal = torch.zeros(T, T, dtype=dtype).masked_fill(causal, float("-inf"))
+    with torch.no_grad():
+        for kwargs in ({}, {"src_mask": causal}, {"src_key_padding_mask": padding},
+                       {"src_mask": float_causal, "src_key_padding_mask": padding, "is_causal": True}):
+            assert rel(ours(x, **kwargs), theirs(x, **kwargs)) <= TOL[dtype], kwargs
+        check_equivariant(ours, r, r, x, dtype)
+        check_equivariant(lambda t: ours(t, src_mask=causal, src_key_padding_mask=padding), r, r, x, dtype)
+
+
+@pytest.mark.parametrize("activation, name", [(torch.nn.ReLU(), "relu"), (torch.nn.SiLU(), "silu"),
+                                              (torch.nn.Tanh(), "tanh")])
+def test_transformer_encoder_layer_activations(activation, name):
+    G = eg.cyclic_group(5)
+    r = fresh(escnn_rep(G, "2x regular"), f"tf-{name}")
+    theirs = build_transformer(r, 1, torch.float64, dim_feedforward=10, activation=activation, bias=False,
+                               layer_norm_eps=1e-3, norm_module="layernorm").eval()
+    ours = interop.from_symm_learning(theirs)
+    assert ours.options["activation"] == name and not ours.options["bias"] and ours.options["layer_norm_eps"] == 1e-3
+    # symm_learning's eLayerNorm(bias=False): eqnn's invariant biases held at 0 and frozen.
+    frozen = [n for n, p in ours.named_parameters() if not p.requires_grad]
+    assert frozen == ["norm1.bias_coefficients", "norm2.bias_coefficients"]
+    x = torch.randn(2, 4, r.size, dtype=torch.float64)
+    with torch.no_grad():
+        assert rel(ours(x), theirs(x)) <= 1e-10
+    # Training mode with dropout 0: the same function and the same gradients' reach.
+    with default_dtype(torch.float64):
+        train = randomise(eTransformerEncoderLayer(r, eMultiheadAttention(r, 1), dropout=0.0, dim_feedforward=10))
+    converted = interop.from_symm_learning(train)
+    assert converted.training
+    with torch.no_grad():
+        assert rel(converted(x), train(x)) <= 1e-10
+
+
+def test_transformer_encoder_layer_refusals():
+    G = eg.cyclic_group(5)
+    r = fresh(escnn_rep(G, "2x regular"), "tf-refuse")
+    for activation, error, message in [
+        (torch.nn.GELU(approximate="tanh"), ValueError, r"activation: GELU\(approximate='tanh'\) is not eqnn's"),
+        (torch.nn.LeakyReLU(), TypeError, r"activation: torch.nn.modules.activation.LeakyReLU is not an activation"),
+    ]:
+        theirs = build_transformer(r, 1, torch.float64, dim_feedforward=10, activation=activation)
+        with pytest.raises(error, match=message):
+            interop.from_symm_learning(torch.nn.Sequential(theirs))
+    # Attention on a rep that is not reg^m (symm_learning's is then not equivariant): the attention's reason.
+    C2 = eg.cyclic_group(2)
+    bad = eg.directsum([C2.trivial_representation] * 2 + [C2.irreps()[1]] * 2, name="C2-2triv+2sign-tf")
+    with default_dtype(torch.float64):
+        theirs = randomise(eTransformerEncoderLayer(bad, eMultiheadAttention(bad, 1, dropout=0.1), dim_feedforward=4))
+    with pytest.raises(ValueError, match=r"^self_attn: symm_learning's eMultiheadAttention on C2-2triv\+2sign-tf is "
+                                         "not equivariant"):
+        interop.from_symm_learning(theirs)
+    # self_attn on another rep than the layer's (symm_learning does not check).
+    other = eg.directsum([G.regular_representation] * 2, name="C5-other-tf")
+    with default_dtype(torch.float64):
+        theirs = randomise(eTransformerEncoderLayer(rotated(other), eMultiheadAttention(other, 1, dropout=0.1),
+                                                    dim_feedforward=10))
+    with pytest.raises(ValueError, match=r"^self_attn: its in_rep C5-other-tf is not the layer's in_rep"):
+        interop.from_symm_learning(theirs)
+    # One bias option in eqnn's layer: an attention without biases in a layer with them is refused.
+    with default_dtype(torch.float64):
+        theirs = randomise(eTransformerEncoderLayer(r, eMultiheadAttention(r, 1, dropout=0.1, bias=False),
+                                                    dim_feedforward=10))
+    with pytest.raises(ValueError, match=r"bias differs between sub-modules \(linear1 True, linear2 True, "
+                                         r"self_attn False\)"):
+        interop.from_symm_learning(theirs)
+    # A different attention dropout: converted with the layer's (torch's TransformerEncoderLayer), with a warning.
+    with default_dtype(torch.float64):
+        theirs = randomise(eTransformerEncoderLayer(r, eMultiheadAttention(r, 1), dim_feedforward=10)).eval()
+    with pytest.warns(UserWarning, match=r"self_attn's dropout 0.0 is not the layer's dropout 0.1"):
+        ours = interop.from_symm_learning(theirs)
+    x = torch.randn(2, 4, r.size, dtype=torch.float64)
+    with torch.no_grad():
+        assert rel(ours(x), theirs(x)) <= 1e-10
