@@ -582,10 +582,15 @@ TEST(EncoderNorms, EveryElementEveryKind) {
     const char* norm;
     const char* affine;
     const char* normalize;
+    double eps;
   };
-  const std::vector<Variant> variants = {{"rms_norm", "per_field", "all"},
-                                         {"rms_norm", "per_copy", "all"},
-                                         {"layer_norm", "per_copy", "per_copy"}};
+  // The per-copy statistic maps a 1-dim copy z to z / sqrt(z² + eps), of slope up to 1/sqrt(eps) near 0: with
+  // eps 1e-5 it multiplies float32 rounding by ~300 (D4 reached 1.6e-4). That variant runs with eps 1e-2 and
+  // a float32 tolerance of 1e-4 (post-norm on D4's sum of irreps reached 2.3e-5: a 1-dim copy's rounding from
+  // the attention and the feed-forward, times 10); float64 stays at 1e-10.
+  const std::vector<Variant> variants = {{"rms_norm", "per_field", "all", 1e-5},
+                                         {"rms_norm", "per_copy", "all", 1e-5},
+                                         {"layer_norm", "per_copy", "per_copy", 1e-2}};
   for (const std::string spec : {"C4", "D4"}) {
     const auto g = eqnn::testing::group(spec);
     for (const auto& kind : eqnn::testing::test_kinds()) {
@@ -595,8 +600,8 @@ TEST(EncoderNorms, EveryElementEveryKind) {
         for (bool norm_first : {false, true}) {
           auto layer = make_encoder(
               rep, fmt::format("{{num_heads: 2, dim_feedforward: {}, dropout: 0.1, norm: {}, norm_affine: "
-                               "{}, norm_normalize: {}, norm_first: {}}}",
-                               g->order() + 1, v.norm, v.affine, v.normalize, norm_first));
+                               "{}, norm_normalize: {}, norm_first: {}, layer_norm_eps: {}}}",
+                               g->order() + 1, v.norm, v.affine, v.normalize, norm_first, v.eps));
           EXPECT_EQ(child(*layer, "norm1")->name(),
                     std::string(v.norm) == "rms_norm" ? "eRMSNorm" : "eLayerNorm");
           eqnn::testing::randomise(*layer, 5, /*stddev=*/0.5);
@@ -605,6 +610,7 @@ TEST(EncoderNorms, EveryElementEveryKind) {
                                                kind, v.norm, v.affine, v.normalize, norm_first);
           eqnn::testing::EquivarianceSweep sweep;
           sweep.min_scale = eqnn::testing::kRelativeToOutput;
+          if (std::string(v.normalize) == "per_copy") sweep.float32_tolerance = 1e-4;
           sweep.prepare = [&](at::ScalarType dtype) { layer->to(dtype); };
           sweep.inputs = [&](at::ScalarType dtype) {
             auto o = at::TensorOptions().dtype(dtype);
