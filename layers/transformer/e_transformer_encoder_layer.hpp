@@ -112,7 +112,8 @@ class ETransformerEncoderLayerImpl : public Layer {
   /// torch.nn.TransformerEncoderLayer with strict=True, so the honest answer is the empty list; the
   /// sub-layers' own effective_parameters() remain available through the children.
   std::vector<std::pair<std::string, at::Tensor>> effective_parameters() override { return {}; }
-  /// The stock layer with the same sizes: TransformerEncoderLayer(D, num_heads, hidden size, bias).
+  /// The stock layer with the same sizes: TransformerEncoderLayer(D, num_heads, hidden size, bias); with
+  /// norm = "rms_norm" less the two LayerNorm biases (torch.nn.RMSNorm has a weight only).
   int64_t unconstrained_parameter_count() override;
   void pretty_print(std::ostream& stream) const override;
 

@@ -2,7 +2,10 @@
 // constructed directly (ETransformerEncoderLayer, built-in sub-layers): exact equivariance on every element
 // for every representation kind (post-norm in train mode with dropout 0, pre-norm in eval mode), the direct
 // layer equal to the registry's with the same parameters, the stock layer's structure, defaults and
-// parameter count as oracles, and errors.
+// parameter count as oracles, and errors. The norm options (EncoderNorms): rms_norm with per-field and
+// per-copy scales and the per-copy LayerNorm statistic equivariant on every element of C4 and D4, the RMS
+// norm against its formula inside torch's pre-/post-norm arithmetic (with masks), the options reaching the
+// sub-layers (direct and registry), bad values named at their key.
 #include <limits>
 #include <sstream>
 #include <variant>
