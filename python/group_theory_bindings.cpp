@@ -194,6 +194,10 @@ void bind_group_theory(py::module_& m) {
           "has_permutation_structure", [](const PyRep& r) { return r.r->has_permutation_structure(); },
           "True when rho(g) = B P(g) B^T for a permutation representation P (the orbit fast path applies).")
       .def_property_readonly(
+          "is_signed_permutation", [](const PyRep& r) { return r.r->has_signed_permutation_structure(); },
+          "True when every rho(g) is a signed permutation matrix (rho(g) e_i = +-e_j: robot joints under a "
+          "mirror; a permutation rep included). Hom between two of them takes the orbit path with signs.")
+      .def_property_readonly(
           "irreps", [](const PyRep& r) { return r.r->irreps(); },
           "Irrep indices in the order of the change of basis' column blocks.")
       .def_property_readonly(

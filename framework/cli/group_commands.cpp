@@ -132,10 +132,11 @@ void run_rep_info(CliContext& context, const RepOptions& o) {
                                   type_letter(g->irreps()[k].type)));
   fmt::print("representation {} of {}: size {}\n", rep->name(), g->name(), rep->size());
   fmt::print("decomposition: {}\n", fmt::join(parts, " + "));
-  fmt::print("permutation representation: {}\n", rep->is_permutation() ? "yes"
-                                                 : rep->has_permutation_structure()
-                                                     ? "behind an orthogonal change of basis"
-                                                     : "no");
+  fmt::print("permutation representation: {}\n",
+             rep->is_permutation()                     ? "yes"
+             : rep->has_permutation_structure()        ? "behind an orthogonal change of basis"
+             : rep->has_signed_permutation_structure() ? "signed (every rho(g) e_i = +-e_j)"
+                                                       : "no");
   fmt::print("invariant subspace: dimension {}\n", m.empty() ? 0 : m[0]);
 }
 

@@ -30,8 +30,9 @@ TEST_P(ConstraintPerGroup, CommutingFromRegistryIsEquivariantWithTheCharacterDim
       EXPECT_EQ(c->shape(), (std::vector<int64_t>{out->size(), in->size()}));
       EXPECT_EQ(c->dim(), std::lround(character_inner(*in, *out)))
           << in->describe() << " -> " << out->describe();
-      const bool both_perm = in->has_permutation_structure() && out->has_permutation_structure();
-      EXPECT_EQ(c->method(), both_perm ? "orbit" : "isotypic");
+      const bool orbits = (in->has_permutation_structure() && out->has_permutation_structure()) ||
+                          (in->has_signed_permutation_structure() && out->has_signed_permutation_structure());
+      EXPECT_EQ(c->method(), orbits ? "orbit" : "isotypic");
       at::Tensor theta = at::randn({c->dim()}, at::kDouble);
       at::Tensor W = c->expand(theta);
       at::Tensor rin = rep_matrices(*in), rout = rep_matrices(*out);

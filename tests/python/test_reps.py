@@ -125,3 +125,56 @@ def test_eisotypic_basis_options_and_refusals():
     assert eqnn.nn.EIsotypicBasis(rep, inverse=True).options == {"inverse": True}
     with pytest.raises(TypeError, match="EIsotypicBasis: in_rep must be an eqnn.Representation"):
         eqnn.nn.EIsotypicBasis("regular")
+
+
+def _reynolds(W, rep_in, rep_out):
+    """The projection onto Hom_G computed densely: (1/|G|) sum_g rho_out(g) W rho_in(g)^T."""
+    mi, mo = rep_in.matrices(), rep_out.matrices()
+    return torch.einsum("gab,bc,gdc->ad", mo, W, mi) / mi.shape[0]
+
+
+def _robot_joints(G):
+    """C2 mirroring 6 joints: left/right pairs swap (one pair with a sign flip), one joint flips, one is fixed."""
+    m = torch.zeros(6, 6, dtype=torch.float64)
+    m[1, 0] = m[0, 1] = -1
+    m[3, 2] = m[2, 3] = 1
+    m[4, 4] = -1
+    m[5, 5] = 1
+    return eqnn.rep(G, matrices=[m])
+
+
+def _sign_twisted(G, text):
+    """chi (x) P for the first non-trivial one-dimensional irrep chi: a signed permutation rep."""
+    chi = next(ir for ir in G.irreps[1:] if ir.dim == 1)
+    P = eqnn.rep(G, text)
+    return eqnn.rep(G, matrices=[chi.matrices[int(s)][0, 0] * P.matrix(int(s)) for s in G.generators])
+
+
+@pytest.mark.parametrize("case", ["joints", "joints+regular", "D4 sign(regular)", "S4 sign(points)"])
+def test_signed_permutation_reps_take_the_orbit_path_and_equal_the_dense_projection(case):
+    if case.startswith("joints"):
+        G = eqnn.group("C2")
+        x = _robot_joints(G)
+        y = eqnn.rep(G, "2x regular + trivial") if case == "joints" else x
+        if case == "joints+regular":
+            reg = eqnn.rep(G, "regular")
+            x = eqnn.rep(G, matrices=[torch.block_diag(reg.matrix(int(s)), x.matrix(int(s))) for s in G.generators])
+    else:
+        G = eqnn.group(case.split()[0])
+        x = _sign_twisted(G, "regular" if "regular" in case else "permutation(points)")
+        y = eqnn.rep(G, "regular + trivial")
+    for a, b in [(x, y), (y, x), (x, x)]:
+        hom = eqnn.hom(a, b)
+        assert hom.method == "orbit"
+        W = torch.randn(b.size, a.size, dtype=torch.float64)
+        assert torch.allclose(hom.project(W), _reynolds(W, a, b), atol=1e-12, rtol=0)
+    layer = eqnn.nn.ELinear(x, y, dtype=torch.float64)
+    assert eqnn.check_equivariance(layer, x, y) < 1e-12
+
+
+def test_signed_permutation_is_reported_and_lost_in_another_basis():
+    G = eqnn.group("C2")
+    x = _robot_joints(G)
+    assert x.is_signed_permutation and not x.is_permutation and not x.has_permutation_structure
+    assert eqnn.rep(G, "regular").is_signed_permutation
+    assert not eqnn.rep(eqnn.group("Ico"), "standard").is_signed_permutation

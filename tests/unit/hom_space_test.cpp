@@ -84,7 +84,7 @@ TEST_P(HomPairs, DimensionEqualsCharacterInnerProduct) {
   auto hom = HomSpace::get(b.in, b.out);
   EXPECT_NEAR(static_cast<double>(hom->dim()), expected, 1e-9);
   // Both methods agree on the dimension when the orbit path applies.
-  if (b.in->has_permutation_structure() && b.out->has_permutation_structure())
+  if (hom->method() == HomSpace::Method::orbit)
     EXPECT_EQ(HomSpace::build(b.in, b.out, HomSpace::Method::isotypic)->dim(), hom->dim());
 }
 
@@ -110,8 +110,9 @@ TEST_P(HomPairs, ProjectionIsIdempotentSelfAdjointAndEquivariantOnEveryElement) 
   at::Tensor gram = at::matmul(basis, basis.t());
   EXPECT_LT((gram - at::diag(at::diagonal(gram))).abs().max().item<double>(), 1e-10);
   EXPECT_NEAR(at::trace(gram).item<double>(), double(Do) * Di, 1e-8 * Do * Di);
-  if (hom->method() == HomSpace::Method::orbit && !b.in->permutation_basis() && !b.out->permutation_basis()) {
-    // Orbit indicators: every entry of every basis element is 0 or 1, each entry in exactly one element.
+  if (hom->method() == HomSpace::Method::orbit && b.in->is_permutation() && b.out->is_permutation()) {
+    // Orbit indicators: every entry of every basis element is 0 or 1, each entry in exactly one element
+    // (signed permutation reps: signed_permutation_test.cpp).
     EXPECT_TRUE(at::equal(basis * (basis - 1), at::zeros_like(basis)));
     EXPECT_TRUE(at::equal(basis.sum(0), at::ones({Do * Di}, at::kDouble)));
   }
@@ -119,8 +120,10 @@ TEST_P(HomPairs, ProjectionIsIdempotentSelfAdjointAndEquivariantOnEveryElement) 
 
 TEST_P(HomPairs, OrbitPathEqualsDensePath) {
   auto b = build(GetParam(), 31);
-  if (!(b.in->has_permutation_structure() && b.out->has_permutation_structure())) {
-    // No permutation structure: only the isotypic path exists, and get() must choose it.
+  // Groups given by matrices have signed permutation matrices as `standard` (Octa, Q8): orbits with signs.
+  if (!(b.in->has_permutation_structure() && b.out->has_permutation_structure()) &&
+      !(b.in->has_signed_permutation_structure() && b.out->has_signed_permutation_structure())) {
+    // No (signed) permutation structure: only the isotypic path exists, and get() must choose it.
     EXPECT_EQ(HomSpace::get(b.in, b.out)->method(), HomSpace::Method::isotypic);
     return;
   }

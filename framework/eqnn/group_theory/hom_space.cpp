@@ -11,6 +11,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -18,7 +21,6 @@
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/limits.hpp"
-#include "eqnn/util/union_find.hpp"
 #include "eqnn/util/weak_cache.hpp"
 
 namespace eqnn {
@@ -73,6 +75,70 @@ bool same_rep(const RepPtr& cached, const RepPtr& rep, bool uses_irreps) {
   return !uses_irreps || same_irreps(cached->group(), rep->group());
 }
 
+// The orbit path serves two permutation structures (each in its basis B) or two signed permutation
+// representations (B = I).
+bool orbit_path_applies(const Representation& in, const Representation& out) {
+  return (in.has_permutation_structure() && out.has_permutation_structure()) ||
+         (in.has_signed_permutation_structure() && out.has_signed_permutation_structure());
+}
+
+std::vector<SignedPermutation> orbit_generators(const Representation& r) {
+  if (!r.has_permutation_structure()) return r.signed_permutation_generators();
+  std::vector<SignedPermutation> out;
+  for (const auto& p : r.permutation_generators()) out.push_back({p, std::vector<int>(p.size(), 1)});
+  return out;
+}
+
+// Union-find over 0..n-1 with a sign per element relative to its root: unite(a, b, s) records
+// value(b) = s · value(a). A set that receives two contradicting signs is dead (every value is 0). Each set
+// is represented by its smallest element, whose sign is +1.
+class SignedOrbits {
+ public:
+  explicit SignedOrbits(int64_t n) : parent_(static_cast<size_t>(n)), sign_(n, 1), dead_(n, false) {
+    std::iota(parent_.begin(), parent_.end(), int64_t{0});
+  }
+  /// The root of x and value(x) = sign · value(root).
+  std::pair<int64_t, int> find(int64_t x) {
+    int s = 1;
+    int64_t r = x;
+    while (parent_[r] != r) {
+      s *= sign_[r];
+      r = parent_[r];
+    }
+    // Path compression: point every element on the path straight at the root.
+    int64_t y = x;
+    int sy = s;
+    while (parent_[y] != r && parent_[y] != y) {
+      const int64_t next = parent_[y];
+      const int next_sign = sy * sign_[y];
+      parent_[y] = r;
+      sign_[y] = sy;
+      y = next;
+      sy = next_sign;
+    }
+    return {r, s};
+  }
+  void unite(int64_t a, int64_t b, int s) {
+    auto [ra, sa] = find(a);
+    auto [rb, sb] = find(b);
+    if (ra == rb) {
+      if (sb != s * sa) dead_[ra] = true;
+      return;
+    }
+    // value(rb) = sb · value(b) = sb · s · sa · value(ra), and symmetrically.
+    if (rb < ra) std::swap(ra, rb);
+    parent_[rb] = ra;
+    sign_[rb] = sb * s * sa;
+    dead_[ra] = dead_[ra] || dead_[rb];
+  }
+  bool dead(int64_t root) const { return dead_[root]; }
+
+ private:
+  std::vector<int64_t> parent_;
+  std::vector<int> sign_;
+  std::vector<bool> dead_;
+};
+
 }  // namespace
 
 void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_testing = on; }
@@ -80,7 +146,8 @@ void testing_hooks::set_cache_hash_collisions(bool on) { hash_collisions_for_tes
 struct HomSpace::Plan {
   // orbit
   at::Tensor index;      // (D_out * D_in) int64 orbit id
-  at::Tensor inv_count;  // (dim) 1/|orbit|: analyse is the orbit mean
+  at::Tensor coef;       // optional (D_out * D_in): scale · sign of each pair, 0 on a dead orbit
+  at::Tensor inv_count;  // (dim) 1/(|orbit| scale²): analyse is the (signed) orbit mean
   // isotypic: B_s = scale · (orthonormal basis element), scale = sqrt(D_out D_in / dim)
   double scale = 1.0;
   at::Tensor basis_out;   // optional (D_out, D_out)
@@ -99,6 +166,7 @@ struct HomSpace::Plan {
     p->scale = scale;
     auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
     if (index.defined()) p->index = index.to(o.device());
+    p->coef = cv(coef);
     p->inv_count = cv(inv_count);
     p->basis_out = cv(basis_out);
     p->basis_in_t = cv(basis_in_t);
@@ -117,8 +185,7 @@ std::shared_ptr<const HomSpace> HomSpace::get(const RepPtr& in, const RepPtr& ou
         return same_rep(h.in_, in, isotypic) && same_rep(h.out_, out, isotypic);
       },
       [&] {
-        auto method = in->has_permutation_structure() && out->has_permutation_structure() ? Method::orbit
-                                                                                          : Method::isotypic;
+        auto method = orbit_path_applies(*in, *out) ? Method::orbit : Method::isotypic;
         return build(in, out, method);
       });
 }
@@ -136,28 +203,52 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
   auto plan = std::make_shared<Plan>();
   const int64_t Do = out->size(), Di = in->size();
   if (method == Method::orbit) {
-    if (!in->has_permutation_structure() || !out->has_permutation_structure())
-      throw GroupError("Hom: the orbit method needs two representations with a permutation structure");
-    // Union-find over pairs (i, j) ~ (π_out(i), π_in(j)) for every generator.
-    UnionFind orbits(Do * Di);
-    const auto& po = out->permutation_generators();
-    const auto& pi = in->permutation_generators();
-    for (size_t s = 0; s < po.size(); ++s)
+    if (!orbit_path_applies(*in, *out))
+      throw GroupError(
+          "Hom: the orbit method needs two representations with a permutation structure or two signed "
+          "permutation representations");
+    // Union-find over pairs (i, j) ~ (π_out(i), π_in(j)) for every generator, with the sign
+    // W[π_out(i), π_in(j)] = s_out(i) s_in(j) W[i, j] of a signed permutation structure (all +1 otherwise).
+    // An orbit that reaches a pair with both signs is forced to zero.
+    SignedOrbits orbits(Do * Di);
+    const auto go = orbit_generators(*out), gi = orbit_generators(*in);
+    for (size_t s = 0; s < go.size(); ++s)
       for (int64_t i = 0; i < Do; ++i)
         for (int64_t j = 0; j < Di; ++j)
-          orbits.unite(i * Di + j, static_cast<int64_t>(po[s][i]) * Di + pi[s][j]);
-    auto [orbit_of, orbit_count] = orbits.components();
-    std::vector<int64_t> count(static_cast<size_t>(orbit_count), 0);
-    auto index = at::empty({Do * Di}, at::kLong);
+          orbits.unite(i * Di + j, static_cast<int64_t>(go[s].perm[i]) * Di + gi[s].perm[j],
+                       go[s].sign[i] * gi[s].sign[j]);
+    // Orbits numbered by their smallest pair, whose sign is +1.
+    std::vector<int64_t> id(static_cast<size_t>(Do * Di), -1), count;
+    auto index = at::zeros({Do * Di}, at::kLong);
+    auto coef = at::zeros({Do * Di}, at::kDouble);
     auto* ip = index.data_ptr<int64_t>();
+    auto* cp = coef.data_ptr<double>();
+    int64_t live = 0;
+    bool plain = true;
     for (int64_t x = 0; x < Do * Di; ++x) {
-      ip[x] = orbit_of[x];
-      ++count[orbit_of[x]];
+      auto [root, sign] = orbits.find(x);
+      if (orbits.dead(root)) {
+        plain = false;
+        continue;
+      }
+      if (id[root] < 0) {
+        id[root] = static_cast<int64_t>(count.size());
+        count.push_back(0);
+      }
+      ip[x] = id[root];
+      cp[x] = sign;
+      plain = plain && sign > 0;
+      ++count[id[root]];
+      ++live;
     }
-    h->dim_ = orbit_count;
+    h->dim_ = static_cast<int64_t>(count.size());
     plan->index = index;
+    // Dead pairs make Σ_s ‖indicator_s‖² < D_out·D_in: B_s = scale · (signed indicator) restores it.
+    if (live > 0) plan->scale = std::sqrt(double(Do) * double(Di) / double(live));
+    if (!plain) plan->coef = coef * plan->scale;
     plan->inv_count = at::empty({h->dim_}, at::kDouble);
-    for (int64_t o = 0; o < h->dim_; ++o) plan->inv_count.data_ptr<double>()[o] = 1.0 / double(count[o]);
+    for (int64_t o = 0; o < h->dim_; ++o)
+      plan->inv_count.data_ptr<double>()[o] = 1.0 / (double(count[o]) * plan->scale * plan->scale);
     if (out->permutation_basis()) plan->basis_out = to_tensor(*out->permutation_basis());
     if (in->permutation_basis()) plan->basis_in_t = to_tensor(in->permutation_basis()->transpose());
   } else {
@@ -204,7 +295,10 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
   shape.push_back(Do);
   shape.push_back(Di);
   if (method_ == Method::orbit) {
-    at::Tensor W = theta.index_select(-1, p.index).view(shape);
+    if (dim_ == 0) return at::zeros(shape, theta.options());  // every orbit dead (signs)
+    at::Tensor W = theta.index_select(-1, p.index);
+    if (p.coef.defined()) W = W * p.coef;
+    W = W.view(shape);
     if (p.basis_out.defined()) W = at::matmul(p.basis_out, W);
     if (p.basis_in_t.defined()) W = at::matmul(W, p.basis_in_t);
     return W;
@@ -238,7 +332,10 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
     flat_shape.push_back(Do * Di);
     auto out_shape = lead;
     out_shape.push_back(dim_);
-    at::Tensor sums = at::zeros(out_shape, W.options()).index_add(-1, p.index, V.reshape(flat_shape));
+    if (dim_ == 0) return at::zeros(out_shape, W.options());
+    at::Tensor flat = V.reshape(flat_shape);
+    if (p.coef.defined()) flat = flat * p.coef;
+    at::Tensor sums = at::zeros(out_shape, W.options()).index_add(-1, p.index, flat);
     return sums * p.inv_count;
   }
   std::vector<at::Tensor> parts;

@@ -74,20 +74,23 @@ std::shared_ptr<const PermDecomposition> cached_permutation_decomposition(
   return d;
 }
 
-bool as_permutation(const Matrix& m, Permutation* p) {
+// m as a signed permutation (column j = sign[j] · e_{perm[j]}), or false when it is not one.
+bool as_signed_permutation(const Matrix& m, SignedPermutation* p) {
   const auto n = m.rows();
-  p->assign(n, -1);
+  p->perm.assign(n, -1);
+  p->sign.assign(n, 0);
   for (Eigen::Index j = 0; j < n; ++j) {
     for (Eigen::Index i = 0; i < n; ++i) {
-      double v = m(i, j);
-      if (std::abs(v - 1) < 1e-12) {
-        if ((*p)[j] >= 0) return false;
-        (*p)[j] = static_cast<int>(i);
+      const double v = m(i, j);
+      if (std::abs(std::abs(v) - 1) < 1e-12) {
+        if (p->perm[j] >= 0) return false;
+        p->perm[j] = static_cast<int>(i);
+        p->sign[j] = v > 0 ? 1 : -1;
       } else if (std::abs(v) > 1e-12) {
         return false;
       }
     }
-    if ((*p)[j] < 0) return false;
+    if (p->perm[j] < 0) return false;
   }
   return true;
 }
@@ -191,6 +194,10 @@ void Representation::finish() {
   }
   if (perm_generators_) h = hash::mix_permutations(hash::mix(h, 0x9e7), *perm_generators_);
   if (perm_basis_ && kind_ == Kind::eager) h = hash::mix_matrix(hash::mix(h, 0xba5e), *perm_basis_);
+  if (signed_generators_) {
+    h = hash::mix(h, 0x5167);
+    for (const auto& p : *signed_generators_) h = hash::mix_all(hash::mix_all(h, p.perm), p.sign);
+  }
   hash_ = h;
 }
 
@@ -258,6 +265,7 @@ bool Representation::same_content(const Representation& o) const {
   if (size_ != o.size_ || !(group_ == o.group_ || group_->same_content(*o.group_))) return false;
   if (perm_generators_.has_value() != o.perm_generators_.has_value()) return false;
   if (perm_generators_ && *perm_generators_ != *o.perm_generators_) return false;
+  if (signed_generators_ != o.signed_generators_) return false;
   if (same_recipe(o)) return true;
   // Built differently: compare what they decompose to (both basis and permutation structure).
   if (irreps() != o.irreps() || !near(Q(), o.Q())) return false;
@@ -331,15 +339,18 @@ RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Mat
   std::vector<Matrix> all;
   if (auto problem = check_generator_matrices(*g, gens, &all))
     throw GroupError(fmt::format("{}: {}", name, problem->message));
-  std::vector<Permutation> perms;
-  bool is_perm = true;
+  // Signed permutation matrices on every generator give the orbit fast path (all signs +1: a permutation
+  // rep). Orthogonal matrices with one nonzero per column and integer entries are exactly these.
+  std::vector<SignedPermutation> signed_perms;
+  bool is_signed = true, any_minus = false;
   for (const auto& m : gens) {
-    Permutation p;
-    if (!as_permutation(m, &p)) {
-      is_perm = false;
+    SignedPermutation p;
+    if (!as_signed_permutation(m, &p)) {
+      is_signed = false;
       break;
     }
-    perms.push_back(std::move(p));
+    any_minus = any_minus || std::count(p.sign.begin(), p.sign.end(), -1) > 0;
+    signed_perms.push_back(std::move(p));
   }
   auto [ids, Q] = decompose(*g, all);
   auto r = std::shared_ptr<Representation>(new Representation());
@@ -348,7 +359,13 @@ RepPtr Representation::from_generator_matrices(GroupPtr g, const std::vector<Mat
   r->decomposition_ = std::make_shared<Decomposition>();
   r->decomposition_->irreps = std::move(ids);
   r->decomposition_->Q = std::move(Q);
-  if (is_perm) r->perm_generators_ = std::move(perms);
+  if (is_signed && any_minus) {
+    r->signed_generators_ = std::move(signed_perms);
+  } else if (is_signed) {
+    std::vector<Permutation> perms;
+    for (auto& p : signed_perms) perms.push_back(std::move(p.perm));
+    r->perm_generators_ = std::move(perms);
+  }
   r->finish();
   return r;
 }
@@ -376,11 +393,27 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
     else
       out->parts_.push_back(r);
   }
-  bool lazy = false, perm = true, any_basis = false;
+  bool lazy = false, perm = true, any_basis = false, signed_perm = true, any_signed = false;
   for (const auto& r : out->parts_) {
     lazy = lazy || !r->is_decomposed();
     perm = perm && r->has_permutation_structure();
     any_basis = any_basis || r->permutation_basis().has_value();
+    signed_perm = signed_perm && r->has_signed_permutation_structure();
+    any_signed = any_signed || r->signed_generators_.has_value();
+  }
+  if (signed_perm && any_signed) {
+    // Signed permutation parts (and permutation parts without a basis): the sum is one too.
+    std::vector<SignedPermutation> sg(g0->generators().size());
+    int at = 0;
+    for (const auto& r : out->parts_) {
+      auto parts = r->signed_permutation_generators();
+      for (size_t s = 0; s < sg.size(); ++s) {
+        for (int x : parts[s].perm) sg[s].perm.push_back(x + at);
+        sg[s].sign.insert(sg[s].sign.end(), parts[s].sign.begin(), parts[s].sign.end());
+      }
+      at += r->size();
+    }
+    out->signed_generators_ = std::move(sg);
   }
   std::vector<Permutation> pg(g0->generators().size());
   // A sum in a basis, or of decomposed parts, is held as one dense total x total matrix.
@@ -512,6 +545,17 @@ Permutation Representation::permutation(int g) const {
     for (auto& x : p) x = s[x];
   }
   return p;
+}
+
+std::vector<SignedPermutation> Representation::signed_permutation_generators() const {
+  if (signed_generators_) return *signed_generators_;
+  if (!is_permutation())
+    throw GroupError(fmt::format(
+        "signed_permutation_generators: the representation {} is not a signed permutation representation",
+        describe()));
+  std::vector<SignedPermutation> out;
+  for (const auto& p : *perm_generators_) out.push_back({p, std::vector<int>(p.size(), 1)});
+  return out;
 }
 
 Matrix Representation::matrix(int g) const {

@@ -1,5 +1,6 @@
 // Representations of a finite group: ρ(g) = Q (⊕_k ψ_k(g)) Qᵀ with Q orthogonal, plus, when there is
-// one, the permutation structure behind it (ρ(g) = B P(g) Bᵀ, P a permutation rep) that fast paths use.
+// one, the permutation structure behind it (ρ(g) = B P(g) Bᵀ, P a permutation rep) or the signed
+// permutation structure (ρ(g) e_i = ±e_{π_g(i)}, a robot's joints under a reflection) that fast paths use.
 // Permutation representations (regular included) decompose lazily: only irreps(), Q() and what uses
 // them compute the decomposition, never the permutation structure, the character or the content.
 #pragma once
@@ -15,6 +16,14 @@ namespace eqnn {
 
 class Representation;
 using RepPtr = std::shared_ptr<const Representation>;
+
+/// A signed permutation matrix: column i is sign[i] · e_{perm[i]} (sign[i] = ±1).
+struct SignedPermutation {
+  Permutation perm;
+  std::vector<int> sign;
+  bool operator==(const SignedPermutation& o) const { return perm == o.perm && sign == o.sign; }
+  bool operator!=(const SignedPermutation& o) const { return !(*this == o); }
+};
 
 /// A real orthogonal representation of a finite group.
 ///
@@ -68,6 +77,13 @@ class Representation {
   const std::vector<Permutation>& permutation_generators() const { return *perm_generators_; }
   /// The basis B (empty optional when B = I).
   const std::optional<Matrix>& permutation_basis() const { return perm_basis_; }
+  /// True when every ρ(g) is a signed permutation matrix in this basis: is_permutation(), or a rep given by
+  /// signed permutation matrices (from_generator_matrices detects them; direct sums of such reps and of
+  /// permutation reps keep it; a change of basis drops it).
+  bool has_signed_permutation_structure() const { return signed_generators_.has_value() || is_permutation(); }
+  /// The signed permutation per generator (requires has_signed_permutation_structure(); signs all +1 for a
+  /// permutation rep).
+  std::vector<SignedPermutation> signed_permutation_generators() const;
 
   /// Columns of the trivial copies (Q_triv); the invariant projector is Q_triv Q_trivᵀ.
   Matrix invariant_basis() const;
@@ -103,6 +119,8 @@ class Representation {
   std::shared_ptr<Decomposition> decomposition_;
   std::optional<std::vector<Permutation>> perm_generators_;
   std::optional<Matrix> perm_basis_;
+  /// Only when some sign is -1 (a rep with all signs +1 holds perm_generators_ instead).
+  std::optional<std::vector<SignedPermutation>> signed_generators_;
   uint64_t hash_ = 0;
 };
 
