@@ -159,6 +159,11 @@ class Representation:
         True when every rho(g) is a permutation matrix.
         """
     @property
+    def is_signed_permutation(self) -> bool:
+        """
+        True when every rho(g) is a signed permutation matrix (rho(g) e_i = +-e_j: robot joints under a mirror; a permutation rep included). Hom between two of them takes the orbit path with signs.
+        """
+    @property
     def isotypic_basis_rep(self) -> Representation:
         """
         The representation in its isotypic basis: Q_iso^T rho(g) Q_iso, block-diagonal (what eqnn.nn.EIsotypicBasis outputs).

@@ -48,7 +48,9 @@ Converted (module → eqnn module; docs/tutorials/porting.md has the table and e
   equivariant), by design.
 - eConv1d → EConv1d, eConvTranspose1d → EConvTranspose1d (same options; each tap analysed in Hom_G).
 - Change2DisentangledBasis → EIsotypicBasis where symm_learning's isotypic basis is eqnn's (same component
-  order, same basis inside each copy); refused with the reason elsewhere (learnable=True as well).
+  order, same basis inside each copy); elsewhere the same fixed map x ↦ Q⁻¹x as an ELinear(in_rep, out_rep)
+  with frozen weight (out_rep: symm_learning's, in escnn's irrep bases); learnable=True → a trainable
+  ELinear(in_rep, out_rep) from its current weight (refused if that weight is no longer equivariant).
 - eMultivariateNormal → EMultivariateNormal: same mean; eqnn's covariance Q diag(σ²) Qᵀ, of which
   symm_learning's diagonal (Q∘Q)σ² is the diagonal only (equal where that matrix is diagonal).
 - eTransformerEncoderLayer → ETransformerEncoderLayer(batch_first=True, norm_affine="per_copy"; norm rms_norm
@@ -652,43 +654,36 @@ def _conv_transpose(module, path):
 
 
 def _isotypic(module, path):
-    if module._learnable:
-        raise ValueError(f"{_where(path)}: Change2DisentangledBasis(learnable=True) holds a free torch.nn.Linear (not "
-                         "equivariant once trained); eqnn's EIsotypicBasis is the fixed change of basis only")
     like = _like(module)
     in_rep = rep_from_escnn(module.in_rep)
-    # symm_learning's components: trivial first, then by size, ties in escnn's irrep order; eqnn's: trivial first,
-    # then by size, ties by eqnn's irrep index. Same copies (rep_from_escnn keeps them), so compare the orders.
-    escnn_ids = list(dict.fromkeys(module.in_rep.irreps))
-    eqnn_of = {i: in_rep.irreps[module.in_rep.irreps.index(i)] for i in escnn_ids}
+    if module._learnable:
+        # A free Linear initialised to Q⁻¹: converted while its weight is equivariant, as a trainable ELinear to
+        # symm_learning's out_rep (so it stays equivariant when trained, which the free Linear does not).
+        return _dense_linear(in_rep, rep_from_escnn(module.out_rep), module.Qin2iso.weight, None, like, path)
+    if _isotypic_basis_is_eqnns(module, in_rep, like["dtype"]):
+        return enn.EIsotypicBasis(in_rep, **like)
+    # Another component order or another basis inside the copies (escnn's irrep matrices are not eqnn's): the
+    # same fixed map x ↦ Q⁻¹x as an ELinear to symm_learning's out_rep (Q⁻¹ ∈ Hom_G(in, out)), frozen.
+    Q_inv = torch.eye(in_rep.size, dtype=torch.float64) if module._is_in_iso_basis else module.Qin2iso
+    out = _dense_linear(in_rep, rep_from_escnn(module.out_rep), Q_inv.to(like["dtype"]), None, like, path)
+    out.weight_coefficients.requires_grad_(False)
+    return out
+
+
+def _isotypic_basis_is_eqnns(module, in_rep: Representation, dtype: torch.dtype) -> bool:
+    """Whether symm_learning's isotypic basis of in_rep is eqnn's: the same component order (symm_learning
+    breaks ties in escnn's irrep order, eqnn by its irrep index) and the same basis inside each copy."""
     from symm_learning.representation_theory import isotypic_decomp_rep
 
+    escnn_ids = list(dict.fromkeys(module.in_rep.irreps))
+    eqnn_of = {i: in_rep.irreps[module.in_rep.irreps.index(i)] for i in escnn_ids}
     theirs = list(isotypic_decomp_rep(module.in_rep).attributes["isotypic_reps"])
-    order_sl = [eqnn_of[i] for i in theirs]
-    order_eq = [k for k, _ in in_rep.isotypic_slices]
-    if order_sl != order_eq:
-        raise ValueError(f"{_where(path)}: symm_learning orders the isotypic components of {module.in_rep.name} as "
-                         f"eqnn irreps {order_sl} (ties by escnn's irrep order), eqnn as {order_eq} (ties by eqnn's "
-                         "irrep index): the outputs would be permuted; eqnn cannot compute symm_learning's order")
+    if [eqnn_of[i] for i in theirs] != [k for k, _ in in_rep.isotypic_slices]:
+        return False
     Q_sl = module.Qin2iso.detach().to(torch.float64).cpu().T
-    Q_eq = in_rep.isotypic_change_of_basis.to(torch.float64)
     if module._is_in_iso_basis:
         Q_sl = torch.eye(in_rep.size, dtype=torch.float64)
-    err = float((Q_sl - Q_eq).abs().max())
-    if not err <= _tolerance(like["dtype"]):
-        differ = []
-        for k, s in in_rep.isotypic_slices:
-            if float((Q_sl[:, s] - Q_eq[:, s]).abs().max()) > _tolerance(like["dtype"]):
-                same_space = torch.allclose(Q_sl[:, s] @ Q_sl[:, s].T, Q_eq[:, s] @ Q_eq[:, s].T, rtol=0, atol=1e-6)
-                what = "same subspace, another basis in it" if same_space else "another subspace"
-                differ.append(f"irrep {k} ({what})")
-        raise ValueError(
-            f"{_where(path)}: symm_learning's isotypic basis of {module.in_rep.name} differs from eqnn's inside "
-            f"components ({', '.join(differ)}): escnn's matrices of those irreps are not eqnn's, so each copy's "
-            "coordinates differ by an orthogonal intertwiner; layers after it would read other coordinates. eqnn "
-            "cannot compute symm_learning's coordinates there: use eqnn.nn.EIsotypicBasis(rep) with eqnn layers on "
-            "rep.isotypic_basis_rep")
-    return enn.EIsotypicBasis(in_rep, **like)
+    return float((Q_sl - in_rep.isotypic_change_of_basis.to(torch.float64)).abs().max()) <= _tolerance(dtype)
 
 
 def _normal(module, path):

@@ -8,7 +8,6 @@ difference and that eqnn's side is the equivariant one."""
 
 import contextlib
 import copy
-import re
 
 import eqnn
 import eqnn.interop as interop
@@ -264,8 +263,9 @@ def test_conv_refuses_non_equivariant_taps(monkeypatch):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", REPS)
 def test_isotypic_basis(G, kind, dtype):
-    """Converted where symm_learning's isotypic basis is eqnn's (component order and the basis inside each
-    copy), refused with the reason elsewhere; the isotypic subspaces (the projectors) agree in every case."""
+    """Converted to EIsotypicBasis where symm_learning's isotypic basis is eqnn's (component order and the basis
+    inside each copy), to a frozen ELinear computing its map elsewhere; the isotypic subspaces (the projectors)
+    agree in every case."""
     r = fresh(escnn_rep(G, kind), f"iso-{dtype}")
     with default_dtype(torch.float64):
         theirs = Change2DisentangledBasis(r).to(dtype)
@@ -286,23 +286,37 @@ def test_isotypic_basis(G, kind, dtype):
             assert rel(ours(x), theirs(x)) <= TOL[dtype]
         check_equivariant(ours, r, theirs.out_rep, x, dtype)
         return
-    try:
-        ours = interop.from_symm_learning(theirs)
-    except ValueError as e:
-        assert re.search("differs from eqnn's inside components|orders the isotypic components", str(e))
-        # ... and eqnn's map is indeed another one.
-        with torch.no_grad():
-            assert rel(eqnn.nn.EIsotypicBasis(eq_rep, dtype=dtype)(x), theirs(x)) > 1e-3
-        return
-    assert isinstance(ours, eqnn.nn.EIsotypicBasis)
+    ours = interop.from_symm_learning(theirs)
     with torch.no_grad():
         assert rel(ours(x), theirs(x)) <= TOL[dtype]
+    check_equivariant(ours, r, theirs.out_rep, x, dtype)
+    if isinstance(ours, eqnn.nn.EIsotypicBasis):
+        return
+    # Another order or basis inside the copies: the same fixed map as a frozen ELinear to symm_learning's out_rep,
+    # which eqnn's own isotypic basis is not.
+    assert isinstance(ours, eqnn.nn.ELinear)
+    assert not any(p.requires_grad for p in ours.parameters())
+    with torch.no_grad():
+        assert rel(eqnn.nn.EIsotypicBasis(eq_rep, dtype=dtype)(x), theirs(x)) > 1e-3
 
 
-def test_isotypic_basis_learnable_is_refused():
-    G = eg.cyclic_group(2)
-    with pytest.raises(ValueError, match="learnable=True\\) holds a free torch.nn.Linear"):
-        interop.from_symm_learning(Change2DisentangledBasis(G.regular_representation, learnable=True))
+@pytest.mark.parametrize("spec", ["C2", "D4"])
+def test_isotypic_basis_learnable_is_a_trainable_elinear(spec):
+    G = eg.cyclic_group(2) if spec == "C2" else eg.dihedral_group(4)
+    with default_dtype(torch.float64):
+        theirs = Change2DisentangledBasis(G.regular_representation, learnable=True)
+    ours = interop.from_symm_learning(theirs)
+    assert isinstance(ours, eqnn.nn.ELinear) and ours.weight_coefficients.requires_grad
+    x = torch.randn(5, G.order(), dtype=torch.float64)
+    with torch.no_grad():
+        assert rel(ours(x), theirs(x)) <= 1e-10
+    with torch.no_grad():
+        check_equivariant(ours, G.regular_representation, theirs.out_rep, x, torch.float64)
+    # Once the free Linear is trained off Hom_G there is nothing equivariant to convert.
+    with torch.no_grad():
+        theirs.Qin2iso.weight.add_(torch.randn_like(theirs.Qin2iso.weight))
+    with pytest.raises(ValueError, match="weight is not equivariant"):
+        interop.from_symm_learning(theirs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
