@@ -333,5 +333,24 @@ TEST(Linear, GradientsMatchFiniteDifferences) {
   }
 }
 
+TEST_F(LinearCache, FrozenCoefficientsAreCachedInTrainModeAndWritesAreSeen) {
+  lin->train();
+  theta(lin).requires_grad_(false);
+  at::Tensor w1 = lin->weight(), w2 = lin->weight();
+  EXPECT_EQ(w1.data_ptr(), w2.data_ptr());  // one expansion for both calls
+  EXPECT_FALSE(w1.requires_grad());
+  EXPECT_TRUE(at::allclose(lin(x), expected(lin, x), 1e-6, 1e-6));
+  {
+    at::NoGradGuard no_grad;
+    theta(lin).mul_(-3.0);
+  }
+  EXPECT_TRUE(at::allclose(lin(x), expected(lin, x), 1e-6, 1e-6));  // the write is seen
+  // Unfrozen again: recomputed each time, with gradients reaching θ.
+  theta(lin).requires_grad_(true);
+  EXPECT_NE(lin->weight().data_ptr(), lin->weight().data_ptr());
+  lin(x).sum().backward();
+  ASSERT_TRUE(theta(lin).grad().defined());
+}
+
 }  // namespace
 }  // namespace eqnn::testing

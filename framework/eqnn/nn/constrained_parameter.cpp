@@ -114,11 +114,14 @@ at::Tensor ConstrainedParameter::get(const torch::nn::Module& owner) const {
   const at::Tensor theta = coefficients(owner);
   // functorch's wrappers (θ under vmap or torch.func.grad, e.g. from Python's functional_call) have no
   // storage to compare or copy: they are expanded each time.
+  // A frozen θ (requires_grad false: a fixed change of basis, a frozen backbone) is cached in training too:
+  // no gradient flows to it and it changes only by writes, which the content check sees.
+  const bool frozen = !theta.requires_grad();
   const bool cacheable =
-      !owner.is_training() && theta.has_storage() && (!c10::GradMode::is_enabled() || !theta.requires_grad());
+      theta.has_storage() && (frozen || (!owner.is_training() && !c10::GradMode::is_enabled()));
   if (!cacheable) {
     {
-      // Training does not use the cache: free it (once) rather than keep a stale expansion alive.
+      // Training a θ does not use the cache: free it (once) rather than keep a stale expansion alive.
       std::unique_lock<std::shared_mutex> lock(cache_.mutex);
       cache_.snapshot = at::Tensor();
       cache_.expanded = at::Tensor();

@@ -1,7 +1,8 @@
 // A module parameter stored as constraint coefficients θ and used as expand(θ): the building block
-// of every equivariant layer. In eval mode the expanded tensor is cached and reused until θ changes
-// (optimizer step, in-place edit, even through .data(), load), moves (to()) or the module goes back
-// to train(). The cache is safe to use from many threads at once.
+// of every equivariant layer. In eval mode, and for a frozen θ in any mode, the expanded tensor is cached
+// and reused until θ changes (optimizer step, in-place edit, even through .data(), load), moves (to()) or
+// the module goes back to train() with a θ that requires grad. The cache is safe to use from many threads
+// at once.
 #pragma once
 
 #include <memory>
@@ -46,9 +47,9 @@ class ConstrainedParameter {
   /// ConstrainedParameter; null otherwise. Checkpoints use it to record and check bases.
   static ConstraintPtr constraint_of(const at::Tensor& parameter);
 
-  /// expand(θ). Cached when `owner` is in eval mode, no gradient can flow to θ (grad mode off or θ not
-  /// requiring grad) and θ has storage (not a torch.func/vmap wrapper); recomputed otherwise, so gradients
-  /// are always right. A cached tensor is
+  /// expand(θ). Cached when θ has storage (not a torch.func/vmap wrapper) and no gradient can flow to it:
+  /// θ frozen (requires_grad false; in train mode too), or `owner` in eval mode with grad mode off;
+  /// recomputed otherwise, so gradients are always right. A cached tensor is
   /// returned only while θ holds exactly (bit for bit) the values it was expanded from: writes that
   /// bypass θ's version counter (`p.data().copy_(ema)`) are seen too.
   at::Tensor get(const torch::nn::Module& owner) const;
