@@ -33,6 +33,19 @@ TEST(Checkpoint, TensorsOfDtypesEqnnDoesNotComputeWithAreRefusedByName) {
   EXPECT_HAS(error_text<Error>([&] { load_tensor_file(file); }), "UInt5");
 }
 
+// A zip record whose listed size is larger than the file (the tensor_file fuzzer: 'version' claimed 4 GiB,
+// which LibTorch's reader allocated and cleared before failing) is refused before the reader sees it.
+TEST(Checkpoint, RecordsLargerThanTheFileAreRefusedBeforeReading) {
+  const std::string file = source_path("tests/fuzz/regressions/tensor_file/huge_record_size");
+  const std::string expected =
+      "is not readable (truncated or corrupt?): its record 'negative_offset/version' claims 4294967295 "
+      "bytes, "
+      "more than the whole file (1633 bytes)";
+  EXPECT_HAS(error_text<Error>([&] { load_tensor_file(file); }), expected);
+  EXPECT_HAS(error_text<Error>([&] { load_dataset(file); }), expected);
+  EXPECT_HAS(refused_checkpoint(file), expected);
+}
+
 // A tensor whose sizes and strides reach past its storage (shape [3, 4], strides [4, 245] over 12 floats, a
 // tensor_file fuzzer finding): LibTorch's unpickler accepts it and its first copy read far out of bounds
 // (a SEGV or other memory). Every loader refuses it naming the tensor, as it does a negative offset and a

@@ -49,6 +49,66 @@ class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
   std::vector<char> bytes_;
 };
 
+// Checks the size of every record the zip central directory lists against the file before LibTorch's
+// reader sees it: miniz hands getRecord the claimed uncompressed size, which LibTorch allocates and clears
+// before reading, so a corrupt size of gigabytes cost seconds and gigabytes before the error (found by the
+// tensor_file fuzzer; PyTorchStreamReader's constructor already reads one record). torch.save stores records
+// uncompressed, so none can be larger than the file. A central directory this walk cannot find or read is
+// left to the reader, which reports the file as corrupt.
+void check_record_sizes(const std::vector<char>& bytes, const std::string& what, const std::string& path) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const uint64_t n = bytes.size();
+  auto le = [&](uint64_t at, int width) {
+    uint64_t v = 0;
+    for (int i = width - 1; i >= 0; --i) v = (v << 8) | p[at + i];
+    return v;
+  };
+  // End of central directory: 22 bytes plus a comment of up to 65535 at the end of the file.
+  if (n < 22) return;
+  uint64_t eocd = n - 22;
+  const uint64_t lowest = n > 22 + 65535 ? n - 22 - 65535 : 0;
+  while (le(eocd, 4) != 0x06054b50) {
+    if (eocd == lowest) return;
+    --eocd;
+  }
+  uint64_t cd_size = le(eocd + 12, 4), cd_offset = le(eocd + 16, 4);
+  // ZIP64 (torch.save writes it): the locator just before the record points at the 64-bit one.
+  if (eocd >= 20 && le(eocd - 20, 4) == 0x07064b50) {
+    const uint64_t z = le(eocd - 20 + 8, 8);
+    if (z > n || n - z < 56 || le(z, 4) != 0x06064b50) return;
+    cd_size = le(z + 40, 8);
+    cd_offset = le(z + 48, 8);
+  }
+  if (cd_offset > n || cd_size > n - cd_offset) return;
+  const uint64_t end = cd_offset + cd_size;
+  for (uint64_t at = cd_offset; end - at >= 46 && le(at, 4) == 0x02014b50;) {
+    uint64_t compressed = le(at + 20, 4), size = le(at + 24, 4);
+    const uint64_t name_length = le(at + 28, 2), extra_length = le(at + 30, 2),
+                   comment_length = le(at + 32, 2);
+    if (n - at - 46 < name_length + extra_length) return;
+    const std::string name(reinterpret_cast<const char*>(p + at + 46), name_length);
+    // ZIP64 extra field (id 1): the 64-bit sizes, each present only where the 32-bit one is 0xFFFFFFFF.
+    for (uint64_t x = at + 46 + name_length, x_end = x + extra_length; x_end - x >= 4;) {
+      const uint64_t id = le(x, 2), length = le(x + 2, 2);
+      if (x_end - x - 4 < length) break;
+      if (id == 1) {
+        uint64_t field = x + 4;
+        const uint64_t field_end = field + length;
+        if (size == 0xFFFFFFFFu && field_end - field >= 8) size = le(field, 8), field += 8;
+        if (compressed == 0xFFFFFFFFu && field_end - field >= 8) compressed = le(field, 8);
+      }
+      x += 4 + length;
+    }
+    if (size > n || compressed > n)
+      throw Error(
+          fmt::format("{} '{}' is not readable (truncated or corrupt?): its record '{}' claims {} bytes, "
+                      "more than the whole file ({} bytes)",
+                      what, path, name, std::max(size, compressed), n));
+    at += 46 + name_length + extra_length + comment_length;
+    if (at > end) return;
+  }
+}
+
 // Walks the pickle program and checks that no length-prefixed argument (bytes, strings, long integers)
 // claims more bytes than follow it: LibTorch's Unpickler allocates and clears the claimed length before it
 // reads, so a corrupt length of gigabytes cost seconds and gigabytes before the error, and grows its memo
@@ -255,6 +315,7 @@ void check_tensors(const at::IValue& value, const std::string& where, const std:
 
 at::IValue read_pickle_file(const std::string& path, const std::string& what) {
   auto bytes = read_bytes(path, what);
+  check_record_sizes(bytes, what, path);
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(std::move(bytes)));
     if (reader.hasRecord("data.pkl")) {
