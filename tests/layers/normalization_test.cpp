@@ -328,17 +328,6 @@ std::vector<std::pair<std::string, RepPtr>> per_copy_reps(const eqnn::GroupPtr& 
       {"random basis", eqnn::testing::random_basis(eqnn::parse_rep(g, "regular + trivial + irrep(1)"), 5)}};
 }
 
-// The copy of each coordinate of the Q basis, from the rep's irreps (the test's own bookkeeping).
-at::Tensor copy_index(const Representation& rep) {
-  std::vector<int64_t> idx;
-  int64_t copy = 0;
-  for (int k : rep.irreps()) {
-    for (int c = 0; c < rep.group().irreps()[static_cast<size_t>(k)].dim; ++c) idx.push_back(copy);
-    ++copy;
-  }
-  return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
-}
-
 TEST(ENormPerCopy, EquivariantOnEveryElement) {
   for (const std::string spec : {"C4", "D4", "Ico"}) {
     const auto g = eqnn::testing::group(spec);
@@ -369,7 +358,8 @@ TEST(ENormPerCopy, RMSNormIsSymmLearningsFormula) {
       randomise(*norm, 21);
       norm->to(at::kDouble);
       const at::Tensor x = at::randn({7, rep->size()}, at::kDouble) * 2;
-      const at::Tensor alpha = norm->named_parameters()["weight"].detach().index_select(0, copy_index(*rep));
+      const at::Tensor alpha =
+          norm->named_parameters()["weight"].detach().index_select(0, eqnn::testing::copy_of_column(*rep));
       const at::Tensor Q = to_tensor(rep->Q());
       const at::Tensor xhat = x / at::sqrt(1e-4 + x.pow(2).mean(-1, true));
       const at::Tensor expected = at::matmul(xhat, at::matmul(Q * alpha, Q.t()).t());
@@ -483,7 +473,7 @@ TEST(ENormPerCopyStatistic, IsSymmLearningsELayerNorm) {
       randomise(*norm, 23);
       norm->to(at::kDouble);
       const at::Tensor x = at::randn({6, rep->size()}, at::kDouble) * 3;
-      const at::Tensor idx = copy_index(*rep);
+      const at::Tensor idx = eqnn::testing::copy_of_column(*rep);
       const int64_t copies = static_cast<int64_t>(rep->irreps().size());
       const at::Tensor alpha = norm->named_parameters()["weight"].detach();
       const at::Tensor Q = to_tensor(rep->Q());

@@ -566,17 +566,6 @@ TEST(EncoderLayer, Errors) {
 
 // ---- norm: layer_norm | rms_norm, norm_affine: per_field | per_copy, norm_normalize: all | per_copy ----
 
-// The irreducible copy of each column of Q (rep.irreps() order): expands the per-copy scales.
-at::Tensor copy_of_column(const eqnn::Representation& rep) {
-  std::vector<int64_t> idx;
-  int64_t copy = 0;
-  for (int k : rep.irreps()) {
-    for (int c = 0; c < rep.group().irreps()[static_cast<size_t>(k)].dim; ++c) idx.push_back(copy);
-    ++copy;
-  }
-  return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
-}
-
 // Exactly equivariant on every element for rms_norm with both scale layouts, post- and pre-norm (eval
 // mode, dropout off), on every representation kind of C4 and D4; and layer_norm with symm_learning's
 // per-copy scales and statistic.
@@ -659,7 +648,7 @@ TEST(EncoderNorms, RMSNormIsTheStockArithmeticWithTheFormula) {
           return xhat * alpha.repeat_interleave(8);
         }
         const at::Tensor Q = eqnn::testing::to_tensor(rep->Q());
-        const at::Tensor a = alpha.index_select(0, copy_of_column(*rep));
+        const at::Tensor a = alpha.index_select(0, eqnn::testing::copy_of_column(*rep));
         return at::matmul(xhat, at::matmul(Q * a, Q.t()).t());
       };
       auto dense = [](const eqnn::LayerPtr& linear, const at::Tensor& x) {

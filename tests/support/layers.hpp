@@ -179,4 +179,16 @@ inline void expect_gradient_matches(const std::function<at::Tensor()>& loss, at:
                                                            << (analytic - numeric).abs().max();
 }
 
+/// The irreducible copy of each column of rep.Q() (copies in rep.irreps() order, each d_k columns): expands
+/// per-copy scales to per-coordinate ones. The tests' own bookkeeping, independent of eqnn's IrrepCopies.
+inline at::Tensor copy_of_column(const Representation& rep) {
+  std::vector<int64_t> idx;
+  int64_t copy = 0;
+  for (int k : rep.irreps()) {
+    for (int c = 0; c < rep.group().irreps()[static_cast<size_t>(k)].dim; ++c) idx.push_back(copy);
+    ++copy;
+  }
+  return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+}
+
 }  // namespace eqnn::testing

@@ -11,6 +11,7 @@
 #include <string>
 #include <type_traits>
 #include <typeinfo>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/isfinite.h>
@@ -64,6 +65,13 @@ inline Matrix random_matrix(int r, int c, uint64_t seed) {
 /// `rep` in a random orthogonal basis (no permutation structure visible in the basis).
 inline RepPtr random_basis(const RepPtr& rep, uint64_t seed) {
   return Representation::change_basis(rep, random_orthogonal(rep->size(), seed));
+}
+
+/// ρ(s) for each generator s of the group, in the group's generator order (from_generator_matrices' input).
+inline std::vector<Matrix> generator_matrices(const RepPtr& rep) {
+  std::vector<Matrix> out;
+  for (int s : rep->group().generators()) out.push_back(rep->matrix(s));
+  return out;
 }
 
 /// (1/|G|) Σ_g χ_a(g) χ_b(g), from the representations' own matrices (trace), not their irreps.

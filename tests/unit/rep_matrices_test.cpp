@@ -17,15 +17,10 @@
 using eqnn::Matrix;
 using eqnn::RepPtr;
 using eqnn::Representation;
+using eqnn::testing::generator_matrices;
 using eqnn::testing::group;
 
 namespace {
-
-std::vector<Matrix> generator_matrices(const RepPtr& rep) {
-  std::vector<Matrix> out;
-  for (int s : rep->group().generators()) out.push_back(rep->matrix(s));
-  return out;
-}
 
 double max_diff(const Matrix& a, const Matrix& b) { return (a - b).cwiseAbs().maxCoeff(); }
 

@@ -23,16 +23,11 @@ using eqnn::HomSpace;
 using eqnn::Matrix;
 using eqnn::RepPtr;
 using eqnn::Representation;
+using eqnn::testing::generator_matrices;
 using eqnn::testing::group;
 using eqnn::testing::to_tensor;
 
 namespace {
-
-std::vector<Matrix> generator_matrices(const RepPtr& rep) {
-  std::vector<Matrix> out;
-  for (int s : rep->group().generators()) out.push_back(rep->matrix(s));
-  return out;
-}
 
 // χ ⊗ P: a permutation rep twisted by the nth non-trivial one-dimensional irrep χ (values ±1): a signed
 // permutation rep.
