@@ -142,7 +142,9 @@ TEST(SignedPermutation, DetectedFromGeneratorMatricesAndKeptBySums) {
   auto g4 = group("D4");
   EXPECT_FALSE(Representation::direct_sum({twisted(g4, "regular", 1), Representation::irrep(g4, 4)})
                    ->has_signed_permutation_structure());
-  EXPECT_THROW(Representation::irrep(g4, 4)->signed_permutation_generators(), eqnn::GroupError);
+  EXPECT_HAS(eqnn::testing::error_text<eqnn::GroupError>(
+                 [&] { Representation::irrep(g4, 4)->signed_permutation_generators(); }),
+             "is not a signed permutation representation");
   // The content distinguishes signed from unsigned structure (the Hom cache keys on it).
   EXPECT_FALSE(j->same_content(*Representation::from_decomposition(g, j->irreps(), j->Q())));
   EXPECT_TRUE(j->same_content(*robot_joints(g)));
@@ -209,5 +211,8 @@ TEST(SignedPermutation, MixedWithABasisOrAnIrrepTakesTheIsotypicPath) {
   EXPECT_EQ(HomSpace::get(s, eqnn::testing::random_basis(eqnn::parse_rep(g, "regular"), 5))->method(),
             HomSpace::Method::isotypic);
   EXPECT_EQ(HomSpace::get(Representation::irrep(g, 4), s)->method(), HomSpace::Method::isotypic);
-  EXPECT_THROW(HomSpace::build(Representation::irrep(g, 4), s, HomSpace::Method::orbit), eqnn::GroupError);
+  EXPECT_HAS(eqnn::testing::error_text<eqnn::GroupError>(
+                 [&] { HomSpace::build(Representation::irrep(g, 4), s, HomSpace::Method::orbit); }),
+             "the orbit method needs two representations with a permutation structure or two signed "
+             "permutation representations");
 }
