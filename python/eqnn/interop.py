@@ -64,6 +64,7 @@ Converted (module → eqnn module; docs/tutorials/porting.md has the table and e
 from __future__ import annotations
 
 import copy
+import importlib
 import warnings
 from collections import OrderedDict
 from typing import Callable
@@ -800,6 +801,10 @@ def _transformer(module, path):
 
 _REGISTERED = False
 
+# Converters of later layer families live in their own modules, eqnn._interop_<name>, each with a
+# ``register()`` that calls ``converter(...)`` for its symm_learning types; list the name here.
+_CONVERTER_MODULES: tuple = ()
+
 
 def _register_symm_learning() -> None:
     """Adds the symm_learning types to CONVERTERS on first use (importing symm_learning is slow)."""
@@ -823,4 +828,6 @@ def _register_symm_learning() -> None:
     converter(sln.Change2DisentangledBasis)(_isotypic)
     converter(sln.eMultivariateNormal)(_normal)
     converter(sln.eTransformerEncoderLayer)(_transformer)
+    for name in _CONVERTER_MODULES:
+        importlib.import_module(f"eqnn._interop_{name}").register()
     _REGISTERED = True
