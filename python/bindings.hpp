@@ -16,5 +16,6 @@ void bind_module_handle(py::module_& m);    // module_handle.cpp: Handle, the C+
 void bind_layer_factories(py::module_& m);  // layer_factories.cpp: make_* and layer_defaults
 void bind_models(py::module_& m);           // model_bindings.cpp: load_model
 void bind_datasets(py::module_& m);         // dataset_bindings.cpp: ring_task
+void bind_stats(py::module_& m);            // stats_bindings.cpp: eqnn.stats and eqnn.linalg functions
 
 }  // namespace eqnn::python

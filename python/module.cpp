@@ -15,4 +15,5 @@ PYBIND11_MODULE(_C, m) {
   bind_layer_factories(m);
   bind_models(m);
   bind_datasets(m);
+  bind_stats(m);
 }

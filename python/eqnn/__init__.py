@@ -40,10 +40,12 @@ __all__ = [
     "datasets",
     "group",
     "hom",
+    "linalg",
     "load_model",
     "nn",
     "plugins",
     "rep",
+    "stats",
 ]
 
 
@@ -178,4 +180,4 @@ def check_equivariance(
     return error if _math.isfinite(error) else _math.inf
 
 
-from . import datasets, nn  # noqa: E402  (need the names above)
+from . import datasets, linalg, nn, stats  # noqa: E402  (need the names above)
