@@ -20,8 +20,10 @@
 #include "eqnn/util/weak_cache.hpp"
 #include "eqnn/util/yaml_args.hpp"
 
-// group_theory: groups, irreps, decompositions, representations, rep strings, Hom spaces, init schemes
+// group_theory: groups, irreps, decompositions, representations, rep strings, Hom spaces, init schemes,
+// statistics and equivariant least squares
 #include "eqnn/group_theory/decomposition.hpp"
+#include "eqnn/group_theory/equivariant_linalg.hpp"
 #include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/group.hpp"
 #include "eqnn/group_theory/group_helpers.hpp"
@@ -32,6 +34,7 @@
 #include "eqnn/group_theory/isotypic.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/group_theory/statistics.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 
 // nn: constraint and layer interfaces, constrained parameters, layer options

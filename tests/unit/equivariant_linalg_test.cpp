@@ -145,7 +145,9 @@ TEST_P(LstsqOracles, MatchesEveryOracle) {
   at::Tensor x = to_tensor(eqnn::testing::random_matrix(N, Dx, 1));
   at::Tensor y = to_tensor(eqnn::testing::random_matrix(N, Dy, 2));
   at::Tensor W = linalg::lstsq(x, y, rx, ry);
-  ASSERT_EQ(W.sizes(), (std::vector<int64_t>{Dy, Dx}));
+  ASSERT_EQ(W.dim(), 2);
+  ASSERT_EQ(W.size(0), Dy);
+  ASSERT_EQ(W.size(1), Dx);
   const double scale = std::max(1.0, max_abs(W));
 
   // W ∈ Hom_G: ρy(g) W = W ρx(g) on every element.

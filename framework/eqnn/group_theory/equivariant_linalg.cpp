@@ -2,6 +2,8 @@
 // exact constrained least squares as one small unconstrained solve per irrep type in the isotypic basis.
 #include "eqnn/group_theory/equivariant_linalg.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -36,7 +38,11 @@ at::Tensor copies_of(const Representation& rep, int k, const at::TensorOptions& 
 at::Tensor min_norm_solve(const at::Tensor& A, const at::Tensor& B) {
   if (A.device().is_cpu())
     return std::get<0>(at::linalg_lstsq(A, B, c10::nullopt, c10::string_view("gelsd")));
-  return at::matmul(at::linalg_pinv(A), B);
+  // gelsd's default cut-off: singular values below eps · max(rows, cols) times the largest count as zero.
+  const double eps = A.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                                    : std::numeric_limits<float>::epsilon();
+  const double rcond = eps * static_cast<double>(std::max(A.size(0), A.size(1)));
+  return at::matmul(at::linalg_pinv(A, rcond, /*hermitian=*/false), B);
 }
 
 }  // namespace
@@ -50,7 +56,7 @@ at::Tensor equivariant_projection(const at::Tensor& W, const RepPtr& rep_x, cons
   check_same_group(*rep_x, *rep_y, who);
   const int64_t Dy = rep_y->size(), Dx = rep_x->size();
   if (!W.defined() || W.dim() < 2 || W.size(-2) != Dy || W.size(-1) != Dx ||
-      !at::isFloatingType(W.scalar_type()))
+      !c10::isFloatingType(W.scalar_type()))
     throw ConfigError(fmt::format(
         "{}: expected a floating-point W of shape (..., {}, {}) = (..., rep_y.size, "
         "rep_x.size) for {} -> {}, got {}",

@@ -5,8 +5,9 @@
 // (Schur) and each block W̃_k[o, i] = Σ_s θ_ois E_s lies in the irrep's endomorphisms End(ψ_k) = span{E_s}.
 // The loss splits per type, L = Σ_k ‖Z_k Θ_k − T_k‖² with Z_k[(n,a),(i,s)] = (E_s x̃_ni)_a and
 // T_k[(n,a),o] = ỹ_noa, so Θ_k is one unconstrained least-squares solve of (N·d)×(m_x·S) (minimum norm, which
-// is the minimum-Frobenius W since ⟨E_s, E_t⟩ = d δ_st). symm_learning instead solves unconstrained and then
-// projects, Π(Syx Sxx⁻¹), which is optimal only when Sxx = XᵀX commutes with ρx (G-closed data).
+// is the minimum-Frobenius W since ⟨E_s, E_t⟩ = d δ_st). symm_learning instead solves each isotypic block
+// without the constraint and then projects, Π(Syx Sxx⁻¹), which is optimal only when Sxx = XᵀX commutes with
+// ρx (G-closed data) or every irrep involved is 1-dimensional.
 #pragma once
 
 #include <ATen/core/Tensor.h>

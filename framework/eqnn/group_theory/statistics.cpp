@@ -68,7 +68,7 @@ Matrix copy_average_map(const Representation& rep) {
 
 at::Tensor fold_samples(const at::Tensor& x, const Representation& rep, const char* who, const char* name) {
   if (!x.defined()) throw ConfigError(fmt::format("{}: {} is not a tensor", who, name));
-  if (!at::isFloatingType(x.scalar_type()))
+  if (!c10::isFloatingType(x.scalar_type()))
     throw ConfigError(fmt::format("{}: {} must be a floating-point tensor, got {}", who, name,
                                   std::string(c10::toString(x.scalar_type()))));
   const int64_t D = rep.size();

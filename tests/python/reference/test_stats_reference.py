@@ -1,8 +1,9 @@
 """eqnn.stats, eqnn.linalg and the running-statistics modules against symm_learning 0.8.1: on (N, D) data the
 statistics equal symm_learning's; on (N, D, T) data they differ by design (symm_learning folds the time axis
 without permuting it, and equals eqnn on that fold); symm_learning's lstsq equals eqnn's on G-closed data and has a
-strictly larger loss on raw data; EMAStats / eEMAStats, converted or built alike, hold the same buffers after every
-batch, with gradients reaching only the current batch."""
+strictly larger loss on raw data wherever an irrep of dimension >= 2 is present (C5, D4, Ico; on C2 it is exact);
+EMAStats / eEMAStats, converted or built alike, hold the same buffers after every batch, with gradients reaching
+only the current batch."""
 
 import contextlib
 
@@ -24,6 +25,14 @@ def default_dtype(dtype):
         yield
     finally:
         torch.set_default_dtype(old)
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """symm_learning builds its projectors in the default dtype and caches them on the rep (a float32 P_inv
+    costs its float64 statistics their precision, 6e-8): every test runs under float64."""
+    with default_dtype(torch.float64):
+        yield
 
 
 def pair(G, kind, tag):
@@ -48,10 +57,12 @@ def test_2d_statistics_equal_symm_learning(G, kind):
                    sls.cov(x, y, ex, ey, uncentered=uncentered)) <= 1e-12
 
 
-@pytest.mark.parametrize("kind", ["regular", "mixed"])
+@pytest.mark.parametrize("kind", ["2x regular", "mixed"])
 def test_3d_statistics_differ_and_symm_learning_is_the_unpermuted_fold(G, kind):
     ex, rx = pair(G, kind, "stats3d")
-    x = torch.randn(6, rx.size, 3, dtype=torch.float64) + torch.arange(3, dtype=torch.float64)  # (N, D, T)
+    # (N, D, T) with a scale per feature and an offset per time step, so that mixing them shows
+    scale = torch.linspace(0.5, 3.0, rx.size, dtype=torch.float64)[:, None]
+    x = torch.randn(6, rx.size, 3, dtype=torch.float64) * scale + torch.arange(3, dtype=torch.float64)
     theirs_fold = x.reshape(-1, rx.size)  # symm_learning's fold: features and times mixed
     ours_fold = x.permute(0, 2, 1).reshape(-1, rx.size)
     assert rel(sls.var(x, ex), eqnn.stats.var(theirs_fold, rx)) <= 1e-12
@@ -79,7 +90,11 @@ def test_lstsq_equal_on_closed_data_and_symm_learning_worse_on_raw_data(G, kind)
     ours, theirs = eqnn.linalg.lstsq(x, y, rx, ry), sll.lstsq(x, y, ex, ey)
     assert float((RY @ theirs - theirs @ RX).abs().max()) <= 1e-10  # both are equivariant
     assert float((RY @ ours - ours @ RX).abs().max()) <= 1e-10
-    assert loss(ours) < loss(theirs) - 1e-9 * loss(theirs), (loss(ours), loss(theirs))
+    if all(ir.size == 1 for ir in G.irreps()):
+        # symm_learning solves per isotypic block; with 1-dim irreps nothing is left to project, so it is exact
+        assert rel(theirs, ours) <= 1e-10
+    else:  # on irreps of dimension ≥ 2 the projection after the solve loses loss
+        assert loss(ours) < loss(theirs) - 1e-9 * loss(theirs), (loss(ours), loss(theirs))
 
 
 def test_lstsq_c4_counterexample_against_symm_learning():
@@ -116,7 +131,7 @@ def test_ema_stats_equal_after_every_batch(G, equivariant, center):
         theirs(x, y)
         ours(x, y)
         for a, b in zip(_buffers(ours), _buffers(theirs)):
-            assert rel(a, b) <= 1e-12, t
+            assert rel(a.detach(), b.detach()) <= 1e-12, t
         assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == t + 1
     # gradients reach the current batch only, on both sides
     g_ours = torch.autograd.grad(ours.cov_xy.sum() + ours.mean_x.sum(), x, retain_graph=True)[0]
@@ -134,7 +149,7 @@ def test_converted_ema_stats_continue_alike(G):
     ours = interop.from_symm_learning(theirs)
     assert int(ours.num_batches_tracked) == 2
     for a, b in zip(_buffers(ours), _buffers(theirs)):
-        assert rel(a, b) <= 1e-12
+        assert rel(a.detach(), b.detach()) <= 1e-12
     x = torch.randn(7, rx.size, dtype=torch.float64)
     theirs(x, 2 * x)
     ours(x, 2 * x)
