@@ -12,7 +12,7 @@ from eqnn import PluginError
 from eqnn import UnknownNameError
 import torch
 import typing
-__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_decomposition', 'rep_from_matrices', 'ring_task', 'shipped_plugin_directory', 'version']
+__all__: list[str] = ['ConfigError', 'Error', 'Group', 'GroupError', 'Handle', 'HomSpace', 'Irrep', 'PluginError', 'Representation', 'UnknownNameError', 'equivariance_error', 'group', 'group_types', 'hom', 'layer_defaults', 'layer_types', 'linalg_equivariant_projection', 'linalg_invariant_projector', 'linalg_lstsq', 'load_model', 'make_affine', 'make_attention', 'make_layer', 'make_linear', 'plugins', 'rep', 'rep_from_decomposition', 'rep_from_matrices', 'ring_task', 'shipped_plugin_directory', 'stats_cov', 'stats_mean', 'stats_var', 'stats_var_mean', 'version']
 class Irrep:
     """
     A real irreducible representation of a group (eqnn.Group.irreps).
@@ -301,6 +301,18 @@ def layer_defaults(type: str) -> dict:
     """
 def layer_types() -> list[str]:
     ...
+def linalg_equivariant_projection(W: torch.Tensor, rep_x: Representation, rep_y: Representation) -> torch.Tensor:
+    """
+    The orthogonal projection of W (..., D_y, D_x) onto Hom_G.
+    """
+def linalg_invariant_projector(rep: Representation) -> torch.Tensor:
+    """
+    The orthogonal projector onto the invariant vectors (D, D), float64.
+    """
+def linalg_lstsq(x: torch.Tensor, y: torch.Tensor, rep_x: Representation, rep_y: Representation) -> torch.Tensor:
+    """
+    The exact equivariance-constrained least-squares map (D_y, D_x).
+    """
 def load_model(path: str) -> Handle:
     ...
 def make_affine(in_rep: Representation, bias: bool | None = None, learnable: bool | None = None, bias_constraint: str | None = None) -> Handle:
@@ -325,5 +337,21 @@ def ring_task(n: typing.SupportsInt, seed: typing.SupportsInt, train_size: typin
     ...
 def shipped_plugin_directory() -> str:
     ...
+def stats_cov(x: torch.Tensor, y: torch.Tensor, rep_x: Representation, rep_y: Representation, uncentered: bool = False, unbiased: bool = True) -> torch.Tensor:
+    """
+    The G-equivariant cross-covariance (D_y, D_x).
+    """
+def stats_mean(x: torch.Tensor, rep_x: Representation) -> torch.Tensor:
+    """
+    The G-invariant sample mean (D,) of x (N, D) or (N, D, T).
+    """
+def stats_var(x: torch.Tensor, rep_x: Representation, center: torch.Tensor | None = None, unbiased: bool = True) -> torch.Tensor:
+    """
+    The variance (D,), constant on every irreducible copy of rep_x.
+    """
+def stats_var_mean(x: torch.Tensor, rep_x: Representation, unbiased: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    (var, mean).
+    """
 def version() -> str:
     ...

@@ -34,15 +34,18 @@ at::Tensor copies_of(const Representation& rep, int k, const at::TensorOptions& 
   return to_tensor(q).to(options);
 }
 
-// Minimum-norm least squares: LAPACK's gelsd on CPU; the SVD pseudo-inverse where gelsd does not exist.
+double epsilon_of(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
+                                        : std::numeric_limits<float>::epsilon();
+}
+
+// Minimum-norm least squares with singular values below eps · max(rows, cols) · σ_max counted as zero
+// (gelsd's default): LAPACK's gelsd on CPU; the SVD pseudo-inverse where gelsd does not exist.
 at::Tensor min_norm_solve(const at::Tensor& A, const at::Tensor& B) {
   if (A.device().is_cpu())
     return std::get<0>(at::linalg_lstsq(A, B, c10::nullopt, c10::string_view("gelsd")));
-  // gelsd's default cut-off: singular values below eps · max(rows, cols) times the largest count as zero.
-  const double eps = A.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon()
-                                                    : std::numeric_limits<float>::epsilon();
-  const double rcond = eps * static_cast<double>(std::max(A.size(0), A.size(1)));
-  return at::matmul(at::linalg_pinv(A, rcond, /*hermitian=*/false), B);
+  const double rtol = epsilon_of(A) * static_cast<double>(std::max(A.size(0), A.size(1)));
+  return at::matmul(at::linalg_pinv(A, c10::optional<double>(0.0), c10::optional<double>(rtol), false), B);
 }
 
 }  // namespace
@@ -86,6 +89,10 @@ at::Tensor lstsq(const at::Tensor& x, const at::Tensor& y, const RepPtr& rep_x, 
   const auto& irreps = rep_x->group().irreps();
   const auto mx = rep_x->multiplicities(), my = rep_y->multiplicities();
   at::Tensor W = at::zeros({rep_y->size(), rep_x->size()}, options);
+  // A type whose design is rounding noise next to the data (x has no component of that type) contributes 0,
+  // the minimum-norm answer; a relative cut-off inside the block alone would fit the noise.
+  const double noise =
+      epsilon_of(xf) * static_cast<double>(std::max<int64_t>(N, rep_x->size())) * xf.norm().item<double>();
   for (size_t k = 0; k < irreps.size(); ++k) {
     if (mx[k] == 0 || my[k] == 0) continue;  // Schur: no equivariant map between different types
     const auto& ir = irreps[k];
@@ -100,6 +107,7 @@ at::Tensor lstsq(const at::Tensor& x, const at::Tensor& y, const RepPtr& rep_x, 
     // Z[(n,a),(i,s)] = (E_s x̃_{n,i})_a;  T[(n,a),o] = ỹ_{n,o,a}
     at::Tensor Z = at::einsum("sab,nib->nais", {E, xt}).reshape({N * d, m_in * S});
     at::Tensor T = yt.permute({0, 2, 1}).reshape({N * d, m_out});
+    if (Z.norm().item<double>() <= noise) continue;
     at::Tensor theta = min_norm_solve(Z, T).reshape({m_in, S, m_out});  // θ_{i,s,o}
     // W̃[(o,a),(i,b)] = Σ_s θ_{i,s,o} E_s[a,b]
     at::Tensor Wt = at::einsum("iso,sab->oaib", {theta, E}).reshape({m_out * d, m_in * d});
