@@ -41,6 +41,7 @@ __all__ = [
     "group",
     "hom",
     "load_model",
+    "models",
     "nn",
     "plugins",
     "rep",
@@ -178,4 +179,4 @@ def check_equivariance(
     return error if _math.isfinite(error) else _math.inf
 
 
-from . import datasets, nn  # noqa: E402  (need the names above)
+from . import datasets, models, nn  # noqa: E402  (need the names above)
