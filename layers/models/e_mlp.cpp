@@ -224,7 +224,13 @@ void IMLPImpl::reset() {
   push(pool, [pool](const at::Tensor& x) { return pool->forward(x); });
   const int64_t copies = pool->out_rep()->size();
   head = torch::nn::Linear(torch::nn::LinearOptions(copies, o.out_dim()).bias(o.bias()));
-  push(head.ptr(), [h = head](const at::Tensor& x) mutable { return h->forward(x); });
+  // The head reads its registered parameters (not LinearImpl's members): the Python module swaps tensors
+  // into the parameter slots (nn.Module.to, torch.func), and those are what must run.
+  push(head.ptr(), [h = head](const at::Tensor& x) {
+    const auto params = h->named_parameters(/*recurse=*/false);
+    const at::Tensor* bias = params.find("bias");
+    return at::linear(x, params["weight"], bias ? *bias : at::Tensor());
+  });
   out_ = Representation::trivial(group, static_cast<int>(o.out_dim()));
   // The head's weight as symm_learning's reset_parameters draws it; stock and zeros keep torch's default.
   at::NoGradGuard no_grad;

@@ -42,7 +42,7 @@ def test_structure_follows_symm_learning():
     i = IMLP(eqnn.rep(G, "regular"), 2, [64, 64])
     names = [n for n, _ in i.named_parameters()]
     assert names[-2:] == ["net.7.weight", "net.7.bias"]  # the torch Linear head, copied raw by the converter
-    assert getattr(i.net, "7").weight.shape == (2, 13 * 3)             # one norm per irreducible copy: 3 per C5 regular copy
+    assert getattr(i.net, "7").weight.shape == (2, 13 * 3)  # one norm per irreducible copy: 3 per C5 regular copy
     assert i.options["out_dim"] == 2 and i.options["hidden_units"] == [64, 64]
 
 
