@@ -18,10 +18,12 @@
 #include "e_invariant_bias.hpp"
 #include "e_isotypic_basis.hpp"
 #include "e_linear.hpp"
+#include "e_mlp.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
 #include "e_norm_nonlinearity.hpp"
 #include "e_pooling.hpp"
+#include "e_time_cnn_encoder.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/util/error.hpp"
@@ -187,6 +189,40 @@ py::dict options_dict(const EIsotypicBasisOptions& o) {
   d["inverse"] = o.inverse();
   return d;
 }
+template <typename Options>
+py::dict mlp_options_dict(const Options& o) {
+  py::dict d;
+  py::list units;
+  for (int64_t u : o.hidden_units()) units.append(u);
+  d["hidden_units"] = units;
+  d["activation"] = o.activation();
+  d["dropout"] = o.dropout();
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  return d;
+}
+py::dict options_dict(const EMLPOptions& o) { return mlp_options_dict(o); }
+py::dict options_dict(const IMLPOptions& o) {
+  py::dict d = mlp_options_dict(o);
+  d["out_dim"] = o.out_dim();
+  return d;
+}
+py::dict options_dict(const ETimeCNNEncoderOptions& o) {
+  py::dict d;
+  py::list channels, hidden;
+  for (int64_t c : o.hidden_channels()) channels.append(c);
+  for (int64_t u : o.mlp_hidden()) hidden.append(u);
+  d["hidden_channels"] = channels;
+  d["time_horizon"] = o.time_horizon();
+  d["activation"] = o.activation();
+  d["batch_norm"] = o.batch_norm();
+  d["bias"] = o.bias();
+  d["mlp_hidden"] = hidden;
+  d["downsample"] = o.downsample();
+  d["append_last_frame"] = o.append_last_frame();
+  d["init_scheme"] = o.init_scheme();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -246,6 +282,10 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<EConvTranspose1dImpl>("eConvTranspose1d", EConvTranspose1dOptions(nullptr, nullptr, 1),
                                   {"kernel_size"}),
       entry<EIsotypicBasisImpl>("eIsotypicBasis", EIsotypicBasisOptions(nullptr)),
+      entry<EMLPImpl>("eMLP", EMLPOptions(nullptr, nullptr, {}), {"hidden_units"}),
+      entry<IMLPImpl>("iMLP", IMLPOptions(nullptr, 0, {}), {"out_dim", "hidden_units"}),
+      entry<ETimeCNNEncoderImpl>("eTimeCNNEncoder", ETimeCNNEncoderOptions(nullptr, nullptr, {}, 0),
+                                 {"hidden_channels", "time_horizon"}),
   };
   return table;
 }

@@ -42,6 +42,7 @@ __all__ = [
     "hom",
     "linalg",
     "load_model",
+    "models",
     "nn",
     "plugins",
     "rep",
@@ -180,4 +181,4 @@ def check_equivariance(
     return error if _math.isfinite(error) else _math.inf
 
 
-from . import datasets, linalg, nn, stats  # noqa: E402  (need the names above)
+from . import datasets, linalg, models, nn, stats  # noqa: E402  (need the names above)

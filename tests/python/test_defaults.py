@@ -14,13 +14,14 @@ from eqnn import nn as enn
 # Every layer class eqnn.nn exports: a new one is in this list without an edit here. EMultivariateNormal is
 # a Python-only distribution head (no C++ Options, not a registry layer).
 LAYER_CLASSES = sorted(
-    (getattr(enn, name) for name in enn.__all__ if name not in ("Layer", "Model", "EMultivariateNormal")),
+    [getattr(enn, name) for name in enn.__all__ if name not in ("Layer", "Model", "EMultivariateNormal")]
+    + [getattr(eqnn.models, name) for name in eqnn.models.__all__],
     key=lambda c: c.__name__,
 )
 # Python's names for C++ options where torch names them differently.
 CPP_NAME = {"nhead": "num_heads"}
 # Parameters that are not C++ options.
-NOT_OPTIONS = {"self", "in_rep", "out_rep", "device", "dtype", "kdim", "vdim"}
+NOT_OPTIONS = {"self", "in_rep", "out_rep", "device", "dtype", "kdim", "vdim", "hidden_rep"}
 # The stock module each class stands in for, and the name of its first argument.
 TORCH_MODULE = {
     "ELinear": (torch.nn.Linear, {"in_features": "in_rep", "out_features": "out_rep"}),
@@ -53,14 +54,16 @@ def input_rep(cls, rep):
 
 def required(cls, rep):
     """Values for the parameters after in_rep that have no default (a new one fails here by name)."""
-    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3}
+    values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3,
+              "hidden_units": [16], "out_dim": 2, "hidden_channels": [16], "time_horizon": 4}
     params = list(inspect.signature(cls).parameters.values())[1:]
     return {p.name: values[p.name] for p in params if p.default is inspect.Parameter.empty}
 
 
 def test_every_equivariant_layer_of_the_registry_has_a_class():
     registry = {t for t in _C.layer_types() if t.startswith("e")}
-    assert registry == {cls._layer_type for cls in LAYER_CLASSES}
+    assert registry == {cls._layer_type for cls in LAYER_CLASSES if cls._layer_type.startswith("e")}
+    assert {"iMLP"} <= {cls._layer_type for cls in LAYER_CLASSES}
 
 
 @pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)

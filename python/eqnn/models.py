@@ -1,0 +1,253 @@
+"""Whole equivariant models, each one C++ layer built from eqnn's single layers (one call into C++ per forward):
+symm_learning's eMLP, iMLP and eTimeCNNEncoder with its arguments, order and submodule names (``net.{i}``).
+
+A model's activation is a pointwise function name (relu, gelu, silu, tanh, sigmoid, mish, softplus, elu,
+leaky_relu) or torch's module of that name with its default parameters (``torch.nn.ReLU()``); the hidden
+representations are copies of ``hidden_rep`` (default: the regular representation), which must be a
+permutation representation so that the activation is equivariant.
+"""
+
+from typing import Any, Optional
+
+import torch
+
+from .nn import Layer, Representation, _document_defaults, _given
+
+__all__ = [
+    "EMLP",
+    "ETimeCNNEncoder",
+    "IMLP",
+]
+
+# torch's activation modules the models accept, by the pointwise function name they compute (with their
+# default parameters: a module with other parameters computes another function and is refused).
+_ACTIVATION_MODULES = {
+    torch.nn.ReLU: "relu",
+    torch.nn.GELU: "gelu",
+    torch.nn.SiLU: "silu",
+    torch.nn.Tanh: "tanh",
+    torch.nn.Sigmoid: "sigmoid",
+    torch.nn.Mish: "mish",
+    torch.nn.Softplus: "softplus",
+    torch.nn.ELU: "elu",
+    torch.nn.LeakyReLU: "leaky_relu",
+}
+
+
+def _activation_name(activation: Any, what: str) -> Optional[str]:
+    """The function name of ``activation`` (a name, None, or torch's module of that name with default
+    parameters); TypeError for anything else."""
+    if activation is None or isinstance(activation, str):
+        return activation
+    name = _ACTIVATION_MODULES.get(type(activation))
+    if name is not None and repr(activation) == repr(type(activation)()):
+        return name
+    known = ", ".join(sorted(set(_ACTIVATION_MODULES.values())))
+    raise TypeError(f"{what}: activation must be a pointwise function name ({known}) or torch's module of that "
+                    f"name with its default parameters (torch.nn.ReLU()), got {activation!r}")
+
+
+def _units(hidden_units: Any, what: str) -> list[int]:
+    if isinstance(hidden_units, (int, str)) or not hasattr(hidden_units, "__iter__"):
+        raise TypeError(f"{what}: hidden_units must be a list of widths (e.g. [64, 64]), got {hidden_units!r}")
+    units = list(hidden_units)
+    for u in units:
+        if isinstance(u, bool) or not isinstance(u, int):
+            raise TypeError(f"{what}: hidden_units must be integers, got {u!r} in {units!r}")
+    return units
+
+
+@_document_defaults("eMLP")
+class EMLP(Layer):
+    """Equivariant MLP (symm_learning's eMLP): eLinear maps through hidden copies of ``hidden_rep`` with a
+    pointwise activation (and Dropout) after each, ``net = [eLinear, act, (Dropout), ..., eLinear]``.
+
+    Args:
+        in_rep: the representation of the input features.
+        out_rep: the representation of the output features (same group).
+        hidden_units: the hidden widths, each rounded up to whole copies of hidden_rep:
+            ``hidden_rep^max(1, ceil(u / hidden_rep.size))``.
+        activation: a pointwise function name or torch's module of that name (default {activation!r}).
+        dropout: Dropout probability after each activation, none at 0 (default {dropout}).
+        bias: invariant biases in every eLinear (default {bias}).
+        hidden_rep: the base of the hidden representations (default: the regular representation); must be a
+            permutation representation in its own basis.
+        init_scheme: for every eLinear (default {init_scheme!r}: torch.nn.Linear's own initialisation;
+            symm_learning's default is xavier_normal).
+        device, dtype: as torch.nn.Linear.
+
+    An argument left at None takes the default of the C++ ``EMLPOptions``. forward: (..., in_rep.size) ->
+    (..., out_rep.size).
+
+    Example:
+        >>> G = eqnn.group("C5")
+        >>> mlp = eqnn.models.EMLP(eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular"), [64, 64])
+        >>> mlp(torch.randn(8, 5)).shape
+        torch.Size([8, 10])
+        >>> mlp.hidden_sizes                                   # 13 regular copies each
+        [65, 65]
+        >>> eqnn.check_equivariance(mlp, mlp.in_rep, mlp.out_rep) < 1e-10
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_rep: Representation,
+        hidden_units: list[int],
+        activation: Optional[Any] = None,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        *,
+        hidden_rep: Optional[Representation] = None,
+        init_scheme: Optional[str] = None,
+        device=None,
+        dtype=None,
+    ):
+        activation = _activation_name(activation, "EMLP")
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep,
+                         hidden_units=_units(hidden_units, "EMLP"),
+                         **_given(activation=activation, dropout=dropout, bias=bias, hidden_rep=hidden_rep,
+                                  init_scheme=init_scheme))
+
+        self.hidden_sizes = _hidden_sizes(in_rep, self.options["hidden_units"], hidden_rep)
+
+
+def _hidden_sizes(in_rep: Representation, units: list[int], hidden_rep: Optional[Representation]) -> list[int]:
+    """The sizes of the hidden representations: whole copies of hidden_rep (default regular) per width."""
+    base = hidden_rep.size if hidden_rep is not None else in_rep.group.order
+    return [max(1, -(-u // base)) * base for u in units]
+
+
+@_document_defaults("iMLP")
+class IMLP(Layer):
+    """Invariant MLP (symm_learning's iMLP): the eMLP backbone, whose last eLinear maps to the last hidden
+    width, then the activation, eNormPool (the norm of every irreducible copy: invariant) and an unconstrained
+    torch Linear head to out_dim, ``net = [eLinear, act, (Dropout), ..., eLinear, act, eNormPool, Linear]``.
+
+    Args:
+        in_rep: the representation of the input features.
+        out_dim: the number of invariant outputs (out_rep is out_dim x trivial).
+        hidden_units: the hidden widths, each rounded up to whole copies of hidden_rep.
+        activation: a pointwise function name or torch's module of that name (default {activation!r}).
+        dropout: Dropout probability after each backbone activation (default {dropout}).
+        bias: biases in every eLinear and the head (default {bias}).
+        hidden_rep: the base of the hidden representations (default: the regular representation); must be a
+            permutation representation in its own basis.
+        init_scheme: for every eLinear (default {init_scheme!r}); the head keeps torch's default with stock
+            and zeros, and draws its weight as symm_learning does with the xavier and kaiming schemes.
+        device, dtype: as torch.nn.Linear.
+
+    An argument left at None takes the default of the C++ ``IMLPOptions``. forward: (..., in_rep.size) ->
+    (..., out_dim).
+
+    Example:
+        >>> G = eqnn.group("D4")
+        >>> x = eqnn.rep(G, "2x regular")
+        >>> mlp = eqnn.models.IMLP(x, 3, [32], activation=torch.nn.SiLU())
+        >>> v = torch.randn(4, 16)
+        >>> mlp(v).shape
+        torch.Size([4, 3])
+        >>> g = torch.as_tensor(x.matrix(3), dtype=v.dtype)   # any group element
+        >>> torch.allclose(mlp(v @ g.T), mlp(v), atol=1e-5)
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_dim: int,
+        hidden_units: list[int],
+        activation: Optional[Any] = None,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        *,
+        hidden_rep: Optional[Representation] = None,
+        init_scheme: Optional[str] = None,
+        device=None,
+        dtype=None,
+    ):
+        activation = _activation_name(activation, "IMLP")
+        if isinstance(out_dim, bool) or not isinstance(out_dim, int):
+            raise TypeError(f"IMLP: out_dim must be an int, got {out_dim!r}")
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, out_dim=out_dim,
+                         hidden_units=_units(hidden_units, "IMLP"),
+                         **_given(activation=activation, dropout=dropout, bias=bias, hidden_rep=hidden_rep,
+                                  init_scheme=init_scheme))
+        self.out_dim = out_dim
+        self.hidden_sizes = _hidden_sizes(in_rep, self.options["hidden_units"], hidden_rep)
+
+
+@_document_defaults("eTimeCNNEncoder")
+class ETimeCNNEncoder(Layer):
+    """Equivariant time-series encoder (symm_learning's eTimeCNNEncoder): conv blocks that halve the horizon,
+    then a flattened (time-major) feature vector into an eMLP head, or an iMLP head when out_rep is all
+    trivial.
+
+    Each block is an EConv1d(kernel 3, padding 1) with stride 2 (downsample "stride": H -> ceil(H/2)) or stride
+    1 followed by MaxPool1d(2) after the activation ("pooling": H -> floor(H/2)), with an optional channel
+    eRMSNorm (per-copy scales, eps 1e-6) before the activation.
+
+    Args:
+        in_rep: the representation of the input channels.
+        out_rep: the representation of the output.
+        hidden_channels: the channels of each block, rounded up to whole copies of hidden_rep.
+        time_horizon: the input length H.
+        activation: a pointwise function name or torch's module of that name (default {activation!r}).
+        batch_norm: the channel eRMSNorm in every block (default {batch_norm}).
+        bias: in the convolutions and the head (default {bias}).
+        mlp_hidden: the head's hidden widths (default {mlp_hidden}).
+        downsample: "stride" or "pooling" (default {downsample!r}).
+        append_last_frame: append the input's last frame to the head's input (default {append_last_frame}).
+        init_scheme: for the convolutions and the head's eLinear maps (default {init_scheme!r}; symm_learning's
+            is xavier_uniform).
+        hidden_rep: the base of the hidden representations (default: the regular representation).
+        device, dtype: as torch.nn.Conv1d.
+
+    forward: (N, in_rep.size, time_horizon) -> (N, out_rep.size), as symm_learning (in a model file the layer
+    takes (N, time_horizon, in_rep.size), features last).
+
+    Example:
+        >>> G = eqnn.group("C5")
+        >>> enc = eqnn.models.ETimeCNNEncoder(eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular"), [20], 16,
+        ...                                   mlp_hidden=[32])
+        >>> enc(torch.randn(4, 5, 16)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_rep: Representation,
+        hidden_channels: list[int],
+        time_horizon: int,
+        activation: Optional[Any] = None,
+        batch_norm: Optional[bool] = None,
+        bias: Optional[bool] = None,
+        mlp_hidden: Optional[list[int]] = None,
+        downsample: Optional[str] = None,
+        append_last_frame: Optional[bool] = None,
+        init_scheme: Optional[str] = None,
+        *,
+        hidden_rep: Optional[Representation] = None,
+        device=None,
+        dtype=None,
+    ):
+        activation = _activation_name(activation, "ETimeCNNEncoder")
+        if isinstance(time_horizon, bool) or not isinstance(time_horizon, int):
+            raise TypeError(f"ETimeCNNEncoder: time_horizon must be an int, got {time_horizon!r}")
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, time_horizon=time_horizon,
+            hidden_channels=_units(hidden_channels, "ETimeCNNEncoder"),
+            **_given(activation=activation, batch_norm=batch_norm, bias=bias,
+                     mlp_hidden=None if mlp_hidden is None else _units(mlp_hidden, "ETimeCNNEncoder"),
+                     downsample=downsample, append_last_frame=append_last_frame, init_scheme=init_scheme,
+                     hidden_rep=hidden_rep))
+        self.time_horizon = time_horizon
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_rep.size, time_horizon) -> (N, out_rep.size)."""
+        if x.dim() != 3:
+            raise RuntimeError("ETimeCNNEncoder: expected input of shape (N, C, time_horizon) = "
+                               f"(N, {self.in_rep.size}, {self.time_horizon}), got {tuple(x.shape)}")
+        return self._eqnn_ready().forward(x.transpose(1, 2))
