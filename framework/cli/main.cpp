@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
     return fail(2, e.what());
   } catch (const eqnn::Error& e) {
     return fail(1, e.what());
+  } catch (const c10::Error& e) {
+    // A LibTorch check (a layer's TORCH_CHECK on a shape, say) says what is wrong; its C++ backtrace does not.
+    return fail(1, e.what_without_backtrace());
   } catch (const std::exception& e) {
     return fail(1, fmt::format("internal error: {}", e.what()));
   } catch (...) {

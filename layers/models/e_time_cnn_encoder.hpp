@@ -29,6 +29,7 @@
 #include "e_mlp.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
+#include "eqnn/nn/sequence_length.hpp"
 
 namespace eqnn {
 
@@ -67,7 +68,7 @@ std::optional<OptionError> validate(const ETimeCNNEncoderOptions& options);
 ///   auto g = registry.make_group("C5");
 ///   ETimeCNNEncoder enc(ETimeCNNEncoderOptions(parse_rep(g, "regular"), parse_rep(g, "2x regular"), {64},
 ///   16)); at::Tensor y = enc(at::randn({8, 5, 16}));   // (8, 10)
-class ETimeCNNEncoderImpl : public Layer {
+class ETimeCNNEncoderImpl : public Layer, public FixedSequenceLength {
  public:
   explicit ETimeCNNEncoderImpl(ETimeCNNEncoderOptions options);
   ~ETimeCNNEncoderImpl() override;
@@ -85,6 +86,8 @@ class ETimeCNNEncoderImpl : public Layer {
   /// Model files give sequences features last: forward then takes (N, H, C). Off: torch's (N, C, H).
   void set_features_last(bool on) { features_last_ = on; }
   bool features_last() const { return features_last_; }
+  /// time_horizon: the encoder flattens exactly that many frames (eqnn check makes inputs that long).
+  int64_t sequence_length() const override { return options.time_horizon(); }
   /// The number of frames after the blocks, H'.
   int64_t time_horizon_out() const { return horizon_out_; }
   /// The head's input representation ⊕_{H'} cnn_rep (⊕ in_rep).

@@ -1,4 +1,8 @@
 // The model commands as users run them: describe, check, train, run, export, demo.
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -31,8 +35,14 @@ TEST(Cli, DescribeShowsLayersRepsAndParameterCounts) {
   EXPECT_TRUE(contains(json.output, "\"num_heads\": 2")) << json.output;
 }
 
-TEST(Cli, CheckPassesTheExamplesInBothPrecisions) {
-  for (const std::string name : {"c8_transformer", "d4_mlp", "ico_attention", "q8_generators"}) {
+TEST(Cli, CheckPassesEveryExampleInBothPrecisions) {
+  // Every model of examples/models, so that a new one is checked too (c5_time_cnn needs 16 frames: the
+  // check takes the length from the layer, FixedSequenceLength).
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(source_path("examples/models")))
+    if (entry.path().extension() == ".yaml") names.push_back(entry.path().stem().string());
+  ASSERT_GE(names.size(), 9u);
+  for (const std::string& name : names) {
     for (const std::string dtype : {"float32", "float64"}) {
       auto r = eqnn_cli("check " + example(name) + " --dtype " + dtype);
       EXPECT_EQ(r.status, 0) << name << " " << dtype << "\n" << r.output;

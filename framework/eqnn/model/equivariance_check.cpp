@@ -12,6 +12,7 @@
 
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/model/model.hpp"
+#include "eqnn/nn/sequence_length.hpp"
 
 namespace eqnn {
 namespace {
@@ -86,6 +87,17 @@ bool within_tolerance(const EquivarianceResult& result, double tolerance) {
   return std::isfinite(result.max_error) && result.max_error <= tolerance;
 }
 
+namespace {
+
+/// The sequence length of the random inputs a layer is checked with: its own where it needs one length
+/// (FixedSequenceLength), else 3.
+int64_t check_length(const Layer& layer) {
+  const auto* fixed = dynamic_cast<const FixedSequenceLength*>(&layer);
+  return fixed ? fixed->sequence_length() : 3;
+}
+
+}  // namespace
+
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
   model.to(dtype);
   model.eval();
@@ -102,7 +114,7 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
     if (info.layer->in_rep() && info.layer->out_rep()) {
       auto layer = info.layer;
       r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }),
-                             layer->in_rep(), layer->out_rep(), dtype, 3, seed);
+                             layer->in_rep(), layer->out_rep(), dtype, check_length(*layer), seed);
     } else {
       r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
     }
@@ -116,10 +128,17 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
     out = model.input_rep();
     note = "output rep taken to be the input rep";
   }
+  // The model's input is its first layer's: the first entry (depth-first) that is not a block.
+  int64_t length = 3;
+  for (const auto& info : model.layer_infos()) {
+    if (info.type == "Sequential" || info.type == "Residual") continue;
+    length = check_length(*info.layer);
+    break;
+  }
   EquivarianceResult whole;
   if (out) {
     whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }),
-                               model.input_rep(), out, dtype, 3, seed + 1);
+                               model.input_rep(), out, dtype, length, seed + 1);
   } else {
     note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",
                        model.output_size());
