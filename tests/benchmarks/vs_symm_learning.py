@@ -13,7 +13,9 @@ and prints a table, the ratios (symm_learning / eqnn) and JSON.
 
 Converted layers (InvariantBias, eAffine, eRMSNorm, eLayerNorm, eBatchNorm1d, eConv1d, eConvTranspose1d,
 Change2DisentangledBasis, eMultivariateNormal, eTransformerEncoderLayer: symm_learning's defaults, pre-norm RMSNorm
-and GELU, 2 heads, dim_feedforward 2D) on C8 4x regular and Ico 2x regular (--groups picks others, e.g. C4,D4;
+and GELU, 2 heads, dim_feedforward 2D; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
+outputs) and eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
+(64, D, 16))) on C8 4x regular and Ico 2x regular (--groups picks others, e.g. C4,D4;
 --layer one layer): construction (symm_learning's
 constructor on the escnn rep; eqnn's constructor on the converted rep, each the first in the process), then,
 with the same weights (the eqnn module is eqnn.interop.from_symm_learning of the symm_learning one): eval
@@ -96,8 +98,10 @@ def measure(build, matrices, D, reps):
 
 def _layer_cases():
     """(name, symm_learning builder (escnn rep), eqnn builder (eqnn rep), kind): kind picks the input layout
-    and the call ("seq": (B, L, D); "conv": (B, D, L); "normal": (B, L, D + copies) -> log_prob)."""
+    and the call ("seq": (B, L, D); "conv": (B, D, L); "normal": (B, L, D + copies) -> log_prob; the whole
+    models: "flat": (B, D) -> (B, D), "invariant": (B, D) -> (B, 4) invariant, "series": (B, D, 16) -> (B, D))."""
     import eqnn
+    import symm_learning.models as slm
     import symm_learning.nn as sln
 
     enn = eqnn.nn
@@ -120,6 +124,13 @@ def _layer_cases():
                                                 dim_feedforward=2 * r.size),
          lambda r: enn.ETransformerEncoderLayer(r, 2, dim_feedforward=2 * r.size, activation="gelu", batch_first=True,
                                                 norm_first=True, norm="rms_norm", norm_affine="per_copy"), "seq"),
+        # symm_learning's models at the sizes of its own tests
+        ("eMLP", lambda r: slm.eMLP(r, r, [64, 64]), lambda r: eqnn.models.EMLP(r, r, [64, 64]), "flat"),
+        ("iMLP", lambda r: slm.iMLP(r, 4, [64, 64]), lambda r: eqnn.models.IMLP(r, 4, [64, 64]), "invariant"),
+        ("eTimeCNNEncoder",
+         lambda r: slm.eTimeCNNEncoder(r, r, [64], 16, batch_norm=True, mlp_hidden=[32, 32], append_last_frame=True),
+         lambda r: eqnn.models.ETimeCNNEncoder(r, r, [64], 16, batch_norm=True, mlp_hidden=[32, 32],
+                                               append_last_frame=True), "series"),
     ]
 
 
@@ -139,8 +150,10 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
     import torch
 
     g = torch.Generator().manual_seed(1)
-    if kind == "conv":
-        x = torch.randn(2, D, 9, dtype=torch.float64, generator=g)
+    if kind in ("conv", "series"):
+        x = torch.randn(2, D, 9 if kind == "conv" else 16, dtype=torch.float64, generator=g)
+    elif kind in ("flat", "invariant"):
+        x = torch.randn(2, D, dtype=torch.float64, generator=g)
     else:
         x = torch.randn(2, 5, mats_in[0].shape[0], dtype=torch.float64, generator=g)
     y = torch.randn(2, 5, D, dtype=torch.float64, generator=g) if kind == "normal" else None
@@ -152,6 +165,8 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
             if kind == "conv":
                 err = (_call(module, (x.transpose(1, 2) @ A.T).transpose(1, 2), kind) - (f.transpose(1, 2) @ B.T)
                        .transpose(1, 2))
+            elif kind == "series":
+                err = _call(module, (x.transpose(1, 2) @ A.T).transpose(1, 2), kind) - f @ B.T
             elif kind == "normal":
                 err = _call(module, x @ A.T, kind, y @ B.T) - f
             else:
@@ -165,7 +180,12 @@ def measure_layer(module, kind, D, in_size, reps, mats_in, mats_out):
     import torch
 
     torch.manual_seed(0)
-    x = torch.randn(64, D, 32) if kind == "conv" else torch.randn(64, 32, in_size)
+    if kind in ("conv", "series"):
+        x = torch.randn(64, D, 32 if kind == "conv" else 16)
+    elif kind in ("flat", "invariant"):
+        x = torch.randn(64, D)
+    else:
+        x = torch.randn(64, 32, in_size)
     y = torch.randn(64, 32, D) if kind == "normal" else None
     module.eval()
     with torch.no_grad():
@@ -238,6 +258,8 @@ def layer_results(reps, groups=("C8", "Ico"), only_layer=None):
             mats_out = [torch.tensor(np.asarray(ref_rep(g)), dtype=torch.float64) for g in EG.elements]
             mats_in = ([torch.tensor(np.asarray(theirs.in_rep(g)), dtype=torch.float64) for g in EG.elements]
                        if kind == "normal" else mats_out)
+            if kind == "invariant":
+                mats_out = [torch.eye(4, dtype=torch.float64)] * len(mats_out)
             if name == "Change2DisentangledBasis":
                 mats_out = [torch.tensor(np.asarray(theirs.out_rep(g)), dtype=torch.float64) for g in EG.elements]
             for sub in theirs.modules():
