@@ -147,7 +147,8 @@ std::tuple<at::Tensor, at::Tensor> ERoPEMultiheadAttentionImpl::attend(const at:
                                                                        const at::Tensor& key,
                                                                        const at::Tensor& value,
                                                                        const AttentionCall& call) {
-  auto [n, l, s] = sizes(query, key);
+  int64_t n = 0, l = 0, s = 0;  // not structured bindings: the lambdas below capture them
+  std::tie(n, l, s) = sizes(query, key);
   // Angles φ = p·θ in float64, (B, 1, L, c/2, 1); a token without a position uses p = 0.
   auto angles = [&](const SequencePositions& sp, int64_t len, const char* which) {
     auto [p, mask] = normalized(sp, n, len, which, query);
@@ -235,8 +236,9 @@ at::Tensor EAdditivePosMultiheadAttentionImpl::pos_emb_coefficients() const {
 }
 
 at::Tensor EAdditivePosMultiheadAttentionImpl::pos_emb() const {
+  // In float64, rounded once: the rows are invariant to the rounding of the result.
   const at::Tensor theta = pos_emb_coefficients();
-  return at::matmul(theta, basis_.to(theta.options()).t());
+  return at::matmul(theta.to(at::kDouble), basis_.to(theta.device()).t()).to(theta.scalar_type());
 }
 
 std::vector<std::pair<std::string, at::Tensor>> EAdditivePosMultiheadAttentionImpl::dense_parameters() {
