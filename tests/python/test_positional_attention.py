@@ -25,7 +25,8 @@ def inputs(d, dtype, masks=True, float_positions=False):
     N, L, S = 2, 3, 4
     q, k, v = (torch.randn(N, t, d, dtype=dtype) for t in (L, S, S))
     if float_positions:
-        kw = dict(q_positions=torch.rand(N, L, dtype=torch.float64) * 9, k_positions=torch.rand(N, S, dtype=torch.float64) * 9)
+        kw = dict(q_positions=torch.rand(N, L, dtype=torch.float64) * 9,
+                  k_positions=torch.rand(N, S, dtype=torch.float64) * 9)
     else:
         kw = dict(q_positions=torch.randint(0, 8, (N, L)), k_positions=torch.randint(0, 8, (S,)))
     if masks:
