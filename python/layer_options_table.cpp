@@ -23,6 +23,7 @@
 #include "e_norm.hpp"
 #include "e_norm_nonlinearity.hpp"
 #include "e_pooling.hpp"
+#include "e_positional_attention.hpp"
 #include "e_time_cnn_encoder.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/nn/layer.hpp"
@@ -66,6 +67,33 @@ py::dict options_dict(const EMultiheadAttentionOptions& o) {
   d["init_scheme"] = o.init_scheme();
   d["weight_constraint"] = o.weight_constraint();
   d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+template <typename O>
+py::dict positional_options_dict(const O& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dropout"] = o.dropout();
+  d["bias"] = o.bias();
+  d["batch_first"] = o.batch_first();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const ERoPEMultiheadAttentionOptions& o) {
+  py::dict d = positional_options_dict(o);
+  d["rope_base"] = o.rope_base();
+  return d;
+}
+py::dict options_dict(const EAdditivePosMultiheadAttentionOptions& o) {
+  py::dict d = positional_options_dict(o);
+  d["max_len"] = o.max_len();
+  return d;
+}
+py::dict options_dict(const EAdditiveRelMultiheadAttentionOptions& o) {
+  py::dict d = positional_options_dict(o);
+  d["max_distance"] = o.max_distance();
   return d;
 }
 py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
@@ -259,6 +287,14 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<EInvariantBiasImpl>("eInvariantBias", EInvariantBiasOptions(nullptr)),
       entry<EMultiheadAttentionImpl>("eMultiheadAttention", EMultiheadAttentionOptions(nullptr, 0),
                                      {"num_heads"}),
+      entry<ERoPEMultiheadAttentionImpl>("eRoPEMultiheadAttention",
+                                         ERoPEMultiheadAttentionOptions(nullptr, 0), {"num_heads"}),
+      entry<EAdditivePosMultiheadAttentionImpl>("eAdditivePosMultiheadAttention",
+                                                EAdditivePosMultiheadAttentionOptions(nullptr, 0, 0),
+                                                {"num_heads", "max_len"}),
+      entry<EAdditiveRelMultiheadAttentionImpl>("eAdditiveRelMultiheadAttention",
+                                                EAdditiveRelMultiheadAttentionOptions(nullptr, 0, 0),
+                                                {"num_heads", "max_distance"}),
       entry<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer",
                                           ETransformerEncoderLayerOptions(nullptr, 0), {"num_heads"}),
       entry<ELayerNormImpl>("eLayerNorm", ELayerNormOptions(nullptr)),

@@ -16,6 +16,7 @@
 #include "bindings.hpp"
 #include "e_affine.hpp"
 #include "e_multihead_attention.hpp"
+#include "e_positional_attention.hpp"
 #include "e_transformer_encoder_layer.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/nn/basis_fingerprint.hpp"
@@ -120,6 +121,29 @@ std::tuple<at::Tensor, at::Tensor> Handle::attention(const at::Tensor& q, const 
   TORCH_CHECK(mha != nullptr, "eqnn: not an attention module");
   return run(
       [&] { return mha->forward(q, k, v, key_padding_mask, need_weights, attn_mask, average_attn_weights); });
+}
+
+std::tuple<at::Tensor, at::Tensor> Handle::positional_attention(
+    const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& q_positions,
+    const at::Tensor& k_positions, const at::Tensor& q_position_mask, const at::Tensor& k_position_mask,
+    const at::Tensor& key_padding_mask, bool need_weights, const at::Tensor& attn_mask,
+    bool average_attn_weights) {
+  auto* attention = dynamic_cast<PositionalAttentionImpl*>(layer.get());
+  TORCH_CHECK(attention != nullptr, "eqnn: not a positional attention layer");
+  AttentionCall call;
+  call.q = {q_positions, q_position_mask};
+  call.k = {k_positions, k_position_mask};
+  call.key_padding_mask = key_padding_mask;
+  call.attn_mask = attn_mask;
+  call.need_weights = need_weights;
+  call.average_attn_weights = average_attn_weights;
+  return run([&] { return attention->attend(q, k, v, call); });
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Handle::positional_parameters() {
+  auto* attention = dynamic_cast<PositionalAttentionImpl*>(layer.get());
+  TORCH_CHECK(attention != nullptr, "eqnn: not a positional attention layer");
+  return run([&] { return attention->dense_parameters(); });
 }
 
 at::Tensor Handle::encoder(const at::Tensor& src, const at::Tensor& src_mask,
@@ -287,6 +311,27 @@ void bind_module_handle(py::module_& m) {
           },
           py::arg("query"), py::arg("key"), py::arg("value"), py::arg("key_padding_mask"),
           py::arg("need_weights"), py::arg("attn_mask"), py::arg("average_attn_weights"))
+      .def(
+          "positional_attention",
+          [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+             const std::optional<at::Tensor>& q_positions, const std::optional<at::Tensor>& k_positions,
+             const std::optional<at::Tensor>& q_position_mask,
+             const std::optional<at::Tensor>& k_position_mask,
+             const std::optional<at::Tensor>& key_padding_mask, bool need_weights,
+             const std::optional<at::Tensor>& attn_mask, bool average_attn_weights) -> py::tuple {
+            const at::Tensor none;
+            auto [out, weights] =
+                h.positional_attention(q, k, v, q_positions.value_or(none), k_positions.value_or(none),
+                                       q_position_mask.value_or(none), k_position_mask.value_or(none),
+                                       key_padding_mask.value_or(none), need_weights,
+                                       attn_mask.value_or(none), average_attn_weights);
+            py::object w = weights.defined() ? py::cast(weights) : py::none();
+            return py::make_tuple(out, w);
+          },
+          py::arg("query"), py::arg("key"), py::arg("value"), py::arg("q_positions"), py::arg("k_positions"),
+          py::arg("q_position_mask"), py::arg("k_position_mask"), py::arg("key_padding_mask"),
+          py::arg("need_weights"), py::arg("attn_mask"), py::arg("average_attn_weights"))
+      .def("positional_parameters", &Handle::positional_parameters)
       .def(
           "encoder",
           [](Handle& h, const at::Tensor& src, const std::optional<at::Tensor>& src_mask,

@@ -61,6 +61,15 @@ class Handle {
                                                const at::Tensor& key_padding_mask, bool need_weights,
                                                const at::Tensor& attn_mask, bool average_attn_weights);
 
+  /// A positional attention layer's attend (eqnn::PositionalAttentionImpl; undefined tensors: not given).
+  std::tuple<at::Tensor, at::Tensor> positional_attention(
+      const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& q_positions,
+      const at::Tensor& k_positions, const at::Tensor& q_position_mask, const at::Tensor& k_position_mask,
+      const at::Tensor& key_padding_mask, bool need_weights, const at::Tensor& attn_mask,
+      bool average_attn_weights);
+  /// A positional attention layer's dense tensors (PositionalAttentionImpl::dense_parameters).
+  std::vector<std::pair<std::string, at::Tensor>> positional_parameters();
+
   /// ETransformerEncoderLayer's forward with the stock masks (undefined: none).
   at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask,
                      const at::Tensor& src_key_padding_mask);

@@ -156,7 +156,8 @@ at::Tensor additive_mask(const at::Tensor& mask, const char* name, at::ScalarTyp
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs& in, bool need_weights,
-                                                                   bool average_attn_weights) {
+                                                                   bool average_attn_weights,
+                                                                   const QKTransform* transform) {
   const int64_t d = options.in_rep()->size(), heads = options.num_heads(), hd = head_dim_;
   // Sizes in the layout of the inputs: (L, N, D) sequence-first or (N, L, D) batch-first.
   const int64_t n = in.query.size(in.batch_first ? 0 : 1);
@@ -220,6 +221,7 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   q = split_heads(q);
   k = split_heads(k);
   v = split_heads(v);
+  if (transform) (*transform)(q, k);
   if (mask.defined() && mask.scalar_type() != q.scalar_type()) mask = mask.to(q.scalar_type());  // autocast
   const double dropout = is_training() ? options.dropout() : 0.0;
 
@@ -248,6 +250,15 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
     const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
     const at::Tensor& key_padding_mask, bool need_weights, const at::Tensor& attn_mask,
     bool average_attn_weights) {
+  return forward_transformed(query, key, value, key_padding_mask, need_weights, attn_mask,
+                             average_attn_weights, QKTransform());
+}
+
+std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward_transformed(
+    const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+    const at::Tensor& key_padding_mask, bool need_weights, const at::Tensor& attn_mask,
+    bool average_attn_weights, const QKTransform& transform) {
+  const QKTransform* hook = transform ? &transform : nullptr;
   const int64_t d = options.in_rep()->size();
   TORCH_CHECK(query.dim() == 3 || query.dim() == 2,
               "eMultiheadAttention: expected a 3-D (batched) or 2-D (unbatched) query, got shape ",
@@ -276,7 +287,7 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
     in.key = in.self_attention ? in.query : key.unsqueeze(0);
     in.value = in.shared_key_value ? in.key : value.unsqueeze(0);
     in.key_padding_mask = key_padding_mask.defined() ? key_padding_mask.unsqueeze(0) : key_padding_mask;
-    auto [out, weights] = attend(in, need_weights, average_attn_weights);
+    auto [out, weights] = attend(in, need_weights, average_attn_weights, hook);
     return {out.squeeze(0), weights.defined() ? weights.squeeze(0) : weights};
   }
   TORCH_CHECK(
@@ -288,7 +299,7 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::forward(
   in.key = key;
   in.value = value;
   in.key_padding_mask = key_padding_mask;
-  return attend(in, need_weights, average_attn_weights);
+  return attend(in, need_weights, average_attn_weights, hook);
 }
 
 at::Tensor EMultiheadAttentionImpl::forward(const at::Tensor& x) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -88,6 +89,19 @@ class EMultiheadAttentionImpl : public Layer {
   /// (batch, seq, D) → (batch, seq, D); (batch, D) is a batch of length-1 sequences → (batch, D).
   at::Tensor forward(const at::Tensor& x) override;
 
+  /// A map applied to the per-head queries and keys after the in-projection, before the scores:
+  /// q (N, H, L, head_dim), k (N, H, S, head_dim), replaced in place. It must commute with the action of
+  /// G on reg^{head_dim/|G|} for the attention to stay equivariant (ERoPEMultiheadAttention's rotation).
+  using QKTransform = std::function<void(at::Tensor& q, at::Tensor& k)>;
+  /// forward(query, key, value, ...) with `transform` applied to the heads' q and k (see QKTransform);
+  /// an empty transform is forward itself. The positional attention layers call this.
+  std::tuple<at::Tensor, at::Tensor> forward_transformed(const at::Tensor& query, const at::Tensor& key,
+                                                         const at::Tensor& value,
+                                                         const at::Tensor& key_padding_mask,
+                                                         bool need_weights, const at::Tensor& attn_mask,
+                                                         bool average_attn_weights,
+                                                         const QKTransform& transform);
+
   RepPtr in_rep() const override { return options.in_rep(); }
   RepPtr out_rep() const override { return options.in_rep(); }
   /// in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (biases only with options.bias; the
@@ -121,7 +135,8 @@ class EMultiheadAttentionImpl : public Layer {
     bool shared_key_value = false;  // key and value are one tensor
     bool unbatched = false;         // N = 1 was added by forward (for the error messages)
   };
-  std::tuple<at::Tensor, at::Tensor> attend(const Inputs& in, bool need_weights, bool average_attn_weights);
+  std::tuple<at::Tensor, at::Tensor> attend(const Inputs& in, bool need_weights, bool average_attn_weights,
+                                            const QKTransform* transform = nullptr);
 
   static InitScheme in_proj_scheme(InitScheme scheme);
   void zero_out_proj_bias();

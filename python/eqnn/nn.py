@@ -23,6 +23,8 @@ from . import _C
 from ._C import Representation
 
 __all__ = [
+    "EAdditivePosMultiheadAttention",
+    "EAdditiveRelMultiheadAttention",
     "EAffine",
     "EBatchNorm1d",
     "EConv1d",
@@ -44,6 +46,7 @@ __all__ = [
     "EPointwise",
     "ERMSNorm",
     "EReLU",
+    "ERoPEMultiheadAttention",
     "ESiLU",
     "ESigmoid",
     "ESoftplus",
@@ -681,6 +684,223 @@ class EMultiheadAttention(_LayerModule):
         return self._eqnn_ready().attention(
             query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights
         )
+
+
+class _PositionalAttention(Layer):
+    """Base of the positional attention layers: an EMultiheadAttention ``attn`` plus positions, with
+    symm_learning's forward (keyword-only positions and masks, batch-first by default)."""
+
+    def __init__(self, in_rep: Representation, device=None, dtype=None, **options: Any):
+        if not isinstance(in_rep, Representation):
+            raise TypeError(f"{self._layer_type}: in_rep must be an eqnn.Representation, got "
+                            f"{in_rep.__class__.__name__}")
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype, **_given(**options))
+        held = self.options
+        self.embed_dim = in_rep.size
+        self.num_heads = held["num_heads"]
+        self.dropout = held["dropout"]
+        self.batch_first = held["batch_first"]
+        self.head_dim = self.embed_dim // self.num_heads
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: Optional[torch.Tensor] = None,
+        value: Optional[torch.Tensor] = None,
+        *,
+        q_positions: Optional[torch.Tensor] = None,
+        k_positions: Optional[torch.Tensor] = None,
+        q_position_mask: Optional[torch.Tensor] = None,
+        k_position_mask: Optional[torch.Tensor] = None,
+        attn_mask: Optional[torch.Tensor] = None,
+        key_padding_mask: Optional[torch.Tensor] = None,
+        need_weights: bool = False,
+        is_causal: bool = False,
+        average_attn_weights: bool = True,
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """symm_learning's positional forward: (attn_output, attn_weights or None). Positions (L), (1, L) or
+        (N, L) (default arange), position masks bool in the same layouts (True = has a position); masks as
+        EMultiheadAttention's. ``is_causal`` is a hint that ``attn_mask`` is the causal mask: the mask is
+        required and is what is applied. Without key (value), key = query (value = key): self-attention."""
+        key = query if key is None else key
+        value = key if value is None else value
+        if is_causal and attn_mask is None:
+            raise RuntimeError(f"{type(self).__name__}: is_causal needs attn_mask (the causal mask is what is "
+                               "applied); build it with torch.nn.Transformer.generate_square_subsequent_mask")
+        _check_mask(attn_mask, "attn_mask")
+        _check_mask(key_padding_mask, "key_padding_mask")
+        return self._eqnn_ready().positional_attention(
+            query, key, value, q_positions, k_positions, q_position_mask, k_position_mask, key_padding_mask,
+            need_weights, attn_mask, average_attn_weights)
+
+    def dense_parameters(self) -> dict:
+        """The inner attention's effective tensors (torch.nn.MultiheadAttention's names) and the layer's own
+        dense ones (``pos_emb`` and ``pos_emb_basis``, or ``rel_bias``), detached."""
+        return {k: v.detach() for k, v in self._eqnn_ready().positional_parameters()}
+
+
+@_document_defaults("eRoPEMultiheadAttention")
+class ERoPEMultiheadAttention(_PositionalAttention):
+    """Equivariant rotary attention: the queries and keys of every head rotated by position, then
+    EMultiheadAttention; exactly equivariant on every group element, logits depending on position
+    differences only. (In neither symm_learning nor escnn; its arguments follow symm_learning's
+    RoPEMultiheadAttention.)
+
+    A head holds c = m/num_heads regular copies (m = in_rep.size/|G|), and RoPE at position p rotates
+    copies 2i and 2i+1 by the angle p·theta_i, theta_i = rope_base^(-2i/c), at every group coordinate: the
+    map R_p ⊗ I_|G| commutes with the group action on the copies, so it keeps q and k equivariant.
+
+    Args:
+        in_rep: the representation of the embeddings: any rep of size m·|G|, as EMultiheadAttention's.
+        num_heads: number of heads; must divide m with m/num_heads even (RoPE rotates pairs of copies).
+        dropout: dropout on the attention weights (default {dropout}).
+        bias: invariant in/out-projection biases (default {bias}).
+        rope_base: the frequency base (default {rope_base}).
+        batch_first: (batch, seq, feature) inputs (default {batch_first}, as symm_learning).
+        device, dtype: as torch.nn.MultiheadAttention.
+        init_scheme: {init_scheme!r} or a named scheme, as EMultiheadAttention's.
+        weight_constraint, bias_constraint: registry names of the constraints (default
+            {weight_constraint!r} and {bias_constraint!r}).
+
+    Parameters ``attn.*`` (an EMultiheadAttention's); ``effective_parameters()`` is empty (no stock module
+    computes this function), ``dense_parameters()`` gives the attention's tensors.
+
+    Example:
+        >>> G = eqnn.group("C4")
+        >>> rep = eqnn.rep(G, "4x regular")
+        >>> attn = eqnn.nn.ERoPEMultiheadAttention(rep, num_heads=2)
+        >>> x = torch.randn(3, 7, 16)
+        >>> out, _ = attn(x, x, x, q_positions=torch.arange(7), k_positions=torch.arange(7))
+        >>> shifted, _ = attn(x, x, x, q_positions=torch.arange(7) + 5, k_positions=torch.arange(7) + 5)
+        >>> torch.allclose(out, shifted, atol=1e-5)
+        True
+        >>> eqnn.check_equivariance(attn, rep, rep) < 1e-10
+        True
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        num_heads: int,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        rope_base: Optional[float] = None,
+        device=None,
+        dtype=None,
+        *,
+        batch_first: Optional[bool] = None,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        super().__init__(in_rep, device, dtype, num_heads=num_heads, dropout=dropout, bias=bias,
+                         rope_base=rope_base, batch_first=batch_first, init_scheme=init_scheme,
+                         weight_constraint=weight_constraint, bias_constraint=bias_constraint)
+        self.rope_base = self.options["rope_base"]
+
+
+@_document_defaults("eAdditivePosMultiheadAttention")
+class EAdditivePosMultiheadAttention(_PositionalAttention):
+    """Equivariant attention with learned absolute positions: q + pos_emb[p_q], k + pos_emb[p_k] (v
+    unchanged), then EMultiheadAttention; every row of pos_emb is invariant, so rho(g)x + e = rho(g)(x + e).
+    symm_learning's eAdditivePosMultiheadAttention.
+
+    Args:
+        in_rep: the representation of the embeddings (size m·|G|); it needs a trivial part (else the only
+            invariant embedding is 0: a ConfigError names the layers that serve it).
+        num_heads: number of heads; must divide m.
+        max_len: positions are integers in [0, max_len), checked where the position mask is True
+            (symm_learning wraps negative positions silently).
+        dropout, bias, batch_first, device, dtype, init_scheme, weight_constraint, bias_constraint: as
+            ERoPEMultiheadAttention (defaults {dropout}, {bias}, {batch_first}, {init_scheme!r},
+            {weight_constraint!r}, {bias_constraint!r}).
+
+    Parameters ``attn.*`` and ``pos_emb_coefficients`` (max_len, number of trivial copies), drawn at
+    construction as symm_learning's reset_parameters does (N(0, 0.02²) rows projected on the invariant
+    vectors). ``pos_emb`` is the dense table (max_len, D).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("D4"), "2x regular")
+        >>> attn = eqnn.nn.EAdditivePosMultiheadAttention(rep, 2, max_len=32)
+        >>> x = torch.randn(3, 7, 16)
+        >>> attn(x, x, x, q_positions=torch.arange(7) + 3)[0].shape
+        torch.Size([3, 7, 16])
+        >>> attn.pos_emb.shape
+        torch.Size([32, 16])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        num_heads: int,
+        *,
+        max_len: int,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        batch_first: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        super().__init__(in_rep, device, dtype, num_heads=num_heads, max_len=max_len, dropout=dropout, bias=bias,
+                         batch_first=batch_first, init_scheme=init_scheme, weight_constraint=weight_constraint,
+                         bias_constraint=bias_constraint)
+        self.max_len = self.options["max_len"]
+
+    @property
+    def pos_emb(self) -> torch.Tensor:
+        """The dense embedding table (max_len, D), differentiable in ``pos_emb_coefficients``."""
+        basis = self.dense_parameters()["pos_emb_basis"]
+        theta = self.pos_emb_coefficients
+        return theta @ basis.to(dtype=theta.dtype, device=theta.device).T
+
+
+@_document_defaults("eAdditiveRelMultiheadAttention")
+class EAdditiveRelMultiheadAttention(_PositionalAttention):
+    """Equivariant attention with a learned relative-position bias: the logits of query l and key s lose
+    rel_bias[clip(p_l - p_s, ±max_distance) + max_distance] (one scalar shared by all heads, 0 for a pair
+    without positions), then EMultiheadAttention. symm_learning's eAdditiveRelMultiheadAttention.
+
+    Args:
+        in_rep: the representation of the embeddings (size m·|G|).
+        num_heads: number of heads; must divide m.
+        max_distance: distances are clipped to [-max_distance, max_distance].
+        dropout, bias, batch_first, device, dtype, init_scheme, weight_constraint, bias_constraint: as
+            ERoPEMultiheadAttention (defaults {dropout}, {bias}, {batch_first}, {init_scheme!r},
+            {weight_constraint!r}, {bias_constraint!r}).
+
+    Parameters ``attn.*`` and ``rel_bias`` (2·max_distance + 1), drawn N(0, 0.02²) at construction.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "2x regular")
+        >>> attn = eqnn.nn.EAdditiveRelMultiheadAttention(rep, 1, max_distance=4)
+        >>> x = torch.randn(2, 5, 8)
+        >>> out, weights = attn(x, x, x, need_weights=True)
+        >>> out.shape, weights.shape
+        (torch.Size([2, 5, 8]), torch.Size([2, 5, 5]))
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        num_heads: int,
+        *,
+        max_distance: int,
+        dropout: Optional[float] = None,
+        bias: Optional[bool] = None,
+        batch_first: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        init_scheme: Optional[str] = None,
+        weight_constraint: Optional[str] = None,
+        bias_constraint: Optional[str] = None,
+    ):
+        super().__init__(in_rep, device, dtype, num_heads=num_heads, max_distance=max_distance, dropout=dropout,
+                         bias=bias, batch_first=batch_first, init_scheme=init_scheme,
+                         weight_constraint=weight_constraint, bias_constraint=bias_constraint)
+        self.max_distance = self.options["max_distance"]
 
 
 def _check_mask(mask: Optional[torch.Tensor], name: str) -> None:

@@ -55,7 +55,8 @@ def input_rep(cls, rep):
 def required(cls, rep):
     """Values for the parameters after in_rep that have no default (a new one fails here by name)."""
     values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3,
-              "hidden_units": [16], "out_dim": 2, "hidden_channels": [16], "time_horizon": 4}
+              "hidden_units": [16], "out_dim": 2, "hidden_channels": [16], "time_horizon": 4, "max_len": 16,
+              "max_distance": 4}
     params = list(inspect.signature(cls).parameters.values())[1:]
     return {p.name: values[p.name] for p in params if p.default is inspect.Parameter.empty}
 
