@@ -122,7 +122,7 @@ def test_stacks(group, depth, final, dtype):
     norm_module = "rmsnorm" if depth % 2 else "layernorm"
     norm_cls = eRMSNorm if norm_module == "rmsnorm" else eLayerNorm
     with default_dtype(torch.float64):
-        enc_layer = eTransformerEncoderLayer(r, eMultiheadAttention(r, heads), dim_feedforward=G.order(),
+        enc_layer = eTransformerEncoderLayer(r, eMultiheadAttention(r, heads, dropout=0.1), dim_feedforward=G.order(),
                                              norm_module=norm_module)
         encoder = randomised(TransformerEncoder(enc_layer, depth, norm_cls(r, eps=1e-5) if final else None))
         decoder = randomised(TransformerDecoder(decoder_layer(r, heads, dim_feedforward=G.order(),
