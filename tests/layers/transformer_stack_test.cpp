@@ -55,15 +55,16 @@ TEST_P(StackEquivariance, EncoderAndDecoderOnEveryElement) {
     const std::string what = GetParam().label + " final_norm=" + final_norm;
     auto encoder = make_stack<eqnn::ETransformerEncoderImpl>("eTransformerEncoder", rep, kwargs);
     auto decoder = make_stack<eqnn::ETransformerDecoderImpl>("eTransformerDecoder", rep, kwargs);
-    // Weights of standard deviation 0.3: two blocks of stddev 0.5 make softmax steep enough that float32
-    // rounding alone reaches 3e-4 on Ico (float64 stays exact at 1e-10).
     eqnn::testing::randomise(*encoder, 3, /*stddev=*/0.3);
     eqnn::testing::randomise(*decoder, 4, /*stddev=*/0.3);
     encoder->eval();
     const at::Tensor causal = at::ones({3, 3}, at::kBool).triu(1);
     eqnn::testing::EquivarianceSweep sweep;
     sweep.min_scale = eqnn::testing::kRelativeToOutput;
-    sweep.float32_tolerance = 5e-5;  // two whole blocks and a norm in float32; float64 1e-10
+    // float32: two whole blocks and a final norm. On Ico's 60-dim rep in a random orthogonal basis with
+    // rms_norm (post-norm) float32 rounding alone reaches 2.4e-4 (2e-6 to 1.3e-5 on the permutation basis);
+    // float64 is exact (1e-10) and a broken symmetry shows as 1e-2 and more.
+    sweep.float32_tolerance = 5e-4;
     sweep.prepare = [&](at::ScalarType dtype) {
       encoder->to(dtype);
       decoder->to(dtype);
