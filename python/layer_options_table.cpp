@@ -25,7 +25,9 @@
 #include "e_pooling.hpp"
 #include "e_positional_attention.hpp"
 #include "e_time_cnn_encoder.hpp"
+#include "e_transformer_decoder_layer.hpp"
 #include "e_transformer_encoder_layer.hpp"
+#include "e_transformer_stack.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/strings.hpp"
@@ -110,6 +112,35 @@ py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
   d["norm"] = o.norm();
   d["norm_affine"] = o.norm_affine();
   d["norm_normalize"] = o.norm_normalize();
+  return d;
+}
+py::dict options_dict(const ETransformerDecoderLayerOptions& o) {
+  py::dict d;
+  d["num_heads"] = o.num_heads();
+  d["dim_feedforward"] = o.dim_feedforward();
+  d["dropout"] = o.dropout();
+  d["activation"] = o.activation();
+  d["layer_norm_eps"] = o.layer_norm_eps();
+  d["batch_first"] = o.batch_first();
+  d["norm_first"] = o.norm_first();
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  d["norm"] = o.norm();
+  d["norm_affine"] = o.norm_affine();
+  d["norm_normalize"] = o.norm_normalize();
+  return d;
+}
+// The stacks: their layer's options, flat (as the YAML keys), with num_layers and final_norm.
+py::dict options_dict(const ETransformerEncoderOptions& o) {
+  py::dict d = options_dict(o.encoder_layer());
+  d["num_layers"] = o.num_layers();
+  d["final_norm"] = o.final_norm();
+  return d;
+}
+py::dict options_dict(const ETransformerDecoderOptions& o) {
+  py::dict d = options_dict(o.decoder_layer());
+  d["num_layers"] = o.num_layers();
+  d["final_norm"] = o.final_norm();
   return d;
 }
 py::dict options_dict(const ELayerNormOptions& o) {
@@ -297,6 +328,14 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
                                                 {"num_heads", "max_distance"}),
       entry<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer",
                                           ETransformerEncoderLayerOptions(nullptr, 0), {"num_heads"}),
+      entry<ETransformerDecoderLayerImpl>("eTransformerDecoderLayer",
+                                          ETransformerDecoderLayerOptions(nullptr, 0), {"num_heads"}),
+      entry<ETransformerEncoderImpl>(
+          "eTransformerEncoder", ETransformerEncoderOptions(ETransformerEncoderLayerOptions(nullptr, 0), 0),
+          {"num_heads", "num_layers"}),
+      entry<ETransformerDecoderImpl>(
+          "eTransformerDecoder", ETransformerDecoderOptions(ETransformerDecoderLayerOptions(nullptr, 0), 0),
+          {"num_heads", "num_layers"}),
       entry<ELayerNormImpl>("eLayerNorm", ELayerNormOptions(nullptr)),
       entry<ERMSNormImpl>("eRMSNorm", ERMSNormOptions(nullptr)),
       entry<EBatchNorm1dImpl>("eBatchNorm1d", EBatchNorm1dOptions(nullptr)),

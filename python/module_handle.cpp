@@ -18,6 +18,7 @@
 #include "e_multihead_attention.hpp"
 #include "e_positional_attention.hpp"
 #include "e_transformer_encoder_layer.hpp"
+#include "e_transformer_stack.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/nn/basis_fingerprint.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
@@ -151,6 +152,26 @@ at::Tensor Handle::encoder(const at::Tensor& src, const at::Tensor& src_mask,
   auto* encoder = dynamic_cast<ETransformerEncoderLayerImpl*>(layer.get());
   TORCH_CHECK(encoder != nullptr, "eqnn: not an eTransformerEncoderLayer");
   return run([&] { return encoder->forward(src, src_mask, src_key_padding_mask); });
+}
+
+at::Tensor Handle::transformer(const std::vector<at::Tensor>& t) {
+  auto given = [&](size_t n) {
+    TORCH_CHECK(t.size() == n, "eqnn: ", layer ? layer->name() : kind_, " takes ", n, " tensors, got ",
+                t.size());
+  };
+  if (auto* decoder = dynamic_cast<ETransformerDecoderLayerImpl*>(layer.get())) {
+    given(6);
+    return run([&] { return decoder->forward(t[0], t[1], {t[2], t[3], t[4], t[5]}); });
+  }
+  if (auto* decoder = dynamic_cast<ETransformerDecoderImpl*>(layer.get())) {
+    given(6);
+    return run([&] { return decoder->forward(t[0], t[1], {t[2], t[3], t[4], t[5]}); });
+  }
+  auto* encoder = dynamic_cast<ETransformerEncoderImpl*>(layer.get());
+  TORCH_CHECK(encoder != nullptr,
+              "eqnn: not an eTransformerDecoderLayer, eTransformerDecoder or eTransformerEncoder");
+  given(3);
+  return run([&] { return encoder->forward(t[0], t[1], t[2]); });
 }
 
 at::Tensor Handle::affine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias) {
@@ -340,6 +361,14 @@ void bind_module_handle(py::module_& m) {
                              src_key_padding_mask.value_or(at::Tensor()));
           },
           py::arg("src"), py::arg("src_mask"), py::arg("src_key_padding_mask"))
+      .def(
+          "transformer",
+          [](Handle& h, const std::vector<std::optional<at::Tensor>>& tensors) {
+            std::vector<at::Tensor> t;
+            for (const auto& x : tensors) t.push_back(x.value_or(at::Tensor()));
+            return h.transformer(t);
+          },
+          py::arg("tensors"))
       .def(
           "affine",
           [](Handle& h, const at::Tensor& x, const std::optional<at::Tensor>& scale,

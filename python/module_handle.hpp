@@ -74,6 +74,11 @@ class Handle {
   at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask,
                      const at::Tensor& src_key_padding_mask);
 
+  /// The forward with masks of ETransformerDecoderLayer and ETransformerDecoder (tgt, memory, tgt_mask,
+  /// memory_mask, tgt_key_padding_mask, memory_key_padding_mask) and of ETransformerEncoder (src, mask,
+  /// src_key_padding_mask); an undefined tensor is one not given.
+  at::Tensor transformer(const std::vector<at::Tensor>& tensors);
+
   /// EAffine's FiLM forward (scale, bias undefined: not given); its learnable forward with both undefined.
   at::Tensor affine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias);
 

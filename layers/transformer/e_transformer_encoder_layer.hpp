@@ -28,6 +28,7 @@
 #include "e_linear.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
+#include "transformer_common.hpp"
 
 namespace eqnn {
 
@@ -71,9 +72,6 @@ inline constexpr bool kModelBatchFirst = true;
 /// What is wrong with a set of options (see OptionError; the sub-layers check the rest when they are
 /// built). The constructor throws it as ConfigError; the YAML factory locates it at the key.
 std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& options);
-
-/// The registry name of the activation layer `activation` names ("relu" or "eReLU" → "eReLU"), or empty.
-std::string transformer_activation_layer(const std::string& activation);
 
 /// An equivariant transformer encoder layer.
 ///

@@ -51,6 +51,9 @@ __all__ = [
     "ESigmoid",
     "ESoftplus",
     "ETanh",
+    "ETransformerDecoder",
+    "ETransformerDecoderLayer",
+    "ETransformerEncoder",
     "ETransformerEncoderLayer",
     "Layer",
     "Model",
@@ -1581,6 +1584,275 @@ class ETransformerEncoderLayer(Layer):
         if src_mask is None and src_key_padding_mask is None:
             return self._eqnn_ready().forward(src)
         return self._eqnn_ready().encoder(src, src_mask, src_key_padding_mask)
+
+
+def _activation_name(activation: Any, cls: str) -> Any:
+    """A transformer layer's activation as its C++ name: a name as given, or torch's function of that name."""
+    if activation is None or isinstance(activation, str):
+        return activation
+    if activation not in _ACTIVATION_NAMES:
+        raise TypeError(f"{cls}: activation must be a name (relu, gelu, silu, tanh) or one of torch's functions of "
+                        f"those names, got {activation!r}")
+    return _ACTIVATION_NAMES[activation]
+
+
+def _causal_hint(is_causal: Optional[bool], mask: Optional[torch.Tensor]) -> None:
+    """torch's rule for the is_causal hints: the hint says the mask is causal, so the mask is required (and is
+    what is applied)."""
+    if is_causal and mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+                           "module method `generate_square_subsequent_mask` to create this mask.")
+
+
+def _decoder_call(module: "_CppModule", tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                  memory_key_padding_mask, tgt_is_causal, memory_is_causal) -> torch.Tensor:
+    _causal_hint(tgt_is_causal, tgt_mask)
+    _causal_hint(memory_is_causal, memory_mask)
+    for mask, name in ((tgt_mask, "tgt_mask"), (memory_mask, "memory_mask"),
+                       (tgt_key_padding_mask, "tgt_key_padding_mask"),
+                       (memory_key_padding_mask, "memory_key_padding_mask")):
+        _check_mask(mask, name)
+    return module._eqnn_ready().transformer(
+        [tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask])
+
+
+@_document_defaults("eTransformerDecoderLayer")
+class ETransformerDecoderLayer(Layer):
+    """Equivariant transformer decoder layer: torch.nn.TransformerDecoderLayer's arguments in its order, its
+    submodule names (self_attn, multihead_attn, linear1, dropout, linear2, norm1–norm3, dropout1–dropout3,
+    activation) and arithmetic, with eMultiheadAttention, eLinear and eLayerNorm (or eRMSNorm) parts. The memory
+    lives in in_rep, as the target does.
+
+    Args:
+        in_rep: the representation of the target and memory tokens (size = d_model; a multiple of |G|).
+        nhead: number of heads; must divide in_rep.size/|G|.
+        dim_feedforward: hidden size, rounded up to whole regular copies (default {dim_feedforward}).
+        dropout: (default {dropout}).
+        activation: relu, gelu, silu or tanh, or torch's function of that name (default {activation!r}).
+        layer_norm_eps: (default {layer_norm_eps}).
+        batch_first: tgt and memory are (batch, seq, feature) instead of (seq, batch, feature) (default
+            {batch_first}, as torch; a model file's layer is batch-first).
+        norm_first: pre-norm instead of post-norm (default {norm_first}).
+        bias: (default {bias}).
+        device, dtype: as torch.nn.TransformerDecoderLayer.
+        init_scheme: for both attentions and both linear maps (default {init_scheme!r}).
+        norm: norm1–norm3 are ``"layer_norm"`` (ELayerNorm, torch's) or ``"rms_norm"`` (ERMSNorm) (default
+            {norm!r}).
+        norm_affine: the norms' scales, ``"per_field"`` or ``"per_copy"`` (default {norm_affine!r}).
+        norm_normalize: the norms' statistic, ``"all"`` or ``"per_copy"`` (default {norm_normalize!r}).
+
+    An argument left at None takes the default of the C++ ``ETransformerDecoderLayerOptions``. forward takes
+    torch.nn.TransformerDecoderLayer.forward's arguments.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "8x regular")           # d_model 32
+        >>> block = eqnn.nn.ETransformerDecoderLayer(rep, nhead=4, dim_feedforward=64, batch_first=True)
+        >>> tgt, memory = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
+        >>> causal = torch.nn.Transformer.generate_square_subsequent_mask(5)
+        >>> block(tgt, memory, tgt_mask=causal, tgt_is_causal=True).shape
+        torch.Size([2, 5, 32])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        nhead: int,
+        dim_feedforward: Optional[int] = None,
+        dropout: Optional[float] = None,
+        activation: Optional[Any] = None,
+        layer_norm_eps: Optional[float] = None,
+        batch_first: Optional[bool] = None,
+        norm_first: Optional[bool] = None,
+        bias: Optional[bool] = None,
+        device=None,
+        dtype=None,
+        *,
+        init_scheme: Optional[str] = None,
+        norm: Optional[str] = None,
+        norm_affine: Optional[str] = None,
+        norm_normalize: Optional[str] = None,
+    ):
+        activation = _activation_name(activation, "ETransformerDecoderLayer")
+        if batch_first is None:
+            # The YAML layer defaults to a model's batch-first layout; this class to the C++ (and torch) one.
+            batch_first = _C.layer_defaults(self._layer_type)["batch_first"]
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, num_heads=nhead, batch_first=batch_first,
+            **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                     layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
+                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize))
+        held = self.options
+        self.batch_first = held["batch_first"]
+        self.norm_first = held["norm_first"]
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        tgt_mask: Optional[torch.Tensor] = None,
+        memory_mask: Optional[torch.Tensor] = None,
+        tgt_key_padding_mask: Optional[torch.Tensor] = None,
+        memory_key_padding_mask: Optional[torch.Tensor] = None,
+        tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ) -> torch.Tensor:
+        """As torch.nn.TransformerDecoderLayer.forward: tgt (T, N, D) and memory (S, N, D) ((N, T, D) and
+        (N, S, D) with batch_first); tgt_mask (T, T) or (N*nhead, T, T), memory_mask (T, S) or (N*nhead, T, S),
+        tgt_key_padding_mask (N, T), memory_key_padding_mask (N, S), each bool (True may not attend) or float
+        (added to the scores). The ``*_is_causal`` hints say the mask is causal, as in torch: the mask is
+        required and is what is applied."""
+        return _decoder_call(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                             memory_key_padding_mask, tgt_is_causal, memory_is_causal)
+
+
+def _stack_options(layer: Layer, cls: str, layer_cls: type, num_layers: int, norm: Optional[torch.nn.Module]) -> dict:
+    """The flat YAML keywords of a stack: the layer's options, num_layers and the final norm's kind (checked to
+    have the layer's options: the C++ stack builds it from them)."""
+    if not isinstance(layer, layer_cls):
+        raise TypeError(f"{cls}: the layer must be an eqnn.nn.{layer_cls.__name__}, got {type(layer).__name__}")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"{cls}: num_layers must be an int >= 1, got {num_layers!r}")
+    options = dict(layer.options)
+    if norm is None:
+        final_norm = "none"
+    elif isinstance(norm, (ELayerNorm, ERMSNorm)):
+        final_norm = "layer_norm" if isinstance(norm, ELayerNorm) else "rms_norm"
+        held = norm.options
+        wanted = {"eps": options["layer_norm_eps"], "elementwise_affine": True, "affine": options["norm_affine"],
+                  "normalize": options["norm_normalize"]}
+        found = {key: held[key] for key in wanted}
+        if found != wanted or norm.in_rep != layer.in_rep:
+            raise ValueError(f"{cls}: the final norm must have the layer's options (in_rep, eps = layer_norm_eps, "
+                             f"elementwise_affine, affine = norm_affine, normalize = norm_normalize): expected "
+                             f"{wanted} over {layer.in_rep}, got {found} over {norm.in_rep}")
+    else:
+        raise ValueError(f"{cls}: norm must be None, an eqnn.nn.ELayerNorm or an eqnn.nn.ERMSNorm, got "
+                         f"{type(norm).__name__}")
+    options.update(num_layers=num_layers, final_norm=final_norm)
+    return options
+
+
+class _LayerList(_Mirror):
+    """The ``layers`` of a stack: holds the parameters of ``layers.i`` and indexes like torch's ModuleList."""
+
+    def __getitem__(self, i: int) -> torch.nn.Module:
+        return self._modules[str(range(len(self))[i])]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class _Stack(Layer):
+    """torch's TransformerEncoder/Decoder: the C++ stack built from the layer's options, then the layer's state
+    copied into every ``layers.i`` (torch's deepcopy semantics) and the norm's into ``norm``."""
+
+    def __init__(self, layer: Layer, num_layers: int, norm: Optional[torch.nn.Module], layer_cls: type):
+        cls = type(self).__name__
+        options = _stack_options(layer, cls, layer_cls, num_layers, norm)
+        super().__init__(self._layer_type, layer.in_rep, **options)
+        self.layers.__class__ = _LayerList
+        self.num_layers = num_layers
+        self.batch_first = options["batch_first"]
+        reference = next(layer.parameters(), None)
+        if reference is not None:
+            self.to(device=reference.device, dtype=reference.dtype)
+        with torch.no_grad():
+            for i in range(num_layers):
+                self._copy_from(layer, f"layers.{i}.")
+            if norm is not None:
+                self._copy_from(norm, "norm.")
+
+    def _copy_from(self, source: torch.nn.Module, prefix: str) -> None:
+        ours = dict(self.named_parameters())
+        ours.update(self.named_buffers())
+        theirs = list(source.named_parameters()) + list(source.named_buffers())
+        for name, tensor in theirs:
+            ours[prefix + name].copy_(tensor)
+
+
+@_document_defaults("eTransformerEncoder")
+class ETransformerEncoder(_Stack):
+    """A stack of equivariant transformer encoder layers, as torch.nn.TransformerEncoder: ``num_layers`` copies
+    of ``encoder_layer`` (children ``layers.i``, each starting from encoder_layer's weights and trained on its
+    own), then ``norm`` if given.
+
+    Args:
+        encoder_layer: an ETransformerEncoderLayer; its options (and weights) are every layer's.
+        num_layers: the number of layers (>= 1).
+        norm: None, or an ELayerNorm/ERMSNorm over the layer's in_rep with eps = layer_norm_eps and the layer's
+            norm_affine/norm_normalize (its weights are copied).
+        enable_nested_tensor, mask_check: torch's fast-path switches; accepted and without effect here.
+
+    The YAML layer takes the layer's keywords flat, plus num_layers and final_norm (none, layer_norm or rms_norm;
+    default {final_norm!r}). The layers are batch-first as encoder_layer is.
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "4x regular")
+        >>> layer = eqnn.nn.ETransformerEncoderLayer(rep, 2, dim_feedforward=32, batch_first=True)
+        >>> enc = eqnn.nn.ETransformerEncoder(layer, num_layers=3, norm=eqnn.nn.ELayerNorm(rep))
+        >>> enc(torch.randn(2, 5, 16)).shape
+        torch.Size([2, 5, 16])
+        >>> len(enc.layers), enc.options["final_norm"]
+        (3, 'layer_norm')
+    """
+
+    def __init__(self, encoder_layer: ETransformerEncoderLayer, num_layers: int,
+                 norm: Optional[torch.nn.Module] = None, enable_nested_tensor: bool = True, mask_check: bool = True):
+        super().__init__(encoder_layer, num_layers, norm, ETransformerEncoderLayer)
+
+    def forward(self, src: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                src_key_padding_mask: Optional[torch.Tensor] = None,
+                is_causal: Optional[bool] = None) -> torch.Tensor:
+        """As torch.nn.TransformerEncoder.forward (the masks of ETransformerEncoderLayer.forward)."""
+        _causal_hint(is_causal, mask)
+        _check_mask(mask, "mask")
+        _check_mask(src_key_padding_mask, "src_key_padding_mask")
+        if mask is None and src_key_padding_mask is None:
+            return self._eqnn_ready().forward(src)
+        return self._eqnn_ready().transformer([src, mask, src_key_padding_mask])
+
+
+@_document_defaults("eTransformerDecoder")
+class ETransformerDecoder(_Stack):
+    """A stack of equivariant transformer decoder layers, as torch.nn.TransformerDecoder: ``num_layers`` copies
+    of ``decoder_layer`` (children ``layers.i``), each attending to the same memory, then ``norm`` if given.
+
+    Args:
+        decoder_layer: an ETransformerDecoderLayer; its options (and weights) are every layer's.
+        num_layers: the number of layers (>= 1).
+        norm: None, or an ELayerNorm/ERMSNorm with the layer's options (see ETransformerEncoder).
+
+    The YAML layer takes the layer's keywords flat, plus num_layers and final_norm (default {final_norm!r}).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("C4"), "4x regular")
+        >>> layer = eqnn.nn.ETransformerDecoderLayer(rep, 2, dim_feedforward=32, batch_first=True)
+        >>> dec = eqnn.nn.ETransformerDecoder(layer, num_layers=2)
+        >>> dec(torch.randn(2, 5, 16), torch.randn(2, 3, 16)).shape
+        torch.Size([2, 5, 16])
+    """
+
+    def __init__(self, decoder_layer: ETransformerDecoderLayer, num_layers: int,
+                 norm: Optional[torch.nn.Module] = None):
+        super().__init__(decoder_layer, num_layers, norm, ETransformerDecoderLayer)
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        tgt_mask: Optional[torch.Tensor] = None,
+        memory_mask: Optional[torch.Tensor] = None,
+        tgt_key_padding_mask: Optional[torch.Tensor] = None,
+        memory_key_padding_mask: Optional[torch.Tensor] = None,
+        tgt_is_causal: Optional[bool] = None,
+        memory_is_causal: bool = False,
+    ) -> torch.Tensor:
+        """As torch.nn.TransformerDecoder.forward (the masks of ETransformerDecoderLayer.forward)."""
+        return _decoder_call(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+                             memory_key_padding_mask, tgt_is_causal, memory_is_causal)
 
 
 @_document_defaults("eIsotypicBasis")

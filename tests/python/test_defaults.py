@@ -13,8 +13,12 @@ from eqnn import nn as enn
 
 # Every layer class eqnn.nn exports: a new one is in this list without an edit here. EMultivariateNormal is
 # a Python-only distribution head (no C++ Options, not a registry layer).
+# The transformer stacks take a layer first, as torch's (their own cases below).
+STACK_CLASSES = {"ETransformerEncoder": ("eTransformerEncoderLayer", torch.nn.TransformerEncoder),
+                 "ETransformerDecoder": ("eTransformerDecoderLayer", torch.nn.TransformerDecoder)}
 LAYER_CLASSES = sorted(
-    [getattr(enn, name) for name in enn.__all__ if name not in ("Layer", "Model", "EMultivariateNormal")]
+    [getattr(enn, name) for name in enn.__all__
+     if name not in ("Layer", "Model", "EMultivariateNormal") and name not in STACK_CLASSES]
     + [getattr(eqnn.models, name) for name in eqnn.models.__all__],
     key=lambda c: c.__name__,
 )
@@ -27,6 +31,7 @@ TORCH_MODULE = {
     "ELinear": (torch.nn.Linear, {"in_features": "in_rep", "out_features": "out_rep"}),
     "EMultiheadAttention": (torch.nn.MultiheadAttention, {"embed_dim": "in_rep"}),
     "ETransformerEncoderLayer": (torch.nn.TransformerEncoderLayer, {"d_model": "in_rep"}),
+    "ETransformerDecoderLayer": (torch.nn.TransformerDecoderLayer, {"d_model": "in_rep"}),
     "ERMSNorm": (torch.nn.RMSNorm, {"normalized_shape": "in_rep"}),
     "EGELU": (torch.nn.GELU, {}),
     "EELU": (torch.nn.ELU, {}),
@@ -63,8 +68,9 @@ def required(cls, rep):
 
 def test_every_equivariant_layer_of_the_registry_has_a_class():
     registry = {t for t in _C.layer_types() if t.startswith("e")}
-    assert registry == {cls._layer_type for cls in LAYER_CLASSES if cls._layer_type.startswith("e")}
-    assert {"iMLP"} <= {cls._layer_type for cls in LAYER_CLASSES}
+    classes = {cls._layer_type for cls in LAYER_CLASSES} | {getattr(enn, n)._layer_type for n in STACK_CLASSES}
+    assert registry == {t for t in classes if t.startswith("e")}
+    assert {"iMLP"} <= classes
 
 
 @pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)
@@ -96,7 +102,7 @@ def test_the_yaml_factory_starts_from_the_cpp_defaults(cls, rep):
     given = {CPP_NAME.get(k, k): v for k, v in required(cls, rep).items()}
     held = enn.Layer(cls._layer_type, rep, **given).options
     expected = dict(defaults)
-    if cls._layer_type == "eTransformerEncoderLayer":
+    if cls._layer_type in ("eTransformerEncoderLayer", "eTransformerDecoderLayer"):
         expected["batch_first"] = True  # the documented YAML default: a model is batch-first
     assert {key: held[key] for key in defaults} == expected
 
@@ -198,3 +204,26 @@ def test_unknown_layer_class_suggests_the_nearest():
     expected = r"no layer class for 'eLiner' \(did you mean 'eLinear'\?\); known: .*eLinear"
     with pytest.raises(LookupError, match=expected):
         _C.layer_defaults("eLiner")
+
+
+@pytest.mark.parametrize("name", sorted(STACK_CLASSES))
+def test_stacks_default_as_their_layer_and_follow_torch(name, rep):
+    layer_type, stock = STACK_CLASSES[name]
+    cls = getattr(enn, name)
+    layer_cls = next(c for c in LAYER_CLASSES if c._layer_type == layer_type)
+    defaults = _C.layer_defaults(cls._layer_type)
+    # The layer's options (num_heads required there too), and the stack's own: num_layers required, final_norm.
+    assert defaults == {**_C.layer_defaults(layer_type), "final_norm": "none"}
+    stack = cls(layer_cls(rep, 2), 2)
+    held = stack.options
+    assert {key: held[key] for key in defaults} == defaults
+    assert (held["num_heads"], held["num_layers"]) == (2, 2)
+    assert [p.name for p in inspect.signature(cls).parameters.values()] == [
+        p.name for p in inspect.signature(stock).parameters.values()]
+    for p in inspect.signature(cls).parameters.values():
+        theirs = inspect.signature(stock).parameters[p.name]
+        assert p.default == theirs.default, p.name
+    # The YAML layer: the same defaults, batch-first as a model.
+    yaml = enn.Layer(cls._layer_type, rep, num_heads=2, num_layers=1).options
+    assert {key: yaml[key] for key in defaults} == {**defaults, "batch_first": True}
+    assert "{" not in cls.__doc__ and "'none'" in cls.__doc__

@@ -1,0 +1,226 @@
+// The shared option checks, sub-layer building and masked attention of the transformer layers (see
+// transformer_common.hpp).
+#include "transformer_common.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "e_activation.hpp"
+#include "e_multihead_attention.hpp"
+#include "e_norm.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/suggest.hpp"
+
+namespace eqnn {
+namespace {
+
+// Rep names private to the sub-layer arguments a transformer layer writes for a registry (never seen in a
+// user's YAML).
+constexpr const char* kInRepName = "<transformer in_rep>";
+constexpr const char* kHiddenRepName = "<transformer hidden>";
+
+// The stock activation names and the pointwise layers that compute them.
+const std::vector<std::pair<std::string, std::string>>& stock_activations() {
+  static const std::vector<std::pair<std::string, std::string>> stock = {
+      {"relu", "eReLU"}, {"gelu", "eGELU"}, {"silu", "eSiLU"}, {"tanh", "eTanh"}};
+  return stock;
+}
+
+LayerPtr built_in_activation(const std::string& layer, const RepPtr& rep) {
+  if (layer == "eReLU") return std::make_shared<EReLUImpl>(EReLUOptions(rep));
+  if (layer == "eGELU") return std::make_shared<EGELUImpl>(EGELUOptions(rep));
+  if (layer == "eSiLU") return std::make_shared<ESiLUImpl>(ESiLUOptions(rep));
+  return std::make_shared<ETanhImpl>(ETanhOptions(rep));
+}
+
+}  // namespace
+
+std::string transformer_activation_layer(const std::string& activation) {
+  for (const auto& [name, layer] : stock_activations())
+    if (activation == name || activation == layer) return layer;
+  return {};
+}
+
+std::optional<OptionError> check_transformer_choice(const char* what, const char* key,
+                                                    const std::string& value,
+                                                    const std::vector<std::string>& choices,
+                                                    const char* meaning) {
+  if (std::find(choices.begin(), choices.end(), value) != choices.end()) return std::nullopt;
+  return OptionError{key,
+                     fmt::format("{}: unknown {} '{}'{}; known: {} ({})", what, key, value,
+                                 did_you_mean_clause(value, choices), fmt::join(choices, ", "), meaning)};
+}
+
+std::optional<OptionError> validate(const TransformerParts& o) {
+  const char* what = o.what;
+  if (!o.rep) return OptionError{"in_rep", std::string(what) + ": in_rep is required"};
+  if (o.num_heads < 1)
+    return OptionError{"num_heads", fmt::format("{}: 'num_heads' must be >= 1, found {}", what, o.num_heads)};
+  if (o.dim_feedforward < 1)
+    return OptionError{"dim_feedforward",
+                       fmt::format("{}: 'dim_feedforward' must be >= 1, found {}", what, o.dim_feedforward)};
+  if (!(o.dropout >= 0 && o.dropout <= 1))
+    return OptionError{"dropout", fmt::format("{}: 'dropout' must be in [0, 1], found {}", what, o.dropout)};
+  if (transformer_activation_layer(o.activation).empty()) {
+    std::vector<std::string> known;
+    for (const auto& [name, layer] : stock_activations()) known.push_back(name);
+    return OptionError{
+        "activation",
+        fmt::format(
+            "{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
+            what, o.activation, did_you_mean_clause(o.activation, known), fmt::join(known, ", "))};
+  }
+  if (auto e = check_transformer_choice(what, "norm", o.norm, {"layer_norm", "rms_norm"},
+                                        "the norms are eLayerNorm (torch's, the default) or eRMSNorm"))
+    return e;
+  if (auto e = check_transformer_choice(
+          what, "norm_affine", o.norm_affine, {"per_field", "per_copy"},
+          "one scale per field, the default, or per irreducible copy as symm_learning"))
+    return e;
+  if (auto e = check_transformer_choice(what, "norm_normalize", o.norm_normalize, {"all", "per_copy"},
+                                        "the statistic over all features, the default, or per irreducible "
+                                        "copy as symm_learning's eLayerNorm"))
+    return e;
+  return std::nullopt;
+}
+
+TransformerSubLayers::TransformerSubLayers(TransformerParts parts) : parts_(std::move(parts)) {
+  const GroupPtr& group = parts_.rep->group_ptr();
+  const int64_t order = group->order();
+  const int copies = static_cast<int>(std::max<int64_t>(1, (parts_.dim_feedforward + order - 1) / order));
+  hidden_ = Representation::direct_sum(std::vector<RepPtr>(copies, Representation::regular(group)));
+}
+
+LayerPtr TransformerSubLayers::sub(const char* type, const RepPtr& in, const YAML::Node& kwargs,
+                                   const std::function<LayerPtr()>& built_in) const {
+  const RepPtr rep = parts_.rep, hidden = hidden_;
+  const GroupPtr group = rep->group_ptr();
+  const char* what = parts_.what;
+  auto resolve = [rep, hidden, group, what](const YAML::Node& node) -> RepPtr {
+    if (node.IsScalar() && node.Scalar() == kInRepName) return rep;
+    if (node.IsScalar() && node.Scalar() == kHiddenRepName) return hidden;
+    if (node.IsScalar()) return parse_rep(group, node.Scalar());
+    throw ConfigError(std::string(what) + ": cannot resolve a representation that is not a string");
+  };
+  try {
+    if (!parts_.registry) return built_in();
+    return parts_.registry->get_layer(type)(LayerArgs{group, in, kwargs, parts_.registry, resolve, ""});
+  } catch (const ConfigError& e) {
+    if (e.line() > 0) throw;
+    throw ConfigError(fmt::format("{}: {}", what, e.message()));
+  }
+}
+
+void TransformerSubLayers::check(const Layer& layer, const char* name, const RepPtr& in,
+                                 const RepPtr& out) const {
+  const bool ok = layer.in_rep() && layer.out_rep() && layer.in_rep()->same_content(*in) &&
+                  layer.out_rep()->same_content(*out);
+  if (!ok)
+    throw Error(fmt::format("{}: sub-layer {} ({}) maps {} -> {}, expected {} -> {}", parts_.what, name,
+                            layer.name(), layer.in_rep() ? layer.in_rep()->describe() : "null",
+                            layer.out_rep() ? layer.out_rep()->describe() : "null", in->describe(),
+                            out->describe()));
+}
+
+LayerPtr TransformerSubLayers::attention(const char* name) const {
+  const TransformerParts& o = parts_;
+  YAML::Node kwargs;
+  kwargs["num_heads"] = o.num_heads;
+  kwargs["dropout"] = o.dropout;
+  kwargs["bias"] = o.bias;
+  if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
+  LayerPtr layer = sub("eMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
+    return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(o.rep, o.num_heads)
+                                                         .dropout(o.dropout)
+                                                         .bias(o.bias)
+                                                         .init_scheme(o.init_scheme));
+  });
+  check(*layer, name, o.rep, o.rep);
+  return layer;
+}
+
+LayerPtr TransformerSubLayers::linear1(const char* name) const {
+  const TransformerParts& o = parts_;
+  YAML::Node kwargs;
+  kwargs["out_rep"] = kHiddenRepName;
+  kwargs["bias"] = o.bias;
+  if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
+  LayerPtr layer = sub("eLinear", o.rep, kwargs, [&]() -> LayerPtr {
+    return std::make_shared<ELinearImpl>(
+        ELinearOptions(o.rep, hidden_).bias(o.bias).init_scheme(o.init_scheme));
+  });
+  check(*layer, name, o.rep, hidden_);
+  return layer;
+}
+
+LayerPtr TransformerSubLayers::linear2(const char* name) const {
+  const TransformerParts& o = parts_;
+  YAML::Node kwargs;
+  kwargs["out_rep"] = kInRepName;
+  kwargs["bias"] = o.bias;
+  if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
+  LayerPtr layer = sub("eLinear", hidden_, kwargs, [&]() -> LayerPtr {
+    return std::make_shared<ELinearImpl>(
+        ELinearOptions(hidden_, o.rep).bias(o.bias).init_scheme(o.init_scheme));
+  });
+  check(*layer, name, hidden_, o.rep);
+  return layer;
+}
+
+LayerPtr TransformerSubLayers::norm(const char* name) const {
+  const TransformerParts& o = parts_;
+  const bool rms = o.norm == "rms_norm";
+  YAML::Node kwargs;
+  kwargs["eps"] = o.layer_norm_eps;
+  // Only what differs from the norm's own defaults, so a registry's replacement norm need not know the keys.
+  if (o.norm_affine != "per_field") kwargs["affine"] = o.norm_affine;
+  if (o.norm_normalize != "all") kwargs["normalize"] = o.norm_normalize;
+  LayerPtr layer = sub(rms ? "eRMSNorm" : "eLayerNorm", o.rep, kwargs, [&]() -> LayerPtr {
+    if (rms)
+      return std::make_shared<ERMSNormImpl>(
+          ERMSNormOptions(o.rep).eps(o.layer_norm_eps).affine(o.norm_affine).normalize(o.norm_normalize));
+    return std::make_shared<ELayerNormImpl>(
+        ELayerNormOptions(o.rep).eps(o.layer_norm_eps).affine(o.norm_affine).normalize(o.norm_normalize));
+  });
+  check(*layer, name, o.rep, o.rep);
+  return layer;
+}
+
+LayerPtr TransformerSubLayers::activation(const char* name) const {
+  const std::string layer_name = transformer_activation_layer(parts_.activation);
+  LayerPtr layer = sub(layer_name.c_str(), hidden_, YAML::Node(),
+                       [&] { return built_in_activation(layer_name, hidden_); });
+  check(*layer, name, hidden_, hidden_);
+  return layer;
+}
+
+std::shared_ptr<EMultiheadAttentionImpl> as_multihead_attention(const char* what, const char* role,
+                                                                const LayerPtr& layer) {
+  auto mha = std::dynamic_pointer_cast<EMultiheadAttentionImpl>(layer);
+  if (!mha)
+    throw ConfigError(
+        fmt::format("{}: {} must be an eMultiheadAttention (it attends with masks and, for "
+                    "cross-attention, to another sequence); the registry supplied {}",
+                    what, role, layer->name()));
+  return mha;
+}
+
+at::Tensor attend_in_layout(EMultiheadAttentionImpl& attention, const at::Tensor& query,
+                            const at::Tensor& key_value, bool batch_first, const at::Tensor& attn_mask,
+                            const at::Tensor& key_padding_mask) {
+  // The attention keeps its own layout (options.batch_first); the calling layer's may differ.
+  const bool same = attention.options.batch_first() == batch_first;
+  const at::Tensor q = same ? query : query.transpose(0, 1);
+  // Self-attention keeps one tensor for query, key and value (the attention's packed in-projection).
+  const at::Tensor kv = key_value.is_same(query) ? q : same ? key_value : key_value.transpose(0, 1);
+  at::Tensor y =
+      std::get<0>(attention.forward(q, kv, kv, key_padding_mask, /*need_weights=*/false, attn_mask));
+  return same ? y : y.transpose(0, 1);
+}
+
+}  // namespace eqnn
