@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   } catch (const eqnn::Error& e) {
     return fail(1, e.what());
   } catch (const c10::Error& e) {
-    // A LibTorch check (a layer's TORCH_CHECK on a shape, say) says what is wrong; its C++ backtrace does not.
+    // A LibTorch check (a layer's TORCH_CHECK on a shape, say) says what is wrong; its C++ backtrace does
+    // not.
     return fail(1, e.what_without_backtrace());
   } catch (const std::exception& e) {
     return fail(1, fmt::format("internal error: {}", e.what()));
