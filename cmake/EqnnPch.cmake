@@ -7,14 +7,18 @@
 # Each producer is an object library with exactly libeqnn's public usage requirements and no defines of its
 # own: GCC uses a PCH only where every macro defined when it was built is defined the same way (a consumer's
 # extra macros are fine), otherwise it says "not used because ..." (-Winvalid-pch) and parses the headers.
-# Other compilers (clang in scripts/sanitize.sh) keep libeqnn's own PCH only. ccache caches objects built
-# with a PCH given the sloppiness set with the launcher in the top-level CMakeLists.txt.
-option(EQNN_PCH "Share precompiled LibTorch headers between the targets of this tree (GCC)" ON)
+# Clang (scripts/sanitize.sh) also refuses a PCH built with another -fvisibility/-fvisibility-inlines-hidden,
+# so under clang a third producer serves the plugins (eqnn_add_plugin: both hidden):
+#   eqnn_pch_pic_hidden  -fPIC, hidden visibility, hidden inlines;
+# a target whose visibility matches no producer compiles without a PCH. Other compilers keep libeqnn's own
+# PCH only. ccache caches objects built with a PCH given the sloppiness set with the launcher in the
+# top-level CMakeLists.txt.
+option(EQNN_PCH "Share precompiled LibTorch headers between the targets of this tree (GCC, Clang)" ON)
 set(EQNN_PCH_HEADERS <torch/nn/module.h> <ATen/ATen.h> <Eigen/Dense>)
 
 # eqnn_add_pch_producers(): after libeqnn is defined (framework/CMakeLists.txt).
 function(eqnn_add_pch_producers)
-  if(NOT EQNN_PCH OR NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  if(NOT EQNN_PCH OR NOT CMAKE_CXX_COMPILER_ID MATCHES "^(GNU|Clang)$")
     target_precompile_headers(eqnn PRIVATE ${EQNN_PCH_HEADERS})
     return()
   endif()
@@ -26,7 +30,11 @@ function(eqnn_add_pch_producers)
   get_target_property(_includes eqnn INTERFACE_INCLUDE_DIRECTORIES)
   get_target_property(_defines eqnn INTERFACE_COMPILE_DEFINITIONS)
   get_target_property(_libs eqnn INTERFACE_LINK_LIBRARIES)
-  foreach(_kind pic pie)
+  set(_kinds pic pie)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    list(APPEND _kinds pic_hidden)
+  endif()
+  foreach(_kind IN LISTS _kinds)
     add_library(eqnn_pch_${_kind} OBJECT ${_anchor})
     target_include_directories(eqnn_pch_${_kind} PRIVATE ${_includes})
     target_compile_definitions(eqnn_pch_${_kind} PRIVATE ${_defines})
@@ -36,6 +44,9 @@ function(eqnn_add_pch_producers)
   # An object library is compiled -fPIC under POSITION_INDEPENDENT_CODE; the executables' code is -fPIE.
   set_target_properties(eqnn_pch_pie PROPERTIES POSITION_INDEPENDENT_CODE OFF)
   target_compile_options(eqnn_pch_pie PRIVATE -fPIE)
+  if(TARGET eqnn_pch_pic_hidden)
+    set_target_properties(eqnn_pch_pic_hidden PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  endif()
   target_precompile_headers(eqnn REUSE_FROM eqnn_pch_pic)
 endfunction()
 
@@ -59,10 +70,32 @@ function(eqnn_share_pch)
       if(_own OR _reuse OR _target MATCHES "^eqnn_pch_")
         continue()
       endif()
-      if(_type STREQUAL "EXECUTABLE")
+      # libFuzzer's entry targets (-fsanitize=fuzzer, tests/fuzz) are one source each; clang refuses a PCH
+      # built without that flag.
+      get_target_property(_options ${_target} COMPILE_OPTIONS)
+      if(_options MATCHES "-fsanitize=fuzzer(;|$)")
+        continue()
+      endif()
+      get_target_property(_visibility ${_target} CXX_VISIBILITY_PRESET)
+      get_target_property(_inlines ${_target} VISIBILITY_INLINES_HIDDEN)
+      set(_hidden FALSE)
+      set(_default TRUE)
+      if(_visibility STREQUAL "hidden" AND _inlines)
+        set(_hidden TRUE)
+      endif()
+      if(_visibility OR _inlines)
+        set(_default FALSE)
+      endif()
+      # GCC accepts a PCH across visibility settings; clang does not.
+      if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+        set(_default TRUE)
+      endif()
+      if(_type STREQUAL "EXECUTABLE" AND _default)
         target_precompile_headers(${_target} REUSE_FROM eqnn_pch_pie)
-      elseif(_type MATCHES "^(SHARED|MODULE)_LIBRARY$")
+      elseif(_type MATCHES "^(SHARED|MODULE)_LIBRARY$" AND _default)
         target_precompile_headers(${_target} REUSE_FROM eqnn_pch_pic)
+      elseif(_type MATCHES "^(SHARED|MODULE)_LIBRARY$" AND _hidden AND TARGET eqnn_pch_pic_hidden)
+        target_precompile_headers(${_target} REUSE_FROM eqnn_pch_pic_hidden)
       endif()
     endforeach()
   endwhile()
