@@ -43,6 +43,7 @@
 #include "eqnn/nn/constraint.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
+#include "eqnn/nn/sequence_length.hpp"
 
 // registry: the plugin ABI, the registry, group specs, versions and the build fingerprint
 #include "eqnn/registry/group_spec.hpp"
