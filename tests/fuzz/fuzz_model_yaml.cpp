@@ -4,6 +4,7 @@
 #include <ATen/ops/randn.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "eqnn/model/equivariance_check.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
@@ -26,7 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (model->input_size() > 4096) return 0;
   torch::NoGradGuard no_grad;
   model->eval();
-  const at::Tensor y = model->forward(at::randn({1, 2, model->input_size()}));
+  // Two frames, or the one length a first layer such as eTimeCNNEncoder takes.
+  const int64_t frames = eqnn::input_sequence_length(*model, 2);
+  const at::Tensor y = model->forward(at::randn({1, frames, model->input_size()}));
   if (model->output_size() > 0 && y.size(-1) != model->output_size()) __builtin_trap();
   return 0;
 }

@@ -98,6 +98,16 @@ int64_t check_length(const Layer& layer) {
 
 }  // namespace
 
+int64_t input_sequence_length(const Model& model, int64_t otherwise) {
+  // The model's input is its first layer's: the first entry (depth-first) that is not a block.
+  for (const auto& info : model.layer_infos()) {
+    if (info.type == "Sequential" || info.type == "Residual") continue;
+    const auto* fixed = dynamic_cast<const FixedSequenceLength*>(info.layer.get());
+    return fixed ? fixed->sequence_length() : otherwise;
+  }
+  return otherwise;
+}
+
 std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, uint64_t seed) {
   model.to(dtype);
   model.eval();
@@ -128,13 +138,7 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
     out = model.input_rep();
     note = "output rep taken to be the input rep";
   }
-  // The model's input is its first layer's: the first entry (depth-first) that is not a block.
-  int64_t length = 3;
-  for (const auto& info : model.layer_infos()) {
-    if (info.type == "Sequential" || info.type == "Residual") continue;
-    length = check_length(*info.layer);
-    break;
-  }
+  const int64_t length = input_sequence_length(model);
   EquivarianceResult whole;
   if (out) {
     whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }),

@@ -34,6 +34,9 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
 EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
                                       const RepPtr& out, at::ScalarType dtype,
                                       const std::vector<int64_t>& leading_shape, uint64_t seed);
+/// The sequence length of the inputs the model is checked with: that of its first layer (depth-first, blocks
+/// skipped) if it takes one length only (FixedSequenceLength, e.g. eTimeCNNEncoder), else `otherwise`.
+int64_t input_sequence_length(const Model& model, int64_t otherwise = 3);
 /// Per-layer results (depth-first, as layer_infos()) followed by the whole model (path "model").
 /// The model is converted to `dtype` and put in eval mode.
 ///
