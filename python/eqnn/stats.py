@@ -173,6 +173,7 @@ class EMAStats(torch.nn.Module):
                 self._project(xc.T @ yc / n, "xy"))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Updates the running statistics with the batch (x, y) in training mode; returns (x, y) unchanged."""
         who = f"{type(self).__name__}.forward"
         xf = _fold(who, "x", x, self.num_features_x)
         yf = _fold(who, "y", y, self.num_features_y)
@@ -218,6 +219,7 @@ class EMAStats(torch.nn.Module):
         return self.running_cov_xy
 
     def extra_repr(self) -> str:
+        """The sizes and settings shown in the module's repr."""
         return (f"num_features_x={self.num_features_x}, num_features_y={self.num_features_y}, "
                 f"momentum={self.momentum}, eps={self.eps}, center_with_running_mean={self.center_with_running_mean}, "
                 f"unbiased={self.unbiased}")
@@ -264,4 +266,5 @@ class EEMAStats(EMAStats):
         return equivariant_projection(S, rep_b, rep_a)
 
     def extra_repr(self) -> str:
+        """The sizes and settings shown in the module's repr."""
         return f"x_rep={self.x_rep}, y_rep={self.y_rep}, " + super().extra_repr()
