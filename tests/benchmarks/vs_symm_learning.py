@@ -13,7 +13,9 @@ and prints a table, the ratios (symm_learning / eqnn) and JSON.
 
 Converted layers (InvariantBias, eAffine, eRMSNorm, eLayerNorm, eBatchNorm1d, eConv1d, eConvTranspose1d,
 Change2DisentangledBasis, eMultivariateNormal, eTransformerEncoderLayer: symm_learning's defaults, pre-norm RMSNorm
-and GELU, 2 heads, dim_feedforward 2D; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
+and GELU, 2 heads, dim_feedforward 2D; eTransformerDecoderLayer, the same, its memory the input reversed in time;
+eAdditiveRelMultiheadAttention (max_distance 8) and eAdditivePosMultiheadAttention (max_len 32), 2 heads,
+self-attention at the default positions; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
 outputs) and eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
 (64, D, 16))) on C8 4x regular and Ico 2x regular (--groups picks others, e.g. C4,D4;
 --layer one layer): construction (symm_learning's
@@ -99,7 +101,8 @@ def measure(build, matrices, D, reps):
 def _layer_cases():
     """(name, symm_learning builder (escnn rep), eqnn builder (eqnn rep), kind): kind picks the input layout
     and the call ("seq": (B, L, D); "conv": (B, D, L); "normal": (B, L, D + copies) -> log_prob; the whole
-    models: "flat": (B, D) -> (B, D), "invariant": (B, D) -> (B, 4) invariant, "series": (B, D, 16) -> (B, D))."""
+    models: "flat": (B, D) -> (B, D), "invariant": (B, D) -> (B, 4) invariant, "series": (B, D, 16) -> (B, D);
+    "pair": decoder(x, memory = x reversed in time); "attn": attention(x, x, x), default positions)."""
     import eqnn
     import symm_learning.models as slm
     import symm_learning.nn as sln
@@ -124,6 +127,15 @@ def _layer_cases():
                                                 dim_feedforward=2 * r.size),
          lambda r: enn.ETransformerEncoderLayer(r, 2, dim_feedforward=2 * r.size, activation="gelu", batch_first=True,
                                                 norm_first=True, norm="rms_norm", norm_affine="per_copy"), "seq"),
+        ("eTransformerDecoderLayer",
+         lambda r: sln.eTransformerDecoderLayer(r, sln.eMultiheadAttention(r, 2, dropout=0.1),
+                                                sln.eMultiheadAttention(r, 2, dropout=0.1), dim_feedforward=2 * r.size),
+         lambda r: enn.ETransformerDecoderLayer(r, 2, dim_feedforward=2 * r.size, activation="gelu", batch_first=True,
+                                                norm_first=True, norm="rms_norm", norm_affine="per_copy"), "pair"),
+        ("eAdditiveRelMultiheadAttention", lambda r: sln.eAdditiveRelMultiheadAttention(r, 2, max_distance=8),
+         lambda r: enn.EAdditiveRelMultiheadAttention(r, 2, max_distance=8), "attn"),
+        ("eAdditivePosMultiheadAttention", lambda r: sln.eAdditivePosMultiheadAttention(r, 2, max_len=32),
+         lambda r: enn.EAdditivePosMultiheadAttention(r, 2, max_len=32), "attn"),
         # symm_learning's models at the sizes of its own tests
         ("eMLP", lambda r: slm.eMLP(r, r, [64, 64]), lambda r: eqnn.models.EMLP(r, r, [64, 64]), "flat"),
         ("iMLP", lambda r: slm.iMLP(r, 4, [64, 64]), lambda r: eqnn.models.IMLP(r, 4, [64, 64]), "invariant"),
@@ -142,6 +154,10 @@ LAYER_GROUPS = {"C8": ("cyclic_group", (8,), 4), "Ico": ("ico_group", (), 2), "C
 def _call(module, x, kind, y=None):
     if kind == "normal":
         return module(x).log_prob(y)
+    if kind == "pair":
+        return module(x, x.flip(1))
+    if kind == "attn":
+        return module(x, x, x)[0]
     return module(x)
 
 
