@@ -124,8 +124,7 @@ int64_t MLPBase::unconstrained_parameter_count() {
 
 namespace {
 
-// Builds the layers both models share: [ELinear(prev, h_i), σ, (Dropout)] for every hidden width, then
-// `last` more ELinear maps to `last_out` (nullptr: none). Returns the rep flowing out.
+// Makes the ELinear (recorded in `layers` for the parameter count) and pointwise maps of both models.
 struct NetBuilder {
   const std::string& activation;
   double dropout;
@@ -145,6 +144,31 @@ struct NetBuilder {
 
 }  // namespace
 
+RepPtr MLPBase::push_hidden_blocks(const RepPtr& in_rep, const RepPtr& base,
+                                   const std::vector<int64_t>& hidden_units, const std::string& activation,
+                                   double dropout, bool bias, const std::string& init_scheme) {
+  net = register_module("net", torch::nn::ModuleList());
+  hidden_.clear();
+  steps_.clear();
+  layers_.clear();
+  NetBuilder b{activation, dropout, bias, init_scheme, layers_};
+  RepPtr prev = in_rep;
+  for (int64_t units : hidden_units) {
+    const RepPtr h = mlp_hidden_rep(base, units);
+    auto l = b.linear(prev, h);
+    push(l, [l](const at::Tensor& x) { return l->forward(x); });
+    auto a = b.act(h);
+    push(a, [a](const at::Tensor& x) { return a->forward(x); });
+    if (dropout > 0) {
+      auto d = torch::nn::Dropout(dropout);
+      push(d.ptr(), [d](const at::Tensor& x) mutable { return d->forward(x); });
+    }
+    hidden_.push_back(h);
+    prev = h;
+  }
+  return prev;
+}
+
 // ---- EMLP ----
 
 EMLPImpl::EMLPImpl(EMLPOptions options_) : MLPBase("eMLP"), options(std::move(options_)) { reset(); }
@@ -154,25 +178,9 @@ void EMLPImpl::reset() {
   if (auto error = validate(options)) throw ConfigError(error->message);
   const EMLPOptions& o = options;
   const RepPtr base = o.hidden_rep() ? o.hidden_rep() : Representation::regular(o.in_rep()->group_ptr());
-  net = register_module("net", torch::nn::ModuleList());
-  hidden_.clear();
-  steps_.clear();
-  layers_.clear();
+  const RepPtr prev = push_hidden_blocks(o.in_rep(), base, o.hidden_units(), o.activation(), o.dropout(),
+                                         o.bias(), o.init_scheme());
   NetBuilder b{o.activation(), o.dropout(), o.bias(), o.init_scheme(), layers_};
-  RepPtr prev = o.in_rep();
-  for (int64_t units : o.hidden_units()) {
-    const RepPtr h = mlp_hidden_rep(base, units);
-    auto l = b.linear(prev, h);
-    push(l, [l](const at::Tensor& x) { return l->forward(x); });
-    auto a = b.act(h);
-    push(a, [a](const at::Tensor& x) { return a->forward(x); });
-    if (o.dropout() > 0) {
-      auto d = torch::nn::Dropout(o.dropout());
-      push(d.ptr(), [d](const at::Tensor& x) mutable { return d->forward(x); });
-    }
-    hidden_.push_back(h);
-    prev = h;
-  }
   auto l = b.linear(prev, o.out_rep());
   push(l, [l](const at::Tensor& x) { return l->forward(x); });
 }
@@ -195,25 +203,9 @@ void IMLPImpl::reset() {
   const IMLPOptions& o = options;
   const GroupPtr& group = o.in_rep()->group_ptr();
   const RepPtr base = o.hidden_rep() ? o.hidden_rep() : Representation::regular(group);
-  net = register_module("net", torch::nn::ModuleList());
-  hidden_.clear();
-  steps_.clear();
-  layers_.clear();
+  const RepPtr prev = push_hidden_blocks(o.in_rep(), base, o.hidden_units(), o.activation(), o.dropout(),
+                                         o.bias(), o.init_scheme());
   NetBuilder b{o.activation(), o.dropout(), o.bias(), o.init_scheme(), layers_};
-  RepPtr prev = o.in_rep();
-  for (int64_t units : o.hidden_units()) {
-    const RepPtr h = mlp_hidden_rep(base, units);
-    auto l = b.linear(prev, h);
-    push(l, [l](const at::Tensor& x) { return l->forward(x); });
-    auto a = b.act(h);
-    push(a, [a](const at::Tensor& x) { return a->forward(x); });
-    if (o.dropout() > 0) {
-      auto d = torch::nn::Dropout(o.dropout());
-      push(d.ptr(), [d](const at::Tensor& x) mutable { return d->forward(x); });
-    }
-    hidden_.push_back(h);
-    prev = h;
-  }
   // symm_learning's backbone ends with a map to the last hidden width, then the activation again.
   const RepPtr last = mlp_hidden_rep(base, o.hidden_units().back());
   auto l = b.linear(prev, last);

@@ -95,6 +95,11 @@ class MLPBase : public Layer {
   /// Appends the module and the step that applies it.
   void push(const std::shared_ptr<torch::nn::Module>& module,
             std::function<at::Tensor(const at::Tensor&)> step);
+  /// Starts `net` afresh with [ELinear(prev, h_i), σ, (Dropout)] for every hidden width (h_i from `base`);
+  /// returns the rep flowing out (in_rep when there are no hidden widths).
+  RepPtr push_hidden_blocks(const RepPtr& in_rep, const RepPtr& base,
+                            const std::vector<int64_t>& hidden_units, const std::string& activation,
+                            double dropout, bool bias, const std::string& init_scheme);
 
   std::vector<RepPtr> hidden_;
   std::vector<std::function<at::Tensor(const at::Tensor&)>> steps_;
