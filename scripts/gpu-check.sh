@@ -7,7 +7,8 @@
 # LibTorch, runs the whole test suite (the CUDA tests among them, which must run, not skip), and
 # `eqnn bench attention/linear --device cuda`. Exit status 0 only when everything passed.
 # Knobs: EQNN_PYTHON (default: python3 on PATH), EQNN_GPU_BUILD_DIR (build-gpu), EQNN_DEPS_PREFIX
-# (/tmp/eqnn-deps), EQNN_JOBS (all cores), EQNN_GPU_CHECK_DEVICE (cuda; cpu only to try the script here).
+# (/tmp/eqnn-deps), EQNN_JOBS (all cores), EQNN_GPU_CHECK_DEVICE (cuda; cpu only to try the script here),
+# EQNN_GPU_CMAKE_ARGS (extra configure arguments, split on spaces, e.g. -DEQNN_BUILD_BENCHMARKS=OFF).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${EQNN_PYTHON:-$(command -v python3)}
@@ -15,6 +16,7 @@ build=${EQNN_GPU_BUILD_DIR:-$root/build-gpu}
 prefix=${EQNN_DEPS_PREFIX:-/tmp/eqnn-deps}
 jobs=${EQNN_JOBS:-$(nproc)}
 device=${EQNN_GPU_CHECK_DEVICE:-cuda}
+read -r -a extra_cmake_args <<< "${EQNN_GPU_CMAKE_ARGS:-}"
 logs=$build/logs
 mkdir -p "$logs"
 status_file=$logs/steps.tsv
@@ -50,7 +52,7 @@ configure() {
   local generator=()
   command -v ninja > /dev/null && generator=(-G Ninja)
   cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DEQNN_PYTHON="$python" \
-    -DCMAKE_PREFIX_PATH="$prefix/usr"
+    -DCMAKE_PREFIX_PATH="$prefix/usr" "${extra_cmake_args[@]}"
 }
 
 bench() {  # bench NAME ARGS...: one eqnn bench run, its JSON kept in logs/NAME.json
