@@ -22,6 +22,7 @@
 #include "eqnn/model/model.hpp"
 #include "eqnn/nn/basis_fingerprint.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/util/error.hpp"
 #include "group_theory_objects.hpp"
@@ -113,6 +114,30 @@ void Handle::train(bool mode) {
 
 at::Tensor Handle::forward(const at::Tensor& x) {
   return run([&] { return forward_(x); });
+}
+
+at::Tensor Handle::forward_with(const at::Tensor& x, const std::vector<at::Tensor>& extra) {
+  if (model) return run([&] { return model->forward(x, extra); });
+  auto* multi = dynamic_cast<ExtraInputs*>(layer.get());
+  TORCH_CHECK(multi != nullptr, "eqnn: ", layer ? layer->name() : kind_, " takes one input, x");
+  return run([&] { return multi->forward_with(x, extra); });
+}
+
+std::vector<std::tuple<std::string, std::string, RepPtr, bool, int64_t>> Handle::extra_inputs() const {
+  std::vector<ExtraInput> spec;
+  if (model) {
+    spec = model->extra_inputs();
+  } else if (const auto* multi = dynamic_cast<const ExtraInputs*>(layer.get())) {
+    spec = multi->extra_inputs();
+  }
+  std::vector<std::tuple<std::string, std::string, RepPtr, bool, int64_t>> out;
+  for (const auto& e : spec) {
+    const char* kind = e.kind == ExtraInput::Kind::step     ? "step"
+                       : e.kind == ExtraInput::Kind::vector ? "vector"
+                                                            : "sequence";
+    out.emplace_back(e.name, kind, e.rep, e.required, e.length);
+  }
+  return out;
 }
 
 std::tuple<at::Tensor, at::Tensor> Handle::attention(const at::Tensor& q, const at::Tensor& k,
@@ -320,6 +345,22 @@ void bind_module_handle(py::module_& m) {
       .def("train", &Handle::train, py::arg("mode"))
       .def_property_readonly("training", &Handle::is_training)
       .def("forward", &Handle::forward, py::arg("x"))
+      .def(
+          "forward_with",
+          [](Handle& h, const at::Tensor& x, const std::vector<std::optional<at::Tensor>>& extra) {
+            std::vector<at::Tensor> t;
+            for (const auto& e : extra) t.push_back(e.value_or(at::Tensor()));
+            return h.forward_with(x, t);
+          },
+          py::arg("x"), py::arg("extra"))
+      .def("extra_inputs",
+           [](const Handle& h) {
+             std::vector<std::tuple<std::string, std::string, std::optional<PyRep>, bool, int64_t>> out;
+             for (const auto& [name, kind, rep, required, length] : h.extra_inputs())
+               out.emplace_back(name, kind, rep ? std::optional<PyRep>(PyRep{rep}) : std::nullopt, required,
+                                length);
+             return out;
+           })
       .def(
           "attention",
           [](Handle& h, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -56,6 +56,12 @@ class Handle {
   bool is_training() const { return module_->is_training(); }
 
   at::Tensor forward(const at::Tensor& x);
+  /// forward with the extra inputs of a model's first layer or of an eqnn::ExtraInputs layer (a step,
+  /// conditioning; undefined: not given), in the order extra_inputs() lists them.
+  at::Tensor forward_with(const at::Tensor& x, const std::vector<at::Tensor>& extra);
+  /// What forward_with takes besides x: (name, kind "step"|"vector"|"sequence", rep or null, required,
+  /// fixed length or 0); empty for a module that takes x only.
+  std::vector<std::tuple<std::string, std::string, RepPtr, bool, int64_t>> extra_inputs() const;
 
   std::tuple<at::Tensor, at::Tensor> attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                const at::Tensor& key_padding_mask, bool need_weights,

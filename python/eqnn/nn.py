@@ -1911,9 +1911,21 @@ class Model(_CppModule):
         super().__init__(lambda: _C.load_model(str(path)))
         self.path = str(path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Runs the stack of layers: (batch, [seq,] input_rep.size) -> (batch, [seq,] output_rep.size)."""
+    def forward(self, x: torch.Tensor, *extra: Optional[torch.Tensor]) -> torch.Tensor:
+        """Runs the stack of layers: (batch, [seq,] input_rep.size) -> (batch, [seq,] output_rep.size).
+
+        A model whose first layer takes more inputs than x (a diffusion step, conditioning: see
+        :attr:`extra_inputs`) takes them after x, in that order (None: an optional one not given)."""
+        if extra:
+            return self._eqnn_ready().forward_with(x, list(extra))
         return self._eqnn_ready().forward(x)
+
+    @property
+    def extra_inputs(self) -> list:
+        """What forward takes after x, in order: ``(name, kind, rep, required, length)`` tuples, kind
+        ``"step"`` (a scalar or (batch): the group does not act on it), ``"vector"`` ((batch, rep.size)) or
+        ``"sequence"`` ((batch, length or x's, rep.size)); empty for a model that takes x only."""
+        return list(self._eqnn_handle.extra_inputs())
 
     @property
     def group(self):

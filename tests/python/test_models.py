@@ -109,3 +109,12 @@ def test_oscillator_ring_data():
     assert (train_y - train_x[:, -1]).square().mean() < train_y.square().mean()
     with pytest.raises(RuntimeError, match="expected n >= 3"):
         eqnn.datasets.oscillator_ring(2)
+
+
+def test_a_model_without_extra_inputs_lists_none_and_refuses_them(models_dir):
+    # Models whose first layer takes a step or conditioning are tested with those layers (test_unet.py,
+    # test_cond_transformer.py); here the plain case: nothing listed, and an extra tensor is refused by name.
+    model = eqnn.load_model(str(models_dir / "d4_mlp.yaml"))
+    assert model.extra_inputs == []
+    with pytest.raises(RuntimeError, match=r"takes one input, x \(its first layer, eLinear, takes no extra inputs\), got 2"):
+        model(torch.randn(2, 4), torch.rand(2))

@@ -12,6 +12,7 @@
 
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/model/model.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 #include "eqnn/nn/sequence_length.hpp"
 
 namespace eqnn {
@@ -43,14 +44,41 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
 EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
                                       const RepPtr& out, at::ScalarType dtype,
                                       const std::vector<int64_t>& leading_shape, uint64_t seed) {
+  return equivariance_error([&f](const at::Tensor& x, const std::vector<at::Tensor>&) { return f(x); }, in,
+                            {}, out, dtype, leading_shape, seed);
+}
+
+EquivarianceResult equivariance_error(const FunctionWithExtras& f, const RepPtr& in,
+                                      const std::vector<ExtraInput>& extra_spec, const RepPtr& out,
+                                      at::ScalarType dtype, const std::vector<int64_t>& leading_shape,
+                                      uint64_t seed) {
   torch::NoGradGuard no_grad;
   EquivarianceResult result;
   result.checked = true;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto options = at::TensorOptions().dtype(dtype);
   std::vector<int64_t> shape = leading_shape;
   shape.push_back(in->size());
-  const at::Tensor x = at::randn(shape, gen, at::TensorOptions().dtype(dtype));
-  const at::Tensor y = f(x);
+  const at::Tensor x = at::randn(shape, gen, options);
+  // The extra inputs: a step per sample in [0, 100) (the group does not act on it), conditioning vectors
+  // and sequences at random; the optional ones are given too, so that they are checked.
+  const int64_t batch = leading_shape.empty() ? 1 : leading_shape.front();
+  const int64_t length = leading_shape.size() >= 2 ? leading_shape[1] : 1;
+  std::vector<at::Tensor> extra;
+  for (const auto& e : extra_spec) {
+    switch (e.kind) {
+      case ExtraInput::Kind::step:
+        extra.push_back(at::rand({batch}, gen, options) * 100);
+        break;
+      case ExtraInput::Kind::vector:
+        extra.push_back(at::randn({batch, e.rep->size()}, gen, options));
+        break;
+      case ExtraInput::Kind::sequence:
+        extra.push_back(at::randn({batch, e.length > 0 ? e.length : length, e.rep->size()}, gen, options));
+        break;
+    }
+  }
+  const at::Tensor y = f(x, extra);
   // NaN or Inf is a failure, never a pass: std::max(NaN, x) and `err > worst` would both let NaN through,
   // so finiteness is tested explicitly and a non-finite result is reported as a NaN error.
   const auto not_finite = [&](const std::string& where) {
@@ -64,7 +92,10 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
   for (int g = 0; g < group.order(); ++g) {
     const at::Tensor gx = act(x, *in, g, dtype);
     const at::Tensor gy = act(y, *out, g, dtype);
-    const at::Tensor fgx = f(gx);
+    std::vector<at::Tensor> g_extra;
+    for (size_t i = 0; i < extra_spec.size(); ++i)
+      g_extra.push_back(extra_spec[i].rep ? act(extra[i], *extra_spec[i].rep, g, dtype) : extra[i]);
+    const at::Tensor fgx = f(gx, g_extra);
     if (!at::isfinite(fgx).all().item<bool>()) {
       result.worst_element = g;
       return not_finite(fmt::format("f(g·x) for g = {}", g));
@@ -90,10 +121,15 @@ bool within_tolerance(const EquivarianceResult& result, double tolerance) {
 namespace {
 
 /// The sequence length of the random inputs a layer is checked with: its own where it needs one length
-/// (FixedSequenceLength), else 3.
-int64_t check_length(const Layer& layer) {
-  const auto* fixed = dynamic_cast<const FixedSequenceLength*>(&layer);
-  return fixed ? fixed->sequence_length() : 3;
+/// (FixedSequenceLength), the first multiple of its multiple from `otherwise` on (SequenceLengthMultiple),
+/// else `otherwise`.
+int64_t check_length(const Layer& layer, int64_t otherwise = 3) {
+  if (const auto* fixed = dynamic_cast<const FixedSequenceLength*>(&layer)) return fixed->sequence_length();
+  if (const auto* multiple = dynamic_cast<const SequenceLengthMultiple*>(&layer)) {
+    const int64_t m = std::max<int64_t>(multiple->sequence_length_multiple(), 1);
+    return m * ((otherwise + m - 1) / m);  // the first multiple of m from `otherwise` on
+  }
+  return otherwise;
 }
 
 }  // namespace
@@ -102,8 +138,7 @@ int64_t input_sequence_length(const Model& model, int64_t otherwise) {
   // The model's input is its first layer's: the first entry (depth-first) that is not a block.
   for (const auto& info : model.layer_infos()) {
     if (info.type == "Sequential" || info.type == "Residual") continue;
-    const auto* fixed = dynamic_cast<const FixedSequenceLength*>(info.layer.get());
-    return fixed ? fixed->sequence_length() : otherwise;
+    return check_length(*info.layer, otherwise);
   }
   return otherwise;
 }
@@ -118,13 +153,28 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
   auto on_device = [device](const std::function<at::Tensor(const at::Tensor&)>& f) {
     return [device, f](const at::Tensor& x) { return f(x.to(device)).cpu(); };
   };
+  auto on_device_with_extras = [device](const FunctionWithExtras& f) -> FunctionWithExtras {
+    return [device, f](const at::Tensor& x, const std::vector<at::Tensor>& extra) {
+      std::vector<at::Tensor> moved;
+      for (const auto& t : extra) moved.push_back(t.defined() ? t.to(device) : t);
+      return f(x.to(device), moved).cpu();
+    };
+  };
   std::vector<EquivarianceResult> results;
   for (const auto& info : model.layer_infos()) {
     EquivarianceResult r;
     if (info.layer->in_rep() && info.layer->out_rep()) {
       auto layer = info.layer;
-      r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }),
-                             layer->in_rep(), layer->out_rep(), dtype, check_length(*layer), seed);
+      if (auto* multi = dynamic_cast<ExtraInputs*>(layer.get())) {
+        r = equivariance_error(
+            on_device_with_extras([multi](const at::Tensor& x, const std::vector<at::Tensor>& e) {
+              return multi->forward_with(x, e);
+            }),
+            layer->in_rep(), multi->extra_inputs(), layer->out_rep(), dtype, {2, check_length(*layer)}, seed);
+      } else {
+        r = equivariance_error(on_device([&](const at::Tensor& x) { return layer->forward(x); }),
+                               layer->in_rep(), layer->out_rep(), dtype, check_length(*layer), seed);
+      }
     } else {
       r.note = info.layer->in_rep() ? "n/a (output has no group action)" : "n/a (no group action)";
     }
@@ -141,8 +191,11 @@ std::vector<EquivarianceResult> check_model(Model& model, at::ScalarType dtype, 
   const int64_t length = input_sequence_length(model);
   EquivarianceResult whole;
   if (out) {
-    whole = equivariance_error(on_device([&](const at::Tensor& x) { return model.forward(x); }),
-                               model.input_rep(), out, dtype, length, seed + 1);
+    whole =
+        equivariance_error(on_device_with_extras([&](const at::Tensor& x, const std::vector<at::Tensor>& e) {
+                             return model.forward(x, e);
+                           }),
+                           model.input_rep(), model.extra_inputs(), out, dtype, {2, length}, seed + 1);
   } else {
     note = fmt::format("the output ({} features) has no known representation; declare it with 'output: REP'",
                        model.output_size());

@@ -12,6 +12,7 @@
 #include <c10/core/ScalarType.h>
 
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 
 namespace eqnn {
 
@@ -34,8 +35,19 @@ EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::T
 EquivarianceResult equivariance_error(const std::function<at::Tensor(const at::Tensor&)>& f, const RepPtr& in,
                                       const RepPtr& out, at::ScalarType dtype,
                                       const std::vector<int64_t>& leading_shape, uint64_t seed);
+/// A function of x and extra inputs (ExtraInputs::forward_with, Model::forward(x, extra)).
+using FunctionWithExtras = std::function<at::Tensor(const at::Tensor&, const std::vector<at::Tensor>&)>;
+/// As above, for f(x, extra) with the extra inputs `extra_spec` drawn at random (a step in [0, 100) per
+/// sample, vectors and sequences from N(0, 1); the length of a sequence is its own or x's) and acted on by
+/// their representations together with x: max_g |f(ρ_in(g)x, ρ_c(g)c, t) − ρ_out(g)f(x, c, t)| / max|f|.
+EquivarianceResult equivariance_error(const FunctionWithExtras& f, const RepPtr& in,
+                                      const std::vector<ExtraInput>& extra_spec, const RepPtr& out,
+                                      at::ScalarType dtype, const std::vector<int64_t>& leading_shape,
+                                      uint64_t seed);
 /// The sequence length of the inputs the model is checked with: that of its first layer (depth-first, blocks
-/// skipped) if it takes one length only (FixedSequenceLength, e.g. eTimeCNNEncoder), else `otherwise`.
+/// skipped) if it takes one length only (FixedSequenceLength, e.g. eTimeCNNEncoder), the first multiple of
+/// its multiple from `otherwise` on if it takes multiples of a number (SequenceLengthMultiple), else
+/// `otherwise`.
 int64_t input_sequence_length(const Model& model, int64_t otherwise = 3);
 /// Per-layer results (depth-first, as layer_infos()) followed by the whole model (path "model").
 /// The model is converted to `dtype` and put in eval mode.

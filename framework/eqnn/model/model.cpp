@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <yaml-cpp/yaml.h>
 
@@ -64,13 +65,36 @@ int64_t BlockLayer::unconstrained_parameter_count() {
 
 Model::Model() { list_ = register_module("layers", torch::nn::ModuleList()); }
 
-at::Tensor Model::forward(const at::Tensor& x) {
+at::Tensor Model::forward(const at::Tensor& x) { return forward(x, {}); }
+
+std::vector<ExtraInput> Model::extra_inputs() const {
+  if (layers_.empty()) return {};
+  const auto* multi = dynamic_cast<const ExtraInputs*>(layers_.front().get());
+  return multi ? multi->extra_inputs() : std::vector<ExtraInput>{};
+}
+
+at::Tensor Model::forward(const at::Tensor& x, const std::vector<at::Tensor>& extra) {
   TORCH_CHECK(x.dim() == 2 || x.dim() == 3, "model '", name_,
               "': expected input (batch, features) or (batch, seq, features), got shape ", x.sizes());
   TORCH_CHECK(x.size(-1) == input_size(), "model '", name_, "': expected ", input_size(),
               " input features (the input rep ", rep_label(input_), "), got shape ", x.sizes());
+  auto* multi = layers_.empty() ? nullptr : dynamic_cast<ExtraInputs*>(layers_.front().get());
+  if (!multi) {
+    TORCH_CHECK(extra.empty(), "model '", name_, "' takes one input, x (its first layer, ",
+                infos_.empty() ? std::string("none") : infos_.front().type, ", takes no extra inputs), got ",
+                extra.size() + 1);
+  } else if (extra.empty()) {
+    std::vector<std::string> required;
+    for (const auto& e : multi->extra_inputs())
+      if (e.required) required.push_back(e.name);
+    TORCH_CHECK(required.empty(), "model '", name_, "': its first layer, ", infos_.front().type,
+                ", also takes ", fmt::format("{}", fmt::join(required, ", ")), ": call forward(x, {",
+                fmt::format("{}", fmt::join(required, ", ")), "}) (Python: model(x, ",
+                fmt::format("{}", fmt::join(required, ", ")), "))");
+  }
   at::Tensor h = x;
-  for (const auto& layer : layers_) h = layer->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i)
+    h = (i == 0 && multi && !extra.empty()) ? multi->forward_with(h, extra) : layers_[i]->forward(h);
   return h;
 }
 
@@ -403,6 +427,16 @@ class ModelBuilder {
             type + ": ");
         model_.infos_[info_index].layer = layer;
         model_.infos_[info_index].out_size = flow.size;
+        if (const auto* multi = dynamic_cast<const ExtraInputs*>(layer.get());
+            multi && (depth > 0 || !out.empty())) {
+          std::vector<std::string> required;
+          for (const auto& e : multi->extra_inputs())
+            if (e.required) required.push_back(e.name);
+          if (!required.empty())
+            fail(type_node, fmt::format("{} also takes {}, which only a model's first layer can be given "
+                                        "(model(x, {})): put it first",
+                                        type, fmt::join(required, ", "), fmt::join(required, ", ")));
+        }
         out.push_back(layer);
         types.push_back(type);
       }

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 #include "eqnn/nn/layer.hpp"
 
 namespace eqnn {
@@ -65,6 +66,10 @@ class Model : public torch::nn::Module {
  public:
   Model();
   at::Tensor forward(const at::Tensor& x);
+  /// x and the extra inputs of the first layer (a step, conditioning; see extra_inputs()), in its order.
+  at::Tensor forward(const at::Tensor& x, const std::vector<at::Tensor>& extra);
+  /// What the model takes besides x: its first layer's extra inputs (ExtraInputs), else none.
+  std::vector<ExtraInput> extra_inputs() const;
 
   const GroupPtr& group() const { return group_; }
   const RepPtr& input_rep() const { return input_; }

@@ -17,7 +17,8 @@ std::string expected_shape(const ExtraInput& in, int64_t batch, int64_t length) 
       return fmt::format("({}, {})", batch, in.rep->size());
     case ExtraInput::Kind::sequence:
       return fmt::format("({}, {}, {})", batch,
-                         in.length > 0 ? std::to_string(in.length) : (length >= 0 ? std::to_string(length) : "L"),
+                         in.length > 0 ? fmt::format("1..{}", in.length)
+                                       : (length >= 0 ? std::to_string(length) : std::string("L")),
                          in.rep->size());
   }
   return "?";
@@ -50,7 +51,7 @@ void check_extra_inputs(const std::string& layer, const std::vector<ExtraInput>&
         break;
       case ExtraInput::Kind::sequence:
         ok = t.dim() == 3 && t.size(0) == batch && t.size(2) == in.rep->size() &&
-             (in.length > 0 ? t.size(1) == in.length : (length < 0 || t.size(1) == length));
+             (in.length > 0 ? t.size(1) >= 1 && t.size(1) <= in.length : (length < 0 || t.size(1) == length));
         break;
     }
     TORCH_CHECK(ok, fmt::format("{}: the input '{}' must be {}, got ({})", layer, in.name,

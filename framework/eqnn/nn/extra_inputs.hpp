@@ -27,9 +27,9 @@ struct ExtraInput {
   };
   std::string name;  ///< the argument's name, as the Python keyword (e.g. "global_cond")
   Kind kind = Kind::vector;
-  RepPtr rep;             ///< vector and sequence; null for step
-  bool required = true;   ///< false: an undefined tensor means "not given"
-  int64_t length = 0;     ///< sequence: the only length it may have, 0 = the length of x
+  RepPtr rep;            ///< vector and sequence; null for step
+  bool required = true;  ///< false: an undefined tensor means "not given"
+  int64_t length = 0;    ///< sequence: the longest it may have (the checks give it that), 0 = x's length
 };
 
 class ExtraInputs {
