@@ -20,6 +20,7 @@
 #include "eqnn/model/tensor_data.hpp"
 #include "eqnn/model/tensor_file.hpp"
 #include "eqnn/model/training.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/util/error.hpp"
 
@@ -115,6 +116,18 @@ nlohmann::json to_json(const YAML::Node& node) {
 }
 
 /// The structure of a model as JSON (tests and tools rebuild the stock equivalent from it).
+const char* extra_kind(const ExtraInput& e) {
+  switch (e.kind) {
+    case ExtraInput::Kind::step:
+      return "step";
+    case ExtraInput::Kind::vector:
+      return "vector";
+    case ExtraInput::Kind::sequence:
+      return "sequence";
+  }
+  return "?";
+}
+
 void describe_json(const Model& model) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& info : model.layer_infos()) {
@@ -133,10 +146,19 @@ void describe_json(const Model& model) {
          {"unconstrained", info.layer->unconstrained_parameter_count()},
          {"kwargs", to_json(info.kwargs)}});
   }
+  nlohmann::json extra = nlohmann::json::array();
+  for (const auto& e : model.extra_inputs())
+    extra.push_back({{"name", e.name},
+                     {"kind", extra_kind(e)},
+                     {"rep", e.rep ? nlohmann::json(model.rep_label(e.rep)) : nullptr},
+                     {"size", e.rep ? nlohmann::json(e.rep->size()) : nullptr},
+                     {"required", e.required},
+                     {"max_length", e.length > 0 ? nlohmann::json(e.length) : nullptr}});
   nlohmann::json out = {{"model", model.name()},
                         {"group", model.group()->name()},
                         {"order", model.group()->order()},
                         {"input_size", model.input_size()},
+                        {"extra_inputs", extra},
                         {"output_size", model.output_size()},
                         {"trainable", model.parameter_count()},
                         {"layers", layers}};
@@ -147,9 +169,21 @@ void describe(CliContext& context, const std::string& path, bool json) {
   auto model = load_model(context.registry(), path);
   if (json) return describe_json(*model);
   const Group& g = *model->group();
-  fmt::print("model   {}\ngroup   {} (order {})\ninput   {}\noutput  {}\n\n", path, g.name(), g.order(),
-             rep_cell(*model, model->input_rep(), model->input_size()),
-             rep_cell(*model, model->output_rep(), model->output_size()));
+  fmt::print("model   {}\ngroup   {} (order {})\ninput   {}\n", path, g.name(), g.order(),
+             rep_cell(*model, model->input_rep(), model->input_size()));
+  // What forward takes after x (the first layer's extra inputs, in order), one line each.
+  const auto extra = model->extra_inputs();
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const auto& e = extra[i];
+    std::string what = e.kind == ExtraInput::Kind::step
+                           ? std::string("step, a scalar or (batch), invariant")
+                           : extra_kind(e) + std::string(" of ") + rep_cell(*model, e.rep, e.rep->size());
+    if (e.kind == ExtraInput::Kind::sequence && e.length > 0)
+      what += fmt::format(", at most {} long", e.length);
+    fmt::print("{}{}: {}{}\n", i == 0 ? "then    " : "        ", e.name, what,
+               e.required ? "" : " (optional)");
+  }
+  fmt::print("output  {}\n\n", rep_cell(*model, model->output_rep(), model->output_size()));
   std::vector<std::vector<std::string>> rows = {
       {"layer", "type", "in rep", "out rep", "trainable", "unconstrained"}};
   for (const auto& info : model->layer_infos()) {

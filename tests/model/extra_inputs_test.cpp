@@ -24,13 +24,18 @@ namespace {
 class Conditioned : public Layer, public ExtraInputs {
  public:
   Conditioned(RepPtr rep, bool required, bool twisted, bool sequence)
-      : Layer("Conditioned"), rep_(std::move(rep)), required_(required), twisted_(twisted), sequence_(sequence) {}
+      : Layer("Conditioned"),
+        rep_(std::move(rep)),
+        required_(required),
+        twisted_(twisted),
+        sequence_(sequence) {}
   at::Tensor forward(const at::Tensor& x) override { return forward_with(x, {at::Tensor(), at::Tensor()}); }
   at::Tensor forward_with(const at::Tensor& x, const std::vector<at::Tensor>& extra) override {
     check_extra_inputs("Conditioned", extra_inputs(), extra, x.size(0), x.dim() == 3 ? x.size(1) : -1);
     if (!extra[1].defined()) return x;
     at::Tensor c = twisted_ ? extra[1].flip(-1) : extra[1];
-    at::Tensor scale = extra[0].defined() ? 1 + at::sin(extra[0]).reshape({-1, 1}) : at::ones({1, 1}, x.options());
+    at::Tensor scale =
+        extra[0].defined() ? 1 + at::sin(extra[0]).reshape({-1, 1}) : at::ones({1, 1}, x.options());
     if (sequence_) return x + c * scale.unsqueeze(1);
     return x + (x.dim() == 3 ? (c * scale).unsqueeze(1) : c * scale);
   }
@@ -69,10 +74,10 @@ const Registry& test_registry() {
 }
 
 ModelPtr model_with(const std::string& first, const std::string& rest = "  - {type: eReLU}\n") {
-  return load_model_from_string(test_registry(),
-                                "eqnn: 1\ngroup: D4\ninput: permutation(vertices)\nlayers:\n  - {type: " + first +
-                                    "}\n" + rest,
-                                "extra.yaml");
+  return load_model_from_string(
+      test_registry(),
+      "eqnn: 1\ngroup: D4\ninput: permutation(vertices)\nlayers:\n  - {type: " + first + "}\n" + rest,
+      "extra.yaml");
 }
 
 TEST(ExtraInputs, ModelForwardPassesThemToTheFirstLayer) {
@@ -96,32 +101,37 @@ TEST(ExtraInputs, MissingOrMalformedExtraInputsAreRefusedByName) {
              "its first layer, Conditioned, also takes timestep, cond: call forward(x, {timestep, cond})");
   EXPECT_HAS(error_text<c10::Error>([&] { model->forward(x, {at::rand({3}, at::kDouble)}); }),
              "Conditioned takes x and 2 more input(s) (timestep, cond), got 1");
-  EXPECT_HAS(error_text<c10::Error>([&] { model->forward(x, {at::rand({3}, at::kDouble), at::Tensor()}); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               model->forward(x, {at::rand({3}, at::kDouble), at::Tensor()});
+             }),
              "Conditioned: the input 'cond' is required");
-  EXPECT_HAS(error_text<c10::Error>(
-                 [&] { model->forward(x, {at::rand({3}, at::kDouble), at::randn({3, 5}, at::kDouble)}); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               model->forward(x, {at::rand({3}, at::kDouble), at::randn({3, 5}, at::kDouble)});
+             }),
              "Conditioned: the input 'cond' must be (3, 4), got (3, 5)");
-  EXPECT_HAS(error_text<c10::Error>(
-                 [&] { model->forward(x, {at::rand({2}, at::kDouble), at::randn({3, 4}, at::kDouble)}); }),
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               model->forward(x, {at::rand({2}, at::kDouble), at::randn({3, 4}, at::kDouble)});
+             }),
              "Conditioned: the input 'timestep' must be a scalar or (3), got (2)");
   auto seq = model_with("ConditionedSeq");
   EXPECT_HAS(error_text<c10::Error>([&] {
                seq->forward(at::randn({2, 5, 4}), {at::rand({2}), at::randn({2, 4, 4})});
              }),
              "Conditioned: the input 'cond' must be (2, 5, 4), got (2, 4, 4)");
-  auto plain = load_model_from_string(registry(), "eqnn: 1\ngroup: D4\ninput: regular\nlayers:\n  - {type: eReLU}\n",
-                                      "plain.yaml");
-  EXPECT_HAS(error_text<c10::Error>([&] { plain->forward(at::randn({2, 8}), {at::rand({2})}); }),
+  auto plain = load_model_from_string(
+      registry(), "eqnn: 1\ngroup: D4\ninput: regular\nlayers:\n  - {type: eReLU}\n", "plain.yaml");
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               plain->forward(at::randn({2, 8}), {at::rand({2})});
+             }),
              "model 'plain.yaml' takes one input, x (its first layer, eReLU, takes no extra inputs), got 2");
 }
 
 TEST(ExtraInputs, OnlyTheFirstLayerMayRequireThem) {
-  EXPECT_HAS(error_text<ConfigError>([&] { model_with("eReLU", "  - {type: Conditioned}\n"); }),
-             "extra.yaml:6:12: error: Conditioned also takes timestep, cond, which only a model's first layer "
-             "can be given (model(x, timestep, cond)): put it first");
-  EXPECT_HAS(error_text<ConfigError>([&] {
-               model_with("Sequential, layers: [{type: Conditioned}]");
-             }),
+  EXPECT_HAS(
+      error_text<ConfigError>([&] { model_with("eReLU", "  - {type: Conditioned}\n"); }),
+      "extra.yaml:6:12: error: Conditioned also takes timestep, cond, which only a model's first layer "
+      "can be given (model(x, timestep, cond)): put it first");
+  EXPECT_HAS(error_text<ConfigError>([&] { model_with("Sequential, layers: [{type: Conditioned}]"); }),
              "Conditioned also takes timestep, cond, which only a model's first layer can be given");
   // A layer whose extra inputs are all optional may stand anywhere and runs on x alone.
   auto model = model_with("eReLU", "  - {type: OptionallyConditioned}\n");

@@ -116,5 +116,6 @@ def test_a_model_without_extra_inputs_lists_none_and_refuses_them(models_dir):
     # test_cond_transformer.py); here the plain case: nothing listed, and an extra tensor is refused by name.
     model = eqnn.load_model(str(models_dir / "d4_mlp.yaml"))
     assert model.extra_inputs == []
-    with pytest.raises(RuntimeError, match=r"takes one input, x \(its first layer, eLinear, takes no extra inputs\), got 2"):
+    expected = r"takes one input, x \(its first layer, eLinear, takes no extra inputs\), got 2"
+    with pytest.raises(RuntimeError, match=expected):
         model(torch.randn(2, 4), torch.rand(2))
