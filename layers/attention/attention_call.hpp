@@ -1,6 +1,6 @@
 // What a positional attention call takes besides query, key and value: the positions of the query and key
-// sequences (SequencePositions) and the masks and weight flags (AttentionCall). In a header of its own so that
-// the transformer layers (ETransformerEncoderLayer::forward, DecoderMasks) can name them without the
+// sequences (SequencePositions) and the masks and weight flags (AttentionCall). In a header of its own so
+// that the transformer layers (ETransformerEncoderLayer::forward, DecoderMasks) can name them without the
 // attention classes.
 #pragma once
 

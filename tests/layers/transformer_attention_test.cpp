@@ -122,9 +122,10 @@ TEST(TransformerAttention, EveryKindEquivariantOnEveryElement) {
       auto dec = build<ETransformerDecoderLayerImpl>("eTransformerDecoderLayer", rep,
                                                      "{" + common + ", norm_first: true}");
       auto enc_stack = build<ETransformerEncoderImpl>(
-          "eTransformerEncoder", rep, "{" + common + ", num_layers: 2, final_norm: rms_norm, norm_first: true}");
-      auto dec_stack = build<ETransformerDecoderImpl>("eTransformerDecoder", rep,
-                                                      "{" + common + ", num_layers: 2, final_norm: layer_norm}");
+          "eTransformerEncoder", rep,
+          "{" + common + ", num_layers: 2, final_norm: rms_norm, norm_first: true}");
+      auto dec_stack = build<ETransformerDecoderImpl>(
+          "eTransformerDecoder", rep, "{" + common + ", num_layers: 2, final_norm: layer_norm}");
       std::vector<torch::nn::Module*> modules = {enc.get(), dec.get(), enc_stack.get(), dec_stack.get()};
       uint64_t seed = 1;
       for (auto* m : modules) {
@@ -133,9 +134,7 @@ TEST(TransformerAttention, EveryKindEquivariantOnEveryElement) {
       }
       for (const Extras& e : extras_for(kind)) {
         const std::string what = fmt::format("{} {} {}", s.group, kind, e.label);
-        auto encode = [&](const at::Tensor& x) {
-          return enc->forward(x, e.tgt_mask, e.tgt_padding, e.tgt);
-        };
+        auto encode = [&](const at::Tensor& x) { return enc->forward(x, e.tgt_mask, e.tgt_padding, e.tgt); };
         auto encode_stack = [&](const at::Tensor& x) {
           return enc_stack->forward(x, e.tgt_mask, e.tgt_padding, e.tgt);
         };
@@ -148,11 +147,10 @@ TEST(TransformerAttention, EveryKindEquivariantOnEveryElement) {
           const at::Tensor tgt = x.slice(1, 0, kT), memory = x.slice(1, kT);
           return at::cat({dec_stack->forward(tgt, memory, decoder_masks(e)), memory}, 1);
         };
-        const std::vector<std::pair<std::string, TensorFn>> cases = {
-            {"encoder layer", encode},
-            {"decoder layer", decode},
-            {"encoder stack", encode_stack},
-            {"decoder stack", decode_stack}};
+        const std::vector<std::pair<std::string, TensorFn>> cases = {{"encoder layer", encode},
+                                                                     {"decoder layer", decode},
+                                                                     {"encoder stack", encode_stack},
+                                                                     {"decoder stack", decode_stack}};
         at::NoGradGuard no_grad;
         for (auto dtype : {at::kDouble, at::kFloat}) {
           for (auto* m : modules) m->to(dtype);
@@ -181,11 +179,11 @@ TEST(TransformerAttention, EveryKindEquivariantOnEveryElement) {
                                        .abs()
                                        .max()
                                        .item<double>();
-          const double moved_dec = (dec->forward(tgt, memory, decoder_masks(e)) -
-                                    dec->forward(tgt, memory, decoder_masks(moved)))
-                                       .abs()
-                                       .max()
-                                       .item<double>();
+          const double moved_dec =
+              (dec->forward(tgt, memory, decoder_masks(e)) - dec->forward(tgt, memory, decoder_masks(moved)))
+                  .abs()
+                  .max()
+                  .item<double>();
           EXPECT_GT(moved_enc, 1e-6) << what;
           EXPECT_GT(moved_dec, 1e-6) << what;
         }
@@ -234,8 +232,8 @@ at::Tensor encoder_oracle(torch::nn::Module& layer, bool norm_first, const at::T
   return sub(layer, "norm2", h + feed_forward(layer, h));
 }
 
-at::Tensor decoder_oracle(torch::nn::Module& layer, bool norm_first, const at::Tensor& x, const at::Tensor& mem,
-                          const Extras& e) {
+at::Tensor decoder_oracle(torch::nn::Module& layer, bool norm_first, const at::Tensor& x,
+                          const at::Tensor& mem, const Extras& e) {
   auto sa = [&](const at::Tensor& h) {
     return attend(layer, "self_attn", h, h, e.tgt_mask, e.tgt_padding, e.tgt, e.tgt);
   };
@@ -260,11 +258,12 @@ TEST(TransformerAttention, LayersAreTheHandCompositionOfTheirSubModules) {
   for (const std::string& kind : {"additive_pos", "additive_rel", "rope"}) {
     for (bool norm_first : {false, true}) {
       for (bool batch_first : {true, false}) {
-        const std::string what = fmt::format("{} norm_first={} batch_first={}", kind, norm_first, batch_first);
-        const std::string kwargs =
-            fmt::format("{{num_heads: 2, dim_feedforward: 12, dropout: 0.0, norm_first: {}, batch_first: {}, "
-                        "activation: gelu, norm: rms_norm, {}}}",
-                        norm_first, batch_first, attention_kwargs(kind));
+        const std::string what =
+            fmt::format("{} norm_first={} batch_first={}", kind, norm_first, batch_first);
+        const std::string kwargs = fmt::format(
+            "{{num_heads: 2, dim_feedforward: 12, dropout: 0.0, norm_first: {}, batch_first: {}, "
+            "activation: gelu, norm: rms_norm, {}}}",
+            norm_first, batch_first, attention_kwargs(kind));
         auto enc = build<ETransformerEncoderLayerImpl>("eTransformerEncoderLayer", rep, kwargs);
         auto dec = build<ETransformerDecoderLayerImpl>("eTransformerDecoderLayer", rep, kwargs);
         randomise(*enc, 11, 0.4);
@@ -287,8 +286,9 @@ TEST(TransformerAttention, LayersAreTheHandCompositionOfTheirSubModules) {
         }
         // A 2-D (batch, D) input is a batch of single tokens.
         const at::Tensor x2 = at::randn({5, rep->size()}, at::kDouble);
-        EXPECT_LE(max_abs(enc->forward(x2), encoder_oracle(*enc, norm_first, x2.unsqueeze(1), Extras()).squeeze(1)),
-                  1e-12)
+        EXPECT_LE(
+            max_abs(enc->forward(x2), encoder_oracle(*enc, norm_first, x2.unsqueeze(1), Extras()).squeeze(1)),
+            1e-12)
             << what;
       }
     }
@@ -357,7 +357,8 @@ TEST(TransformerAttention, MhaIsUnchanged) {
   EXPECT_TRUE(at::equal(enc->forward(x, e.tgt_mask, e.tgt_padding), h));
   // Pre-norm decoder.
   at::Tensor n1 = t(dec->norm1->forward(x));
-  at::Tensor d = x + t(std::get<0>(mha(dec->self_attn)->forward(n1, n1, n1, e.tgt_padding, false, e.tgt_mask)));
+  at::Tensor d =
+      x + t(std::get<0>(mha(dec->self_attn)->forward(n1, n1, n1, e.tgt_padding, false, e.tgt_mask)));
   at::Tensor n2 = t(dec->norm2->forward(d));
   const at::Tensor memt = t(mem);
   d = d + t(std::get<0>(
@@ -386,8 +387,7 @@ TEST(TransformerAttention, OptionErrors) {
       {"{num_heads: 1, max_len: -2}", "max_len", "-2",
        "eTransformerEncoderLayer: 'max_len' must be >= 0 (0: not used), found -2"}};
   for (const Bad& bad : bads) {
-    const std::string yaml =
-        error_text([&] { make_layer("eTransformerEncoderLayer", rep, bad.kwargs); });
+    const std::string yaml = error_text([&] { make_layer("eTransformerEncoderLayer", rep, bad.kwargs); });
     // Located at the key's value where the file gives it, else at the layer's arguments.
     const size_t column = bad.value.empty() ? 1 : bad.kwargs.find(": " + bad.value) + 3;
     EXPECT_HAS(yaml, fmt::format("1:{}: error: {}", column, bad.message));
@@ -403,22 +403,27 @@ TEST(TransformerAttention, OptionErrors) {
   o.attention("additve_pos");
   EXPECT_HAS(validate(o)->message, "unknown attention 'additve_pos' (did you mean 'additive_pos'?)");
   // The stacks take the same keys, flat.
-  EXPECT_HAS(error_text([&] { make_layer("eTransformerEncoder", rep, "{num_heads: 1, num_layers: 2, attention: "
-                                                                     "additive_pos}"); }),
+  EXPECT_HAS(error_text([&] {
+               make_layer("eTransformerEncoder", rep,
+                          "{num_heads: 1, num_layers: 2, attention: "
+                          "additive_pos}");
+             }),
              "eTransformerEncoder: attention 'additive_pos' needs 'max_len' > 0");
 }
 
 TEST(TransformerAttention, RoPEWithAnOddNumberOfCopiesPerHeadIsTheAttentionsMessage) {
   const RepPtr rep = parse_rep(group("C5"), "2x regular");
   const std::string attention =
-      "eRoPEMultiheadAttention: num_heads = 2 leaves 1 regular copy per head (m = 2, in_rep 2x regular (size 10)); RoPE "
+      "eRoPEMultiheadAttention: num_heads = 2 leaves 1 regular copy per head (m = 2, in_rep 2x regular (size "
+      "10)); RoPE "
       "rotates pairs of whole regular copies, so m/num_heads must be even; valid num_heads: 1";
   EXPECT_HAS(error_text([&] {
                ETransformerEncoderLayer layer(ETransformerEncoderLayerOptions(rep, 2).attention("rope"));
              }),
              "eTransformerEncoderLayer: " + attention);
-  EXPECT_HAS(error_text([&] { make_layer("eTransformerDecoderLayer", rep, "{num_heads: 2, attention: rope}"); }),
-             "eTransformerDecoderLayer: " + attention);
+  EXPECT_HAS(
+      error_text([&] { make_layer("eTransformerDecoderLayer", rep, "{num_heads: 2, attention: rope}"); }),
+      "eTransformerDecoderLayer: " + attention);
   EXPECT_HAS(error_text([&] {
                make_layer("eTransformerDecoder", rep, "{num_heads: 2, num_layers: 2, attention: rope}");
              }),
@@ -429,26 +434,34 @@ TEST(TransformerAttention, PositionsToAnMhaLayerAreRefused) {
   const RepPtr rep = parse_rep(group("C4"), "2x regular");
   ETransformerEncoderLayer enc(ETransformerEncoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true));
   ETransformerDecoderLayer dec(ETransformerDecoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true));
-  ETransformerEncoder enc_stack(
-      ETransformerEncoderOptions(ETransformerEncoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true), 2));
-  ETransformerDecoder dec_stack(
-      ETransformerDecoderOptions(ETransformerDecoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true), 2));
+  ETransformerEncoder enc_stack(ETransformerEncoderOptions(
+      ETransformerEncoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true), 2));
+  ETransformerDecoder dec_stack(ETransformerDecoderOptions(
+      ETransformerDecoderLayerOptions(rep, 1).dim_feedforward(8).batch_first(true), 2));
   const at::Tensor x = at::randn({2, 3, rep->size()}), mem = at::randn({2, 4, rep->size()});
   const std::string tail =
-      "given, but the layer's attention is 'mha' (eMultiheadAttention), which has no positions (symm_learning's "
-      "layers drop them silently; eqnn refuses); positions are used by attention 'additive_pos', 'additive_rel' "
+      "given, but the layer's attention is 'mha' (eMultiheadAttention), which has no positions "
+      "(symm_learning's "
+      "layers drop them silently; eqnn refuses); positions are used by attention 'additive_pos', "
+      "'additive_rel' "
       "or 'rope'";
-  EXPECT_HAS(error_text([&] { enc->forward(x, {}, {}, {at::arange(3), {}}); }),
+  EXPECT_HAS(error_text([&] {
+               enc->forward(x, {}, {}, {at::arange(3), {}});
+             }),
              "eTransformerEncoderLayer: src_positions/src_position_mask " + tail);
-  EXPECT_HAS(error_text([&] { enc_stack->forward(x, {}, {}, {{}, at::ones({3}, at::kBool)}); }),
+  EXPECT_HAS(error_text([&] {
+               enc_stack->forward(x, {}, {}, {{}, at::ones({3}, at::kBool)});
+             }),
              "eTransformerEncoder: positions (src_positions/src_position_mask) " + tail);
   DecoderMasks m;
   m.memory_positions.positions = at::arange(4);
-  EXPECT_HAS(error_text([&] { dec->forward(x, mem, m); }),
-             "eTransformerDecoderLayer: tgt_positions/tgt_position_mask/memory_positions/memory_position_mask " +
-                 tail);
-  EXPECT_HAS(error_text([&] { dec_stack->forward(x, mem, m); }),
-             "eTransformerDecoder: tgt_positions/tgt_position_mask/memory_positions/memory_position_mask " + tail);
+  EXPECT_HAS(
+      error_text([&] { dec->forward(x, mem, m); }),
+      "eTransformerDecoderLayer: tgt_positions/tgt_position_mask/memory_positions/memory_position_mask " +
+          tail);
+  EXPECT_HAS(
+      error_text([&] { dec_stack->forward(x, mem, m); }),
+      "eTransformerDecoder: tgt_positions/tgt_position_mask/memory_positions/memory_position_mask " + tail);
   // Without positions, the mha layers run.
   EXPECT_EQ(dec_stack->forward(x, mem).sizes(), x.sizes());
 }
