@@ -112,6 +112,10 @@ py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
   d["norm"] = o.norm();
   d["norm_affine"] = o.norm_affine();
   d["norm_normalize"] = o.norm_normalize();
+  d["attention"] = o.attention();
+  d["max_len"] = o.max_len();
+  d["max_distance"] = o.max_distance();
+  d["rope_base"] = o.rope_base();
   return d;
 }
 py::dict options_dict(const ETransformerDecoderLayerOptions& o) {
@@ -128,6 +132,10 @@ py::dict options_dict(const ETransformerDecoderLayerOptions& o) {
   d["norm"] = o.norm();
   d["norm_affine"] = o.norm_affine();
   d["norm_normalize"] = o.norm_normalize();
+  d["attention"] = o.attention();
+  d["max_len"] = o.max_len();
+  d["max_distance"] = o.max_distance();
+  d["rope_base"] = o.rope_base();
   return d;
 }
 // The stacks: their layer's options, flat (as the YAML keys), with num_layers and final_norm.

@@ -184,19 +184,34 @@ at::Tensor Handle::transformer(const std::vector<at::Tensor>& t) {
     TORCH_CHECK(t.size() == n, "eqnn: ", layer ? layer->name() : kind_, " takes ", n, " tensors, got ",
                 t.size());
   };
+  // Decoders: [tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
+  // tgt_positions, tgt_position_mask, memory_positions, memory_position_mask].
+  auto decoder_masks = [&] {
+    given(10);
+    DecoderMasks m{t[2], t[3], t[4], t[5]};
+    m.tgt_positions = {t[6], t[7]};
+    m.memory_positions = {t[8], t[9]};
+    return m;
+  };
   if (auto* decoder = dynamic_cast<ETransformerDecoderLayerImpl*>(layer.get())) {
-    given(6);
-    return run([&] { return decoder->forward(t[0], t[1], {t[2], t[3], t[4], t[5]}); });
+    const DecoderMasks m = decoder_masks();
+    return run([&] { return decoder->forward(t[0], t[1], m); });
   }
   if (auto* decoder = dynamic_cast<ETransformerDecoderImpl*>(layer.get())) {
-    given(6);
-    return run([&] { return decoder->forward(t[0], t[1], {t[2], t[3], t[4], t[5]}); });
+    const DecoderMasks m = decoder_masks();
+    return run([&] { return decoder->forward(t[0], t[1], m); });
+  }
+  // Encoders: [src, mask, src_key_padding_mask, src_positions, src_position_mask].
+  if (auto* encoder = dynamic_cast<ETransformerEncoderLayerImpl*>(layer.get())) {
+    given(5);
+    return run([&] { return encoder->forward(t[0], t[1], t[2], {t[3], t[4]}); });
   }
   auto* encoder = dynamic_cast<ETransformerEncoderImpl*>(layer.get());
   TORCH_CHECK(encoder != nullptr,
-              "eqnn: not an eTransformerDecoderLayer, eTransformerDecoder or eTransformerEncoder");
-  given(3);
-  return run([&] { return encoder->forward(t[0], t[1], t[2]); });
+              "eqnn: not an eTransformerDecoderLayer, eTransformerDecoder, eTransformerEncoderLayer or "
+              "eTransformerEncoder");
+  given(5);
+  return run([&] { return encoder->forward(t[0], t[1], t[2], {t[3], t[4]}); });
 }
 
 at::Tensor Handle::affine(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& bias) {

@@ -80,9 +80,10 @@ class Handle {
   at::Tensor encoder(const at::Tensor& src, const at::Tensor& src_mask,
                      const at::Tensor& src_key_padding_mask);
 
-  /// The forward with masks of ETransformerDecoderLayer and ETransformerDecoder (tgt, memory, tgt_mask,
-  /// memory_mask, tgt_key_padding_mask, memory_key_padding_mask) and of ETransformerEncoder (src, mask,
-  /// src_key_padding_mask); an undefined tensor is one not given.
+  /// The forward with masks and positions of ETransformerDecoderLayer and ETransformerDecoder (tgt, memory,
+  /// tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, tgt_positions, tgt_position_mask,
+  /// memory_positions, memory_position_mask) and of ETransformerEncoderLayer and ETransformerEncoder (src,
+  /// mask, src_key_padding_mask, src_positions, src_position_mask); an undefined tensor is one not given.
   at::Tensor transformer(const std::vector<at::Tensor>& tensors);
 
   /// EAffine's FiLM forward (scale, bias undefined: not given); its learnable forward with both undefined.

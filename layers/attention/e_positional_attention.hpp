@@ -32,27 +32,12 @@
 #include <torch/arg.h>
 #include <torch/nn/pimpl.h>
 
+#include "attention_call.hpp"
 #include "e_multihead_attention.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
 
 namespace eqnn {
-
-/// The positions of one sequence (query or key): positions (L), (1, L) or (N, L), undefined = arange(L);
-/// mask bool in the same layouts (true = has a position), undefined = every token has one.
-struct SequencePositions {
-  at::Tensor positions;
-  at::Tensor mask;
-};
-
-/// Everything a positional attention call takes besides query, key and value: masks as
-/// EMultiheadAttention::forward, the positions of the query and key sequences, and the weight flags.
-struct AttentionCall {
-  SequencePositions q, k;
-  at::Tensor key_padding_mask, attn_mask;
-  bool need_weights = false;
-  bool average_attn_weights = true;
-};
 
 /// The common C++ entry point of the positional attention layers (for the transformer layers):
 /// attend(query, key, value, call) → (output like query, weights or undefined), layouts as

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "e_multihead_attention.hpp"
+#include "e_positional_attention.hpp"
 #include "eqnn/util/error.hpp"
 
 namespace eqnn {
@@ -60,8 +61,13 @@ void ETransformerDecoderLayerImpl::reset() {
   dropout2 = register_module("dropout2", torch::nn::Dropout(options.dropout()));
   dropout3 = register_module("dropout3", torch::nn::Dropout(options.dropout()));
   activation = register_module("activation", parts.activation("activation"));
-  self_mha_ = as_multihead_attention(kWhat, "self_attn", self_attn);
-  cross_mha_ = as_multihead_attention(kWhat, "multihead_attn", multihead_attn);
+  if (options.attention() == "mha") {
+    self_mha_ = as_multihead_attention(kWhat, "self_attn", self_attn);
+    cross_mha_ = as_multihead_attention(kWhat, "multihead_attn", multihead_attn);
+  } else {
+    self_positional_ = as_positional_attention(kWhat, "self_attn", options.attention(), self_attn);
+    cross_positional_ = as_positional_attention(kWhat, "multihead_attn", options.attention(), multihead_attn);
+  }
 }
 
 at::Tensor ETransformerDecoderLayerImpl::forward(const at::Tensor& x) {
@@ -75,10 +81,19 @@ at::Tensor ETransformerDecoderLayerImpl::forward(const at::Tensor& tgt, const at
                                                  const DecoderMasks& m) {
   check_decoder_inputs(kWhat, options.in_rep(), options.batch_first(), tgt, memory);
   const bool bf = options.batch_first();
+  if (!self_positional_ && (m.tgt_positions.given() || m.memory_positions.given()))
+    refuse_positions(kWhat, "tgt_positions/tgt_position_mask/memory_positions/memory_position_mask");
   auto self_block = [&](const at::Tensor& x) {
+    if (self_positional_)
+      return dropout1->forward(attend_in_layout(*self_positional_, x, x, bf, m.tgt_mask,
+                                                m.tgt_key_padding_mask, m.tgt_positions, m.tgt_positions));
     return dropout1->forward(attend_in_layout(*self_mha_, x, x, bf, m.tgt_mask, m.tgt_key_padding_mask));
   };
   auto cross_block = [&](const at::Tensor& x) {
+    if (cross_positional_)
+      return dropout2->forward(attend_in_layout(*cross_positional_, x, memory, bf, m.memory_mask,
+                                                m.memory_key_padding_mask, m.tgt_positions,
+                                                m.memory_positions));
     return dropout2->forward(
         attend_in_layout(*cross_mha_, x, memory, bf, m.memory_mask, m.memory_key_padding_mask));
   };
@@ -114,7 +129,9 @@ void ETransformerDecoderLayerImpl::pretty_print(std::ostream& os) const {
      << ", activation=" << options.activation() << ", norm_first=" << std::boolalpha << options.norm_first()
      << ", batch_first=" << options.batch_first() << ", norm=" << options.norm() << " (affine "
      << options.norm_affine() << ", normalize " << options.norm_normalize()
-     << "), layer_norm_eps=" << options.layer_norm_eps() << ")";
+     << "), layer_norm_eps=" << options.layer_norm_eps();
+  print_attention_options(os, options);
+  os << ")";
 }
 
 }  // namespace eqnn

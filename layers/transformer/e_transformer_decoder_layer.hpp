@@ -6,7 +6,9 @@
 //                        x = x + dropout3(ff(norm3(x)))
 //   ff(x) = linear2(dropout(activation(linear1(x))))
 // with SA (self_attn) and MHA (multihead_attn: queries from the target, keys and values from the memory)
-// EMultiheadAttention, linear1/linear2 ELinear through `ceil(dim_feedforward / |G|) x regular`, and
+// EMultiheadAttention (or both the positional attention the option attention names: see
+// transformer_common.hpp; the target's positions go to SA's queries and keys and to MHA's queries, the
+// memory's to MHA's keys), linear1/linear2 ELinear through `ceil(dim_feedforward / |G|) x regular`, and
 // norm1–norm3 ELayerNorm or ERMSNorm with the encoder layer's norm options (see
 // e_transformer_encoder_layer.hpp). The memory lives in in_rep as the target does and is never normed.
 // Every part commutes with ρ(g) acting on each token of the target and of the memory, and the masks only
@@ -31,6 +33,7 @@
 namespace eqnn {
 
 class EMultiheadAttentionImpl;
+class PositionalAttentionImpl;
 
 /// Options of ETransformerDecoderLayer; defaults as torch.nn.TransformerDecoderLayer (dim_feedforward 2048,
 /// dropout 0.1, relu, layer_norm_eps 1e-5, batch_first false, norm_first false, bias true); the eqnn
@@ -61,6 +64,18 @@ struct ETransformerDecoderLayerOptions {
   TORCH_ARG(std::string, norm_normalize) = "all";
   /// Where the sub-layers come from, by their registry names (null: the built-in classes).
   TORCH_ARG(RegistryPointer, registry) = nullptr;
+  /// The attention (self_attn and multihead_attn): "mha" (eMultiheadAttention, torch's), "additive_pos"
+  /// (eAdditivePosMultiheadAttention), "additive_rel" (eAdditiveRelMultiheadAttention) or "rope"
+  /// (eRoPEMultiheadAttention); the positional ones take the positions forward is given (see
+  /// transformer_common.hpp).
+  TORCH_ARG(std::string, attention) = "mha";
+  /// additive_pos: the size of the table of absolute positions (positions in [0, max_len)); must be > 0
+  /// there.
+  TORCH_ARG(int64_t, max_len) = 0;
+  /// additive_rel: relative distances are clipped to [-max_distance, max_distance]; must be > 0 there.
+  TORCH_ARG(int64_t, max_distance) = 0;
+  /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
+  TORCH_ARG(double, rope_base) = 10000.0;
 };
 
 /// What is wrong with a set of options (the sub-layers check the rest when they are built).
@@ -70,10 +85,15 @@ std::optional<OptionError> validate(const ETransformerDecoderLayerOptions& optio
 /// (undefined tensor: not given). tgt_mask (T, T) or (batch·num_heads, T, T); memory_mask (T, S) or
 /// (batch·num_heads, T, S); tgt_key_padding_mask (batch, T); memory_key_padding_mask (batch, S); each bool
 /// (true = may not attend) or floating-point (added to the scores). The causal hints are torch's: they say
-/// the mask is causal, and the mask is what is applied.
+/// the mask is causal, and the mask is what is applied. The positions (each positions (T)/(S), (1, ·) or
+/// (batch, ·) and a bool mask; see PositionalAttentionImpl) are used by a positional attention option: the
+/// target's go to self_attn's queries and keys and to multihead_attn's queries, the memory's to
+/// multihead_attn's keys (undefined: arange, every token with a position). Given to a layer whose attention
+/// is "mha" they are refused (ConfigError).
 struct DecoderMasks {
   at::Tensor tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask;
   bool tgt_is_causal = false, memory_is_causal = false;
+  SequencePositions tgt_positions, memory_positions;
 };
 
 /// An equivariant transformer decoder layer.
@@ -83,6 +103,9 @@ struct DecoderMasks {
 ///                                    .dim_feedforward(64).batch_first(true));
 ///   at::Tensor y = dec->forward(tgt, memory);   // tgt (batch, T, 32), memory (batch, S, 32)
 ///   at::Tensor z = dec->forward(tgt, memory, {causal});   // the masks of the stock layer
+///   eqnn::DecoderMasks m;   // with .attention("additive_rel").max_distance(8): positions too
+///   m.tgt_positions.positions = at::arange(10);
+///   m.memory_positions = {memory_positions, memory_position_mask};
 class ETransformerDecoderLayerImpl : public Layer {
  public:
   explicit ETransformerDecoderLayerImpl(ETransformerDecoderLayerOptions options);
@@ -116,7 +139,9 @@ class ETransformerDecoderLayerImpl : public Layer {
  private:
   at::Tensor feed_forward_block(const at::Tensor& x);
 
+  // The attentions as EMultiheadAttention (attention = "mha") or as positional attentions (the others).
   std::shared_ptr<EMultiheadAttentionImpl> self_mha_, cross_mha_;
+  std::shared_ptr<PositionalAttentionImpl> self_positional_, cross_positional_;
   RepPtr hidden_;
 };
 

@@ -12,6 +12,7 @@
 #include "e_activation.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
+#include "e_positional_attention.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/suggest.hpp"
@@ -48,21 +49,26 @@ void ETransformerEncoderLayerImpl::reset() {
   dropout1 = register_module("dropout1", torch::nn::Dropout(options.dropout()));
   dropout2 = register_module("dropout2", torch::nn::Dropout(options.dropout()));
   activation = register_module("activation", parts.activation("activation"));
+  positional_ = options.attention() == "mha"
+                    ? nullptr
+                    : as_positional_attention(kWhat, "self_attn", options.attention(), self_attn);
 }
 
-at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src) { return forward(src, {}, {}); }
+at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src) { return forward(src, {}, {}, {}); }
 
 at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src, const at::Tensor& src_mask,
-                                                 const at::Tensor& src_key_padding_mask) {
+                                                 const at::Tensor& src_key_padding_mask,
+                                                 const SequencePositions& src_positions) {
   const RepPtr& rep = options.in_rep();
   TORCH_CHECK(src.dim() >= 1 && src.size(-1) == rep->size(), kWhat, ": expected input of shape (..., ",
               rep->size(), ") for in_rep ", rep->describe(), ", got ", src.sizes());
+  if (!positional_ && src_positions.given()) refuse_positions(kWhat, "src_positions/src_position_mask");
   at::Tensor x = src;
   if (options.norm_first()) {
-    x = x + self_attention_block(norm1->forward(x), src_mask, src_key_padding_mask);
+    x = x + self_attention_block(norm1->forward(x), src_mask, src_key_padding_mask, src_positions);
     x = x + feed_forward_block(norm2->forward(x));
   } else {
-    x = norm1->forward(x + self_attention_block(x, src_mask, src_key_padding_mask));
+    x = norm1->forward(x + self_attention_block(x, src_mask, src_key_padding_mask, src_positions));
     x = norm2->forward(x + feed_forward_block(x));
   }
   return x;
@@ -71,7 +77,20 @@ at::Tensor ETransformerEncoderLayerImpl::forward(const at::Tensor& src, const at
 // eqnn::Layer::forward is batch-first; with batch_first = false a 3-D input is (seq, batch, D). Only
 // attention mixes tokens, so only it needs the transposition.
 at::Tensor ETransformerEncoderLayerImpl::self_attention_block(const at::Tensor& x, const at::Tensor& src_mask,
-                                                              const at::Tensor& src_key_padding_mask) {
+                                                              const at::Tensor& src_key_padding_mask,
+                                                              const SequencePositions& src_positions) {
+  if (positional_) {
+    TORCH_CHECK(x.dim() == 2 || x.dim() == 3, kWhat, ": the input must be ",
+                options.batch_first() ? "(batch, seq, D)" : "(seq, batch, D)", " or (batch, D), got ",
+                x.sizes());
+    // (batch, D) is a batch of single tokens: (batch, 1, D), batch-first.
+    if (x.dim() == 2)
+      return dropout1->forward(attend_in_layout(*positional_, x.unsqueeze(1), x.unsqueeze(1), true, src_mask,
+                                                src_key_padding_mask, src_positions, src_positions)
+                                   .squeeze(1));
+    return dropout1->forward(attend_in_layout(*positional_, x, x, options.batch_first(), src_mask,
+                                              src_key_padding_mask, src_positions, src_positions));
+  }
   if (!src_mask.defined() && !src_key_padding_mask.defined()) {
     if (options.batch_first() || x.dim() != 3) return dropout1->forward(self_attn->forward(x));
     return dropout1->forward(self_attn->forward(x.transpose(0, 1)).transpose(0, 1));
@@ -110,7 +129,9 @@ void ETransformerEncoderLayerImpl::pretty_print(std::ostream& os) const {
      << ", activation=" << options.activation() << ", norm_first=" << std::boolalpha << options.norm_first()
      << ", batch_first=" << options.batch_first() << ", norm=" << options.norm() << " (affine "
      << options.norm_affine() << ", normalize " << options.norm_normalize()
-     << "), layer_norm_eps=" << options.layer_norm_eps() << ")";
+     << "), layer_norm_eps=" << options.layer_norm_eps();
+  print_attention_options(os, options);
+  os << ")";
 }
 
 }  // namespace eqnn

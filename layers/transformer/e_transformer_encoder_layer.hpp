@@ -3,7 +3,8 @@
 //   post-norm (default): x = norm1(x + dropout1(self_attn(x)));  x = norm2(x + dropout2(ff(x)))
 //   pre-norm:            x = x + dropout1(self_attn(norm1(x)));  x = x + dropout2(ff(norm2(x)))
 //   ff(x) = linear2(dropout(activation(linear1(x))))
-// with self_attn an EMultiheadAttention, linear1/linear2 ELinear through a hidden `k x regular`
+// with self_attn an EMultiheadAttention (or, with the option attention, a positional attention: see
+// transformer_common.hpp), linear1/linear2 ELinear through a hidden `k x regular`
 // representation (k = ceil(dim_feedforward / |G|), so the hidden size is rounded up to whole regular copies
 // and a pointwise activation is equivariant there), and norm1/norm2 ELayerNorm (option norm = "layer_norm",
 // torch's) or ERMSNorm (norm = "rms_norm", symm_learning's default), each with eps = layer_norm_eps and the
@@ -62,6 +63,18 @@ struct ETransformerEncoderLayerOptions {
   TORCH_ARG(std::string, norm_normalize) = "all";
   /// Where the sub-layers come from, by their registry names (null: the built-in classes).
   TORCH_ARG(RegistryPointer, registry) = nullptr;
+  /// The attention (self_attn): "mha" (eMultiheadAttention, torch's), "additive_pos"
+  /// (eAdditivePosMultiheadAttention), "additive_rel" (eAdditiveRelMultiheadAttention) or "rope"
+  /// (eRoPEMultiheadAttention); the positional ones take the positions forward is given (see
+  /// transformer_common.hpp).
+  TORCH_ARG(std::string, attention) = "mha";
+  /// additive_pos: the size of the table of absolute positions (positions in [0, max_len)); must be > 0
+  /// there.
+  TORCH_ARG(int64_t, max_len) = 0;
+  /// additive_rel: relative distances are clipped to [-max_distance, max_distance]; must be > 0 there.
+  TORCH_ARG(int64_t, max_distance) = 0;
+  /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
+  TORCH_ARG(double, rope_base) = 10000.0;
 };
 
 /// The YAML layer's batch_first when the model file does not give it: an eqnn Model feeds every layer
@@ -81,6 +94,8 @@ std::optional<OptionError> validate(const ETransformerEncoderLayerOptions& optio
 ///       2).dim_feedforward(64).batch_first(true));
 ///   at::Tensor y = enc(at::randn({5, 10, 32}));   // (batch 5, seq 10, 32)
 ///   at::Tensor z = enc(x, causal_mask, key_padding_mask);   // the masks of the stock layer
+///   // With .attention("rope") (or additive_pos/additive_rel), positions for self_attn's queries and keys:
+///   at::Tensor w = enc(x, {}, {}, {positions});   // positions (10) or (5, 10)
 class ETransformerEncoderLayerImpl : public Layer {
  public:
   explicit ETransformerEncoderLayerImpl(ETransformerEncoderLayerOptions options);
@@ -98,8 +113,14 @@ class ETransformerEncoderLayerImpl : public Layer {
   /// which tokens attend to which, so the layer stays exactly equivariant. A 2-D src is a batch of single
   /// tokens here too (seq = 1). Needs self_attn to be an EMultiheadAttention (a registry may supply another
   /// layer; masks for it are refused by name).
+  ///
+  /// src_positions (positions (seq), (1, seq) or (batch, seq), and their bool mask; see
+  /// PositionalAttentionImpl) go to self_attn's queries and keys when options.attention is a positional one
+  /// (undefined: arange(seq), every token with a position); given to a layer whose attention is "mha" they
+  /// are refused (ConfigError).
   at::Tensor forward(const at::Tensor& src, const at::Tensor& src_mask,
-                     const at::Tensor& src_key_padding_mask = {});
+                     const at::Tensor& src_key_padding_mask = {},
+                     const SequencePositions& src_positions = {});
   RepPtr in_rep() const override { return options.in_rep(); }
   RepPtr out_rep() const override { return options.in_rep(); }
   /// The hidden representation of the feed-forward block (k x regular).
@@ -122,10 +143,13 @@ class ETransformerEncoderLayerImpl : public Layer {
 
  private:
   at::Tensor self_attention_block(const at::Tensor& x, const at::Tensor& src_mask,
-                                  const at::Tensor& src_key_padding_mask);
+                                  const at::Tensor& src_key_padding_mask,
+                                  const SequencePositions& src_positions);
   at::Tensor feed_forward_block(const at::Tensor& x);
 
   RepPtr hidden_;
+  /// self_attn as a positional attention (null with attention = "mha").
+  std::shared_ptr<PositionalAttentionImpl> positional_;
 };
 
 /// The module holder (TORCH_MODULE's, plus a call operator: forward is overloaded — the Layer one and the
@@ -137,8 +161,9 @@ class ETransformerEncoderLayer : public torch::nn::ModuleHolder<ETransformerEnco
   using torch::nn::ModuleHolder<ETransformerEncoderLayerImpl>::ModuleHolder;
   using Impl = ETransformerEncoderLayerImpl;
   at::Tensor operator()(const at::Tensor& src, const at::Tensor& src_mask = {},
-                        const at::Tensor& src_key_padding_mask = {}) {
-    return get()->forward(src, src_mask, src_key_padding_mask);
+                        const at::Tensor& src_key_padding_mask = {},
+                        const SequencePositions& src_positions = {}) {
+    return get()->forward(src, src_mask, src_key_padding_mask, src_positions);
   }
 };
 

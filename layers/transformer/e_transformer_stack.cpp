@@ -75,9 +75,12 @@ at::Tensor ETransformerEncoderImpl::forward(const at::Tensor& src) {
 }
 
 at::Tensor ETransformerEncoderImpl::forward(const at::Tensor& src, const at::Tensor& mask,
-                                            const at::Tensor& src_key_padding_mask) {
+                                            const at::Tensor& src_key_padding_mask,
+                                            const SequencePositions& positions) {
+  if (positions.given() && options.encoder_layer().attention() == "mha")
+    refuse_positions(kEncoder, "positions (src_positions/src_position_mask)");
   at::Tensor x = src;
-  for (const auto& layer : layers_) x = layer->forward(x, mask, src_key_padding_mask);
+  for (const auto& layer : layers_) x = layer->forward(x, mask, src_key_padding_mask, positions);
   return norm ? norm->forward(x) : x;
 }
 
@@ -127,6 +130,8 @@ at::Tensor ETransformerDecoderImpl::forward(const at::Tensor& tgt, const at::Ten
                                             const DecoderMasks& masks) {
   const ETransformerDecoderLayerOptions& o = options.decoder_layer();
   check_decoder_inputs(kDecoder, o.in_rep(), o.batch_first(), tgt, memory);
+  if ((masks.tgt_positions.given() || masks.memory_positions.given()) && o.attention() == "mha")
+    refuse_positions(kDecoder, "tgt_positions/tgt_position_mask/memory_positions/memory_position_mask");
   at::Tensor x = tgt;
   for (const auto& layer : layers_) x = layer->forward(x, memory, masks);
   return norm ? norm->forward(x) : x;

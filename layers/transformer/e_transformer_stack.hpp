@@ -2,7 +2,8 @@
 // layers. `num_layers` layers with the same options, each initialised independently (children `layers.i`),
 // applied in turn with the same masks (and, for the decoder, the same memory), then an optional final norm
 // (child `norm`): none, ELayerNorm or ERMSNorm over in_rep with the layers' eps, norm_affine and
-// norm_normalize. A composition of equivariant maps, so exactly equivariant.
+// norm_normalize. The layers' attention option decides the positions forward takes (each layer gets the same
+// ones). A composition of equivariant maps, so exactly equivariant.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +57,10 @@ class ETransformerEncoderImpl : public Layer {
   explicit ETransformerEncoderImpl(ETransformerEncoderOptions options);
   void reset();
 
-  /// As torch::nn::TransformerEncoder::forward (the masks of ETransformerEncoderLayer::forward).
+  /// As torch::nn::TransformerEncoder::forward (the masks of ETransformerEncoderLayer::forward), with the
+  /// positions every layer's positional attention takes (see ETransformerEncoderLayerImpl::forward).
   at::Tensor forward(const at::Tensor& src, const at::Tensor& mask,
-                     const at::Tensor& src_key_padding_mask = {});
+                     const at::Tensor& src_key_padding_mask = {}, const SequencePositions& positions = {});
   /// Layer interface: the layers' own forward(x) in turn (no masks), then the norm.
   at::Tensor forward(const at::Tensor& src) override;
   RepPtr in_rep() const override { return options.encoder_layer().in_rep(); }
@@ -87,7 +89,8 @@ class ETransformerDecoderImpl : public Layer {
   explicit ETransformerDecoderImpl(ETransformerDecoderOptions options);
   void reset();
 
-  /// As torch::nn::TransformerDecoder::forward (the masks of ETransformerDecoderLayer::forward).
+  /// As torch::nn::TransformerDecoder::forward (the masks and positions of
+  /// ETransformerDecoderLayer::forward).
   at::Tensor forward(const at::Tensor& tgt, const at::Tensor& memory, const DecoderMasks& masks = {});
   /// Layer interface: refused with a ConfigError naming forward(tgt, memory, masks).
   at::Tensor forward(const at::Tensor& x) override;

@@ -11,6 +11,7 @@
 #include "e_activation.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
+#include "e_positional_attention.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/util/error.hpp"
@@ -39,6 +40,11 @@ LayerPtr built_in_activation(const std::string& layer, const RepPtr& rep) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& transformer_attention_kinds() {
+  static const std::vector<std::string> kinds = {"mha", "additive_pos", "additive_rel", "rope"};
+  return kinds;
+}
 
 std::string transformer_activation_layer(const std::string& activation) {
   for (const auto& [name, layer] : stock_activations())
@@ -86,6 +92,27 @@ std::optional<OptionError> validate(const TransformerParts& o) {
                                         "the statistic over all features, the default, or per irreducible "
                                         "copy as symm_learning's eLayerNorm"))
     return e;
+  if (auto e = check_transformer_choice(
+          what, "attention", o.attention, transformer_attention_kinds(),
+          "eMultiheadAttention, the default; eAdditivePosMultiheadAttention (max_len), "
+          "eAdditiveRelMultiheadAttention (max_distance) or eRoPEMultiheadAttention (rope_base)"))
+    return e;
+  for (const auto& [key, value] : {std::pair<const char*, int64_t>{"max_len", o.max_len},
+                                   std::pair<const char*, int64_t>{"max_distance", o.max_distance}})
+    if (value < 0)
+      return OptionError{key, fmt::format("{}: '{}' must be >= 0 (0: not used), found {}", what, key, value)};
+  if (o.attention == "additive_pos" && o.max_len == 0)
+    return OptionError{"max_len",
+                       fmt::format("{}: attention 'additive_pos' needs 'max_len' > 0 (the size of its "
+                                   "table of absolute positions: positions lie in [0, max_len)), "
+                                   "found 0",
+                                   what)};
+  if (o.attention == "additive_rel" && o.max_distance == 0)
+    return OptionError{
+        "max_distance",
+        fmt::format("{}: attention 'additive_rel' needs 'max_distance' > 0 (relative distances "
+                    "are clipped to [-max_distance, max_distance]), found 0",
+                    what)};
   return std::nullopt;
 }
 
@@ -134,12 +161,40 @@ LayerPtr TransformerSubLayers::attention(const char* name) const {
   kwargs["dropout"] = o.dropout;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
-  LayerPtr layer = sub("eMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
-    return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(o.rep, o.num_heads)
-                                                         .dropout(o.dropout)
-                                                         .bias(o.bias)
-                                                         .init_scheme(o.init_scheme));
-  });
+  LayerPtr layer;
+  if (o.attention == "mha") {
+    layer = sub("eMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
+      return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(o.rep, o.num_heads)
+                                                           .dropout(o.dropout)
+                                                           .bias(o.bias)
+                                                           .init_scheme(o.init_scheme));
+    });
+  } else {
+    // The positional attentions, batch-first (their own default; the calling layer transposes to it).
+    kwargs["batch_first"] = true;
+    auto common = [&](auto options) {
+      return options.dropout(o.dropout).bias(o.bias).batch_first(true).init_scheme(o.init_scheme);
+    };
+    if (o.attention == "additive_pos") {
+      kwargs["max_len"] = o.max_len;
+      layer = sub("eAdditivePosMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
+        return std::make_shared<EAdditivePosMultiheadAttentionImpl>(
+            common(EAdditivePosMultiheadAttentionOptions(o.rep, o.num_heads, o.max_len)));
+      });
+    } else if (o.attention == "additive_rel") {
+      kwargs["max_distance"] = o.max_distance;
+      layer = sub("eAdditiveRelMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
+        return std::make_shared<EAdditiveRelMultiheadAttentionImpl>(
+            common(EAdditiveRelMultiheadAttentionOptions(o.rep, o.num_heads, o.max_distance)));
+      });
+    } else {
+      kwargs["rope_base"] = o.rope_base;
+      layer = sub("eRoPEMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
+        return std::make_shared<ERoPEMultiheadAttentionImpl>(
+            common(ERoPEMultiheadAttentionOptions(o.rep, o.num_heads)).rope_base(o.rope_base));
+      });
+    }
+  }
   check(*layer, name, o.rep, o.rep);
   return layer;
 }
@@ -221,6 +276,42 @@ at::Tensor attend_in_layout(EMultiheadAttentionImpl& attention, const at::Tensor
   at::Tensor y =
       std::get<0>(attention.forward(q, kv, kv, key_padding_mask, /*need_weights=*/false, attn_mask));
   return same ? y : y.transpose(0, 1);
+}
+
+std::shared_ptr<PositionalAttentionImpl> as_positional_attention(const char* what, const char* role,
+                                                                 const std::string& kind,
+                                                                 const LayerPtr& layer) {
+  auto positional = std::dynamic_pointer_cast<PositionalAttentionImpl>(layer);
+  if (!positional)
+    throw ConfigError(
+        fmt::format("{}: with attention '{}' {} must be a positional attention (it is called with "
+                    "the positions of the query and key sequences); the registry supplied {}",
+                    what, kind, role, layer->name()));
+  return positional;
+}
+
+at::Tensor attend_in_layout(PositionalAttentionImpl& attention, const at::Tensor& query,
+                            const at::Tensor& key_value, bool batch_first, const at::Tensor& attn_mask,
+                            const at::Tensor& key_padding_mask, const SequencePositions& q_positions,
+                            const SequencePositions& k_positions) {
+  const bool same = attention.attn->options.batch_first() == batch_first;
+  const at::Tensor q = same ? query : query.transpose(0, 1);
+  const at::Tensor kv = key_value.is_same(query) ? q : same ? key_value : key_value.transpose(0, 1);
+  AttentionCall call;
+  call.q = q_positions;
+  call.k = k_positions;
+  call.attn_mask = attn_mask;
+  call.key_padding_mask = key_padding_mask;
+  at::Tensor y = std::get<0>(attention.attend(q, kv, kv, call));
+  return same ? y : y.transpose(0, 1);
+}
+
+void refuse_positions(const char* what, const char* names) {
+  throw ConfigError(fmt::format(
+      "{}: {} given, but the layer's attention is 'mha' (eMultiheadAttention), which has no positions "
+      "(symm_learning's layers drop them silently; eqnn refuses); positions are used by attention "
+      "'additive_pos', 'additive_rel' or 'rope' (with max_len, max_distance, rope_base)",
+      what, names));
 }
 
 }  // namespace eqnn

@@ -1,17 +1,26 @@
 // What the transformer layers and stacks share: the option fields every transformer layer has (checked
 // once, by validate(TransformerParts)), the sub-layers built from them (from a registry by name, or the
-// built-in classes), and attention with torch's masks in either sequence layout.
+// built-in classes), and attention with torch's masks (and, for the positional attentions, positions) in
+// either sequence layout.
+//
+// The attention option: "mha" (eMultiheadAttention, torch's), "additive_pos" (eAdditivePosMultiheadAttention:
+// a learned invariant embedding of absolute positions added to q and k; needs max_len > 0), "additive_rel"
+// (eAdditiveRelMultiheadAttention: a learned scalar bias per clipped relative distance; needs max_distance >
+// 0) or "rope" (eRoPEMultiheadAttention: q and k rotated by position; rope_base). The positional ones are
+// called through PositionalAttentionImpl::attend with the positions of the query and key sequences.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 
+#include "attention_call.hpp"
 #include "e_linear.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
@@ -19,9 +28,13 @@
 namespace eqnn {
 
 class EMultiheadAttentionImpl;
+class PositionalAttentionImpl;
 
 /// The registry name of the activation layer `activation` names ("relu" or "eReLU" → "eReLU"), or empty.
 std::string transformer_activation_layer(const std::string& activation);
+
+/// The names the option `attention` takes: mha, additive_pos, additive_rel, rope.
+const std::vector<std::string>& transformer_attention_kinds();
 
 /// The fields of a transformer layer's options that decide its sub-layers (ETransformerEncoderLayerOptions
 /// and ETransformerDecoderLayerOptions hold the same; transformer_parts() reads them), and the layer's name
@@ -37,6 +50,10 @@ struct TransformerParts {
   bool bias;
   std::string init_scheme, norm, norm_affine, norm_normalize;
   RegistryPointer registry;
+  /// The attention kind (see the file comment) and its own options.
+  std::string attention;
+  int64_t max_len, max_distance;
+  double rope_base;
 };
 
 template <typename LayerOptions>
@@ -53,7 +70,11 @@ TransformerParts transformer_parts(const char* what, const LayerOptions& o) {
           o.norm(),
           o.norm_affine(),
           o.norm_normalize(),
-          o.registry()};
+          o.registry(),
+          o.attention(),
+          o.max_len(),
+          o.max_distance(),
+          o.rope_base()};
 }
 
 /// What is wrong with the shared fields (the sub-layers check the rest when they are built).
@@ -75,7 +96,8 @@ class TransformerSubLayers {
   explicit TransformerSubLayers(TransformerParts parts);
   /// The hidden representation of the feed-forward block: ceil(dim_feedforward / |G|) x regular.
   const RepPtr& hidden() const { return hidden_; }
-  /// Each named as the calling layer registers it (for the messages).
+  /// Each named as the calling layer registers it (for the messages). attention() is the kind
+  /// parts.attention names: eMultiheadAttention, or a positional attention (batch-first).
   LayerPtr attention(const char* name) const;
   LayerPtr linear1(const char* name) const;  // rep -> hidden
   LayerPtr linear2(const char* name) const;  // hidden -> rep
@@ -96,10 +118,38 @@ class TransformerSubLayers {
 std::shared_ptr<EMultiheadAttentionImpl> as_multihead_attention(const char* what, const char* role,
                                                                 const LayerPtr& layer);
 
+/// The attention sub-layer as a positional attention (for attention = additive_pos, additive_rel, rope), or a
+/// ConfigError naming `role` and what the registry supplied.
+std::shared_ptr<PositionalAttentionImpl> as_positional_attention(const char* what, const char* role,
+                                                                 const std::string& kind,
+                                                                 const LayerPtr& layer);
+
 /// attention(query, key_value) with torch's masks, query and key_value in the calling layer's layout:
 /// (batch, seq, D) with batch_first, else (seq, batch, D). Returns the output in the same layout.
 at::Tensor attend_in_layout(EMultiheadAttentionImpl& attention, const at::Tensor& query,
                             const at::Tensor& key_value, bool batch_first, const at::Tensor& attn_mask,
                             const at::Tensor& key_padding_mask);
+
+/// The same through a positional attention's attend(): q_positions for the query sequence, k_positions for
+/// the key sequence (both in the (batch, seq) layout the positional attention documents).
+at::Tensor attend_in_layout(PositionalAttentionImpl& attention, const at::Tensor& query,
+                            const at::Tensor& key_value, bool batch_first, const at::Tensor& attn_mask,
+                            const at::Tensor& key_padding_mask, const SequencePositions& q_positions,
+                            const SequencePositions& k_positions);
+
+/// Refuses positions given to a layer whose attention (eMultiheadAttention) has none: a ConfigError naming
+/// `what`, the arguments (`names`) and the attention options that use positions. symm_learning's layers
+/// drop them silently.
+void refuse_positions(const char* what, const char* names);
+
+/// ", attention=rope (rope_base 10000)" and the like for a layer's pretty_print; nothing for "mha".
+template <typename LayerOptions>
+void print_attention_options(std::ostream& os, const LayerOptions& o) {
+  if (o.attention() == "mha") return;
+  os << ", attention=" << o.attention();
+  if (o.attention() == "additive_pos") os << " (max_len " << o.max_len() << ")";
+  if (o.attention() == "additive_rel") os << " (max_distance " << o.max_distance() << ")";
+  if (o.attention() == "rope") os << " (rope_base " << o.rope_base() << ")";
+}
 
 }  // namespace eqnn

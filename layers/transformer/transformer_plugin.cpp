@@ -1,7 +1,8 @@
 // Plugin entry point: registers "eTransformerEncoderLayer", "eTransformerDecoderLayer", "eTransformerEncoder"
 // and "eTransformerDecoder". The layers take the keyword arguments num_heads (required), dim_feedforward,
 // dropout, activation, norm_first, batch_first, layer_norm_eps, bias, init_scheme, norm, norm_affine,
-// norm_normalize (see e_transformer_encoder_layer.hpp); the stacks the same, flat, plus num_layers
+// norm_normalize, attention (mha, additive_pos, additive_rel, rope), max_len, max_distance, rope_base (see
+// e_transformer_encoder_layer.hpp and transformer_common.hpp); the stacks the same, flat, plus num_layers
 // (required) and final_norm (see e_transformer_stack.hpp). Their sub-layers come from the same registry by
 // name, so a research plugin can replace any of them. Unlike the C++ options, batch_first defaults to true
 // here (eqnn::kModelBatchFirst): an eqnn model is batch-first.
@@ -21,9 +22,10 @@ namespace y = eqnn::yaml;
 
 const std::vector<std::string>& layer_keys() {
   static const std::vector<std::string> keys = {
-      "num_heads",   "dim_feedforward", "dropout", "activation",  "norm_first",
-      "batch_first", "layer_norm_eps",  "bias",    "init_scheme", "norm",
-      "norm_affine", "norm_normalize"};
+      "num_heads",   "dim_feedforward", "dropout",   "activation",  "norm_first",
+      "batch_first", "layer_norm_eps",  "bias",      "init_scheme", "norm",
+      "norm_affine", "norm_normalize",  "attention", "max_len",     "max_distance",
+      "rope_base"};
   return keys;
 }
 
@@ -48,6 +50,10 @@ LayerOptions layer_options(const eqnn::LayerArgs& args, const char* what) {
       .norm(y::get_string(kw, "norm", options.norm()))
       .norm_affine(y::get_string(kw, "norm_affine", options.norm_affine()))
       .norm_normalize(y::get_string(kw, "norm_normalize", options.norm_normalize()))
+      .attention(y::get_string(kw, "attention", options.attention()))
+      .max_len(y::get_int(kw, "max_len", options.max_len()))
+      .max_distance(y::get_int(kw, "max_distance", options.max_distance()))
+      .rope_base(y::get_double(kw, "rope_base", options.rope_base()))
       .registry(args.registry);
   return options;
 }

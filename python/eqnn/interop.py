@@ -53,19 +53,14 @@ Converted (module → eqnn module; docs/tutorials/porting.md has the table and e
   ELinear(in_rep, out_rep) from its current weight (refused if that weight is no longer equivariant).
 - eMultivariateNormal → EMultivariateNormal: same mean; eqnn's covariance Q diag(σ²) Qᵀ, of which
   symm_learning's diagonal (Q∘Q)σ² is the diagonal only (equal where that matrix is diagonal).
-- eTransformerEncoderLayer → ETransformerEncoderLayer(batch_first=True, norm_affine="per_copy"; norm rms_norm
-  or layer_norm with normalize per_copy, as the norm converters): every sub-module by its converter above (the
-  hidden reg^h in eqnn's element order, as the attention's), then copied into eqnn's layer and checked.
-  Activation ReLU/GELU (exact)/SiLU/Tanh by name; refused: another activation, a self_attn that is not an
-  eMultiheadAttention on in_rep, attention biases unlike the linear maps'. eqnn's attention drops with the
-  layer's dropout (torch's layer): a different self_attn.dropout warns (eval mode is the same function).
+- eTransformerEncoderLayer/eTransformerDecoderLayer and the TransformerEncoder/TransformerDecoder stacks: see
+  eqnn._interop_transformer (the attention option from the attention's type: mha, additive_pos, additive_rel).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
-import warnings
 from collections import OrderedDict
 from typing import Callable
 
@@ -691,7 +686,7 @@ def _normal(module, path):
     return enn.EMultivariateNormal(rep_from_escnn(module.out_rep))
 
 
-# ---- eTransformerEncoderLayer: its sub-modules by the converters above, copied into eqnn's layer ----
+# ---- the transformer layers' activation (eqnn._interop_transformer converts the layers) ----
 
 _ACTIVATIONS = {torch.nn.ReLU: "relu", torch.nn.GELU: "gelu", torch.nn.SiLU: "silu", torch.nn.Tanh: "tanh"}
 
@@ -706,97 +701,6 @@ def _transformer_activation(act, path: str) -> str:
         raise ValueError(f"{where}: GELU(approximate={act.approximate!r}) is not eqnn's transformer activation, which "
                          "is the exact GELU (approximate='none')")
     return name
-
-
-def _transformer(module, path):
-    import symm_learning.nn as sln
-
-    like = _like(module)
-    at = lambda name: _join(path, name)  # noqa: E731
-    attn = module.self_attn
-    if _own_type(attn) is not sln.eMultiheadAttention:
-        raise TypeError(f"{_where(at('self_attn'))}: {_type_name(_own_type(attn))} is not supported as the "
-                        "self-attention of eTransformerEncoderLayer (eqnn's layer builds an eMultiheadAttention; "
-                        "positional attention is not in eqnn yet)")
-    norm_types = {sln.eRMSNorm: ("rms_norm", "all"), sln.eLayerNorm: ("layer_norm", "per_copy")}
-    kinds = {norm_types.get(_own_type(module.norm1)), norm_types.get(_own_type(module.norm2))}
-    if len(kinds) != 1 or None in kinds:  # pragma: no cover - symm_learning builds both of one kind
-        raise TypeError(f"{_where(path)}: norm1/norm2 must both be eRMSNorm or both eLayerNorm, got "
-                        f"{_type_name(_own_type(module.norm1))} and {_type_name(_own_type(module.norm2))}")
-    (norm, normalize), = kinds
-    if module.norm1.eps != module.norm2.eps:  # pragma: no cover - symm_learning gives both layer_norm_eps
-        raise ValueError(f"{_where(path)}: norm1 and norm2 have different eps ({module.norm1.eps}, "
-                         f"{module.norm2.eps}); eqnn's layer has one layer_norm_eps")
-    activation = _transformer_activation(module.activation, path)
-    p = module.dropout.p
-    if module.dropout1.p != p or module.dropout2.p != p:  # pragma: no cover - symm_learning gives all three `dropout`
-        raise ValueError(f"{_where(path)}: dropout rates differ (dropout {p}, dropout1 {module.dropout1.p}, dropout2 "
-                         f"{module.dropout2.p}); eqnn's layer has one dropout")
-    if attn.dropout != p:
-        warnings.warn(f"{_where(path)}: self_attn's dropout {attn.dropout} is not the layer's dropout {p}; the "
-                      f"converted layer drops attention weights with {p}, as torch.nn.TransformerEncoderLayer (the "
-                      "same function in eval mode, a different random one in training)", stacklevel=2)
-    bias = module.linear1.bias is not None
-    biases = {"linear1": bias, "linear2": module.linear2.bias is not None,
-              "self_attn": attn.in_proj_bias is not None}
-    if len(set(biases.values())) != 1:
-        raise ValueError(f"{_where(path)}: bias differs between sub-modules "
-                         f"({', '.join(f'{k} {v}' for k, v in biases.items())}); eqnn's layer has one bias option")
-    # The sub-modules by their own converters (each checked against symm_learning's dense tensors).
-    parts = {"self_attn": _attention(attn, at("self_attn")),
-             "norm1": _convert(module.norm1, at("norm1")), "norm2": _convert(module.norm2, at("norm2"))}
-    in_rep = rep_from_escnn(module.in_rep)
-    attn_rep = rep_from_escnn(attn.in_rep)
-    if attn_rep.size != in_rep.size or not torch.allclose(attn_rep.matrices(), in_rep.matrices(), rtol=0, atol=1e-10):
-        raise ValueError(f"{_where(at('self_attn'))}: its in_rep {attn.in_rep.name} is not the layer's in_rep "
-                         f"{module.in_rep.name} (symm_learning does not check it); the layer is not equivariant")
-    G = module.in_rep.group
-    n = G.order()
-    h = module.linear1.out_rep.size // n
-    _, E, _ = _group_entry(G)
-    hidden_escnn = rep_from_escnn(module.linear1.out_rep)
-    if (module.linear1.out_rep.size != h * n or module.linear2.in_rep.size != h * n or not torch.allclose(
-            hidden_escnn.matrices(), rep(E, f"{h}x permutation(points)").matrices(), rtol=0, atol=1e-10)):
-        raise ValueError(f"{_where(path)}: the feed-forward's hidden rep {module.linear1.out_rep.name} is not escnn's "
-                         f"reg^{h}; eqnn's layer has {h}x regular there")
-    # The hidden reg^h in eqnn's regular basis: linear1 ← blockdiag(P)·W1, linear2 ← W2·blockdiag(Pᵀ) (the pointwise
-    # activation commutes with the permutation).
-    Ph = torch.block_diag(*[_escnn_to_eqnn_regular(G)] * h)
-    hidden = rep(E, f"{h}x regular")
-    l1, l2 = module.linear1, module.linear2
-    W1, W2 = l1.weight.detach().to(torch.float64).cpu(), l2.weight.detach().to(torch.float64).cpu()
-    parts["linear1"] = _dense_linear(in_rep, hidden, (Ph @ W1).to(like["dtype"]),
-                                     None if l1.bias is None else (Ph @ l1.bias.detach().to(torch.float64).cpu()).to(
-                                         like["dtype"]), like, at("linear1"))
-    parts["linear2"] = _dense_linear(hidden, in_rep, (W2 @ Ph.T).to(like["dtype"]), l2.bias, like, at("linear2"))
-    out = enn.ETransformerEncoderLayer(
-        in_rep, attn.num_heads, dim_feedforward=h * n, dropout=p, activation=activation,
-        layer_norm_eps=module.norm1.eps, batch_first=True, norm_first=module.norm_first, bias=bias, norm=norm,
-        norm_affine="per_copy", norm_normalize=normalize, dtype=torch.float64)
-    params = dict(out.named_parameters())
-    given = [f"{name}.{sub}" for name, part in parts.items() for sub, _ in part.named_parameters()]
-    if sorted(given) != sorted(params):  # pragma: no cover - a converter bug
-        raise RuntimeError(f"{_where(path)}: internal error, eqnn's layer has the parameters {sorted(params)}, the "
-                           f"converted sub-modules {sorted(given)}")
-    with torch.no_grad():
-        for name, part in parts.items():
-            for sub, value in part.named_parameters():
-                target = params.get(f"{name}.{sub}")
-                if target is None or target.shape != value.shape:  # pragma: no cover - a converter bug
-                    raise RuntimeError(f"{_where(at(name))}: internal error, eqnn's layer has no parameter {sub} of "
-                                       f"shape {tuple(value.shape)}")
-                target.copy_(value.detach().to(torch.float64))
-                target.requires_grad_(value.requires_grad)
-    # The effective tensors of eqnn's sub-layers are those of the converted parts: same bases, same values.
-    records = {name: (fp, t) for name, fp, t in out._eqnn_ready().basis_records()}
-    for name, part in parts.items():
-        for sub, fp, t in part._eqnn_ready().basis_records():
-            have = records.get(f"{name}.{sub}")
-            if have is None or have[0] != fp or not _rel_err(have[1].to(torch.float64),
-                                                             t.to(torch.float64)) <= _tolerance(like["dtype"]):
-                raise RuntimeError(  # pragma: no cover - a converter bug
-                    f"{_where(at(name))}: internal error, {sub} differs from the converted sub-module")
-    return out.to(**like)
 
 
 _REGISTERED = False
@@ -827,7 +731,6 @@ def _register_symm_learning() -> None:
     converter(sln.eConvTranspose1d)(_conv_transpose)
     converter(sln.Change2DisentangledBasis)(_isotypic)
     converter(sln.eMultivariateNormal)(_normal)
-    converter(sln.eTransformerEncoderLayer)(_transformer)
     for name in _CONVERTER_MODULES:
         importlib.import_module(f"eqnn._interop_{name}").register()
     _REGISTERED = True

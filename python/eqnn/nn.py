@@ -1512,9 +1512,15 @@ class ETransformerEncoderLayer(Layer):
             copy), as ELayerNorm's ``affine`` (default {norm_affine!r}).
         norm_normalize: the norms' statistic, ``"all"`` (torch's) or ``"per_copy"`` (symm_learning's
             eLayerNorm), as ELayerNorm's ``normalize`` (default {norm_normalize!r}).
+        attention: the self-attention: ``"mha"`` (EMultiheadAttention), ``"additive_pos"``
+            (EAdditivePosMultiheadAttention), ``"additive_rel"`` (EAdditiveRelMultiheadAttention) or ``"rope"``
+            (ERoPEMultiheadAttention) (default {attention!r}); the positional ones take forward's positions.
+        max_len: additive_pos's table size, positions in [0, max_len); required there (default {max_len}).
+        max_distance: additive_rel's clipping distance; required there (default {max_distance}).
+        rope_base: rope's base, theta_i = rope_base^(-2i/c) (default {rope_base}).
 
     An argument left at None takes the default of the C++ ``ETransformerEncoderLayerOptions``. forward takes
-    the masks of torch.nn.TransformerEncoderLayer.forward.
+    the masks of torch.nn.TransformerEncoderLayer.forward and symm_learning's position keywords.
 
     Example:
         >>> rep = eqnn.rep(eqnn.group("C4"), "8x regular")           # d_model 32
@@ -1527,6 +1533,10 @@ class ETransformerEncoderLayer(Layer):
         ...                                        norm_affine="per_copy")    # symm_learning's norms
         >>> rms.norm1.weight.shape                                 # 8 x (trivial, sign, 2-dim irrep)
         torch.Size([24])
+        >>> rope = eqnn.nn.ETransformerEncoderLayer(rep, nhead=4, dim_feedforward=64, batch_first=True,
+        ...                                         attention="rope")   # 2 regular copies per head
+        >>> rope(torch.randn(2, 5, 32), src_positions=torch.tensor([0, 1, 2, 4, 8])).shape
+        torch.Size([2, 5, 32])
     """
 
     def __init__(
@@ -1547,6 +1557,10 @@ class ETransformerEncoderLayer(Layer):
         norm: Optional[str] = None,
         norm_affine: Optional[str] = None,
         norm_normalize: Optional[str] = None,
+        attention: Optional[str] = None,
+        max_len: Optional[int] = None,
+        max_distance: Optional[int] = None,
+        rope_base: Optional[float] = None,
     ):
         if activation is not None and not isinstance(activation, str):
             if activation not in _ACTIVATION_NAMES:
@@ -1560,7 +1574,8 @@ class ETransformerEncoderLayer(Layer):
             self._layer_type, in_rep, device=device, dtype=dtype, num_heads=nhead, batch_first=batch_first,
             **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                      layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
-                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize))
+                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize, attention=attention,
+                     max_len=max_len, max_distance=max_distance, rope_base=rope_base))
         held = self.options
         self.batch_first = held["batch_first"]
         self.norm_first = held["norm_first"]
@@ -1571,19 +1586,22 @@ class ETransformerEncoderLayer(Layer):
         src_mask: Optional[torch.Tensor] = None,
         src_key_padding_mask: Optional[torch.Tensor] = None,
         is_causal: bool = False,
+        *,
+        src_positions: Optional[torch.Tensor] = None,
+        src_position_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """As torch.nn.TransformerEncoderLayer.forward: src_mask (seq, seq) or (batch*num_heads, seq, seq),
         src_key_padding_mask (batch, seq), each bool (True may not attend) or float (added to the scores).
         ``is_causal`` is a hint that src_mask is the causal mask, as in torch: the mask is required and is
-        what is applied."""
-        if is_causal and src_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
-                               "module method `generate_square_subsequent_mask` to create this mask.")
+        what is applied. As symm_learning's eTransformerEncoderLayer: src_positions (seq) or (batch, seq)
+        (default arange(seq)) and src_position_mask (bool, True = has a position) for a positional
+        ``attention``; an ``"mha"`` layer refuses them (symm_learning ignores them)."""
+        _causal_hint(is_causal, src_mask)
         _check_mask(src_mask, "src_mask")
         _check_mask(src_key_padding_mask, "src_key_padding_mask")
-        if src_mask is None and src_key_padding_mask is None:
+        if src_mask is None and src_key_padding_mask is None and src_positions is None and src_position_mask is None:
             return self._eqnn_ready().forward(src)
-        return self._eqnn_ready().encoder(src, src_mask, src_key_padding_mask)
+        return self._eqnn_ready().transformer([src, src_mask, src_key_padding_mask, src_positions, src_position_mask])
 
 
 def _activation_name(activation: Any, cls: str) -> Any:
@@ -1605,7 +1623,8 @@ def _causal_hint(is_causal: Optional[bool], mask: Optional[torch.Tensor]) -> Non
 
 
 def _decoder_call(module: "_CppModule", tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                  memory_key_padding_mask, tgt_is_causal, memory_is_causal) -> torch.Tensor:
+                  memory_key_padding_mask, tgt_is_causal, memory_is_causal, tgt_positions, memory_positions,
+                  tgt_position_mask, memory_position_mask) -> torch.Tensor:
     _causal_hint(tgt_is_causal, tgt_mask)
     _causal_hint(memory_is_causal, memory_mask)
     for mask, name in ((tgt_mask, "tgt_mask"), (memory_mask, "memory_mask"),
@@ -1613,7 +1632,8 @@ def _decoder_call(module: "_CppModule", tgt, memory, tgt_mask, memory_mask, tgt_
                        (memory_key_padding_mask, "memory_key_padding_mask")):
         _check_mask(mask, name)
     return module._eqnn_ready().transformer(
-        [tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask])
+        [tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask, tgt_positions,
+         tgt_position_mask, memory_positions, memory_position_mask])
 
 
 @_document_defaults("eTransformerDecoderLayer")
@@ -1640,9 +1660,16 @@ class ETransformerDecoderLayer(Layer):
             {norm!r}).
         norm_affine: the norms' scales, ``"per_field"`` or ``"per_copy"`` (default {norm_affine!r}).
         norm_normalize: the norms' statistic, ``"all"`` or ``"per_copy"`` (default {norm_normalize!r}).
+        attention: self_attn and multihead_attn: ``"mha"``, ``"additive_pos"``, ``"additive_rel"`` or ``"rope"``
+            (as ETransformerEncoderLayer's; default {attention!r}).
+        max_len: additive_pos's table size; required there (default {max_len}).
+        max_distance: additive_rel's clipping distance; required there (default {max_distance}).
+        rope_base: rope's base (default {rope_base}).
 
     An argument left at None takes the default of the C++ ``ETransformerDecoderLayerOptions``. forward takes
-    torch.nn.TransformerDecoderLayer.forward's arguments.
+    torch.nn.TransformerDecoderLayer.forward's arguments and symm_learning's position keywords: the target's
+    positions go to self_attn's queries and keys and to multihead_attn's queries, the memory's to
+    multihead_attn's keys.
 
     Example:
         >>> rep = eqnn.rep(eqnn.group("C4"), "8x regular")           # d_model 32
@@ -1650,6 +1677,10 @@ class ETransformerDecoderLayer(Layer):
         >>> tgt, memory = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
         >>> causal = torch.nn.Transformer.generate_square_subsequent_mask(5)
         >>> block(tgt, memory, tgt_mask=causal, tgt_is_causal=True).shape
+        torch.Size([2, 5, 32])
+        >>> rel = eqnn.nn.ETransformerDecoderLayer(rep, nhead=4, dim_feedforward=64, batch_first=True,
+        ...                                        attention="additive_rel", max_distance=4)
+        >>> rel(tgt, memory, tgt_positions=torch.arange(5), memory_positions=torch.arange(-6, 1)).shape
         torch.Size([2, 5, 32])
     """
 
@@ -1671,6 +1702,10 @@ class ETransformerDecoderLayer(Layer):
         norm: Optional[str] = None,
         norm_affine: Optional[str] = None,
         norm_normalize: Optional[str] = None,
+        attention: Optional[str] = None,
+        max_len: Optional[int] = None,
+        max_distance: Optional[int] = None,
+        rope_base: Optional[float] = None,
     ):
         activation = _activation_name(activation, "ETransformerDecoderLayer")
         if batch_first is None:
@@ -1680,7 +1715,8 @@ class ETransformerDecoderLayer(Layer):
             self._layer_type, in_rep, device=device, dtype=dtype, num_heads=nhead, batch_first=batch_first,
             **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                      layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
-                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize))
+                     norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize, attention=attention,
+                     max_len=max_len, max_distance=max_distance, rope_base=rope_base))
         held = self.options
         self.batch_first = held["batch_first"]
         self.norm_first = held["norm_first"]
@@ -1695,14 +1731,22 @@ class ETransformerDecoderLayer(Layer):
         memory_key_padding_mask: Optional[torch.Tensor] = None,
         tgt_is_causal: bool = False,
         memory_is_causal: bool = False,
+        *,
+        tgt_positions: Optional[torch.Tensor] = None,
+        memory_positions: Optional[torch.Tensor] = None,
+        tgt_position_mask: Optional[torch.Tensor] = None,
+        memory_position_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """As torch.nn.TransformerDecoderLayer.forward: tgt (T, N, D) and memory (S, N, D) ((N, T, D) and
         (N, S, D) with batch_first); tgt_mask (T, T) or (N*nhead, T, T), memory_mask (T, S) or (N*nhead, T, S),
         tgt_key_padding_mask (N, T), memory_key_padding_mask (N, S), each bool (True may not attend) or float
         (added to the scores). The ``*_is_causal`` hints say the mask is causal, as in torch: the mask is
-        required and is what is applied."""
+        required and is what is applied. As symm_learning's eTransformerDecoderLayer: tgt_positions (T) or
+        (N, T), memory_positions (S) or (N, S) (default arange) and their bool masks (True = has a position)
+        for a positional ``attention``; an ``"mha"`` layer refuses them (symm_learning ignores them)."""
         return _decoder_call(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                             memory_key_padding_mask, tgt_is_causal, memory_is_causal)
+                             memory_key_padding_mask, tgt_is_causal, memory_is_causal, tgt_positions,
+                             memory_positions, tgt_position_mask, memory_position_mask)
 
 
 def _stack_options(layer: Layer, cls: str, layer_cls: type, num_layers: int, norm: Optional[torch.nn.Module]) -> dict:
@@ -1805,14 +1849,16 @@ class ETransformerEncoder(_Stack):
 
     def forward(self, src: torch.Tensor, mask: Optional[torch.Tensor] = None,
                 src_key_padding_mask: Optional[torch.Tensor] = None,
-                is_causal: Optional[bool] = None) -> torch.Tensor:
-        """As torch.nn.TransformerEncoder.forward (the masks of ETransformerEncoderLayer.forward)."""
+                is_causal: Optional[bool] = None, *, src_positions: Optional[torch.Tensor] = None,
+                src_position_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """As torch.nn.TransformerEncoder.forward (the masks of ETransformerEncoderLayer.forward), with
+        symm_learning's position keywords given to every layer (see ETransformerEncoderLayer.forward)."""
         _causal_hint(is_causal, mask)
         _check_mask(mask, "mask")
         _check_mask(src_key_padding_mask, "src_key_padding_mask")
-        if mask is None and src_key_padding_mask is None:
+        if mask is None and src_key_padding_mask is None and src_positions is None and src_position_mask is None:
             return self._eqnn_ready().forward(src)
-        return self._eqnn_ready().transformer([src, mask, src_key_padding_mask])
+        return self._eqnn_ready().transformer([src, mask, src_key_padding_mask, src_positions, src_position_mask])
 
 
 @_document_defaults("eTransformerDecoder")
@@ -1849,10 +1895,17 @@ class ETransformerDecoder(_Stack):
         memory_key_padding_mask: Optional[torch.Tensor] = None,
         tgt_is_causal: Optional[bool] = None,
         memory_is_causal: bool = False,
+        *,
+        tgt_positions: Optional[torch.Tensor] = None,
+        memory_positions: Optional[torch.Tensor] = None,
+        tgt_position_mask: Optional[torch.Tensor] = None,
+        memory_position_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """As torch.nn.TransformerDecoder.forward (the masks of ETransformerDecoderLayer.forward)."""
+        """As torch.nn.TransformerDecoder.forward (the masks and positions of ETransformerDecoderLayer.forward,
+        given to every layer)."""
         return _decoder_call(self, tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
-                             memory_key_padding_mask, tgt_is_causal, memory_is_causal)
+                             memory_key_padding_mask, tgt_is_causal, memory_is_causal, tgt_positions,
+                             memory_positions, tgt_position_mask, memory_position_mask)
 
 
 @_document_defaults("eIsotypicBasis")

@@ -53,6 +53,35 @@ TEST(Cli, CheckPassesEveryExampleInBothPrecisions) {
   }
 }
 
+// A model whose transformer layers use the positional attentions (default positions in a model) runs and
+// passes the check in both precisions.
+TEST(Cli, CheckPassesTransformerLayersWithPositionalAttention) {
+  TempDir dir;
+  write_text(dir.file("rope.yaml"), R"(eqnn: 1
+group: C4
+reps: {x: permutation(vertices), h: 4x regular}
+input: x
+output: x
+layers:
+  - {type: eLinear, out_rep: h}
+  - {type: eTransformerEncoderLayer, attention: rope, num_heads: 2, dim_feedforward: 16, dropout: 0.0}
+  - {type: eTransformerEncoder, attention: additive_rel, max_distance: 4, num_layers: 2, num_heads: 1,
+     dim_feedforward: 16, dropout: 0.0}
+  - {type: eTransformerEncoderLayer, attention: additive_pos, max_len: 8, num_heads: 2, dim_feedforward: 16,
+     dropout: 0.0}
+  - {type: eLinear, out_rep: x}
+)");
+  for (const std::string dtype : {"float32", "float64"}) {
+    auto r = eqnn_cli("check " + dir.file("rope.yaml") + " --dtype " + dtype);
+    EXPECT_EQ(r.status, 0) << dtype << "\n" << r.output;
+    EXPECT_TRUE(contains(r.output, "equivariant: every checked layer and the whole model are within"))
+        << r.output;
+    EXPECT_FALSE(contains(r.output, "FAIL")) << r.output;
+  }
+  auto d = eqnn_cli("describe " + dir.file("rope.yaml"));
+  EXPECT_EQ(d.status, 0) << d.output;
+}
+
 TEST(Cli, CheckFailsAStockModelAndMarksStockLayersNotApplicable) {
   TempDir dir;
   write_text(dir.file("stock.yaml"), R"(eqnn: 1
