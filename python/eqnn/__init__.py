@@ -44,6 +44,7 @@ __all__ = [
     "load_model",
     "models",
     "nn",
+    "optim",
     "plugins",
     "rep",
     "stats",
@@ -181,4 +182,4 @@ def check_equivariance(
     return error if _math.isfinite(error) else _math.inf
 
 
-from . import datasets, linalg, models, nn, stats  # noqa: E402  (need the names above)
+from . import datasets, linalg, models, nn, optim, stats  # noqa: E402  (need the names above)
