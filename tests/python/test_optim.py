@@ -2,10 +2,9 @@
 model files and torch/eqnn mixtures; and that AdamW's decoupled decay of the coefficients scales the effective
 weights by exactly (1 - lr * weight_decay)."""
 
+import eqnn
 import pytest
 import torch
-
-import eqnn
 from conftest import ROOT
 
 G = eqnn.group("C4")
