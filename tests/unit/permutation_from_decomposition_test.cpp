@@ -139,6 +139,16 @@ TEST_P(FromDecomposition, AnyOtherBasisIsNoPermutationRepAndERelURefusesIt) {
       "a pointwise nonlinearity is equivariant only on a permutation representation in its own basis, "
       "but in_rep rotated (size");
   EXPECT_PRED2(eqnn::testing::contains, message, "its matrices are not permutations");
+  // A Q orthogonal only to ~1e-9 (accepted: < 1e-8) is not taken for exact permutations, although its rows
+  // still pair up exactly: each copy's columns scaled by its own 1 + ε_c (which commutes with ⊕ψ).
+  Matrix scaled = regular->Q();
+  int off = 0, copy = 0;
+  for (int k : regular->irreps()) {
+    const int d = g->irreps()[k].dim;
+    scaled.middleCols(off, d) *= 1 + 1e-9 * (++copy) / static_cast<double>(regular->irreps().size());
+    off += d;
+  }
+  EXPECT_FALSE(Representation::from_decomposition(g, regular->irreps(), scaled)->has_permutation_structure());
 }
 
 INSTANTIATE_TEST_SUITE_P(Groups, FromDecomposition, ::testing::Values("C4", "D4", "D10", "Ico"));

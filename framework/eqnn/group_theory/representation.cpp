@@ -37,7 +37,8 @@ bool near(const Matrix& a, const Matrix& b) {
          (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
 }
 
-void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
+// Throws unless M is n x n and orthogonal to 1e-8; returns max |MᵀM - I|.
+double check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
   if (M.rows() != n || M.cols() != n)
     throw GroupError(fmt::format("{}: the matrix is {}x{}, expected {}x{} (the representation's size)", what,
                                  M.rows(), M.cols(), n, n));
@@ -45,6 +46,7 @@ void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) 
   if (!(err < 1e-8))
     throw GroupError(
         fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
+  return err;
 }
 
 // Process-wide cache of decompositions of permutation structures. A hit needs the same group content
@@ -562,7 +564,7 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
                                    irr.size() - 1));
     total += irr[k].dim;
   }
-  check_orthogonal(Q, total, "from_decomposition");
+  const double orthogonality = check_orthogonal(Q, total, "from_decomposition");
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->decomposition_ = std::make_shared<Decomposition>();
@@ -570,8 +572,12 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
   r->decomposition_->Q = std::move(Q);
   r->name_ = name.empty() ? "custom" : std::move(name);
   // Signed permutation matrices on every generator: the orbit fast path, keeping the given Q (so per-copy
-  // operations cut the rep into the copies this Q names), as from_generator_matrices does.
-  if (auto images = signed_permutation_images(*r->group_, r->decomposition_->irreps, r->decomposition_->Q)) {
+  // operations cut the rep into the copies this Q names), as from_generator_matrices does. Only for a Q
+  // orthogonal to 1e-10, so that the exact permutations differ from Q(⊕ψ)Qᵀ by no more than that.
+  auto images = orthogonality < 1e-10
+                    ? signed_permutation_images(*r->group_, r->decomposition_->irreps, r->decomposition_->Q)
+                    : std::nullopt;
+  if (images) {
     bool any_minus = false;
     for (const auto& p : *images) any_minus = any_minus || std::count(p.sign.begin(), p.sign.end(), -1) > 0;
     if (any_minus) {
