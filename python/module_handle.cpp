@@ -303,6 +303,19 @@ std::vector<std::string> Handle::constrained_parameters() const {
   return names;
 }
 
+std::vector<std::pair<std::string, std::string>> Handle::parameter_owners() {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& item : module_->named_parameters(/*recurse=*/true)) {
+    std::string owner = find_owner(item.key()).first->name();
+    // The C++ class name of a layer ("eqnn::ELinear") as its registry name ("eLinear").
+    const std::string prefix = "eqnn::E";
+    if (owner.rfind(prefix, 0) == 0) owner = "e" + owner.substr(prefix.size());
+    out.emplace_back(item.key(), std::move(owner));
+  }
+  return out;
+}
+
 std::string Handle::repr() const {
   std::ostringstream os;
   module_->pretty_print(os);
@@ -458,7 +471,8 @@ void bind_module_handle(py::module_& m) {
              TORCH_CHECK(h.model != nullptr, "eqnn: not a model");
              return PyGroup{h.model->group()};
            })
-      .def("__repr__", &Handle::repr);
+      .def("__repr__", &Handle::repr)
+      .def("parameter_owners", &Handle::parameter_owners);
 }
 
 }  // namespace eqnn::python

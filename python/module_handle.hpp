@@ -103,6 +103,11 @@ class Handle {
 
   std::vector<std::string> constrained_parameters() const;
 
+  /// (dotted parameter name, name of the module that owns it) of every parameter, in named_parameters
+  /// order. The owner's name is its registry name for eqnn layers ("eLinear", "eLayerNorm"; the C++ name
+  /// "eqnn::ELinear" is given as "eLinear") and torch's name for stock modules ("torch::nn::LinearImpl").
+  std::vector<std::pair<std::string, std::string>> parameter_owners();
+
   std::string repr() const;
 
  private:

@@ -44,6 +44,7 @@ __all__ = [
     "load_model",
     "models",
     "nn",
+    "optim",
     "plugins",
     "rep",
     "stats",
@@ -81,7 +82,9 @@ def rep(group: Group, text: _Union[str, None] = None, *, matrices=None, irreps: 
 
     Or, instead of ``text``, ``irreps=[k, ...]`` (irrep indices, one per column block) and an orthogonal
     ``change_of_basis=Q``: ρ(g) = Q (⊕ ψ_k(g)) Qᵀ with the irreducible copies the given column blocks of Q
-    (how ``eqnn.interop`` reproduces another library's decomposition)."""
+    (how ``eqnn.interop`` reproduces another library's decomposition). Where every generator's matrix is a
+    permutation matrix (signed: a signed permutation matrix) the rep is a (signed) permutation representation,
+    ``is_permutation`` (pointwise activations accept it), that keeps this Q as its cut into copies."""
     if not isinstance(group, Group):
         raise TypeError(f"eqnn.rep: expected an eqnn.Group first (eqnn.group(\"C8\")), got {type(group).__name__}")
     given = [name for name, value in (("text", text), ("matrices=", matrices), ("irreps=", irreps),
@@ -181,4 +184,4 @@ def check_equivariance(
     return error if _math.isfinite(error) else _math.inf
 
 
-from . import datasets, linalg, models, nn, stats  # noqa: E402  (need the names above)
+from . import datasets, linalg, models, nn, optim, stats  # noqa: E402  (need the names above)

@@ -1,23 +1,19 @@
 """Converters of symm_learning's eMLP, iMLP (symm_learning.models.emlp) and eTimeCNNEncoder to eqnn.models.EMLP,
 IMLP and ETimeCNNEncoder, registered by eqnn.interop (``_CONVERTER_MODULES``).
 
-symm_learning's hidden representations are escnn's reg^k; eqnn's are its own ``k x regular``. Both are the
-regular representation in two orders of the group elements: x_eqnn = P x_escnn with P the permutation of
-``interop._escnn_to_eqnn_regular`` (block-diagonal over the k copies). A pointwise activation commutes with P,
-so the eqnn stack with weights W' = P_out W P_inᵀ and biases b' = P_out b (P = I on in_rep and out_rep, which
-go through ``rep_from_escnn``) computes symm_learning's function exactly. ``net.{i}`` → ``net.{i}``;
-iMLP's ``emlp_backbone.*`` (the same modules) is not copied twice. eTimeCNNEncoder: ``feature_layers.{i}``
-(each tap conjugated as above; ``_eChannelRMSNorm.norm``'s per-copy scales → the ERMSNorm's ``weight`` in
-eqnn's copy order) and ``head.*`` (its input permuted frame by frame).
+symm_learning's hidden representations are escnn's reg^k. The converted model is built with
+``hidden_rep = rep_from_escnn(G.regular_representation)``: the regular representation in escnn's order of the
+group elements and with escnn's change of basis. Its generators are permutation matrices, so it is a permutation
+representation (pointwise activations and max pooling accept it) that keeps escnn's cut into irreducible copies.
+The hidden reps of both libraries are then the same matrices, and the weights are copied as they are
+(``net.{i}`` → ``net.{i}``; iMLP's ``emlp_backbone.*``, the same modules, is not copied twice). eTimeCNNEncoder:
+``feature_layers.{i}`` (``_eChannelRMSNorm.norm``'s per-copy scales → the ERMSNorm's ``weight``) and ``head.*``.
 
-iMLP's norm pooling takes one norm per irreducible copy of escnn's reg^k. eqnn's ENormPool cuts eqnn's
-``k x regular`` into copies with eqnn's change of basis. Where an irrep appears once per regular copy (over
-the reals; e.g. every irrep of C_n) the two cuts are the same subspaces and only their order differs: the
-head's columns are permuted and the function is the same. Where an irrep appears m > 1 times (d-dimensional
-irreps of D_n, Ico's 3-, 4- and 5-dimensional ones) the cut into copies is not unique and the two libraries
-cut differently: the per-copy norms differ (their sums of squares per irrep agree), so the converter refuses,
-naming the irreps. eqnn can follow escnn's cut once a hidden rep with escnn's change of basis may keep its
-permutation structure (plan WP0.1).
+iMLP's norm pooling and the channel RMS norm take one value per irreducible copy of escnn's reg^k; eqnn's
+ENormPool and per-copy ERMSNorm cut the hidden rep by its own change of basis, here escnn's. The copies are
+matched by their projectors (symm_learning's pooling may hold an isotypically reordered copy of the rep: the
+same copies in another order); a rep whose copies are not those of escnn's reg^k (a custom hidden_rep of
+symm_learning's model) is refused.
 """
 
 from __future__ import annotations
@@ -49,21 +45,29 @@ def _dropout(net) -> float:
     return next((float(m.p) for m in net if isinstance(m, torch.nn.Dropout)), 0.0)
 
 
-def _hidden_permutation(escnn_hidden, path: str, where: str):
-    """(k, P_k) for a hidden rep that is escnn's reg^k; refused otherwise (a hidden_rep that is not the
-    regular one)."""
+def _regular(G):
+    """escnn's regular representation of G as an eqnn rep (escnn's element order and change of basis): a
+    permutation representation, the hidden_rep of the converted models."""
+    return _io.rep_from_escnn(G.regular_representation)
+
+
+def _hidden(escnn_hidden, path: str, where: str):
+    """(k, eqnn rep) for a hidden rep that is escnn's reg^k: k copies of ``_regular(G)``, with the same matrices;
+    refused otherwise (a hidden_rep that is not the regular one)."""
     G = escnn_hidden.group
     n = G.order()
     k = escnn_hidden.size // n
-    ours = _io.rep_from_escnn(escnn_hidden)
+    base = _regular(G)
     _, E, _ = _io._group_entry(G)
-    if escnn_hidden.size % n or not torch.allclose(ours.matrices(), rep(E, f"{k}x permutation(points)").matrices(),
-                                                   rtol=0, atol=1e-10):
+    ours = None
+    if k > 0 and escnn_hidden.size % n == 0:
+        ours = rep(E, irreps=list(base.irreps) * k, change_of_basis=torch.block_diag(*[base.change_of_basis] * k))
+    if ours is None or not torch.allclose(_io.rep_from_escnn(escnn_hidden).matrices(), ours.matrices(), rtol=0,
+                                          atol=1e-10):
         raise ValueError(f"{_io._where(path)}: the {where} representation {escnn_hidden.name} is not escnn's "
                          "regular representation repeated (a custom hidden_rep); eqnn converts symm_learning's "
                          "MLPs with the default hidden_rep only")
-    P = _io._escnn_to_eqnn_regular(G)
-    return k, torch.block_diag(*[P] * k)
+    return k, ours
 
 
 def _load_parts(out, parts: dict, extra_state: dict | None = None) -> None:
@@ -88,7 +92,8 @@ def _load_parts(out, parts: dict, extra_state: dict | None = None) -> None:
 
 def _linear_parts(module, reps: list, perms: list, path: str, prefix: str = "") -> dict:
     """{"<prefix>net.<i>.": ELinear} for every eLinear of module.net, between the eqnn reps ``reps``
-    (len = #linears + 1), weights conjugated by the permutations ``perms`` (None: identity)."""
+    (len = #linears + 1), weights conjugated by the permutations ``perms`` (None: identity, the same
+    coordinates in both libraries)."""
     import symm_learning.nn as sln
 
     parts, j = {}, 0
@@ -129,16 +134,16 @@ def _same_function(ours, theirs, in_size: int, path: str) -> None:
 
 def _hidden_layout(module, in_rep, P_in, path: str):
     """(reps, perms, units) of the eLinear maps of module.net: eqnn reps and escnn→eqnn permutations of every
-    map's input and output (the last output: module.out_rep for an eMLP, the last hidden reg^k for an iMLP)."""
+    map's input and output (the last output: module.out_rep for an eMLP, the last hidden reg^k for an iMLP).
+    The hidden reps are escnn's (k copies of ``_regular``): their permutations are None."""
     import symm_learning.nn as sln
 
-    _, E, _ = _io._group_entry(module.in_rep.group)
     linears = [m for m in module.net if isinstance(m, sln.eLinear)]
     reps, perms, units = [in_rep], [P_in], []
     for lin in linears[:-1]:
-        k, P = _hidden_permutation(lin.out_rep, path, "hidden")
-        reps.append(rep(E, f"{k}x regular"))
-        perms.append(P)
+        _, h = _hidden(lin.out_rep, path, "hidden")
+        reps.append(h)
+        perms.append(None)
         units.append(lin.out_rep.size)
     return reps, perms, units, linears
 
@@ -149,16 +154,16 @@ def _emlp_state(module, in_rep, P_in, path: str, prefix: str = ""):
     reps.append(_io.rep_from_escnn(module.out_rep))
     perms.append(None)
     kwargs = dict(hidden_units=units, activation=_activation(module.net, path), dropout=_dropout(module.net),
-                  bias=linears[0].bias is not None)
+                  bias=linears[0].bias is not None, hidden_rep=_regular(module.in_rep.group))
     return kwargs, _linear_parts(module, reps, perms, path, prefix)
 
 
-def _copy_order(escnn_hidden, P: torch.Tensor, ours, path: str, what: str = "norm pooling") -> torch.Tensor:
-    """The eqnn copy index of each of symm_learning's irreducible copies of escnn_hidden (same subspace);
-    refused where the two cuts into copies differ."""
+def _copy_order(escnn_hidden, ours, path: str, what: str = "norm pooling") -> torch.Tensor:
+    """The eqnn copy index of each of symm_learning's irreducible copies of escnn_hidden (same subspace: the
+    same matrices, with ours cut by escnn's change of basis); refused where the two cuts into copies differ."""
     import numpy as np
 
-    Q_esc = P @ torch.as_tensor(np.asarray(escnn_hidden.change_of_basis), dtype=torch.float64)
+    Q_esc = torch.as_tensor(np.asarray(escnn_hidden.change_of_basis), dtype=torch.float64)
     G = escnn_hidden.group
     esc_dims = [G.irrep(*i).size for i in escnn_hidden.irreps]
     Q_eq = ours.change_of_basis
@@ -180,29 +185,26 @@ def _copy_order(escnn_hidden, P: torch.Tensor, ours, path: str, what: str = "nor
             unmatched.add(G.irrep(*escnn_hidden.irreps[c]).name)
             continue
         order.append(match[0])
-    if unmatched:
+    if unmatched or len(set(order)) != len(order):
         raise ValueError(
-            f"{_io._where(path)}: symm_learning's {what} cuts the hidden reg^{escnn_hidden.size // G.order()} "
-            f"of {G.name} into irreducible copies differently from eqnn's ENormPool for the irreps "
-            f"{', '.join(sorted(unmatched))} (each appears more than once per regular copy, so the cut is not "
-            "unique): the per-copy norms differ (their sums of squares per irrep agree) and the converted model "
-            "would compute another function. Convert an iMLP's backbone (module.emlp_backbone, an eMLP) instead, "
-            "or train the eqnn model directly")
+            f"{_io._where(path)}: symm_learning's {what} cuts its representation {escnn_hidden.name} into "
+            f"irreducible copies that are not those of escnn's reg^{escnn_hidden.size // G.order()} of {G.name} "
+            f"(the irreps {', '.join(sorted(unmatched)) or 'with repeated copies'}; eqnn's hidden reps are cut "
+            "as escnn's regular representation is): the per-copy values would differ and the converted model "
+            "would compute another function")
     return torch.tensor(order, dtype=torch.long)
 
 
 def _imlp_state(module, in_rep, P_in, path: str, prefix: str = ""):
     """(IMLP keyword arguments, parts, raw head tensors) of a symm_learning iMLP (input as _emlp_state)."""
     G = module.in_rep.group
-    _, E, _ = _io._group_entry(G)
     reps, perms, units, linears = _hidden_layout(module, in_rep, P_in, path)
-    k, P = _hidden_permutation(linears[-1].out_rep, path, "last hidden")
-    last = rep(E, f"{k}x regular")
+    _, last = _hidden(linears[-1].out_rep, path, "last hidden")
     reps.append(last)
-    perms.append(P)
+    perms.append(None)
     head = module.head
     # The pooling's own rep (the eLinear before it may hold an isotypically reordered copy: same matrices).
-    order = _copy_order(module.net[-2].in_rep, P, last, _io._join(path, f"net.{len(module.net) - 2}"))
+    order = _copy_order(module.net[-2].in_rep, last, _io._join(path, f"net.{len(module.net) - 2}"))
     W = torch.empty_like(head.weight.detach())
     W[:, order] = head.weight.detach()
     j = len(module.net) - 1
@@ -210,7 +212,7 @@ def _imlp_state(module, in_rep, P_in, path: str, prefix: str = ""):
     if head.bias is not None:
         raw[f"{prefix}net.{j}.bias"] = head.bias.detach().to(torch.float64).cpu()
     kwargs = dict(hidden_units=units, activation=_activation(module.net, path), dropout=_dropout(module.net),
-                  bias=linears[0].bias is not None)
+                  bias=linears[0].bias is not None, hidden_rep=_regular(G))
     if (head.bias is not None) != kwargs["bias"]:  # pragma: no cover - one `bias` in symm_learning
         raise ValueError(f"{_io._where(path)}: the head's bias and the backbone's differ")
     return kwargs, _linear_parts(module, reps, perms, path, prefix), raw
@@ -270,23 +272,21 @@ def _time_cnn(module, path):
 
     like = _io._like(module)
     G = module.in_rep.group
-    _, E, _ = _io._group_entry(G)
     in_rep, out_rep = _io.rep_from_escnn(module.in_rep), _io.rep_from_escnn(module.out_rep)
     parts, channels, batch_norm, activation = {}, [], False, "relu"
-    prev, P_prev = in_rep, None
+    prev = in_rep
     for name, m in module.feature_layers.named_children():
         where = _io._join(path, f"feature_layers.{name}")
         if isinstance(m, sln.eConv1d):
-            k, P = _hidden_permutation(m.out_rep, where, "hidden")
-            h = rep(E, f"{k}x regular")
-            parts[f"feature_layers.{name}."] = _dense_conv(prev, h, m, P_prev, P, where)
+            _, h = _hidden(m.out_rep, where, "hidden")
+            parts[f"feature_layers.{name}."] = _dense_conv(prev, h, m, None, None, where)
             channels.append(m.out_rep.size)
-            prev, P_prev = h, P
+            prev = h
         elif type(m).__name__ == "_eChannelRMSNorm":
             batch_norm = True
             # The norm's own rep (symm_learning's convolution may hold an isotypically reordered copy of it:
-            # same matrices, so the same P, but other irreducible copies).
-            order = _copy_order(m.norm.in_rep, P_prev, prev, where, "channel RMS norm (per-copy scales)")
+            # same matrices, the same copies in another order).
+            order = _copy_order(m.norm.in_rep, prev, where, "channel RMS norm (per-copy scales)")
             norm = enn.ERMSNorm(prev, eps=m.norm.eps, affine="per_copy", dtype=torch.float64)
             scale = m.norm.affine.scale_dof.detach().to(torch.float64).cpu()
             with torch.no_grad():
@@ -294,23 +294,19 @@ def _time_cnn(module, path):
             parts[f"feature_layers.{name}."] = norm
         elif not isinstance(m, torch.nn.MaxPool1d):
             activation = _activation(torch.nn.Sequential(m), where)
-    # The head's input: H' frames of the last conv rep (escnn → eqnn by P_prev each), then the last input frame.
-    frames = module.time_horizon_out
-    blocks = [P_prev] * frames + ([torch.eye(in_rep.size, dtype=torch.float64)] if module.append_last_frame else [])
-    P_head = torch.block_diag(*blocks)
-    escnn_head = _io.rep_from_escnn(module.head_in_rep)
-    head_rep = rep(E, irreps=list(escnn_head.irreps), change_of_basis=P_head @ escnn_head.change_of_basis)
+    # The head's input: H' frames of the last conv rep, then the last input frame: escnn's head_in_rep.
+    head_rep = _io.rep_from_escnn(module.head_in_rep)
     if isinstance(module.head, iMLP):
-        kwargs, head_parts, raw = _imlp_state(module.head, head_rep, P_head, _io._join(path, "head"), "head.")
+        kwargs, head_parts, raw = _imlp_state(module.head, head_rep, None, _io._join(path, "head"), "head.")
     else:
-        kwargs, head_parts = _emlp_state(module.head, head_rep, P_head, _io._join(path, "head"), "head.")
+        kwargs, head_parts = _emlp_state(module.head, head_rep, None, _io._join(path, "head"), "head.")
         raw = {}
     parts.update(head_parts)
     conv0 = next(m for m in module.feature_layers if isinstance(m, sln.eConv1d))
     out = _models.ETimeCNNEncoder(in_rep, out_rep, channels, module.time_horizon, activation=activation,
                                   batch_norm=batch_norm, bias=conv0.has_bias, mlp_hidden=kwargs["hidden_units"],
                                   downsample=module.downsample, append_last_frame=module.append_last_frame,
-                                  dtype=torch.float64)
+                                  hidden_rep=_regular(G), dtype=torch.float64)
     _load_parts(out, parts, raw)
     out = out.to(**like)
     x = torch.randn(3, in_rep.size, module.time_horizon, generator=torch.Generator().manual_seed(0),

@@ -178,3 +178,42 @@ def test_signed_permutation_is_reported_and_lost_in_another_basis():
     assert x.is_signed_permutation and not x.is_permutation and not x.has_permutation_structure
     assert eqnn.rep(G, "regular").is_signed_permutation
     assert not eqnn.rep(eqnn.group("Ico"), "standard").is_signed_permutation
+
+
+@pytest.mark.parametrize("name", ["D4", "D10", "Ico"])
+def test_rep_from_irreps_and_a_permutation_preserving_basis_is_a_permutation_rep(name):
+    """eqnn.rep(G, irreps=, change_of_basis=Q) is a permutation rep keeping Q when ρ(generators) are permutation
+    matrices (Q: the regular rep's Q with the copies of each irrep mixed, a cut of its own); not otherwise."""
+    G = eqnn.group(name)
+    reg = eqnn.rep(G, "regular")
+    Q = reg.change_of_basis.clone()
+    dims = [G.irreps[k].dim for k in reg.irreps]
+    starts = [sum(dims[:i]) for i in range(len(dims))]
+    mixed = False
+    for k in set(reg.irreps):
+        copies = [starts[i] for i, j in enumerate(reg.irreps) if j == k]
+        if len(copies) < 2:
+            continue
+        d = G.irreps[k].dim
+        mix = torch.linalg.qr(torch.randn(len(copies), len(copies), dtype=torch.float64))[0]
+        blocks = [reg.change_of_basis[:, c:c + d] for c in copies]
+        for a, c in enumerate(copies):
+            Q[:, c:c + d] = sum(mix[b, a] * blocks[b] for b in range(len(copies)))
+        mixed = True
+    assert mixed  # the cut differs from eqnn's own
+    cut = eqnn.rep(G, irreps=reg.irreps, change_of_basis=Q)
+    assert cut.is_permutation and torch.allclose(cut.change_of_basis, Q, atol=1e-15, rtol=0)
+    assert torch.allclose(cut.matrices(), reg.matrices(), atol=1e-12, rtol=0)
+    relu = eqnn.nn.EReLU(cut, dtype=torch.float64)
+    assert eqnn.check_equivariance(relu, cut, cut) < 1e-12
+    # ENormPool takes one norm per column block of the given Q.
+    x = torch.randn(4, cut.size, dtype=torch.float64)
+    y = x @ Q
+    norms = torch.stack([y[:, s:s + d].norm(dim=1) for s, d in zip(starts, dims)], 1)
+    assert torch.allclose(eqnn.nn.ENormPool(cut, dtype=torch.float64)(x), norms, atol=1e-12, rtol=0)
+    rotated = eqnn.rep(G, irreps=reg.irreps,
+                       change_of_basis=torch.linalg.qr(torch.randn(cut.size, cut.size, dtype=torch.float64))[0] @ Q)
+    assert not rotated.is_permutation and not rotated.is_signed_permutation
+    with pytest.raises(eqnn.ConfigError, match="a pointwise nonlinearity is equivariant only on a permutation "
+                                               "representation in its own basis"):
+        eqnn.nn.EReLU(rotated)

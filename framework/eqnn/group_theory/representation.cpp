@@ -7,6 +7,8 @@
 #include <cmath>
 #include <mutex>
 #include <numeric>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 #include <Eigen/Dense>
@@ -35,7 +37,8 @@ bool near(const Matrix& a, const Matrix& b) {
          (a.size() == 0 || (a - b).cwiseAbs().maxCoeff() <= 1e-9);
 }
 
-void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
+// Throws unless M is n x n and orthogonal to 1e-8; returns max |MᵀM - I|.
+double check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) {
   if (M.rows() != n || M.cols() != n)
     throw GroupError(fmt::format("{}: the matrix is {}x{}, expected {}x{} (the representation's size)", what,
                                  M.rows(), M.cols(), n, n));
@@ -43,6 +46,7 @@ void check_orthogonal(const Matrix& M, Eigen::Index n, const std::string& what) 
   if (!(err < 1e-8))
     throw GroupError(
         fmt::format("{}: the change of basis must be orthogonal, but max |MᵀM - I| = {:.3g}", what, err));
+  return err;
 }
 
 // Process-wide cache of decompositions of permutation structures. A hit needs the same group content
@@ -93,6 +97,67 @@ bool as_signed_permutation(const Matrix& m, SignedPermutation* p) {
     if (p->perm[j] < 0) return false;
   }
   return true;
+}
+
+// The generator images of the rep given by (irreps, Q), ρ(gen) = Q (⊕ψ_k(gen)) Qᵀ, as signed permutations
+// (column j = sign[j] · e_{perm[j]}) when every one is; nullopt otherwise. O(size²) per generator, never the
+// dense product: with A = QΨ, ρ(gen) has column j = s·e_i exactly when row i of A is s times row j of Q (then
+// row i of ρ(gen) = s·(row j of Q)Qᵀ = s·e_jᵀ, Q orthogonal). Rows are paired through one fixed projection v
+// (candidates with |A_i·v| ≈ |Q_j·v|), then compared entry by entry (1e-12, as as_signed_permutation).
+std::optional<std::vector<SignedPermutation>> signed_permutation_images(const Group& G,
+                                                                        const std::vector<int>& irreps,
+                                                                        const Matrix& Q) {
+  const Eigen::Index n = Q.rows();
+  const auto& irr = G.irreps();
+  std::vector<std::pair<int, Eigen::Index>> blocks;  // (irrep, column offset)
+  Eigen::Index off = 0;
+  for (int k : irreps) {
+    blocks.emplace_back(k, off);
+    off += irr[k].dim;
+  }
+  Eigen::VectorXd v(n);
+  for (Eigen::Index i = 0; i < n; ++i) v(i) = std::sin(1.0 + 0.7548776662 * static_cast<double>(i)) + 1.5;
+  const Eigen::VectorXd q = Q * v;
+  std::vector<SignedPermutation> out;
+  for (int gen : G.generators()) {
+    auto psi = [&](int k) -> const Matrix& { return irr[k].matrices[gen]; };
+    Eigen::VectorXd u(n);
+    for (const auto& [k, o] : blocks) u.segment(o, irr[k].dim) = psi(k) * v.segment(o, irr[k].dim);
+    const Eigen::VectorXd p = Q * u;  // A v
+    std::vector<std::pair<double, Eigen::Index>> sorted;
+    for (Eigen::Index i = 0; i < n; ++i) sorted.emplace_back(std::abs(p(i)), i);
+    std::sort(sorted.begin(), sorted.end());
+    auto row_of_A = [&](Eigen::Index i) {
+      Eigen::RowVectorXd r(n);
+      for (const auto& [k, o] : blocks) r.segment(o, irr[k].dim) = Q.row(i).segment(o, irr[k].dim) * psi(k);
+      return r;
+    };
+    SignedPermutation sp;
+    sp.perm.assign(n, -1);
+    sp.sign.assign(n, 0);
+    std::vector<char> used(n, 0);
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const double target = std::abs(q(j));
+      auto it =
+          std::lower_bound(sorted.begin(), sorted.end(), std::make_pair(target - 1e-9, Eigen::Index(-1)));
+      for (; it != sorted.end() && it->first <= target + 1e-9 && sp.perm[j] < 0; ++it) {
+        const Eigen::Index i = it->second;
+        if (used[i]) continue;
+        const Eigen::RowVectorXd a = row_of_A(i);
+        for (int s : {1, -1}) {
+          if ((a - s * Q.row(j)).cwiseAbs().maxCoeff() < 1e-12) {
+            sp.perm[j] = static_cast<int>(i);
+            sp.sign[j] = s;
+            used[i] = 1;
+            break;
+          }
+        }
+      }
+      if (sp.perm[j] < 0) return std::nullopt;
+    }
+    out.push_back(std::move(sp));
+  }
+  return out;
 }
 
 // "g0·g1·g1" for element e (generator indices along its word), "e" for the identity.
@@ -499,13 +564,30 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
                                    irr.size() - 1));
     total += irr[k].dim;
   }
-  check_orthogonal(Q, total, "from_decomposition");
+  const double orthogonality = check_orthogonal(Q, total, "from_decomposition");
   auto r = std::shared_ptr<Representation>(new Representation());
   r->group_ = std::move(g);
   r->decomposition_ = std::make_shared<Decomposition>();
   r->decomposition_->irreps = std::move(irreps);
   r->decomposition_->Q = std::move(Q);
   r->name_ = name.empty() ? "custom" : std::move(name);
+  // Signed permutation matrices on every generator: the orbit fast path, keeping the given Q (so per-copy
+  // operations cut the rep into the copies this Q names), as from_generator_matrices does. Only for a Q
+  // orthogonal to 1e-10, so that the exact permutations differ from Q(⊕ψ)Qᵀ by no more than that.
+  auto images = orthogonality < 1e-10
+                    ? signed_permutation_images(*r->group_, r->decomposition_->irreps, r->decomposition_->Q)
+                    : std::nullopt;
+  if (images) {
+    bool any_minus = false;
+    for (const auto& p : *images) any_minus = any_minus || std::count(p.sign.begin(), p.sign.end(), -1) > 0;
+    if (any_minus) {
+      r->signed_generators_ = std::move(*images);
+    } else {
+      std::vector<Permutation> perms;
+      for (auto& p : *images) perms.push_back(std::move(p.perm));
+      r->perm_generators_ = std::move(perms);
+    }
+  }
   r->finish();
   return r;
 }

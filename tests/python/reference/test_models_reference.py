@@ -1,12 +1,13 @@
-"""eqnn.models.EMLP / IMLP against symm_learning's eMLP / iMLP (symm_learning.models.emlp) through
+"""eqnn.models.EMLP / IMLP / ETimeCNNEncoder against symm_learning's eMLP / iMLP / eTimeCNNEncoder through
 eqnn.interop.from_symm_learning: the converted model computes symm_learning's function with its weights
 (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train and eval mode) and is equivariant under escnn's matrices.
 
-eMLP is exact on every group. iMLP's norm pooling is exact where every irrep appears once per regular copy
-(C5: the cut of reg into irreducible copies is unique); on D10 and Ico irreps appear m > 1 times per regular
-copy, symm_learning and eqnn cut those isotypic components into copies differently, and the converter refuses:
-the test shows that the backbone still matches exactly, that the per-copy norms differ and that their sums of
-squares per isotypic component agree (the exact statement of the difference)."""
+Exact on every group, Ico and D10 included, where irreps appear m > 1 times per regular copy and the cut of
+the regular rep into irreducible copies is not unique: the converted models take
+``hidden_rep = rep_from_escnn(G.regular_representation)``, a permutation rep that keeps escnn's cut, so iMLP's
+norm pooling and the per-copy channel RMS norm see symm_learning's copies. eqnn's own ``k x regular`` cuts
+those isotypic components differently (shown below: other per-copy norms, the same energy per isotypic
+component). A symm_learning model with a custom hidden_rep is still refused."""
 
 import contextlib
 
@@ -89,44 +90,52 @@ def test_emlp_dropout_bias_and_defaults(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_imlp_c5_exact(dtype):
-    G = eg.cyclic_group(5)
-    r = reg(G, 1, f"imlp-{dtype}")
-    theirs = build(lambda: iMLP(r, 3, [64, 64], activation=torch.nn.GELU()), dtype)
+@pytest.mark.parametrize("case", list(CASES))
+def test_imlp_exact(case, dtype):
+    make_group, k_in, _, units = CASES[case]
+    G = make_group()
+    r = reg(G, k_in, f"imlp-{dtype}")
+    theirs = build(lambda: iMLP(r, 3, units, activation=torch.nn.GELU()), dtype)
     ours = interop.from_symm_learning(theirs)
     assert isinstance(ours, eqnn.models.IMLP) and ours.out_rep.size == 3
+    # The hidden reps are escnn's regular rep (its element order and its cut into copies), a permutation rep.
+    assert interop.rep_from_escnn(G.regular_representation).is_permutation
     # net.{i} as symm_learning's, the head copied raw (its columns in eqnn's copy order); no emlp_backbone.
     assert sorted({n.split(".")[1] for n, _ in ours.named_parameters()}) == ["0", "2", "4", "7"]
-    x = torch.randn(5, 5, dtype=dtype)
+    x = torch.randn(5, r.size, dtype=dtype)
     same_in_both_modes(ours, theirs, x, dtype)
     with torch.no_grad():
-        triv = eg.directsum([G.trivial_representation] * 3, name=f"triv3-{dtype}")
+        triv = eg.directsum([G.trivial_representation] * 3, name=f"triv3-{dtype}-{case}")
         check_equivariant(ours.eval(), r, triv, x, dtype)
 
 
 @pytest.mark.parametrize("case", ["Ico", "D10"])
-def test_imlp_with_repeated_irreps_is_refused_and_the_difference_is_exact(case):
+def test_eqnn_regular_cuts_repeated_irreps_differently(case):
+    """Why the converter needs escnn's cut: on eqnn's own k x regular, the per-copy norms of the same features
+    differ from symm_learning's; only their sums of squares per isotypic component agree."""
     make_group, k_in, _, units = CASES[case]
     G = make_group()
     r = reg(G, k_in, "imlp-ref")
     theirs = build(lambda: iMLP(r, 4, units), torch.float64).eval()
-    with pytest.raises(ValueError, match=r"cuts the hidden reg\^\d+ of .* into irreducible copies differently"):
-        interop.from_symm_learning(theirs)
-    # The backbone (an eMLP to the last hidden reg^k) converts exactly.
-    backbone = interop.from_symm_learning(theirs.emlp_backbone).eval()
     x = torch.randn(6, r.size, dtype=torch.float64)
     with torch.no_grad():
-        h = theirs.emlp_backbone(x)
-        assert rel(backbone(x), h) <= 1e-10
-        a = torch.relu(h)
+        a = torch.relu(theirs.emlp_backbone(x))
         pool = theirs.net[-2]
         assert isinstance(pool, IrrepSubspaceNormPooling)
         sl_norms = pool(a)
-        # eqnn's pooling of the same features in its own regular basis.
         hidden = theirs.emlp_backbone.out_rep
         k = hidden.size // G.order()
+        # With escnn's cut (the converter's hidden_rep): the same norms, copy for copy up to order.
+        escnn_reg = interop.rep_from_escnn(G.regular_representation)
+        E = interop.group_from_escnn(G)
+        ours_escnn = eqnn.rep(E, irreps=escnn_reg.irreps * k,
+                              change_of_basis=torch.block_diag(*[escnn_reg.change_of_basis] * k))
+        assert ours_escnn.is_permutation
+        same = eqnn.nn.ENormPool(ours_escnn, dtype=torch.float64)(a)
+        assert rel(sl_norms.sort(dim=-1).values, same.sort(dim=-1).values) <= 1e-10
+        # eqnn's pooling of the same features in its own regular basis.
         P = torch.block_diag(*[interop._escnn_to_eqnn_regular(G)] * k)
-        ours_rep = eqnn.rep(interop.group_from_escnn(G), f"{k}x regular")
+        ours_rep = eqnn.rep(E, f"{k}x regular")
         eq_norms = eqnn.nn.ENormPool(ours_rep, dtype=torch.float64)(a @ P.T)
         # Per copy: not the same multiset of norms; per isotypic component: the same energy.
         assert sl_norms.shape == eq_norms.shape
@@ -136,7 +145,6 @@ def test_imlp_with_repeated_irreps_is_refused_and_the_difference_is_exact(case):
             return torch.stack([sum(norms[:, c] ** 2 for c, i in enumerate(irreps) if names(i) == n)
                                 for n in sorted({names(i) for i in irreps})], -1)
 
-        E = interop.group_from_escnn(G)
         char = {k_: tuple(round(float(v), 6) for v in E.irreps[k_].character) for k_ in set(ours_rep.irreps)}
         esc_char = {}
         elements = interop.escnn_elements(G)
@@ -149,6 +157,17 @@ def test_imlp_with_repeated_irreps_is_refused_and_the_difference_is_exact(case):
         sl_energy = energy(sl_norms, hidden.irreps, lambda i: esc_char[i])
         eq_energy = energy(eq_norms, ours_rep.irreps, lambda i: char[i])
         assert rel(sl_energy, eq_energy) <= 1e-10
+
+
+def test_imlp_with_a_custom_hidden_rep_is_refused():
+    G = eg.dihedral_group(10)
+    r = reg(G, 1, "imlp-custom")
+    custom = eg.directsum([G.irreps()[0], G.irreps()[1], G.irreps()[-1]], name="d10-custom-hidden")
+    with default_dtype(torch.float64):
+        theirs = iMLP(r, 2, [8], hidden_rep=custom)
+    with pytest.raises(ValueError, match=r"\(the model\): the hidden representation .* is not escnn's regular "
+                                         r"representation repeated \(a custom hidden_rep\)"):
+        interop.from_symm_learning(theirs)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -189,17 +208,23 @@ def test_time_cnn_ico_without_per_copy_operations_is_exact(dtype):
     same_in_both_modes(ours, theirs, x, dtype)
 
 
-def test_time_cnn_ico_per_copy_operations_are_refused():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", ["equivariant", "invariant"])
+@pytest.mark.parametrize("case", ["Ico", "D10"])
+def test_time_cnn_per_copy_operations_exact(case, head, dtype):
+    """The channel RMS norm (per-copy scales) and the iMLP head's norm pooling on groups with repeated irreps."""
     from symm_learning.models.time_cnn.ecnn_encoder import eTimeCNNEncoder
 
-    G = eg.ico_group()
-    r_in = reg(G, 1, "ico-tcnn-bn")
-    with default_dtype(torch.float64):
-        bn = eTimeCNNEncoder(r_in, r_in, [60], 8, mlp_hidden=[60], batch_norm=True)
-        inv = eTimeCNNEncoder(r_in, eg.directsum([G.trivial_representation] * 2, name="ico-t2"), [60], 8,
-                              mlp_hidden=[60])
-    with pytest.raises(ValueError, match=r"feature_layers\.1: symm_learning's channel RMS norm \(per-copy "
-                                         r"scales\) cuts"):
-        interop.from_symm_learning(bn)
-    with pytest.raises(ValueError, match=r"head\.net\.\d+: symm_learning's norm pooling cuts"):
-        interop.from_symm_learning(inv)
+    G = CASES[case][0]()
+    r_in = reg(G, 1, f"{case}-tcnn-bn-{dtype}")
+    r_out = reg(G, 1, f"{case}-tcnn-out-{dtype}") if head == "equivariant" else eg.directsum(
+        [G.trivial_representation] * 2, name=f"{case}-t2-{dtype}")
+    n = G.order()
+    theirs = build(lambda: eTimeCNNEncoder(r_in, r_out, [n], 8, mlp_hidden=[n], batch_norm=True,
+                                           append_last_frame=True), dtype)
+    ours = interop.from_symm_learning(theirs)
+    assert ours.options["batch_norm"]
+    x = torch.randn(3, r_in.size, 8, dtype=dtype)
+    same_in_both_modes(ours, theirs, x, dtype)
+    with torch.no_grad():
+        check_equivariant(lambda t: ours.eval()(t), r_in, r_out, x, dtype, dim=1)
