@@ -50,6 +50,14 @@ std::optional<OptionError> check_block_common(const char* what, int64_t kernel_s
   return std::nullopt;
 }
 
+// A stock Linear applied through its registered parameters, not LinearImpl's members: the Python module
+// swaps tensors into the parameter slots (nn.Module.to, torch.func), and those are what must run.
+at::Tensor stock_linear(const torch::nn::Module& linear, const at::Tensor& x) {
+  const auto params = linear.named_parameters(/*recurse=*/false);
+  const at::Tensor* bias = params.find("bias");
+  return at::linear(x, params["weight"], bias ? *bias : at::Tensor());
+}
+
 template <typename L>
 std::shared_ptr<L> features_last(std::shared_ptr<L> layer) {
   layer->set_features_last(true);
@@ -148,7 +156,7 @@ at::Tensor EConditionalResidualBlock1DImpl::forward(const at::Tensor& x, const a
   at::Tensor out = conv1->forward(x);
   if (norm1) out = norm1->forward(out);
   out = act->forward(out);
-  const at::Tensor film = at::mish(linear_->forward(pool_->forward(cond)));  // (N, film_dims)
+  const at::Tensor film = at::mish(stock_linear(*linear_, pool_->forward(cond)));  // (N, film_dims)
   const int64_t copies = affine->num_copies();
   const at::Tensor scale = film.slice(1, 0, copies).unsqueeze(1);
   const at::Tensor bias = affine->has_bias() ? film.slice(1, copies).unsqueeze(1) : at::Tensor();
@@ -491,9 +499,9 @@ at::Tensor EConditionalUnet1DImpl::step_embedding(const at::Tensor& timestep, co
   at::Tensor t = timestep.to(sample.device(), sample.scalar_type()).reshape({-1});
   t = t.expand({sample.size(0)});
   at::Tensor emb = sinusoidal_embedding(t, options.diffusion_step_embed_dim());
-  emb = diffusion_step_encoder[1]->as<torch::nn::Linear>()->forward(emb);
+  emb = stock_linear(*diffusion_step_encoder[1], emb);
   emb = at::mish(emb);
-  return diffusion_step_encoder[3]->as<torch::nn::Linear>()->forward(emb);
+  return stock_linear(*diffusion_step_encoder[3], emb);
 }
 
 at::Tensor EConditionalUnet1DImpl::forward(const at::Tensor& sample, const at::Tensor& timestep,

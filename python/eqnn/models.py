@@ -336,6 +336,13 @@ class EConditionalUnet1D(Layer):
         self.local_cond_rep = local_cond_rep
         self.global_cond_rep = global_cond_rep
 
+    @property
+    def extra_inputs(self) -> list:
+        """What forward takes after the sample, in order: ``(name, kind, rep, required, length)`` tuples
+        (``timestep``, then ``local_cond`` and ``global_cond`` where the model has their reps), as a model
+        file's :attr:`eqnn.nn.Model.extra_inputs`."""
+        return list(self._eqnn_handle.extra_inputs())
+
     def forward(self, sample: torch.Tensor, timestep: Any, local_cond: Optional[torch.Tensor] = None,
                 global_cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(N, L, in_rep.size), the step, the conditioning -> (N, L, in_rep.size)."""

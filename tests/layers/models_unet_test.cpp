@@ -231,12 +231,12 @@ TEST(UnetLengths, BothLayouts) {
     EXPECT_EQ(unet.sequence_length_multiple(), 4);
     for (const int64_t length : {4, 8, 12, 16}) {
       EXPECT_EQ(unet.output_length(length), length);
-      const at::Tensor y = unet.forward_with(at::randn({2, length, 2}), {at::tensor(3)});
+      const at::Tensor y = unet.forward_with(at::randn({2, length, 2}), {at::scalar_tensor(3)});
       EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, length, 2})) << down << " " << length;
     }
     for (const int64_t length : {13, 14}) {
       const std::string e = error_text<c10::Error>([&] {
-        unet.forward_with(at::randn({2, length, 2}), {at::tensor(3)});
+        unet.forward_with(at::randn({2, length, 2}), {at::scalar_tensor(3)});
       });
       EXPECT_TRUE(contains(e, "multiple of 2^(levels - 1) = 4")) << e;
       EXPECT_TRUE(contains(e, "got " + std::to_string(length) + "; pad it to 16")) << e;
@@ -248,12 +248,12 @@ TEST(UnetLengths, BothLayouts) {
         down == "stride" ? std::vector<std::pair<int64_t, int64_t>>{{13, 7}, {14, 7}}
                          : std::vector<std::pair<int64_t, int64_t>>{{13, 6}, {16, 8}};
     for (const auto& [length, out] : ok) {
-      const at::Tensor y = sl.forward_with(at::randn({2, length, 2}), {at::tensor(3)});
+      const at::Tensor y = sl.forward_with(at::randn({2, length, 2}), {at::scalar_tensor(3)});
       EXPECT_EQ(y.size(1), out) << down << " " << length;
     }
     const int64_t bad = down == "stride" ? 16 : 14;
     const std::string e = error_text<c10::Error>([&] {
-      sl.forward_with(at::randn({2, bad, 2}), {at::tensor(3)});
+      sl.forward_with(at::randn({2, bad, 2}), {at::scalar_tensor(3)});
     });
     EXPECT_TRUE(contains(e, "layout 'symm_learning_0.8.1' cannot take length " + std::to_string(bad))) << e;
     EXPECT_TRUE(contains(e, down == "stride" ? "upsampled length 7 does not match the skip's 8"
@@ -350,14 +350,14 @@ TEST(UnetErrors, Messages) {
   Unet global(
       Options(in, nullptr, eqnn::parse_rep(g, "regular")).diffusion_step_embed_dim(4).down_dims({2, 4}));
   const at::Tensor x = at::randn({2, 4, 2});
-  EXPECT_TRUE(contains(error_text<c10::Error>([&] { global.forward_with(x, {at::tensor(1)}); }),
+  EXPECT_TRUE(contains(error_text<c10::Error>([&] { global.forward_with(x, {at::scalar_tensor(1)}); }),
                        "takes x and 2 more input(s) (timestep, global_cond), got 1"));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
-                         global.forward_with(x, {at::tensor(1), at::Tensor()});
+                         global.forward_with(x, {at::scalar_tensor(1), at::Tensor()});
                        }),
                        "the input 'global_cond' is required"));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
-                         global.forward_with(x, {at::tensor(1), at::randn({2, 3})});
+                         global.forward_with(x, {at::scalar_tensor(1), at::randn({2, 3})});
                        }),
                        "the input 'global_cond' must be (2, 2), got (2, 3)"));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
@@ -365,16 +365,16 @@ TEST(UnetErrors, Messages) {
                        }),
                        "the input 'timestep' must be a scalar or (2)"));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
-                         global.forward(x, at::tensor(1), at::randn({2, 4, 2}), at::randn({2, 2}));
+                         global.forward(x, at::scalar_tensor(1), at::randn({2, 4, 2}), at::randn({2, 2}));
                        }),
                        "got local_cond, but the model has no local_cond_rep"));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
-                         global.forward_with(at::randn({2, 4, 3}), {at::tensor(1), at::randn({2, 2})});
+                         global.forward_with(at::randn({2, 4, 3}), {at::scalar_tensor(1), at::randn({2, 2})});
                        }),
                        "expected the sample of shape (N, L, 2)"));
   Unet local(Options(in, eqnn::parse_rep(g, "regular")).diffusion_step_embed_dim(4).down_dims({2, 4}));
   EXPECT_TRUE(contains(error_text<c10::Error>([&] {
-                         local.forward_with(x, {at::tensor(1), at::randn({2, 3, 2})});
+                         local.forward_with(x, {at::scalar_tensor(1), at::randn({2, 3, 2})});
                        }),
                        "the input 'local_cond' must be (2, 4, 2), got (2, 3, 2)"));
   Unet sl_local(Options(in, eqnn::parse_rep(g, "regular"))
@@ -383,7 +383,7 @@ TEST(UnetErrors, Messages) {
                     .layout("symm_learning_0.8.1"));
   EXPECT_TRUE(
       contains(error_text<c10::Error>([&] {
-                 sl_local.forward_with(x, {at::tensor(1), at::randn({2, 4, 2})});
+                 sl_local.forward_with(x, {at::scalar_tensor(1), at::randn({2, 4, 2})});
                }),
                "adds local_cond_encoder.1(local_cond) (length 4) after the last up level's res1, whose "
                "length is 2"));

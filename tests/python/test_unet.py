@@ -58,7 +58,7 @@ def test_forward_signature_and_errors():
     assert torch.equal(m(x, 3, loc, c), m(sample=x, timestep=torch.tensor(3), local_cond=loc, global_cond=c))
     assert torch.allclose(m(x, torch.tensor([3.0, 3.0], dtype=torch.float64), loc, c), m(x, 3.0, loc, c), rtol=0,
                           atol=1e-14)
-    assert [e[0] for e in m.extra_inputs()] == ["timestep", "local_cond", "global_cond"]
+    assert [e[0] for e in m.extra_inputs] == ["timestep", "local_cond", "global_cond"]
     with pytest.raises(RuntimeError, match="the input 'global_cond' is required"):
         m(x, 3, loc)
     with pytest.raises(RuntimeError, match="multiple of 2\\^\\(levels - 1\\) = 2"):
