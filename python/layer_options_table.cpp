@@ -13,6 +13,7 @@
 #include "e_activation.hpp"
 #include "e_affine.hpp"
 #include "e_batch_norm.hpp"
+#include "e_conditional_unet1d.hpp"
 #include "e_conv.hpp"
 #include "e_gated_nonlinearity.hpp"
 #include "e_invariant_bias.hpp"
@@ -290,6 +291,26 @@ py::dict options_dict(const ETimeCNNEncoderOptions& o) {
   d["init_scheme"] = o.init_scheme();
   return d;
 }
+py::dict options_dict(const EConditionalUnet1DOptions& o) {
+  py::dict d;
+  py::list dims;
+  for (int64_t c : o.down_dims()) dims.append(c);
+  const auto rep = [](const RepPtr& r) -> py::object {
+    return r ? py::object(py::str(r->describe())) : py::none();
+  };
+  d["local_cond_rep"] = rep(o.local_cond_rep());
+  d["global_cond_rep"] = rep(o.global_cond_rep());
+  d["diffusion_step_embed_dim"] = o.diffusion_step_embed_dim();
+  d["down_dims"] = dims;
+  d["kernel_size"] = o.kernel_size();
+  d["cond_predict_scale"] = o.cond_predict_scale();
+  d["activation"] = o.activation();
+  d["normalize"] = o.normalize();
+  d["downsample"] = o.downsample();
+  d["init_scheme"] = o.init_scheme();
+  d["layout"] = o.layout();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -369,6 +390,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<IMLPImpl>("iMLP", IMLPOptions(nullptr, 0, {}), {"out_dim", "hidden_units"}),
       entry<ETimeCNNEncoderImpl>("eTimeCNNEncoder", ETimeCNNEncoderOptions(nullptr, nullptr, {}, 0),
                                  {"hidden_channels", "time_horizon"}),
+      entry<EConditionalUnet1DImpl>("eConditionalUnet1D", EConditionalUnet1DOptions(nullptr)),
   };
   return table;
 }

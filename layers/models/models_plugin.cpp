@@ -3,7 +3,11 @@
 // same others) factories (see e_mlp.hpp), and "eTimeCNNEncoder" (out_rep, hidden_channels and time_horizon
 // required; activation, batch_norm, bias, mlp_hidden, downsample, append_last_frame, init_scheme,
 // hidden_rep; see e_time_cnn_encoder.hpp), features last as every sequence layer of a model file:
-// (N, time_horizon, C) → (N, out). Every default is the Options' own.
+// (N, time_horizon, C) → (N, out); and "eConditionalUnet1D" (local_cond_rep, global_cond_rep,
+// diffusion_step_embed_dim, down_dims, kernel_size, cond_predict_scale, activation, normalize, downsample,
+// init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features last. Every default is the
+// Options' own.
+#include "e_conditional_unet1d.hpp"
 #include "e_mlp.hpp"
 #include "e_time_cnn_encoder.hpp"
 #include "eqnn/registry/plugin.hpp"
@@ -109,10 +113,38 @@ std::shared_ptr<eqnn::Layer> make_time_cnn(const eqnn::LayerArgs& args) {
   return layer;
 }
 
+std::shared_ptr<eqnn::Layer> make_unet(const eqnn::LayerArgs& args) {
+  const char* what = "eConditionalUnet1D";
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(
+      kw,
+      {"local_cond_rep", "global_cond_rep", "diffusion_step_embed_dim", "down_dims", "kernel_size",
+       "cond_predict_scale", "activation", "normalize", "downsample", "init_scheme", "hidden_rep", "layout"},
+      what);
+  if (!args.in_rep) y::fail(kw, std::string(what) + ": no in_rep (give in_rep or put the layer after one)");
+  eqnn::EConditionalUnet1DOptions options(args.in_rep);
+  if (kw.IsMap() && kw["local_cond_rep"]) options.local_cond_rep(args.resolve_rep(kw["local_cond_rep"]));
+  if (kw.IsMap() && kw["global_cond_rep"]) options.global_cond_rep(args.resolve_rep(kw["global_cond_rep"]));
+  options
+      .diffusion_step_embed_dim(
+          y::get_int(kw, "diffusion_step_embed_dim", options.diffusion_step_embed_dim()))
+      .down_dims(get_units(kw, what, "down_dims", options.down_dims()))
+      .kernel_size(y::get_int(kw, "kernel_size", options.kernel_size()))
+      .cond_predict_scale(y::get_bool(kw, "cond_predict_scale", options.cond_predict_scale()))
+      .activation(y::get_string(kw, "activation", options.activation()))
+      .normalize(y::get_bool(kw, "normalize", options.normalize()))
+      .downsample(y::get_string(kw, "downsample", options.downsample()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .layout(y::get_string(kw, "layout", options.layout()));
+  if (kw.IsMap() && kw["hidden_rep"]) options.hidden_rep(args.resolve_rep(kw["hidden_rep"]));
+  return finish<eqnn::EConditionalUnet1DImpl>(kw, std::move(options));
+}
+
 void register_all(eqnn::Registrar& r) {
   r.add_layer("eMLP", make_emlp);
   r.add_layer("iMLP", make_imlp);
   r.add_layer("eTimeCNNEncoder", make_time_cnn);
+  r.add_layer("eConditionalUnet1D", make_unet);
 }
 
 }  // namespace

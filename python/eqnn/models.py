@@ -251,3 +251,108 @@ class ETimeCNNEncoder(Layer):
             raise RuntimeError("ETimeCNNEncoder: expected input of shape (N, C, time_horizon) = "
                                f"(N, {self.in_rep.size}, {self.time_horizon}), got {tuple(x.shape)}")
         return self._eqnn_ready().forward(x.transpose(1, 2))
+
+
+# --- eConditionalUnet1D (issue 20 §2) ---------------------------------------------------------------------
+
+__all__ += ["EConditionalUnet1D"]
+
+
+@_document_defaults("eConditionalUnet1D")
+class EConditionalUnet1D(Layer):
+    """Equivariant conditional 1D U-Net (symm_learning's eConditionalUnet1D; diffusion_policy's
+    ConditionalUnet1D made equivariant): the denoiser of a diffusion policy, f(x, t, local_cond, global_cond).
+
+    Every level holds two conditional residual blocks (EConv1d -> eRMSNorm -> activation -> FiLM -> EConv1d ->
+    eRMSNorm -> activation, plus a residual), FiLM-conditioned on [global_cond, step embedding] through the
+    norms of its irreducible copies; the down path halves the length at each level, the up path doubles it
+    back and concatenates the skips. Equivariant: f(g x, g l, g c, t) = g f(x, l, c, t); the step t is
+    invariant.
+
+    Args:
+        in_rep: the representation of the sample's features (and of the output).
+        local_cond_rep: the representation of a conditioning sequence as long as the sample (None: no such input).
+        global_cond_rep: the representation of a conditioning vector (None: no such input).
+        diffusion_step_embed_dim: the width E of the step embedding, even (default {diffusion_step_embed_dim}).
+        down_dims: the widths of the levels, rounded up to whole copies of hidden_rep (default {down_dims}).
+        kernel_size: of the blocks' convolutions, odd (default {kernel_size}).
+        cond_predict_scale: must be True, symm_learning's only mode (default {cond_predict_scale}).
+        activation: a pointwise function name or torch's module of that name (default {activation!r}).
+        normalize: the per-copy eRMSNorm in the blocks (default {normalize}).
+        downsample: "stride" (stride-2 convolutions, transposed ones up) or "pooling" (MaxPool1d(2), nearest
+            upsampling) (default {downsample!r}).
+        init_scheme: for every convolution (default {init_scheme!r}; symm_learning's is xavier_uniform).
+        hidden_rep: the base of the hidden representations (default: the regular representation).
+        layout: "diffusion_policy" (the output keeps the input's length, which must be a multiple of
+            2^(levels-1)) or "symm_learning_0.8.1" (symm_learning 0.8.1's up path, for converted models)
+            (default {layout!r}).
+        device, dtype: as torch.nn.Conv1d.
+
+    forward(sample, timestep, local_cond=None, global_cond=None): sample (N, L, in_rep.size) features last
+    (diffusion_policy's layout; symm_learning takes (N, C, L)), timestep a number, a scalar tensor or (N),
+    local_cond (N, L, local_cond_rep.size), global_cond (N, global_cond_rep.size); each conditioning input is
+    required where the model has its representation and refused where it has none. Returns
+    (N, L, in_rep.size).
+
+    Example:
+        >>> G = eqnn.group("C2")
+        >>> unet = eqnn.models.EConditionalUnet1D(eqnn.rep(G, "regular"), None, eqnn.rep(G, "2x regular"),
+        ...                                       diffusion_step_embed_dim=8, down_dims=[4, 8])
+        >>> unet(torch.randn(3, 8, 2), 10, global_cond=torch.randn(3, 4)).shape
+        torch.Size([3, 8, 2])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        local_cond_rep: Optional[Representation] = None,
+        global_cond_rep: Optional[Representation] = None,
+        diffusion_step_embed_dim: Optional[int] = None,
+        down_dims: Optional[list[int]] = None,
+        kernel_size: Optional[int] = None,
+        cond_predict_scale: Optional[bool] = None,
+        activation: Optional[Any] = None,
+        normalize: Optional[bool] = None,
+        downsample: Optional[str] = None,
+        init_scheme: Optional[str] = None,
+        *,
+        hidden_rep: Optional[Representation] = None,
+        layout: Optional[str] = None,
+        device=None,
+        dtype=None,
+    ):
+        what = "EConditionalUnet1D"
+        activation = _activation_name(activation, what)
+        for name, value in (("local_cond_rep", local_cond_rep), ("global_cond_rep", global_cond_rep)):
+            if value is not None and not isinstance(value, Representation):
+                raise TypeError(f"{what}: {name} must be an eqnn.Representation or None, got {value!r}")
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype,
+            **_given(local_cond_rep=local_cond_rep, global_cond_rep=global_cond_rep,
+                     diffusion_step_embed_dim=diffusion_step_embed_dim,
+                     down_dims=None if down_dims is None else _units(down_dims, what), kernel_size=kernel_size,
+                     cond_predict_scale=cond_predict_scale, activation=activation, normalize=normalize,
+                     downsample=downsample, init_scheme=init_scheme, hidden_rep=hidden_rep, layout=layout))
+        self.local_cond_rep = local_cond_rep
+        self.global_cond_rep = global_cond_rep
+
+    @property
+    def extra_inputs(self) -> list:
+        """What forward takes after the sample, in order: ``(name, kind, rep, required, length)`` tuples
+        (``timestep``, then ``local_cond`` and ``global_cond`` where the model has their reps), as a model
+        file's :attr:`eqnn.nn.Model.extra_inputs`."""
+        return list(self._eqnn_handle.extra_inputs())
+
+    def forward(self, sample: torch.Tensor, timestep: Any, local_cond: Optional[torch.Tensor] = None,
+                global_cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(N, L, in_rep.size), the step, the conditioning -> (N, L, in_rep.size)."""
+        if not torch.is_tensor(timestep):
+            timestep = torch.tensor(timestep, device=sample.device)
+        extra = [timestep]
+        for name, rep_, value in (("local_cond", self.local_cond_rep, local_cond),
+                                  ("global_cond", self.global_cond_rep, global_cond)):
+            if rep_ is not None:
+                extra.append(value)
+            elif value is not None:
+                raise ValueError(f"EConditionalUnet1D: got {name}, but the model has no {name}_rep")
+        return self._eqnn_ready().forward_with(sample, extra)

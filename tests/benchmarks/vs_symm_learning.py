@@ -16,8 +16,10 @@ Change2DisentangledBasis, eMultivariateNormal, eTransformerEncoderLayer: symm_le
 and GELU, 2 heads, dim_feedforward 2D; eTransformerDecoderLayer, the same, its memory the input reversed in time;
 eAdditiveRelMultiheadAttention (max_distance 8) and eAdditivePosMultiheadAttention (max_len 32), 2 heads,
 self-attention at the default positions; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
-outputs) and eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
-(64, D, 16))) on C8 4x regular and Ico 2x regular (--groups picks others, e.g. C4,D4;
+outputs), eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
+(64, D, 16)) and eConditionalUnet1D (down_dims [D, 2D, 2D], step embedding 16, global conditioning the time mean
+of the sample, on (64, D, 30), symm_learning's layout)) on C8 4x regular and Ico 2x regular (--groups picks
+others, e.g. C4,D4;
 --layer one layer): construction (symm_learning's
 constructor on the escnn rep; eqnn's constructor on the converted rep, each the first in the process), then,
 with the same weights (the eqnn module is eqnn.interop.from_symm_learning of the symm_learning one): eval
@@ -143,7 +145,18 @@ def _layer_cases():
          lambda r: slm.eTimeCNNEncoder(r, r, [64], 16, batch_norm=True, mlp_hidden=[32, 32], append_last_frame=True),
          lambda r: eqnn.models.ETimeCNNEncoder(r, r, [64], 16, batch_norm=True, mlp_hidden=[32, 32],
                                                append_last_frame=True), "series"),
+        # a diffusion-policy denoiser: 3 levels, step embedding 16, global conditioning of the sample's rep
+        ("eConditionalUnet1D",
+         lambda r: _sl_unet()(r, None, r, diffusion_step_embed_dim=16, down_dims=[r.size, 2 * r.size, 2 * r.size]),
+         lambda r: eqnn.models.EConditionalUnet1D(r, None, r, diffusion_step_embed_dim=16,
+                                                  down_dims=[r.size, 2 * r.size, 2 * r.size]), "unet"),
     ]
+
+
+def _sl_unet():
+    from symm_learning.models.diffusion.cond_eunet1d import eConditionalUnet1D
+
+    return eConditionalUnet1D
 
 
 # name -> (escnn's group function, its arguments, copies of the regular representation)
@@ -152,6 +165,16 @@ LAYER_GROUPS = {"C8": ("cyclic_group", (8,), 4), "Ico": ("ico_group", (), 2), "C
 
 
 def _call(module, x, kind, y=None):
+    if kind == "unet":
+        # x (B, D, L) as symm_learning takes it; the step 10; the global conditioning the time mean of x (so
+        # acting on x acts on it by the same rep). eqnn's U-Net takes (B, L, D).
+        import eqnn
+        import torch
+
+        t = torch.full((x.shape[0],), 10.0, dtype=x.dtype)
+        if isinstance(module, eqnn.models.EConditionalUnet1D):
+            return module(x.transpose(1, 2), t, global_cond=x.mean(-1)).transpose(1, 2)
+        return module(x, t, film_cond=x.mean(-1))
     if kind == "normal":
         return module(x).log_prob(y)
     if kind == "pair":
@@ -166,8 +189,9 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
     import torch
 
     g = torch.Generator().manual_seed(1)
-    if kind in ("conv", "series"):
-        x = torch.randn(2, D, 9 if kind == "conv" else 16, dtype=torch.float64, generator=g)
+    if kind in ("conv", "series", "unet"):
+        # (symm_learning's 3-level U-Net takes 13: 13 -> 7 -> 4 -> 7)
+        x = torch.randn(2, D, {"conv": 9, "series": 16, "unet": 13}[kind], dtype=torch.float64, generator=g)
     elif kind in ("flat", "invariant"):
         x = torch.randn(2, D, dtype=torch.float64, generator=g)
     else:
@@ -178,7 +202,7 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
         f = _call(module, x, kind, y)
         scale = max(float(f.abs().max()), 1e-300)
         for A, B in zip(mats_in, mats_out):
-            if kind == "conv":
+            if kind in ("conv", "unet"):
                 err = (_call(module, (x.transpose(1, 2) @ A.T).transpose(1, 2), kind) - (f.transpose(1, 2) @ B.T)
                        .transpose(1, 2))
             elif kind == "series":
@@ -196,8 +220,9 @@ def measure_layer(module, kind, D, in_size, reps, mats_in, mats_out):
     import torch
 
     torch.manual_seed(0)
-    if kind in ("conv", "series"):
-        x = torch.randn(64, D, 32 if kind == "conv" else 16)
+    if kind in ("conv", "series", "unet"):
+        # (symm_learning's 3-level U-Net takes 30: 30 -> 15 -> 8 -> 15)
+        x = torch.randn(64, D, {"conv": 32, "series": 16, "unet": 30}[kind])
     elif kind in ("flat", "invariant"):
         x = torch.randn(64, D)
     else:

@@ -1,0 +1,144 @@
+"""eqnn.models.EConditionalUnet1D against symm_learning's eConditionalUnet1D through
+eqnn.interop.from_symm_learning (layout "symm_learning_0.8.1"): the converted model computes symm_learning's
+function with its weights (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train and eval mode, random parameters),
+on C2 and C5 with a regular sample, a 2x regular global conditioning vector, step embedding 16 and down_dims
+[8·|G|, 16·|G|, 16·|G|], both downsampling modes; and symm_learning's own behaviour that eqnn's default layout
+differs from (its up path skips the last upsampling: the output is shorter than the sample).
+
+symm_learning's SinusoidalPosEmb computes its frequencies in float32 whatever the step's dtype
+(``torch.arange(half) * -c`` takes the default dtype), so a float64 symm_learning model embeds a step with
+float32 frequencies (an error of 1.9e-6 at steps up to 100, measured below). The float64 comparisons patch its
+forward with the same formula in float64 (eqnn computes the embedding in the model's dtype), so that 1e-10 tests the
+rest of the network instead of symm_learning's rounding.
+
+Ico: the per-copy operations (channel RMS norms, FiLM scales) need both libraries to cut the hidden reps into
+the same irreducible copies, which they do not where an irrep appears more than once per regular copy; the
+converter refuses, naming the operation (until a hidden rep with escnn's basis keeps its permutation
+structure, plan WP0.1).
+"""
+
+import contextlib
+import math
+
+import eqnn
+import eqnn.interop as interop
+import escnn.group as eg
+import pytest
+import torch
+from reference_support import TOL, matrices, randomise, rel
+from symm_learning.models.diffusion import cond_unet1d
+from symm_learning.models.diffusion.cond_eunet1d import eConditionalUnet1D
+
+DTYPES = [torch.float64, torch.float32]
+
+
+@contextlib.contextmanager
+def default_dtype(dtype):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def _float64_embedding(self, x):
+    """symm_learning's SinusoidalPosEmb.forward with its frequencies in x's dtype (float64 here)."""
+    half = self.dim // 2
+    c = math.log(10000) / max(half - 1, 1)
+    freqs = torch.exp(torch.arange(half, device=x.device, dtype=x.dtype) * -c)
+    args = x[:, None] * freqs[None, :]
+    return torch.cat((args.sin(), args.cos()), dim=-1)
+
+
+@contextlib.contextmanager
+def exact_embedding(dtype):
+    if dtype != torch.float64:
+        yield
+        return
+    old = cond_unet1d.SinusoidalPosEmb.forward
+    cond_unet1d.SinusoidalPosEmb.forward = _float64_embedding
+    try:
+        yield
+    finally:
+        cond_unet1d.SinusoidalPosEmb.forward = old
+
+
+def reg(G, k, tag):
+    return eg.directsum([G.regular_representation] * k, name=f"{G.name}-reg{k}-{tag}")
+
+
+def build(G, tag, dtype, downsample="stride"):
+    n = G.order()
+    with default_dtype(torch.float64):
+        m = eConditionalUnet1D(reg(G, 1, tag), None, reg(G, 2, tag + "-g"), diffusion_step_embed_dim=16,
+                               down_dims=[8 * n, 16 * n, 16 * n], downsample=downsample)
+        return randomise(m).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("downsample", ["stride", "pooling"])
+@pytest.mark.parametrize("group", ["C2", "C5"])
+def test_converted_unet_equals_symm_learning(group, downsample, dtype):
+    G = eg.cyclic_group(int(group[1:]))
+    theirs = build(G, f"unet-{group}-{downsample}-{dtype}", dtype, downsample)
+    ours = interop.from_symm_learning(theirs)
+    assert isinstance(ours, eqnn.models.EConditionalUnet1D)
+    assert ours.options["layout"] == "symm_learning_0.8.1"
+    length = 13 if downsample == "stride" else 16
+    x = torch.randn(3, G.order(), length, dtype=dtype)
+    g = torch.randn(3, 2 * G.order(), dtype=dtype)
+    t = torch.tensor([0.0, 7.0, 93.0], dtype=dtype)
+    with exact_embedding(dtype):
+        for mode in (True, False):
+            ours.train(mode)
+            theirs.train(mode)
+            with torch.no_grad():
+                want = theirs(x, t, film_cond=g)
+                have = ours(x.transpose(1, 2), t, global_cond=g).transpose(1, 2)
+            assert have.shape == want.shape  # symm_learning's length: 13 -> 7 (stride), 16 -> 8 (pooling)
+            assert rel(have, want) <= TOL[dtype], mode
+    # The converted model is equivariant under escnn's matrices (x and the global conditioning).
+    ours.eval()
+    A, B = matrices(reg(G, 1, "m"), dtype), matrices(reg(G, 2, "m2"), dtype)
+    with torch.no_grad():
+        y = ours(x.transpose(1, 2), t, global_cond=g)
+        for a, b in zip(A, B):
+            assert rel(ours(x.transpose(1, 2) @ a.T, t, global_cond=g @ b.T), y @ a.T) <= TOL[dtype] * 10
+
+
+def test_symm_learning_float32_step_frequencies():
+    """The size of symm_learning's float32-frequency error in a float64 embedding (why the float64 tests patch
+    it): 1.9e-6 at steps up to 100, far above 1e-10."""
+    emb = cond_unet1d.SinusoidalPosEmb(16)
+    t = torch.tensor([1.0, 37.0, 99.0], dtype=torch.float64)
+    theirs = emb(t)
+    exact = _float64_embedding(emb, t)
+    err = float((theirs - exact).abs().max())
+    assert 1e-7 < err < 1e-5
+
+
+def test_symm_learning_lengths_that_eqnn_default_layout_keeps():
+    """symm_learning 0.8.1's up path (recorded here, kept by layout "symm_learning_0.8.1") shortens the sample
+    and fails for lengths divisible by 4 (stride); eqnn's default layout keeps every multiple of 4."""
+    G = eg.cyclic_group(2)
+    theirs = build(G, "unet-lengths", torch.float64)
+    g = torch.randn(2, 4, dtype=torch.float64)
+    t = torch.zeros(2, dtype=torch.float64)
+    with torch.no_grad():
+        assert theirs(torch.randn(2, 2, 13, dtype=torch.float64), t, film_cond=g).shape[-1] == 7
+        with pytest.raises(RuntimeError, match="Sizes of tensors must match"):
+            theirs(torch.randn(2, 2, 16, dtype=torch.float64), t, film_cond=g)
+    E = eqnn.interop.group_from_escnn(G)
+    ours = eqnn.models.EConditionalUnet1D(eqnn.rep(E, "regular"), None, eqnn.rep(E, "2x regular"),
+                                          diffusion_step_embed_dim=16, down_dims=[16, 32, 32], dtype=torch.float64)
+    assert ours(torch.randn(2, 16, 2, dtype=torch.float64), t, global_cond=g).shape == (2, 16, 2)
+
+
+def test_ico_per_copy_operations_are_refused():
+    G = eg.ico_group()
+    with default_dtype(torch.float64):
+        theirs = eConditionalUnet1D(reg(G, 1, "unet-ico"), None, reg(G, 2, "unet-ico-g"), diffusion_step_embed_dim=16,
+                                    down_dims=[60, 60])
+    with pytest.raises(ValueError, match=r"cuts the hidden reg\^1 of .* into irreducible copies differently"):
+        interop.from_symm_learning(theirs)
