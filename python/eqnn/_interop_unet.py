@@ -2,18 +2,19 @@
 eqnn.models.EConditionalUnet1D with ``layout="symm_learning_0.8.1"`` (symm_learning's up path, so that the
 converted model computes symm_learning's function), registered by eqnn.interop (``_CONVERTER_MODULES``).
 
-Mapped by name: the blocks' ``conv1``, ``conv2``, ``residual_conv`` (EConv1d, each tap conjugated by the
-escnn → eqnn permutation P of the hidden reg^k, as eqnn.interop's eTimeCNNEncoder converter does),
-``norm1.norm`` / ``norm2.norm`` (per-copy scales, in eqnn's copy order) and ``cond_encoder.1`` (its rows: the
-FiLM scales per copy of out_rep, in eqnn's copy order, then the FiLM biases per trivial copy, in the order of
+The converted model is built with ``hidden_rep = rep_from_escnn(G.regular_representation)`` (as eqnn.interop's
+MLP and eTimeCNNEncoder converters): escnn's regular representation, a permutation representation that keeps
+escnn's change of basis, so both libraries' hidden reps are the same matrices cut into the same irreducible
+copies. Mapped by name: the blocks' ``conv1``, ``conv2``, ``residual_conv`` (EConv1d, taps as they are),
+``norm1.norm`` / ``norm2.norm`` (per-copy scales, matched copy by copy) and ``cond_encoder.1`` (its rows: the
+FiLM scales per copy of out_rep, matched copy by copy, then the FiLM biases per trivial copy, in the order of
 eqnn's trivial columns); ``diffusion_step_encoder.{1,3}``; ``down_modules.{i}.2`` (EConv1d) and
 ``up_modules.{i}.2`` (EConvTranspose1d); ``final_conv.{0,1.norm,3}``. symm_learning takes the sample
 channels first, (N, C, L); eqnn's U-Net takes it features last, (N, L, C).
 
 Per-copy operations (norm scales, FiLM scales) need the two libraries to cut the hidden reps into the same
-irreducible copies: exact on groups whose irreps appear once per regular copy (C_n); refused, naming the
-irreps, where they appear more than once (D_n's 2-dimensional irreps, Ico's), until a hidden rep with escnn's
-change of basis keeps its permutation structure (plan WP0.1).
+irreducible copies, which the shared change of basis gives on every group (Ico and D_n, where an irrep appears
+more than once per regular copy, included).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from . import hom, rep
 from . import interop as _io
 from . import models as _models
-from ._interop_models import _activation, _copy_order, _dense_conv, _hidden_permutation, _load_parts
+from ._interop_models import _activation, _copy_order, _dense_conv, _hidden, _load_parts, _regular
 
 
 def _dense_conv_transpose(in_rep, out_rep, module, P_in, P_out, path: str):
@@ -34,7 +35,10 @@ def _dense_conv_transpose(in_rep, out_rep, module, P_in, P_out, path: str):
                                padding=module.padding[0], output_padding=module.output_padding[0],
                                bias=module.has_bias, dtype=torch.float64)
     taps = module.weight.detach().to(torch.float64).cpu().permute(2, 1, 0)  # (K, out, in)
-    taps = P_out @ taps @ P_in.T
+    if P_out is not None:
+        taps = P_out @ taps
+    if P_in is not None:
+        taps = taps @ P_in.T
     space = hom(in_rep, out_rep)
     c = torch.stack([space.analyse(t) for t in taps])
     err = _io._rel_err(torch.stack([space.expand(ck) for ck in c]), taps)
@@ -43,8 +47,8 @@ def _dense_conv_transpose(in_rep, out_rep, module, P_in, P_out, path: str):
     with torch.no_grad():
         out.weight_coefficients.copy_(c.flatten())
     if module.has_bias:
-        _io._fit_linear(out, out.bias_coefficients, "bias", P_out @ module.bias.detach().to(torch.float64).cpu(),
-                        "bias", path)
+        b = module.bias.detach().to(torch.float64).cpu()
+        _io._fit_linear(out, out.bias_coefficients, "bias", P_out @ b if P_out is not None else b, "bias", path)
     return out
 
 
@@ -52,7 +56,7 @@ def _norm(sl_norm, ours_rep, P, path: str):
     """symm_learning's _eChannelRMSNorm → eqnn's ERMSNorm(per_copy) with the scales in eqnn's copy order."""
     from . import nn as enn
 
-    order = _copy_order(sl_norm.norm.in_rep, P, ours_rep, path, "channel RMS norm (per-copy scales)")
+    order = _copy_order(sl_norm.norm.in_rep, ours_rep, path, "channel RMS norm (per-copy scales)")
     norm = enn.ERMSNorm(ours_rep, eps=sl_norm.norm.eps, affine="per_copy", dtype=torch.float64)
     with torch.no_grad():
         norm.weight[order] = sl_norm.norm.affine.scale_dof.detach().to(torch.float64).cpu()
@@ -65,7 +69,9 @@ def _trivial_order(escnn_rep, P, ours, path: str) -> torch.Tensor:
     import numpy as np
 
     G = escnn_rep.group
-    Q_esc = P @ torch.as_tensor(np.asarray(escnn_rep.change_of_basis), dtype=torch.float64)
+    Q_esc = torch.as_tensor(np.asarray(escnn_rep.change_of_basis), dtype=torch.float64)
+    if P is not None:
+        Q_esc = P @ Q_esc
     esc_cols, off = [], 0
     for i in escnn_rep.irreps:
         if i == G.trivial_representation.id:
@@ -101,7 +107,7 @@ def _block(b, in_rep, out_rep, P_in, P_out, prefix: str, path: str, parts: dict,
     W = lin.weight.detach().to(torch.float64).cpu()
     c = lin.bias.detach().to(torch.float64).cpu()
     nc = b.affine.num_scale_dof
-    copies = _copy_order(b.affine.rep_x, P_out, out_rep, _io._join(where, "affine"), "FiLM (per-copy scales)")
+    copies = _copy_order(b.affine.rep_x, out_rep, _io._join(where, "affine"), "FiLM (per-copy scales)")
     rows = torch.empty(W.shape[0], dtype=torch.long)
     rows[:nc] = copies
     if W.shape[0] > nc:
@@ -142,9 +148,9 @@ def _unet(module, path):
     n = len(module.down_modules)
     hid, perms = [], []
     for i, level in enumerate(module.down_modules):
-        k, P = _hidden_permutation(level[0].out_rep, _io._join(path, f"down_modules.{i}.0"), "hidden")
-        hid.append(rep(E, f"{k}x regular"))
-        perms.append(P)
+        _, h = _hidden(level[0].out_rep, _io._join(path, f"down_modules.{i}.0"), "hidden")
+        hid.append(h)
+        perms.append(None)  # the hidden reps are escnn's own (hidden_rep = escnn's regular rep)
     first = module.down_modules[0][0]
     parts, raw = {}, {}
     for j in (1, 3):
@@ -165,9 +171,9 @@ def _unet(module, path):
         _block(b, hid[-1], hid[-1], perms[-1], perms[-1], f"mid_modules.{j}.", path, parts, raw)
     for j, (res1, res2, up) in enumerate(module.up_modules):
         cur, tgt = n - 1 - j, n - 2 - j  # current = skip = level n−1−j; target = level n−2−j
-        k_cur = hid[cur].size // G.order()
-        cat_rep = rep(E, f"{k_cur}x regular + {k_cur}x regular")
-        P_cat = torch.block_diag(perms[cur], perms[cur])
+        cat_rep = rep(E, irreps=list(hid[cur].irreps) * 2,
+                      change_of_basis=torch.block_diag(hid[cur].change_of_basis, hid[cur].change_of_basis))
+        P_cat = None
         _block(res1, cat_rep, hid[tgt], P_cat, perms[tgt], f"up_modules.{j}.0.", path, parts, raw)
         _block(res2, hid[tgt], hid[tgt], perms[tgt], perms[tgt], f"up_modules.{j}.1.", path, parts, raw)
         if type(up).__name__ == "eConvTranspose1d":
@@ -184,7 +190,17 @@ def _unet(module, path):
         in_rep, local_rep, global_rep, module.diffusion_step_encoder[1].in_features,
         [lv[0].out_rep.size for lv in module.down_modules], first.conv1.kernel_size[0], True,
         _activation(torch.nn.Sequential(first.act), _io._join(path, "down_modules.0.0.act")), normalize,
-        module.downsample, layout="symm_learning_0.8.1", dtype=torch.float64)
+        module.downsample, layout="symm_learning_0.8.1", hidden_rep=_regular(G), dtype=torch.float64)
+    keys = out.state_dict().keys()
+    for prefix in parts:
+        if prefix.endswith("residual_conv.") and prefix + "weight_coefficients" not in keys:
+            # symm_learning compares escnn reps by name: two differently named reps with the same matrices
+            # (its sample rep and a one-copy hidden rep) get a learned 1x1 convolution where eqnn's block, which
+            # compares by content, adds x itself.
+            raise ValueError(f"{_io._where(_io._join(path, prefix.rstrip('.')))}: symm_learning learns a 1x1 "
+                             "residual convolution between two representations with the same matrices (it compares "
+                             "them by name), where eqnn's block adds its input itself; eqnn cannot hold that "
+                             "convolution. Use down_dims whose first entry is not the sample's size")
     _load_parts(out, parts, raw)
     out = out.to(**like)
     _same_function(out, module, n, path)

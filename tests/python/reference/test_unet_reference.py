@@ -1,8 +1,8 @@
 """eqnn.models.EConditionalUnet1D against symm_learning's eConditionalUnet1D through
 eqnn.interop.from_symm_learning (layout "symm_learning_0.8.1"): the converted model computes symm_learning's
 function with its weights (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train and eval mode, random parameters),
-on C2 and C5 with a regular sample, a 2x regular global conditioning vector, step embedding 16 and down_dims
-[8·|G|, 16·|G|, 16·|G|], both downsampling modes; and symm_learning's own behaviour that eqnn's default layout
+on C2, C5 and Ico with a regular sample, a 2x regular global conditioning vector, step embedding 16 and down_dims
+[8·|G|, 16·|G|, 16·|G|] ([2·|G|, 2·|G|] on Ico), both downsampling modes; and symm_learning's own behaviour that eqnn's default layout
 differs from (its up path skips the last upsampling: the output is shorter than the sample).
 
 symm_learning's SinusoidalPosEmb computes its frequencies in float32 whatever the step's dtype
@@ -12,9 +12,9 @@ forward with the same formula in float64 (eqnn computes the embedding in the mod
 rest of the network instead of symm_learning's rounding.
 
 Ico: the per-copy operations (channel RMS norms, FiLM scales) need both libraries to cut the hidden reps into
-the same irreducible copies, which they do not where an irrep appears more than once per regular copy; the
-converter refuses, naming the operation (until a hidden rep with escnn's basis keeps its permutation
-structure, plan WP0.1).
+the same irreducible copies, which is not unique where an irrep appears more than once per regular copy. The
+converter builds the model with escnn's regular representation as hidden_rep (a permutation rep that keeps
+escnn's change of basis), so the cut is escnn's and the converted model is exact there too.
 """
 
 import contextlib
@@ -70,22 +70,23 @@ def reg(G, k, tag):
 
 def build(G, tag, dtype, downsample="stride"):
     n = G.order()
+    dims = [2 * n, 2 * n] if n == 60 else [8 * n, 16 * n, 16 * n]
     with default_dtype(torch.float64):
         m = eConditionalUnet1D(reg(G, 1, tag), None, reg(G, 2, tag + "-g"), diffusion_step_embed_dim=16,
-                               down_dims=[8 * n, 16 * n, 16 * n], downsample=downsample)
+                               down_dims=dims, downsample=downsample)
         return randomise(m).to(dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("downsample", ["stride", "pooling"])
-@pytest.mark.parametrize("group", ["C2", "C5"])
+@pytest.mark.parametrize("group", ["C2", "C5", "Ico"])
 def test_converted_unet_equals_symm_learning(group, downsample, dtype):
-    G = eg.cyclic_group(int(group[1:]))
+    G = eg.ico_group() if group == "Ico" else eg.cyclic_group(int(group[1:]))
     theirs = build(G, f"unet-{group}-{downsample}-{dtype}", dtype, downsample)
     ours = interop.from_symm_learning(theirs)
     assert isinstance(ours, eqnn.models.EConditionalUnet1D)
     assert ours.options["layout"] == "symm_learning_0.8.1"
-    length = 13 if downsample == "stride" else 16
+    length = (13 if downsample == "stride" else 16) if G.order() < 60 else 6
     x = torch.randn(3, G.order(), length, dtype=dtype)
     g = torch.randn(3, 2 * G.order(), dtype=dtype)
     t = torch.tensor([0.0, 7.0, 93.0], dtype=dtype)
@@ -135,10 +136,26 @@ def test_symm_learning_lengths_that_eqnn_default_layout_keeps():
     assert ours(torch.randn(2, 16, 2, dtype=torch.float64), t, global_cond=g).shape == (2, 16, 2)
 
 
-def test_ico_per_copy_operations_are_refused():
-    G = eg.ico_group()
+def test_a_custom_hidden_rep_is_refused():
+    """symm_learning's U-Net always builds regular hidden reps; a model whose hidden rep is not escnn's regular
+    one (here the blocks rebuilt on another rep) is refused by name rather than converted wrongly."""
+    G = eg.cyclic_group(3)
+    theirs = build(G, "unet-custom", torch.float64)
+    from escnn.group import directsum
+
+    other = directsum([G.irrep(0)] * (theirs.down_modules[0][0].out_rep.size), name="unet-custom-triv")
+    theirs.down_modules[0][0].out_rep = other
+    with pytest.raises(ValueError, match="is not escnn's regular representation repeated"):
+        interop.from_symm_learning(theirs)
+
+
+def test_a_residual_convolution_between_equal_reps_is_refused():
+    """symm_learning compares escnn reps by name, so a one-copy hidden rep after a one-copy regular sample gets a
+    learned 1x1 residual convolution; eqnn's block (comparing by content) adds x itself: refused by name."""
+    G = eg.cyclic_group(3)
     with default_dtype(torch.float64):
-        theirs = eConditionalUnet1D(reg(G, 1, "unet-ico"), None, reg(G, 2, "unet-ico-g"), diffusion_step_embed_dim=16,
-                                    down_dims=[60, 60])
-    with pytest.raises(ValueError, match=r"cuts the hidden reg\^1 of .* into irreducible copies differently"):
+        theirs = eConditionalUnet1D(reg(G, 1, "unet-same"), None, reg(G, 2, "unet-same-g"),
+                                    diffusion_step_embed_dim=16, down_dims=[3, 6])
+    assert not isinstance(theirs.down_modules[0][0].residual_conv, torch.nn.Identity)
+    with pytest.raises(ValueError, match=r"down_modules.0.0.residual_conv: symm_learning learns a 1x1 residual"):
         interop.from_symm_learning(theirs)
