@@ -3,7 +3,8 @@ eqnn.interop.from_symm_learning (layout "symm_learning_0.8.1"): the converted mo
 function with its weights (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train and eval mode, random parameters),
 on C2, C5 and Ico with a regular sample, a 2x regular global conditioning vector, step embedding 16 and down_dims
 [8·|G|, 16·|G|, 16·|G|] ([2·|G|, 2·|G|] on Ico), both downsampling modes; and symm_learning's own
-behaviour that eqnn's default layout differs from (its up path skips the last upsampling: the output is shorter than the sample).
+behaviour that eqnn's default layout differs from (its up path skips the last upsampling: the output is
+shorter than the sample).
 
 symm_learning's SinusoidalPosEmb computes its frequencies in float32 whatever the step's dtype
 (``torch.arange(half) * -c`` takes the default dtype), so a float64 symm_learning model embeds a step with
