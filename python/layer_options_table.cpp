@@ -13,6 +13,7 @@
 #include "e_activation.hpp"
 #include "e_affine.hpp"
 #include "e_batch_norm.hpp"
+#include "e_cond_transformer.hpp"
 #include "e_conditional_unet1d.hpp"
 #include "e_conv.hpp"
 #include "e_gated_nonlinearity.hpp"
@@ -311,6 +312,24 @@ py::dict options_dict(const EConditionalUnet1DOptions& o) {
   d["layout"] = o.layout();
   return d;
 }
+py::dict options_dict(const ECondTransformerOptions& o) {
+  py::dict d;
+  d["in_horizon"] = o.in_horizon();
+  d["cond_horizon"] = o.cond_horizon();
+  d["num_layers"] = o.num_layers();
+  d["num_attention_heads"] = o.num_attention_heads();
+  d["embedding_dim"] = o.embedding_dim();
+  d["p_drop_emb"] = o.p_drop_emb();
+  d["p_drop_attn"] = o.p_drop_attn();
+  d["causal_attn"] = o.causal_attn();
+  d["num_cond_layers"] = o.num_cond_layers();
+  d["pos_encoding"] = o.pos_encoding();
+  d["norm_first"] = o.norm_first();
+  d["norm_module"] = o.norm_module();
+  d["init_scheme"] = o.init_scheme();
+  d["rope_base"] = o.rope_base();
+  return d;
+}
 template <typename Tag>
 py::dict options_dict(const RepOptions<Tag>& /*options*/) {
   return {};
@@ -391,6 +410,9 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<ETimeCNNEncoderImpl>("eTimeCNNEncoder", ETimeCNNEncoderOptions(nullptr, nullptr, {}, 0),
                                  {"hidden_channels", "time_horizon"}),
       entry<EConditionalUnet1DImpl>("eConditionalUnet1D", EConditionalUnet1DOptions(nullptr)),
+      entry<ECondTransformerImpl>(
+          "eCondTransformer", ECondTransformerOptions(nullptr, nullptr, 0, 0, 0, 0, 0),
+          {"in_horizon", "cond_horizon", "num_layers", "num_attention_heads", "embedding_dim"}),
   };
   return table;
 }

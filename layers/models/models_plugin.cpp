@@ -3,10 +3,13 @@
 // same others) factories (see e_mlp.hpp), and "eTimeCNNEncoder" (out_rep, hidden_channels and time_horizon
 // required; activation, batch_norm, bias, mlp_hidden, downsample, append_last_frame, init_scheme,
 // hidden_rep; see e_time_cnn_encoder.hpp), features last as every sequence layer of a model file:
-// (N, time_horizon, C) → (N, out); and "eConditionalUnet1D" (local_cond_rep, global_cond_rep,
+// (N, time_horizon, C) → (N, out); "eConditionalUnet1D" (local_cond_rep, global_cond_rep,
 // diffusion_step_embed_dim, down_dims, kernel_size, cond_predict_scale, activation, normalize, downsample,
-// init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features last. Every default is the
+// init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features last; and "eCondTransformer"
+// (cond_rep, in_horizon, cond_horizon, num_layers, num_attention_heads, embedding_dim required; the rest of
+// ECondTransformerOptions; see e_cond_transformer.hpp; extra inputs opt_step and Z). Every default is the
 // Options' own.
+#include "e_cond_transformer.hpp"
 #include "e_conditional_unet1d.hpp"
 #include "e_mlp.hpp"
 #include "e_time_cnn_encoder.hpp"
@@ -140,11 +143,41 @@ std::shared_ptr<eqnn::Layer> make_unet(const eqnn::LayerArgs& args) {
   return finish<eqnn::EConditionalUnet1DImpl>(kw, std::move(options));
 }
 
+std::shared_ptr<eqnn::Layer> make_cond_transformer(const eqnn::LayerArgs& args) {
+  const char* what = "eCondTransformer";
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(kw,
+                {"cond_rep", "out_rep", "in_horizon", "cond_horizon", "num_layers", "num_attention_heads",
+                 "embedding_dim", "p_drop_emb", "p_drop_attn", "causal_attn", "num_cond_layers",
+                 "pos_encoding", "norm_first", "norm_module", "init_scheme", "hidden_rep", "rope_base"},
+                what);
+  if (!args.in_rep) y::fail(kw, std::string(what) + ": no in_rep (give in_rep or put the layer after one)");
+  if (!kw || !kw.IsMap() || !kw["cond_rep"])
+    y::fail(kw, std::string(what) + ": missing required key 'cond_rep'");
+  eqnn::ECondTransformerOptions options(args.in_rep, args.resolve_rep(kw["cond_rep"]),
+                                        y::get_int(kw, "in_horizon"), y::get_int(kw, "cond_horizon"),
+                                        y::get_int(kw, "num_layers"), y::get_int(kw, "num_attention_heads"),
+                                        y::get_int(kw, "embedding_dim"));
+  if (kw["out_rep"]) options.out_rep(args.resolve_rep(kw["out_rep"]));
+  if (kw["hidden_rep"]) options.hidden_rep(args.resolve_rep(kw["hidden_rep"]));
+  options.p_drop_emb(y::get_double(kw, "p_drop_emb", options.p_drop_emb()))
+      .p_drop_attn(y::get_double(kw, "p_drop_attn", options.p_drop_attn()))
+      .causal_attn(y::get_bool(kw, "causal_attn", options.causal_attn()))
+      .num_cond_layers(y::get_int(kw, "num_cond_layers", options.num_cond_layers()))
+      .pos_encoding(y::get_string(kw, "pos_encoding", options.pos_encoding()))
+      .norm_first(y::get_bool(kw, "norm_first", options.norm_first()))
+      .norm_module(y::get_string(kw, "norm_module", options.norm_module()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .rope_base(y::get_double(kw, "rope_base", options.rope_base()));
+  return finish<eqnn::ECondTransformerImpl>(kw, std::move(options));
+}
+
 void register_all(eqnn::Registrar& r) {
   r.add_layer("eMLP", make_emlp);
   r.add_layer("iMLP", make_imlp);
   r.add_layer("eTimeCNNEncoder", make_time_cnn);
   r.add_layer("eConditionalUnet1D", make_unet);
+  r.add_layer("eCondTransformer", make_cond_transformer);
 }
 
 }  // namespace

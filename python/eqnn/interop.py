@@ -707,7 +707,7 @@ _REGISTERED = False
 
 # Converters of later layer families live in their own modules, eqnn._interop_<name>, each with a
 # ``register()`` that calls ``converter(...)`` for its symm_learning types; list the name here.
-_CONVERTER_MODULES: tuple = ("stats", "models", "attention", "transformer", "unet")
+_CONVERTER_MODULES: tuple = ("stats", "models", "attention", "transformer", "unet", "cond_transformer")
 
 
 def _register_symm_learning() -> None:

@@ -14,6 +14,7 @@ import torch
 from .nn import Layer, Representation, _document_defaults, _given
 
 __all__ = [
+    "ECondTransformer",
     "EMLP",
     "ETimeCNNEncoder",
     "IMLP",
@@ -356,3 +357,132 @@ class EConditionalUnet1D(Layer):
             elif value is not None:
                 raise ValueError(f"EConditionalUnet1D: got {name}, but the model has no {name}_rep")
         return self._eqnn_ready().forward_with(sample, extra)
+
+
+# ---- eCondTransformer (issue 20 §2) ----
+
+
+@_document_defaults("eCondTransformer")
+class ECondTransformer(Layer):
+    """Equivariant conditional encoder/decoder transformer (symm_learning's eCondTransformer): the backbone of a
+    diffusion or flow-matching policy, V = f(X, k, Z), with f(g·X, k, g·Z) = g·f(X, k, Z) for every group element.
+
+    X (N, Tx, in_rep.size) is the noisy sample (Tx <= in_horizon tokens), k the step (a number, a scalar tensor
+    or (N)), Z (N, Tz, cond_rep.size) the conditioning, oldest first (1 <= Tz <= cond_horizon). Every token lives
+    in E = (embedding_dim / |G|) copies of hidden_rep (the regular representation by default). The memory is
+    [P_inv SinEmb(k); cond_emb(Z)] (the step's sinusoidal embedding projected onto E's invariant vectors), refined
+    by ``num_cond_layers`` encoder layers (or eLinear-Mish-eLinear with 0); the decoder (``num_layers`` layers)
+    attends from input_emb(X) to it; then layer_norm and head. The layers use dim_feedforward 4·embedding_dim,
+    GELU, dropout p_drop_attn and per-copy norm scales.
+
+    Args:
+        in_rep: the representation of X's features.
+        cond_rep: the representation of Z's features.
+        out_rep: the representation of the output (None: in_rep).
+        in_horizon: the longest X.
+        cond_horizon: the longest Z (the step token comes on top).
+        num_layers: decoder layers.
+        num_attention_heads: must divide embedding_dim / |G|.
+        embedding_dim: a multiple of the group order.
+        p_drop_emb: dropout on the embeddings (default {p_drop_emb}).
+        p_drop_attn: dropout in the transformer layers (default {p_drop_attn}).
+        causal_attn: target t attends to targets s <= t and to the step and observations 1..t + 1 of the memory
+            (default {causal_attn}); the masks are built for each call's lengths.
+        num_cond_layers: encoder layers over the memory (default {num_cond_layers}).
+        pos_encoding: "additive_absolute", "additive_relative", "none" (symm_learning's), or "rope" (eqnn's
+            equivariant rotary attention, beyond symm_learning's model) (default {pos_encoding!r}).
+        norm_first: pre-norm transformer layers (default {norm_first}).
+        norm_module: "rmsnorm" or "layernorm" (default {norm_module!r}).
+        init_scheme: for every eLinear and attention (default {init_scheme!r}; symm_learning's is xavier_uniform).
+        hidden_rep: the base of the embedding (default: eqnn's regular representation; any rep with the regular
+            representation's irreps, e.g. escnn's through ``eqnn.interop.rep_from_escnn``).
+        rope_base: the RoPE base with pos_encoding "rope" (default {rope_base}).
+        device, dtype: as torch.nn.Linear.
+
+    Differences from symm_learning 0.8.1: the causal masks follow the inputs' lengths (symm_learning's are sized
+    for the horizons, so shorter inputs fail); the masks are always applied (symm_learning's causal hint drops the
+    decoder's self-attention mask, and with it the relative position bias); the step is embedded in the model's
+    dtype (symm_learning rounds it to float32, and its float64 model fails); ``get_optim_groups`` works
+    (symm_learning's raises on its own parameters).
+
+    Example:
+        >>> G = eqnn.group("C4")
+        >>> x, z = eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular")
+        >>> model = eqnn.models.ECondTransformer(x, z, None, in_horizon=6, cond_horizon=3, num_layers=2,
+        ...                                      num_attention_heads=1, embedding_dim=8)
+        >>> X, Z = torch.randn(5, 6, 4), torch.randn(5, 2, 8)
+        >>> model(X, 10.0, Z).shape
+        torch.Size([5, 6, 4])
+        >>> model = model.eval()
+        >>> g_x = torch.as_tensor(x.matrix(1), dtype=X.dtype)
+        >>> g_z = torch.as_tensor(z.matrix(1), dtype=Z.dtype)
+        >>> torch.allclose(model(X @ g_x.T, 10.0, Z @ g_z.T), model(X, 10.0, Z) @ g_x.T, atol=1e-5)
+        True
+        >>> opt = model.configure_optimizers(learning_rate=1e-4)
+        >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups]
+        ('AdamW', [0.001, 0.0])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        cond_rep: Representation,
+        out_rep: Optional[Representation],
+        in_horizon: int,
+        cond_horizon: int,
+        num_layers: int,
+        num_attention_heads: int,
+        embedding_dim: int,
+        p_drop_emb: Optional[float] = None,
+        p_drop_attn: Optional[float] = None,
+        causal_attn: Optional[bool] = None,
+        num_cond_layers: Optional[int] = None,
+        pos_encoding: Optional[str] = None,
+        norm_first: Optional[bool] = None,
+        norm_module: Optional[str] = None,
+        init_scheme: Optional[str] = None,
+        *,
+        hidden_rep: Optional[Representation] = None,
+        rope_base: Optional[float] = None,
+        device=None,
+        dtype=None,
+    ):
+        if not isinstance(cond_rep, Representation):
+            raise TypeError(f"ECondTransformer: cond_rep must be an eqnn.Representation, got {cond_rep!r}")
+        for name, value in (("in_horizon", in_horizon), ("cond_horizon", cond_horizon), ("num_layers", num_layers),
+                            ("num_attention_heads", num_attention_heads), ("embedding_dim", embedding_dim),
+                            ("num_cond_layers", num_cond_layers)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"ECondTransformer: {name} must be an int, got {value!r}")
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, cond_rep=cond_rep, in_horizon=in_horizon,
+            cond_horizon=cond_horizon, num_layers=num_layers, num_attention_heads=num_attention_heads,
+            embedding_dim=embedding_dim,
+            **_given(out_rep=out_rep, p_drop_emb=p_drop_emb, p_drop_attn=p_drop_attn, causal_attn=causal_attn,
+                     num_cond_layers=num_cond_layers, pos_encoding=pos_encoding, norm_first=norm_first,
+                     norm_module=norm_module, init_scheme=init_scheme, hidden_rep=hidden_rep, rope_base=rope_base))
+        self.cond_rep = cond_rep
+        self.in_horizon = in_horizon
+        self.cond_horizon = cond_horizon
+        self.embedding_dim = embedding_dim
+
+    def forward(self, X: torch.Tensor, opt_step: Any, Z: torch.Tensor) -> torch.Tensor:
+        """(N, Tx, in_rep.size), a step (number, scalar or (N)) and (N, Tz, cond_rep.size) -> (N, Tx, out_rep.size)."""
+        if not isinstance(opt_step, torch.Tensor):
+            if isinstance(opt_step, bool) or not isinstance(opt_step, (int, float)):
+                raise TypeError(f"ECondTransformer: opt_step must be a number or a tensor, got {opt_step!r}")
+            opt_step = torch.tensor(float(opt_step), dtype=X.dtype, device=X.device)
+        return self._eqnn_ready().forward_with(X, [opt_step, Z])
+
+    def get_optim_groups(self, weight_decay: float = 1e-3) -> list:
+        """AdamW's two parameter groups: the weights of the linear maps and attention projections with
+        ``weight_decay``, everything else (biases, norm scales, position tables) without
+        (``eqnn.optim.parameter_groups``)."""
+        from .optim import parameter_groups
+
+        return parameter_groups(self, weight_decay=weight_decay)
+
+    def configure_optimizers(self, learning_rate: float = 1e-4, weight_decay: float = 1e-3,
+                             betas: tuple = (0.9, 0.95)) -> torch.optim.AdamW:
+        """torch.optim.AdamW over ``get_optim_groups(weight_decay)``, as symm_learning's (which raises)."""
+        return torch.optim.AdamW(self.get_optim_groups(weight_decay), lr=learning_rate, betas=betas)

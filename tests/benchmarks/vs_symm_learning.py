@@ -18,7 +18,9 @@ eAdditiveRelMultiheadAttention (max_distance 8) and eAdditivePosMultiheadAttenti
 self-attention at the default positions; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
 outputs), eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
 (64, D, 16)) and eConditionalUnet1D (down_dims [D, 2D, 2D], step embedding 16, global conditioning the time mean
-of the sample, on (64, D, 30), symm_learning's layout)) on C8 4x regular and Ico 2x regular (--groups picks
+of the sample, on (64, D, 30), symm_learning's layout), eCondTransformer (embedding D, 2 decoder layers and 1 encoder
+layer, 2 heads, relative positions, causal, on (64, 16, D) with a step and a (64, 4, D) conditioning; symm_learning's
+float64 model fails, so its equivariance error is nan)) on C8 4x regular and Ico 2x regular (--groups picks
 others, e.g. C4,D4;
 --layer one layer): construction (symm_learning's
 constructor on the escnn rep; eqnn's constructor on the converted rep, each the first in the process), then,
@@ -150,7 +152,38 @@ def _layer_cases():
          lambda r: _sl_unet()(r, None, r, diffusion_step_embed_dim=16, down_dims=[r.size, 2 * r.size, 2 * r.size]),
          lambda r: eqnn.models.EConditionalUnet1D(r, None, r, diffusion_step_embed_dim=16,
                                                   down_dims=[r.size, 2 * r.size, 2 * r.size]), "unet"),
+        # (B, 16, D) with the step (B) and the conditioning (B, 4, D); 2 decoder layers, 1 encoder layer
+        ("eCondTransformer", lambda r: _cond_transformer(r, slm_cond(), **_COND),
+         lambda r: _cond_transformer(r, eqnn.models.ECondTransformer, **_COND), "cond"),
     ]
+
+
+_COND = dict(in_horizon=16, cond_horizon=4, num_layers=2, num_attention_heads=2, num_cond_layers=1,
+             pos_encoding="additive_relative", causal_attn=True)
+
+
+def slm_cond():
+    from symm_learning.models.control.econd_transformer import eCondTransformer
+
+    return eCondTransformer
+
+
+def _cond_transformer(r, cls, in_horizon, cond_horizon, num_layers, num_attention_heads, **kw):
+    return cls(r, r, None, in_horizon, cond_horizon, num_layers, num_attention_heads, r.size, **kw)
+
+
+_COND_STEP = {}  # kind "cond": the step and the conditioning of an input x (B, L, D), made once per shape
+
+
+def _cond_extra(x):
+    import torch
+
+    key = (tuple(x.shape), x.dtype)
+    if key not in _COND_STEP:
+        g = torch.Generator().manual_seed(3)
+        _COND_STEP[key] = (torch.randint(0, 100, (x.shape[0],), generator=g).to(x.dtype),
+                           torch.randn(x.shape[0], 4, x.shape[-1], generator=g, dtype=x.dtype))
+    return _COND_STEP[key]
 
 
 def _sl_unet():
@@ -181,6 +214,9 @@ def _call(module, x, kind, y=None):
         return module(x, x.flip(1))
     if kind == "attn":
         return module(x, x, x)[0]
+    if kind == "cond":
+        k, z = _cond_extra(x)
+        return module(x, k, z if y is None else y)
     return module(x)
 
 
@@ -199,7 +235,10 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
     y = torch.randn(2, 5, D, dtype=torch.float64, generator=g) if kind == "normal" else None
     worst = 0.0
     with torch.no_grad():
-        f = _call(module, x, kind, y)
+        try:
+            f = _call(module, x, kind, y)
+        except RuntimeError:  # symm_learning's eCondTransformer fails in float64 (float32 step embedding)
+            return float("nan")
         scale = max(float(f.abs().max()), 1e-300)
         for A, B in zip(mats_in, mats_out):
             if kind in ("conv", "unet"):
@@ -209,6 +248,8 @@ def _layer_equivariance(module, kind, mats_in, mats_out, D):
                 err = _call(module, (x.transpose(1, 2) @ A.T).transpose(1, 2), kind) - f @ B.T
             elif kind == "normal":
                 err = _call(module, x @ A.T, kind, y @ B.T) - f
+            elif kind == "cond":
+                err = _call(module, x @ A.T, kind, _cond_extra(x)[1] @ A.T) - f @ B.T
             else:
                 err = _call(module, x @ A.T, kind) - f @ B.T
             e = float(err.abs().max()) / scale
@@ -225,6 +266,8 @@ def measure_layer(module, kind, D, in_size, reps, mats_in, mats_out):
         x = torch.randn(64, D, {"conv": 32, "series": 16, "unet": 30}[kind])
     elif kind in ("flat", "invariant"):
         x = torch.randn(64, D)
+    elif kind == "cond":
+        x = torch.randn(64, 16, D)
     else:
         x = torch.randn(64, 32, in_size)
     y = torch.randn(64, 32, D) if kind == "normal" else None

@@ -25,7 +25,7 @@ LAYER_CLASSES = sorted(
 # Python's names for C++ options where torch names them differently.
 CPP_NAME = {"nhead": "num_heads"}
 # Parameters that are not C++ options.
-NOT_OPTIONS = {"self", "in_rep", "out_rep", "device", "dtype", "kdim", "vdim", "hidden_rep"}
+NOT_OPTIONS = {"self", "in_rep", "out_rep", "device", "dtype", "kdim", "vdim", "hidden_rep", "cond_rep"}
 # The stock module each class stands in for, and the name of its first argument.
 TORCH_MODULE = {
     "ELinear": (torch.nn.Linear, {"in_features": "in_rep", "out_features": "out_rep"}),
@@ -61,7 +61,8 @@ def required(cls, rep):
     """Values for the parameters after in_rep that have no default (a new one fails here by name)."""
     values = {"out_rep": rep, "num_heads": 2, "nhead": 2, "function": "relu", "kernel_size": 3,
               "hidden_units": [16], "out_dim": 2, "hidden_channels": [16], "time_horizon": 4, "max_len": 16,
-              "max_distance": 4}
+              "max_distance": 4, "cond_rep": rep, "in_horizon": 4, "cond_horizon": 2, "num_layers": 1,
+              "num_attention_heads": 1, "embedding_dim": 8}
     params = list(inspect.signature(cls).parameters.values())[1:]
     return {p.name: values[p.name] for p in params if p.default is inspect.Parameter.empty}
 
@@ -85,7 +86,7 @@ def test_a_module_built_without_keywords_reports_the_cpp_defaults(cls, rep):
     for key, value in defaults.items():  # True is not 1, 1e-5 is not "1e-05"
         assert type(held[key]) is type(value), key
     for name, value in given.items():
-        if name != "out_rep":
+        if name not in ("out_rep", "cond_rep"):
             assert held[CPP_NAME.get(name, name)] == value
     # Every keyword of the signature is a C++ option whose Python default is None ("the C++ default").
     for p in inspect.signature(cls).parameters.values():
