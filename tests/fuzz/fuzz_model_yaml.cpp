@@ -1,6 +1,6 @@
 // Fuzz target: the YAML model builder (load_model_from_string), from any text to a model or a
-// ConfigError. A model that builds must also run: one forward on a batch of one, and its output must
-// have the declared size.
+// ConfigError. A model that builds must also run: one forward on a batch of one (with random extra inputs
+// where its first layer takes a step or conditioning), and its output must have the declared size.
 #include <ATen/ops/randn.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -29,7 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   model->eval();
   // Two frames, or the one length a first layer such as eTimeCNNEncoder takes.
   const int64_t frames = eqnn::input_sequence_length(*model, 2);
-  const at::Tensor y = model->forward(at::randn({1, frames, model->input_size()}));
+  const at::Tensor y = model->forward(
+      at::randn({1, frames, model->input_size()}),
+      eqnn::random_extra_inputs(model->extra_inputs(), 1, frames, at::TensorOptions(at::kFloat)));
   if (model->output_size() > 0 && y.size(-1) != model->output_size()) __builtin_trap();
   return 0;
 }

@@ -64,20 +64,7 @@ EquivarianceResult equivariance_error(const FunctionWithExtras& f, const RepPtr&
   // and sequences at random; the optional ones are given too, so that they are checked.
   const int64_t batch = leading_shape.empty() ? 1 : leading_shape.front();
   const int64_t length = leading_shape.size() >= 2 ? leading_shape[1] : 1;
-  std::vector<at::Tensor> extra;
-  for (const auto& e : extra_spec) {
-    switch (e.kind) {
-      case ExtraInput::Kind::step:
-        extra.push_back(at::rand({batch}, gen, options) * 100);
-        break;
-      case ExtraInput::Kind::vector:
-        extra.push_back(at::randn({batch, e.rep->size()}, gen, options));
-        break;
-      case ExtraInput::Kind::sequence:
-        extra.push_back(at::randn({batch, e.length > 0 ? e.length : length, e.rep->size()}, gen, options));
-        break;
-    }
-  }
+  const std::vector<at::Tensor> extra = random_extra_inputs(extra_spec, batch, length, options, gen);
   const at::Tensor y = f(x, extra);
   // NaN or Inf is a failure, never a pass: std::max(NaN, x) and `err > worst` would both let NaN through,
   // so finiteness is tested explicitly and a non-finite result is reported as a NaN error.

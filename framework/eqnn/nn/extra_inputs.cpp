@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <ATen/ops/rand.h>
+#include <ATen/ops/randn.h>
 #include <c10/util/Exception.h>
 
 namespace eqnn {
@@ -57,6 +59,27 @@ void check_extra_inputs(const std::string& layer, const std::vector<ExtraInput>&
     TORCH_CHECK(ok, fmt::format("{}: the input '{}' must be {}, got ({})", layer, in.name,
                                 expected_shape(in, batch, length), fmt::join(t.sizes(), ", ")));
   }
+}
+
+std::vector<at::Tensor> random_extra_inputs(const std::vector<ExtraInput>& spec, int64_t batch,
+                                            int64_t length, const at::TensorOptions& options,
+                                            std::optional<at::Generator> generator) {
+  std::vector<at::Tensor> extra;
+  for (const auto& e : spec) {
+    switch (e.kind) {
+      case ExtraInput::Kind::step:
+        extra.push_back(at::rand({batch}, generator, options) * 100);
+        break;
+      case ExtraInput::Kind::vector:
+        extra.push_back(at::randn({batch, e.rep->size()}, generator, options));
+        break;
+      case ExtraInput::Kind::sequence:
+        extra.push_back(
+            at::randn({batch, e.length > 0 ? e.length : length, e.rep->size()}, generator, options));
+        break;
+    }
+  }
+  return extra;
 }
 
 }  // namespace eqnn

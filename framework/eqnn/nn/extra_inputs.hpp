@@ -9,10 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
 
 #include "eqnn/group_theory/representation.hpp"
 
@@ -47,5 +50,12 @@ class ExtraInputs {
 /// size. Fails a LibTorch check (c10::Error) naming the layer, the input and the shapes.
 void check_extra_inputs(const std::string& layer, const std::vector<ExtraInput>& spec,
                         const std::vector<at::Tensor>& extra, int64_t batch, int64_t length);
+
+/// Random extra inputs for `spec` (for checks and fuzzing): a step per sample in [0, 100), vectors and
+/// sequences from N(0, 1), a sequence as long as its `length` (0: `length`, x's). Optional ones are given
+/// too.
+std::vector<at::Tensor> random_extra_inputs(const std::vector<ExtraInput>& spec, int64_t batch,
+                                            int64_t length, const at::TensorOptions& options,
+                                            std::optional<at::Generator> generator = std::nullopt);
 
 }  // namespace eqnn
