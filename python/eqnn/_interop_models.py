@@ -240,13 +240,20 @@ def _imlp(module, path):
     return out
 
 
-def _dense_conv(in_rep, out_rep, module, P_in, P_out, path: str):
-    """The EConv1d(in_rep, out_rep) of symm_learning's eConv1d with taps P_out W_t P_inᵀ and bias P_out b."""
+def _dense_conv(in_rep, out_rep, module, P_in, P_out, path: str, transpose: bool = False):
+    """The EConv1d(in_rep, out_rep) of symm_learning's eConv1d (``transpose``: the EConvTranspose1d of its
+    eConvTranspose1d) with taps P_out W_t P_inᵀ and bias P_out b (P None: identity)."""
     from . import nn as enn
 
-    out = enn.EConv1d(in_rep, out_rep, module.kernel_size[0], stride=module.stride[0], padding=module.padding[0],
-                      bias=module.has_bias, dtype=torch.float64)
-    taps = module.weight.detach().to(torch.float64).cpu().permute(2, 0, 1)  # (K, out, in)
+    if transpose:
+        out = enn.EConvTranspose1d(in_rep, out_rep, module.kernel_size[0], stride=module.stride[0],
+                                   padding=module.padding[0], output_padding=module.output_padding[0],
+                                   bias=module.has_bias, dtype=torch.float64)
+    else:
+        out = enn.EConv1d(in_rep, out_rep, module.kernel_size[0], stride=module.stride[0],
+                          padding=module.padding[0], bias=module.has_bias, dtype=torch.float64)
+    # (K, out, in): torch stores Conv1d weights (out, in, K) and ConvTranspose1d weights (in, out, K).
+    taps = module.weight.detach().to(torch.float64).cpu().permute((2, 1, 0) if transpose else (2, 0, 1))
     if P_out is not None:
         taps = P_out @ taps
     if P_in is not None:

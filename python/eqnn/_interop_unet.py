@@ -21,35 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from . import hom, rep
 from . import interop as _io
 from . import models as _models
+from . import rep
 from ._interop_models import _activation, _copy_order, _dense_conv, _hidden, _load_parts, _regular
-
-
-def _dense_conv_transpose(in_rep, out_rep, module, P_in, P_out, path: str):
-    """The EConvTranspose1d(in_rep, out_rep) of symm_learning's eConvTranspose1d, taps conjugated."""
-    from . import nn as enn
-
-    out = enn.EConvTranspose1d(in_rep, out_rep, module.kernel_size[0], stride=module.stride[0],
-                               padding=module.padding[0], output_padding=module.output_padding[0],
-                               bias=module.has_bias, dtype=torch.float64)
-    taps = module.weight.detach().to(torch.float64).cpu().permute(2, 1, 0)  # (K, out, in)
-    if P_out is not None:
-        taps = P_out @ taps
-    if P_in is not None:
-        taps = taps @ P_in.T
-    space = hom(in_rep, out_rep)
-    c = torch.stack([space.analyse(t) for t in taps])
-    err = _io._rel_err(torch.stack([space.expand(ck) for ck in c]), taps)
-    if not err <= _io._tolerance(module.weight.dtype):
-        raise ValueError(f"{_io._where(path)}: weight is not equivariant (distance {err:.3g}); eqnn cannot hold it")
-    with torch.no_grad():
-        out.weight_coefficients.copy_(c.flatten())
-    if module.has_bias:
-        b = module.bias.detach().to(torch.float64).cpu()
-        _io._fit_linear(out, out.bias_coefficients, "bias", P_out @ b if P_out is not None else b, "bias", path)
-    return out
 
 
 def _norm(sl_norm, ours_rep, P, path: str):
@@ -177,8 +152,8 @@ def _unet(module, path):
         _block(res1, cat_rep, hid[tgt], P_cat, perms[tgt], f"up_modules.{j}.0.", path, parts, raw)
         _block(res2, hid[tgt], hid[tgt], perms[tgt], perms[tgt], f"up_modules.{j}.1.", path, parts, raw)
         if type(up).__name__ == "eConvTranspose1d":
-            parts[f"up_modules.{j}.2."] = _dense_conv_transpose(hid[tgt], hid[tgt], up, perms[tgt], perms[tgt],
-                                                                _io._join(path, f"up_modules.{j}.2"))
+            parts[f"up_modules.{j}.2."] = _dense_conv(hid[tgt], hid[tgt], up, perms[tgt], perms[tgt],
+                                                      _io._join(path, f"up_modules.{j}.2"), transpose=True)
     fc = module.final_conv
     parts["final_conv.0."] = _dense_conv(hid[0], hid[0], fc[0], perms[0], perms[0], _io._join(path, "final_conv.0"))
     normalize = not isinstance(fc[1], torch.nn.Identity)

@@ -1,5 +1,7 @@
 """Helpers of the reference tests: escnn's groups and reps by name, escnn's matrices, relative errors."""
 
+import contextlib
+
 import escnn.group as eg  # noqa: E402
 import numpy as np
 import torch
@@ -11,6 +13,18 @@ GROUPS = {
     "Ico": lambda: eg.ico_group(),
 }
 REPS = ["regular", "2x regular", "mixed"]
+
+
+@contextlib.contextmanager
+def default_dtype(dtype):
+    """symm_learning computes its bases in the default dtype (and caches them across modules): build a module
+    under float64, then cast, so that its dense tensors are equivariant to rounding."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 def escnn_rep(G, kind: str):

@@ -4,13 +4,12 @@ key padding, attention masks; float64 ≤ 1e-10, float32 ≤ 1e-5 relative) and 
 matrices; on C1 eqnn's ERoPEMultiheadAttention is symm_learning's RoPEMultiheadAttention; symm_learning's
 defects of §10 (negative positions wrap, pos_emb zero until reset) shown beside eqnn's behaviour."""
 
-import contextlib
 
 import eqnn
 import eqnn.interop as interop
 import pytest
 import torch
-from reference_support import GROUPS, escnn_rep, matrices, rel
+from reference_support import GROUPS, default_dtype, escnn_rep, matrices, rel
 from symm_learning.nn.activation import (
     AdditivePosMultiheadAttention,
     RoPEMultiheadAttention,
@@ -19,16 +18,6 @@ from symm_learning.nn.activation import (
 )
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def randomise(module):

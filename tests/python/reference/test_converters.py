@@ -6,7 +6,6 @@ and eval mode where they agree) and is equivariant under escnn's matrices; where
 not eqnn's (eBatchNorm1d in training, eMultivariateNormal's covariance, isotypic bases), the tests show the
 difference and that eqnn's side is the equivariant one."""
 
-import contextlib
 import copy
 
 import eqnn
@@ -15,7 +14,18 @@ import escnn.group as eg
 import numpy as np
 import pytest
 import torch
-from reference_support import REPS, TOL, check_equivariant, escnn_rep, fresh, matrices, randomise, rel, rotated
+from reference_support import (
+    REPS,
+    TOL,
+    check_equivariant,
+    default_dtype,
+    escnn_rep,
+    fresh,
+    matrices,
+    randomise,
+    rel,
+    rotated,
+)
 from symm_learning.nn import (
     Change2DisentangledBasis,
     InvariantBias,
@@ -32,17 +42,6 @@ from symm_learning.nn import (
 from symm_learning.representation_theory import isotypic_decomp_rep
 
 DTYPES = [torch.float64, torch.float32]
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    """symm_learning computes its bases in the default dtype: build under float64, then cast."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def build(make, dtype):

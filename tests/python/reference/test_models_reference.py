@@ -9,14 +9,13 @@ norm pooling and the per-copy channel RMS norm see symm_learning's copies. eqnn'
 those isotypic components differently (shown below: other per-copy norms, the same energy per isotypic
 component). A symm_learning model with a custom hidden_rep is still refused."""
 
-import contextlib
 
 import eqnn
 import eqnn.interop as interop
 import escnn.group as eg
 import pytest
 import torch
-from reference_support import TOL, check_equivariant, fresh, randomise, rel
+from reference_support import TOL, check_equivariant, default_dtype, fresh, randomise, rel
 from symm_learning.models.emlp import eMLP, iMLP
 from symm_learning.nn.pooling import IrrepSubspaceNormPooling
 
@@ -27,16 +26,6 @@ CASES = {
     "Ico": (lambda: eg.ico_group(), 1, 2, [64, 64]),
     "D10": (lambda: eg.dihedral_group(10), 2, 2, [5 * 20, 5 * 20]),
 }
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def reg(G, k, tag):

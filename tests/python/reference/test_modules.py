@@ -1,29 +1,16 @@
 """eqnn.interop.from_symm_learning: each converted module computes symm_learning's function with its weights
 (float64 ≤ 1e-10, float32 ≤ 1e-5 relative, train and eval mode) and is equivariant under escnn's matrices."""
 
-import contextlib
 
 import eqnn
 import eqnn.interop as interop
 import escnn.group as eg
 import pytest
 import torch
-from reference_support import REPS, escnn_rep, fresh, matrices, rel
+from reference_support import REPS, default_dtype, escnn_rep, fresh, matrices, rel
 from symm_learning.nn import IrrepSubspaceNormPooling, eEMAStats, eLinear, eMultiheadAttention
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    """symm_learning computes its bases in the default dtype (and caches them across modules): build every
-    module under float64, then cast, so that its dense tensors are equivariant to rounding."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def randomise(module: torch.nn.Module) -> torch.nn.Module:

@@ -5,7 +5,6 @@ strictly larger loss on raw data wherever an irrep of dimension >= 2 is present 
 EMAStats / eEMAStats, converted or built alike, hold the same buffers after every batch, with gradients reaching
 only the current batch."""
 
-import contextlib
 
 import eqnn
 import eqnn.interop as interop
@@ -13,18 +12,8 @@ import pytest
 import symm_learning.linalg as sll
 import symm_learning.stats as sls
 import torch
-from reference_support import REPS, escnn_rep, fresh, matrices, rel
+from reference_support import REPS, default_dtype, escnn_rep, fresh, matrices, rel
 from symm_learning.nn import EMAStats, eEMAStats
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,13 @@ hint, and torch then drops ``attn_mask`` (no key padding, no weights), which is 
 symm_learning's causal self-attention loses its relative bias (its output does not depend on ``rel_bias``). eqnn
 always applies the mask with the bias; it equals symm_learning called with the hint off."""
 
-import contextlib
 
 import eqnn
 import eqnn.interop as interop
 import escnn.group as eg
 import pytest
 import torch
-from reference_support import TOL, check_equivariant, escnn_rep, fresh, rel
+from reference_support import TOL, check_equivariant, default_dtype, escnn_rep, fresh, rel
 from symm_learning.nn import (
     TransformerDecoder,
     TransformerEncoder,
@@ -32,17 +31,6 @@ from symm_learning.nn import (
 from symm_learning.nn.activation import eAdditivePosMultiheadAttention, eAdditiveRelMultiheadAttention
 
 DTYPES = [torch.float64, torch.float32]
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    """symm_learning computes its bases in the default dtype: build under float64, then cast."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def randomised(module: torch.nn.Module) -> torch.nn.Module:

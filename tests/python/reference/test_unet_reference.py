@@ -26,21 +26,11 @@ import eqnn.interop as interop
 import escnn.group as eg
 import pytest
 import torch
-from reference_support import TOL, matrices, randomise, rel
+from reference_support import TOL, default_dtype, matrices, randomise, rel
 from symm_learning.models.diffusion import cond_unet1d
 from symm_learning.models.diffusion.cond_eunet1d import eConditionalUnet1D
 
 DTYPES = [torch.float64, torch.float32]
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def _float64_embedding(self, x):
