@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 #include <yaml-cpp/yaml.h>
@@ -183,6 +184,14 @@ void train(CliContext& context, const TrainArgs& a) {
 
   torch::manual_seed(a.seed);
   auto model = load_model(context.registry(), a.model);
+  std::vector<std::string> needs;
+  for (const auto& e : model->extra_inputs())
+    if (e.required) needs.push_back(e.name);
+  if (!needs.empty())
+    throw Error(
+        fmt::format("{}: its first layer also takes {} (extra inputs); eqnn train feeds x only: train it "
+                    "from Python, model(x, {}), or C++, model->forward(x, {{...}})",
+                    a.model, fmt::join(needs, ", "), fmt::join(needs, ", ")));
   if (!a.init.empty()) load_checkpoint(*model, a.init);
 
   // ---- the data: your tensors or a built-in task ----

@@ -143,6 +143,17 @@ TEST(TrainCli, ResumeContinuesExactlyWhereItStopped) {
   EXPECT_EQ(commented.status, 0) << commented.output;
 }
 
+TEST(TrainCli, AModelThatTakesAStepOrConditioningIsRefusedBeforeTraining) {
+  // eqnn train feeds x only: the U-Net also needs its step and global conditioning (extra inputs).
+  auto r = eqnn_cli("train " + example("c2_unet") + " --steps 1");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "its first layer also takes timestep, global_cond (extra inputs); eqnn train "
+                       "feeds x only: train it from Python, model(x, timestep, global_cond)"))
+      << r.output;
+  EXPECT_FALSE(contains(r.output, "task ")) << r.output;  // refused before any data is made
+}
+
 TEST(TrainCli, ResumeRefusesWhatCannotBeContinued) {
   TempDir dir;
   write_ring_data(dir, 64, 16);
