@@ -292,6 +292,15 @@ py::dict options_dict(const ETimeCNNEncoderOptions& o) {
   d["init_scheme"] = o.init_scheme();
   return d;
 }
+py::dict options_dict(const EConditionalResidualBlock1DOptions& o) {
+  py::dict d;
+  d["kernel_size"] = o.kernel_size();
+  d["cond_predict_scale"] = o.cond_predict_scale();
+  d["activation"] = o.activation();
+  d["normalize"] = o.normalize();
+  d["init_scheme"] = o.init_scheme();
+  return d;
+}
 py::dict options_dict(const EConditionalUnet1DOptions& o) {
   py::dict d;
   py::list dims;
@@ -409,6 +418,8 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<IMLPImpl>("iMLP", IMLPOptions(nullptr, 0, {}), {"out_dim", "hidden_units"}),
       entry<ETimeCNNEncoderImpl>("eTimeCNNEncoder", ETimeCNNEncoderOptions(nullptr, nullptr, {}, 0),
                                  {"hidden_channels", "time_horizon"}),
+      entry<EConditionalResidualBlock1DImpl>("eConditionalResidualBlock1D",
+                                             EConditionalResidualBlock1DOptions(nullptr, nullptr, nullptr)),
       entry<EConditionalUnet1DImpl>("eConditionalUnet1D", EConditionalUnet1DOptions(nullptr)),
       entry<ECondTransformerImpl>(
           "eCondTransformer", ECondTransformerOptions(nullptr, nullptr, 0, 0, 0, 0, 0),

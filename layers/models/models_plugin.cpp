@@ -3,12 +3,13 @@
 // same others) factories (see e_mlp.hpp), and "eTimeCNNEncoder" (out_rep, hidden_channels and time_horizon
 // required; activation, batch_norm, bias, mlp_hidden, downsample, append_last_frame, init_scheme,
 // hidden_rep; see e_time_cnn_encoder.hpp), features last as every sequence layer of a model file:
-// (N, time_horizon, C) → (N, out); "eConditionalUnet1D" (local_cond_rep, global_cond_rep,
-// diffusion_step_embed_dim, down_dims, kernel_size, cond_predict_scale, activation, normalize, downsample,
-// init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features last; and "eCondTransformer"
-// (cond_rep, in_horizon, cond_horizon, num_layers, num_attention_heads, embedding_dim required; the rest of
-// ECondTransformerOptions; see e_cond_transformer.hpp; extra inputs opt_step and Z). Every default is the
-// Options' own.
+// (N, time_horizon, C) → (N, out); "eConditionalResidualBlock1D" (out_rep and cond_rep required; kernel_size,
+// cond_predict_scale, activation, normalize, init_scheme; extra input cond); "eConditionalUnet1D"
+// (local_cond_rep, global_cond_rep, diffusion_step_embed_dim, down_dims, kernel_size, cond_predict_scale,
+// activation, normalize, downsample, init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features
+// last; and "eCondTransformer" (cond_rep, in_horizon, cond_horizon, num_layers, num_attention_heads,
+// embedding_dim required; the rest of ECondTransformerOptions; see e_cond_transformer.hpp; extra inputs
+// opt_step and Z). Every default is the Options' own.
 #include "e_cond_transformer.hpp"
 #include "e_conditional_unet1d.hpp"
 #include "e_mlp.hpp"
@@ -116,6 +117,27 @@ std::shared_ptr<eqnn::Layer> make_time_cnn(const eqnn::LayerArgs& args) {
   return layer;
 }
 
+std::shared_ptr<eqnn::Layer> make_residual_block(const eqnn::LayerArgs& args) {
+  const char* what = "eConditionalResidualBlock1D";
+  const YAML::Node& kw = args.kwargs;
+  y::check_keys(
+      kw,
+      {"out_rep", "cond_rep", "kernel_size", "cond_predict_scale", "activation", "normalize", "init_scheme"},
+      what);
+  if (!args.in_rep) y::fail(kw, std::string(what) + ": no in_rep (give in_rep or put the layer after one)");
+  for (const char* key : {"out_rep", "cond_rep"})
+    if (!kw || !kw.IsMap() || !kw[key])
+      y::fail(kw, std::string(what) + ": missing required key '" + key + "'");
+  eqnn::EConditionalResidualBlock1DOptions options(args.in_rep, args.resolve_rep(kw["out_rep"]),
+                                                   args.resolve_rep(kw["cond_rep"]));
+  options.kernel_size(y::get_int(kw, "kernel_size", options.kernel_size()))
+      .cond_predict_scale(y::get_bool(kw, "cond_predict_scale", options.cond_predict_scale()))
+      .activation(y::get_string(kw, "activation", options.activation()))
+      .normalize(y::get_bool(kw, "normalize", options.normalize()))
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()));
+  return finish<eqnn::EConditionalResidualBlock1DImpl>(kw, std::move(options));
+}
+
 std::shared_ptr<eqnn::Layer> make_unet(const eqnn::LayerArgs& args) {
   const char* what = "eConditionalUnet1D";
   const YAML::Node& kw = args.kwargs;
@@ -176,6 +198,7 @@ void register_all(eqnn::Registrar& r) {
   r.add_layer("eMLP", make_emlp);
   r.add_layer("iMLP", make_imlp);
   r.add_layer("eTimeCNNEncoder", make_time_cnn);
+  r.add_layer("eConditionalResidualBlock1D", make_residual_block);
   r.add_layer("eConditionalUnet1D", make_unet);
   r.add_layer("eCondTransformer", make_cond_transformer);
 }

@@ -93,6 +93,42 @@ def _block(b, in_rep, out_rep, P_in, P_out, prefix: str, path: str, parts: dict,
     raw[prefix + "cond_encoder.1.bias"] = c2
 
 
+def _residual_block(module, path):
+    """symm_learning's eConditionalResidualBlock1D on its own → EConditionalResidualBlock1D (features last).
+    Its reps go through rep_from_escnn, so both libraries cut out_rep into the same irreducible copies."""
+    like = _io._like(module)
+    in_rep, out_rep = _io.rep_from_escnn(module.in_rep), _io.rep_from_escnn(module.out_rep)
+    cond_rep = _io.rep_from_escnn(module.cond_rep)
+    parts, raw = {}, {}
+    _block(module, in_rep, out_rep, None, None, "", path, parts, raw)
+    out = _models.EConditionalResidualBlock1D(
+        in_rep, out_rep, cond_rep, module.conv1.kernel_size[0], True,
+        _activation(torch.nn.Sequential(module.act), _io._join(path, "act")),
+        not isinstance(module.norm1, torch.nn.Identity), dtype=torch.float64)
+    if "residual_conv." in parts and "residual_conv.weight_coefficients" not in out.state_dict():
+        raise ValueError(f"{_io._where(_io._join(path, 'residual_conv'))}: symm_learning learns a 1x1 residual "
+                         "convolution between two representations with the same matrices (it compares them by "
+                         "name), where eqnn's block adds its input itself; eqnn cannot hold that convolution")
+    _load_parts(out, parts, raw)
+    out = out.to(**like)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, in_rep.size, generator=g, dtype=torch.float64).to(**like)
+    c = torch.randn(2, cond_rep.size, generator=g, dtype=torch.float64).to(**like)
+    modes = (out.training, module.training)
+    out.eval()
+    module.eval()
+    try:
+        with torch.no_grad():
+            err = _io._rel_err(out(x, c).transpose(1, 2).to(torch.float64),
+                               module(x.transpose(1, 2), c).to(torch.float64))
+    finally:
+        out.train(modes[0])
+        module.train(modes[1])
+    if not err <= _io._tolerance(like["dtype"]):  # pragma: no cover - a converter bug
+        raise RuntimeError(f"{_io._where(path)}: internal error, the converted block differs by {err:.3g}")
+    return out
+
+
 def _valid_length(n: int, stride: bool, local: bool) -> int:
     """A sample length symm_learning 0.8.1's up path takes (as EConditionalUnet1D's trace of that layout)."""
     for length in range(2, 4096):
@@ -210,6 +246,7 @@ def _same_function(ours, theirs, n: int, path: str) -> None:
 
 
 def register() -> None:
-    from symm_learning.models.diffusion.cond_eunet1d import eConditionalUnet1D
+    from symm_learning.models.diffusion.cond_eunet1d import eConditionalResidualBlock1D, eConditionalUnet1D
 
     _io.converter(eConditionalUnet1D)(_unet)
+    _io.converter(eConditionalResidualBlock1D)(_residual_block)

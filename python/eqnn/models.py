@@ -256,7 +256,67 @@ class ETimeCNNEncoder(Layer):
 
 # --- eConditionalUnet1D (issue 20 §2) ---------------------------------------------------------------------
 
-__all__ += ["EConditionalUnet1D"]
+__all__ += ["EConditionalResidualBlock1D", "EConditionalUnet1D"]
+
+
+@_document_defaults("eConditionalResidualBlock1D")
+class EConditionalResidualBlock1D(Layer):
+    """The U-Net's conditional residual block (symm_learning's eConditionalResidualBlock1D), features last:
+    f(x, cond) with x (N, L, in_rep.size) and cond (N, cond_rep.size) -> (N, L, out_rep.size).
+
+    o = σ(n₁(conv₁ x)); FiLM o by the scales and biases Mish(Linear(eNormPool(cond))) predicts (one scale per
+    irreducible copy of out_rep, one bias per trivial copy); o = σ(n₂(conv₂ o)); y = o + (a 1x1 eConv1d of x
+    where in_rep and out_rep differ, else x). Equivariant: f(g x, g c) = g f(x, c).
+
+    Args:
+        in_rep, out_rep: the representations of x's and the output's features.
+        cond_rep: the representation of the conditioning vector.
+        kernel_size: of the two convolutions, odd (default {kernel_size}).
+        cond_predict_scale: must be True, symm_learning's only mode (default {cond_predict_scale}).
+        activation: a pointwise function name or torch's module of that name (default {activation!r}).
+        normalize: the per-copy eRMSNorm after each convolution (default {normalize}).
+        init_scheme: for the convolutions (default {init_scheme!r}; symm_learning's is xavier_uniform).
+        device, dtype: as torch.nn.Conv1d.
+
+    forward(x, cond): x (N, L, in_rep.size) features last (symm_learning takes (N, C, L)), cond
+    (N, cond_rep.size).
+
+    Example:
+        >>> G = eqnn.group("C4")
+        >>> block = eqnn.models.EConditionalResidualBlock1D(eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular"),
+        ...                                                 eqnn.rep(G, "regular"))
+        >>> block(torch.randn(3, 5, 4), torch.randn(3, 4)).shape
+        torch.Size([3, 5, 8])
+    """
+
+    def __init__(
+        self,
+        in_rep: Representation,
+        out_rep: Representation,
+        cond_rep: Representation,
+        kernel_size: Optional[int] = None,
+        cond_predict_scale: Optional[bool] = None,
+        activation: Optional[Any] = None,
+        normalize: Optional[bool] = None,
+        init_scheme: Optional[str] = None,
+        *,
+        device=None,
+        dtype=None,
+    ):
+        what = "EConditionalResidualBlock1D"
+        activation = _activation_name(activation, what)
+        for name, value in (("out_rep", out_rep), ("cond_rep", cond_rep)):
+            if not isinstance(value, Representation):
+                raise TypeError(f"{what}: {name} must be an eqnn.Representation, got {value!r}")
+        super().__init__(
+            self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, cond_rep=cond_rep,
+            **_given(kernel_size=kernel_size, cond_predict_scale=cond_predict_scale, activation=activation,
+                     normalize=normalize, init_scheme=init_scheme))
+        self.cond_rep = cond_rep
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """(N, L, in_rep.size), (N, cond_rep.size) -> (N, L, out_rep.size)."""
+        return self._eqnn_ready().forward_with(x, [cond])
 
 
 @_document_defaults("eConditionalUnet1D")

@@ -4,12 +4,13 @@ with the step invariant, the same function in train and eval mode, a state_dict 
 every parameter, and the YAML example (examples/models/c2_unet.yaml) called as model(x, t, g) equal to the
 Python class with the same state. Equivariance on C2, C5, D4 and Ico, the block oracle and the lengths are in
 tests/layers/models_unet_test.cpp; symm_learning's model is the oracle in
-tests/python/reference/test_unet_reference.py."""
+tests/python/reference/test_unet_reference.py. The residual block on its own (EConditionalResidualBlock1D):
+equivariance acting on (x, cond), the YAML block called as model(x, cond) equal to the class, its errors."""
 
 import eqnn
 import pytest
 import torch
-from eqnn.models import EConditionalUnet1D
+from eqnn.models import EConditionalResidualBlock1D, EConditionalUnet1D
 
 
 def rekey(state: dict, old: str, new: str) -> dict:
@@ -111,3 +112,43 @@ def test_yaml_model_called_with_its_extra_inputs_equals_the_class(models_dir):
     t = torch.tensor([0.0, 1.0, 10.0, 99.0], dtype=torch.float64)
     with torch.no_grad():
         assert torch.equal(model(x, t, g), ours(x, t, global_cond=g))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("group, reps", [("D4", ("regular", "2x regular", "permutation(vertices) + trivial")),
+                                         ("C5", ("regular", "regular", "2x regular"))])
+def test_residual_block_is_equivariant_on_every_element(group, reps, dtype, tol):
+    G = eqnn.group(group)
+    r_in, r_out, r_cond = (eqnn.rep(G, s) for s in reps)
+    block = randomise(EConditionalResidualBlock1D(r_in, r_out, r_cond, dtype=dtype)).eval()
+    x, c = torch.randn(3, 6, r_in.size, dtype=dtype), torch.randn(3, r_cond.size, dtype=dtype)
+    with torch.no_grad():
+        y = block(x, c)
+        assert y.shape == (3, 6, r_out.size)
+        scale = y.abs().max()
+        for A, B, C in zip(r_in.matrices().to(dtype), r_out.matrices().to(dtype), r_cond.matrices().to(dtype)):
+            assert ((block(x @ A.T, c @ C.T) - y @ B.T).abs().max() / scale) <= tol
+        # Not a trivial map: the conditioning changes the output.
+        assert (block(x, c + 1) - y).abs().max() > 1e-3 * scale
+
+
+def test_residual_block_from_yaml_equals_the_class_and_errors(tmp_path):
+    path = tmp_path / "block.yaml"
+    path.write_text("eqnn: 1\ngroup: C4\nreps: {x: regular, h: 2x regular, c: regular}\ninput: x\noutput: h\n"
+                    "layers:\n  - {type: eConditionalResidualBlock1D, out_rep: h, cond_rep: c, kernel_size: 5}\n")
+    model = eqnn.load_model(str(path)).double()
+    assert [e[0] for e in model.extra_inputs] == ["cond"]
+    G = model.group
+    ours = EConditionalResidualBlock1D(eqnn.rep(G, "regular"), eqnn.rep(G, "2x regular"), eqnn.rep(G, "regular"),
+                                       kernel_size=5, dtype=torch.float64)
+    randomise(model, 4)
+    ours.load_state_dict(rekey(model.state_dict(), "layers.0.", ""))
+    x, c = torch.randn(2, 7, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(model(x, c), ours(x, c))
+    with pytest.raises(RuntimeError, match=r"the input 'cond' must be \(2, 4\), got \(2, 3\)"):
+        ours(x, torch.randn(2, 3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="also takes cond"):
+        model(x)
+    with pytest.raises(TypeError, match="cond_rep must be an eqnn.Representation"):
+        EConditionalResidualBlock1D(eqnn.rep(G, "regular"), eqnn.rep(G, "regular"), "regular")

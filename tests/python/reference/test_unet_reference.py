@@ -28,7 +28,7 @@ import pytest
 import torch
 from reference_support import TOL, default_dtype, matrices, randomise, rel
 from symm_learning.models.diffusion import cond_unet1d
-from symm_learning.models.diffusion.cond_eunet1d import eConditionalUnet1D
+from symm_learning.models.diffusion.cond_eunet1d import eConditionalResidualBlock1D, eConditionalUnet1D
 
 DTYPES = [torch.float64, torch.float32]
 
@@ -150,3 +150,23 @@ def test_a_residual_convolution_between_equal_reps_is_refused():
     assert not isinstance(theirs.down_modules[0][0].residual_conv, torch.nn.Identity)
     with pytest.raises(ValueError, match=r"down_modules.0.0.residual_conv: symm_learning learns a 1x1 residual"):
         interop.from_symm_learning(theirs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group", ["C2", "C5", "Ico"])
+def test_converted_residual_block_equals_symm_learning(group, dtype):
+    """symm_learning's eConditionalResidualBlock1D on its own (regular → 2x regular, conditioned on 2x regular),
+    converted: the same function in train and eval mode (it holds no running statistics)."""
+    G = eg.ico_group() if group == "Ico" else eg.cyclic_group(int(group[1:]))
+    with default_dtype(torch.float64):
+        theirs = randomise(eConditionalResidualBlock1D(reg(G, 1, f"blk-{group}"), reg(G, 2, f"blk-{group}-o"),
+                                                       reg(G, 2, f"blk-{group}-c"), kernel_size=5)).to(dtype)
+    ours = interop.from_symm_learning(theirs)
+    assert isinstance(ours, eqnn.models.EConditionalResidualBlock1D)
+    n = G.order()
+    x, c = torch.randn(3, n, 7, dtype=dtype), torch.randn(3, 2 * n, dtype=dtype)
+    for mode in (True, False):
+        ours.train(mode)
+        theirs.train(mode)
+        with torch.no_grad():
+            assert rel(ours(x.transpose(1, 2), c).transpose(1, 2), theirs(x, c)) <= TOL[dtype], mode
