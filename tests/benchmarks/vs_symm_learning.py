@@ -17,7 +17,7 @@ and GELU, 2 heads, dim_feedforward 2D; eTransformerDecoderLayer, the same, its m
 eAdditiveRelMultiheadAttention (max_distance 8) and eAdditivePosMultiheadAttention (max_len 32), 2 heads,
 self-attention at the default positions; the models eMLP (hidden [64, 64], on (64, D)), iMLP (the same, 4 invariant
 outputs), eTimeCNNEncoder (hidden [64], horizon 16, batch norm, MLP [32, 32], last frame appended, on
-(64, D, 16)) and eConditionalUnet1D (down_dims [D, 2D, 2D], step embedding 16, global conditioning the time mean
+(64, D, 16)) and eConditionalUnet1D (down_dims [2D, 2D, 4D], step embedding 16, global conditioning the time mean
 of the sample, on (64, D, 30), symm_learning's layout), eCondTransformer (embedding D, 2 decoder layers and 1 encoder
 layer, 2 heads, relative positions, causal, on (64, 16, D) with a step and a (64, 4, D) conditioning; symm_learning's
 float64 model fails, so its equivariance error is nan)) on C8 4x regular and Ico 2x regular (--groups picks
@@ -149,9 +149,9 @@ def _layer_cases():
                                                append_last_frame=True), "series"),
         # a diffusion-policy denoiser: 3 levels, step embedding 16, global conditioning of the sample's rep
         ("eConditionalUnet1D",
-         lambda r: _sl_unet()(r, None, r, diffusion_step_embed_dim=16, down_dims=[r.size, 2 * r.size, 2 * r.size]),
+         lambda r: _sl_unet()(r, None, r, diffusion_step_embed_dim=16, down_dims=[2 * r.size, 2 * r.size, 4 * r.size]),
          lambda r: eqnn.models.EConditionalUnet1D(r, None, r, diffusion_step_embed_dim=16,
-                                                  down_dims=[r.size, 2 * r.size, 2 * r.size]), "unet"),
+                                                  down_dims=[2 * r.size, 2 * r.size, 4 * r.size]), "unet"),
         # (B, 16, D) with the step (B) and the conditioning (B, 4, D); 2 decoder layers, 1 encoder layer
         ("eCondTransformer", lambda r: _cond_transformer(r, slm_cond(), **_COND),
          lambda r: _cond_transformer(r, eqnn.models.ECondTransformer, **_COND), "cond"),
