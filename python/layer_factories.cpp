@@ -38,8 +38,10 @@ std::shared_ptr<Handle> layer_handle(const std::shared_ptr<Layer>& layer, const 
 std::shared_ptr<Handle> make_linear(const PyRep& in, const PyRep& out, std::optional<bool> bias,
                                     std::optional<std::string> init_scheme,
                                     std::optional<std::string> weight_constraint,
-                                    std::optional<std::string> bias_constraint) {
+                                    std::optional<std::string> bias_constraint,
+                                    std::optional<std::string> execution) {
   ELinearOptions o(in.r, out.r);
+  if (execution) o.execution(*execution);
   if (bias) o.bias(*bias);
   if (init_scheme) o.init_scheme(*init_scheme);
   if (weight_constraint) o.weight_constraint(*weight_constraint);
@@ -73,8 +75,10 @@ std::shared_ptr<Handle> make_attention(const PyRep& in, int64_t num_heads, std::
                                        std::optional<bool> add_zero_attn, std::optional<bool> batch_first,
                                        std::optional<std::string> init_scheme,
                                        std::optional<std::string> weight_constraint,
-                                       std::optional<std::string> bias_constraint) {
+                                       std::optional<std::string> bias_constraint,
+                                       std::optional<std::string> execution) {
   EMultiheadAttentionOptions o(in.r, num_heads);
+  if (execution) o.execution(*execution);
   if (dropout) o.dropout(*dropout);
   if (bias) o.bias(*bias);
   if (add_bias_kv) o.add_bias_kv(*add_bias_kv);
@@ -134,14 +138,14 @@ std::shared_ptr<Handle> make_layer(const std::string& type, const PyRep& in, con
 void bind_layer_factories(py::module_& m) {
   m.def("make_linear", &make_linear, py::arg("in_rep"), py::arg("out_rep"), py::arg("bias") = py::none(),
         py::arg("init_scheme") = py::none(), py::arg("weight_constraint") = py::none(),
-        py::arg("bias_constraint") = py::none());
+        py::arg("bias_constraint") = py::none(), py::arg("execution") = py::none());
   m.def("make_affine", &make_affine, py::arg("in_rep"), py::arg("bias") = py::none(),
         py::arg("learnable") = py::none(), py::arg("bias_constraint") = py::none());
   m.def("make_attention", &make_attention, py::arg("in_rep"), py::arg("num_heads"),
         py::arg("dropout") = py::none(), py::arg("bias") = py::none(), py::arg("add_bias_kv") = py::none(),
         py::arg("add_zero_attn") = py::none(), py::arg("batch_first") = py::none(),
         py::arg("init_scheme") = py::none(), py::arg("weight_constraint") = py::none(),
-        py::arg("bias_constraint") = py::none());
+        py::arg("bias_constraint") = py::none(), py::arg("execution") = py::none());
   m.def("layer_defaults", &layer_defaults, py::arg("type"),
         "The defaults of the layer's C++ Options (required options left out): the one source of every "
         "default.");

@@ -46,6 +46,7 @@ py::dict options_dict(const ELinearOptions& o) {
   d["init_scheme"] = o.init_scheme();
   d["weight_constraint"] = o.weight_constraint();
   d["bias_constraint"] = o.bias_constraint();
+  d["execution"] = o.execution();
   return d;
 }
 py::dict options_dict(const EAffineOptions& o) {
@@ -71,6 +72,7 @@ py::dict options_dict(const EMultiheadAttentionOptions& o) {
   d["init_scheme"] = o.init_scheme();
   d["weight_constraint"] = o.weight_constraint();
   d["bias_constraint"] = o.bias_constraint();
+  d["execution"] = o.execution();
   return d;
 }
 template <typename O>
@@ -118,6 +120,7 @@ py::dict options_dict(const ETransformerEncoderLayerOptions& o) {
   d["max_len"] = o.max_len();
   d["max_distance"] = o.max_distance();
   d["rope_base"] = o.rope_base();
+  d["execution"] = o.execution();
   return d;
 }
 py::dict options_dict(const ETransformerDecoderLayerOptions& o) {
@@ -138,6 +141,7 @@ py::dict options_dict(const ETransformerDecoderLayerOptions& o) {
   d["max_len"] = o.max_len();
   d["max_distance"] = o.max_distance();
   d["rope_base"] = o.rope_base();
+  d["execution"] = o.execution();
   return d;
 }
 // The stacks: their layer's options, flat (as the YAML keys), with num_layers and final_norm.

@@ -32,6 +32,7 @@
 #include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/irreps.hpp"
 #include "eqnn/group_theory/isotypic.hpp"
+#include "eqnn/group_theory/isotypic_execution.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
 #include "eqnn/group_theory/statistics.hpp"

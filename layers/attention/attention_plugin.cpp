@@ -20,7 +20,7 @@ std::shared_ptr<eqnn::Layer> make_attention(const eqnn::LayerArgs& args) {
   const YAML::Node& kw = args.kwargs;
   y::check_keys(kw,
                 {"num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "init_scheme",
-                 "weight_constraint", "bias_constraint"},
+                 "weight_constraint", "bias_constraint", "execution"},
                 "eMultiheadAttention");
   if (!args.in_rep)
     y::fail(kw, "eMultiheadAttention: no representation flows in; give the model an input rep");
@@ -33,6 +33,7 @@ std::shared_ptr<eqnn::Layer> make_attention(const eqnn::LayerArgs& args) {
       .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
       .weight_constraint(y::get_string(kw, "weight_constraint", options.weight_constraint()))
       .bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
+      .execution(y::get_string(kw, "execution", options.execution()))
       .registry(args.registry);
   if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
   return std::make_shared<eqnn::EMultiheadAttentionImpl>(std::move(options));

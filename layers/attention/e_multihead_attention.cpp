@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/DefaultDtype.h>
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -75,6 +76,8 @@ std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& o
             ": add_zero_attn=true is not supported: eMultiheadAttention keeps the stock "
             "attention layout without the extra zero key/value slot (not implemented for the "
             "equivariant layer, as in the Python reference). Use add_zero_attn=false"};
+  if (auto error = execution_error(o.execution()))
+    return AttentionOptionError{"execution", what + ": " + *error};
   return validate_weights(what, o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
                           o.bias_constraint());
 }
@@ -117,6 +120,11 @@ void EMultiheadAttentionImpl::reset() {
                                                      .bias_constraint(options.bias_constraint())
                                                      .registry(options.registry())));
   zero_out_proj_bias();
+  const Execution mode = *parse_execution(options.execution());
+  in_execution_ =
+      LinearExecution(mode, weight, "eMultiheadAttention (in-projection)", 1, 3 * options.num_heads());
+  out_execution_ = LinearExecution(mode, out_proj->weight_parameter().constraint(),
+                                   "eMultiheadAttention (out-projection)", options.num_heads(), 1);
 }
 
 // torch.nn.MultiheadAttention._reset_parameters: xavier_uniform_ in_proj_weight; in_proj_bias and
@@ -194,20 +202,47 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
     mask = mask.defined() ? mask + padding : padding;
   }
 
-  // In-projection, packed as in PyTorch when key/value (and query) are the same tensor.
-  const at::Tensor w = in_proj_weight(), b = in_proj_bias();
+  // Isotypic execution: q, k, v and the heads' outputs in each head's isotypic basis (not with a q/k
+  // transform, which acts on the original coordinates).
+  const bool grad = is_training() || c10::GradMode::is_enabled();
+  const bool isotypic = transform == nullptr && in_execution_.isotypic(n * std::max(l, s), grad) &&
+                        out_execution_.isotypic(n * l, grad);
   at::Tensor q, k, v;
-  if (in.self_attention) {
+  if (isotypic) {
+    const auto& in_plan = *in_execution_.plan();
+    const IsotypicLayout& heads_layout = *out_execution_.plan()->in;
+    const auto blocks = in_plan.hom->blocks(in_proj_weight_.coefficients(*this));
+    const at::Tensor b = in_proj_bias();
+    // Part 0, 1, 2 (q, k, v) of the in-projection: its blocks' rows of that third of reg^{3m}.
+    auto project = [&](const IsotypicParts& x, int64_t part, at::IntArrayRef shape) {
+      std::vector<at::Tensor> rows(blocks.size());
+      for (size_t i = 0; i < blocks.size(); ++i)
+        if (blocks[i].defined())
+          rows[i] = blocks[i].narrow(1, part * blocks[i].size(1) / 3, blocks[i].size(1) / 3);
+      at::Tensor y = heads_layout.pack(in_plan.hom->apply(rows, x));
+      if (b.defined()) y = y + heads_layout.pack(heads_layout.split(b.narrow(0, part * d, d).view({1, d})));
+      return y.view(shape);
+    };
+    const IsotypicParts xq = in_plan.in->split(in.query.reshape({-1, d}));
+    const IsotypicParts xk = in.self_attention ? xq : in_plan.in->split(in.key.reshape({-1, d}));
+    const IsotypicParts xv = in.shared_key_value ? xk : in_plan.in->split(in.value.reshape({-1, d}));
+    q = project(xq, 0, in.query.sizes());
+    k = project(xk, 1, in.key.sizes());
+    v = project(xv, 2, in.value.sizes());
+  } else if (in.self_attention) {
+    const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     at::Tensor qkv = at::linear(in.query, w, b);
     q = qkv.narrow(-1, 0, d);
     k = qkv.narrow(-1, d, d);
     v = qkv.narrow(-1, 2 * d, d);
   } else if (in.shared_key_value) {
+    const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);
     at::Tensor kv = at::linear(in.key, w.narrow(0, d, 2 * d), b.defined() ? b.narrow(0, d, 2 * d) : b);
     k = kv.narrow(-1, 0, d);
     v = kv.narrow(-1, d, d);
   } else {
+    const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);
     k = at::linear(in.key, w.narrow(0, d, d), b.defined() ? b.narrow(0, d, d) : b);
     v = at::linear(in.value, w.narrow(0, 2 * d, d), b.defined() ? b.narrow(0, 2 * d, d) : b);
@@ -243,6 +278,13 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   // (N, H, L, head_dim) → the query's layout with D = H·head_dim features, then the out-projection.
   at::Tensor merged = in.batch_first ? heads_out.transpose(1, 2).reshape({n, l, d})
                                      : heads_out.permute({2, 0, 1, 3}).reshape({l, n, d});
+  if (isotypic) {
+    const auto& out_plan = *out_execution_.plan();
+    const auto blocks = out_plan.hom->blocks(out_proj->weight_parameter().coefficients(*out_proj));
+    at::Tensor y = out_plan.out->merge(
+        out_plan.hom->apply(blocks, out_plan.in->unpack(merged.reshape({-1, d}))), out_proj->bias());
+    return {y.view(merged.sizes()), weights};
+  }
   return {at::linear(merged, out_proj->weight(), out_proj->bias()), weights};
 }
 

@@ -46,6 +46,11 @@ struct EMultiheadAttentionOptions {
   TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
+  /// How the projections are computed (see ELinearOptions::execution): "dense", "isotypic" (Q, K, V, the
+  /// attention and the out-projection's input all in each head's isotypic basis: q·k is unchanged by an
+  /// orthogonal change of basis shared by q and k) or "auto". A q/k transform (rotary positions) needs the
+  /// original basis: such calls run dense.
+  TORCH_ARG(std::string, execution) = "dense";
 };
 
 /// What is wrong with a set of options (see OptionError). The constructor throws it as ConfigError; the
@@ -121,6 +126,10 @@ class EMultiheadAttentionImpl : public Layer {
   int64_t head_dim() const { return head_dim_; }
   const ConstrainedParameter& in_proj_weight_parameter() const { return in_proj_weight_; }
   const ConstrainedParameter& in_proj_bias_parameter() const { return in_proj_bias_; }
+  /// The in-projection's execution (its output cut into 3·num_heads groups) and the out-projection's (its
+  /// input cut into num_heads groups).
+  const LinearExecution& in_proj_execution() const { return in_execution_; }
+  const LinearExecution& out_proj_execution() const { return out_execution_; }
 
   EMultiheadAttentionOptions options;
   /// Hom_G(reg^m, in_rep): maps the concatenated heads back to in_rep.
@@ -143,6 +152,7 @@ class EMultiheadAttentionImpl : public Layer {
 
   ConstrainedParameter in_proj_weight_;
   ConstrainedParameter in_proj_bias_;
+  LinearExecution in_execution_, out_execution_;
   RepPtr head_rep_;
   int64_t regular_copies_ = 0;
   int64_t head_dim_ = 0;

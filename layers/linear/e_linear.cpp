@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/DefaultDtype.h>
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
 #include "commuting_constraint.hpp"
@@ -58,6 +59,7 @@ std::optional<OptionError> validate(const ELinearOptions& o) {
   const std::string what = "eLinear";
   if (!o.in_rep()) return OptionError{"in_rep", what + ": in_rep and out_rep are required"};
   if (!o.out_rep()) return OptionError{"out_rep", what + ": in_rep and out_rep are required"};
+  if (auto error = execution_error(o.execution())) return OptionError{"execution", what + ": " + *error};
   return validate_weights(what, o.init_scheme(), o.registry(), o.weight_constraint(), o.bias(),
                           o.bias_constraint());
 }
@@ -88,6 +90,7 @@ void ELinearImpl::reset() {
   auto weight = make_constraint(options.registry(), options.weight_constraint(), {in, out});
   check_shape(weight, {out->size(), in->size()}, "eLinear weight");
   weight_ = ConstrainedParameter(*this, "weight", weight, scheme, default_options());
+  execution_ = LinearExecution(*parse_execution(options.execution()), weight, "eLinear");
   bias_ = ConstrainedParameter();
   bias_note_.clear();
   if (options.bias()) {
@@ -126,6 +129,13 @@ at::Tensor ELinearImpl::forward(const at::Tensor& x) {
   const int64_t d_in = options.in_rep()->size();
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == d_in, "eLinear: expected input of shape (..., ", d_in,
               ") for in_rep ", options.in_rep()->describe(), ", got ", x.sizes());
+  const int64_t tokens = x.numel() / d_in;
+  if (execution_.isotypic(tokens, is_training() || c10::GradMode::is_enabled())) {
+    at::Tensor y = execution_.apply(weight_.coefficients(*this), x.reshape({tokens, d_in}), bias());
+    auto shape = x.sizes().vec();
+    shape.back() = options.out_rep()->size();
+    return y.view(shape);
+  }
   return at::linear(x, weight(), bias());
 }
 
@@ -156,6 +166,7 @@ void ELinearImpl::pretty_print(std::ostream& stream) const {
     stream << ", " << bias_note_;
   else
     stream << ", bias=false";
+  if (execution_.mode() != Execution::dense) stream << ", execution=" << execution_.describe();
   stream << ")";
 }
 

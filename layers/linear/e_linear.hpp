@@ -16,6 +16,7 @@
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
 #include "eqnn/registry/registry.hpp"
+#include "linear_execution.hpp"
 
 namespace eqnn {
 
@@ -37,6 +38,10 @@ struct ELinearOptions {
   TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
+  /// How y = x Wᵀ is computed: "dense" (W expanded, one product), "isotypic" (block-diagonal in the
+  /// isotypic bases, DESIGN §11; refused when the representations offer no plan) or "auto" (per call, by the
+  /// cost model in linear_execution.hpp). The same function and parameters either way.
+  TORCH_ARG(std::string, execution) = "dense";
 };
 
 /// y = x Wᵀ + b on the last dimension, exactly equivariant: f(x ρ_in(g)ᵀ) = f(x) ρ_out(g)ᵀ.
@@ -74,6 +79,8 @@ class ELinearImpl : public Layer {
   /// Why there is no bias although options.bias is true (empty otherwise).
   const std::string& bias_note() const { return bias_note_; }
   const ConstrainedParameter& weight_parameter() const { return weight_; }
+  /// The execution mode and its isotypic plan (layers built on eLinear reuse it).
+  const LinearExecution& execution() const { return execution_; }
   const ConstrainedParameter& bias_parameter() const { return bias_; }
 
   ELinearOptions options;
@@ -83,6 +90,7 @@ class ELinearImpl : public Layer {
 
   ConstrainedParameter weight_;
   ConstrainedParameter bias_;
+  LinearExecution execution_;
   std::string bias_note_;
 };
 

@@ -12,7 +12,8 @@ namespace {
 std::shared_ptr<eqnn::Layer> make_linear(const eqnn::LayerArgs& args) {
   namespace y = eqnn::yaml;
   const YAML::Node& kw = args.kwargs;
-  y::check_keys(kw, {"out_rep", "bias", "init_scheme", "weight_constraint", "bias_constraint"}, "eLinear");
+  y::check_keys(kw, {"out_rep", "bias", "init_scheme", "weight_constraint", "bias_constraint", "execution"},
+                "eLinear");
   if (!kw || !kw.IsMap() || !kw["out_rep"]) y::fail(kw, "eLinear: missing required key 'out_rep'");
   if (!args.in_rep) y::fail(kw, "eLinear: no representation flows in; give the model an input rep");
   // Every default is the Options' own: a key that is not given keeps it.
@@ -21,6 +22,7 @@ std::shared_ptr<eqnn::Layer> make_linear(const eqnn::LayerArgs& args) {
       .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
       .weight_constraint(y::get_string(kw, "weight_constraint", options.weight_constraint()))
       .bias_constraint(y::get_string(kw, "bias_constraint", options.bias_constraint()))
+      .execution(y::get_string(kw, "execution", options.execution()))
       .registry(args.registry);
   if (auto error = eqnn::validate(options)) y::fail(kw[error->key] ? kw[error->key] : kw, error->message);
   return std::make_shared<eqnn::ELinearImpl>(std::move(options));

@@ -76,6 +76,9 @@ struct ETransformerDecoderLayerOptions {
   TORCH_ARG(int64_t, max_distance) = 0;
   /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
   TORCH_ARG(double, rope_base) = 10000.0;
+  /// How the attention's projections and the feed-forward maps are computed: "dense", "isotypic" or "auto"
+  /// (see ELinearOptions::execution); passed to the sub-layers.
+  TORCH_ARG(std::string, execution) = "dense";
 };
 
 /// What is wrong with a set of options (the sub-layers check the rest when they are built).

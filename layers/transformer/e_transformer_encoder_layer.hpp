@@ -75,6 +75,9 @@ struct ETransformerEncoderLayerOptions {
   TORCH_ARG(int64_t, max_distance) = 0;
   /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
   TORCH_ARG(double, rope_base) = 10000.0;
+  /// How the attention's projections and the feed-forward maps are computed: "dense", "isotypic" or "auto"
+  /// (see ELinearOptions::execution); passed to the sub-layers.
+  TORCH_ARG(std::string, execution) = "dense";
 };
 
 /// The YAML layer's batch_first when the model file does not give it: an eqnn Model feeds every layer

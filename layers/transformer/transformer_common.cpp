@@ -97,6 +97,11 @@ std::optional<OptionError> validate(const TransformerParts& o) {
           "eMultiheadAttention, the default; eAdditivePosMultiheadAttention (max_len), "
           "eAdditiveRelMultiheadAttention (max_distance) or eRoPEMultiheadAttention (rope_base)"))
     return e;
+  if (auto e =
+          check_transformer_choice(what, "execution", o.execution, {"dense", "isotypic", "auto"},
+                                   "the projections expanded (dense, the default), block-diagonal in the "
+                                   "isotypic bases, or chosen per call by a cost model"))
+    return e;
   for (const auto& [key, value] : {std::pair<const char*, int64_t>{"max_len", o.max_len},
                                    std::pair<const char*, int64_t>{"max_distance", o.max_distance}})
     if (value < 0)
@@ -163,11 +168,13 @@ LayerPtr TransformerSubLayers::attention(const char* name) const {
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
   LayerPtr layer;
   if (o.attention == "mha") {
+    if (o.execution != "dense") kwargs["execution"] = o.execution;
     layer = sub("eMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
       return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(o.rep, o.num_heads)
                                                            .dropout(o.dropout)
                                                            .bias(o.bias)
-                                                           .init_scheme(o.init_scheme));
+                                                           .init_scheme(o.init_scheme)
+                                                           .execution(o.execution));
     });
   } else {
     // The positional attentions, batch-first (their own default; the calling layer transposes to it).
@@ -205,9 +212,10 @@ LayerPtr TransformerSubLayers::linear1(const char* name) const {
   kwargs["out_rep"] = kHiddenRepName;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
+  if (o.execution != "dense") kwargs["execution"] = o.execution;
   LayerPtr layer = sub("eLinear", o.rep, kwargs, [&]() -> LayerPtr {
     return std::make_shared<ELinearImpl>(
-        ELinearOptions(o.rep, hidden_).bias(o.bias).init_scheme(o.init_scheme));
+        ELinearOptions(o.rep, hidden_).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));
   });
   check(*layer, name, o.rep, hidden_);
   return layer;
@@ -219,9 +227,10 @@ LayerPtr TransformerSubLayers::linear2(const char* name) const {
   kwargs["out_rep"] = kInRepName;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
+  if (o.execution != "dense") kwargs["execution"] = o.execution;
   LayerPtr layer = sub("eLinear", hidden_, kwargs, [&]() -> LayerPtr {
     return std::make_shared<ELinearImpl>(
-        ELinearOptions(hidden_, o.rep).bias(o.bias).init_scheme(o.init_scheme));
+        ELinearOptions(hidden_, o.rep).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));
   });
   check(*layer, name, hidden_, o.rep);
   return layer;

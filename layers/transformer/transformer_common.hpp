@@ -54,6 +54,8 @@ struct TransformerParts {
   std::string attention;
   int64_t max_len, max_distance;
   double rope_base;
+  /// The execution of the attention (mha) and the feed-forward maps (see ELinearOptions::execution).
+  std::string execution;
 };
 
 template <typename LayerOptions>
@@ -74,7 +76,8 @@ TransformerParts transformer_parts(const char* what, const LayerOptions& o) {
           o.attention(),
           o.max_len(),
           o.max_distance(),
-          o.rope_base()};
+          o.rope_base(),
+          o.execution()};
 }
 
 /// What is wrong with the shared fields (the sub-layers check the rest when they are built).

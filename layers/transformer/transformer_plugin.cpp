@@ -25,7 +25,7 @@ const std::vector<std::string>& layer_keys() {
       "num_heads",   "dim_feedforward", "dropout",   "activation",  "norm_first",
       "batch_first", "layer_norm_eps",  "bias",      "init_scheme", "norm",
       "norm_affine", "norm_normalize",  "attention", "max_len",     "max_distance",
-      "rope_base"};
+      "rope_base",   "execution"};
   return keys;
 }
 
@@ -54,6 +54,7 @@ LayerOptions layer_options(const eqnn::LayerArgs& args, const char* what) {
       .max_len(y::get_int(kw, "max_len", options.max_len()))
       .max_distance(y::get_int(kw, "max_distance", options.max_distance()))
       .rope_base(y::get_double(kw, "rope_base", options.rope_base()))
+      .execution(y::get_string(kw, "execution", options.execution()))
       .registry(args.registry);
   return options;
 }

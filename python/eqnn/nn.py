@@ -296,6 +296,9 @@ class ELinear(_LayerModule):
             kaiming_normal, kaiming_uniform or zeros (these set W; b then starts at zero).
         weight_constraint, bias_constraint: registry names of the constraints (default
             {weight_constraint!r} and {bias_constraint!r}).
+        execution: how x Wᵀ is computed (default {execution!r}): ``"dense"`` (W expanded, one product),
+            ``"isotypic"`` (block-diagonal in the isotypic bases; refused when the representations offer no
+            plan) or ``"auto"`` (per call, by a cost model). The same function and parameters either way.
 
     An argument left at None takes the default of the C++ ``ELinearOptions`` (``options`` reports what the
     module holds). Parameters: ``weight_coefficients`` (and ``bias_coefficients``);
@@ -324,9 +327,10 @@ class ELinear(_LayerModule):
         init_scheme: Optional[str] = None,
         weight_constraint: Optional[str] = None,
         bias_constraint: Optional[str] = None,
+        execution: Optional[str] = None,
     ):
         options = _given(bias=bias, init_scheme=init_scheme, weight_constraint=weight_constraint,
-                         bias_constraint=bias_constraint)
+                         bias_constraint=bias_constraint, execution=execution)
         super().__init__(lambda: _C.make_linear(in_rep, out_rep, **options), device, dtype)
         self.in_features = in_rep.size
         self.out_features = out_rep.size
@@ -614,6 +618,9 @@ class EMultiheadAttention(_LayerModule):
             named scheme as ELinear's.
         weight_constraint, bias_constraint: registry names of the constraints (default
             {weight_constraint!r} and {bias_constraint!r}).
+        execution: how the projections are computed (default {execution!r}): ``"dense"``, ``"isotypic"``
+            (q, k, v and the attention in each head's isotypic basis, block-diagonal projections) or ``"auto"``;
+            see ELinear.
 
     An argument left at None takes the default of the C++ ``EMultiheadAttentionOptions`` (``options``
     reports what the module holds). Q, K and V live in m regular copies.
@@ -647,6 +654,7 @@ class EMultiheadAttention(_LayerModule):
         init_scheme: Optional[str] = None,
         weight_constraint: Optional[str] = None,
         bias_constraint: Optional[str] = None,
+        execution: Optional[str] = None,
     ):
         for name, dim in (("kdim", kdim), ("vdim", vdim)):
             if dim is not None and dim != in_rep.size:
@@ -654,7 +662,7 @@ class EMultiheadAttention(_LayerModule):
                                  f"in_rep (size {in_rep.size}); give {name}=None or {in_rep.size}")
         options = _given(dropout=dropout, bias=bias, add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn,
                          batch_first=batch_first, init_scheme=init_scheme, weight_constraint=weight_constraint,
-                         bias_constraint=bias_constraint)
+                         bias_constraint=bias_constraint, execution=execution)
         super().__init__(lambda: _C.make_attention(in_rep, num_heads, **options), device, dtype)
         held = self.options
         self.embed_dim = in_rep.size
@@ -1518,6 +1526,8 @@ class ETransformerEncoderLayer(Layer):
         max_len: additive_pos's table size, positions in [0, max_len); required there (default {max_len}).
         max_distance: additive_rel's clipping distance; required there (default {max_distance}).
         rope_base: rope's base, theta_i = rope_base^(-2i/c) (default {rope_base}).
+        execution: how the attention's projections and the feed-forward maps are computed (default
+            {execution!r}): dense, isotypic or auto (see ELinear).
 
     An argument left at None takes the default of the C++ ``ETransformerEncoderLayerOptions``. forward takes
     the masks of torch.nn.TransformerEncoderLayer.forward and symm_learning's position keywords.
@@ -1561,6 +1571,7 @@ class ETransformerEncoderLayer(Layer):
         max_len: Optional[int] = None,
         max_distance: Optional[int] = None,
         rope_base: Optional[float] = None,
+        execution: Optional[str] = None,
     ):
         if activation is not None and not isinstance(activation, str):
             if activation not in _ACTIVATION_NAMES:
@@ -1575,7 +1586,8 @@ class ETransformerEncoderLayer(Layer):
             **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                      layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
                      norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize, attention=attention,
-                     max_len=max_len, max_distance=max_distance, rope_base=rope_base))
+                     max_len=max_len, max_distance=max_distance, rope_base=rope_base,
+                     execution=execution))
         held = self.options
         self.batch_first = held["batch_first"]
         self.norm_first = held["norm_first"]
@@ -1665,6 +1677,7 @@ class ETransformerDecoderLayer(Layer):
         max_len: additive_pos's table size; required there (default {max_len}).
         max_distance: additive_rel's clipping distance; required there (default {max_distance}).
         rope_base: rope's base (default {rope_base}).
+        execution: dense, isotypic or auto for the projections and feed-forward maps (default {execution!r}).
 
     An argument left at None takes the default of the C++ ``ETransformerDecoderLayerOptions``. forward takes
     torch.nn.TransformerDecoderLayer.forward's arguments and symm_learning's position keywords: the target's
@@ -1706,6 +1719,7 @@ class ETransformerDecoderLayer(Layer):
         max_len: Optional[int] = None,
         max_distance: Optional[int] = None,
         rope_base: Optional[float] = None,
+        execution: Optional[str] = None,
     ):
         activation = _activation_name(activation, "ETransformerDecoderLayer")
         if batch_first is None:
@@ -1716,7 +1730,8 @@ class ETransformerDecoderLayer(Layer):
             **_given(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                      layer_norm_eps=layer_norm_eps, norm_first=norm_first, bias=bias, init_scheme=init_scheme,
                      norm=norm, norm_affine=norm_affine, norm_normalize=norm_normalize, attention=attention,
-                     max_len=max_len, max_distance=max_distance, rope_base=rope_base))
+                     max_len=max_len, max_distance=max_distance, rope_base=rope_base,
+                     execution=execution))
         held = self.options
         self.batch_first = held["batch_first"]
         self.norm_first = held["norm_first"]

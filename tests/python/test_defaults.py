@@ -109,9 +109,9 @@ def test_the_yaml_factory_starts_from_the_cpp_defaults(cls, rep):
 
 
 def test_keywords_given_reach_the_cpp_module(rep):
-    lin = enn.ELinear(rep, rep, False, init_scheme="zeros", bias_constraint="InvariantConstraint")
+    lin = enn.ELinear(rep, rep, False, init_scheme="zeros", bias_constraint="InvariantConstraint", execution="auto")
     assert lin.options == {"bias": False, "init_scheme": "zeros", "weight_constraint": "CommutingConstraint",
-                           "bias_constraint": "InvariantConstraint"}
+                           "bias_constraint": "InvariantConstraint", "execution": "auto"}
     t = enn.ETransformerEncoderLayer(rep, 4, 64, 0.0, "gelu", 1e-6, True, True, False)
     assert {k: t.options[k] for k in ("num_heads", "dim_feedforward", "dropout", "activation", "layer_norm_eps",
                                       "batch_first", "norm_first", "bias")} == {

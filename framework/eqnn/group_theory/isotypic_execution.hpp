@@ -1,0 +1,113 @@
+// Block-diagonal (isotypic) execution of equivariant linear maps (DESIGN §11).
+//
+// With ρ = Q (⊕ ψ) Qᵀ, a G-map W: ρ_in → ρ_out is, in the isotypic bases, ⊕_k K_k over the irreps k with
+// K_k = Σ_s Ê_s ⊗ T_{k,s} acting on (d_k components) × (M_k copies), Ê_s the orthonormal endomorphisms of ψ_k
+// and T_{k,s} an M_out,k × M_in,k matrix; for a real irrep K_k = I_d ⊗ T_k. Applying it costs
+// Σ_k d_k M_out,k M_in,k multiply-adds per token (d_k² for complex and quaternionic irreps) instead of
+// D_out D_in, plus the changes of basis, which are cheap when Q splits into small blocks along contiguous
+// coordinate ranges (a sum of copies of one rep: I_m ⊗ Q_R, applied as one batched product).
+//
+//   auto in = IsotypicLayout::get(rep_in, 1, &why), out = IsotypicLayout::get(rep_out, 1, &why);
+//   auto hom = IsotypicHom::get(HomSpace::get(rep_in, rep_out), *in, *out, &why);
+//   at::Tensor y = out->merge(hom->apply(hom->blocks(theta), in->split(x)));   // = x Wᵀ, W = expand(θ)
+//
+// Everything is differentiable through ordinary ATen operations; θ keeps the HomSpace's parametrisation
+// (orbit or isotypic coefficients), so the dense and the isotypic path compute the same function.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/representation.hpp"
+#include "eqnn/util/device_cache.hpp"
+
+namespace eqnn {
+
+/// Features of a representation split by irrep: parts[k] is (N, d_k, M_k) for every irrep k of the group with
+/// M_k > 0 copies (undefined otherwise): component-major, the copies in the order of the coordinates.
+using IsotypicParts = std::vector<at::Tensor>;
+
+/// How a representation's coordinates reach its isotypic parts and back.
+class IsotypicLayout {
+ public:
+  /// The layout of `rep`, keeping `groups` equal contiguous coordinate ranges apart in pack()/unpack() (the
+  /// heads of an attention layer). Null, with the reason in `*why`, when `groups` does not divide the size or
+  /// a block of Q straddles two groups.
+  static std::shared_ptr<const IsotypicLayout> get(const RepPtr& rep, int64_t groups, std::string* why);
+
+  const RepPtr& rep() const { return rep_; }
+  int64_t groups() const { return groups_; }
+  /// M_k for every irrep k of the group.
+  const std::vector<int64_t>& multiplicities() const { return mult_; }
+  /// Multiply-adds per token of one change of basis (split or merge).
+  int64_t change_cost() const { return change_cost_; }
+  /// The largest block of Q (its side).
+  int64_t largest_block() const { return largest_block_; }
+  /// The position of each copy of irrep k (in this layout's order) among the copies of k in Q's column order.
+  const std::vector<int64_t>& q_order(int k) const { return q_order_[static_cast<size_t>(k)]; }
+
+  /// x (N, D) in ρ's coordinates → its parts.
+  IsotypicParts split(const at::Tensor& x) const;
+  /// parts → (N, D) in ρ's coordinates, plus `bias` (D) when it is defined (fused into the last product).
+  at::Tensor merge(const IsotypicParts& parts, const at::Tensor& bias = at::Tensor()) const;
+  /// parts → (N, D) in the grouped isotypic coordinates: group by group, irrep by irrep, (d_k, M_g,k)
+  /// component-major. An orthogonal change of basis that keeps every group's coordinate range.
+  at::Tensor pack(const IsotypicParts& parts) const;
+  /// The inverse of pack().
+  IsotypicParts unpack(const at::Tensor& x) const;
+
+  struct Run;  // consecutive identical blocks of Q
+
+ private:
+  friend class IsotypicHom;
+  IsotypicLayout() = default;
+  const std::vector<at::Tensor>& bases_for(const at::TensorOptions& options) const;
+
+  RepPtr rep_;
+  int64_t groups_ = 1, change_cost_ = 0, largest_block_ = 0;
+  std::vector<int64_t> dims_, mult_;
+  std::vector<std::vector<int64_t>> q_order_;
+  std::vector<std::shared_ptr<const Run>> runs_;
+  std::vector<std::vector<int64_t>> group_copies_;  // [group][k]: copies of k in the group
+  DeviceCache<std::vector<at::Tensor>> converted_;  // each run's basis in a dtype/device
+};
+
+/// A HomSpace applied in the isotypic bases of two layouts.
+class IsotypicHom {
+ public:
+  /// Null, with the reason in `*why`, when θ cannot be turned into blocks cheaply (an orbit space whose
+  /// representations carry a change of basis, or whose blocks are too large to tabulate).
+  static std::shared_ptr<const IsotypicHom> get(const HomSpacePtr& hom, const IsotypicLayout& in,
+                                                const IsotypicLayout& out, std::string* why);
+
+  /// θ (dim) → T_k (S_k, M_out,k, M_in,k) for the irreps on both sides (undefined otherwise); for a real
+  /// irrep T_k(0) is the whole block (K_k = I_d ⊗ T_k). Differentiable.
+  std::vector<at::Tensor> blocks(const at::Tensor& theta) const;
+  /// The blocks applied to parts of the input layout: parts of the output layout (zeros for an irrep the
+  /// input lacks). `blocks` may be narrowed along their rows (attention's q, k, v).
+  IsotypicParts apply(const std::vector<at::Tensor>& blocks, const IsotypicParts& x) const;
+  /// Multiply-adds per token of apply().
+  int64_t block_cost() const { return block_cost_; }
+
+  struct Tabulated;  // an orbit space: θ → blocks through small tables
+
+ private:
+  IsotypicHom() = default;
+  HomSpacePtr hom_;
+  std::vector<int64_t> dims_, types_, mult_in_, mult_out_;
+  int64_t block_cost_ = 0;
+  std::shared_ptr<const Tabulated> tab_;                // orbit spaces
+  std::vector<int64_t> iso_offset_;  // isotypic spaces: offset of irrep k's coefficients (-1: absent)
+  double iso_scale_ = 1.0;           // isotypic spaces: the basis scale
+  struct Tensors;                                       // float64 CPU masters, converted per dtype/device
+  std::shared_ptr<const Tensors> base_;
+  DeviceCache<std::shared_ptr<const Tensors>> converted_;
+  const Tensors& tensors_for(const at::TensorOptions& options) const;
+};
+
+}  // namespace eqnn

@@ -1,0 +1,130 @@
+// Execution modes of the equivariant linear maps (linear_execution.hpp).
+#include "linear_execution.hpp"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include "commuting_constraint.hpp"
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/suggest.hpp"
+
+namespace eqnn {
+namespace {
+
+const std::vector<std::string>& execution_names() {
+  static const std::vector<std::string> names{"dense", "isotypic", "auto"};
+  return names;
+}
+
+// The cost model of `auto` (seconds), from measurements on this project's reference machine (one CPU thread,
+// docs/guide/performance.md): a large product costs kMac per multiply-add; the isotypic path's smaller
+// products (inner sizes of a few dozen) kSmallMac; it moves every feature about three times (the regrouping
+// into and out of the parts, the bias), kMove per feature and pass; each ATen call costs kCall; the dense
+// path pays, when θ needs a gradient, the expansion and its backward, kExpand per weight entry.
+constexpr double kMac = 1.0 / 90e9;
+constexpr double kSmallMac = 1.0 / 30e9;
+constexpr double kMove = 1.5e-9;
+constexpr double kCall = 5e-6;
+constexpr double kExpand = 2.5e-9;
+
+}  // namespace
+
+std::optional<Execution> parse_execution(const std::string& name) {
+  if (name == "dense") return Execution::dense;
+  if (name == "isotypic") return Execution::isotypic;
+  if (name == "auto") return Execution::automatic;
+  return std::nullopt;
+}
+
+std::string execution_name(Execution mode) {
+  switch (mode) {
+    case Execution::dense:
+      return "dense";
+    case Execution::isotypic:
+      return "isotypic";
+    case Execution::automatic:
+      return "auto";
+  }
+  return "dense";
+}
+
+std::optional<std::string> execution_error(const std::string& name) {
+  if (parse_execution(name)) return std::nullopt;
+  return fmt::format("unknown execution '{}'{} (one of dense, isotypic, auto)", name,
+                     did_you_mean_clause(name, execution_names()));
+}
+
+std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weight, int64_t in_groups,
+                                                       int64_t out_groups, std::string* why) {
+  const auto* commuting = dynamic_cast<const CommutingConstraint*>(weight.get());
+  if (!commuting) {
+    if (why) *why = fmt::format("the weight constraint '{}' is not CommutingConstraint", weight->name());
+    return nullptr;
+  }
+  const HomSpacePtr& hom = commuting->hom_space();
+  auto plan = std::make_shared<IsotypicPlan>();
+  plan->in = IsotypicLayout::get(hom->in(), in_groups, why);
+  if (!plan->in) return nullptr;
+  plan->out = IsotypicLayout::get(hom->out(), out_groups, why);
+  if (!plan->out) return nullptr;
+  plan->hom = IsotypicHom::get(hom, *plan->in, *plan->out, why);
+  if (!plan->hom) return nullptr;
+  plan->dense_cost = int64_t{hom->in()->size()} * hom->out()->size();
+  plan->isotypic_cost = plan->in->change_cost() + plan->out->change_cost() + plan->hom->block_cost();
+  return plan;
+}
+
+LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, const std::string& what,
+                                 int64_t in_groups, int64_t out_groups)
+    : mode_(mode) {
+  if (mode == Execution::dense) return;
+  plan_ = make_isotypic_plan(weight, in_groups, out_groups, &why_not_);
+  if (!plan_) {
+    if (mode == Execution::isotypic)
+      throw ConfigError(fmt::format("{}: execution 'isotypic' is not available: {}; use execution 'dense' or "
+                                    "'auto'",
+                                    what, why_not_));
+    return;
+  }
+  if (mode == Execution::isotypic) return;
+  // auto: the token count from which the isotypic path is predicted faster, in eval and in training.
+  const auto& p = *plan_;
+  const double d_in = p.in->rep()->size(), d_out = p.out->rep()->size();
+  const double per_token_dense = double(p.dense_cost) * kMac;
+  const double per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
+  size_t irreps = 0;
+  for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
+  const double calls = 8.0 + 6.0 * double(irreps);
+  if (per_token_iso >= per_token_dense) {
+    why_not_ = fmt::format("{} multiply-adds per token isotypic against {} dense", p.isotypic_cost, p.dense_cost);
+    return;
+  }
+  const double gain = per_token_dense - per_token_iso;
+  threshold_eval_ = static_cast<int64_t>(std::ceil(calls * kCall / gain));
+  threshold_train_ =
+      static_cast<int64_t>(std::ceil(std::max(0.0, calls * kCall - double(p.dense_cost) * kExpand) / gain));
+}
+
+bool LinearExecution::isotypic(int64_t tokens, bool training) const {
+  if (!plan_) return false;
+  if (mode_ == Execution::isotypic) return true;
+  if (mode_ == Execution::dense) return false;
+  const int64_t t = training ? threshold_train_ : threshold_eval_;
+  return t >= 0 && tokens >= t;
+}
+
+std::string LinearExecution::describe() const {
+  if (mode_ != Execution::automatic) return execution_name(mode_);
+  if (!plan_ || threshold_eval_ < 0) return fmt::format("auto (dense: {})", why_not_);
+  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)", threshold_eval_, threshold_train_);
+}
+
+at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias) const {
+  TORCH_CHECK(plan_, "LinearExecution::apply: no isotypic plan");
+  const auto& p = *plan_;
+  return p.out->merge(p.hom->apply(p.hom->blocks(theta), p.in->split(x)), bias);
+}
+
+}  // namespace eqnn

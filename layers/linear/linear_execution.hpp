@@ -1,0 +1,65 @@
+// How an equivariant linear map is computed: `dense` (expand W = Σ θ_s B_s, one matrix product), `isotypic`
+// (block-diagonal in the isotypic bases, DESIGN §11: the changes of basis plus Σ_k d_k M_out,k M_in,k
+// multiply-adds per token) or `auto` (per call, by a cost model of this machine's CPU). Both paths compute
+// the same function from the same coefficients θ; layers built on eLinear (attention, transformer, conv)
+// share the plan.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "eqnn/group_theory/isotypic_execution.hpp"
+#include "eqnn/nn/constraint.hpp"
+
+namespace eqnn {
+
+enum class Execution { dense, isotypic, automatic };
+
+/// "dense", "isotypic" or "auto"; nullopt for another name.
+std::optional<Execution> parse_execution(const std::string& name);
+std::string execution_name(Execution mode);
+/// Why `name` is not an execution mode ("did you mean" included), or nullopt when it is one.
+std::optional<std::string> execution_error(const std::string& name);
+
+/// The isotypic plan of one weight: the layouts of its two representations and θ → blocks.
+struct IsotypicPlan {
+  std::shared_ptr<const IsotypicLayout> in, out;
+  std::shared_ptr<const IsotypicHom> hom;
+  /// Multiply-adds per token: the dense product, and the two changes of basis plus the blocks.
+  int64_t dense_cost = 0, isotypic_cost = 0;
+};
+
+/// The plan for a weight constraint (a CommutingConstraint) with its input cut into `in_groups` and its output
+/// into `out_groups` groups (attention heads); null with the reason in `*why` when it has none.
+std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weight, int64_t in_groups,
+                                                       int64_t out_groups, std::string* why);
+
+/// A layer's choice: the mode asked for and, where one exists, the plan.
+class LinearExecution {
+ public:
+  LinearExecution() = default;
+  /// Throws ConfigError naming `what` and the reason when `mode` is isotypic and there is no plan.
+  LinearExecution(Execution mode, const ConstraintPtr& weight, const std::string& what, int64_t in_groups = 1,
+                  int64_t out_groups = 1);
+  Execution mode() const { return mode_; }
+  const IsotypicPlan* plan() const { return plan_.get(); }
+  /// Whether a call on `tokens` rows (training: θ needs a gradient) runs isotypic.
+  bool isotypic(int64_t tokens, bool training) const;
+  /// "dense", "isotypic", or "auto (isotypic from N tokens)" / "auto (dense: <why>)".
+  std::string describe() const;
+  /// y = x Wᵀ + bias (bias in the output's coordinates, may be undefined), x (N, D_in) in the input's.
+  at::Tensor apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias = at::Tensor()) const;
+
+ private:
+  Execution mode_ = Execution::dense;
+  std::shared_ptr<const IsotypicPlan> plan_;
+  std::string why_not_;
+  int64_t threshold_eval_ = -1, threshold_train_ = -1;  // auto: isotypic from these token counts (-1: never)
+};
+
+}  // namespace eqnn

@@ -1,0 +1,173 @@
+// Block-diagonal (isotypic) execution: the isotypic path of eLinear against the dense one with the same
+// coefficients (outputs and gradients, float64 and float32) for every test group and representation kind
+// that has a plan, its equivariance on every element, the layouts' round trips, auto's choice and the errors.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "e_linear.hpp"
+#include "eqnn/group_theory/isotypic_execution.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/util/error.hpp"
+#include "equivariance.hpp"
+#include "layers.hpp"
+#include "linear_execution.hpp"
+#include "support.hpp"
+
+namespace eqnn::testing {
+namespace {
+
+// Relative difference ‖a − b‖∞ / max(1, ‖b‖∞).
+double rel(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(1.0, b.abs().max().item<double>());
+}
+
+double exact_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-12 : 1e-5; }
+
+std::vector<std::pair<std::string, RepPtr>> execution_reps(const GroupPtr& g) {
+  std::vector<std::pair<std::string, RepPtr>> reps = mixed_reps(g);
+  reps.emplace_back("3x regular", parse_rep(g, "3x regular"));
+  reps.emplace_back("regular + 2x trivial", parse_rep(g, "regular + 2x trivial"));
+  return reps;
+}
+
+class ExecutionPerGroup : public ::testing::TestWithParam<GroupCase> {};
+
+// The isotypic path computes the dense path's function, value and gradients, from the same θ.
+TEST_P(ExecutionPerGroup, IsotypicEqualsDense) {
+  auto g = group(GetParam().spec);
+  const auto reps = execution_reps(g);
+  at::manual_seed(0);
+  int checked = 0;
+  for (size_t a = 0; a < reps.size(); ++a)
+    for (size_t b = 0; b < reps.size(); ++b) {
+      const auto& [na, ra] = reps[a];
+      const auto& [nb, rb] = reps[b];
+      std::string why;
+      ELinear dense(ELinearOptions(ra, rb));
+      auto plan = make_isotypic_plan(dense->weight_parameter().constraint(), 1, 1, &why);
+      if (!plan) {
+        // Only an orbit space in a changed basis has no plan.
+        EXPECT_NE(why.find("changed basis"), std::string::npos) << na << " -> " << nb << ": " << why;
+        EXPECT_THROW(ELinear(ELinearOptions(ra, rb).execution("isotypic")), ConfigError);
+        continue;
+      }
+      ELinear iso(ELinearOptions(ra, rb).execution("isotypic"));
+      {
+        at::NoGradGuard no_grad;
+        for (auto& item : dense->named_parameters()) {
+          item.value().normal_();
+          iso->named_parameters()[item.key()].copy_(item.value());
+        }
+      }
+      for (auto dtype : {at::kDouble, at::kFloat}) {
+        dense->to(dtype);
+        iso->to(dtype);
+        const std::string what = na + " -> " + nb + " " + c10::toString(dtype);
+        at::Tensor x = at::randn({5, 3, ra->size()}, at::TensorOptions().dtype(dtype)).requires_grad_(true);
+        at::Tensor xi = x.detach().clone().requires_grad_(true);
+        at::Tensor yd = dense(x), yi = iso(xi);
+        ASSERT_EQ(yd.sizes(), yi.sizes()) << what;
+        EXPECT_LT(rel(yi, yd), exact_tolerance(dtype)) << what;
+        at::Tensor w = at::randn_like(yd);
+        (yd * w).sum().backward();
+        (yi * w).sum().backward();
+        EXPECT_LT(rel(xi.grad(), x.grad()), exact_tolerance(dtype)) << what;
+        for (auto& item : dense->named_parameters())
+          EXPECT_LT(rel(iso->named_parameters()[item.key()].grad(), item.value().grad()), exact_tolerance(dtype))
+              << what << " " << item.key();
+        dense->zero_grad();
+        iso->zero_grad();
+        auto f = [&](const at::Tensor& t) { return iso(t); };
+        EXPECT_LT(equivariance_error(f, *ra, *rb, at::randn({4, ra->size()}, at::TensorOptions().dtype(dtype))),
+                  tolerance(dtype))
+            << what;
+      }
+      dense->to(at::kDouble);
+      iso->to(at::kDouble);
+      ++checked;
+    }
+  EXPECT_GT(checked, static_cast<int>(reps.size()));
+}
+
+// split/merge and pack/unpack are inverse orthogonal changes of basis, and pack keeps each group's range.
+TEST_P(ExecutionPerGroup, LayoutRoundTrips) {
+  auto g = group(GetParam().spec);
+  for (const auto& [name, rep] : execution_reps(g)) {
+    std::string why;
+    auto layout = IsotypicLayout::get(rep, 1, &why);
+    ASSERT_TRUE(layout) << name << ": " << why;
+    at::Tensor x = at::randn({6, rep->size()}, at::kDouble);
+    auto parts = layout->split(x);
+    EXPECT_LT(rel(layout->merge(parts), x), 1e-12) << name;
+    at::Tensor packed = layout->pack(parts);
+    EXPECT_NEAR(packed.norm().item<double>(), x.norm().item<double>(), 1e-10) << name;
+    EXPECT_LT(rel(layout->merge(layout->unpack(packed)), x), 1e-12) << name;
+    // The parts are the coordinates of x in Q's columns: Σ_k ‖part_k‖² = ‖x‖².
+    double total = 0;
+    for (const auto& p : parts)
+      if (p.defined()) total += p.pow(2).sum().item<double>();
+    EXPECT_NEAR(total, x.pow(2).sum().item<double>(), 1e-9) << name;
+  }
+  // Two groups: each half of a 4x regular packs within its own half.
+  auto rep = parse_rep(g, "4x regular");
+  std::string why;
+  auto layout = IsotypicLayout::get(rep, 2, &why);
+  ASSERT_TRUE(layout) << why;
+  const int64_t half = rep->size() / 2;
+  at::Tensor x = at::zeros({1, rep->size()}, at::kDouble);
+  x.narrow(1, 0, half).normal_();
+  at::Tensor packed = layout->pack(layout->split(x));
+  EXPECT_LT(packed.narrow(1, half, half).abs().max().item<double>(), 1e-12);
+  EXPECT_FALSE(IsotypicLayout::get(rep, 3 * g->order() + 1, &why));
+  EXPECT_NE(why.find("equal groups"), std::string::npos) << why;
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, ExecutionPerGroup, ::testing::ValuesIn(test_groups()),
+                         [](const auto& info) { return info.param.label; });
+
+// A block of Q that straddles two groups is refused with the reason.
+TEST(Execution, GroupsMustNotSplitABlock) {
+  auto g = group("C4");
+  auto rep = random_basis(parse_rep(g, "2x regular"), 3);
+  std::string why;
+  EXPECT_FALSE(IsotypicLayout::get(rep, 2, &why));
+  EXPECT_NE(why.find("different groups"), std::string::npos) << why;
+}
+
+// auto: dense for a small group; for a large one isotypic from the token count it reports on, and described.
+TEST(Execution, AutoChoosesByCost) {
+  auto ico = group("Ico");
+  ELinear big(ELinearOptions(parse_rep(ico, "32x regular"), parse_rep(ico, "32x regular")).execution("auto"));
+  const std::string text = big->execution().describe();
+  ASSERT_NE(text.find("isotypic from "), std::string::npos) << text;
+  const int64_t from = std::stoll(text.substr(text.find("isotypic from ") + 14));
+  EXPECT_TRUE(big->execution().isotypic(from, false)) << text;
+  EXPECT_TRUE(big->execution().isotypic(from + 1000, false)) << text;
+  if (from > 1) EXPECT_FALSE(big->execution().isotypic(from - 1, false)) << text;
+  auto c2 = group("C2");
+  ELinear small(ELinearOptions(parse_rep(c2, "regular"), parse_rep(c2, "regular")).execution("auto"));
+  EXPECT_FALSE(small->execution().isotypic(1 << 20, true));
+  EXPECT_NE(small->execution().describe().find("dense"), std::string::npos) << small->execution().describe();
+  // dense and isotypic do what they say whatever the size.
+  auto rep = parse_rep(ico, "regular");
+  EXPECT_FALSE(ELinear(ELinearOptions(rep, rep))->execution().isotypic(1 << 20, false));
+  EXPECT_TRUE(ELinear(ELinearOptions(rep, rep).execution("isotypic"))->execution().isotypic(1, true));
+}
+
+TEST(Execution, UnknownModeSuggests) {
+  auto g = group("C4");
+  auto rep = parse_rep(g, "regular");
+  try {
+    ELinear lin(ELinearOptions(rep, rep).execution("isotypc"));
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'isotypic'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace eqnn::testing

@@ -1,0 +1,86 @@
+"""Block-diagonal (isotypic) execution from Python: the same function and gradients as the dense path from the
+same parameters (ELinear, EMultiheadAttention self- and cross-attention, the transformer layers), the mode in
+``options`` and the YAML key, and the errors."""
+
+import eqnn
+import pytest
+import torch
+from eqnn import nn as enn
+
+
+def _twins(make):
+    torch.manual_seed(0)
+    dense, iso = make("dense"), make("isotypic")
+    iso.load_state_dict(dense.state_dict())
+    return dense.double(), iso.double()
+
+
+def _same(a, b, tol=1e-11):
+    assert a.shape == b.shape
+    assert (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item())
+
+
+@pytest.mark.parametrize("group,rin,rout", [("Ico", "2x regular", "3x regular"), ("C5", "regular + trivial", "2x regular"),
+                                            ("D4", "2x regular", "regular + irrep(1)")])
+def test_linear_isotypic_equals_dense(group, rin, rout):
+    G = eqnn.group(group)
+    a, b = eqnn.rep(G, rin), eqnn.rep(G, rout)
+    dense, iso = _twins(lambda mode: enn.ELinear(a, b, execution=mode))
+    assert iso.options["execution"] == "isotypic" and dense.options["execution"] == "dense"
+    x = torch.randn(7, a.size, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    yd, yi = dense(x), iso(x2)
+    _same(yi, yd)
+    w = torch.randn_like(yd)
+    (yd * w).sum().backward()
+    (yi * w).sum().backward()
+    _same(x2.grad, x.grad)
+    for (name, p), q in zip(dense.named_parameters(), iso.parameters()):
+        _same(q.grad, p.grad)
+    assert eqnn.check_equivariance(iso, a, b) < 1e-10
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_attention_isotypic_equals_dense(self_attention):
+    G = eqnn.group("C4")
+    r = eqnn.rep(G, "4x regular")
+    dense, iso = _twins(lambda mode: enn.EMultiheadAttention(r, 2, batch_first=True, execution=mode))
+    q = torch.randn(3, 5, r.size, dtype=torch.float64)
+    kv = q if self_attention else torch.randn(3, 6, r.size, dtype=torch.float64)
+    mask = torch.rand(3, kv.shape[1]) < 0.3
+    mask[:, 0] = False
+    yd, wd = dense(q, kv, kv, key_padding_mask=mask)
+    yi, wi = iso(q, kv, kv, key_padding_mask=mask)
+    _same(yi, yd)
+    _same(wi, wd)
+
+
+@pytest.mark.parametrize("cls", [enn.ETransformerEncoderLayer, enn.ETransformerDecoderLayer])
+def test_transformer_layers_isotypic_equal_dense(cls):
+    G = eqnn.group("C4")
+    r = eqnn.rep(G, "4x regular")
+    dense, iso = _twins(lambda mode: cls(r, 2, dim_feedforward=32, dropout=0.0, batch_first=True, execution=mode))
+    x = torch.randn(2, 5, r.size, dtype=torch.float64)
+    if cls is enn.ETransformerEncoderLayer:
+        _same(iso(x), dense(x))
+    else:
+        m = torch.randn(2, 4, r.size, dtype=torch.float64)
+        _same(iso(x, m), dense(x, m))
+
+
+def test_auto_and_yaml_key():
+    G = eqnn.group("Ico")
+    r = eqnn.rep(G, "2x regular")
+    lin = enn.ELinear(r, r, execution="auto")
+    assert lin.options["execution"] == "auto"
+    layer = enn.Layer("eLinear", r, out_rep=r, execution="isotypic")
+    assert layer.options["execution"] == "isotypic"
+
+
+def test_errors():
+    G = eqnn.group("C4")
+    r = eqnn.rep(G, "regular")
+    with pytest.raises(Exception, match="did you mean 'isotypic'"):
+        enn.ELinear(r, r, execution="isotypc")
+    with pytest.raises(Exception, match="execution"):
+        enn.ETransformerEncoderLayer(eqnn.rep(G, "2x regular"), 1, execution="fast")
