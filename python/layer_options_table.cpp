@@ -303,6 +303,7 @@ py::dict options_dict(const EConditionalResidualBlock1DOptions& o) {
   d["activation"] = o.activation();
   d["normalize"] = o.normalize();
   d["init_scheme"] = o.init_scheme();
+  d["residual_conv"] = o.residual_conv();
   return d;
 }
 py::dict options_dict(const EConditionalUnet1DOptions& o) {
@@ -323,6 +324,7 @@ py::dict options_dict(const EConditionalUnet1DOptions& o) {
   d["downsample"] = o.downsample();
   d["init_scheme"] = o.init_scheme();
   d["layout"] = o.layout();
+  d["residual_conv"] = o.residual_conv();
   return d;
 }
 py::dict options_dict(const ECondTransformerOptions& o) {

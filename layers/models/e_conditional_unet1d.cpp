@@ -50,6 +50,18 @@ std::optional<OptionError> check_block_common(const char* what, int64_t kernel_s
   return std::nullopt;
 }
 
+std::optional<OptionError> check_residual_conv(const char* what, const std::string& value) {
+  if (value != "auto" && value != "always")
+    return OptionError{"residual_conv",
+                       fmt::format("{}: 'residual_conv' must be 'auto' (a learned 1x1 residual convolution "
+                                   "where the block's input and output reps differ, x itself where they are "
+                                   "equal) or 'always' (the learned convolution between equal reps too, as "
+                                   "symm_learning 0.8.1 builds it between reps with different names), found "
+                                   "'{}'",
+                                   what, value)};
+  return std::nullopt;
+}
+
 // A stock Linear applied through its registered parameters, not LinearImpl's members: the Python module
 // swaps tensors into the parameter slots (nn.Module.to, torch.func), and those are what must run.
 at::Tensor stock_linear(const torch::nn::Module& linear, const at::Tensor& x) {
@@ -74,6 +86,7 @@ std::optional<OptionError> validate(const EConditionalResidualBlock1DOptions& o)
   if (!o.out_rep()) return OptionError{"out_rep", fmt::format("{}: out_rep is required", kBlock)};
   if (!o.cond_rep()) return OptionError{"cond_rep", fmt::format("{}: cond_rep is required", kBlock)};
   if (auto e = check_block_common(kBlock, o.kernel_size(), o.cond_predict_scale(), o.activation())) return e;
+  if (auto e = check_residual_conv(kBlock, o.residual_conv())) return e;
   if (auto e =
           validate(EConv1dOptions(o.in_rep(), o.out_rep(), o.kernel_size()).init_scheme(o.init_scheme())))
     return OptionError{e->key, fmt::format("{}: {}", kBlock, e->message)};
@@ -116,7 +129,7 @@ void EConditionalResidualBlock1DImpl::reset() {
   cond_encoder->push_back(linear_);
   cond_encoder->push_back(torch::nn::Mish());
   residual_conv = nullptr;
-  if (!o.in_rep()->same_content(*o.out_rep()))
+  if (o.residual_conv() == "always" || !o.in_rep()->same_content(*o.out_rep()))
     residual_conv = register_module(
         "residual_conv", features_last(std::make_shared<EConv1dImpl>(
                              EConv1dOptions(o.in_rep(), o.out_rep(), 1).init_scheme(o.init_scheme()))));
@@ -215,6 +228,7 @@ std::optional<OptionError> validate(const EConditionalUnet1DOptions& o) {
                                    kUnet, kDiffusionPolicy, kSymmLearning, o.layout())};
   if (auto err = check_block_common(kUnet, o.kernel_size(), o.cond_predict_scale(), o.activation()))
     return err;
+  if (auto err = check_residual_conv(kUnet, o.residual_conv())) return err;
   const GroupPtr& group = o.in_rep()->group_ptr();
   const RepPtr base = o.hidden_rep() ? o.hidden_rep() : Representation::regular(group);
   if (!base->is_permutation())
@@ -258,14 +272,17 @@ void EConditionalUnet1DImpl::reset() {
   diffusion_step_encoder->push_back(torch::nn::Mish());
   diffusion_step_encoder->push_back(torch::nn::Linear(4 * e, e));
 
-  const auto block = [&](const RepPtr& in, const RepPtr& out) {
+  // `changes`: a block between two reps of the architecture (local_cond_encoder's, every res1), which takes
+  // the U-Net's residual_conv; the others (res2, mid) map a rep to itself and add x.
+  const auto block = [&](const RepPtr& in, const RepPtr& out, bool changes = true) {
     auto b = std::make_shared<EConditionalResidualBlock1DImpl>(
         EConditionalResidualBlock1DOptions(in, out, cond_rep_)
             .kernel_size(o.kernel_size())
             .cond_predict_scale(o.cond_predict_scale())
             .activation(o.activation())
             .normalize(o.normalize())
-            .init_scheme(o.init_scheme()));
+            .init_scheme(o.init_scheme())
+            .residual_conv(changes ? o.residual_conv() : "auto"));
     layers_.push_back(b);
     return b;
   };
@@ -283,7 +300,7 @@ void EConditionalUnet1DImpl::reset() {
   down_modules = register_module("down_modules", torch::nn::ModuleList());
   for (int64_t i = 0; i < n; ++i) {
     const RepPtr& h = reps_[i + 1];
-    Level level{block(reps_[i], h), block(h, h), nullptr};
+    Level level{block(reps_[i], h), block(h, h, false), nullptr};
     torch::nn::ModuleList modules;
     modules->push_back(level.res1);
     modules->push_back(level.res2);
@@ -308,7 +325,7 @@ void EConditionalUnet1DImpl::reset() {
 
   mid_modules = register_module("mid_modules", torch::nn::ModuleList());
   for (int i = 0; i < 2; ++i) {
-    mid_.push_back(block(reps_[n], reps_[n]));
+    mid_.push_back(block(reps_[n], reps_[n], false));
     mid_modules->push_back(mid_.back());
   }
 
@@ -317,7 +334,8 @@ void EConditionalUnet1DImpl::reset() {
   for (int64_t j = 0; j + 1 < n; ++j) {
     const RepPtr& target = reps_[n - 1 - j];
     const RepPtr& skip = reps_[n - j];
-    Level level{block(Representation::direct_sum({current, skip}), target), block(target, target), nullptr};
+    Level level{block(Representation::direct_sum({current, skip}), target), block(target, target, false),
+                nullptr};
     torch::nn::ModuleList modules;
     modules->push_back(level.res1);
     modules->push_back(level.res2);
@@ -563,7 +581,9 @@ void EConditionalUnet1DImpl::pretty_print(std::ostream& os) const {
      << ", global_cond_rep=" << (options.global_cond_rep() ? options.global_cond_rep()->describe() : "None")
      << ", diffusion_step_embed_dim=" << options.diffusion_step_embed_dim() << ", down_dims=["
      << fmt::format("{}", fmt::join(options.down_dims(), ", ")) << "], kernel_size=" << options.kernel_size()
-     << ", downsample=" << options.downsample() << ", layout=" << options.layout() << ")";
+     << ", downsample=" << options.downsample() << ", layout=" << options.layout();
+  if (options.residual_conv() != "auto") os << ", residual_conv=" << options.residual_conv();
+  os << ")";
 }
 
 }  // namespace eqnn

@@ -7,7 +7,9 @@
 //   f = Mish(Linear(ENormPool(c)))  ∈ R^{#copies(out) + #trivial(out)}   (invariant: norms of irrep copies)
 //   o = EAffine_FiLM(o; scale = f[:#copies], bias = f[#copies:])        (one scale per copy of out_rep,
 //                                                                          a bias on its trivial copies)
-//   o = act(n2(conv2 o)),   y = o + (residual_conv x  if in_rep ≠ out_rep (by content), else x).
+//   o = act(n2(conv2 o)),   y = o + (residual_conv x  if in_rep ≠ out_rep (by content), else x);
+//   residual_conv "always" keeps the learned 1x1 residual_conv (Hom_G taps) between equal reps too, as
+//   symm_learning does where its two reps have the same matrices but different names.
 // Equivariant: the convolutions have Hom_G taps, the norms and FiLM are equivariant for invariant scale and
 // bias, the pointwise activation commutes with the permutation matrices of the hidden reps, and f depends on
 // c through norms of copies only (so a trivial copy of c enters by its absolute value).
@@ -30,6 +32,9 @@
 //   the output is shorter than the input and most lengths fail at a skip (refused with the numbers); the
 //   second local term is added after the last up level's res1.
 //   final_conv: EConv1d(h_0, h_0, k) → norm → act → EConv1d(h_0, in_rep, 1).
+// residual_conv "always": the blocks that change representation (local_cond_encoder.{0,1}, every level's
+//   res1, down and up) learn a 1x1 residual convolution even where their input and output reps are equal
+//   (down_dims[0] giving in_rep's content, say); res2 and the mid blocks map a rep to itself and add x.
 // Children named as symm_learning's, so that its state dicts map by name: diffusion_step_encoder.{1,3},
 // local_cond_encoder.{0,1}, down_modules.{i}.{0,1,2}, mid_modules.{0,1}, up_modules.{i}.{0,1,2},
 // final_conv.{0,1,3}; in a block conv1, conv2, norm1, norm2, cond_encoder.1, residual_conv.
@@ -62,7 +67,10 @@ namespace eqnn {
 /// Options of EConditionalResidualBlock1D: symm_learning's arguments in its order. kernel_size odd >= 1;
 /// cond_predict_scale must be true (symm_learning's only mode: FiLM without a predicted scale is not
 /// implemented there, and the converted weights always hold the scale); activation one of EPointwise's
-/// functions; init_scheme for the convolutions (default stock, where symm_learning's is xavier_uniform).
+/// functions; init_scheme for the convolutions (default stock, where symm_learning's is xavier_uniform);
+/// residual_conv "auto" (a learned 1x1 residual convolution where in_rep and out_rep differ by content, x
+/// itself where they are equal) or "always" (the learned convolution between equal reps too, as
+/// symm_learning builds it between reps with different names).
 struct EConditionalResidualBlock1DOptions {
   EConditionalResidualBlock1DOptions(RepPtr in_rep, RepPtr out_rep, RepPtr cond_rep)
       : in_rep_(std::move(in_rep)), out_rep_(std::move(out_rep)), cond_rep_(std::move(cond_rep)) {}
@@ -74,6 +82,7 @@ struct EConditionalResidualBlock1DOptions {
   TORCH_ARG(std::string, activation) = "relu";
   TORCH_ARG(bool, normalize) = true;
   TORCH_ARG(std::string, init_scheme) = "stock";
+  TORCH_ARG(std::string, residual_conv) = "auto";
 };
 
 std::optional<OptionError> validate(const EConditionalResidualBlock1DOptions& options);
@@ -108,7 +117,8 @@ class EConditionalResidualBlock1DImpl : public Layer, public ExtraInputs {
   std::shared_ptr<Layer> act;
   std::shared_ptr<EAffineImpl> affine;          // FiLM mode
   torch::nn::ModuleList cond_encoder{nullptr};  // ENormPool, Linear, Mish
-  std::shared_ptr<EConv1dImpl> residual_conv;   // null where in_rep and out_rep have the same content
+  std::shared_ptr<EConv1dImpl> residual_conv;   // null where in_rep and out_rep have the same content and
+                                                // options.residual_conv is "auto"
 
  private:
   std::shared_ptr<ENormPoolImpl> pool_;
@@ -117,9 +127,11 @@ class EConditionalResidualBlock1DImpl : public Layer, public ExtraInputs {
 TORCH_MODULE(EConditionalResidualBlock1D);
 
 /// Options of EConditionalUnet1D: symm_learning's arguments in its order, then hidden_rep (null: regular)
-/// and layout ("diffusion_policy" or "symm_learning_0.8.1"). local_cond_rep and global_cond_rep may be
-/// null (no such input). diffusion_step_embed_dim even >= 2; down_dims non-empty, each >= 1; downsample
-/// "stride" or "pooling"; the block options as EConditionalResidualBlock1DOptions.
+/// and layout ("diffusion_policy" or "symm_learning_0.8.1"), residual_conv ("auto" or "always": passed to
+/// the blocks that change representation, local_cond_encoder's and every res1; res2 and the mid blocks,
+/// from a rep to itself, add x). local_cond_rep and global_cond_rep may be null (no such input).
+/// diffusion_step_embed_dim even >= 2; down_dims non-empty, each >= 1; downsample "stride" or "pooling";
+/// the block options as EConditionalResidualBlock1DOptions.
 struct EConditionalUnet1DOptions {
   explicit EConditionalUnet1DOptions(RepPtr in_rep, RepPtr local_cond_rep = nullptr,
                                      RepPtr global_cond_rep = nullptr)
@@ -139,6 +151,7 @@ struct EConditionalUnet1DOptions {
   TORCH_ARG(std::string, init_scheme) = "stock";
   TORCH_ARG(RepPtr, hidden_rep) = nullptr;
   TORCH_ARG(std::string, layout) = "diffusion_policy";
+  TORCH_ARG(std::string, residual_conv) = "auto";
 };
 
 std::optional<OptionError> validate(const EConditionalUnet1DOptions& options);

@@ -4,12 +4,12 @@
 // required; activation, batch_norm, bias, mlp_hidden, downsample, append_last_frame, init_scheme,
 // hidden_rep; see e_time_cnn_encoder.hpp), features last as every sequence layer of a model file:
 // (N, time_horizon, C) → (N, out); "eConditionalResidualBlock1D" (out_rep and cond_rep required; kernel_size,
-// cond_predict_scale, activation, normalize, init_scheme; extra input cond); "eConditionalUnet1D"
-// (local_cond_rep, global_cond_rep, diffusion_step_embed_dim, down_dims, kernel_size, cond_predict_scale,
-// activation, normalize, downsample, init_scheme, hidden_rep, layout; see e_conditional_unet1d.hpp), features
-// last; and "eCondTransformer" (cond_rep, in_horizon, cond_horizon, num_layers, num_attention_heads,
-// embedding_dim required; the rest of ECondTransformerOptions; see e_cond_transformer.hpp; extra inputs
-// opt_step and Z). Every default is the Options' own.
+// cond_predict_scale, activation, normalize, init_scheme, residual_conv; extra input cond);
+// "eConditionalUnet1D" (local_cond_rep, global_cond_rep, diffusion_step_embed_dim, down_dims, kernel_size,
+// cond_predict_scale, activation, normalize, downsample, init_scheme, hidden_rep, layout, residual_conv; see
+// e_conditional_unet1d.hpp), features last; and "eCondTransformer" (cond_rep, in_horizon, cond_horizon,
+// num_layers, num_attention_heads, embedding_dim required; the rest of ECondTransformerOptions; see
+// e_cond_transformer.hpp; extra inputs opt_step and Z). Every default is the Options' own.
 #include "e_cond_transformer.hpp"
 #include "e_conditional_unet1d.hpp"
 #include "e_mlp.hpp"
@@ -120,10 +120,10 @@ std::shared_ptr<eqnn::Layer> make_time_cnn(const eqnn::LayerArgs& args) {
 std::shared_ptr<eqnn::Layer> make_residual_block(const eqnn::LayerArgs& args) {
   const char* what = "eConditionalResidualBlock1D";
   const YAML::Node& kw = args.kwargs;
-  y::check_keys(
-      kw,
-      {"out_rep", "cond_rep", "kernel_size", "cond_predict_scale", "activation", "normalize", "init_scheme"},
-      what);
+  y::check_keys(kw,
+                {"out_rep", "cond_rep", "kernel_size", "cond_predict_scale", "activation", "normalize",
+                 "init_scheme", "residual_conv"},
+                what);
   if (!args.in_rep) y::fail(kw, std::string(what) + ": no in_rep (give in_rep or put the layer after one)");
   for (const char* key : {"out_rep", "cond_rep"})
     if (!kw || !kw.IsMap() || !kw[key])
@@ -134,18 +134,19 @@ std::shared_ptr<eqnn::Layer> make_residual_block(const eqnn::LayerArgs& args) {
       .cond_predict_scale(y::get_bool(kw, "cond_predict_scale", options.cond_predict_scale()))
       .activation(y::get_string(kw, "activation", options.activation()))
       .normalize(y::get_bool(kw, "normalize", options.normalize()))
-      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()));
+      .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
+      .residual_conv(y::get_string(kw, "residual_conv", options.residual_conv()));
   return finish<eqnn::EConditionalResidualBlock1DImpl>(kw, std::move(options));
 }
 
 std::shared_ptr<eqnn::Layer> make_unet(const eqnn::LayerArgs& args) {
   const char* what = "eConditionalUnet1D";
   const YAML::Node& kw = args.kwargs;
-  y::check_keys(
-      kw,
-      {"local_cond_rep", "global_cond_rep", "diffusion_step_embed_dim", "down_dims", "kernel_size",
-       "cond_predict_scale", "activation", "normalize", "downsample", "init_scheme", "hidden_rep", "layout"},
-      what);
+  y::check_keys(kw,
+                {"local_cond_rep", "global_cond_rep", "diffusion_step_embed_dim", "down_dims", "kernel_size",
+                 "cond_predict_scale", "activation", "normalize", "downsample", "init_scheme", "hidden_rep",
+                 "layout", "residual_conv"},
+                what);
   if (!args.in_rep) y::fail(kw, std::string(what) + ": no in_rep (give in_rep or put the layer after one)");
   eqnn::EConditionalUnet1DOptions options(args.in_rep);
   if (kw.IsMap() && kw["local_cond_rep"]) options.local_cond_rep(args.resolve_rep(kw["local_cond_rep"]));
@@ -160,7 +161,8 @@ std::shared_ptr<eqnn::Layer> make_unet(const eqnn::LayerArgs& args) {
       .normalize(y::get_bool(kw, "normalize", options.normalize()))
       .downsample(y::get_string(kw, "downsample", options.downsample()))
       .init_scheme(y::get_string(kw, "init_scheme", options.init_scheme()))
-      .layout(y::get_string(kw, "layout", options.layout()));
+      .layout(y::get_string(kw, "layout", options.layout()))
+      .residual_conv(y::get_string(kw, "residual_conv", options.residual_conv()));
   if (kw.IsMap() && kw["hidden_rep"]) options.hidden_rep(args.resolve_rep(kw["hidden_rep"]));
   return finish<eqnn::EConditionalUnet1DImpl>(kw, std::move(options));
 }

@@ -12,6 +12,14 @@ eqnn's trivial columns); ``diffusion_step_encoder.{1,3}``; ``down_modules.{i}.2`
 ``up_modules.{i}.2`` (EConvTranspose1d); ``final_conv.{0,1.norm,3}``. symm_learning takes the sample
 channels first, (N, C, L); eqnn's U-Net takes it features last, (N, L, C).
 
+symm_learning builds a block's learned 1x1 ``residual_conv`` whenever its two escnn reps differ by ``==``, which
+compares names too: a sample rep named otherwise than escnn's regular rep with ``down_dims[0]`` giving its size, a
+local conditioning rep equal to the first hidden rep, or an up level's ``(h x 2)`` concatenation equal to its
+target ``(regular x 2k)`` get the convolution between equal matrices, where eqnn's block ("auto") adds x. The
+converter then builds eqnn's model with ``residual_conv="always"`` (every block that changes representation keeps
+a learned 1x1 convolution) and gives the blocks where symm_learning adds x the identity taps (and a zero bias), so
+the converted model computes symm_learning's function; it holds one more trainable convolution there.
+
 Per-copy operations (norm scales, FiLM scales) need the two libraries to cut the hidden reps into the same
 irreducible copies, which the shared change of basis gives on every group (Ico and D_n, where an irrep appears
 more than once per regular copy, included).
@@ -21,9 +29,9 @@ from __future__ import annotations
 
 import torch
 
+from . import hom, rep
 from . import interop as _io
 from . import models as _models
-from . import rep
 from ._interop_models import _activation, _copy_order, _dense_conv, _hidden, _load_parts, _regular
 
 
@@ -67,13 +75,42 @@ def _trivial_order(escnn_rep, P, ours, path: str) -> torch.Tensor:
     return order
 
 
-def _block(b, in_rep, out_rep, P_in, P_out, prefix: str, path: str, parts: dict, raw: dict) -> None:
+def _has_residual_conv(b) -> bool:
+    """Whether symm_learning's block learns its residual convolution (it builds one where in_rep != out_rep)."""
+    return b.residual_conv is not None and not isinstance(b.residual_conv, torch.nn.Identity)
+
+
+def _identity_conv(in_rep, out_rep, path: str):
+    """The 1x1 EConv1d(in_rep, out_rep) that computes x itself (identity taps, zero bias): where eqnn's block
+    keeps a learned residual convolution (residual_conv "always") and symm_learning's adds x."""
+    from . import nn as enn
+
+    out = enn.EConv1d(in_rep, out_rep, 1, bias=True, dtype=torch.float64)
+    eye = torch.eye(out_rep.size, in_rep.size, dtype=torch.float64)
+    space = hom(in_rep, out_rep)
+    c = space.analyse(eye)
+    err = _io._rel_err(space.expand(c), eye)
+    if not err <= 1e-10:
+        raise ValueError(f"{_io._where(path)}: symm_learning adds the block's input itself, but the identity does not "
+                         f"map eqnn's {in_rep} to {out_rep} equivariantly (distance {err:.3g}); eqnn cannot hold it")
+    with torch.no_grad():
+        out.weight_coefficients.copy_(c.flatten())
+        out.bias_coefficients.zero_()
+    return out
+
+
+def _block(b, in_rep, out_rep, P_in, P_out, prefix: str, path: str, parts: dict, raw: dict,
+           residual: bool = False) -> None:
+    """Converts one block into ``parts`` / ``raw``; ``residual``: eqnn's block holds a residual convolution
+    (given the identity taps where symm_learning's adds x)."""
     where = _io._join(path, prefix.rstrip("."))
     parts[prefix + "conv1."] = _dense_conv(in_rep, out_rep, b.conv1, P_in, P_out, _io._join(where, "conv1"))
     parts[prefix + "conv2."] = _dense_conv(out_rep, out_rep, b.conv2, P_out, P_out, _io._join(where, "conv2"))
-    if not isinstance(b.residual_conv, torch.nn.Identity):
+    if _has_residual_conv(b):
         parts[prefix + "residual_conv."] = _dense_conv(in_rep, out_rep, b.residual_conv, P_in, P_out,
                                                        _io._join(where, "residual_conv"))
+    elif residual:
+        parts[prefix + "residual_conv."] = _identity_conv(in_rep, out_rep, _io._join(where, "residual_conv"))
     for name in ("norm1", "norm2"):
         m = getattr(b, name)
         if not isinstance(m, torch.nn.Identity):
@@ -101,14 +138,14 @@ def _residual_block(module, path):
     cond_rep = _io.rep_from_escnn(module.cond_rep)
     parts, raw = {}, {}
     _block(module, in_rep, out_rep, None, None, "", path, parts, raw)
+    # symm_learning compares escnn reps by name too: a convolution between reps with the same matrices is kept
+    # by eqnn's residual_conv "always".
+    always = _has_residual_conv(module) and in_rep == out_rep
     out = _models.EConditionalResidualBlock1D(
         in_rep, out_rep, cond_rep, module.conv1.kernel_size[0], True,
         _activation(torch.nn.Sequential(module.act), _io._join(path, "act")),
-        not isinstance(module.norm1, torch.nn.Identity), dtype=torch.float64)
-    if "residual_conv." in parts and "residual_conv.weight_coefficients" not in out.state_dict():
-        raise ValueError(f"{_io._where(_io._join(path, 'residual_conv'))}: symm_learning learns a 1x1 residual "
-                         "convolution between two representations with the same matrices (it compares them by "
-                         "name), where eqnn's block adds its input itself; eqnn cannot hold that convolution")
+        not isinstance(module.norm1, torch.nn.Identity), residual_conv="always" if always else "auto",
+        dtype=torch.float64)
     _load_parts(out, parts, raw)
     out = out.to(**like)
     g = torch.Generator().manual_seed(0)
@@ -127,6 +164,12 @@ def _residual_block(module, path):
     if not err <= _io._tolerance(like["dtype"]):  # pragma: no cover - a converter bug
         raise RuntimeError(f"{_io._where(path)}: internal error, the converted block differs by {err:.3g}")
     return out
+
+
+def _cat(h):
+    """The rep of an up level's concatenation (x, skip) of two copies of the hidden rep h, as eqnn's U-Net's."""
+    return rep(h.group, irreps=list(h.irreps) * 2, change_of_basis=torch.block_diag(h.change_of_basis,
+                                                                                  h.change_of_basis))
 
 
 def _valid_length(n: int, stride: bool, local: bool) -> int:
@@ -152,7 +195,6 @@ def _valid_length(n: int, stride: bool, local: bool) -> int:
 def _unet(module, path):
     like = _io._like(module)
     G = module.in_rep.group
-    _, E, _ = _io._group_entry(G)
     in_rep = _io.rep_from_escnn(module.in_rep)
     local_rep = _io.rep_from_escnn(module.local_cond_rep) if module.local_cond_rep is not None else None
     global_rep = _io.rep_from_escnn(module.global_cond_rep) if module.global_cond_rep is not None else None
@@ -163,6 +205,15 @@ def _unet(module, path):
         hid.append(h)
         perms.append(None)  # the hidden reps are escnn's own (hidden_rep = escnn's regular rep)
     first = module.down_modules[0][0]
+    # The blocks that change representation take eqnn's residual_conv; "always" where symm_learning learns a
+    # residual convolution in one of them between reps with the same matrices (it compares names too).
+    changing = [b for b in (module.local_cond_encoder or [])]
+    changing += [level[0] for level in module.down_modules] + [level[0] for level in module.up_modules]
+    cat_reps = [_cat(hid[n - 1 - j]) for j in range(len(module.up_modules))]
+    eq_reps = ([(local_rep, hid[0])] * len(module.local_cond_encoder or [])
+               + [(in_rep if i == 0 else hid[i - 1], hid[i]) for i in range(n)]
+               + [(cat_reps[j], hid[n - 2 - j]) for j in range(len(module.up_modules))])
+    always = any(_has_residual_conv(b) and a == o for b, (a, o) in zip(changing, eq_reps))
     parts, raw = {}, {}
     for j in (1, 3):
         lin = module.diffusion_step_encoder[j]
@@ -170,10 +221,10 @@ def _unet(module, path):
         raw[f"diffusion_step_encoder.{j}.bias"] = lin.bias.detach().to(torch.float64).cpu()
     if module.local_cond_encoder is not None:
         for j, b in enumerate(module.local_cond_encoder):
-            _block(b, local_rep, hid[0], None, perms[0], f"local_cond_encoder.{j}.", path, parts, raw)
+            _block(b, local_rep, hid[0], None, perms[0], f"local_cond_encoder.{j}.", path, parts, raw, always)
     for i, (res1, res2, down) in enumerate(module.down_modules):
         r_in, P_in = (in_rep, None) if i == 0 else (hid[i - 1], perms[i - 1])
-        _block(res1, r_in, hid[i], P_in, perms[i], f"down_modules.{i}.0.", path, parts, raw)
+        _block(res1, r_in, hid[i], P_in, perms[i], f"down_modules.{i}.0.", path, parts, raw, always)
         _block(res2, hid[i], hid[i], perms[i], perms[i], f"down_modules.{i}.1.", path, parts, raw)
         if isinstance(down, torch.nn.Conv1d) or type(down).__name__ == "eConv1d":
             parts[f"down_modules.{i}.2."] = _dense_conv(hid[i], hid[i], down, perms[i], perms[i],
@@ -181,11 +232,8 @@ def _unet(module, path):
     for j, b in enumerate(module.mid_modules):
         _block(b, hid[-1], hid[-1], perms[-1], perms[-1], f"mid_modules.{j}.", path, parts, raw)
     for j, (res1, res2, up) in enumerate(module.up_modules):
-        cur, tgt = n - 1 - j, n - 2 - j  # current = skip = level n−1−j; target = level n−2−j
-        cat_rep = rep(E, irreps=list(hid[cur].irreps) * 2,
-                      change_of_basis=torch.block_diag(hid[cur].change_of_basis, hid[cur].change_of_basis))
-        P_cat = None
-        _block(res1, cat_rep, hid[tgt], P_cat, perms[tgt], f"up_modules.{j}.0.", path, parts, raw)
+        tgt = n - 2 - j  # target = level n−2−j; current = skip = level n−1−j (cat_reps[j])
+        _block(res1, cat_reps[j], hid[tgt], None, perms[tgt], f"up_modules.{j}.0.", path, parts, raw, always)
         _block(res2, hid[tgt], hid[tgt], perms[tgt], perms[tgt], f"up_modules.{j}.1.", path, parts, raw)
         if type(up).__name__ == "eConvTranspose1d":
             parts[f"up_modules.{j}.2."] = _dense_conv(hid[tgt], hid[tgt], up, perms[tgt], perms[tgt],
@@ -201,17 +249,17 @@ def _unet(module, path):
         in_rep, local_rep, global_rep, module.diffusion_step_encoder[1].in_features,
         [lv[0].out_rep.size for lv in module.down_modules], first.conv1.kernel_size[0], True,
         _activation(torch.nn.Sequential(first.act), _io._join(path, "down_modules.0.0.act")), normalize,
-        module.downsample, layout="symm_learning_0.8.1", hidden_rep=_regular(G), dtype=torch.float64)
+        module.downsample, layout="symm_learning_0.8.1", hidden_rep=_regular(G),
+        residual_conv="always" if always else "auto", dtype=torch.float64)
     keys = out.state_dict().keys()
     for prefix in parts:
         if prefix.endswith("residual_conv.") and prefix + "weight_coefficients" not in keys:
-            # symm_learning compares escnn reps by name: two differently named reps with the same matrices
-            # (its sample rep and a one-copy hidden rep) get a learned 1x1 convolution where eqnn's block, which
-            # compares by content, adds x itself.
+            # Only a block built outside symm_learning's constructor (a res2 or mid block between different reps)
+            # gets here: eqnn's res2 and mid blocks map a rep to itself.
             raise ValueError(f"{_io._where(_io._join(path, prefix.rstrip('.')))}: symm_learning learns a 1x1 "
-                             "residual convolution between two representations with the same matrices (it compares "
-                             "them by name), where eqnn's block adds its input itself; eqnn cannot hold that "
-                             "convolution. Use down_dims whose first entry is not the sample's size")
+                             "residual convolution in a block that eqnn's U-Net builds from a representation to "
+                             "itself (a res2 or mid block), where it adds its input; eqnn cannot hold that "
+                             "convolution")
     _load_parts(out, parts, raw)
     out = out.to(**like)
     _same_function(out, module, n, path)

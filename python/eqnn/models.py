@@ -266,7 +266,7 @@ class EConditionalResidualBlock1D(Layer):
 
     o = σ(n₁(conv₁ x)); FiLM o by the scales and biases Mish(Linear(eNormPool(cond))) predicts (one scale per
     irreducible copy of out_rep, one bias per trivial copy); o = σ(n₂(conv₂ o)); y = o + (a 1x1 eConv1d of x
-    where in_rep and out_rep differ, else x). Equivariant: f(g x, g c) = g f(x, c).
+    where in_rep and out_rep differ or residual_conv is "always", else x). Equivariant: f(g x, g c) = g f(x, c).
 
     Args:
         in_rep, out_rep: the representations of x's and the output's features.
@@ -276,6 +276,9 @@ class EConditionalResidualBlock1D(Layer):
         activation: a pointwise function name or torch's module of that name (default {activation!r}).
         normalize: the per-copy eRMSNorm after each convolution (default {normalize}).
         init_scheme: for the convolutions (default {init_scheme!r}; symm_learning's is xavier_uniform).
+        residual_conv: "auto" (a learned 1x1 residual eConv1d where in_rep and out_rep differ, x itself where
+            they are equal) or "always" (the learned convolution between equal reps too, as symm_learning
+            builds it between reps with different names) (default {residual_conv!r}).
         device, dtype: as torch.nn.Conv1d.
 
     forward(x, cond): x (N, L, in_rep.size) features last (symm_learning takes (N, C, L)), cond
@@ -300,6 +303,7 @@ class EConditionalResidualBlock1D(Layer):
         normalize: Optional[bool] = None,
         init_scheme: Optional[str] = None,
         *,
+        residual_conv: Optional[str] = None,
         device=None,
         dtype=None,
     ):
@@ -311,7 +315,7 @@ class EConditionalResidualBlock1D(Layer):
         super().__init__(
             self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, cond_rep=cond_rep,
             **_given(kernel_size=kernel_size, cond_predict_scale=cond_predict_scale, activation=activation,
-                     normalize=normalize, init_scheme=init_scheme))
+                     normalize=normalize, init_scheme=init_scheme, residual_conv=residual_conv))
         self.cond_rep = cond_rep
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -347,6 +351,10 @@ class EConditionalUnet1D(Layer):
         layout: "diffusion_policy" (the output keeps the input's length, which must be a multiple of
             2^(levels-1)) or "symm_learning_0.8.1" (symm_learning 0.8.1's up path, for converted models)
             (default {layout!r}).
+        residual_conv: "auto" or "always", passed to the blocks that change representation (local_cond_encoder's
+            and every level's res1): "always" keeps their learned 1x1 residual eConv1d where their input and
+            output reps are equal (down_dims[0] giving in_rep's size, say), as symm_learning does; res2 and the
+            mid blocks map a rep to itself and add x (default {residual_conv!r}).
         device, dtype: as torch.nn.Conv1d.
 
     forward(sample, timestep, local_cond=None, global_cond=None): sample (N, L, in_rep.size) features last
@@ -379,6 +387,7 @@ class EConditionalUnet1D(Layer):
         *,
         hidden_rep: Optional[Representation] = None,
         layout: Optional[str] = None,
+        residual_conv: Optional[str] = None,
         device=None,
         dtype=None,
     ):
@@ -393,7 +402,8 @@ class EConditionalUnet1D(Layer):
                      diffusion_step_embed_dim=diffusion_step_embed_dim,
                      down_dims=None if down_dims is None else _units(down_dims, what), kernel_size=kernel_size,
                      cond_predict_scale=cond_predict_scale, activation=activation, normalize=normalize,
-                     downsample=downsample, init_scheme=init_scheme, hidden_rep=hidden_rep, layout=layout))
+                     downsample=downsample, init_scheme=init_scheme, hidden_rep=hidden_rep, layout=layout,
+                     residual_conv=residual_conv))
         self.local_cond_rep = local_cond_rep
         self.global_cond_rep = global_cond_rep
 

@@ -6,7 +6,10 @@
 // form; the lengths of both layouts (the diffusion_policy one keeps the length; the symm_learning_0.8.1 one
 // gives symm_learning 0.8.1's lengths, recorded from it: 13 -> 7, 14 -> 7, 16 fails (stride); 13 -> 6,
 // 14 fails, 16 -> 8 (pooling), for 3 levels); symm_learning's child names; the YAML layer equal to the
-// direct one; and every error message.
+// direct one; residual_conv "always" (the block and the U-Net keep a learned residual convolution between
+// equal reps: equivariance on C2, C5, D4 and Ico, the block against the stock 1x1 convolution); and every
+// error message.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -149,6 +152,140 @@ TEST(UnetBlock, EquivariantEveryElement) {
   eqnn::EConditionalResidualBlock1D same(eqnn::EConditionalResidualBlock1DOptions(out, out, cond));
   EXPECT_TRUE(same->residual_conv == nullptr);
 }
+
+// residual_conv "always" (symm_learning's learned residual convolution between reps with the same matrices):
+// the block from a rep to itself (a permutation rep: regular, 2x regular, a permutation action + trivial, as
+// the pointwise activation needs) keeps a learned 1x1 convolution,
+// is equivariant on every element in float64 and float32, and differs from the "auto" block with the same
+// other parameters by exactly conv1x1(x) − x (the stock convolution with the layer's effective weight).
+struct BlockCase {
+  std::string group;
+  std::string rep;
+};
+class UnetBlockResidualAlways : public ::testing::TestWithParam<BlockCase> {};
+
+TEST_P(UnetBlockResidualAlways, EquivariantAndOracle) {
+  const auto& bc = GetParam();
+  const auto g = eqnn::testing::group(bc.group);
+  const RepPtr rep = eqnn::parse_rep(g, bc.rep);
+  const RepPtr cond = eqnn::parse_rep(g, "regular + trivial");
+  using BlockOptions = eqnn::EConditionalResidualBlock1DOptions;
+  eqnn::EConditionalResidualBlock1D always(BlockOptions(rep, rep, cond).residual_conv("always"));
+  eqnn::EConditionalResidualBlock1D plain(BlockOptions(rep, rep, cond));
+  ASSERT_TRUE(always->residual_conv != nullptr);
+  ASSERT_TRUE(plain->residual_conv == nullptr);
+  eqnn::testing::randomise(*always, 11, 0.5);
+  // The "auto" block gets every parameter of the "always" one but the residual convolution.
+  {
+    at::NoGradGuard no_grad;
+    const auto from = always->named_parameters();
+    for (auto& p : plain->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  EXPECT_EQ(always->unconstrained_parameter_count(),
+            plain->unconstrained_parameter_count() + always->residual_conv->unconstrained_parameter_count());
+  for (const auto dtype : eqnn::testing::float_dtypes()) {
+    always->to(dtype);
+    plain->to(dtype);
+    at::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    const at::Tensor x = at::randn({2, 6, rep->size()}, gen, at::TensorOptions().dtype(dtype));
+    const at::Tensor c = at::randn({2, cond->size()}, gen, at::TensorOptions().dtype(dtype));
+    const at::Tensor y = always->forward(x, c);
+    const double scale = y.abs().max().item<double>();
+    const at::Tensor r = eqnn::testing::rep_matrices(*rep, dtype),
+                     rc = eqnn::testing::rep_matrices(*cond, dtype);
+    double worst = 0;
+    for (int64_t e = 0; e < r.size(0); ++e) {
+      const at::Tensor fg = always->forward(eqnn::testing::act(r[e], x), eqnn::testing::act(rc[e], c));
+      worst = std::max(worst, (fg - eqnn::testing::act(r[e], y)).abs().max().item<double>() / scale);
+    }
+    EXPECT_LE(worst, eqnn::testing::tolerance(dtype))
+        << bc.group << " " << bc.rep << " " << c10::toString(dtype);
+    // Oracle: the stock 1x1 convolution with the layer's effective weight, on (N, C, L).
+    at::Tensor weight, bias;
+    for (const auto& [name, t] : always->residual_conv->effective_parameters()) {
+      if (name == "weight") weight = t;
+      if (name == "bias") bias = t;
+    }
+    ASSERT_TRUE(weight.defined());
+    ASSERT_EQ(weight.sizes(), (std::vector<int64_t>{rep->size(), rep->size(), 1}));
+    const at::Tensor res = at::conv1d(x.transpose(1, 2), weight, bias).transpose(1, 2);
+    const double diff = (y - plain->forward(x, c) - (res - x)).abs().max().item<double>() / scale;
+    EXPECT_LE(diff, eqnn::testing::tolerance(dtype))
+        << bc.group << " " << bc.rep << " " << c10::toString(dtype);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, UnetBlockResidualAlways,
+                         ::testing::Values(BlockCase{"C2", "regular"}, BlockCase{"C5", "2x regular"},
+                                           BlockCase{"D4", "permutation(vertices) + trivial"},
+                                           BlockCase{"Ico", "regular"}),
+                         [](const auto& info) { return info.param.group; });
+
+// The U-Net with residual_conv "always" and down_dims[0] = in_rep's size (a regular sample, so the first
+// block maps a rep to the same one) and a local conditioning rep equal to the first hidden rep: the blocks
+// that change representation (local_cond_encoder's, each res1) hold a residual convolution, res2 and the mid
+// blocks do not; equivariant on every element of C2, C5, D4 and Ico in float64 and float32, both layouts.
+class UnetResidualAlways : public ::testing::TestWithParam<UnetCase> {};
+
+TEST_P(UnetResidualAlways, EveryElement) {
+  const auto& c = GetParam();
+  const auto g = eqnn::testing::group(c.group);
+  const auto n = static_cast<int64_t>(c.down_dims.size());
+  const int64_t copies = c.down_dims[0] / g->order();
+  const RepPtr in = eqnn::parse_rep(g, std::to_string(copies) + "x regular");
+  const RepPtr global = eqnn::parse_rep(g, "regular + trivial");
+  for (const std::string layout : {"diffusion_policy", "symm_learning_0.8.1"}) {
+    const bool dp = layout == "diffusion_policy";
+    Options o(in, dp ? in : nullptr, global);
+    o.diffusion_step_embed_dim(c.embed).down_dims(c.down_dims).layout(layout).residual_conv("always");
+    Unet unet(o);
+    Unet plain(Options(o).residual_conv("auto"));
+    ASSERT_TRUE(unet.hidden_reps()[1]->same_content(*in));
+    EXPECT_TRUE(plain.hidden_reps()[1]->same_content(*in));
+    std::vector<std::string> with, without;
+    for (const auto& m : unet.named_modules("", /*include_self=*/false)) {
+      auto* b = dynamic_cast<eqnn::EConditionalResidualBlock1DImpl*>(m.value().get());
+      if (b) (b->residual_conv ? with : without).push_back(m.key());
+    }
+    std::vector<std::string> want_with, want_without;
+    if (dp) want_with = {"local_cond_encoder.0", "local_cond_encoder.1"};
+    for (int64_t i = 0; i < n; ++i) {
+      want_with.push_back("down_modules." + std::to_string(i) + ".0");
+      want_without.push_back("down_modules." + std::to_string(i) + ".1");
+    }
+    want_without.insert(want_without.end(), {"mid_modules.0", "mid_modules.1"});
+    for (int64_t j = 0; j + 1 < n; ++j) {
+      want_with.push_back("up_modules." + std::to_string(j) + ".0");
+      want_without.push_back("up_modules." + std::to_string(j) + ".1");
+    }
+    std::sort(with.begin(), with.end());
+    std::sort(want_with.begin(), want_with.end());
+    std::sort(without.begin(), without.end());
+    std::sort(want_without.begin(), want_without.end());
+    EXPECT_EQ(with, want_with) << c.group << " " << layout;
+    EXPECT_EQ(without, want_without) << c.group << " " << layout;
+    for (const auto& m :
+         plain.named_modules("", /*include_self=*/false))  // "auto": x itself where the reps are equal
+      if (m.key() == "down_modules.0.0")
+        EXPECT_EQ(dynamic_cast<eqnn::EConditionalResidualBlock1DImpl&>(*m.value()).residual_conv, nullptr);
+    EXPECT_GT(unet.unconstrained_parameter_count(), plain.unconstrained_parameter_count());
+    eqnn::testing::randomise(unet, 6, 0.3);
+    const int64_t length = dp ? (int64_t{1} << (n - 1)) * 3 : 13;
+    ASSERT_EQ(unet.length_problem(length), "") << layout;
+    for (const auto dtype : eqnn::testing::float_dtypes()) {
+      unet.to(dtype);
+      const double err = unet_error(unet, dtype, length, 8);
+      EXPECT_LE(err, eqnn::testing::tolerance(dtype))
+          << c.group << " " << layout << " " << c10::toString(dtype);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, UnetResidualAlways,
+                         ::testing::Values(UnetCase{"C2", {2, 4, 4}, 8}, UnetCase{"C5", {5, 10}, 8},
+                                           UnetCase{"D4", {8, 16}, 6}, UnetCase{"Ico", {60}, 4}),
+                         [](const auto& info) { return info.param.group; });
 
 // The block against an oracle built here from the single layers with the block's parameters copied in:
 // o = act(n1(conv1 x)); f = mish(Linear(ENormPool(c))); o = FiLM(o, f[:copies], f[copies:]);
@@ -317,6 +454,27 @@ TEST(UnetYaml, MatchesDirectLayer) {
   EXPECT_TRUE(contains(error_text<eqnn::ConfigError>(
                            [&] { eqnn::testing::make_layer("eConditionalUnet1D", in, "{down_dim: [4]}"); }),
                        "down_dim"));
+  // residual_conv through YAML: the U-Net's first res1 (regular → 1x regular) and the block's own.
+  auto always = eqnn::testing::make_layer(
+      "eConditionalUnet1D", in, "{diffusion_step_embed_dim: 4, down_dims: [2, 4], residual_conv: always}");
+  auto* yaml_always = dynamic_cast<Unet*>(always.get());
+  ASSERT_NE(yaml_always, nullptr);
+  EXPECT_EQ(yaml_always->options.residual_conv(), "always");
+  Unet direct_always(Options(in).diffusion_step_embed_dim(4).down_dims({2, 4}).residual_conv("always"));
+  eqnn::testing::randomise(direct_always, 2, 0.5);
+  eqnn::testing::copy_parameters(direct_always, *always, "yaml residual_conv");
+  EXPECT_TRUE(at::equal(yaml_always->forward_with(x, {t}), direct_always.forward_with(x, {t})));
+  auto block = eqnn::testing::make_layer("eConditionalResidualBlock1D", in,
+                                         "{out_rep: regular, cond_rep: regular, residual_conv: always}");
+  auto* yaml_block = dynamic_cast<eqnn::EConditionalResidualBlock1DImpl*>(block.get());
+  ASSERT_NE(yaml_block, nullptr);
+  EXPECT_NE(yaml_block->residual_conv, nullptr);
+  EXPECT_TRUE(contains(error_text<eqnn::ConfigError>([&] {
+                         eqnn::testing::make_layer(
+                             "eConditionalResidualBlock1D", in,
+                             "{out_rep: regular, cond_rep: regular, residual_conv: never}");
+                       }),
+                       "'residual_conv' must be 'auto'"));
 }
 
 std::string option_error(const Options& o) {
@@ -338,6 +496,15 @@ TEST(UnetErrors, Messages) {
       contains(option_error(base().down_dims({4, 0})), "'down_dims' must be >= 1 each, found 0 at index 1"));
   EXPECT_TRUE(contains(option_error(base().downsample("avg")), "'downsample' must be 'stride'"));
   EXPECT_TRUE(contains(option_error(base().layout("ddpm")), "'layout' must be 'diffusion_policy'"));
+  EXPECT_TRUE(
+      contains(option_error(base().residual_conv("yes")),
+               "eConditionalUnet1D: 'residual_conv' must be 'auto' (a learned 1x1 residual convolution"));
+  EXPECT_TRUE(contains(option_error(base().residual_conv("yes")), "found 'yes'"));
+  EXPECT_TRUE(contains(error_text<eqnn::ConfigError>([&] {
+                         eqnn::EConditionalResidualBlock1D b(
+                             eqnn::EConditionalResidualBlock1DOptions(in, in, in).residual_conv("true"));
+                       }),
+                       "eConditionalResidualBlock1D: 'residual_conv' must be 'auto'"));
   EXPECT_TRUE(contains(option_error(base().activation("swish")), "'activation' must be one of"));
   EXPECT_TRUE(contains(option_error(base().hidden_rep(eqnn::parse_rep(g, "irrep(1)"))),
                        "must be a permutation representation"));

@@ -152,3 +152,52 @@ def test_residual_block_from_yaml_equals_the_class_and_errors(tmp_path):
         model(x)
     with pytest.raises(TypeError, match="cond_rep must be an eqnn.Representation"):
         EConditionalResidualBlock1D(eqnn.rep(G, "regular"), eqnn.rep(G, "regular"), "regular")
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_residual_conv_always_keeps_a_learned_convolution_between_equal_reps(dtype, tol):
+    """residual_conv="always" (symm_learning's learned residual convolution between reps with the same matrices):
+    the block from a rep to itself holds residual_conv, the U-Net's blocks that change representation hold it
+    (down_dims[0] = the sample's size, so the first res1 maps regular to regular), res2 and mid do not; both are
+    equivariant on every element of C5; the default stays "auto"."""
+    G = eqnn.group("C5")
+    r, c_rep = eqnn.rep(G, "regular"), eqnn.rep(G, "regular + trivial")
+    auto = EConditionalResidualBlock1D(r, r, c_rep, dtype=dtype)
+    assert auto.options["residual_conv"] == "auto"
+    assert not any(k.startswith("residual_conv.") for k in auto.state_dict())
+    block = randomise(EConditionalResidualBlock1D(r, r, c_rep, residual_conv="always", dtype=dtype))
+    assert block.options["residual_conv"] == "always"
+    assert "residual_conv.weight_coefficients" in block.state_dict()
+    x, c = torch.randn(3, 6, 5, dtype=dtype), torch.randn(3, 6, dtype=dtype)
+    with torch.no_grad():
+        y = block(x, c)
+        for A, C in zip(r.matrices().to(dtype), c_rep.matrices().to(dtype)):
+            assert ((block(x @ A.T, c @ C.T) - y @ A.T).abs().max() / y.abs().max()) <= tol
+        # The convolution is used: zeroing it changes the output by x (the residual is then 0, not x).
+        auto.load_state_dict({k: v for k, v in block.state_dict().items() if not k.startswith("residual_conv.")},
+                             strict=False)
+        params = dict(block.named_parameters())
+        for key in ("residual_conv.weight_coefficients", "residual_conv.bias_coefficients"):
+            params[key].zero_()
+        assert torch.allclose(block(x, c) + x, auto(x, c), rtol=0, atol=tol * 10)
+
+    m = randomise(make(G, dtype, residual_conv="always")).eval()
+    assert m.options["residual_conv"] == "always" and make(G).options["residual_conv"] == "auto"
+    keys = m.state_dict().keys()
+    for prefix in ("local_cond_encoder.0.", "local_cond_encoder.1.", "down_modules.0.0.", "down_modules.1.0.",
+                   "up_modules.0.0."):
+        assert prefix + "residual_conv.weight_coefficients" in keys, prefix
+    for prefix in ("down_modules.0.1.", "down_modules.1.1.", "mid_modules.0.", "mid_modules.1.", "up_modules.0.1."):
+        assert prefix + "residual_conv.weight_coefficients" not in keys, prefix
+    assert "down_modules.0.0.residual_conv.weight_coefficients" not in make(G).state_dict()
+    reps = [eqnn.rep(G, s).matrices().to(dtype) for s in ("regular", "regular + trivial", "2x regular")]
+    x, loc, g = torch.randn(3, 6, 5, dtype=dtype), torch.randn(3, 6, 6, dtype=dtype), torch.randn(3, 10, dtype=dtype)
+    t = torch.tensor([1.0, 20.0, 55.5], dtype=dtype)
+    with torch.no_grad():
+        y = m(x, t, loc, g)
+        for A, B, C in zip(*reps):
+            assert ((m(x @ A.T, t, loc @ B.T, g @ C.T) - y @ A.T).abs().max() / y.abs().max()) <= tol
+    with pytest.raises(ValueError, match="eConditionalUnet1D: 'residual_conv' must be 'auto'"):
+        make(G, residual_conv="never")
+    with pytest.raises(ValueError, match="eConditionalResidualBlock1D: 'residual_conv' must be 'auto'"):
+        EConditionalResidualBlock1D(r, r, c_rep, residual_conv=True)
