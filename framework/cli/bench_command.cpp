@@ -280,7 +280,7 @@ void check_case(const BenchCase& c) {
     throw Error(fmt::format("bench: the equivariant layer's output has shape ({}), the stock one ({})",
                             fmt::join(y.sizes(), ", "), fmt::join(reference.sizes(), ", ")));
   for (size_t p = 1; p < c.stock.size(); ++p)
-    if (!at::allclose(c.stock[p].forward(c.x, false), reference, 1e-4, 1e-5))
+    if (!at::allclose(c.stock[p].forward(c.x, false), reference, 1e-3, 1e-3))  // float32, TF32 on a GPU
       throw Error(fmt::format("bench: the stock paths '{}' and '{}' compute different outputs",
                               c.stock.front().column, c.stock[p].column));
 }
