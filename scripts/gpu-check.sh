@@ -5,7 +5,7 @@
 #   scripts/gpu-check.sh            # prints one JSON summary on stdout; logs go to build-gpu/logs/
 # It unpacks the .deb files into a private prefix (never into /), builds eqnn against that PyTorch's
 # LibTorch, runs the whole test suite (the CUDA tests among them, which must run, not skip), and
-# `eqnn bench attention/linear --device cuda`. Exit status 0 only when everything passed.
+# `eqnn bench attention/encoder/conv/linear --device cuda`. Exit status 0 only when everything passed.
 # Knobs: EQNN_PYTHON (default: python3 on PATH), EQNN_GPU_BUILD_DIR (build-gpu), EQNN_DEPS_PREFIX
 # (/tmp/eqnn-deps), EQNN_JOBS (all cores), EQNN_GPU_CHECK_DEVICE (cuda; cpu only to try the script here),
 # EQNN_GPU_CMAKE_ARGS (extra configure arguments, split on spaces, e.g. -DEQNN_BUILD_BENCHMARKS=OFF).
@@ -73,6 +73,8 @@ bench() {  # bench NAME ARGS...: one eqnn bench run, its JSON kept in logs/NAME.
       step version "$build/bin/eqnn" --version;
       step bench_attention_ico bench bench_attention_ico attention --group Ico --rep "8x regular" --heads 4 --batch 32 --seq 256;
       step bench_attention_c8 bench bench_attention_c8 attention --group C8 --rep "16x regular" --heads 4 --batch 32 --seq 256;
+      step bench_encoder_ico bench bench_encoder_ico encoder --group Ico --rep "8x regular" --heads 4 --batch 32 --seq 256;
+      step bench_conv_c8 bench bench_conv_c8 conv --group C8 --rep "8x regular";
       step bench_linear bench bench_linear linear; }
 } 2>&1 | cat >&2
 
@@ -103,7 +105,7 @@ for line in (read("steps.tsv") or "").splitlines():
     name, rc, seconds = line.split("\t")
     steps[name] = {"exit": int(rc), "seconds": int(seconds)}
 bench = {}
-for name in ("bench_attention_ico", "bench_attention_c8", "bench_linear"):
+for name in ("bench_attention_ico", "bench_attention_c8", "bench_encoder_ico", "bench_conv_c8", "bench_linear"):
     text = read(name + ".json")
     try:
         bench[name] = json.loads(text) if text else None

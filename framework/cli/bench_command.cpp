@@ -1,9 +1,12 @@
-// `eqnn bench attention` and `eqnn bench linear`: an equivariant layer built through the registry (as a model
+// `eqnn bench attention|encoder|linear|conv`: an equivariant layer built through the registry (as a model
 // would) against the stock LibTorch computation of the same size, measured in the same run (alternating
-// calls, medians after warm-up) and reported as ratios. Attention is compared with both stock paths:
-// torch::nn::MultiheadAttention and the fused one Python's module takes without weights (at::linear +
-// at::scaled_dot_product_attention + out-projection). Each run also reports the single-thread GFLOP/s of a
-// 1024x1024 at::mm, which shows whether fast CPU kernels (MKL/oneDNN) are in use.
+// calls, medians after warm-up) and reported as ratios, with the same keys for every subcommand
+// (construct_ms, execution, eval_forward and train_step with equivariant_ms, stock_ms, ratio and
+// ratio_fastest_stock). Attention and the encoder layer are compared with two stock paths: the LibTorch
+// module (torch::nn::MultiheadAttention / TransformerEncoderLayer, unfused) and the fused one Python's
+// module takes without weights (at::linear + at::scaled_dot_product_attention + out-projection, keys
+// stock_sdpa_ms and ratio_sdpa). Each run also reports the single-thread GFLOP/s of a 1024x1024 at::mm,
+// which shows whether fast CPU kernels (MKL/oneDNN) are in use.
 #include <time.h>
 
 #include <algorithm>
@@ -11,14 +14,20 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/enum.h>
 #include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/transformerlayer.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
@@ -26,6 +35,7 @@
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/registry/registry.hpp"
+#include "eqnn/util/error.hpp"
 
 namespace eqnn::cli {
 namespace {
@@ -36,6 +46,9 @@ struct BenchOptions {
   int64_t heads = 1;
   int64_t batch = 32;
   int64_t seq = 32;
+  int64_t dim_feedforward = -1;  ///< -1: the layer's default
+  int64_t kernel_size = 3;
+  int64_t length = 128;
   int iters = 30;
   int warmup = 5;
   int threads = 1;
@@ -168,175 +181,311 @@ std::function<void()> clear_grads(std::vector<std::shared_ptr<torch::nn::Module>
 
 std::string ratio_text(double r) { return fmt::format("{:.3f}", r); }
 
+/// How the equivariant layer computes, reported by every subcommand ("execution"). Today every layer
+/// expands its constrained weights to dense matrices and multiplies densely; this is the one place to read
+/// the layer's chosen mode from once the layers have one.
+std::string execution_mode(const Layer& /*layer*/) { return "dense"; }
+
+/// Builds registry layer `name` on the bench's group and rep with YAML keyword arguments `kwargs`, timing
+/// the construction into `construct_ms` (the group, its irreps and the rep are ready before: Setup).
+std::shared_ptr<Layer> build_layer(const Registry& registry, const Setup& s, const std::string& name,
+                                   const std::string& kwargs, double& construct_ms) {
+  const auto start = Clock::now();
+  std::shared_ptr<Layer> layer = registry.get_layer(name)(layer_args(registry, s, kwargs));
+  construct_ms = ms_since(start);
+  return layer;
+}
+
+/// One stock computation the equivariant layer is compared with, on the same input.
+struct StockPath {
+  std::string column;        ///< its text column ("stock MHA")
+  std::string ratio_column;  ///< the text column of equivariant / it ("/ MHA")
+  std::string key;           ///< JSON: "" gives stock_ms and ratio; "sdpa" stock_sdpa_ms and ratio_sdpa
+  std::function<at::Tensor(const at::Tensor& x, bool training)> forward;
+};
+
+/// What a subcommand measures: the equivariant layer (built through the registry, as a model would build
+/// it), the stock modules of the same size and the computations on them, and the input.
+struct BenchCase {
+  std::string title;  ///< the first text line, less the run's settings
+  std::shared_ptr<Layer> layer;
+  double construct_ms = 0;
+  std::vector<std::shared_ptr<torch::nn::Module>> stock_modules;
+  double stock_construct_ms = 0;
+  std::vector<StockPath> stock;
+  at::Tensor x;
+  nlohmann::json config;  ///< the case's sizes (group, rep, iters, threads and device are added)
+};
+
+/// The medians of one measurement: the equivariant layer and each stock path.
+struct Times {
+  double equivariant_ms = 0;
+  std::vector<double> stock_ms;
+  double fastest() const { return *std::min_element(stock_ms.begin(), stock_ms.end()); }
+  nlohmann::json to_json(const std::vector<StockPath>& paths) const {
+    nlohmann::json j = {{"equivariant_ms", equivariant_ms}};
+    for (size_t p = 0; p < paths.size(); ++p) {
+      const std::string suffix = paths[p].key.empty() ? "" : "_" + paths[p].key;
+      j["stock" + suffix + "_ms"] = stock_ms[p];
+      j["ratio" + suffix] = equivariant_ms / stock_ms[p];
+    }
+    j["ratio_fastest_stock"] = equivariant_ms / fastest();
+    return j;
+  }
+  void print(const char* what) const {
+    fmt::print("  {:<14}{:>9.3f} ms", what, equivariant_ms);
+    for (double t : stock_ms) fmt::print("{:>9.3f} ms", t);
+    for (double t : stock_ms) fmt::print("{:>10}", ratio_text(equivariant_ms / t));
+    fmt::print("\n");
+  }
+};
+
+/// Eval forward (no grad) or train step (forward + backward of the sum, no optimiser; gradients dropped
+/// untimed between steps) of the layer and every stock path, round-robin in one run.
+Times measure(const BenchOptions& o, const Setup& s, const BenchCase& c, bool training) {
+  std::vector<std::shared_ptr<torch::nn::Module>> modules = c.stock_modules;
+  modules.push_back(c.layer);
+  for (const auto& m : modules) m->train(training);
+  std::vector<std::function<void()>> fns;
+  if (training) {
+    fns.emplace_back([&c] { c.layer->forward(c.x).sum().backward(); });
+    for (const auto& p : c.stock) fns.emplace_back([&p, &c] { p.forward(c.x, true).sum().backward(); });
+  } else {
+    fns.emplace_back([&c] { c.layer->forward(c.x); });
+    for (const auto& p : c.stock) fns.emplace_back([&p, &c] { p.forward(c.x, false); });
+  }
+  std::vector<double> medians;
+  if (training) {
+    medians = time_all(o, s.device, fns, clear_grads(modules));
+  } else {
+    at::NoGradGuard no_grad;
+    medians = time_all(o, s.device, fns, [] {});
+  }
+  Times t;
+  t.equivariant_ms = medians[0];
+  t.stock_ms.assign(medians.begin() + 1, medians.end());
+  return t;
+}
+
+/// Before any timing (eval mode, no grad): the layer's output has the stock output's shape, and every stock
+/// path computes what the first one does (they share the stock module's weights), so the comparison is
+/// between computations of the same size and the second path is the same function.
+void check_case(const BenchCase& c) {
+  at::NoGradGuard no_grad;
+  c.layer->eval();
+  for (const auto& m : c.stock_modules) m->eval();
+  const at::Tensor y = c.layer->forward(c.x);
+  const at::Tensor reference = c.stock.front().forward(c.x, false);
+  if (y.sizes() != reference.sizes())
+    throw Error(fmt::format("bench: the equivariant layer's output has shape ({}), the stock one ({})",
+                            fmt::join(y.sizes(), ", "), fmt::join(reference.sizes(), ", ")));
+  for (size_t p = 1; p < c.stock.size(); ++p)
+    if (!at::allclose(c.stock[p].forward(c.x, false), reference, 1e-3, 1e-3))  // float32, TF32 on a GPU
+      throw Error(fmt::format("bench: the stock paths '{}' and '{}' compute different outputs",
+                              c.stock.front().column, c.stock[p].column));
+}
+
+/// Measures a case and reports it (text or --json): the same keys for every subcommand.
+void run_case(const BenchOptions& o, const Setup& s, BenchCase& c) {
+  c.layer->to(s.device);
+  for (const auto& m : c.stock_modules) m->to(s.device);
+  check_case(c);
+  const Times eval = measure(o, s, c, false);
+  const Times train = measure(o, s, c, true);
+  const std::string execution = execution_mode(*c.layer);
+  const int threads = at::get_num_threads();
+
+  if (o.json) {
+    nlohmann::json config = c.config;
+    config["group"] = s.group->name();
+    config["rep"] = s.rep->describe();
+    config["iters"] = o.iters;
+    config["threads"] = threads;
+    config["device"] = s.device.str();
+    nlohmann::json out = {{"construct_ms", c.construct_ms},
+                          {"stock_construct_ms", c.stock_construct_ms},
+                          {"group_ms", s.group_ms},
+                          {"execution", execution},
+                          {"eval_forward", eval.to_json(c.stock)},
+                          {"train_step", train.to_json(c.stock)},
+                          {"machine", machine_json(s, o)},
+                          {"config", config}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  fmt::print("{} ({}, {} thread{}, median of {} runs)\n", c.title, s.device.str(), threads,
+             threads == 1 ? "" : "s", o.iters);
+  print_machine(s);
+  fmt::print(
+      "  construction    {:9.2f} ms   (group, irreps and rep before it: {:.2f} ms; stock: {:.2f} ms)\n",
+      c.construct_ms, s.group_ms, c.stock_construct_ms);
+  fmt::print("  execution       {}\n", execution);
+  fmt::print("  {:<14}{:>12}", "", "equivariant");
+  for (const auto& p : c.stock) fmt::print("{:>12}", p.column);
+  for (const auto& p : c.stock) fmt::print("{:>10}", p.ratio_column);
+  fmt::print("\n");
+  eval.print("eval forward");
+  train.print("train step");
+  if (c.stock.size() > 1)
+    fmt::print("  ratio to the faster stock path: eval forward {:.3f}, train step {:.3f}\n",
+               eval.equivariant_ms / eval.fastest(), train.equivariant_ms / train.fastest());
+}
+
+/// The sizes must be positive (a subcommand's unused ones keep their positive defaults); checked before any
+/// measurement.
+void check_sizes(const BenchOptions& o) {
+  const std::pair<const char*, int64_t> sizes[] = {{"--heads", o.heads},
+                                                   {"--batch", o.batch},
+                                                   {"--seq", o.seq},
+                                                   {"--kernel-size", o.kernel_size},
+                                                   {"--length", o.length}};
+  for (const auto& [name, value] : sizes)
+    if (value < 1) throw UsageError(fmt::format("{} must be >= 1, got {}", name, value));
+  if (o.dim_feedforward != -1 && o.dim_feedforward < 1)
+    throw UsageError(fmt::format("--dim-feedforward must be >= 1, got {}", o.dim_feedforward));
+}
+
 // ---- attention -------------------------------------------------------------------------------------------
 
 /// The stock fused path with the stock module's weights: what Python's torch.nn.MultiheadAttention runs
 /// without attention weights. Batch-first self-attention (N, L, D).
-at::Tensor stock_sdpa(const torch::nn::MultiheadAttention& m, const at::Tensor& x, int64_t heads,
+at::Tensor stock_sdpa(const torch::nn::MultiheadAttentionImpl& m, const at::Tensor& x, int64_t heads,
                       bool training) {
   const int64_t n = x.size(0), l = x.size(1), d = x.size(2);
-  at::Tensor qkv = at::linear(x, m->in_proj_weight, m->in_proj_bias).view({n, l, 3, heads, d / heads});
+  at::Tensor qkv = at::linear(x, m.in_proj_weight, m.in_proj_bias).view({n, l, 3, heads, d / heads});
   at::Tensor q = qkv.select(2, 0).transpose(1, 2), k = qkv.select(2, 1).transpose(1, 2),
              v = qkv.select(2, 2).transpose(1, 2);
   at::Tensor o =
-      at::scaled_dot_product_attention(q, k, v, c10::nullopt, training ? m->options.dropout() : 0.0);
-  return at::linear(o.transpose(1, 2).reshape({n, l, d}), m->out_proj->weight, m->out_proj->bias);
+      at::scaled_dot_product_attention(q, k, v, c10::nullopt, training ? m.options.dropout() : 0.0);
+  return at::linear(o.transpose(1, 2).reshape({n, l, d}), m.out_proj->weight, m.out_proj->bias);
 }
 
-struct Triple {
-  double equivariant_ms, stock_ms, sdpa_ms;
-  double fastest() const { return std::min(stock_ms, sdpa_ms); }
-  nlohmann::json to_json() const {
-    return {{"equivariant_ms", equivariant_ms},       {"stock_ms", stock_ms},
-            {"ratio", equivariant_ms / stock_ms},     {"stock_sdpa_ms", sdpa_ms},
-            {"ratio_sdpa", equivariant_ms / sdpa_ms}, {"ratio_fastest_stock", equivariant_ms / fastest()}};
-  }
-  void print(const char* what) const {
-    fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>9.3f} ms{:>10}{:>10}\n", what, equivariant_ms, stock_ms,
-               sdpa_ms, ratio_text(equivariant_ms / stock_ms), ratio_text(equivariant_ms / sdpa_ms));
-  }
-};
+/// torch::nn::MultiheadAttention on batch-first (N, L, D): the same transposes as Python's batch_first=True
+/// module (the C++ module is sequence-first).
+at::Tensor stock_mha(torch::nn::MultiheadAttentionImpl& m, const at::Tensor& x) {
+  at::Tensor t = x.transpose(0, 1);
+  return std::get<0>(m.forward(t, t, t, {}, /*need_weights=*/false)).transpose(0, 1);
+}
 
-void run_attention(CliContext& context, const BenchOptions& o) {
-  if (o.heads < 1 || o.batch < 1 || o.seq < 1)
-    throw UsageError(
-        fmt::format("--heads, --batch and --seq must be >= 1, got {}, {}, {}", o.heads, o.batch, o.seq));
-  const Setup s = prepare(context, o);
-  const Registry& registry = context.registry();
-
-  auto start = Clock::now();
-  std::shared_ptr<Layer> layer = registry.get_layer("eMultiheadAttention")(
-      layer_args(registry, s, fmt::format("{{num_heads: {}}}", o.heads)));
-  const double construct_ms = ms_since(start);
-
+BenchCase attention_case(const Registry& registry, const Setup& s, const BenchOptions& o) {
+  BenchCase c;
   const int64_t d = s.rep->size();
-  torch::nn::MultiheadAttention stock(torch::nn::MultiheadAttentionOptions(d, o.heads));
-  layer->to(s.device);
-  stock->to(s.device);
-  // The Layer interface is batch-first self-attention; the stock module gets the same transposes as
-  // Python's batch_first=True module.
-  auto stock_forward = [&](const at::Tensor& x) {
-    at::Tensor t = x.transpose(0, 1);
-    return std::get<0>(stock->forward(t, t, t, {}, /*need_weights=*/false)).transpose(0, 1);
-  };
-  at::Tensor x = at::randn({o.batch, o.seq, d}, at::TensorOptions().device(s.device));
+  const int64_t heads = o.heads;
+  c.title = fmt::format("eMultiheadAttention on {} {}, {} heads, batch {}, seq {}", s.group->name(),
+                        s.rep->describe(), heads, o.batch, o.seq);
+  c.layer = build_layer(registry, s, "eMultiheadAttention", fmt::format("{{num_heads: {}}}", heads),
+                        c.construct_ms);
+  const auto start = Clock::now();
+  auto stock =
+      std::make_shared<torch::nn::MultiheadAttentionImpl>(torch::nn::MultiheadAttentionOptions(d, heads));
+  c.stock_construct_ms = ms_since(start);
+  c.stock_modules = {stock};
+  c.stock = {{"stock MHA", "/ MHA", "", [stock](const at::Tensor& x, bool) { return stock_mha(*stock, x); }},
+             {"stock SDPA", "/ SDPA", "sdpa", [stock, heads](const at::Tensor& x, bool training) {
+                return stock_sdpa(*stock, x, heads, training);
+              }}};
+  c.x = at::randn({o.batch, o.seq, d}, at::TensorOptions().device(s.device));
+  c.config = {{"embed_dim", d}, {"heads", heads}, {"batch", o.batch}, {"seq", o.seq}};
+  return c;
+}
 
-  layer->eval();
-  stock->eval();
-  std::vector<double> eval;
-  {
-    at::NoGradGuard no_grad;
-    eval = time_all(o, s.device,
-                    {[&] { layer->forward(x); }, [&] { stock_forward(x); },
-                     [&] { stock_sdpa(stock, x, o.heads, false); }},
-                    [] {});
-  }
-  layer->train();
-  stock->train();
-  const auto clear = clear_grads({layer, stock.ptr()});
-  std::vector<double> train =
-      time_all(o, s.device,
-               {[&] { layer->forward(x).sum().backward(); }, [&] { stock_forward(x).sum().backward(); },
-                [&] { stock_sdpa(stock, x, o.heads, true).sum().backward(); }},
-               clear);
-  const Triple e{eval[0], eval[1], eval[2]}, t{train[0], train[1], train[2]};
+// ---- encoder ---------------------------------------------------------------------------------------------
 
-  if (o.json) {
-    nlohmann::json out = {{"construct_ms", construct_ms},
-                          {"group_ms", s.group_ms},
-                          {"eval_forward", e.to_json()},
-                          {"train_step", t.to_json()},
-                          {"machine", machine_json(s, o)},
-                          {"config",
-                           {{"group", s.group->name()},
-                            {"rep", s.rep->describe()},
-                            {"embed_dim", d},
-                            {"heads", o.heads},
-                            {"batch", o.batch},
-                            {"seq", o.seq},
-                            {"iters", o.iters},
-                            {"threads", at::get_num_threads()},
-                            {"device", s.device.str()}}}};
-    std::cout << out.dump(2) << "\n";
-    return;
-  }
-  fmt::print(
-      "eMultiheadAttention on {} {}, {} heads, batch {}, seq {} ({}, {} thread{}, median of {} runs)\n",
-      s.group->name(), s.rep->describe(), o.heads, o.batch, o.seq, s.device.str(), at::get_num_threads(),
-      at::get_num_threads() == 1 ? "" : "s", o.iters);
-  print_machine(s);
-  fmt::print("  construction    {:9.2f} ms   (group, irreps and rep before it: {:.2f} ms)\n", construct_ms,
-             s.group_ms);
-  fmt::print("  {:<14}{:>12}{:>12}{:>12}{:>10}{:>10}\n", "", "equivariant", "stock MHA", "stock SDPA",
-             "/ MHA", "/ SDPA");
-  e.print("eval forward");
-  t.print("train step");
-  fmt::print("  ratio to the faster stock path: eval forward {:.3f}, train step {:.3f}\n",
-             e.equivariant_ms / e.fastest(), t.equivariant_ms / t.fastest());
+BenchCase encoder_case(const Registry& registry, const Setup& s, const BenchOptions& o) {
+  BenchCase c;
+  const int64_t d = s.rep->size();
+  const int64_t heads = o.heads;
+  // Dropout 0 on both sides; relu and post-norm are eqnn's defaults and the only placement LibTorch's C++
+  // layer has. dim_feedforward: the layer's default unless given (rounded up to whole regular copies).
+  std::string kwargs =
+      fmt::format("{{num_heads: {}, dropout: 0.0, activation: relu, norm_first: false", heads);
+  if (o.dim_feedforward != -1) kwargs += fmt::format(", dim_feedforward: {}", o.dim_feedforward);
+  c.layer = build_layer(registry, s, "eTransformerEncoderLayer", kwargs + "}", c.construct_ms);
+  // The stock layer gets the width eqnn's feed-forward block has (its hidden representation's size).
+  const auto children = c.layer->named_children();
+  const auto* linear1 = children.find("linear1");
+  const auto* hidden_layer = linear1 ? dynamic_cast<const Layer*>(linear1->get()) : nullptr;
+  if (!hidden_layer)
+    throw Error(
+        "bench encoder: eTransformerEncoderLayer has no eqnn layer 'linear1' to read its "
+        "feed-forward width from");
+  const int64_t hidden = hidden_layer->out_rep()->size();
+  c.title = fmt::format(
+      "eTransformerEncoderLayer on {} {}, {} heads, feed-forward {}, batch {}, seq {} vs "
+      "torch::nn::TransformerEncoderLayer({}, {}, {})",
+      s.group->name(), s.rep->describe(), heads, hidden, o.batch, o.seq, d, heads, hidden);
+  const auto start = Clock::now();
+  auto stock = std::make_shared<torch::nn::TransformerEncoderLayerImpl>(
+      torch::nn::TransformerEncoderLayerOptions(d, heads).dim_feedforward(hidden).dropout(0.0));
+  c.stock_construct_ms = ms_since(start);
+  c.stock_modules = {stock};
+  // The C++ layer is sequence-first: the transposes of Python's batch_first=True layer. The second path is
+  // what Python's layer computes with the same weights (its attention on SDPA; dropout 0, relu, post-norm).
+  c.stock = {
+      {"stock", "/ stock", "",
+       [stock](const at::Tensor& x, bool) { return stock->forward(x.transpose(0, 1)).transpose(0, 1); }},
+      {"stock SDPA", "/ SDPA", "sdpa", [stock, heads](const at::Tensor& x, bool training) {
+         at::Tensor h = stock->norm1(x + stock_sdpa(*stock->self_attn, x, heads, training));
+         return stock->norm2(h + stock->linear2(at::relu(stock->linear1(h))));
+       }}};
+  c.x = at::randn({o.batch, o.seq, d}, at::TensorOptions().device(s.device));
+  c.config = {
+      {"d_model", d}, {"heads", heads}, {"dim_feedforward", hidden}, {"batch", o.batch}, {"seq", o.seq}};
+  return c;
 }
 
 // ---- linear ----------------------------------------------------------------------------------------------
 
-void run_linear(CliContext& context, const BenchOptions& o) {
-  if (o.batch < 1) throw UsageError(fmt::format("--batch must be >= 1, got {}", o.batch));
-  const Setup s = prepare(context, o);
-  const Registry& registry = context.registry();
-  auto start = Clock::now();
-  std::shared_ptr<Layer> layer =
-      registry.get_layer("eLinear")(layer_args(registry, s, fmt::format("{{out_rep: \"{}\"}}", o.rep)));
-  const double construct_ms = ms_since(start);
+BenchCase linear_case(const Registry& registry, const Setup& s, const BenchOptions& o) {
+  BenchCase c;
   const int64_t d = s.rep->size();
-  torch::nn::Linear stock(d, d);
-  layer->to(s.device);
-  stock->to(s.device);
-  at::Tensor x = at::randn({o.batch, d}, at::TensorOptions().device(s.device));
+  c.title = fmt::format("eLinear on {} {} -> itself vs torch::nn::Linear({}, {}), batch {}", s.group->name(),
+                        s.rep->describe(), d, d, o.batch);
+  c.layer = build_layer(registry, s, "eLinear", fmt::format("{{out_rep: \"{}\"}}", o.rep), c.construct_ms);
+  const auto start = Clock::now();
+  auto stock = std::make_shared<torch::nn::LinearImpl>(d, d);
+  c.stock_construct_ms = ms_since(start);
+  c.stock_modules = {stock};
+  c.stock = {{"stock", "ratio", "", [stock](const at::Tensor& x, bool) { return stock->forward(x); }}};
+  c.x = at::randn({o.batch, d}, at::TensorOptions().device(s.device));
+  c.config = {{"features", d}, {"batch", o.batch}};
+  return c;
+}
 
-  layer->eval();
-  stock->eval();
-  std::vector<double> eval;
-  {
-    at::NoGradGuard no_grad;
-    eval = time_all(o, s.device, {[&] { layer->forward(x); }, [&] { stock->forward(x); }}, [] {});
-  }
-  layer->train();
-  stock->train();
-  const auto clear = clear_grads({layer, stock.ptr()});
-  std::vector<double> train = time_all(
-      o, s.device, {[&] { layer->forward(x).sum().backward(); }, [&] { stock->forward(x).sum().backward(); }},
-      clear);
-  auto pair = [](double a, double b) {
-    return nlohmann::json{{"equivariant_ms", a}, {"stock_ms", b}, {"ratio", a / b}};
-  };
-  if (o.json) {
-    nlohmann::json out = {{"construct_ms", construct_ms},
-                          {"group_ms", s.group_ms},
-                          {"eval_forward", pair(eval[0], eval[1])},
-                          {"train_step", pair(train[0], train[1])},
-                          {"machine", machine_json(s, o)},
-                          {"config",
-                           {{"group", s.group->name()},
-                            {"rep", s.rep->describe()},
-                            {"features", d},
-                            {"batch", o.batch},
-                            {"iters", o.iters},
-                            {"threads", at::get_num_threads()},
-                            {"device", s.device.str()}}}};
-    std::cout << out.dump(2) << "\n";
-    return;
-  }
-  fmt::print(
-      "eLinear on {} {} -> itself vs torch::nn::Linear({}, {}), batch {} ({}, {} thread{}, median of {} "
-      "runs)\n",
-      s.group->name(), s.rep->describe(), d, d, o.batch, s.device.str(), at::get_num_threads(),
-      at::get_num_threads() == 1 ? "" : "s", o.iters);
-  print_machine(s);
-  fmt::print("  construction    {:9.2f} ms   (group, irreps and rep before it: {:.2f} ms)\n", construct_ms,
-             s.group_ms);
-  fmt::print("  {:<14}{:>12}{:>12}{:>10}\n", "", "equivariant", "stock", "ratio");
-  fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>10}\n", "eval forward", eval[0], eval[1],
-             ratio_text(eval[0] / eval[1]));
-  fmt::print("  {:<14}{:>9.3f} ms{:>9.3f} ms{:>10}\n", "train step", train[0], train[1],
-             ratio_text(train[0] / train[1]));
+// ---- conv ------------------------------------------------------------------------------------------------
+
+BenchCase conv_case(const Registry& registry, const Setup& s, const BenchOptions& o) {
+  BenchCase c;
+  const int64_t d = s.rep->size();
+  c.title = fmt::format(
+      "eConv1d on {} {} -> itself vs torch::nn::Conv1d({}, {}, {}, padding 'same'), batch {}, length {}",
+      s.group->name(), s.rep->describe(), d, d, o.kernel_size, o.batch, o.length);
+  c.layer =
+      build_layer(registry, s, "eConv1d",
+                  fmt::format("{{out_rep: \"{}\", kernel_size: {}, padding: same}}", o.rep, o.kernel_size),
+                  c.construct_ms);
+  const auto start = Clock::now();
+  auto stock = std::make_shared<torch::nn::Conv1dImpl>(
+      torch::nn::Conv1dOptions(d, d, o.kernel_size).padding(torch::kSame));
+  c.stock_construct_ms = ms_since(start);
+  c.stock_modules = {stock};
+  // A model file's eConv1d takes tokens features last, (N, L, C); the stock module gets the same layout
+  // through the same transposes.
+  c.stock = {{"stock", "ratio", "", [stock](const at::Tensor& x, bool) {
+                return stock->forward(x.transpose(1, 2)).transpose(1, 2);
+              }}};
+  c.x = at::randn({o.batch, o.length, d}, at::TensorOptions().device(s.device));
+  c.config = {{"channels", d}, {"kernel_size", o.kernel_size}, {"batch", o.batch}, {"length", o.length}};
+  return c;
+}
+
+using CaseBuilder = BenchCase (*)(const Registry&, const Setup&, const BenchOptions&);
+
+void run(CliContext& context, const BenchOptions& o, CaseBuilder make_case) {
+  check_sizes(o);
+  const Setup s = prepare(context, o);
+  BenchCase c = make_case(context.registry(), s, o);
+  run_case(o, s, c);
 }
 
 void add_common(CLI::App* cmd, BenchOptions& o) {
@@ -348,6 +497,25 @@ void add_common(CLI::App* cmd, BenchOptions& o) {
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
 }
 
+/// A bench subcommand with --group and --rep (required unless `o` has defaults for them) and the common
+/// options; the caller adds the case's own.
+CLI::App* add_case_command(CLI::App* bench, CliContext& context, const std::shared_ptr<BenchOptions>& o,
+                           const std::string& name, const std::string& description, CaseBuilder make_case) {
+  CLI::App* cmd = bench->add_subcommand(name, description);
+  auto* group =
+      cmd->add_option("--group", o->group, "Group SPEC, e.g. C8, Ico, \"{type: DihedralGroup, n: 4}\"");
+  auto* rep = cmd->add_option("--rep", o->rep, "Representation of input and output, e.g. \"2x regular\"");
+  for (auto* option : {group, rep}) {
+    if (o->group.empty())
+      option->required();
+    else
+      option->capture_default_str();
+  }
+  add_common(cmd, *o);
+  cmd->callback([&context, o, make_case] { run(context, *o, make_case); });
+  return cmd;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, CliContext& context) {
@@ -356,31 +524,55 @@ void add_bench_command(CLI::App& app, CliContext& context) {
   bench->require_subcommand(1);
   {
     auto o = std::make_shared<BenchOptions>();
-    CLI::App* attention = bench->add_subcommand(
-        "attention",
+    CLI::App* attention = add_case_command(
+        bench, context, o, "attention",
         "eMultiheadAttention vs torch::nn::MultiheadAttention and the stock fused (SDPA) path: construction, "
-        "eval forward, train step");
-    attention->add_option("--group", o->group, "Group SPEC, e.g. C8, Ico, \"{type: DihedralGroup, n: 4}\"")
-        ->required();
-    attention->add_option("--rep", o->rep, "Representation, e.g. \"2x regular\"")->required();
+        "eval forward, train step",
+        attention_case);
     attention->add_option("--heads", o->heads, "Number of heads")->required();
     attention->add_option("--batch", o->batch, "Batch size")->required();
     attention->add_option("--seq", o->seq, "Sequence length")->required();
-    add_common(attention, *o);
-    attention->callback([&context, o] { run_attention(context, *o); });
   }
   {
     auto o = std::make_shared<BenchOptions>();
     o->group = "C8";
     o->rep = "128x regular";
     o->batch = 4096;
-    CLI::App* linear = bench->add_subcommand(
-        "linear", "eLinear (rep -> rep) vs torch::nn::Linear of the same size: eval forward, train step");
-    linear->add_option("--group", o->group, "Group SPEC")->capture_default_str();
-    linear->add_option("--rep", o->rep, "Representation of input and output")->capture_default_str();
+    CLI::App* linear = add_case_command(
+        bench, context, o, "linear",
+        "eLinear (rep -> rep) vs torch::nn::Linear of the same size: construction, eval forward, train step",
+        linear_case);
     linear->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-    add_common(linear, *o);
-    linear->callback([&context, o] { run_linear(context, *o); });
+  }
+  {
+    auto o = std::make_shared<BenchOptions>();
+    o->heads = 4;
+    o->batch = 64;
+    o->seq = 32;
+    CLI::App* encoder = add_case_command(
+        bench, context, o, "encoder",
+        "One eTransformerEncoderLayer vs torch::nn::TransformerEncoderLayer of the same d_model, heads and "
+        "feed-forward width (dropout 0, relu, post-norm) and the stock SDPA path: construction, eval "
+        "forward, train step",
+        encoder_case);
+    encoder->add_option("--heads", o->heads, "Number of heads")->capture_default_str();
+    encoder->add_option("--batch", o->batch, "Batch size")->capture_default_str();
+    encoder->add_option("--seq", o->seq, "Sequence length")->capture_default_str();
+    encoder->add_option("--dim-feedforward", o->dim_feedforward,
+                        "Feed-forward width (default: the layer's own, 2048, rounded up to whole regular "
+                        "copies; the stock layer gets the rounded width)");
+  }
+  {
+    auto o = std::make_shared<BenchOptions>();
+    o->batch = 32;
+    CLI::App* conv = add_case_command(
+        bench, context, o, "conv",
+        "eConv1d (rep -> rep, padding 'same') vs torch::nn::Conv1d of the same channels and kernel: "
+        "construction, eval forward, train step",
+        conv_case);
+    conv->add_option("--kernel-size", o->kernel_size, "Kernel size")->capture_default_str();
+    conv->add_option("--batch", o->batch, "Batch size")->capture_default_str();
+    conv->add_option("--length", o->length, "Sequence length")->capture_default_str();
   }
 }
 

@@ -1,5 +1,11 @@
-// The --device option of run / check / train / bench, and the output of `eqnn bench attention` and
-// `eqnn bench linear` (keys, both stock paths, the at::mm rate). Timings are printed, never asserted.
+// The --device option of run / check / train / bench, and the output of `eqnn bench attention`, `encoder`,
+// `linear` and `conv` (the keys every subcommand shares, both stock paths where there are two, the at::mm
+// rate, the errors). Timings are printed, never asserted.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <torch/cuda.h>
 
 #include <gtest/gtest.h>
@@ -29,6 +35,131 @@ void expect_positive(const nlohmann::json& j, const std::string& key, const std:
   EXPECT_GT(j[key].get<double>(), 0.0) << what << "." << key;
 }
 
+/// The keys every bench subcommand reports: construct_ms, execution, and eval_forward / train_step with
+/// equivariant_ms, stock_ms, ratio and ratio_fastest_stock (all positive; ratio = equivariant / stock).
+void expect_common_keys(const nlohmann::json& j, const std::string& what) {
+  expect_positive(j, "construct_ms", what);
+  expect_positive(j, "stock_construct_ms", what);
+  ASSERT_TRUE(j.contains("execution")) << what << ": " << j.dump();
+  ASSERT_TRUE(j["execution"].is_string()) << what << ": " << j.dump();
+  EXPECT_FALSE(j["execution"].get<std::string>().empty()) << what;
+  for (const char* part : {"eval_forward", "train_step"}) {
+    ASSERT_TRUE(j.contains(part)) << what << ": " << j.dump();
+    for (const char* key : {"equivariant_ms", "stock_ms", "ratio", "ratio_fastest_stock"})
+      expect_positive(j[part], key, what + "." + part);
+    EXPECT_NEAR(j[part]["ratio"].get<double>(),
+                j[part]["equivariant_ms"].get<double>() / j[part]["stock_ms"].get<double>(), 1e-9);
+    // The fastest stock path takes at most the first one's time.
+    EXPECT_GE(j[part]["ratio_fastest_stock"].get<double>(), j[part]["ratio"].get<double>() * (1 - 1e-12));
+  }
+  ASSERT_TRUE(j.contains("machine")) << what << ": " << j.dump();
+  expect_positive(j["machine"], "mm_1024_gflops_1_thread", what + ".machine");
+  ASSERT_TRUE(j.contains("config")) << what << ": " << j.dump();
+  EXPECT_EQ(j["config"]["threads"], 1) << what;  // one thread unless --threads says otherwise
+  EXPECT_EQ(j["config"]["iters"], 1) << what;
+}
+
+/// The stock SDPA path's keys (attention and encoder): stock_sdpa_ms and ratio_sdpa, and the fastest of the
+/// two stock paths.
+void expect_sdpa_keys(const nlohmann::json& j, const std::string& what) {
+  for (const char* part : {"eval_forward", "train_step"}) {
+    const auto& p = j[part];
+    for (const char* key : {"stock_sdpa_ms", "ratio_sdpa"}) expect_positive(p, key, what + "." + part);
+    EXPECT_NEAR(p["ratio_sdpa"].get<double>(),
+                p["equivariant_ms"].get<double>() / p["stock_sdpa_ms"].get<double>(), 1e-9);
+    EXPECT_NEAR(p["ratio_fastest_stock"].get<double>(),
+                p["equivariant_ms"].get<double>() /
+                    std::min(p["stock_ms"].get<double>(), p["stock_sdpa_ms"].get<double>()),
+                1e-9);
+  }
+}
+
+const std::string kQuick = " --iters 1 --warmup 0 --json";
+
+TEST(BenchCli, EverySubcommandReportsTheSameKeys) {
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"attention", "bench attention --group C4 --rep \"2x regular\" --heads 2 --batch 2 --seq 3"},
+      {"encoder",
+       "bench encoder --group C4 --rep \"2x regular\" --heads 2 --batch 2 --seq 3 --dim-feedforward 8"},
+      {"linear", "bench linear --group C4 --rep \"2x regular\" --batch 2"},
+      {"conv", "bench conv --group C4 --rep \"2x regular\" --kernel-size 3 --batch 2 --length 5"}};
+  for (const auto& [what, command] : commands) {
+    auto j = parse_json(eqnn_cli(command + kQuick));
+    expect_common_keys(j, what);
+    EXPECT_EQ(j["config"]["group"], "C4") << what;
+    if (what == "attention" || what == "encoder") expect_sdpa_keys(j, what);
+  }
+}
+
+TEST(BenchCli, EncoderComparesWithTheStockLayerOfTheSameWidths) {
+  // dim_feedforward 5 is rounded up to whole regular copies of C4 (8); the stock layer gets that width.
+  auto j =
+      parse_json(eqnn_cli("bench encoder --group C4 --rep \"2x regular\" --heads 2 --batch 2 --seq 3 "
+                          "--dim-feedforward 5" +
+                          kQuick));
+  expect_common_keys(j, "encoder");
+  expect_sdpa_keys(j, "encoder");
+  EXPECT_EQ(j["config"]["d_model"], 8);
+  EXPECT_EQ(j["config"]["heads"], 2);
+  EXPECT_EQ(j["config"]["dim_feedforward"], 8);
+  EXPECT_EQ(j["config"]["seq"], 3);
+
+  // Without --dim-feedforward: the layer's default (2048) rounded up to whole copies of |G| = 3 (2049).
+  auto d =
+      parse_json(eqnn_cli("bench encoder --group C3 --rep \"regular\" --heads 1 --batch 1 --seq 2" + kQuick));
+  EXPECT_EQ(d["config"]["dim_feedforward"], 2049);
+
+  auto text = eqnn_cli(
+      "bench encoder --group C4 --rep \"2x regular\" --heads 2 --batch 2 --seq 3 "
+      "--dim-feedforward 8 --iters 1 --warmup 0");
+  EXPECT_EQ(text.status, 0) << text.output;
+  for (const char* part :
+       {"eTransformerEncoderLayer on C4", "torch::nn::TransformerEncoderLayer(8, 2, 8)", "stock SDPA",
+        "eval forward", "train step", "execution", "construction", "ratio to the faster stock path"})
+    EXPECT_NE(text.output.find(part), std::string::npos) << part << "\n" << text.output;
+  auto help = eqnn_cli("bench encoder --help");
+  for (const char* part : {"--dim-feedforward", "--heads", "2048"})
+    EXPECT_NE(help.output.find(part), std::string::npos) << part << "\n" << help.output;
+}
+
+TEST(BenchCli, ConvComparesWithStockConv1d) {
+  auto j = parse_json(
+      eqnn_cli("bench conv --group C4 --rep \"2x regular\" --kernel-size 3 --batch 2 --length 5" + kQuick));
+  expect_common_keys(j, "conv");
+  EXPECT_EQ(j["config"]["channels"], 8);
+  EXPECT_EQ(j["config"]["kernel_size"], 3);
+  EXPECT_EQ(j["config"]["length"], 5);
+  auto text =
+      eqnn_cli("bench conv --group C4 --rep \"2x regular\" --batch 2 --length 5 --iters 1 --warmup 0");
+  EXPECT_EQ(text.status, 0) << text.output;
+  for (const char* part : {"eConv1d on C4", "torch::nn::Conv1d(8, 8, 3", "eval forward", "train step"})
+    EXPECT_NE(text.output.find(part), std::string::npos) << part << "\n" << text.output;
+}
+
+TEST(BenchCli, BadGroupRepOrSizeIsAClearError) {
+  struct Case {
+    std::string command, message;
+  };
+  const std::vector<Case> cases = {
+      {"bench encoder --group Q7 --rep regular --heads 1", "Q7"},
+      {"bench conv --group C4 --rep \"2x regulr\"", "regulr"},
+      {"bench linear --group C4 --rep \"2x regulr\" --batch 2", "regulr"},
+      // Heads hold whole regular copies: 3 heads cannot split 2 copies; the layer says so.
+      {"bench encoder --group C4 --rep \"2x regular\" --heads 3 --batch 1 --seq 2",
+       "eTransformerEncoderLayer"},
+      {"bench conv --group C4 --rep regular --kernel-size 0", "--kernel-size must be >= 1, got 0"},
+      {"bench encoder --group C4 --rep regular --heads 1 --dim-feedforward 0",
+       "--dim-feedforward must be >= 1, got 0"},
+      {"bench encoder --rep regular", "--group is required"},
+  };
+  for (const auto& c : cases) {
+    auto r = eqnn_cli(c.command + kQuick);
+    EXPECT_NE(r.status, 0) << c.command << "\n" << r.output;
+    EXPECT_NE(r.output.find("eqnn: error: "), std::string::npos) << c.command << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.command << "\n" << r.output;
+  }
+}
+
 TEST(BenchCli, AttentionReportsBothStockPathsAndTheMatrixProductRate) {
   auto j = parse_json(eqnn_cli(kTinyAttention + " --json"));
   for (const char* part : {"eval_forward", "train_step"}) {
@@ -55,7 +186,9 @@ TEST(BenchCli, LinearComparesWithStockLinear) {
   auto j = parse_json(
       eqnn_cli("bench linear --group C4 --rep \"4x regular\" --batch 8 --iters 2 --warmup 1 --json"));
   for (const char* part : {"eval_forward", "train_step"})
-    for (const char* key : {"equivariant_ms", "stock_ms", "ratio"}) expect_positive(j[part], key, part);
+    for (const char* key : {"equivariant_ms", "stock_ms", "ratio", "ratio_fastest_stock"})
+      expect_positive(j[part], key, part);
+  expect_positive(j, "construct_ms", "bench linear");
   EXPECT_EQ(j["config"]["features"], 16);
   expect_positive(j["machine"], "mm_1024_gflops_1_thread", "machine");
   auto help = eqnn_cli("bench linear --help");
