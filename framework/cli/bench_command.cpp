@@ -33,6 +33,7 @@
 #include "commands.hpp"
 #include "device_option.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/nn/execution_report.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/registry/registry.hpp"
 #include "eqnn/util/error.hpp"
@@ -53,6 +54,7 @@ struct BenchOptions {
   int warmup = 5;
   int threads = 1;
   std::string device = "cpu";
+  std::string execution = "dense";
   bool json = false;
 };
 
@@ -125,6 +127,7 @@ struct Setup {
   RepPtr rep;
   double group_ms = 0;
   double cpu_mm_gflops = 0, device_mm_gflops = 0;
+  std::string execution = "dense";  ///< --execution, given to the layer as its `execution` key
 };
 
 Setup prepare(CliContext& context, const BenchOptions& o) {
@@ -132,6 +135,7 @@ Setup prepare(CliContext& context, const BenchOptions& o) {
   if (o.warmup < 0) throw UsageError(fmt::format("--warmup must be >= 0, got {}", o.warmup));
   if (o.threads < 1) throw UsageError(fmt::format("--threads must be >= 1, got {}", o.threads));
   Setup s;
+  s.execution = o.execution;
   s.device = parse_device(o.device);
   const Registry& registry = context.registry();  // plugin loading is not part of the measurement
   at::set_num_threads(o.threads);
@@ -181,17 +185,23 @@ std::function<void()> clear_grads(std::vector<std::shared_ptr<torch::nn::Module>
 
 std::string ratio_text(double r) { return fmt::format("{:.3f}", r); }
 
-/// How the equivariant layer computes, reported by every subcommand ("execution"). Today every layer
-/// expands its constrained weights to dense matrices and multiplies densely; this is the one place to read
-/// the layer's chosen mode from once the layers have one.
-std::string execution_mode(const Layer& /*layer*/) { return "dense"; }
+/// How the equivariant layer computes, reported by every subcommand ("execution"): the first
+/// ExecutionReport among the layer and its sub-layers (a transformer layer reports its attention's).
+std::string execution_mode(const Layer& layer) {
+  for (const auto& module : layer.modules(/*include_self=*/true))
+    if (const auto* report = dynamic_cast<const ExecutionReport*>(module.get())) return report->execution();
+  return "dense";
+}
 
 /// Builds registry layer `name` on the bench's group and rep with YAML keyword arguments `kwargs`, timing
 /// the construction into `construct_ms` (the group, its irreps and the rep are ready before: Setup).
 std::shared_ptr<Layer> build_layer(const Registry& registry, const Setup& s, const std::string& name,
                                    const std::string& kwargs, double& construct_ms) {
+  // --execution other than dense goes to the layer as a key (a layer without the option refuses it by name).
+  std::string keys = kwargs;
+  if (s.execution != "dense") keys = fmt::format("{{execution: {}, {}", s.execution, kwargs.substr(1));
   const auto start = Clock::now();
-  std::shared_ptr<Layer> layer = registry.get_layer(name)(layer_args(registry, s, kwargs));
+  std::shared_ptr<Layer> layer = registry.get_layer(name)(layer_args(registry, s, keys));
   construct_ms = ms_since(start);
   return layer;
 }
@@ -495,6 +505,11 @@ void add_common(CLI::App* cmd, BenchOptions& o) {
   cmd->add_option("--threads", o.threads, "CPU threads (at::set_num_threads)")->capture_default_str();
   add_device_option(cmd, o.device);
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
+  cmd->add_option(
+         "--execution", o.execution,
+         "How the equivariant layer computes: dense, isotypic or auto (eLinear, eMultiheadAttention, "
+         "eTransformerEncoderLayer)")
+      ->capture_default_str();
 }
 
 /// A bench subcommand with --group and --rep (required unless `o` has defaults for them) and the common

@@ -42,6 +42,7 @@
 #include "eqnn/nn/basis_fingerprint.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
 #include "eqnn/nn/constraint.hpp"
+#include "eqnn/nn/execution_report.hpp"
 #include "eqnn/nn/extra_inputs.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"

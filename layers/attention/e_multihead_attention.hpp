@@ -19,6 +19,7 @@
 
 #include "e_linear.hpp"
 #include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/execution_report.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
 
@@ -68,7 +69,7 @@ std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& o
 ///
 /// forward is overloaded (the stock signature and the Layer one), so call it as mha->forward(...): the
 /// ModuleHolder's operator() cannot deduce an overloaded forward.
-class EMultiheadAttentionImpl : public Layer {
+class EMultiheadAttentionImpl : public Layer, public ExecutionReport {
  public:
   explicit EMultiheadAttentionImpl(EMultiheadAttentionOptions options);
   EMultiheadAttentionImpl(RepPtr in_rep, int64_t num_heads)
@@ -130,6 +131,8 @@ class EMultiheadAttentionImpl : public Layer {
   /// input cut into num_heads groups).
   const LinearExecution& in_proj_execution() const { return in_execution_; }
   const LinearExecution& out_proj_execution() const { return out_execution_; }
+  /// The in-projection's execution (the out-projection follows it: both run isotypic or neither).
+  std::string execution() const override { return in_execution_.describe(); }
 
   EMultiheadAttentionOptions options;
   /// Hom_G(reg^m, in_rep): maps the concatenated heads back to in_rep.

@@ -13,6 +13,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "eqnn/nn/constrained_parameter.hpp"
+#include "eqnn/nn/execution_report.hpp"
 #include "eqnn/nn/layer.hpp"
 #include "eqnn/nn/layer_options.hpp"
 #include "eqnn/registry/registry.hpp"
@@ -49,7 +50,7 @@ struct ELinearOptions {
 ///   auto g = registry.make_group("D4");
 ///   ELinear lin(ELinearOptions(parse_rep(g, "2x regular"), parse_rep(g, "regular + trivial")));
 ///   at::Tensor y = lin(at::randn({5, 16}));   // (5, 9)
-class ELinearImpl : public Layer {
+class ELinearImpl : public Layer, public ExecutionReport {
  public:
   explicit ELinearImpl(ELinearOptions options);
   ELinearImpl(RepPtr in_rep, RepPtr out_rep)
@@ -80,7 +81,8 @@ class ELinearImpl : public Layer {
   const std::string& bias_note() const { return bias_note_; }
   const ConstrainedParameter& weight_parameter() const { return weight_; }
   /// The execution mode and its isotypic plan (layers built on eLinear reuse it).
-  const LinearExecution& execution() const { return execution_; }
+  const LinearExecution& linear_execution() const { return execution_; }
+  std::string execution() const override { return execution_.describe(); }
   const ConstrainedParameter& bias_parameter() const { return bias_; }
 
   ELinearOptions options;

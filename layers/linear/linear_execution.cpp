@@ -83,9 +83,10 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   plan_ = make_isotypic_plan(weight, in_groups, out_groups, &why_not_);
   if (!plan_) {
     if (mode == Execution::isotypic)
-      throw ConfigError(fmt::format("{}: execution 'isotypic' is not available: {}; use execution 'dense' or "
-                                    "'auto'",
-                                    what, why_not_));
+      throw ConfigError(
+          fmt::format("{}: execution 'isotypic' is not available: {}; use execution 'dense' or "
+                      "'auto'",
+                      what, why_not_));
     return;
   }
   if (mode == Execution::isotypic) return;
@@ -98,7 +99,8 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
   const double calls = 8.0 + 6.0 * double(irreps);
   if (per_token_iso >= per_token_dense) {
-    why_not_ = fmt::format("{} multiply-adds per token isotypic against {} dense", p.isotypic_cost, p.dense_cost);
+    why_not_ =
+        fmt::format("{} multiply-adds per token isotypic against {} dense", p.isotypic_cost, p.dense_cost);
     return;
   }
   const double gain = per_token_dense - per_token_iso;
@@ -118,10 +120,12 @@ bool LinearExecution::isotypic(int64_t tokens, bool training) const {
 std::string LinearExecution::describe() const {
   if (mode_ != Execution::automatic) return execution_name(mode_);
   if (!plan_ || threshold_eval_ < 0) return fmt::format("auto (dense: {})", why_not_);
-  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)", threshold_eval_, threshold_train_);
+  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)", threshold_eval_,
+                     threshold_train_);
 }
 
-at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias) const {
+at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x,
+                                  const at::Tensor& bias) const {
   TORCH_CHECK(plan_, "LinearExecution::apply: no isotypic plan");
   const auto& p = *plan_;
   return p.out->merge(p.hom->apply(p.hom->blocks(theta), p.in->split(x)), bias);

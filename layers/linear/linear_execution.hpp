@@ -34,8 +34,8 @@ struct IsotypicPlan {
   int64_t dense_cost = 0, isotypic_cost = 0;
 };
 
-/// The plan for a weight constraint (a CommutingConstraint) with its input cut into `in_groups` and its output
-/// into `out_groups` groups (attention heads); null with the reason in `*why` when it has none.
+/// The plan for a weight constraint (a CommutingConstraint) with its input cut into `in_groups` and its
+/// output into `out_groups` groups (attention heads); null with the reason in `*why` when it has none.
 std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weight, int64_t in_groups,
                                                        int64_t out_groups, std::string* why);
 

@@ -26,7 +26,8 @@ struct IsotypicLayout::Run {
 
 namespace {
 
-// Entries of an orthogonal Q below this are zeros of its block structure (decompositions are exact to ~1e-15).
+// Entries of an orthogonal Q below this are zeros of its block structure (decompositions are exact to
+// ~1e-15).
 constexpr double kZero = 1e-12;
 // An orbit space is tabulated per pair of blocks: (orbits of the pair) × (pair size) numbers at most.
 constexpr int64_t kMaxTable = 20'000'000;
@@ -43,10 +44,12 @@ bool is_identity(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int64_t groups, std::string* why) {
+std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int64_t groups,
+                                                          std::string* why) {
   const int64_t D = rep->size();
   if (groups < 1 || D % groups != 0) {
-    if (why) *why = fmt::format("{} (size {}) cannot be cut into {} equal groups", rep->describe(), D, groups);
+    if (why)
+      *why = fmt::format("{} (size {}) cannot be cut into {} equal groups", rep->describe(), D, groups);
     return nullptr;
   }
   const Matrix& Q = rep->Q();
@@ -76,7 +79,8 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
   // Each component's rows [lo, hi], merged into disjoint ranges.
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (int64_t x = 0; x < 2 * D; ++x)
-    if (hi[static_cast<size_t>(x)] >= 0) spans.emplace_back(lo[static_cast<size_t>(x)], hi[static_cast<size_t>(x)]);
+    if (hi[static_cast<size_t>(x)] >= 0)
+      spans.emplace_back(lo[static_cast<size_t>(x)], hi[static_cast<size_t>(x)]);
   std::sort(spans.begin(), spans.end());
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (const auto& s : spans) {
@@ -87,7 +91,8 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
   }
   std::vector<int64_t> range_of_row(static_cast<size_t>(D));
   for (size_t b = 0; b < ranges.size(); ++b)
-    for (int64_t i = ranges[b].first; i <= ranges[b].second; ++i) range_of_row[static_cast<size_t>(i)] = static_cast<int64_t>(b);
+    for (int64_t i = ranges[b].first; i <= ranges[b].second; ++i)
+      range_of_row[static_cast<size_t>(i)] = static_cast<int64_t>(b);
   const int64_t group_size = D / groups;
   for (const auto& [a, b] : ranges)
     if (a / group_size != b / group_size) {
@@ -130,13 +135,14 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
       const int64_t d = layout->dims_[static_cast<size_t>(k)];
       for (int64_t a = 0; a < d; ++a)
         for (int64_t c : range_copies[b])
-          if (copies.irrep[static_cast<size_t>(c)] == k) columns.push_back(copies.start[static_cast<size_t>(c)] + a);
+          if (copies.irrep[static_cast<size_t>(c)] == k)
+            columns.push_back(copies.start[static_cast<size_t>(c)] + a);
     }
     width = static_cast<int64_t>(columns.size());
     if (width != r) {
       if (why)
-        *why = fmt::format("the change of basis of {} is not square on coordinates {}..{}", rep->describe(), row0,
-                           row0 + r - 1);
+        *why = fmt::format("the change of basis of {} is not square on coordinates {}..{}", rep->describe(),
+                           row0, row0 + r - 1);
       return nullptr;
     }
     Matrix block(r, r);
@@ -163,7 +169,8 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
     }
     for (int64_t k = 0; k < K; ++k)
       for (int64_t c : range_copies[b])
-        if (copies.irrep[static_cast<size_t>(c)] == k) layout->q_order_[static_cast<size_t>(k)].push_back(rank[static_cast<size_t>(c)]);
+        if (copies.irrep[static_cast<size_t>(c)] == k)
+          layout->q_order_[static_cast<size_t>(k)].push_back(rank[static_cast<size_t>(c)]);
   }
   for (const auto& ru : layout->runs_) {
     layout->change_cost_ += ru->m * ru->r * ru->r;
@@ -193,8 +200,10 @@ IsotypicParts IsotypicLayout::split(const at::Tensor& x) const {
     for (size_t k = 0; k < dims_.size(); ++k) {
       const int64_t c = run.count[k], d = dims_[k];
       if (c == 0) continue;
-      pieces[k].push_back(
-          z.narrow(2, run.offset[k], d * c).view({N, run.m, d, c}).permute({0, 2, 1, 3}).reshape({N, d, run.m * c}));
+      pieces[k].push_back(z.narrow(2, run.offset[k], d * c)
+                              .view({N, run.m, d, c})
+                              .permute({0, 2, 1, 3})
+                              .reshape({N, d, run.m * c}));
     }
   }
   IsotypicParts parts(dims_.size());
@@ -213,7 +222,8 @@ at::Tensor IsotypicLayout::merge(const IsotypicParts& parts, const at::Tensor& b
       N = parts[k].size(0);
     }
   TORCH_CHECK(N >= 0, "IsotypicLayout::merge: no parts");
-  const auto first = std::find_if(mult_.begin(), mult_.end(), [](int64_t m) { return m > 0; }) - mult_.begin();
+  const auto first =
+      std::find_if(mult_.begin(), mult_.end(), [](int64_t m) { return m > 0; }) - mult_.begin();
   const auto& bases = bases_for(parts[static_cast<size_t>(first)].options());
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < runs_.size(); ++i) {
@@ -250,8 +260,8 @@ at::Tensor IsotypicLayout::pack(const IsotypicParts& parts) const {
 }
 
 IsotypicParts IsotypicLayout::unpack(const at::Tensor& x) const {
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == rep_->size(), "IsotypicLayout::unpack: expected (N, ", rep_->size(),
-              ") features, got ", x.sizes());
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == rep_->size(), "IsotypicLayout::unpack: expected (N, ",
+              rep_->size(), ") features, got ", x.sizes());
   const int64_t N = x.size(0);
   std::vector<std::vector<at::Tensor>> pieces(dims_.size());
   int64_t offset = 0;
@@ -273,8 +283,8 @@ IsotypicParts IsotypicLayout::unpack(const at::Tensor& x) const {
 struct IsotypicHom::Tabulated {
   struct Pair {
     size_t out_run, in_run;
-    int64_t orbits = 0;             // n: the orbits one pair of blocks meets
-    std::vector<int64_t> iso_off;   // per irrep: offset of its (c_out, c_in, S) numbers in a table row
+    int64_t orbits = 0;            // n: the orbits one pair of blocks meets
+    std::vector<int64_t> iso_off;  // per irrep: offset of its (c_out, c_in, S) numbers in a table row
   };
   std::vector<Pair> pairs;  // out run major
   std::vector<std::shared_ptr<const IsotypicLayout::Run>> out_runs, in_runs;
@@ -338,11 +348,13 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
       if (mo == 0 || mi == 0) continue;
       h->iso_offset_[k] = offset;
       offset += mo * mi * h->types_[k];
-      if (!is_identity(out.q_order(static_cast<int>(k)))) base->perm_out[k] = long_tensor(out.q_order(static_cast<int>(k)));
-      if (!is_identity(in.q_order(static_cast<int>(k)))) base->perm_in[k] = long_tensor(in.q_order(static_cast<int>(k)));
+      if (!is_identity(out.q_order(static_cast<int>(k))))
+        base->perm_out[k] = long_tensor(out.q_order(static_cast<int>(k)));
+      if (!is_identity(in.q_order(static_cast<int>(k))))
+        base->perm_in[k] = long_tensor(in.q_order(static_cast<int>(k)));
     }
-    TORCH_CHECK(offset == hom->dim(), "IsotypicHom: the isotypic coefficients do not add up (", offset, " vs ",
-                hom->dim(), ")");
+    TORCH_CHECK(offset == hom->dim(), "IsotypicHom: the isotypic coefficients do not add up (", offset,
+                " vs ", hom->dim(), ")");
     if (offset > 0) h->iso_scale_ = std::sqrt(double(Do) * double(Di) / double(offset));
     h->base_ = base;
     return h;
@@ -379,7 +391,8 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
       const auto& ra = *out.runs_[A];
       const auto& rb = *in.runs_[B];
       Tabulated::Pair pair{A, B, 0, std::vector<int64_t>(K, -1)};
-      // The orbits of each pair of blocks, numbered by first appearance; every pair must show the same pattern.
+      // The orbits of each pair of blocks, numbered by first appearance; every pair must show the same
+      // pattern.
       std::vector<int64_t> pattern, ids;
       std::vector<double> signs;
       for (int64_t t = 0; t < ra.m; ++t)
@@ -420,8 +433,9 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
       const int64_t n = pair.orbits;
       if (n * ra.r * rb.r > kMaxTable) {
         if (why)
-          *why = fmt::format("Hom({}, {}) has blocks of {} x {} coordinates with {} orbits: too large to tabulate",
-                             hom->in()->describe(), hom->out()->describe(), ra.r, rb.r, n);
+          *why = fmt::format(
+              "Hom({}, {}) has blocks of {} x {} coordinates with {} orbits: too large to tabulate",
+              hom->in()->describe(), hom->out()->describe(), ra.r, rb.r, n);
         return nullptr;
       }
       // Each orbit's indicator (with its signs) in the blocks' isotypic bases, read as T (component-major).
@@ -429,14 +443,16 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
       {
         auto* ep = E.data_ptr<double>();
         for (int64_t x = 0; x < ra.r * rb.r; ++x)
-          if (pattern[static_cast<size_t>(x)] >= 0) ep[pattern[static_cast<size_t>(x)] * ra.r * rb.r + x] = signs[static_cast<size_t>(x)];
+          if (pattern[static_cast<size_t>(x)] >= 0)
+            ep[pattern[static_cast<size_t>(x)] * ra.r * rb.r + x] = signs[static_cast<size_t>(x)];
       }
       std::vector<at::Tensor> columns;
       int64_t width = 0;
       for (size_t k = 0; k < K; ++k) {
         const int64_t co = ra.count[k], ci = rb.count[k], d = h->dims_[k], S = h->types_[k];
         if (co == 0 || ci == 0) continue;
-        const at::Tensor qo = ra.basis.narrow(1, ra.offset[k], d * co), qi = rb.basis.narrow(1, rb.offset[k], d * ci);
+        const at::Tensor qo = ra.basis.narrow(1, ra.offset[k], d * co),
+                         qi = rb.basis.narrow(1, rb.offset[k], d * ci);
         at::Tensor blk = at::matmul(at::matmul(qo.t(), E), qi).view({E.size(0), d, co, d, ci});
         at::Tensor T = at::einsum("sab,naobi->nois", {base->endo[k], blk});
         if (S == 1) T = T / std::sqrt(double(d));  // K = I_d ⊗ T for a real irrep
@@ -455,8 +471,8 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
 }
 
 std::vector<at::Tensor> IsotypicHom::blocks(const at::Tensor& theta) const {
-  TORCH_CHECK(theta.dim() == 1 && theta.size(0) == hom_->dim(), "IsotypicHom::blocks: expected (", hom_->dim(),
-              ") coefficients, got ", theta.sizes());
+  TORCH_CHECK(theta.dim() == 1 && theta.size(0) == hom_->dim(), "IsotypicHom::blocks: expected (",
+              hom_->dim(), ") coefficients, got ", theta.sizes());
   const auto& t = tensors_for(theta.options());
   const size_t K = dims_.size();
   std::vector<at::Tensor> out(K);
@@ -477,7 +493,8 @@ std::vector<at::Tensor> IsotypicHom::blocks(const at::Tensor& theta) const {
   }
   // Orbit space: per pair of runs, θ gathered per pair of blocks times the table, then laid out by irrep.
   const auto& tab = *tab_;
-  std::vector<std::vector<std::vector<at::Tensor>>> rows(K, std::vector<std::vector<at::Tensor>>(tab.out_runs.size()));
+  std::vector<std::vector<std::vector<at::Tensor>>> rows(
+      K, std::vector<std::vector<at::Tensor>>(tab.out_runs.size()));
   for (size_t p = 0; p < tab.pairs.size(); ++p) {
     const auto& pair = tab.pairs[p];
     const auto& ra = *tab.out_runs[pair.out_run];

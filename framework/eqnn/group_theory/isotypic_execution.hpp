@@ -101,10 +101,10 @@ class IsotypicHom {
   HomSpacePtr hom_;
   std::vector<int64_t> dims_, types_, mult_in_, mult_out_;
   int64_t block_cost_ = 0;
-  std::shared_ptr<const Tabulated> tab_;                // orbit spaces
-  std::vector<int64_t> iso_offset_;  // isotypic spaces: offset of irrep k's coefficients (-1: absent)
-  double iso_scale_ = 1.0;           // isotypic spaces: the basis scale
-  struct Tensors;                                       // float64 CPU masters, converted per dtype/device
+  std::shared_ptr<const Tabulated> tab_;  // orbit spaces
+  std::vector<int64_t> iso_offset_;       // isotypic spaces: offset of irrep k's coefficients (-1: absent)
+  double iso_scale_ = 1.0;                // isotypic spaces: the basis scale
+  struct Tensors;                         // float64 CPU masters, converted per dtype/device
   std::shared_ptr<const Tensors> base_;
   DeviceCache<std::shared_ptr<const Tensors>> converted_;
   const Tensors& tensors_for(const at::TensorOptions& options) const;
