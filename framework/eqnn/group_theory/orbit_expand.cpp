@@ -58,21 +58,29 @@ void gather_kernel(const Layout& L, const T* theta, T* out) {
   const int32_t* pat = L.patterns.data_ptr<int32_t>();
   const double* cf = L.coef.defined() ? L.coef.data_ptr<double>() : nullptr;
   const int64_t cols = L.cols;
-  at::parallel_for(0, L.tiles.size(0), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t* d = tl + kTileFields * t;
-      const int64_t r0 = d[0], nr = d[1], c0 = d[2], nc = d[3];
-      const T* tb = theta + d[4];
-      for (int64_t g = 0; g < nr; ++g) {
-        T* o = out + (r0 + g) * cols + c0;
-        const int32_t* p = pat + d[5] + g * nc;
-        if (!cf) {
-          for (int64_t h = 0; h < nc; ++h) o[h] = tb[p[h]];
-        } else {
-          const double* c = cf + d[5] + g * nc;
-          for (int64_t h = 0; h < nc; ++h) o[h] = tb[p[h]] * static_cast<T>(c[h]);
+  // Tiles come in row bands (same row0, ascending col0): W is written one full row at a time.
+  std::vector<int64_t> bands{0};
+  for (int64_t t = 1; t < L.tiles.size(0); ++t)
+    if (tl[kTileFields * t] != tl[kTileFields * (t - 1)]) bands.push_back(t);
+  bands.push_back(L.tiles.size(0));
+  at::parallel_for(0, static_cast<int64_t>(bands.size()) - 1, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t band = begin; band < end; ++band) {
+      const int64_t first = bands[static_cast<size_t>(band)], last = bands[static_cast<size_t>(band) + 1];
+      const int64_t r0 = tl[kTileFields * first], nr = tl[kTileFields * first + 1];
+      for (int64_t g = 0; g < nr; ++g)
+        for (int64_t t = first; t < last; ++t) {
+          const int64_t* d = tl + kTileFields * t;
+          const int64_t c0 = d[2], nc = d[3];
+          const T* tb = theta + d[4];
+          T* o = out + (r0 + g) * cols + c0;
+          const int32_t* p = pat + d[5] + g * nc;
+          if (!cf) {
+            for (int64_t h = 0; h < nc; ++h) o[h] = tb[p[h]];
+          } else {
+            const double* c = cf + d[5] + g * nc;
+            for (int64_t h = 0; h < nc; ++h) o[h] = tb[p[h]] * static_cast<T>(c[h]);
+          }
         }
-      }
     }
   });
 }
