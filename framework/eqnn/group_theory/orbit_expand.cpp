@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <map>
+#include <type_traits>
 #include <utility>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -20,9 +25,58 @@ namespace {
 
 using Layout = OrbitExpansion::Layout;
 
-// A tile's row: row0, rows, col0, cols, base orbit id, pattern offset, 1 if every row of the pattern is a
-// permutation of 0..cols-1 (each row meets each of the tile's orbits once: regular ⊗ regular blocks).
+// A tile's row: row0, rows, col0, cols, base orbit id, pattern offset, flags: kBijective if every row of
+// the pattern is a permutation of 0..cols-1 (each row meets each of the tile's orbits once: regular ⊗
+// regular blocks), kSmall if every local id is in [0, 64) and c = 1 (a register table serves the tile).
 constexpr int64_t kTileFields = 7;
+constexpr int64_t kBijective = 1, kSmall = 2;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EQNN_ORBIT_AVX512 1
+// float32 tiles whose local ids fit a 64-entry table held in four AVX-512 registers: one row of 16
+// outputs is two two-register permutes and a blend. The same loads and the same additions, in the same
+// order per orbit, as the scalar loops.
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+__attribute__((target("avx512f"))) inline __mmask16 lanes(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
+
+__attribute__((target("avx512f"))) inline __m512 lookup(const __m512* t, __m512i id) {
+  const __m512 lo = _mm512_permutex2var_ps(t[0], id, t[1]), hi = _mm512_permutex2var_ps(t[2], id, t[3]);
+  return _mm512_mask_blend_ps(_mm512_test_epi32_mask(id, _mm512_set1_epi32(32)), lo, hi);
+}
+
+// o[h] = tb[p[h]] for h < nc; tb has `avail` readable entries.
+__attribute__((target("avx512f"))) void gather_row_avx512(const float* tb, int64_t avail, const int32_t* p,
+                                                          int64_t nc, float* o) {
+  __m512 t[4];
+  for (int k = 0; k < 4; ++k) t[k] = _mm512_maskz_loadu_ps(lanes(avail - 16 * k), tb + 16 * k);
+  for (int64_t h = 0; h < nc; h += 16) {
+    const __mmask16 m = lanes(nc - h);
+    _mm512_mask_storeu_ps(o + h, m, lookup(t, _mm512_maskz_loadu_epi32(m, p + h)));
+  }
+}
+
+// ob[m] = Σ_g gt[g · cols + inv[g · nc + m]] over ascending g, for a bijective tile with nc ≤ 64.
+__attribute__((target("avx512f"))) void reduce_tile_avx512(const float* gt, int64_t cols, const int32_t* inv,
+                                                           int64_t nr, int64_t nc, float* ob) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int64_t chunks = (nc + 15) / 16;
+  for (int64_t g = 0; g < nr; ++g) {
+    __m512 row[4];
+    for (int k = 0; k < 4; ++k) row[k] = _mm512_maskz_loadu_ps(lanes(nc - 16 * k), gt + g * cols + 16 * k);
+    for (int64_t k = 0; k < chunks; ++k) {
+      const __m512i q = _mm512_maskz_loadu_epi32(lanes(nc - 16 * k), inv + g * nc + 16 * k);
+      acc[k] = _mm512_add_ps(acc[k], lookup(row, q));
+    }
+  }
+  for (int64_t k = 0; k < chunks; ++k) _mm512_mask_storeu_ps(ob + 16 * k, lanes(nc - 16 * k), acc[k]);
+}
+#endif
 
 // Tiles that hold whole orbits: no orbit id in two tiles.
 bool tiles_hold_whole_orbits(const int64_t* ip, const double* cp, int64_t cols, int64_t dim,
@@ -74,6 +128,14 @@ void gather_kernel(const Layout& L, const T* theta, T* out) {
           const T* tb = theta + d[4];
           T* o = out + (r0 + g) * cols + c0;
           const int32_t* p = pat + d[5] + g * nc;
+#ifdef EQNN_ORBIT_AVX512
+          if constexpr (std::is_same_v<T, float>) {
+            if ((d[6] & kSmall) && has_avx512()) {
+              gather_row_avx512(tb, L.dim - d[4], p, nc, o);
+              continue;
+            }
+          }
+#endif
           if (!cf) {
             for (int64_t h = 0; h < nc; ++h) o[h] = tb[p[h]];
           } else {
@@ -100,11 +162,19 @@ void reduce_kernel(const Layout& L, const T* grad, T* out) {
       const int64_t* d = tl + kTileFields * t;
       const int64_t r0 = d[0], nr = d[1], c0 = d[2], nc = d[3];
       T* ob = out + d[4];
-      if (!cf && d[6]) {
+      if (!cf && (d[6] & kBijective)) {
         // Every row holds each of the tile's nc orbits once: orbit m is Σ_g G[g, inv[g][m]], summed in
         // registers over ascending rows (ascending x, the order of index_add), eight orbits at a time.
         const int32_t* inv = L.inverse.data_ptr<int32_t>() + d[5];
         const T* gt = grad + r0 * cols + c0;
+#ifdef EQNN_ORBIT_AVX512
+        if constexpr (std::is_same_v<T, float>) {
+          if ((d[6] & kSmall) && has_avx512()) {
+            reduce_tile_avx512(gt, cols, inv, nr, nc, ob);
+            continue;
+          }
+        }
+#endif
         int64_t m = 0;
         for (; m + 8 <= nc; m += 8) {
           T a0(0), a1(0), a2(0), a3(0), a4(0), a5(0), a6(0), a7(0);
@@ -286,6 +356,9 @@ OrbitExpansion::OrbitExpansion(const at::Tensor& index_in, const at::Tensor& coe
           bijective = m >= 0 && m < nc && slot < 0;
           slot = static_cast<int32_t>(h);
         }
+      const bool small =
+          !cp && std::all_of(local.begin(), local.end(), [](int32_t m) { return m >= 0 && m < 64; });
+      const int64_t flags = (bijective ? kBijective : 0) | (small ? kSmall : 0);
       auto key = std::make_pair(std::move(local), std::move(lc));
       auto it = seen.find(key);
       if (it == seen.end()) {
@@ -298,7 +371,7 @@ OrbitExpansion::OrbitExpansion(const at::Tensor& index_in, const at::Tensor& coe
         coefs.insert(coefs.end(), key.second.begin(), key.second.end());
         it = seen.emplace(std::move(key), offset).first;
       }
-      tiles.insert(tiles.end(), {r0, nr, c0, nc, base, it->second, bijective});
+      tiles.insert(tiles.end(), {r0, nr, c0, nc, base, it->second, flags});
     }
   patterns_count_ = static_cast<int64_t>(seen.size());
   const auto n_tiles = static_cast<int64_t>(tiles.size()) / kTileFields;
