@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -199,6 +200,28 @@ TEST(OrbitExpansion, HomSpaceExpandEqualsTheIndexSelectPathWithGradientsAndSecon
       at::Tensor pb = at::zeros({1, hom->dim()}, dtype).requires_grad_();
       (hom->expand(pb)[0] * q).sum().backward();
       EXPECT_TRUE(at::equal(back, pb.grad()[0])) << s.name << dtype;
+    }
+  }
+}
+
+TEST(OrbitExpansion, TilesOfMoreThan64OrbitsAndLatinTilesOfAnyWidthAreExactToo) {
+  // One tile of 100 orbits (beyond the 64-entry register table of the vector kernels), and a tile whose
+  // rows are permutations of 70 ids: the scalar loops, in float32 as in float64.
+  at::manual_seed(11);
+  at::Tensor wide = at::cat({at::arange(100), at::randint(100, {16 * 16 - 100}, at::kLong)});
+  wide = wide.index_select(0, at::randperm(16 * 16, at::kLong));
+  std::vector<at::Tensor> rows_of;
+  for (int g = 0; g < 5; ++g) rows_of.push_back(at::randperm(70, at::kLong));
+  const at::Tensor latin = at::stack(rows_of).reshape(-1);
+  for (const auto& [index, rows, cols, dim] :
+       {std::make_tuple(wide, 16, 16, 100), std::make_tuple(latin, 5, 70, 70)}) {
+    OrbitExpansion e(index, at::Tensor(), rows, cols, dim, {0}, {0});
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      at::Tensor theta = at::randn({dim}, at::kDouble).to(dtype),
+                 g = at::randn({rows, cols}, at::kDouble).to(dtype);
+      EXPECT_TRUE(
+          at::equal(e.gather(theta), reference_gather(theta, index, at::Tensor()).reshape({rows, cols})));
+      EXPECT_TRUE(at::equal(e.reduce(g), reference_reduce(g, index, at::Tensor(), dim)));
     }
   }
 }
