@@ -16,6 +16,7 @@
 #include <ATen/functorch/DynamicLayer.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -221,6 +222,7 @@ void reduce_kernel(const Layout& L, const T* grad, T* out) {
 }
 
 at::Tensor gather_impl(const Layout& L, const at::Tensor& theta_in) {
+  RECORD_FUNCTION("eqnn::orbit_gather", std::vector<c10::IValue>({theta_in}));
   const at::Tensor theta = theta_in.contiguous();
   at::Tensor out = at::empty({L.rows, L.cols}, theta.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, theta.scalar_type(), "eqnn::orbit_gather", [&] {
@@ -233,8 +235,10 @@ at::Tensor reduce_impl(const Layout& L, const at::Tensor& grad_in) {
   TORCH_CHECK(grad_in.dim() == 2 && grad_in.size(0) == L.rows && grad_in.size(1) == L.cols,
               "OrbitExpansion::reduce: expected a tensor of shape (", L.rows, ", ", L.cols, "), got ",
               grad_in.sizes());
+  RECORD_FUNCTION("eqnn::orbit_reduce", std::vector<c10::IValue>({grad_in}));
   const at::Tensor grad = grad_in.contiguous();
-  at::Tensor out = at::zeros({L.dim}, grad.options());
+  // Bijective tiles store their sums (and cover every orbit here); the others add into zeros.
+  at::Tensor out = L.assigns_all ? at::empty({L.dim}, grad.options()) : at::zeros({L.dim}, grad.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "eqnn::orbit_reduce", [&] {
     reduce_kernel<scalar_t>(L, grad.data_ptr<scalar_t>(), out.data_ptr<scalar_t>());
   });
@@ -246,6 +250,7 @@ void save(torch::autograd::AutogradContext* ctx, const Layout& L) {
   ctx->saved_data["patterns"] = L.patterns;
   ctx->saved_data["inverse"] = L.inverse;
   ctx->saved_data["has_coef"] = L.coef.defined();
+  ctx->saved_data["assigns_all"] = L.assigns_all;
   if (L.coef.defined()) ctx->saved_data["coef"] = L.coef;
   ctx->saved_data["rows"] = L.rows;
   ctx->saved_data["cols"] = L.cols;
@@ -257,6 +262,7 @@ Layout load(torch::autograd::AutogradContext* ctx) {
   L.tiles = ctx->saved_data["tiles"].toTensor();
   L.patterns = ctx->saved_data["patterns"].toTensor();
   L.inverse = ctx->saved_data["inverse"].toTensor();
+  L.assigns_all = ctx->saved_data["assigns_all"].toBool();
   if (ctx->saved_data["has_coef"].toBool()) L.coef = ctx->saved_data["coef"].toTensor();
   L.rows = ctx->saved_data["rows"].toInt();
   L.cols = ctx->saved_data["cols"].toInt();
@@ -374,6 +380,14 @@ OrbitExpansion::OrbitExpansion(const at::Tensor& index_in, const at::Tensor& coe
       tiles.insert(tiles.end(), {r0, nr, c0, nc, base, it->second, flags});
     }
   patterns_count_ = static_cast<int64_t>(seen.size());
+  // Every tile bijective (nc orbits each, tiles disjoint) and Σ nc = dim: reduce writes every entry.
+  int64_t covered = 0;
+  bool all_bijective = !cp;
+  for (size_t t = 0; t < tiles.size(); t += kTileFields) {
+    covered += tiles[t + 3];
+    all_bijective = all_bijective && (tiles[t + 6] & kBijective);
+  }
+  layout_.assigns_all = all_bijective && covered == dim;
   const auto n_tiles = static_cast<int64_t>(tiles.size()) / kTileFields;
   layout_.tiles = at::empty({n_tiles, kTileFields}, at::kLong);
   std::copy(tiles.begin(), tiles.end(), layout_.tiles.data_ptr<int64_t>());

@@ -43,6 +43,7 @@ class OrbitExpansion {
         inverse;      // int32, aligned with patterns: in a row that is a permutation, the column of each id
     at::Tensor coef;  // undefined, or float64 aligned with patterns
     int64_t rows = 0, cols = 0, dim = 0;
+    bool assigns_all = false;  // every tile bijective and together they hold every orbit
   };
 
  private:
