@@ -14,7 +14,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "eqnn/group_theory/hom_space.hpp"
-#include "eqnn/group_theory/orbit_expand.hpp"
+#include "eqnn/group_theory/internal/orbit_expand.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "support.hpp"
 

@@ -18,7 +18,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
-#include "eqnn/group_theory/orbit_expand.hpp"
+#include "eqnn/group_theory/internal/orbit_expand.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/limits.hpp"

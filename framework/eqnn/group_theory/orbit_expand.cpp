@@ -1,6 +1,6 @@
 // OrbitExpansion: tiling of the orbit index into shared int32 patterns, the gather and per-orbit sum
 // kernels, and the two autograd functions (each one's backward is the other).
-#include "eqnn/group_theory/orbit_expand.hpp"
+#include "eqnn/group_theory/internal/orbit_expand.hpp"
 
 #include <algorithm>
 #include <map>
