@@ -231,16 +231,20 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
     v = project(xv, 2, in.value.sizes());
   } else if (in.self_attention) {
     const at::Tensor w = in_proj_weight(), b = in_proj_bias();
+    // unbind rather than three narrows: its backward stacks the three gradients in one pass, where each
+    // narrow's fills a zero (…, 3D) tensor, copies into it, and the three are added.
     at::Tensor qkv = at::linear(in.query, w, b);
-    q = qkv.narrow(-1, 0, d);
-    k = qkv.narrow(-1, d, d);
-    v = qkv.narrow(-1, 2 * d, d);
+    auto parts = qkv.unflatten(-1, {3, d}).unbind(-2);
+    q = parts[0];
+    k = parts[1];
+    v = parts[2];
   } else if (in.shared_key_value) {
     const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);
     at::Tensor kv = at::linear(in.key, w.narrow(0, d, 2 * d), b.defined() ? b.narrow(0, d, 2 * d) : b);
-    k = kv.narrow(-1, 0, d);
-    v = kv.narrow(-1, d, d);
+    auto parts = kv.unflatten(-1, {2, d}).unbind(-2);
+    k = parts[0];
+    v = parts[1];
   } else {
     const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     q = at::linear(in.query, w.narrow(0, 0, d), b.defined() ? b.narrow(0, 0, d) : b);

@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include "eqnn/group_theory/internal/orbit_expand.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/limits.hpp"
@@ -89,6 +90,34 @@ std::vector<SignedPermutation> orbit_generators(const Representation& r) {
   return out;
 }
 
+// The first index of each contiguous range of 0..n-1 that is a union of the generators' orbits (the
+// transitive parts of a permutation rep; one range when they interleave). Orbits of pairs stay inside the
+// product of two such ranges: the tiles of OrbitExpansion.
+std::vector<int64_t> component_starts(const std::vector<SignedPermutation>& gens, int64_t n) {
+  std::vector<int64_t> parent(static_cast<size_t>(n));
+  std::iota(parent.begin(), parent.end(), int64_t{0});
+  auto find = [&](int64_t x) {
+    while (parent[static_cast<size_t>(x)] != x)
+      x = parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+    return x;
+  };
+  for (const auto& s : gens)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t a = find(i), b = find(s.perm[i]);
+      if (a != b) parent[static_cast<size_t>(std::min(a, b))] = std::max(a, b);
+    }
+  // The root is the largest index of its orbit (unions point to the larger root).
+  std::vector<int64_t> reach(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) reach[static_cast<size_t>(i)] = find(i);
+  std::vector<int64_t> starts;
+  int64_t end = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i > end) starts.push_back(i);
+    end = std::max(end, reach[static_cast<size_t>(i)]);
+  }
+  return starts;
+}
+
 // Union-find over 0..n-1 with a sign per element relative to its root: unite(a, b, s) records
 // value(b) = s · value(a). A set that receives two contradicting signs is dead (every value is 0). Each set
 // is represented by its smallest element, whose sign is +1.
@@ -148,6 +177,9 @@ struct HomSpace::Plan {
   at::Tensor index;      // (D_out * D_in) int64 orbit id
   at::Tensor coef;       // optional (D_out * D_in): scale · sign of each pair, 0 on a dead orbit
   at::Tensor inv_count;  // (dim) 1/(|orbit| scale²): analyse is the (signed) orbit mean
+  // index and coef as shared int32 tiles: expand's CPU path (a gather whose backward is a per-orbit sum);
+  // device-independent, shared by every converted plan
+  std::shared_ptr<const OrbitExpansion> tiled;
   // isotypic: B_s = scale · (orthonormal basis element), scale = sqrt(D_out D_in / dim)
   double scale = 1.0;
   at::Tensor basis_out;   // optional (D_out, D_out)
@@ -164,6 +196,7 @@ struct HomSpace::Plan {
   std::shared_ptr<Plan> converted(const at::TensorOptions& o) const {
     auto p = std::make_shared<Plan>();
     p->scale = scale;
+    p->tiled = tiled;
     auto cv = [&](const at::Tensor& t) { return t.defined() ? t.to(o) : t; };
     if (index.defined()) p->index = index.to(o.device());
     p->coef = cv(coef);
@@ -246,6 +279,9 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
     // Dead pairs make Σ_s ‖indicator_s‖² < D_out·D_in: B_s = scale · (signed indicator) restores it.
     if (live > 0) plan->scale = std::sqrt(double(Do) * double(Di) / double(live));
     if (!plain) plan->coef = coef * plan->scale;
+    if (h->dim_ > 0)
+      plan->tiled = std::make_shared<OrbitExpansion>(plan->index, plan->coef, Do, Di, h->dim_,
+                                                     component_starts(go, Do), component_starts(gi, Di));
     plan->inv_count = at::empty({h->dim_}, at::kDouble);
     for (int64_t o = 0; o < h->dim_; ++o)
       plan->inv_count.data_ptr<double>()[o] = 1.0 / (double(count[o]) * plan->scale * plan->scale);
@@ -296,9 +332,15 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
   shape.push_back(Di);
   if (method_ == Method::orbit) {
     if (dim_ == 0) return at::zeros(shape, theta.options());  // every orbit dead (signs)
-    at::Tensor W = theta.index_select(-1, p.index);
-    if (p.coef.defined()) W = W * p.coef;
-    W = W.view(shape);
+    at::Tensor W;
+    if (p.tiled && p.tiled->serves(theta)) {
+      W = p.tiled->expand(theta);  // the same values and gradients, one node, no int64 index pass
+    } else {
+      // Batched coefficients, functorch wrappers, forward-mode tangents, other devices.
+      W = theta.index_select(-1, p.index);
+      if (p.coef.defined()) W = W * p.coef;
+      W = W.view(shape);
+    }
     if (p.basis_out.defined()) W = at::matmul(p.basis_out, W);
     if (p.basis_in_t.defined()) W = at::matmul(W, p.basis_in_t);
     return W;
