@@ -24,10 +24,12 @@ const std::vector<std::string>& execution_names() {
 // into and out of the parts, the bias), kMove per feature and pass; each ATen call costs kCall; the dense
 // path pays, when θ needs a gradient, the expansion and its backward, kExpand per weight entry.
 constexpr double kMac = 1.0 / 90e9;
-constexpr double kSmallMac = 1.0 / 30e9;
-constexpr double kMove = 1.5e-9;
+constexpr double kSmallMac = 1.0 / 35e9;
+constexpr double kMove = 1.0e-9;
 constexpr double kCall = 5e-6;
-constexpr double kExpand = 2.5e-9;
+constexpr double kExpand = 0.6e-9;
+// auto takes the isotypic path only where the model predicts it at least this much faster per token.
+constexpr double kMargin = 0.8;
 
 }  // namespace
 
@@ -98,12 +100,13 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   size_t irreps = 0;
   for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
   const double calls = 8.0 + 6.0 * double(irreps);
-  if (per_token_iso >= per_token_dense) {
-    why_not_ =
-        fmt::format("{} multiply-adds per token isotypic against {} dense", p.isotypic_cost, p.dense_cost);
+  if (per_token_iso >= kMargin * per_token_dense) {
+    why_not_ = fmt::format(
+        "{} multiply-adds per token isotypic against {} dense, predicted {:.0f}% of dense's time per token",
+        p.isotypic_cost, p.dense_cost, 100.0 * per_token_iso / per_token_dense);
     return;
   }
-  const double gain = per_token_dense - per_token_iso;
+  const double gain = kMargin * per_token_dense - per_token_iso;  // > 0
   threshold_eval_ = static_cast<int64_t>(std::ceil(calls * kCall / gain));
   threshold_train_ =
       static_cast<int64_t>(std::ceil(std::max(0.0, calls * kCall - double(p.dense_cost) * kExpand) / gain));

@@ -151,6 +151,9 @@ TEST(BenchCli, BadGroupRepOrSizeIsAClearError) {
       {"bench encoder --group C4 --rep regular --heads 1 --dim-feedforward 0",
        "--dim-feedforward must be >= 1, got 0"},
       {"bench encoder --rep regular", "--group is required"},
+      // --execution: a mode the layers know, and only on layers that have the option.
+      {"bench linear --group C4 --rep regular --batch 2 --execution isotypc", "did you mean 'isotypic'"},
+      {"bench conv --group C4 --rep regular --execution isotypic", "execution"},
   };
   for (const auto& c : cases) {
     auto r = eqnn_cli(c.command + kQuick);
@@ -158,6 +161,25 @@ TEST(BenchCli, BadGroupRepOrSizeIsAClearError) {
     EXPECT_NE(r.output.find("eqnn: error: "), std::string::npos) << c.command << "\n" << r.output;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.command << "\n" << r.output;
   }
+}
+
+// --execution reaches the layer, and `execution` reports what it runs (auto: what it decided).
+TEST(BenchCli, ExecutionModeReachesTheLayerAndIsReported) {
+  for (const std::string mode : {"dense", "isotypic"}) {
+    auto lin = parse_json(
+        eqnn_cli("bench linear --group C4 --rep \"2x regular\" --batch 4 --execution " + mode + kQuick));
+    EXPECT_EQ(lin.value("execution", ""), mode) << lin.dump();
+    auto att = parse_json(eqnn_cli(kTinyAttention + " --execution " + mode + " --json"));
+    EXPECT_EQ(att.value("execution", ""), mode) << att.dump();
+    auto enc =
+        parse_json(eqnn_cli("bench encoder --group C4 --rep \"2x regular\" --heads 2 --batch 2 --seq 3 "
+                            "--dim-feedforward 8 --execution " +
+                            mode + kQuick));
+    EXPECT_EQ(enc.value("execution", ""), mode) << enc.dump();
+  }
+  auto automatic = parse_json(eqnn_cli(
+      "bench linear --group C4 --rep \"2x regular\" --batch 4 --execution auto" + std::string(kQuick)));
+  EXPECT_EQ(automatic.value("execution", "").rfind("auto (", 0), 0u) << automatic.dump();
 }
 
 TEST(BenchCli, AttentionReportsBothStockPathsAndTheMatrixProductRate) {
