@@ -63,6 +63,19 @@ inline Matrix random_matrix(int r, int c, uint64_t seed) {
 }
 
 /// `rep` in a random orthogonal basis (no permutation structure visible in the basis).
+// C2 mirroring a robot's 6 joints: the left/right pairs swap, some with a sign flip, some joints only flip
+// (a signed permutation rep; Hom to itself has dead orbits).
+inline RepPtr robot_joints(const GroupPtr& c2) {
+  Matrix m = Matrix::Zero(6, 6);
+  m(1, 0) = -1;
+  m(0, 1) = -1;
+  m(3, 2) = 1;
+  m(2, 3) = 1;
+  m(4, 4) = -1;
+  m(5, 5) = 1;
+  return Representation::from_generator_matrices(c2, {m}, "joints");
+}
+
 inline RepPtr random_basis(const RepPtr& rep, uint64_t seed) {
   return Representation::change_basis(rep, random_orthogonal(rep->size(), seed));
 }

@@ -24,6 +24,7 @@ using eqnn::OrbitExpansion;
 using eqnn::RepPtr;
 using eqnn::Representation;
 using eqnn::testing::group;
+using eqnn::testing::robot_joints;
 
 namespace {
 
@@ -128,19 +129,6 @@ TEST(OrbitExpansion, ServesOnlyPlainCpuVectorsAndRefusesTheRest) {
 
 namespace {
 
-// χ ⊗ P with χ the sign of C2 acting on 6 joints: pairs swap with or without a sign flip, some joints
-// only flip (a signed permutation rep; Hom to itself has dead orbits, Hom to the trivial rep has none live).
-RepPtr joints(const eqnn::GroupPtr& c2) {
-  Matrix m = Matrix::Zero(6, 6);
-  m(1, 0) = -1;
-  m(0, 1) = -1;
-  m(3, 2) = 1;
-  m(2, 3) = 1;
-  m(4, 4) = -1;
-  m(5, 5) = 1;
-  return Representation::from_generator_matrices(c2, {m}, "joints");
-}
-
 struct Space {
   std::string name;
   RepPtr in, out;
@@ -148,7 +136,7 @@ struct Space {
 
 std::vector<Space> spaces() {
   auto ico = group("Ico"), d4 = group("D4"), c2 = group("C2");
-  auto j = joints(c2);
+  auto j = robot_joints(c2);
   return {
       {"Ico_8reg_to_24reg_equal_orbits", eqnn::parse_rep(ico, "8x regular"),
        eqnn::parse_rep(ico, "24x regular")},

@@ -25,6 +25,7 @@ using eqnn::RepPtr;
 using eqnn::Representation;
 using eqnn::testing::generator_matrices;
 using eqnn::testing::group;
+using eqnn::testing::robot_joints;
 using eqnn::testing::to_tensor;
 
 namespace {
@@ -40,18 +41,6 @@ RepPtr twisted(const GroupPtr& g, const std::string& permutation_rep, int nth) {
   std::vector<Matrix> m;
   for (int s : g->generators()) m.push_back(g->irreps()[k].matrices[s](0, 0) * p->matrix(s));
   return Representation::from_generator_matrices(g, m, "sign(" + permutation_rep + ")");
-}
-
-// C2 mirroring a robot's 6 joints: the left/right pairs swap, some with a sign flip, some joints only flip.
-RepPtr robot_joints(const GroupPtr& c2) {
-  Matrix m = Matrix::Zero(6, 6);
-  m(1, 0) = -1;
-  m(0, 1) = -1;
-  m(3, 2) = 1;
-  m(2, 3) = 1;
-  m(4, 4) = -1;
-  m(5, 5) = 1;
-  return Representation::from_generator_matrices(c2, {m}, "joints");
 }
 
 struct Case {

@@ -241,6 +241,12 @@ def test_residual_block_between_equal_reps_converts(group, dtype):
     assert not isinstance(theirs.residual_conv, torch.nn.Identity)
     ours = interop.from_symm_learning(theirs)
     assert ours.options["residual_conv"] == "always"
+    _assert_block_matches(ours, theirs, G, dtype)
+
+
+def _assert_block_matches(ours, theirs, G, dtype):
+    """A converted block (input regular, conditioning 2x regular) computes symm_learning's function in train and
+    eval mode."""
     n = G.order()
     x, c = torch.randn(3, n, 7, dtype=dtype), torch.randn(3, 2 * n, dtype=dtype)
     for mode in (True, False):
@@ -261,10 +267,4 @@ def test_converted_residual_block_equals_symm_learning(group, dtype):
                                                        reg(G, 2, f"blk-{group}-c"), kernel_size=5)).to(dtype)
     ours = interop.from_symm_learning(theirs)
     assert isinstance(ours, eqnn.models.EConditionalResidualBlock1D)
-    n = G.order()
-    x, c = torch.randn(3, n, 7, dtype=dtype), torch.randn(3, 2 * n, dtype=dtype)
-    for mode in (True, False):
-        ours.train(mode)
-        theirs.train(mode)
-        with torch.no_grad():
-            assert rel(ours(x.transpose(1, 2), c).transpose(1, 2), theirs(x, c)) <= TOL[dtype], mode
+    _assert_block_matches(ours, theirs, G, dtype)
