@@ -381,7 +381,9 @@ void EMultiheadAttentionImpl::pretty_print(std::ostream& stream) const {
          << options.bias() << ", batch_first=" << options.batch_first()
          << ", in_proj=" << in_proj_weight_.constraint()->name() << "["
          << in_proj_weight_.constraint()->method() << ", " << in_proj_weight_.constraint()->dim() << " of "
-         << 3 * options.in_rep()->size() * options.in_rep()->size() << "])";
+         << 3 * options.in_rep()->size() * options.in_rep()->size() << "]";
+  if (in_execution_.mode() != Execution::dense) stream << ", execution=" << in_execution_.describe();
+  stream << ")";
 }
 
 }  // namespace eqnn
