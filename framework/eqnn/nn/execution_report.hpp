@@ -1,7 +1,7 @@
 // An opt-in interface for layers whose linear maps can run in more than one way (eLinear and
 // eMultiheadAttention: dense or block-diagonal in the isotypic bases; see
 // layers/linear/linear_execution.hpp). Kept apart from eqnn::Layer so that the layer interface (and the
-// plugin ABI) does not change; `eqnn bench` and `eqnn describe` read it.
+// plugin ABI) does not change; `eqnn bench` reads it (the layers' pretty_print shows it too).
 #pragma once
 
 #include <string>
