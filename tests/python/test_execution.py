@@ -20,7 +20,8 @@ def _same(a, b, tol=1e-11):
     assert (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item())
 
 
-@pytest.mark.parametrize("group,rin,rout", [("Ico", "2x regular", "3x regular"), ("C5", "regular + trivial", "2x regular"),
+@pytest.mark.parametrize("group,rin,rout", [("Ico", "2x regular", "3x regular"),
+                                            ("C5", "regular + trivial", "2x regular"),
                                             ("D4", "2x regular", "regular + irrep(1)")])
 def test_linear_isotypic_equals_dense(group, rin, rout):
     G = eqnn.group(group)
@@ -35,7 +36,7 @@ def test_linear_isotypic_equals_dense(group, rin, rout):
     (yd * w).sum().backward()
     (yi * w).sum().backward()
     _same(x2.grad, x.grad)
-    for (name, p), q in zip(dense.named_parameters(), iso.parameters()):
+    for p, q in zip(dense.parameters(), iso.parameters()):
         _same(q.grad, p.grad)
     assert eqnn.check_equivariance(iso, a, b) < 1e-10
 
