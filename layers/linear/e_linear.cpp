@@ -90,7 +90,7 @@ void ELinearImpl::reset() {
   auto weight = make_constraint(options.registry(), options.weight_constraint(), {in, out});
   check_shape(weight, {out->size(), in->size()}, "eLinear weight");
   weight_ = ConstrainedParameter(*this, "weight", weight, scheme, default_options());
-  execution_ = LinearExecution(*parse_execution(options.execution()), weight, "eLinear");
+  execution_ = LinearExecution(*parse_execution(options.execution()), weight, "eLinear", 1, 1, true);
   bias_ = ConstrainedParameter();
   bias_note_.clear();
   if (options.bias()) {

@@ -28,6 +28,12 @@ constexpr double kSmallMac = 1.0 / 35e9;
 constexpr double kMove = 1.0e-9;
 constexpr double kCall = 5e-6;
 constexpr double kExpand = 0.6e-9;
+// The FFT path (fitted to C4, C8, C16, C64 and C128 on the same machine): a real FFT costs kFftPoint per
+// point and log2 n (ATen's pocketfft), the frequency products kSpectralLane per 16-float vector step (m_out
+// m_in ⌈2K/16⌉ per token, K = n/2 + 1 bins), and each copy kSpectralCopy per token (calls, bias, moves).
+constexpr double kFftPoint = 0.2e-9;
+constexpr double kSpectralLane = 1.0e-9;
+constexpr double kSpectralCopy = 8e-9;
 // auto takes the isotypic path only where the model predicts it at least this much faster per token.
 constexpr double kMargin = 0.8;
 
@@ -79,11 +85,18 @@ std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weig
 }
 
 LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, const std::string& what,
-                                 int64_t in_groups, int64_t out_groups)
+                                 int64_t in_groups, int64_t out_groups, bool whole_map)
     : mode_(mode) {
   if (mode == Execution::dense) return;
-  plan_ = make_isotypic_plan(weight, in_groups, out_groups, &why_not_);
-  if (!plan_) {
+  const auto* commuting = dynamic_cast<const CommutingConstraint*>(weight.get());
+  if (whole_map && commuting && in_groups == 1 && out_groups == 1) {
+    hom_ = commuting->hom_space();
+    std::string why_fft;
+    fourier_ = CyclicFourierHom::get(hom_, &why_fft);
+  }
+  // The FFT path needs no block plan (half precision falls back to the dense product).
+  if (!fourier_) plan_ = make_isotypic_plan(weight, in_groups, out_groups, &why_not_);
+  if (!plan_ && !fourier_) {
     if (mode == Execution::isotypic)
       throw ConfigError(
           fmt::format("{}: execution 'isotypic' is not available: {}; use execution 'dense' or "
@@ -93,27 +106,43 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   }
   if (mode == Execution::isotypic) return;
   // auto: the token count from which the isotypic path is predicted faster, in eval and in training.
-  const auto& p = *plan_;
-  const double d_in = p.in->rep()->size(), d_out = p.out->rep()->size();
-  const double per_token_dense = double(p.dense_cost) * kMac;
-  const double per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
-  size_t irreps = 0;
-  for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
-  const double calls = 8.0 + 6.0 * double(irreps);
+  const double d_in = commuting->hom_space()->in()->size(), d_out = commuting->hom_space()->out()->size();
+  const double dense_cost = d_in * d_out;
+  const double per_token_dense = dense_cost * kMac;
+  double per_token_iso = 0.0, calls = 0.0;
+  int64_t iso_cost = 0;
+  if (fourier_) {
+    const auto& f = *fourier_;
+    const double n = double(f.order()), copies = double(f.copies_in() + f.copies_out());
+    const double steps =
+        double(f.copies_out() * f.copies_in()) * std::ceil(2.0 * std::floor(n / 2 + 1) / 16.0);
+    per_token_iso =
+        copies * n * std::log2(std::max(n, 2.0)) * kFftPoint + steps * kSpectralLane + copies * kSpectralCopy;
+    iso_cost = f.block_cost();
+    calls = 12.0;
+  } else {
+    const auto& p = *plan_;
+    per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
+    iso_cost = p.isotypic_cost;
+    size_t irreps = 0;
+    for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
+    calls = 8.0 + 6.0 * double(irreps);
+  }
   if (per_token_iso >= kMargin * per_token_dense) {
     why_not_ = fmt::format(
-        "{} multiply-adds per token isotypic against {} dense, predicted {:.0f}% of dense's time per token",
-        p.isotypic_cost, p.dense_cost, 100.0 * per_token_iso / per_token_dense);
+        "{} multiply-adds per token {} against {} dense, predicted {:.0f}% of dense's time per token",
+        iso_cost, fourier_ ? "by FFT" : "isotypic", int64_t(dense_cost),
+        100.0 * per_token_iso / per_token_dense);
     return;
   }
   const double gain = kMargin * per_token_dense - per_token_iso;  // > 0
   threshold_eval_ = static_cast<int64_t>(std::ceil(calls * kCall / gain));
   threshold_train_ =
-      static_cast<int64_t>(std::ceil(std::max(0.0, calls * kCall - double(p.dense_cost) * kExpand) / gain));
+      static_cast<int64_t>(std::ceil(std::max(0.0, calls * kCall - dense_cost * kExpand) / gain));
 }
 
 bool LinearExecution::isotypic(int64_t tokens, bool training) const {
-  if (!plan_) return false;
+  if (!plan_ && !fourier_) return false;
   if (mode_ == Execution::isotypic) return true;
   if (mode_ == Execution::dense) return false;
   const int64_t t = training ? threshold_train_ : threshold_eval_;
@@ -121,15 +150,22 @@ bool LinearExecution::isotypic(int64_t tokens, bool training) const {
 }
 
 std::string LinearExecution::describe() const {
+  const std::string how = fourier_ ? fmt::format(" by FFT over {}", hom_->in()->group().name()) : "";
+  if (mode_ == Execution::isotypic) return "isotypic" + how;
   if (mode_ != Execution::automatic) return execution_name(mode_);
-  if (!plan_ || threshold_eval_ < 0) return fmt::format("auto (dense: {})", why_not_);
-  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)", threshold_eval_,
+  if ((!plan_ && !fourier_) || threshold_eval_ < 0) return fmt::format("auto (dense: {})", why_not_);
+  return fmt::format("auto (isotypic{} from {} tokens in eval, {} in training)", how, threshold_eval_,
                      threshold_train_);
 }
 
 at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x,
                                   const at::Tensor& bias) const {
-  TORCH_CHECK(plan_, "LinearExecution::apply: no isotypic plan");
+  if (fourier_ && CyclicFourierHom::serves(x)) return fourier_->apply(theta, x, bias);
+  if (!plan_) {
+    TORCH_CHECK(hom_, "LinearExecution::apply: no isotypic plan");
+    const at::Tensor W = hom_->expand(theta);
+    return bias.defined() ? at::addmm(bias, x, W.t()) : at::mm(x, W.t());
+  }
   const auto& p = *plan_;
   return p.out->merge(p.hom->apply(p.hom->blocks(theta), p.in->split(x)), bias);
 }

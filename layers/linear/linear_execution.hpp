@@ -1,8 +1,9 @@
 // How an equivariant linear map is computed: `dense` (expand W = Σ θ_s B_s, one matrix product), `isotypic`
 // (block-diagonal in the isotypic bases, DESIGN §11: the changes of basis plus Σ_k d_k M_out,k M_in,k
-// multiply-adds per token) or `auto` (per call, by a cost model of this machine's CPU). Both paths compute
-// the same function from the same coefficients θ; layers built on eLinear (attention, transformer, conv)
-// share the plan.
+// multiply-adds per token; for copies of a cyclic group's regular representation the changes of basis are
+// real FFTs, cyclic_fourier.hpp) or `auto` (per call, by a cost model of this machine's CPU). Both paths
+// compute the same function from the same coefficients θ; layers built on eLinear (attention, transformer,
+// conv) share the plan.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "eqnn/group_theory/cyclic_fourier.hpp"
 #include "eqnn/group_theory/isotypic_execution.hpp"
 #include "eqnn/nn/constraint.hpp"
 
@@ -43,21 +45,29 @@ std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weig
 class LinearExecution {
  public:
   LinearExecution() = default;
-  /// Throws ConfigError naming `what` and the reason when `mode` is isotypic and there is no plan.
+  /// Throws ConfigError naming `what` and the reason when `mode` is isotypic and there is no plan. A layer
+  /// that computes the whole map with apply() (`whole_map`) may get the FFT path; one that uses plan()'s
+  /// layouts and blocks itself (attention) always has plan() when isotypic() says so.
   LinearExecution(Execution mode, const ConstraintPtr& weight, const std::string& what, int64_t in_groups = 1,
-                  int64_t out_groups = 1);
+                  int64_t out_groups = 1, bool whole_map = false);
   Execution mode() const { return mode_; }
   const IsotypicPlan* plan() const { return plan_.get(); }
+  /// The FFT path apply() takes for float32/float64 features (whole maps only), or null.
+  const CyclicFourierHom* fourier() const { return fourier_.get(); }
   /// Whether a call on `tokens` rows (training: θ needs a gradient) runs isotypic.
   bool isotypic(int64_t tokens, bool training) const;
   /// "dense", "isotypic", or "auto (isotypic from N tokens)" / "auto (dense: <why>)".
   std::string describe() const;
-  /// y = x Wᵀ + bias (bias in the output's coordinates, may be undefined), x (N, D_in) in the input's.
+  /// y = x Wᵀ + bias (bias in the output's coordinates, may be undefined), x (N, D_in) in the input's: by
+  /// FFT where it serves x's dtype, else by the plan's blocks, else (no plan: a half-precision x on the FFT
+  /// path) densely.
   at::Tensor apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias = at::Tensor()) const;
 
  private:
   Execution mode_ = Execution::dense;
   std::shared_ptr<const IsotypicPlan> plan_;
+  std::shared_ptr<const CyclicFourierHom> fourier_;
+  HomSpacePtr hom_;
   std::string why_not_;
   int64_t threshold_eval_ = -1, threshold_train_ = -1;  // auto: isotypic from these token counts (-1: never)
 };

@@ -228,6 +228,56 @@ TEST(Execution, AutoChoosesByCost) {
   EXPECT_TRUE(ELinear(ELinearOptions(rep, rep).execution("isotypic"))->linear_execution().isotypic(1, true));
 }
 
+// A cyclic group's regular copies take the FFT path: the dense function in float64, float32 and (through the
+// dense fallback) bfloat16; auto takes it from some token count; other dtypes and shapes keep working.
+TEST(Execution, CyclicGroupsUseTheFft) {
+  auto g = group("C16");
+  auto in = parse_rep(g, "4x regular"), out = parse_rep(g, "3x regular");
+  ELinear dense(ELinearOptions(in, out));
+  ELinear fft(ELinearOptions(in, out).execution("isotypic"));
+  ASSERT_TRUE(fft->linear_execution().fourier());
+  EXPECT_EQ(fft->linear_execution().describe(), "isotypic by FFT over C16");
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : dense->named_parameters()) fft->named_parameters()[item.key()].copy_(item.value());
+  }
+  for (auto dtype : {at::kDouble, at::kFloat, at::kBFloat16}) {
+    dense->to(dtype);
+    fft->to(dtype);
+    at::Tensor x = at::randn({2, 5, in->size()}, at::TensorOptions().dtype(dtype));
+    const double tol = dtype == at::kBFloat16 ? 1e-2 : exact_tolerance(dtype);
+    EXPECT_LT(rel(fft(x).to(at::kDouble), dense(x).to(at::kDouble)), tol) << c10::toString(dtype);
+  }
+  // auto: the FFT where it pays (C64), dense where the FFTs cost more than they save (C4).
+  auto c64 = group("C64");
+  ELinear automatic(
+      ELinearOptions(parse_rep(c64, "8x regular"), parse_rep(c64, "8x regular")).execution("auto"));
+  const std::string text = automatic->linear_execution().describe();
+  EXPECT_NE(text.find("auto (isotypic by FFT over C64 from "), std::string::npos) << text;
+  auto c4 = group("C4");
+  ELinear small(ELinearOptions(parse_rep(c4, "8x regular"), parse_rep(c4, "8x regular")).execution("auto"));
+  EXPECT_FALSE(small->linear_execution().isotypic(1 << 20, false)) << small->linear_execution().describe();
+  // Attention keeps the block path (its heads need the layouts).
+  auto rep = parse_rep(g, "2x regular");
+  EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 2).execution("isotypic"));
+  EXPECT_EQ(mha->execution(), "isotypic");
+}
+
+// isotypic is refused, with the reason and the way out, where there is no plan.
+TEST(Execution, RefusalSaysWhy) {
+  auto g = group("C4");
+  auto rotated = random_basis(parse_rep(g, "2x regular"), 5);
+  auto perm = parse_rep(g, "2x regular");
+  try {
+    ELinear lin(ELinearOptions(perm, rotated).execution("isotypic"));
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    const std::string text = e.what();
+    EXPECT_NE(text.find("eLinear: execution 'isotypic' is not available"), std::string::npos) << text;
+    EXPECT_NE(text.find("use execution 'dense' or 'auto'"), std::string::npos) << text;
+  }
+}
+
 TEST(Execution, UnknownModeSuggests) {
   auto g = group("C4");
   auto rep = parse_rep(g, "regular");

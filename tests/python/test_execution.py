@@ -22,7 +22,8 @@ def _same(a, b, tol=1e-11):
 
 @pytest.mark.parametrize("group,rin,rout", [("Ico", "2x regular", "3x regular"),
                                             ("C5", "regular + trivial", "2x regular"),
-                                            ("D4", "2x regular", "regular + irrep(1)")])
+                                            ("D4", "2x regular", "regular + irrep(1)"),
+                                            ("C12", "3x regular", "2x regular")])
 def test_linear_isotypic_equals_dense(group, rin, rout):
     G = eqnn.group(group)
     a, b = eqnn.rep(G, rin), eqnn.rep(G, rout)
@@ -39,6 +40,13 @@ def test_linear_isotypic_equals_dense(group, rin, rout):
     for p, q in zip(dense.parameters(), iso.parameters()):
         _same(q.grad, p.grad)
     assert eqnn.check_equivariance(iso, a, b) < 1e-10
+
+
+def test_cyclic_regular_copies_run_by_fft():
+    G = eqnn.group("C8")
+    r = eqnn.rep(G, "4x regular")
+    assert "by FFT over C8" in repr(enn.ELinear(r, r, execution="isotypic"))
+    assert "by FFT over C8" not in repr(enn.ELinear(eqnn.rep(G, "regular + trivial"), r, execution="isotypic"))
 
 
 @pytest.mark.parametrize("self_attention", [True, False])

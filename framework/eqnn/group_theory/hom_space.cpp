@@ -321,6 +321,24 @@ const HomSpace::Plan& HomSpace::plan_for(const at::TensorOptions& options) const
   return *converted_.get(options, [this](const at::TensorOptions& o) { return base_->converted(o); });
 }
 
+std::pair<at::Tensor, at::Tensor> HomSpace::orbit_entries(const at::Tensor& rows,
+                                                          const at::Tensor& cols) const {
+  TORCH_CHECK(method_ == Method::orbit, "HomSpace::orbit_entries: Hom(", in_->describe(), ", ",
+              out_->describe(), ") is not parametrised by orbits");
+  TORCH_CHECK(rows.sizes() == cols.sizes(), "HomSpace::orbit_entries: rows ", rows.sizes(), " and columns ",
+              cols.sizes(), " differ in shape");
+  const at::Tensor r = rows.to(at::kLong), c = cols.to(at::kLong);
+  TORCH_CHECK(r.numel() == 0 || (r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < out_->size() &&
+                                 c.min().item<int64_t>() >= 0 && c.max().item<int64_t>() < in_->size()),
+              "HomSpace::orbit_entries: an entry lies outside the ", out_->size(), " x ", in_->size(),
+              " weight");
+  const at::Tensor flat = (r * in_->size() + c).reshape({-1});
+  at::Tensor index = base_->index.index_select(0, flat).view(rows.sizes());
+  at::Tensor factor = base_->coef.defined() ? base_->coef.index_select(0, flat).view(rows.sizes())
+                                            : at::full(rows.sizes(), base_->scale, at::kDouble);
+  return {index, factor};
+}
+
 at::Tensor HomSpace::expand(const at::Tensor& theta) const {
   TORCH_CHECK(theta.dim() >= 1 && theta.size(-1) == dim_,
               "HomSpace::expand: expected coefficients of shape (..., ", dim_, "), got ", theta.sizes());

@@ -51,6 +51,10 @@ class HomSpace {
   at::Tensor analyse(const at::Tensor& W) const;
   /// Orthogonal (Frobenius) projection onto Hom_G. Idempotent and self-adjoint.
   at::Tensor project(const at::Tensor& W) const { return expand(analyse(W)); }
+  /// The orbit path's entries: W[rows[x], cols[x]] = factor[x] · θ[index[x]] (factor 0 on a pair that no
+  /// coefficient reaches). rows, cols: int64 (any shape); returns {index int64, factor float64} of that
+  /// shape, read from the plan (no expansion). Throws on the isotypic path.
+  std::pair<at::Tensor, at::Tensor> orbit_entries(const at::Tensor& rows, const at::Tensor& cols) const;
   /// Coefficients whose expansion has, on average, the scheme's per-entry variance for a dense
   /// (D_out × D_in) weight: θ_s i.i.d. with the scheme's law and variance (Σ_s ‖B_s‖² = D_out·D_in). On the
   /// orbit path every entry then has exactly the stock scheme's distribution.

@@ -360,8 +360,7 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
     return h;
   }
 
-  // Orbit space: W[i, j] = coef[i, j] θ[index[i, j]] (0 on a dead pair). Recovered from two expansions, exact
-  // in float64: θ = 1, 2, ..., dim and θ = 1.
+  // Orbit space: W[i, j] = coef[i, j] θ[index[i, j]] (index -1 on a dead pair), read from the Hom space.
   if (hom->in()->permutation_basis() || hom->out()->permutation_basis()) {
     if (why)
       *why = fmt::format("Hom({}, {}) is parametrised by orbits in a changed basis", hom->in()->describe(),
@@ -369,17 +368,10 @@ std::shared_ptr<const IsotypicHom> IsotypicHom::get(const HomSpacePtr& hom, cons
     return nullptr;
   }
   const int64_t dim = hom->dim();
-  at::Tensor index = at::full({Do, Di}, -1, at::kLong), coef = at::zeros({Do, Di}, at::kDouble);
-  if (dim > 0) {
-    at::NoGradGuard no_grad;
-    const at::Tensor numbered = hom->expand(at::arange(1, dim + 1, at::kDouble)).contiguous();
-    coef = hom->expand(at::ones({dim}, at::kDouble)).contiguous();
-    const double* wp = numbered.data_ptr<double>();
-    const double* cp = coef.data_ptr<double>();
-    int64_t* ip = index.data_ptr<int64_t>();
-    for (int64_t x = 0; x < Do * Di; ++x)
-      if (cp[x] != 0.0) ip[x] = std::llround(wp[x] / cp[x]) - 1;
-  }
+  auto [index, coef] = hom->orbit_entries(at::arange(Do, at::kLong).repeat_interleave(Di),
+                                          at::arange(Di, at::kLong).repeat({Do}));
+  index = index.masked_fill(coef == 0.0, -1).contiguous();
+  coef = coef.contiguous();
   auto tab = std::make_shared<Tabulated>();
   tab->out_runs = out.runs_;
   tab->in_runs = in.runs_;
