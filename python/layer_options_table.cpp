@@ -240,6 +240,7 @@ py::dict options_dict(const EConv1dOptions& o) {
   d["init_scheme"] = o.init_scheme();
   d["weight_constraint"] = o.weight_constraint();
   d["bias_constraint"] = o.bias_constraint();
+  d["execution"] = o.execution();
   return d;
 }
 py::dict options_dict(const EConvTranspose1dOptions& o) {

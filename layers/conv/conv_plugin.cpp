@@ -45,7 +45,7 @@ std::shared_ptr<eqnn::Layer> make_conv(const eqnn::LayerArgs& args) {
   const YAML::Node& kw = args.kwargs;
   y::check_keys(kw,
                 {"out_rep", "kernel_size", "stride", "padding", "dilation", "groups", "bias", "padding_mode",
-                 "init_scheme", "weight_constraint", "bias_constraint"},
+                 "init_scheme", "weight_constraint", "bias_constraint", "execution"},
                 "eConv1d");
   common_checks(args, "eConv1d");
   // Every default is the Options' own: a key that is not given keeps it.
@@ -59,6 +59,7 @@ std::shared_ptr<eqnn::Layer> make_conv(const eqnn::LayerArgs& args) {
       .init_scheme(y::get_string(kw, "init_scheme", o.init_scheme()))
       .weight_constraint(y::get_string(kw, "weight_constraint", o.weight_constraint()))
       .bias_constraint(y::get_string(kw, "bias_constraint", o.bias_constraint()))
+      .execution(y::get_string(kw, "execution", o.execution()))
       .registry(args.registry);
   fail_on(kw, o);
   auto layer = std::make_shared<eqnn::EConv1dImpl>(std::move(o));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <ostream>
 
 #include <ATen/ATen.h>
@@ -113,6 +114,7 @@ std::optional<OptionError> validate(const EConv1dOptions& o) {
                                    "(or an amount ≥ 0)",
                                    what, p.mode)};
   }
+  if (auto error = execution_error(o.execution())) return OptionError{"execution", what + ": " + *error};
   if (p.mode == "same" && o.stride() != 1) {
     return OptionError{"padding", fmt::format("{}: padding='same' is not supported for strided convolutions "
                                               "(stride = {}), as in torch",
@@ -273,6 +275,9 @@ void EConv1dImpl::reset() {
   kernel_size_ = options.kernel_size();
   build("eConv1d", false, options.init_scheme(), options.bias(), options.weight_constraint(),
         options.bias_constraint(), options.registry());
+  const auto* taps = dynamic_cast<const TapConstraint*>(weight_.constraint().get());
+  fourier_ = conv_fourier_plan(*parse_execution(options.execution()), taps->inner(), kernel_size_, "eConv1d",
+                               &execution_);
 }
 
 void EConv1dImpl::reset_parameters() { reset_weights(options.init_scheme()); }
@@ -296,10 +301,11 @@ at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
                     "(the output would be empty)",
                     length, options.kernel_size(), options.dilation(), options.padding().describe()));
   }
-  const at::Tensor w = weight(), b = bias();
   const ConvPadding& p = options.padding();
   const std::vector<int64_t> stride{options.stride()}, dilation{options.dilation()};
-  at::Tensor y;
+  // The real convolution over the sequence, with torch's padding: the dense kernel, or the FFT path's grouped
+  // one (the padding acts on the sequence only, so it commutes with the change of basis over the group).
+  std::function<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t)> conv;
   if (options.padding_mode() != "zeros") {
     // torch.nn.Conv1d: pad with the mode first (for "same": ⌊d(K−1)/2⌋ left, the rest right), then convolve
     // without padding.
@@ -312,11 +318,28 @@ at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
       right = total - left;
     }
     if (left > 0 || right > 0) x = at::pad(x, {left, right}, options.padding_mode());
-    y = at::conv1d(x, w, b, stride, at::IntArrayRef{0}, dilation, 1);
+    conv = [&](const at::Tensor& in, const at::Tensor& w, const at::Tensor& b, int64_t groups) {
+      return at::conv1d(in, w, b, stride, at::IntArrayRef{0}, dilation, groups);
+    };
   } else if (p.is_amount()) {
-    y = at::conv1d(x, w, b, stride, at::IntArrayRef{p.amount}, dilation, 1);
+    conv = [&](const at::Tensor& in, const at::Tensor& w, const at::Tensor& b, int64_t groups) {
+      return at::conv1d(in, w, b, stride, at::IntArrayRef{p.amount}, dilation, groups);
+    };
   } else {
-    y = at::conv1d(x, w, b, stride, p.mode, dilation, 1);
+    conv = [&](const at::Tensor& in, const at::Tensor& w, const at::Tensor& b, int64_t groups) {
+      return at::conv1d(in, w, b, stride, p.mode, dilation, groups);
+    };
+  }
+  at::Tensor y;
+  if (fourier_ && CyclicFourierHom::serves(x)) {
+    const bool unbatched = x.dim() == 2;
+    y = fourier_->apply_conv(weight_.coefficients(*this), kernel_size_, unbatched ? x.unsqueeze(0) : x,
+                             bias(), [&](const at::Tensor& in, const at::Tensor& w, int64_t groups) {
+                               return conv(in, w, at::Tensor(), groups);
+                             });
+    if (unbatched) y = y.squeeze(0);
+  } else {
+    y = conv(x, weight(), bias(), 1);
   }
   return restore_layout(y);
 }
@@ -326,6 +349,7 @@ void EConv1dImpl::pretty_print(std::ostream& stream) const {
          << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
          << ", padding=" << options.padding().describe() << ", dilation=" << options.dilation()
          << ", padding_mode=" << options.padding_mode();
+  if (options.execution() != "dense") stream << ", execution=" << execution_;
   print_parameters(stream);
 }
 

@@ -89,6 +89,11 @@ struct EConv1dOptions {
   TORCH_ARG(std::string, weight_constraint) = "CommutingConstraint";
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
+  /// How the convolution is computed: "dense" (the expanded kernel, one conv1d), "isotypic" (for copies of a
+  /// cyclic group's regular representation: by FFT over the group, a grouped convolution per frequency bin;
+  /// refused otherwise) or "auto" (the FFT where the cost model in linear_execution.hpp predicts it faster).
+  /// The same function and parameters either way.
+  TORCH_ARG(std::string, execution) = "dense";
 };
 
 /// Options of EConvTranspose1d: torch::nn::ConvTranspose1dOptions' names and defaults (padding an amount,
@@ -167,7 +172,7 @@ class EConvBase : public Layer {
 ///   auto g = registry.make_group("D4");
 ///   EConv1d conv(EConv1dOptions(parse_rep(g, "2x regular"), parse_rep(g, "regular"), 3).padding("same"));
 ///   at::Tensor y = conv(at::randn({5, 16, 20}));   // (5, 8, 20)
-class EConv1dImpl : public EConvBase {
+class EConv1dImpl : public EConvBase, public ExecutionReport {
  public:
   explicit EConv1dImpl(EConv1dOptions options);
   /// Registers the coefficients and samples them.
@@ -179,8 +184,13 @@ class EConv1dImpl : public EConvBase {
   /// torch's L_out = ⌊(L + 2p − d(K − 1) − 1)/s⌋ + 1 (p from "same"/"valid" as torch).
   int64_t output_length(int64_t length) const;
   void pretty_print(std::ostream& stream) const override;
+  std::string execution() const override { return execution_; }
 
   EConv1dOptions options;
+
+ private:
+  std::shared_ptr<const CyclicFourierHom> fourier_;  // the FFT path, when execution chose it
+  std::string execution_ = "dense";
 };
 
 /// Exactly equivariant torch::nn::ConvTranspose1d (weight (in, out, K), every tap's transpose equivariant).

@@ -84,6 +84,49 @@ std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weig
   return plan;
 }
 
+std::shared_ptr<const CyclicFourierHom> conv_fourier_plan(Execution mode, const ConstraintPtr& inner,
+                                                          int64_t taps, const std::string& what,
+                                                          std::string* describe) {
+  auto say = [&](std::string text) {
+    if (describe) *describe = std::move(text);
+  };
+  say(execution_name(mode));
+  if (mode == Execution::dense) return nullptr;
+  std::string why;
+  std::shared_ptr<const CyclicFourierHom> fourier;
+  const auto* commuting = dynamic_cast<const CommutingConstraint*>(inner.get());
+  if (commuting)
+    fourier = CyclicFourierHom::get(commuting->hom_space(), &why);
+  else
+    why = fmt::format("the weight constraint '{}' is not CommutingConstraint", inner->name());
+  if (!fourier) {
+    if (mode == Execution::isotypic)
+      throw ConfigError(fmt::format(
+          "{}: execution 'isotypic' is not available: convolutions run it by FFT, for copies of a cyclic "
+          "group's regular representation, and {}; use execution 'dense' or 'auto'",
+          what, why));
+    say(fmt::format("auto (dense: {})", why));
+    return nullptr;
+  }
+  const std::string how = "isotypic by FFT over " + commuting->hom_space()->in()->group().name();
+  const auto& f = *fourier;
+  const double n = double(f.order()), copies = double(f.copies_in() + f.copies_out());
+  const double d_in = n * double(f.copies_in()), d_out = n * double(f.copies_out());
+  // Per output position: the dense kernel, against the FFTs, the bins' products (a grouped convolution)
+  // and the two regroupings of complex features.
+  const double dense = d_in * d_out * double(taps) * kMac;
+  const double fft = copies * n * std::log2(std::max(n, 2.0)) * kFftPoint +
+                     double(f.block_cost() * taps) * kSmallMac + 2.0 * (d_in + d_out) * kMove +
+                     copies * kSpectralCopy;
+  if (mode == Execution::automatic && fft >= kMargin * dense) {
+    say(fmt::format("auto (dense: by FFT predicted {:.0f}% of dense's time per position)",
+                    100.0 * fft / dense));
+    return nullptr;
+  }
+  say(mode == Execution::automatic ? "auto (" + how + ")" : how);
+  return fourier;
+}
+
 LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, const std::string& what,
                                  int64_t in_groups, int64_t out_groups, bool whole_map)
     : mode_(mode) {

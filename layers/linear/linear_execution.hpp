@@ -41,6 +41,15 @@ struct IsotypicPlan {
 std::shared_ptr<const IsotypicPlan> make_isotypic_plan(const ConstraintPtr& weight, int64_t in_groups,
                                                        int64_t out_groups, std::string* why);
 
+/// A convolution's FFT path (eConv1d): its weight is `taps` maps of `inner`'s Hom space (a
+/// CommutingConstraint). Null for dense, and for auto where the FFT is not predicted faster per output
+/// position; throws ConfigError naming `what` when `mode` is isotypic and the FFT path does not apply (there
+/// is no block path for convolutions). `*describe` gets what the layer reports: "dense", "isotypic by FFT
+/// over C64", "auto (isotypic by FFT over C64)" or "auto (dense: <why>)".
+std::shared_ptr<const CyclicFourierHom> conv_fourier_plan(Execution mode, const ConstraintPtr& inner,
+                                                          int64_t taps, const std::string& what,
+                                                          std::string* describe);
+
 /// A layer's choice: the mode asked for and, where one exists, the plan.
 class LinearExecution {
  public:

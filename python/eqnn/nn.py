@@ -1378,6 +1378,10 @@ class EConv1d(_Conv):
             xavier_uniform, kaiming_normal, kaiming_uniform or zeros (these set W; b then starts at zero).
         weight_constraint, bias_constraint: registry names of the constraints (default
             {weight_constraint!r} and {bias_constraint!r}).
+        execution: how the convolution is computed (default {execution!r}): ``"dense"`` (the expanded kernel),
+            ``"isotypic"`` (for copies of a cyclic group's regular representation: by FFT over the group, one
+            grouped convolution over the frequency bins; refused otherwise) or ``"auto"`` (the FFT where it is
+            predicted faster). The same function and parameters either way.
 
     Parameters: ``weight_coefficients`` (K·dim Hom_G(in_rep, out_rep) entries, tap-major: ``.view(K, dim)``)
     and ``bias_coefficients``; ``effective_parameters()`` is stock Conv1d's state_dict (weight (out, in, K)).
@@ -1413,12 +1417,13 @@ class EConv1d(_Conv):
         init_scheme: Optional[str] = None,
         weight_constraint: Optional[str] = None,
         bias_constraint: Optional[str] = None,
+        execution: Optional[str] = None,
     ):
         super().__init__(
             self._layer_type, in_rep, device=device, dtype=dtype, out_rep=out_rep, kernel_size=kernel_size,
             **_given(stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias,
                      padding_mode=padding_mode, init_scheme=init_scheme, weight_constraint=weight_constraint,
-                     bias_constraint=bias_constraint))
+                     bias_constraint=bias_constraint, execution=execution))
         self._setup(in_rep, out_rep)
 
 

@@ -49,6 +49,27 @@ def test_cyclic_regular_copies_run_by_fft():
     assert "by FFT over C8" not in repr(enn.ELinear(eqnn.rep(G, "regular + trivial"), r, execution="isotypic"))
 
 
+@pytest.mark.parametrize("padding,mode", [(1, "zeros"), ("same", "circular")])
+def test_conv_fft_equals_dense(padding, mode):
+    G = eqnn.group("C6")
+    a, b = eqnn.rep(G, "2x regular"), eqnn.rep(G, "regular")
+    dense, fft = _twins(lambda m: enn.EConv1d(a, b, 3, padding=padding, padding_mode=mode, execution=m))
+    assert fft.options["execution"] == "isotypic" and "by FFT over C6" in repr(fft)
+    x = torch.randn(4, a.size, 10, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    yd, yf = dense(x), fft(x2)
+    _same(yf, yd)
+    w = torch.randn_like(yd)
+    (yd * w).sum().backward()
+    (yf * w).sum().backward()
+    _same(x2.grad, x.grad)
+    for p, q in zip(dense.parameters(), fft.parameters()):
+        _same(q.grad, p.grad)
+    d4 = eqnn.rep(eqnn.group("D4"), "regular")
+    with pytest.raises(Exception, match="execution 'isotypic' is not available"):
+        enn.EConv1d(d4, d4, 3, execution="isotypic")
+
+
 @pytest.mark.parametrize("self_attention", [True, False])
 def test_attention_isotypic_equals_dense(self_attention):
     G = eqnn.group("C4")

@@ -109,7 +109,8 @@ TEST(CyclicFourier, OtherOrders) {
 TEST(CyclicFourier, RefusesWithReason) {
   std::string why;
   auto d4 = group("D4");
-  EXPECT_FALSE(CyclicFourierHom::get(HomSpace::get(eqnn::parse_rep(d4, "regular"), eqnn::parse_rep(d4, "regular")), &why));
+  EXPECT_FALSE(CyclicFourierHom::get(
+      HomSpace::get(eqnn::parse_rep(d4, "regular"), eqnn::parse_rep(d4, "regular")), &why));
   EXPECT_NE(why.find("not cyclic"), std::string::npos) << why;
   auto c4 = group("C4");
   auto reg = eqnn::parse_rep(c4, "regular");

@@ -101,13 +101,13 @@ struct HalfSpectrumFunction : torch::autograd::Function<HalfSpectrumFunction> {
   }
 };
 
-
-// The products in frequency: Y[b, o, k] = Σ_i C[o, i, k] X[b, i, k], and its adjoints, in the layouts the FFTs
-// read and write (no transposes). Each output row is a sum over strided rows of complex products, kept in
-// registers: out[k] = Σ_r f(a_r[k], b_r[k]) with a_r = a + r·sa, b_r = b + r·sb (complex numbers, interleaved
-// re/im), f(α, β) = αβ or conj(α)β.
+// The products in frequency: Y[b, o, k] = Σ_i C[o, i, k] X[b, i, k], and its adjoints, in the layouts the
+// FFTs read and write (no transposes). Each output row is a sum over strided rows of complex products, kept
+// in registers: out[k] = Σ_r f(a_r[k], b_r[k]) with a_r = a + r·sa, b_r = b + r·sb (complex numbers,
+// interleaved re/im), f(α, β) = αβ or conj(α)β.
 template <typename T, bool Conj>
-void sum_rows_scalar(const T* a, int64_t sa, const T* b, int64_t sb, int64_t rows, T* out, int64_t K, bool add) {
+void sum_rows_scalar(const T* a, int64_t sa, const T* b, int64_t sb, int64_t rows, T* out, int64_t K,
+                     bool add) {
   if (!add)
     for (int64_t k = 0; k < 2 * K; ++k) out[k] = T(0);
   for (int64_t r = 0; r < rows; ++r, a += sa, b += sb)
@@ -127,8 +127,9 @@ bool has_avx512() {
 // Eight complex float lanes: re·re ∓ im·im in the even lanes, re·im ± im·re in the odd ones (fmaddsub and
 // fmsubadd), the accumulator in a register across the rows.
 template <bool Conj>
-__attribute__((target("avx512f"))) void sum_rows_avx512(const float* a, int64_t sa, const float* b, int64_t sb,
-                                                        int64_t rows, float* out, int64_t K, bool add) {
+__attribute__((target("avx512f"))) void sum_rows_avx512(const float* a, int64_t sa, const float* b,
+                                                        int64_t sb, int64_t rows, float* out, int64_t K,
+                                                        bool add) {
   for (int64_t j = 0; j < 2 * K; j += 16) {
     const int64_t left = 2 * K - j;
     const auto m = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1u);
@@ -147,7 +148,8 @@ __attribute__((target("avx512f"))) void sum_rows_avx512(const float* a, int64_t 
 
 template <bool Conj>
 __attribute__((target("avx512f"))) void sum_rows_avx512(const double* a, int64_t sa, const double* b,
-                                                        int64_t sb, int64_t rows, double* out, int64_t K, bool add) {
+                                                        int64_t sb, int64_t rows, double* out, int64_t K,
+                                                        bool add) {
   for (int64_t j = 0; j < 2 * K; j += 8) {
     const int64_t left = 2 * K - j;
     const auto m = static_cast<__mmask8>(left >= 8 ? 0xFF : (1u << left) - 1u);
@@ -169,9 +171,11 @@ std::atomic<bool> portable_kernels{false};
 
 // out = Σ_r f(a_r, b_r), or out += it when `add`.
 template <typename T, bool Conj>
-void sum_rows(const T* a, int64_t sa, const T* b, int64_t sb, int64_t rows, T* out, int64_t K, bool add = false) {
+void sum_rows(const T* a, int64_t sa, const T* b, int64_t sb, int64_t rows, T* out, int64_t K,
+              bool add = false) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (!portable_kernels.load(std::memory_order_relaxed) && has_avx512()) return sum_rows_avx512<Conj>(a, sa, b, sb, rows, out, K, add);
+  if (!portable_kernels.load(std::memory_order_relaxed) && has_avx512())
+    return sum_rows_avx512<Conj>(a, sa, b, sb, rows, out, K, add);
 #endif
   sum_rows_scalar<T, Conj>(a, sa, b, sb, rows, out, K, add);
 }
@@ -213,8 +217,8 @@ at::Tensor mix_grad_x(const at::Tensor& G, const at::Tensor& C) {
 }
 
 // ∂/∂C: G_C[o, i] = Σ_b conj(X[b, i]) ⊙ G[b, o], by tiles of tokens (which stay in cache while every pair
-// (o, i) sums over them in registers) into a (mo, mi, K) sum; one partial sum per chunk of tokens when threads
-// share the work, added in chunk order.
+// (o, i) sums over them in registers) into a (mo, mi, K) sum; one partial sum per chunk of tokens when
+// threads share the work, added in chunk order.
 constexpr int64_t kTokenTile = 32;
 
 at::Tensor mix_grad_c(const at::Tensor& G, const at::Tensor& X) {
@@ -233,8 +237,8 @@ at::Tensor mix_grad_c(const at::Tensor& G, const at::Tensor& X) {
           const int64_t nb = std::min(kTokenTile, end - b0);
           for (int64_t o = 0; o < mo; ++o)
             for (int64_t i = 0; i < mi; ++i)
-              sum_rows<scalar_t, true>(x + (b0 * mi + i) * 2 * K, mi * 2 * K, g + (b0 * mo + o) * 2 * K, mo * 2 * K,
-                                       nb, acc + (o * mi + i) * 2 * K, K, true);
+              sum_rows<scalar_t, true>(x + (b0 * mi + i) * 2 * K, mi * 2 * K, g + (b0 * mo + o) * 2 * K,
+                                       mo * 2 * K, nb, acc + (o * mi + i) * 2 * K, K, true);
         }
       }
     });
@@ -273,7 +277,8 @@ bool plain(const at::Tensor& t) {
 }
 
 at::Tensor spectral_mix(const at::Tensor& X, const at::Tensor& C) {
-  if (X.device().is_cpu() && plain(X) && plain(C)) return SpectralMixFunction::apply(X.contiguous(), C.contiguous());
+  if (X.device().is_cpu() && plain(X) && plain(C))
+    return SpectralMixFunction::apply(X.contiguous(), C.contiguous());
   // Elsewhere (CUDA), batched over the frequencies.
   return at::bmm(X.permute({2, 0, 1}), C.permute({2, 1, 0})).permute({1, 2, 0});
 }
@@ -318,7 +323,8 @@ std::shared_ptr<const CyclicFourierHom> CyclicFourierHom::get(const HomSpacePtr&
   if (!is_identity(in_order)) t->in_order = long_tensor(in_order);
   if (!is_identity(out_order)) {
     std::vector<int64_t> inverse(out_order.size());
-    for (size_t j = 0; j < out_order.size(); ++j) inverse[static_cast<size_t>(out_order[j])] = static_cast<int64_t>(j);
+    for (size_t j = 0; j < out_order.size(); ++j)
+      inverse[static_cast<size_t>(out_order[j])] = static_cast<int64_t>(j);
     t->out_inverse = long_tensor(inverse);
   }
   // c_ai[s] = W[(a, s), (i, 0)].
@@ -349,7 +355,8 @@ const CyclicFourierHom::Tensors& CyclicFourierHom::tensors_for(const at::TensorO
   return *converted_.get(options, [this](const at::TensorOptions& o) { return base_->to(o); });
 }
 
-at::Tensor CyclicFourierHom::apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias) const {
+at::Tensor CyclicFourierHom::apply(const at::Tensor& theta, const at::Tensor& x,
+                                   const at::Tensor& bias) const {
   TORCH_CHECK(serves(x), "CyclicFourierHom::apply: the FFT path takes float32 or float64 features, got ",
               x.scalar_type());
   TORCH_CHECK(x.dim() == 2 && x.size(1) == n_ * m_in_, "CyclicFourierHom::apply: expected (N, ", n_ * m_in_,
@@ -370,6 +377,45 @@ at::Tensor CyclicFourierHom::apply(const at::Tensor& theta, const at::Tensor& x,
   if (t.out_inverse.defined()) y = y.index_select(1, t.out_inverse);
   // y is this call's own tensor, and neither irfft's nor index_select's backward reads it.
   return bias.defined() ? y.add_(bias) : y;
+}
+
+}  // namespace eqnn
+
+namespace eqnn {
+
+at::Tensor CyclicFourierHom::apply_conv(const at::Tensor& theta, int64_t taps, const at::Tensor& x,
+                                        const at::Tensor& bias, const RealConv& conv) const {
+  TORCH_CHECK(serves(x), "CyclicFourierHom::apply_conv: the FFT path takes float32 or float64 features, got ",
+              x.scalar_type());
+  TORCH_CHECK(x.dim() == 3 && x.size(1) == n_ * m_in_, "CyclicFourierHom::apply_conv: expected (N, ",
+              n_ * m_in_, ", L) features, got ", x.sizes());
+  TORCH_CHECK(taps >= 1 && theta.dim() == 1 && theta.size(0) == taps * hom_->dim(),
+              "CyclicFourierHom::apply_conv: expected (", taps * hom_->dim(), ") coefficients, got ",
+              theta.sizes());
+  const auto& t = tensors_for(theta.options());
+  const int64_t N = x.size(0), L = x.size(2), K = n_ / 2 + 1;
+  // Per tap, the circulants' spectra (taps, m_out, m_in, K), as a real grouped kernel: bin-major output
+  // channels (k, re/im, o), input channels (k, re/im, i), taps last.
+  at::Tensor c = theta.view({taps, hom_->dim()}).index_select(1, t.c_index);
+  if (t.c_factor.defined()) c = c * t.c_factor;
+  const at::Tensor C = half_spectrum(c.view({taps, m_out_, m_in_, n_}), n_);
+  const at::Tensor Cr = at::real(C), Ci = at::imag(C);
+  const at::Tensor W = at::stack({at::cat({Cr, -Ci}, 2), at::cat({Ci, Cr}, 2)}, 1)  // (taps, 2, mo, 2 mi, K)
+                           .permute({4, 1, 2, 3, 0})
+                           .reshape({K * 2 * m_out_, 2 * m_in_, taps});
+  // Features: (copy, power) order, spectra over the group axis, channels (k, re/im, i).
+  const at::Tensor xs = t.in_order.defined() ? x.index_select(1, t.in_order) : x;
+  const at::Tensor X =
+      at::view_as_real(at::fft_rfft(xs.reshape({N, m_in_, n_, L}), n_, 2))  // (N, mi, K, L, 2)
+          .permute({0, 2, 4, 1, 3})
+          .reshape({N, K * 2 * m_in_, L});
+  const at::Tensor Yr = conv(X, W, K);  // (N, K · 2 · mo, L')
+  const int64_t Lo = Yr.size(2);
+  const at::Tensor Y = at::view_as_complex(
+      Yr.view({N, K, 2, m_out_, Lo}).permute({0, 3, 1, 4, 2}).contiguous());  // (N, mo, K, L')
+  at::Tensor y = at::fft_irfft(Y, n_, 2).reshape({N, m_out_ * n_, Lo});
+  if (t.out_inverse.defined()) y = y.index_select(1, t.out_inverse);
+  return bias.defined() ? y.add_(bias.view({1, -1, 1})) : y;
 }
 
 }  // namespace eqnn

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,17 @@ class CyclicFourierHom {
   static bool serves(const at::Tensor& x);
   /// y = x Wᵀ + bias; x (N, D_in) float32 or float64, bias (D_out) or undefined. Differentiable.
   at::Tensor apply(const at::Tensor& theta, const at::Tensor& x, const at::Tensor& bias = at::Tensor()) const;
+
+  /// A real convolution over the sequence (the layer's stride, padding and dilation, no bias):
+  /// (input (N, C_in, L), weight (C_out, C_in / groups, taps), groups) → (N, C_out, L').
+  using RealConv =
+      std::function<at::Tensor(const at::Tensor& input, const at::Tensor& weight, int64_t groups)>;
+  /// A convolution whose every tap is a map of this space (eConv1d): θ (taps · dim), tap-major as
+  /// TapConstraint lays it out; x (N, D_in, L) float32/float64, bias (D_out) or undefined → (N, D_out, L').
+  /// Each frequency bin is a complex convolution, run as one real grouped convolution (a group per bin,
+  /// [[Re, −Im], [Im, Re]] per tap). Differentiable.
+  at::Tensor apply_conv(const at::Tensor& theta, int64_t taps, const at::Tensor& x, const at::Tensor& bias,
+                        const RealConv& conv) const;
 
   int64_t order() const { return n_; }
   int64_t copies_in() const { return m_in_; }
