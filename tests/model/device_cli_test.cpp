@@ -153,7 +153,8 @@ TEST(BenchCli, BadGroupRepOrSizeIsAClearError) {
       {"bench encoder --rep regular", "--group is required"},
       // --execution: a mode the layers know, and only on layers that have the option.
       {"bench linear --group C4 --rep regular --batch 2 --execution isotypc", "did you mean 'isotypic'"},
-      {"bench conv --group C4 --rep regular --execution isotypic", "execution"},
+      // eConv1d runs isotypic by FFT only, for a cyclic group: D4 is refused with the reason.
+      {"bench conv --group D4 --rep regular --execution isotypic", "D4 is not cyclic"},
   };
   for (const auto& c : cases) {
     auto r = eqnn_cli(c.command + kQuick);
@@ -166,9 +167,14 @@ TEST(BenchCli, BadGroupRepOrSizeIsAClearError) {
 // --execution reaches the layer, and `execution` reports what it runs (auto: what it decided).
 TEST(BenchCli, ExecutionModeReachesTheLayerAndIsReported) {
   for (const std::string mode : {"dense", "isotypic"}) {
+    // eLinear and eConv1d run a cyclic group's regular copies by FFT, and say so.
+    const std::string fft = mode == "isotypic" ? "isotypic by FFT over C4" : mode;
     auto lin = parse_json(
         eqnn_cli("bench linear --group C4 --rep \"2x regular\" --batch 4 --execution " + mode + kQuick));
-    EXPECT_EQ(lin.value("execution", ""), mode) << lin.dump();
+    EXPECT_EQ(lin.value("execution", ""), fft) << lin.dump();
+    auto conv = parse_json(eqnn_cli(
+        "bench conv --group C4 --rep \"2x regular\" --batch 2 --length 8 --execution " + mode + kQuick));
+    EXPECT_EQ(conv.value("execution", ""), fft) << conv.dump();
     auto att = parse_json(eqnn_cli(kTinyAttention + " --execution " + mode + " --json"));
     EXPECT_EQ(att.value("execution", ""), mode) << att.dump();
     auto enc =

@@ -75,7 +75,8 @@ void expect_dense(const RepPtr& in, const RepPtr& out, const std::string& what) 
     // Second derivatives (the backward written in ATen operations): ∂/∂θ ⟨∂L/∂x, u⟩.
     at::Tensor u = at::randn_like(x);
     auto gx = torch::autograd::grad({(fourier->apply(theta, x, b) * w).sum()}, {x}, {}, true, true)[0];
-    auto gxd = torch::autograd::grad({(yd * w).sum()}, {x}, {}, true, true)[0];
+    auto gxd =
+        torch::autograd::grad({(at::addmm(b, x, hom->expand(theta).t()) * w).sum()}, {x}, {}, true, true)[0];
     auto h = torch::autograd::grad({(gx * u).sum()}, {theta})[0];
     auto hd = torch::autograd::grad({(gxd * u).sum()}, {theta})[0];
     EXPECT_LT(rel(h, hd), tol) << what << " second derivative";
