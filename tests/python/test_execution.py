@@ -70,6 +70,26 @@ def test_conv_fft_equals_dense(padding, mode):
         enn.EConv1d(d4, d4, 3, execution="isotypic")
 
 
+def test_fft_path_under_forward_ad_and_vmap():
+    """The FFT path's fallbacks to ATen operations (forward-mode tangents, torch.func) give dense's results."""
+    import torch.autograd.forward_ad as fwAD
+
+    G = eqnn.group("C8")
+    a, b = eqnn.rep(G, "2x regular"), eqnn.rep(G, "3x regular")
+    for make, x in [(lambda m: enn.ELinear(a, b, execution=m), torch.randn(5, a.size, dtype=torch.float64)),
+                    (lambda m: enn.EConv1d(a, b, 3, padding=1, execution=m),
+                     torch.randn(2, a.size, 7, dtype=torch.float64))]:
+        dense, fft = _twins(make)
+        tangent = torch.randn_like(x)
+        out = []
+        for layer in (dense, fft):
+            with fwAD.dual_level():
+                out.append(fwAD.unpack_dual(layer(fwAD.make_dual(x, tangent))))
+        _same(out[1][0], out[0][0])
+        _same(out[1][1], out[0][1])
+        _same(torch.func.vmap(fft)(x.unsqueeze(1)).squeeze(1), dense(x))
+
+
 @pytest.mark.parametrize("self_attention", [True, False])
 def test_attention_isotypic_equals_dense(self_attention):
     G = eqnn.group("C4")
