@@ -489,8 +489,8 @@ TEST(ENormPerCopyStatistic, IsSymmLearningsELayerNorm) {
       const at::Tensor y = norm(x);
       EXPECT_LE((y - expected).abs().max().item<double>(), 1e-12) << spec << " " << label;
       // The defect: every 1-dim copy of Qᵀ(y − b) is ±α_c whatever its size, the same for 10⁶·x and 10⁷·x.
-      // At scale s a copy z gives |α|·|sz|/sqrt((sz)² + eps), within |α|·eps/(2(sz)²) of |α|: below 1e-9 unless
-      // |z| < 2e-5, so the check does not hang on how small a random z happens to be.
+      // At scale s a copy z gives |α|·|sz|/sqrt((sz)² + eps), within |α|·eps/(2(sz)²) of |α|: below 1e-9
+      // unless |z| < 2e-5, so the check does not hang on how small a random z happens to be.
       const at::Tensor yz = at::matmul(norm(x * 1e6) - norm->bias().detach(), Q);
       const at::Tensor yz10 = at::matmul(norm(x * 1e7) - norm->bias().detach(), Q);
       for (int64_t c = 0; c < copies; ++c) {
