@@ -14,12 +14,11 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/functorch/DynamicLayer.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "eqnn/group_theory/group.hpp"
+#include "eqnn/group_theory/internal/autograd_support.hpp"
 #include "eqnn/group_theory/internal/cyclic_fourier_kernels.hpp"
 
 namespace eqnn {
@@ -119,10 +118,7 @@ void sum_rows_scalar(const T* a, int64_t sa, const T* b, int64_t sb, int64_t row
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
+using internal::has_avx512;
 
 // Eight complex float lanes: re·re ∓ im·im in the even lanes, re·im ± im·re in the odd ones (fmaddsub and
 // fmsubadd), the accumulator in a register across the rows.
@@ -270,14 +266,10 @@ struct SpectralMixFunction : torch::autograd::Function<SpectralMixFunction> {
   }
 };
 
-// No forward-mode tangent, functorch transform or JIT trace: the custom autograd nodes may serve.
-bool plain(const at::Tensor& t) {
-  return !t._fw_grad(/*level=*/0).defined() && !at::functorch::maybeCurrentDynamicLayer().has_value() &&
-         !c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::Tracer);
-}
+using internal::plain_autograd;
 
 at::Tensor spectral_mix(const at::Tensor& X, const at::Tensor& C) {
-  if (X.device().is_cpu() && plain(X) && plain(C))
+  if (X.device().is_cpu() && plain_autograd(X) && plain_autograd(C))
     return SpectralMixFunction::apply(X.contiguous(), C.contiguous());
   // Elsewhere (CUDA), batched over the frequencies.
   return at::bmm(X.permute({2, 0, 1}), C.permute({2, 1, 0})).permute({1, 2, 0});
@@ -285,7 +277,7 @@ at::Tensor spectral_mix(const at::Tensor& X, const at::Tensor& C) {
 
 // Forward-mode tangents, functorch transforms and the JIT tracer take ATen's own rfft.
 at::Tensor half_spectrum(const at::Tensor& x, int64_t n) {
-  return plain(x) ? HalfSpectrumFunction::apply(x, n) : at::fft_rfft(x, n, -1);
+  return plain_autograd(x) ? HalfSpectrumFunction::apply(x, n) : at::fft_rfft(x, n, -1);
 }
 
 at::Tensor long_tensor(const std::vector<int64_t>& v) {

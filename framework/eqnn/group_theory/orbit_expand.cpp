@@ -13,13 +13,13 @@
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
-#include <ATen/functorch/DynamicLayer.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
+
+#include "eqnn/group_theory/internal/autograd_support.hpp"
 
 namespace eqnn {
 namespace {
@@ -37,10 +37,7 @@ constexpr int64_t kBijective = 1, kSmall = 2;
 // float32 tiles whose local ids fit a 64-entry table held in four AVX-512 registers: one row of 16
 // outputs is two two-register permutes and a blend. The same loads and the same additions, in the same
 // order per orbit, as the scalar loops.
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
+using internal::has_avx512;
 
 __attribute__((target("avx512f"))) inline __mmask16 lanes(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
@@ -405,11 +402,9 @@ bool OrbitExpansion::serves(const at::Tensor& theta) const {
   if (layout_.dim == 0 && layout_.rows * layout_.cols > 0) return false;  // every pair dead: nothing to read
   return theta.defined() && theta.dim() == 1 && theta.size(0) == layout_.dim && theta.device().is_cpu() &&
          theta.layout() == at::kStrided && theta.has_storage() && at::isFloatingType(theta.scalar_type()) &&
-         !theta._fw_grad(/*level=*/0).defined() &&
          // Under a functorch transform (vmap of the inputs, grad) a C++ autograd function is refused, and
          // the JIT tracer would not see the kernels: index_select serves both.
-         !at::functorch::maybeCurrentDynamicLayer().has_value() &&
-         !c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::Tracer);
+         internal::plain_autograd(theta);
 }
 
 at::Tensor OrbitExpansion::expand(const at::Tensor& theta) const {
