@@ -1,6 +1,7 @@
 // Execution modes of the equivariant linear maps (linear_execution.hpp).
 #include "linear_execution.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -165,11 +166,23 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
     calls = 12.0;
   } else {
     const auto& p = *plan_;
-    per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
     iso_cost = p.isotypic_cost;
     size_t irreps = 0;
     for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
-    calls = 8.0 + 6.0 * double(irreps);
+    if (whole_map) {
+      // The fused product (IsotypicHom::linear) regroups nothing; it makes one call per block of Q on each
+      // side and one per component of each irrep.
+      const auto& group_irreps = commuting->hom_space()->in()->group().irreps();
+      double components = 0.0;
+      for (size_t k = 0; k < group_irreps.size(); ++k)
+        if (p.out->multiplicities()[k] > 0) components += group_irreps[k].dim;
+      per_token_iso = double(p.isotypic_cost) * kSmallMac;
+      calls = 8.0 + (d_in + d_out) / double(std::max<int64_t>(1, p.in->largest_block())) + components +
+              2.0 * double(irreps);
+    } else {
+      per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
+      calls = 8.0 + 6.0 * double(irreps);
+    }
   }
   if (per_token_iso >= kMargin * per_token_dense) {
     why_not_ = fmt::format(
@@ -210,6 +223,8 @@ at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x,
     return bias.defined() ? at::addmm(bias, x, W.t()) : at::mm(x, W.t());
   }
   const auto& p = *plan_;
+  if (IsotypicHom::linear_serves(x, theta))
+    return IsotypicHom::linear(p.hom, p.in, p.out, p.hom->blocks(theta), x, bias);
   return p.out->merge(p.hom->apply(p.hom->blocks(theta), p.in->split(x)), bias);
 }
 

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
@@ -199,6 +201,66 @@ INSTANTIATE_TEST_SUITE_P(Groups, ExecutionPerGroup, ::testing::ValuesIn(test_gro
                          [](const auto& info) { return info.param.label; });
 
 // A block of Q that straddles two groups is refused with the reason.
+// The fused isotypic product (IsotypicHom::linear) under the rest of autograd: a create_graph backward (its
+// parts-path fallback) gives the dense path's second derivatives, a second backward without retain_graph
+// is refused with the reason, and under no_grad nothing is recorded. D4 (real irreps), Q8 (a quaternionic
+// one) and C5 with a non-regular rep (complex ones, not the FFT path), blocks of 1 and of |G| coordinates.
+TEST(Execution, FusedPathUnderAutograd) {
+  for (const auto& [spec, text] :
+       std::vector<std::pair<std::string, std::string>>{{"D4", "2x regular + trivial"},
+                                                        {kQ8, "regular + 2x irrep(4)"},
+                                                        {"C5", "2x irrep(1) + 3x trivial"}}) {
+    auto g = group(spec);
+    const auto rep = parse_rep(g, text);
+    const std::string what = g->name() + " " + text;
+    ELinear dense(ELinearOptions(rep, rep)), iso(ELinearOptions(rep, rep).execution("isotypic"));
+    EXPECT_EQ(iso->execution(), "isotypic") << what;
+    {
+      at::NoGradGuard no_grad;
+      for (auto& item : dense->named_parameters()) {
+        item.value().normal_();
+        iso->named_parameters()[item.key()].copy_(item.value());
+      }
+    }
+    dense->to(at::kDouble);
+    iso->to(at::kDouble);
+    const at::Tensor x0 = at::randn({7, rep->size()}, at::kDouble),
+                     w = at::randn({7, rep->size()}, at::kDouble),
+                     v = at::randn({7, rep->size()}, at::kDouble);
+    // ∂/∂θ of ⟨v, ∂⟨w, f(x)⟩/∂x⟩: the gradient of a gradient, which reaches θ only through the graph the
+    // first backward built.
+    auto second = [&](ELinear& layer) {
+      const at::Tensor x = x0.clone().requires_grad_(true);
+      const at::Tensor gx = torch::autograd::grad({(layer(x) * w).sum()}, {x}, {}, true, true)[0];
+      layer->zero_grad();
+      (gx * v).sum().backward();
+      return layer->named_parameters()["weight_coefficients"].grad().clone();
+    };
+    const at::Tensor gd = second(dense), gi = second(iso);
+    EXPECT_GT(gd.abs().max().item<double>(), 0) << what;
+    EXPECT_LT(rel(gi, gd), 1e-12) << what;
+
+    const at::Tensor x = x0.clone().requires_grad_(true);
+    const at::Tensor y = iso(x);
+    auto node = y.grad_fn();
+    while (node && node->name() == "ViewBackward0") node = node->next_edge(0).function;
+    ASSERT_TRUE(node) << what;
+    EXPECT_EQ(node->name(), "IsotypicLinearBackward") << what;
+    y.sum().backward();
+    try {
+      y.sum().backward();
+      ADD_FAILURE() << what << ": a second backward through a freed graph ran";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("backward twice without retain_graph=True"), std::string::npos)
+          << e.what();
+    }
+    {
+      at::NoGradGuard no_grad;
+      EXPECT_FALSE(iso(x).requires_grad()) << what;
+    }
+  }
+}
+
 TEST(Execution, GroupsMustNotSplitABlock) {
   auto g = group("C4");
   auto rep = random_basis(parse_rep(g, "2x regular"), 3);

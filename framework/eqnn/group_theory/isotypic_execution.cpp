@@ -10,19 +10,12 @@
 #include <fmt/format.h>
 
 #include "eqnn/group_theory/group.hpp"
+#include "eqnn/group_theory/internal/isotypic_state.hpp"
 #include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/union_find.hpp"
 
 namespace eqnn {
-
-struct IsotypicLayout::Run {
-  int64_t row0 = 0, m = 1, r = 0;  // m consecutive blocks of r coordinates from row0
-  std::vector<int64_t> count;      // copies of irrep k in one block
-  std::vector<int64_t> offset;     // first column of irrep k in the block's basis
-  std::vector<int64_t> copy0;      // first copy of irrep k (layout order) in the run
-  at::Tensor basis;                // (r, r) float64: the block of Q, columns ordered [k][component][copy]
-};
 
 namespace {
 
@@ -288,23 +281,6 @@ struct IsotypicHom::Tabulated {
   };
   std::vector<Pair> pairs;  // out run major
   std::vector<std::shared_ptr<const IsotypicLayout::Run>> out_runs, in_runs;
-};
-
-struct IsotypicHom::Tensors {
-  std::vector<at::Tensor> endo;               // per irrep (S, d, d)
-  std::vector<at::Tensor> perm_out, perm_in;  // isotypic spaces
-  std::vector<at::Tensor> ids, tables;        // orbit spaces, per pair: (m_A m_B, n) long, (n, width)
-  std::shared_ptr<const Tensors> to(const at::TensorOptions& o) const {
-    auto t = std::make_shared<Tensors>();
-    auto cv = [&](const at::Tensor& x) { return x.defined() ? x.to(o) : x; };
-    auto cd = [&](const at::Tensor& x) { return x.defined() ? x.to(o.device()) : x; };
-    for (const auto& x : endo) t->endo.push_back(cv(x));
-    for (const auto& x : perm_out) t->perm_out.push_back(cd(x));
-    for (const auto& x : perm_in) t->perm_in.push_back(cd(x));
-    for (const auto& x : ids) t->ids.push_back(cd(x));
-    for (const auto& x : tables) t->tables.push_back(cv(x));
-    return t;
-  }
 };
 
 const IsotypicHom::Tensors& IsotypicHom::tensors_for(const at::TensorOptions& options) const {

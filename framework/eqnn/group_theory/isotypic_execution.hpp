@@ -94,9 +94,26 @@ class IsotypicHom {
   /// Multiply-adds per token of apply().
   int64_t block_cost() const { return block_cost_; }
 
+  /// out->merge(hom->apply(blocks, in->split(x)), bias), the same function in one autograd node that never
+  /// regroups features: each block of Q writes its coordinates into an (r, m, N) buffer, where the copies
+  /// of every irrep are contiguous rows (d, c·m, N), so both changes of basis and the products per irrep
+  /// are matrix products reading and writing in place. The backward is the same three steps transposed; a
+  /// backward that must itself be differentiable (create_graph) runs the parts path above. `in` and `out`
+  /// are the layouts `hom` was built from; x (N, D_in) must pass linear_serves().
+  static at::Tensor linear(const std::shared_ptr<const IsotypicHom>& hom,
+                           const std::shared_ptr<const IsotypicLayout>& in,
+                           const std::shared_ptr<const IsotypicLayout>& out,
+                           const std::vector<at::Tensor>& blocks, const at::Tensor& x,
+                           const at::Tensor& bias);
+  /// Whether linear() may serve x and θ: plain autograd (no forward-mode tangent, functorch transform or
+  /// JIT trace), floating point, x two-dimensional.
+  static bool linear_serves(const at::Tensor& x, const at::Tensor& theta);
+
   struct Tabulated;  // an orbit space: θ → blocks through small tables
 
  private:
+  struct Fused;      // linear(): its plan and steps (isotypic_linear.cpp)
+  struct FusedNode;  // linear()'s backward
   IsotypicHom() = default;
   HomSpacePtr hom_;
   std::vector<int64_t> dims_, types_, mult_in_, mult_out_;

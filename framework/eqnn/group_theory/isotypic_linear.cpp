@@ -1,0 +1,391 @@
+// IsotypicHom::linear (isotypic_execution.hpp): eLinear's isotypic product without regrouping features, and
+// its autograd node.
+//
+// Layout. A run of m identical r × r blocks of Q gets a buffer (r, m, N): entry [j][b][n] is coordinate j
+// of block b of token n in the block's basis, whose columns are ordered [irrep k][component i][copy c].
+// Irrep k's rows of the buffer are then (d, c, m, N) = (d, c·m, N), copy c·m + b, so
+//   - a change of basis is one matrix product per block, basisᵀ x_bᵀ, written in place (strided output);
+//   - the product of irrep k is one matrix product per component (W_k (c_o m_o × c_i m_i) times the
+//     component's (c_i m_i, N) rows), or one product of the whole Kronecker matrix for a complex or
+//     quaternionic irrep, written or accumulated in place;
+//   - the change back is one matrix product per block, written into y's columns with the bias.
+// No feature tensor is permuted or concatenated; the only copies are those BLAS makes for its panels.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
+
+#include "eqnn/group_theory/internal/autograd_support.hpp"
+#include "eqnn/group_theory/internal/isotypic_state.hpp"
+#include "eqnn/group_theory/isotypic_execution.hpp"
+
+namespace eqnn {
+
+using Run = IsotypicLayout::Run;
+
+namespace {
+
+// Blocks narrower than this change basis by one batched product and one copy instead of one product per
+// block (a product per 1 × 1 block would be all call overhead).
+constexpr int64_t kSmallBlock = 16;
+
+// The copies of irrep k in a run in buffer order (copy within the block major, block minor), as indices
+// among the irrep's copies in layout order (block major): copy0 + b·count + c.
+std::vector<int64_t> buffer_order(const Run& run, size_t k) {
+  std::vector<int64_t> order;
+  const int64_t count = run.count[k];
+  for (int64_t c = 0; c < count; ++c)
+    for (int64_t b = 0; b < run.m; ++b) order.push_back(run.copy0[k] + b * count + c);
+  return order;
+}
+
+at::Tensor long_tensor(const std::vector<int64_t>& v, const at::Device& device) {
+  return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong)).to(device);
+}
+
+// buf (r, m, N) ← the run's coordinates of x (N, D) in the block's basis: buf[:, b, :] = basisᵀ x_bᵀ.
+void to_buffer(const at::Tensor& x, const Run& run, const at::Tensor& basis, at::Tensor& buf) {
+  const int64_t N = x.size(0);
+  if (run.r < kSmallBlock) {
+    buf.copy_(at::matmul(x.narrow(1, run.row0, run.m * run.r).reshape({N, run.m, run.r}), basis)
+                  .permute({2, 1, 0}));
+    return;
+  }
+  const at::Tensor bt = basis.t();
+  for (int64_t b = 0; b < run.m; ++b) {
+    at::Tensor out = buf.select(1, b);
+    at::mm_out(out, bt, x.narrow(1, run.row0 + b * run.r, run.r).t());
+  }
+}
+
+// y's coordinates of the run ← buf[:, b, :]ᵀ basisᵀ for every block b, plus `bias` when defined.
+void from_buffer(const at::Tensor& buf, const Run& run, const at::Tensor& basis, const at::Tensor& bias,
+                 at::Tensor& y) {
+  const int64_t N = y.size(0);
+  if (run.r < kSmallBlock) {
+    at::Tensor dst = y.narrow(1, run.row0, run.m * run.r);
+    const at::Tensor z = at::matmul(buf.permute({2, 1, 0}), basis.t()).reshape({N, run.m * run.r});
+    if (bias.defined())
+      at::add_out(dst, z, bias.narrow(0, run.row0, run.m * run.r));
+    else
+      dst.copy_(z);
+    return;
+  }
+  const at::Tensor bt = basis.t();
+  for (int64_t b = 0; b < run.m; ++b) {
+    at::Tensor out = y.narrow(1, run.row0 + b * run.r, run.r);
+    if (bias.defined())
+      at::addmm_out(out, bias.narrow(0, run.row0 + b * run.r, run.r), buf.select(1, b).t(), bt);
+    else
+      at::mm_out(out, buf.select(1, b).t(), bt);
+  }
+}
+
+// dst = a·b, or dst += a·b when `accumulate`.
+void product(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, bool accumulate) {
+  if (accumulate)
+    dst.addmm_(a, b);
+  else
+    at::mm_out(dst, a, b);
+}
+
+}  // namespace
+
+// One product of the fused path: irrep k from an input run to an output run.
+struct IsotypicHom::Fused {
+  struct Step {
+    size_t out_run = 0, in_run = 0, k = 0;
+    int64_t d = 1, S = 1, rows = 0, cols = 0;  // rows, cols: copies on each side (c·m)
+    at::Tensor W;                              // S = 1: (rows, cols); else (d·rows, d·cols)
+    at::Tensor row_index, col_index;           // where W's rows and columns sit in T_k (S = 1) or the
+                                               // Kronecker matrix (d·M_out, d·M_in)
+  };
+
+  const IsotypicHom* hom;
+  const IsotypicLayout *in, *out;
+  std::vector<Step> steps;
+  std::vector<at::Tensor> full;  // per irrep with S > 1: Σ_s E_s ⊗ T_s
+
+  Fused(const IsotypicHom& h, const IsotypicLayout& i, const IsotypicLayout& o,
+        const std::vector<at::Tensor>& blocks, const at::TensorOptions& options)
+      : hom(&h), in(&i), out(&o), full(h.dims_.size()) {
+    const auto& t = h.tensors_for(options);
+    const auto device = options.device();
+    for (size_t k = 0; k < h.dims_.size(); ++k) {
+      if (h.mult_out_[k] == 0 || h.mult_in_[k] == 0 || !blocks[k].defined()) continue;
+      const int64_t d = h.dims_[k], S = h.types_[k], Mo = h.mult_out_[k], Mi = h.mult_in_[k];
+      const at::Tensor& T = blocks[k];
+      if (S > 1) {
+        at::Tensor f = at::kron(t.endo[k][0], T[0]);
+        for (int64_t s = 1; s < S; ++s) f = f + at::kron(t.endo[k][s], T[s]);
+        full[k] = f;
+      }
+      for (size_t jo = 0; jo < out->runs_.size(); ++jo) {
+        const Run& ro = *out->runs_[jo];
+        if (ro.count[k] == 0) continue;
+        std::vector<int64_t> rows = buffer_order(ro, k);
+        for (size_t ji = 0; ji < in->runs_.size(); ++ji) {
+          const Run& ri = *in->runs_[ji];
+          if (ri.count[k] == 0) continue;
+          std::vector<int64_t> cols = buffer_order(ri, k);
+          Step step;
+          step.out_run = jo;
+          step.in_run = ji;
+          step.k = k;
+          step.d = d;
+          step.S = S;
+          step.rows = static_cast<int64_t>(rows.size());
+          step.cols = static_cast<int64_t>(cols.size());
+          if (S == 1) {
+            step.row_index = long_tensor(rows, device);
+            step.col_index = long_tensor(cols, device);
+            step.W = T[0].index_select(0, step.row_index).index_select(1, step.col_index);
+          } else {
+            std::vector<int64_t> fr, fc;
+            for (int64_t a = 0; a < d; ++a) {
+              for (int64_t v : rows) fr.push_back(a * Mo + v);
+              for (int64_t v : cols) fc.push_back(a * Mi + v);
+            }
+            step.row_index = long_tensor(fr, device);
+            step.col_index = long_tensor(fc, device);
+            step.W = full[k].index_select(0, step.row_index).index_select(1, step.col_index);
+          }
+          steps.push_back(std::move(step));
+        }
+      }
+    }
+  }
+
+  // Irrep k's rows of a run's buffer: (d, c·m, N).
+  static at::Tensor part(const at::Tensor& buf, const Run& run, size_t k, int64_t d) {
+    return buf.narrow(0, run.offset[k], d * run.count[k]).view({d, run.count[k] * run.m, buf.size(2)});
+  }
+
+  // The buffers of `from` mapped by the steps (transposed: from output to input) into fresh buffers of
+  // `to`; rows no step writes are zero.
+  std::vector<at::Tensor> map(const std::vector<at::Tensor>& src, bool transposed) const {
+    const IsotypicLayout& to = transposed ? *in : *out;
+    const IsotypicLayout& from = transposed ? *out : *in;
+    const int64_t N = src.empty() ? 0 : src[0].size(2);
+    const auto options = src.empty() ? at::TensorOptions() : src[0].options();
+    std::vector<at::Tensor> dst;
+    std::vector<std::vector<bool>> written;
+    for (const auto& run : to.runs_) {
+      dst.push_back(at::empty({run->r, run->m, N}, options));
+      written.emplace_back(hom->dims_.size(), false);
+    }
+    for (const Step& s : steps) {
+      const size_t j_to = transposed ? s.in_run : s.out_run, j_from = transposed ? s.out_run : s.in_run;
+      const at::Tensor y = part(dst[j_to], *to.runs_[j_to], s.k, s.d);
+      const at::Tensor z = part(src[j_from], *from.runs_[j_from], s.k, s.d);
+      const at::Tensor W = transposed ? s.W.t() : s.W;
+      const bool accumulate = written[j_to][s.k];
+      if (s.S == 1)
+        for (int64_t i = 0; i < s.d; ++i) product(y.select(0, i), W, z.select(0, i), accumulate);
+      else
+        product(y.view({-1, N}), W, z.view({-1, N}), accumulate);
+      written[j_to][s.k] = true;
+    }
+    for (size_t j = 0; j < to.runs_.size(); ++j) {
+      const Run& run = *to.runs_[j];
+      for (size_t k = 0; k < hom->dims_.size(); ++k)
+        if (run.count[k] > 0 && !written[j][k]) part(dst[j], run, k, hom->dims_[k]).zero_();
+    }
+    return dst;
+  }
+
+  static std::vector<at::Tensor> to_buffers(const IsotypicLayout& layout, const at::Tensor& x) {
+    const auto& bases = layout.bases_for(x.options());
+    std::vector<at::Tensor> bufs;
+    for (size_t j = 0; j < layout.runs_.size(); ++j) {
+      const Run& run = *layout.runs_[j];
+      bufs.push_back(at::empty({run.r, run.m, x.size(0)}, x.options()));
+      to_buffer(x, run, bases[j], bufs.back());
+    }
+    return bufs;
+  }
+
+  static at::Tensor from_buffers(const IsotypicLayout& layout, const std::vector<at::Tensor>& bufs, int64_t N,
+                                 const at::Tensor& bias, const at::TensorOptions& options) {
+    const auto& bases = layout.bases_for(options);
+    at::Tensor y = at::empty({N, layout.rep_->size()}, options);
+    for (size_t j = 0; j < layout.runs_.size(); ++j)
+      from_buffer(bufs[j], *layout.runs_[j], bases[j], bias, y);
+    return y;
+  }
+
+  // ∂L/∂T_k for every block, from the output buffers' gradients and the input buffers.
+  std::vector<at::Tensor> block_grads(const std::vector<at::Tensor>& dY, const std::vector<at::Tensor>& Z,
+                                      const std::vector<at::Tensor>& blocks) const {
+    const size_t K = hom->dims_.size();
+    std::vector<at::Tensor> g(K), gfull(K);
+    for (const Step& s : steps) {
+      const at::Tensor dy = part(dY[s.out_run], *out->runs_[s.out_run], s.k, s.d);
+      const at::Tensor z = part(Z[s.in_run], *in->runs_[s.in_run], s.k, s.d);
+      at::Tensor gW;
+      if (s.S == 1) {
+        gW = at::mm(dy.select(0, 0), z.select(0, 0).t());
+        for (int64_t i = 1; i < s.d; ++i) gW.addmm_(dy.select(0, i), z.select(0, i).t());
+        if (!g[s.k].defined()) g[s.k] = at::zeros_like(blocks[s.k]);
+        g[s.k].select(0, 0).index_put_({s.row_index.unsqueeze(1), s.col_index.unsqueeze(0)}, gW,
+                                       /*accumulate=*/true);
+      } else {
+        const int64_t N = dy.size(2);
+        gW = at::mm(dy.reshape({-1, N}), z.reshape({-1, N}).t());
+        if (!gfull[s.k].defined()) gfull[s.k] = at::zeros_like(full[s.k]);
+        gfull[s.k].index_put_({s.row_index.unsqueeze(1), s.col_index.unsqueeze(0)}, gW, /*accumulate=*/true);
+      }
+    }
+    const auto& t = hom->tensors_for(Z.front().options());
+    for (size_t k = 0; k < K; ++k) {
+      if (!gfull[k].defined()) continue;
+      const int64_t d = hom->dims_[k], Mo = hom->mult_out_[k], Mi = hom->mult_in_[k];
+      // full = Σ_s E_s ⊗ T_s, so ∂L/∂T_s[a, b] = Σ_ij E_s[i, j] ∂L/∂full[(i, a), (j, b)].
+      g[k] = at::einsum("sij,iajb->sab", {t.endo[k], gfull[k].view({d, Mo, d, Mi})});
+    }
+    return g;
+  }
+};
+
+// The backward of linear(): inputs x, the blocks (one per irrep, some undefined), the bias.
+struct IsotypicHom::FusedNode : torch::autograd::Node {
+  std::shared_ptr<const IsotypicHom> hom;
+  std::shared_ptr<const IsotypicLayout> in, out;
+  std::unique_ptr<Fused> fused;
+  std::vector<at::Tensor> Z;  // the input buffers
+  torch::autograd::SavedVariable x, bias;
+  std::vector<torch::autograd::SavedVariable> blocks;
+  std::vector<at::Tensor> block_shapes;  // the blocks without grad (for zeros_like)
+  bool has_bias = false;
+
+  std::string name() const override { return "IsotypicLinearBackward"; }
+
+  void release_variables() override {
+    x.reset_data();
+    bias.reset_data();
+    for (auto& b : blocks) b.reset_data();
+    Z.clear();
+    fused.reset();
+  }
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    const size_t K = blocks.size();
+    torch::autograd::variable_list result(K + 2);
+    TORCH_CHECK(fused,
+                "IsotypicLinearBackward: the graph was already freed (backward twice without "
+                "retain_graph=True)");
+    const at::Tensor& dy_in = grads[0];
+    if (!dy_in.defined()) return result;
+    if (at::GradMode::is_enabled()) return differentiable(dy_in);
+    const at::Tensor dy = dy_in.contiguous();
+    const int64_t N = dy.size(0);
+    const std::vector<at::Tensor> dY = Fused::to_buffers(*out, dy);
+    if (should_compute_output(0))
+      result[0] =
+          Fused::from_buffers(*in, fused->map(dY, /*transposed=*/true), N, at::Tensor(), dy.options());
+    bool any_block = false;
+    for (size_t k = 0; k < K; ++k) any_block = any_block || should_compute_output(1 + k);
+    if (any_block) {
+      const auto g = fused->block_grads(dY, Z, block_shapes);
+      for (size_t k = 0; k < K; ++k)
+        if (should_compute_output(1 + k) && block_shapes[k].defined())
+          result[1 + k] = g[k].defined() ? g[k] : at::zeros_like(block_shapes[k]);
+    }
+    if (has_bias && should_compute_output(K + 1)) result[K + 1] = dy.sum(0);
+    return result;
+  }
+
+  // create_graph: the parts path recomputed from the saved inputs and differentiated by autograd, so the
+  // gradients carry a graph of their own.
+  torch::autograd::variable_list differentiable(const at::Tensor& dy) {
+    const size_t K = blocks.size();
+    const at::Tensor xv = x.unpack();
+    std::vector<at::Tensor> bv(K);
+    for (size_t k = 0; k < K; ++k) bv[k] = blocks[k].unpack();
+    const at::Tensor biasv = has_bias ? bias.unpack() : at::Tensor();
+    const at::Tensor y = out->merge(hom->apply(bv, in->split(xv)), biasv);
+    torch::autograd::variable_list inputs;
+    std::vector<size_t> where;
+    auto want = [&](const at::Tensor& v, size_t i) {
+      if (v.defined() && v.requires_grad() && should_compute_output(i)) {
+        inputs.push_back(v);
+        where.push_back(i);
+      }
+    };
+    want(xv, 0);
+    for (size_t k = 0; k < K; ++k) want(bv[k], 1 + k);
+    want(biasv, K + 1);
+    torch::autograd::variable_list result(K + 2);
+    if (inputs.empty()) return result;
+    const auto g = torch::autograd::grad({y}, inputs, {dy}, /*retain_graph=*/true, /*create_graph=*/true,
+                                         /*allow_unused=*/true);
+    for (size_t i = 0; i < where.size(); ++i) result[where[i]] = g[i];
+    return result;
+  }
+};
+
+bool IsotypicHom::linear_serves(const at::Tensor& x, const at::Tensor& theta) {
+  const auto dtype = x.scalar_type();
+  return x.dim() == 2 && (dtype == at::kFloat || dtype == at::kDouble) && theta.scalar_type() == dtype &&
+         internal::plain_autograd(x) && internal::plain_autograd(theta);
+}
+
+at::Tensor IsotypicHom::linear(const std::shared_ptr<const IsotypicHom>& hom,
+                               const std::shared_ptr<const IsotypicLayout>& in,
+                               const std::shared_ptr<const IsotypicLayout>& out,
+                               const std::vector<at::Tensor>& blocks, const at::Tensor& x_in,
+                               const at::Tensor& bias) {
+  TORCH_CHECK(hom && in && out && in->rep()->size() == hom->hom_->in()->size() &&
+                  out->rep()->size() == hom->hom_->out()->size() && blocks.size() == hom->dims_.size(),
+              "IsotypicHom::linear: the layouts and blocks do not match the Hom space");
+  TORCH_CHECK(x_in.dim() == 2 && x_in.size(1) == in->rep()->size(), "IsotypicHom::linear: expected (N, ",
+              in->rep()->size(), ") features, got ", x_in.sizes());
+  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == out->rep()->size()),
+              "IsotypicHom::linear: expected a bias of (", out->rep()->size(), "), got ", bias.sizes());
+  bool requires_grad =
+      at::GradMode::is_enabled() && (x_in.requires_grad() || (bias.defined() && bias.requires_grad()));
+  for (const auto& b : blocks)
+    requires_grad = requires_grad || (at::GradMode::is_enabled() && b.defined() && b.requires_grad());
+
+  at::Tensor y;
+  std::unique_ptr<Fused> fused;
+  std::vector<at::Tensor> Z;
+  {
+    at::NoGradGuard no_grad;
+    const at::Tensor x = x_in.contiguous();
+    std::vector<at::Tensor> plain(blocks.size());
+    for (size_t k = 0; k < blocks.size(); ++k)
+      if (blocks[k].defined()) plain[k] = blocks[k].detach();
+    fused = std::make_unique<Fused>(*hom, *in, *out, plain, x.options());
+    Z = Fused::to_buffers(*in, x);
+    y = Fused::from_buffers(*out, fused->map(Z, /*transposed=*/false), x.size(0),
+                            bias.defined() ? bias.detach() : bias, x.options());
+  }
+  if (!requires_grad) return y;
+
+  auto node = std::shared_ptr<FusedNode>(new FusedNode(), torch::autograd::deleteNode);
+  node->hom = hom;
+  node->in = in;
+  node->out = out;
+  node->fused = std::move(fused);
+  node->Z = std::move(Z);
+  node->x = torch::autograd::SavedVariable(x_in, /*is_output=*/false);
+  node->has_bias = bias.defined();
+  if (bias.defined()) node->bias = torch::autograd::SavedVariable(bias, /*is_output=*/false);
+  for (const auto& b : blocks) {
+    node->blocks.emplace_back(b, /*is_output=*/false);
+    node->block_shapes.push_back(b.defined() ? b.detach() : b);
+  }
+  node->set_next_edges(torch::autograd::collect_next_edges(x_in, blocks, bias));
+  torch::autograd::set_history(y, node);
+  return y;
+}
+
+}  // namespace eqnn
