@@ -210,25 +210,63 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   at::Tensor q, k, v;
   if (isotypic) {
     const auto& in_plan = *in_execution_.plan();
-    const IsotypicLayout& heads_layout = *out_execution_.plan()->in;
-    const auto blocks = in_plan.hom->blocks(in_proj_weight_.coefficients(*this));
+    const auto& heads_plan = *out_execution_.plan();
+    const IsotypicLayout& heads_layout = *heads_plan.in;
+    const at::Tensor theta = in_proj_weight_.coefficients(*this);
+    const auto blocks = in_plan.hom->blocks(theta);
     const at::Tensor b = in_proj_bias();
+    const at::Tensor xq = in.query.reshape({-1, d});
     // Part 0, 1, 2 (q, k, v) of the in-projection: its blocks' rows of that third of reg^{3m}.
-    auto project = [&](const IsotypicParts& x, int64_t part, at::IntArrayRef shape) {
+    auto third = [&](int64_t part) {
       std::vector<at::Tensor> rows(blocks.size());
       for (size_t i = 0; i < blocks.size(); ++i)
         if (blocks[i].defined())
           rows[i] = blocks[i].narrow(1, part * blocks[i].size(1) / 3, blocks[i].size(1) / 3);
-      at::Tensor y = heads_layout.pack(in_plan.hom->apply(rows, x));
-      if (b.defined()) y = y + heads_layout.pack(heads_layout.split(b.narrow(0, part * d, d).view({1, d})));
-      return y.view(shape);
+      return rows;
     };
-    const IsotypicParts xq = in_plan.in->split(in.query.reshape({-1, d}));
-    const IsotypicParts xk = in.self_attention ? xq : in_plan.in->split(in.key.reshape({-1, d}));
-    const IsotypicParts xv = in.shared_key_value ? xk : in_plan.in->split(in.value.reshape({-1, d}));
-    q = project(xq, 0, in.query.sizes());
-    k = project(xk, 1, in.key.sizes());
-    v = project(xv, 2, in.value.sizes());
+    // The bias of part `part` in the heads' packed coordinates.
+    auto packed_bias = [&](int64_t part) {
+      return b.defined()
+                 ? heads_layout.pack(heads_layout.split(b.narrow(0, part * d, d).view({1, d}))).view({d})
+                 : at::Tensor();
+    };
+    if (IsotypicHom::linear_serves(xq, theta)) {
+      // The fused product, written straight into the heads' packed coordinates.
+      using C = IsotypicHom::Coordinates;
+      if (in.self_attention) {
+        const at::Tensor bias = b.defined() ? at::cat({packed_bias(0), packed_bias(1), packed_bias(2)}) : b;
+        at::Tensor qkv = IsotypicHom::linear(in_plan.hom, in_plan.in, in_plan.out, blocks, xq, bias,
+                                             C::original, C::packed);
+        std::vector<int64_t> shape = in.query.sizes().vec();
+        shape.back() = 3 * d;
+        auto parts = qkv.view(shape).unflatten(-1, {3, d}).unbind(-2);
+        q = parts[0];
+        k = parts[1];
+        v = parts[2];
+      } else {
+        auto project = [&](const at::Tensor& x, int64_t part) {
+          return IsotypicHom::linear(in_plan.hom, in_plan.in, heads_plan.in, third(part), x.reshape({-1, d}),
+                                     packed_bias(part), C::original, C::packed)
+              .view(x.sizes());
+        };
+        q = project(in.query, 0);
+        k = project(in.key, 1);
+        v = project(in.value, 2);
+      }
+    } else {
+      auto project = [&](const IsotypicParts& x, int64_t part, at::IntArrayRef shape) {
+        at::Tensor y = heads_layout.pack(in_plan.hom->apply(third(part), x));
+        const at::Tensor bias = packed_bias(part);
+        if (bias.defined()) y = y + bias;
+        return y.view(shape);
+      };
+      const IsotypicParts pq = in_plan.in->split(xq);
+      const IsotypicParts pk = in.self_attention ? pq : in_plan.in->split(in.key.reshape({-1, d}));
+      const IsotypicParts pv = in.shared_key_value ? pk : in_plan.in->split(in.value.reshape({-1, d}));
+      q = project(pq, 0, in.query.sizes());
+      k = project(pk, 1, in.key.sizes());
+      v = project(pv, 2, in.value.sizes());
+    }
   } else if (in.self_attention) {
     const at::Tensor w = in_proj_weight(), b = in_proj_bias();
     // unbind rather than three narrows: its backward stacks the three gradients in one pass, where each
@@ -284,9 +322,14 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
                                      : heads_out.permute({2, 0, 1, 3}).reshape({l, n, d});
   if (isotypic) {
     const auto& out_plan = *out_execution_.plan();
-    const auto blocks = out_plan.hom->blocks(out_proj->weight_parameter().coefficients(*out_proj));
-    at::Tensor y = out_plan.out->merge(
-        out_plan.hom->apply(blocks, out_plan.in->unpack(merged.reshape({-1, d}))), out_proj->bias());
+    const at::Tensor theta = out_proj->weight_parameter().coefficients(*out_proj);
+    const auto blocks = out_plan.hom->blocks(theta);
+    const at::Tensor x = merged.reshape({-1, d});
+    at::Tensor y =
+        IsotypicHom::linear_serves(x, theta)
+            ? IsotypicHom::linear(out_plan.hom, out_plan.in, out_plan.out, blocks, x, out_proj->bias(),
+                                  IsotypicHom::Coordinates::packed)
+            : out_plan.out->merge(out_plan.hom->apply(blocks, out_plan.in->unpack(x)), out_proj->bias());
     return {y.view(merged.sizes()), weights};
   }
   return {at::linear(merged, out_proj->weight(), out_proj->bias()), weights};

@@ -166,23 +166,24 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
     calls = 12.0;
   } else {
     const auto& p = *plan_;
-    iso_cost = p.isotypic_cost;
-    size_t irreps = 0;
-    for (int64_t m : p.out->multiplicities()) irreps += m > 0 ? 1 : 0;
-    if (whole_map) {
-      // The fused product (IsotypicHom::linear) regroups nothing; it makes one call per block of Q on each
-      // side and one per component of each irrep.
-      const auto& group_irreps = commuting->hom_space()->in()->group().irreps();
-      double components = 0.0;
-      for (size_t k = 0; k < group_irreps.size(); ++k)
-        if (p.out->multiplicities()[k] > 0) components += group_irreps[k].dim;
-      per_token_iso = double(p.isotypic_cost) * kSmallMac;
-      calls = 8.0 + (d_in + d_out) / double(std::max<int64_t>(1, p.in->largest_block())) + components +
-              2.0 * double(irreps);
-    } else {
-      per_token_iso = double(p.isotypic_cost) * kSmallMac + 1.5 * (d_in + d_out) * kMove;
-      calls = 8.0 + 6.0 * double(irreps);
-    }
+    // The fused product (IsotypicHom::linear) regroups nothing: an end in the representation's coordinates
+    // (one group) pays its change of basis, one call per block of Q; an end in packed head coordinates
+    // (attention) pays one permutation of its features instead. Then one call per irrep component.
+    const bool in_packed = in_groups > 1, out_packed = out_groups > 1;
+    iso_cost =
+        p.hom->block_cost() + (in_packed ? 0 : p.in->change_cost()) + (out_packed ? 0 : p.out->change_cost());
+    const auto& group_irreps = commuting->hom_space()->in()->group().irreps();
+    double components = 0.0, irreps = 0.0;
+    for (size_t k = 0; k < group_irreps.size(); ++k)
+      if (p.out->multiplicities()[k] > 0) {
+        components += group_irreps[k].dim;
+        irreps += 1.0;
+      }
+    per_token_iso =
+        double(iso_cost) * kSmallMac + ((in_packed ? d_in : 0.0) + (out_packed ? d_out : 0.0)) * kMove;
+    calls = 8.0 + (in_packed ? 0.0 : d_in / double(std::max<int64_t>(1, p.in->largest_block()))) +
+            (out_packed ? 0.0 : d_out / double(std::max<int64_t>(1, p.out->largest_block()))) + components +
+            2.0 * irreps;
   }
   if (per_token_iso >= kMargin * per_token_dense) {
     why_not_ = fmt::format(

@@ -261,6 +261,58 @@ TEST(Execution, FusedPathUnderAutograd) {
   }
 }
 
+// eMultiheadAttention's fused projections with packed ends: cross-attention gradients (q, k, v each projected
+// by a third of the in-projection's blocks) and the second derivatives of self-attention (the create_graph
+// fallback through pack/unpack) equal dense's.
+TEST(Execution, FusedAttentionUnderAutograd) {
+  auto g = group("D4");
+  const auto rep = parse_rep(g, "2x regular");
+  EMultiheadAttention dense(EMultiheadAttentionOptions(rep, 2).batch_first(true));
+  EMultiheadAttention iso(EMultiheadAttentionOptions(rep, 2).batch_first(true).execution("isotypic"));
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : dense->named_parameters()) {
+      item.value().normal_().mul_(0.2);
+      iso->named_parameters()[item.key()].copy_(item.value());
+    }
+  }
+  dense->to(at::kDouble);
+  iso->to(at::kDouble);
+  const auto o = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor q0 = at::randn({2, 5, rep->size()}, o), k0 = at::randn({2, 4, rep->size()}, o),
+                   v0 = at::randn({2, 4, rep->size()}, o), w = at::randn({2, 5, rep->size()}, o);
+  auto all_grads = [](EMultiheadAttention& m) {
+    std::vector<at::Tensor> g;
+    for (auto& item : m->named_parameters()) {
+      const at::Tensor& grad = item.value().grad();  // undefined where the value does not reach θ
+      g.push_back(grad.defined() ? grad.reshape(-1) : at::zeros_like(item.value()).reshape(-1));
+    }
+    m->zero_grad();
+    return at::cat(g);
+  };
+  auto cross = [&](EMultiheadAttention& m) {
+    at::Tensor q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true),
+               v = v0.clone().requires_grad_(true);
+    (std::get<0>(m->forward(q, k, v, {}, false)) * w).sum().backward();
+    return std::vector<at::Tensor>{q.grad(), k.grad(), v.grad(), all_grads(m)};
+  };
+  const auto gd = cross(dense), gi = cross(iso);
+  for (size_t i = 0; i < gd.size(); ++i) EXPECT_LT(rel_norm(gi[i], gd[i]), 1e-12) << "cross-attention " << i;
+  // ∂/∂θ of ⟨w, ∂⟨w, f(q)⟩/∂q⟩ for self-attention, with weights (the explicit softmax path: the fused
+  // attention kernel has no second derivative).
+  auto second = [&](EMultiheadAttention& m) {
+    const at::Tensor q = q0.clone().requires_grad_(true);
+    const at::Tensor gq = torch::autograd::grad({(std::get<0>(m->forward(q, q, q, {}, true)) * w).sum()}, {q},
+                                                {}, true, true)[0];
+    m->zero_grad();
+    (gq * w).sum().backward();
+    return all_grads(m);
+  };
+  const at::Tensor sd = second(dense), si = second(iso);
+  EXPECT_GT(sd.abs().max().item<double>(), 0);
+  EXPECT_LT(rel_norm(si, sd), 1e-10);
+}
+
 TEST(Execution, GroupsMustNotSplitABlock) {
   auto g = group("C4");
   auto rep = random_basis(parse_rep(g, "2x regular"), 3);

@@ -94,17 +94,25 @@ class IsotypicHom {
   /// Multiply-adds per token of apply().
   int64_t block_cost() const { return block_cost_; }
 
+  /// Which coordinates an end of linear() is in: the representation's own (split/merge) or the layout's
+  /// grouped isotypic ones (pack/unpack).
+  enum class Coordinates { original, packed };
+
   /// out->merge(hom->apply(blocks, in->split(x)), bias), the same function in one autograd node that never
   /// regroups features: each block of Q writes its coordinates into an (r, m, N) buffer, where the copies
   /// of every irrep are contiguous rows (d, c·m, N), so both changes of basis and the products per irrep
   /// are matrix products reading and writing in place. The backward is the same three steps transposed; a
-  /// backward that must itself be differentiable (create_graph) runs the parts path above. `in` and `out`
-  /// are the layouts `hom` was built from; x (N, D_in) must pass linear_serves().
+  /// backward that must itself be differentiable (create_graph) runs the parts path above. With a packed
+  /// end, x is in->pack()ed coordinates (for in->unpack) or y is out->pack()ed (then `bias` is too), and
+  /// that end is one permutation of rows and one transpose instead of a change of basis (attention's
+  /// projections). blocks[k] is (S_k, M_k of out, M_k of in) for the layouts given, which share `hom`'s
+  /// group (attention narrows the in-projection's rows to q, k or v). x (N, D_in) must pass linear_serves().
   static at::Tensor linear(const std::shared_ptr<const IsotypicHom>& hom,
                            const std::shared_ptr<const IsotypicLayout>& in,
                            const std::shared_ptr<const IsotypicLayout>& out,
-                           const std::vector<at::Tensor>& blocks, const at::Tensor& x,
-                           const at::Tensor& bias);
+                           const std::vector<at::Tensor>& blocks, const at::Tensor& x, const at::Tensor& bias,
+                           Coordinates in_coordinates = Coordinates::original,
+                           Coordinates out_coordinates = Coordinates::original);
   /// Whether linear() may serve x and θ: plain autograd (no forward-mode tangent, functorch transform or
   /// JIT trace), floating point, x two-dimensional.
   static bool linear_serves(const at::Tensor& x, const at::Tensor& theta);

@@ -9,7 +9,10 @@
 //     component's (c_i m_i, N) rows), or one product of the whole Kronecker matrix for a complex or
 //     quaternionic irrep, written or accumulated in place;
 //   - the change back is one matrix product per block, written into y's columns with the bias.
-// No feature tensor is permuted or concatenated; the only copies are those BLAS makes for its panels.
+// No feature tensor is permuted or concatenated; the only copies are those BLAS makes for its panels. The
+// buffers of all runs are rows of one (D, N) tensor, so a packed end (attention's q, k, v and heads) is one
+// permutation of its rows and one transpose.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -88,6 +92,34 @@ void from_buffer(const at::Tensor& buf, const Run& run, const at::Tensor& basis,
   }
 }
 
+// out (A, B) with out[a, b] = src[ia[a] + ib[b]] (element offsets into src's storage), in 32 × 32 tiles so
+// that a transposing read stays in cache: the row permutation and the transpose of a packed end in one pass.
+at::Tensor gather2d(const at::Tensor& src, const std::vector<int64_t>& ia, const std::vector<int64_t>& ib) {
+  const auto A = static_cast<int64_t>(ia.size()), B = static_cast<int64_t>(ib.size());
+  at::Tensor out = at::empty({A, B}, src.options());
+  if (!src.device().is_cpu()) {
+    // Elsewhere (CUDA) the same as two ATen operations: one flat gather by the offsets.
+    const auto offsets = at::tensor(at::ArrayRef<int64_t>(ia), at::kLong).view({A, 1}) +
+                         at::tensor(at::ArrayRef<int64_t>(ib), at::kLong).view({1, B});
+    return src.reshape({-1}).index_select(0, offsets.reshape({-1}).to(src.device())).view({A, B});
+  }
+  AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "gather2d", [&] {
+    const scalar_t* s = src.const_data_ptr<scalar_t>();
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    constexpr int64_t kTile = 32;
+    for (int64_t a0 = 0; a0 < A; a0 += kTile)
+      for (int64_t b0 = 0; b0 < B; b0 += kTile) {
+        const int64_t a1 = std::min(A, a0 + kTile), b1 = std::min(B, b0 + kTile);
+        for (int64_t a = a0; a < a1; ++a) {
+          const scalar_t* sa = s + ia[static_cast<size_t>(a)];
+          scalar_t* oa = o + a * B;
+          for (int64_t b = b0; b < b1; ++b) oa[b] = sa[ib[static_cast<size_t>(b)]];
+        }
+      }
+  });
+  return out;
+}
+
 // dst = a·b, or dst += a·b when `accumulate`.
 void product(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, bool accumulate) {
   if (accumulate)
@@ -116,11 +148,17 @@ struct IsotypicHom::Fused {
   Fused(const IsotypicHom& h, const IsotypicLayout& i, const IsotypicLayout& o,
         const std::vector<at::Tensor>& blocks, const at::TensorOptions& options)
       : hom(&h), in(&i), out(&o), full(h.dims_.size()) {
+    const size_t K = h.dims_.size();
+    TORCH_CHECK(blocks.size() == K && in->mult_.size() == K && out->mult_.size() == K,
+                "IsotypicHom::linear: expected one block per irrep of ", K, " and layouts of the same group");
     const auto& t = h.tensors_for(options);
     const auto device = options.device();
-    for (size_t k = 0; k < h.dims_.size(); ++k) {
-      if (h.mult_out_[k] == 0 || h.mult_in_[k] == 0 || !blocks[k].defined()) continue;
-      const int64_t d = h.dims_[k], S = h.types_[k], Mo = h.mult_out_[k], Mi = h.mult_in_[k];
+    for (size_t k = 0; k < K; ++k) {
+      const int64_t d = h.dims_[k], S = h.types_[k], Mo = out->mult_[k], Mi = in->mult_[k];
+      if (Mo == 0 || Mi == 0) continue;
+      TORCH_CHECK(blocks[k].defined() && blocks[k].dim() == 3 && blocks[k].size(0) == S &&
+                      blocks[k].size(1) == Mo && blocks[k].size(2) == Mi,
+                  "IsotypicHom::linear: block ", k, " should be (", S, ", ", Mo, ", ", Mi, ")");
       const at::Tensor& T = blocks[k];
       if (S > 1) {
         at::Tensor f = at::kron(t.endo[k][0], T[0]);
@@ -163,28 +201,109 @@ struct IsotypicHom::Fused {
     }
   }
 
+  // The buffers of a layout's runs: rows of one (D, N) tensor, run j's (r, m, N) from row Σ_{j'<j} r m.
+  struct Buffers {
+    at::Tensor flat;
+    std::vector<at::Tensor> runs;
+  };
+
+  static Buffers views(const IsotypicLayout& layout, at::Tensor flat) {
+    Buffers b;
+    int64_t row = 0;
+    for (const auto& run : layout.runs_) {
+      b.runs.push_back(flat.narrow(0, row, run->r * run->m).view({run->r, run->m, flat.size(1)}));
+      row += run->r * run->m;
+    }
+    b.flat = std::move(flat);
+    return b;
+  }
+
+  // The packed column (IsotypicLayout::pack) of every row of the layout's buffers.
+  static std::vector<int64_t> packed_column(const IsotypicLayout& layout) {
+    const size_t K = layout.dims_.size();
+    // column[k][i·M_k + t]: component i of copy t (layout order) of irrep k.
+    std::vector<std::vector<int64_t>> column(K);
+    std::vector<int64_t> start(K, 0);
+    for (size_t k = 0; k < K; ++k) column[k].resize(static_cast<size_t>(layout.dims_[k] * layout.mult_[k]));
+    int64_t base = 0;
+    for (const auto& per_group : layout.group_copies_)
+      for (size_t k = 0; k < K; ++k) {
+        const int64_t n = per_group[k], d = layout.dims_[k];
+        for (int64_t i = 0; i < d; ++i)
+          for (int64_t t = 0; t < n; ++t)
+            column[k][static_cast<size_t>(i * layout.mult_[k] + start[k] + t)] = base + i * n + t;
+        base += d * n;
+        start[k] += n;
+      }
+    std::vector<int64_t> out(static_cast<size_t>(layout.rep_->size()));
+    int64_t row0 = 0;
+    for (const auto& run : layout.runs_) {
+      for (size_t k = 0; k < K; ++k)
+        for (int64_t i = 0; i < layout.dims_[k]; ++i)
+          for (int64_t c = 0; c < run->count[k]; ++c)
+            for (int64_t b = 0; b < run->m; ++b) {
+              const int64_t row = row0 + (run->offset[k] + i * run->count[k] + c) * run->m + b;
+              const int64_t copy = run->copy0[k] + b * run->count[k] + c;
+              out[static_cast<size_t>(row)] = column[k][static_cast<size_t>(i * layout.mult_[k] + copy)];
+            }
+      row0 += run->r * run->m;
+    }
+    return out;
+  }
+
+  static Buffers to_buffers(const IsotypicLayout& layout, const at::Tensor& x, Coordinates coordinates) {
+    const int64_t N = x.size(0);
+    if (coordinates == Coordinates::packed) {
+      // Buffer row r of token n is x[n, column[r]].
+      const int64_t D = layout.rep_->size();
+      std::vector<int64_t> rows = packed_column(layout), tokens(static_cast<size_t>(N));
+      for (int64_t n = 0; n < N; ++n) tokens[static_cast<size_t>(n)] = n * D;
+      return views(layout, gather2d(x, rows, tokens));
+    }
+    Buffers bufs = views(layout, at::empty({layout.rep_->size(), N}, x.options()));
+    const auto& bases = layout.bases_for(x.options());
+    for (size_t j = 0; j < layout.runs_.size(); ++j) to_buffer(x, *layout.runs_[j], bases[j], bufs.runs[j]);
+    return bufs;
+  }
+
+  static at::Tensor from_buffers(const IsotypicLayout& layout, const Buffers& bufs, const at::Tensor& bias,
+                                 Coordinates coordinates) {
+    const int64_t N = bufs.flat.size(1);
+    if (coordinates == Coordinates::packed) {
+      // Row p of the packed features is the buffer row whose packed column is p.
+      const std::vector<int64_t> column = packed_column(layout);
+      std::vector<int64_t> offset(column.size()), tokens(static_cast<size_t>(N));
+      for (size_t r = 0; r < column.size(); ++r)
+        offset[static_cast<size_t>(column[r])] = static_cast<int64_t>(r) * N;
+      for (int64_t n = 0; n < N; ++n) tokens[static_cast<size_t>(n)] = n;
+      at::Tensor y = gather2d(bufs.flat, tokens, offset);
+      if (bias.defined()) y.add_(bias);
+      return y;
+    }
+    at::Tensor y = at::empty({N, layout.rep_->size()}, bufs.flat.options());
+    const auto& bases = layout.bases_for(y.options());
+    for (size_t j = 0; j < layout.runs_.size(); ++j)
+      from_buffer(bufs.runs[j], *layout.runs_[j], bases[j], bias, y);
+    return y;
+  }
+
   // Irrep k's rows of a run's buffer: (d, c·m, N).
   static at::Tensor part(const at::Tensor& buf, const Run& run, size_t k, int64_t d) {
     return buf.narrow(0, run.offset[k], d * run.count[k]).view({d, run.count[k] * run.m, buf.size(2)});
   }
 
-  // The buffers of `from` mapped by the steps (transposed: from output to input) into fresh buffers of
-  // `to`; rows no step writes are zero.
-  std::vector<at::Tensor> map(const std::vector<at::Tensor>& src, bool transposed) const {
+  // The buffers of `in` mapped by the steps into fresh buffers of `out` (transposed: of `out` by the
+  // transposed steps into `in`); rows no step writes are zero.
+  Buffers map(const Buffers& src, bool transposed) const {
     const IsotypicLayout& to = transposed ? *in : *out;
     const IsotypicLayout& from = transposed ? *out : *in;
-    const int64_t N = src.empty() ? 0 : src[0].size(2);
-    const auto options = src.empty() ? at::TensorOptions() : src[0].options();
-    std::vector<at::Tensor> dst;
-    std::vector<std::vector<bool>> written;
-    for (const auto& run : to.runs_) {
-      dst.push_back(at::empty({run->r, run->m, N}, options));
-      written.emplace_back(hom->dims_.size(), false);
-    }
+    const int64_t N = src.flat.size(1);
+    Buffers dst = views(to, at::empty({to.rep_->size(), N}, src.flat.options()));
+    std::vector<std::vector<bool>> written(to.runs_.size(), std::vector<bool>(hom->dims_.size(), false));
     for (const Step& s : steps) {
       const size_t j_to = transposed ? s.in_run : s.out_run, j_from = transposed ? s.out_run : s.in_run;
-      const at::Tensor y = part(dst[j_to], *to.runs_[j_to], s.k, s.d);
-      const at::Tensor z = part(src[j_from], *from.runs_[j_from], s.k, s.d);
+      const at::Tensor y = part(dst.runs[j_to], *to.runs_[j_to], s.k, s.d);
+      const at::Tensor z = part(src.runs[j_from], *from.runs_[j_from], s.k, s.d);
       const at::Tensor W = transposed ? s.W.t() : s.W;
       const bool accumulate = written[j_to][s.k];
       if (s.S == 1)
@@ -196,39 +315,19 @@ struct IsotypicHom::Fused {
     for (size_t j = 0; j < to.runs_.size(); ++j) {
       const Run& run = *to.runs_[j];
       for (size_t k = 0; k < hom->dims_.size(); ++k)
-        if (run.count[k] > 0 && !written[j][k]) part(dst[j], run, k, hom->dims_[k]).zero_();
+        if (run.count[k] > 0 && !written[j][k]) part(dst.runs[j], run, k, hom->dims_[k]).zero_();
     }
     return dst;
   }
 
-  static std::vector<at::Tensor> to_buffers(const IsotypicLayout& layout, const at::Tensor& x) {
-    const auto& bases = layout.bases_for(x.options());
-    std::vector<at::Tensor> bufs;
-    for (size_t j = 0; j < layout.runs_.size(); ++j) {
-      const Run& run = *layout.runs_[j];
-      bufs.push_back(at::empty({run.r, run.m, x.size(0)}, x.options()));
-      to_buffer(x, run, bases[j], bufs.back());
-    }
-    return bufs;
-  }
-
-  static at::Tensor from_buffers(const IsotypicLayout& layout, const std::vector<at::Tensor>& bufs, int64_t N,
-                                 const at::Tensor& bias, const at::TensorOptions& options) {
-    const auto& bases = layout.bases_for(options);
-    at::Tensor y = at::empty({N, layout.rep_->size()}, options);
-    for (size_t j = 0; j < layout.runs_.size(); ++j)
-      from_buffer(bufs[j], *layout.runs_[j], bases[j], bias, y);
-    return y;
-  }
-
   // ∂L/∂T_k for every block, from the output buffers' gradients and the input buffers.
-  std::vector<at::Tensor> block_grads(const std::vector<at::Tensor>& dY, const std::vector<at::Tensor>& Z,
+  std::vector<at::Tensor> block_grads(const Buffers& dY, const Buffers& Z,
                                       const std::vector<at::Tensor>& blocks) const {
     const size_t K = hom->dims_.size();
     std::vector<at::Tensor> g(K), gfull(K);
     for (const Step& s : steps) {
-      const at::Tensor dy = part(dY[s.out_run], *out->runs_[s.out_run], s.k, s.d);
-      const at::Tensor z = part(Z[s.in_run], *in->runs_[s.in_run], s.k, s.d);
+      const at::Tensor dy = part(dY.runs[s.out_run], *out->runs_[s.out_run], s.k, s.d);
+      const at::Tensor z = part(Z.runs[s.in_run], *in->runs_[s.in_run], s.k, s.d);
       at::Tensor gW;
       if (s.S == 1) {
         gW = at::mm(dy.select(0, 0), z.select(0, 0).t());
@@ -243,10 +342,10 @@ struct IsotypicHom::Fused {
         gfull[s.k].index_put_({s.row_index.unsqueeze(1), s.col_index.unsqueeze(0)}, gW, /*accumulate=*/true);
       }
     }
-    const auto& t = hom->tensors_for(Z.front().options());
+    const auto& t = hom->tensors_for(Z.flat.options());
     for (size_t k = 0; k < K; ++k) {
       if (!gfull[k].defined()) continue;
-      const int64_t d = hom->dims_[k], Mo = hom->mult_out_[k], Mi = hom->mult_in_[k];
+      const int64_t d = hom->dims_[k], Mo = out->mult_[k], Mi = in->mult_[k];
       // full = Σ_s E_s ⊗ T_s, so ∂L/∂T_s[a, b] = Σ_ij E_s[i, j] ∂L/∂full[(i, a), (j, b)].
       g[k] = at::einsum("sij,iajb->sab", {t.endo[k], gfull[k].view({d, Mo, d, Mi})});
     }
@@ -258,11 +357,12 @@ struct IsotypicHom::Fused {
 struct IsotypicHom::FusedNode : torch::autograd::Node {
   std::shared_ptr<const IsotypicHom> hom;
   std::shared_ptr<const IsotypicLayout> in, out;
+  Coordinates in_coordinates = Coordinates::original, out_coordinates = Coordinates::original;
   std::unique_ptr<Fused> fused;
-  std::vector<at::Tensor> Z;  // the input buffers
+  Fused::Buffers Z;  // the input buffers
   torch::autograd::SavedVariable x, bias;
   std::vector<torch::autograd::SavedVariable> blocks;
-  std::vector<at::Tensor> block_shapes;  // the blocks without grad (for zeros_like)
+  std::vector<at::Tensor> block_values;  // the blocks without grad (for zeros_like)
   bool has_bias = false;
 
   std::string name() const override { return "IsotypicLinearBackward"; }
@@ -271,7 +371,8 @@ struct IsotypicHom::FusedNode : torch::autograd::Node {
     x.reset_data();
     bias.reset_data();
     for (auto& b : blocks) b.reset_data();
-    Z.clear();
+    Z = Fused::Buffers();
+    block_values.clear();
     fused.reset();
   }
 
@@ -285,18 +386,16 @@ struct IsotypicHom::FusedNode : torch::autograd::Node {
     if (!dy_in.defined()) return result;
     if (at::GradMode::is_enabled()) return differentiable(dy_in);
     const at::Tensor dy = dy_in.contiguous();
-    const int64_t N = dy.size(0);
-    const std::vector<at::Tensor> dY = Fused::to_buffers(*out, dy);
+    const Fused::Buffers dY = Fused::to_buffers(*out, dy, out_coordinates);
     if (should_compute_output(0))
-      result[0] =
-          Fused::from_buffers(*in, fused->map(dY, /*transposed=*/true), N, at::Tensor(), dy.options());
+      result[0] = Fused::from_buffers(*in, fused->map(dY, /*transposed=*/true), at::Tensor(), in_coordinates);
     bool any_block = false;
     for (size_t k = 0; k < K; ++k) any_block = any_block || should_compute_output(1 + k);
     if (any_block) {
-      const auto g = fused->block_grads(dY, Z, block_shapes);
+      const auto g = fused->block_grads(dY, Z, block_values);
       for (size_t k = 0; k < K; ++k)
-        if (should_compute_output(1 + k) && block_shapes[k].defined())
-          result[1 + k] = g[k].defined() ? g[k] : at::zeros_like(block_shapes[k]);
+        if (should_compute_output(1 + k) && block_values[k].defined())
+          result[1 + k] = g[k].defined() ? g[k] : at::zeros_like(block_values[k]);
     }
     if (has_bias && should_compute_output(K + 1)) result[K + 1] = dy.sum(0);
     return result;
@@ -310,7 +409,13 @@ struct IsotypicHom::FusedNode : torch::autograd::Node {
     std::vector<at::Tensor> bv(K);
     for (size_t k = 0; k < K; ++k) bv[k] = blocks[k].unpack();
     const at::Tensor biasv = has_bias ? bias.unpack() : at::Tensor();
-    const at::Tensor y = out->merge(hom->apply(bv, in->split(xv)), biasv);
+    const IsotypicParts parts =
+        hom->apply(bv, in_coordinates == Coordinates::packed ? in->unpack(xv) : in->split(xv));
+    at::Tensor y;
+    if (out_coordinates == Coordinates::packed)
+      y = biasv.defined() ? out->pack(parts) + biasv : out->pack(parts);
+    else
+      y = out->merge(parts, biasv);
     torch::autograd::variable_list inputs;
     std::vector<size_t> where;
     auto want = [&](const at::Tensor& v, size_t i) {
@@ -341,32 +446,31 @@ at::Tensor IsotypicHom::linear(const std::shared_ptr<const IsotypicHom>& hom,
                                const std::shared_ptr<const IsotypicLayout>& in,
                                const std::shared_ptr<const IsotypicLayout>& out,
                                const std::vector<at::Tensor>& blocks, const at::Tensor& x_in,
-                               const at::Tensor& bias) {
-  TORCH_CHECK(hom && in && out && in->rep()->size() == hom->hom_->in()->size() &&
-                  out->rep()->size() == hom->hom_->out()->size() && blocks.size() == hom->dims_.size(),
-              "IsotypicHom::linear: the layouts and blocks do not match the Hom space");
+                               const at::Tensor& bias, Coordinates in_coordinates,
+                               Coordinates out_coordinates) {
+  TORCH_CHECK(hom && in && out, "IsotypicHom::linear: no Hom space or layout");
   TORCH_CHECK(x_in.dim() == 2 && x_in.size(1) == in->rep()->size(), "IsotypicHom::linear: expected (N, ",
               in->rep()->size(), ") features, got ", x_in.sizes());
   TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == out->rep()->size()),
               "IsotypicHom::linear: expected a bias of (", out->rep()->size(), "), got ", bias.sizes());
-  bool requires_grad =
-      at::GradMode::is_enabled() && (x_in.requires_grad() || (bias.defined() && bias.requires_grad()));
+  const bool grad_mode = at::GradMode::is_enabled();
+  bool requires_grad = grad_mode && (x_in.requires_grad() || (bias.defined() && bias.requires_grad()));
   for (const auto& b : blocks)
-    requires_grad = requires_grad || (at::GradMode::is_enabled() && b.defined() && b.requires_grad());
+    requires_grad = requires_grad || (grad_mode && b.defined() && b.requires_grad());
 
   at::Tensor y;
   std::unique_ptr<Fused> fused;
-  std::vector<at::Tensor> Z;
+  Fused::Buffers Z;
+  std::vector<at::Tensor> plain(blocks.size());
   {
     at::NoGradGuard no_grad;
     const at::Tensor x = x_in.contiguous();
-    std::vector<at::Tensor> plain(blocks.size());
     for (size_t k = 0; k < blocks.size(); ++k)
       if (blocks[k].defined()) plain[k] = blocks[k].detach();
     fused = std::make_unique<Fused>(*hom, *in, *out, plain, x.options());
-    Z = Fused::to_buffers(*in, x);
-    y = Fused::from_buffers(*out, fused->map(Z, /*transposed=*/false), x.size(0),
-                            bias.defined() ? bias.detach() : bias, x.options());
+    Z = Fused::to_buffers(*in, x, in_coordinates);
+    y = Fused::from_buffers(*out, fused->map(Z, /*transposed=*/false), bias.defined() ? bias.detach() : bias,
+                            out_coordinates);
   }
   if (!requires_grad) return y;
 
@@ -374,15 +478,15 @@ at::Tensor IsotypicHom::linear(const std::shared_ptr<const IsotypicHom>& hom,
   node->hom = hom;
   node->in = in;
   node->out = out;
+  node->in_coordinates = in_coordinates;
+  node->out_coordinates = out_coordinates;
   node->fused = std::move(fused);
   node->Z = std::move(Z);
   node->x = torch::autograd::SavedVariable(x_in, /*is_output=*/false);
   node->has_bias = bias.defined();
   if (bias.defined()) node->bias = torch::autograd::SavedVariable(bias, /*is_output=*/false);
-  for (const auto& b : blocks) {
-    node->blocks.emplace_back(b, /*is_output=*/false);
-    node->block_shapes.push_back(b.defined() ? b.detach() : b);
-  }
+  for (const auto& b : blocks) node->blocks.emplace_back(b, /*is_output=*/false);
+  node->block_values = std::move(plain);
   node->set_next_edges(torch::autograd::collect_next_edges(x_in, blocks, bias));
   torch::autograd::set_history(y, node);
   return y;
