@@ -230,7 +230,11 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
                  ? heads_layout.pack(heads_layout.split(b.narrow(0, part * d, d).view({1, d}))).view({d})
                  : at::Tensor();
     };
-    if (IsotypicHom::linear_serves(xq, theta)) {
+    // Every input must allow the fused node (a forward-mode tangent on the key alone would be lost).
+    const bool fused = IsotypicHom::linear_serves(xq, theta, b) &&
+                       IsotypicHom::linear_serves(in.key.reshape({-1, d}), theta, b) &&
+                       IsotypicHom::linear_serves(in.value.reshape({-1, d}), theta, b);
+    if (fused) {
       // The fused product, written straight into the heads' packed coordinates.
       using C = IsotypicHom::Coordinates;
       if (in.self_attention) {
@@ -326,7 +330,7 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
     const auto blocks = out_plan.hom->blocks(theta);
     const at::Tensor x = merged.reshape({-1, d});
     at::Tensor y =
-        IsotypicHom::linear_serves(x, theta)
+        IsotypicHom::linear_serves(x, theta, out_proj->bias())
             ? IsotypicHom::linear(out_plan.hom, out_plan.in, out_plan.out, blocks, x, out_proj->bias(),
                                   IsotypicHom::Coordinates::packed)
             : out_plan.out->merge(out_plan.hom->apply(blocks, out_plan.in->unpack(x)), out_proj->bias());

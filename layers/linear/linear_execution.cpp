@@ -224,7 +224,7 @@ at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x,
     return bias.defined() ? at::addmm(bias, x, W.t()) : at::mm(x, W.t());
   }
   const auto& p = *plan_;
-  if (IsotypicHom::linear_serves(x, theta))
+  if (IsotypicHom::linear_serves(x, theta, bias))
     return IsotypicHom::linear(p.hom, p.in, p.out, p.hom->blocks(theta), x, bias);
   return p.out->merge(p.hom->apply(p.hom->blocks(theta), p.in->split(x)), bias);
 }

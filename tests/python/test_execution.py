@@ -90,6 +90,39 @@ def test_fft_path_under_forward_ad_and_vmap():
         _same(torch.func.vmap(fft)(x.unsqueeze(1)).squeeze(1), dense(x))
 
 
+def test_fused_isotypic_product_under_forward_ad_and_vmap():
+    """The fused isotypic product (a C++ autograd node without a forward derivative) steps aside for
+    forward-mode tangents, on any input of eMultiheadAttention (here the key and value alone), and for
+    torch.func: the results are dense's."""
+    import torch.autograd.forward_ad as fwAD
+
+    G = eqnn.group("D4")
+    a = eqnn.rep(G, "2x regular")
+    x = torch.randn(5, a.size, dtype=torch.float64)
+    dense, iso = _twins(lambda m: enn.ELinear(a, a, execution=m))
+    tangent = torch.randn_like(x)
+    out = []
+    for layer in (dense, iso):
+        with fwAD.dual_level():
+            out.append(fwAD.unpack_dual(layer(fwAD.make_dual(x, tangent))))
+    _same(out[1][0], out[0][0])
+    _same(out[1][1], out[0][1])
+    _same(torch.func.vmap(iso)(x.unsqueeze(1)).squeeze(1), dense(x))
+
+    dense, iso = _twins(lambda m: enn.EMultiheadAttention(a, 2, batch_first=True, execution=m))
+    q = torch.randn(2, 3, a.size, dtype=torch.float64)
+    kv = torch.randn(2, 4, a.size, dtype=torch.float64)
+    tangent = torch.randn_like(kv)
+    out = []
+    for layer in (dense, iso):
+        with fwAD.dual_level():
+            kv_dual = fwAD.make_dual(kv, tangent)
+            out.append(fwAD.unpack_dual(layer(q, kv_dual, kv_dual)[0]))
+    assert out[0][1] is not None
+    _same(out[1][0], out[0][0])
+    _same(out[1][1], out[0][1])
+
+
 @pytest.mark.parametrize("self_attention", [True, False])
 def test_attention_isotypic_equals_dense(self_attention):
     G = eqnn.group("C4")

@@ -221,16 +221,19 @@ at::Tensor IsotypicLayout::merge(const IsotypicParts& parts, const at::Tensor& b
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < runs_.size(); ++i) {
     const Run& run = *runs_[i];
-    // Each irrep's copies of this run, written once into the run's (N, m, r) block coordinates.
-    at::Tensor z = at::empty({N, run.m, run.r}, parts[static_cast<size_t>(first)].options());
+    // Each irrep's copies of this run in the run's (N, m, r) block coordinates, irrep by irrep as the
+    // block's columns are, joined out of place (an in-place copy into a fresh tensor would fail under vmap).
+    std::vector<at::Tensor> pieces;
     for (size_t k = 0; k < dims_.size(); ++k) {
       const int64_t c = run.count[k], d = dims_[k];
       if (c == 0) continue;
-      z.narrow(2, run.offset[k], d * c)
-          .view({N, run.m, d, c})
-          .copy_(parts[k].narrow(2, run.copy0[k], run.m * c).reshape({N, d, run.m, c}).permute({0, 2, 1, 3}));
+      pieces.push_back(parts[k]
+                           .narrow(2, run.copy0[k], run.m * c)
+                           .reshape({N, d, run.m, c})
+                           .permute({0, 2, 1, 3})
+                           .reshape({N, run.m, d * c}));
     }
-    at::Tensor flat = z.view({N * run.m, run.r});
+    at::Tensor flat = (pieces.size() == 1 ? pieces[0] : at::cat(pieces, 2)).reshape({N * run.m, run.r});
     if (runs_.size() == 1 && run.m == 1 && bias.defined()) return at::addmm(bias, flat, bases[i].t());
     out.push_back(at::mm(flat, bases[i].t()).view({N, run.m * run.r}));
   }

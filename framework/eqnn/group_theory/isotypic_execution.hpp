@@ -113,9 +113,9 @@ class IsotypicHom {
                            const std::vector<at::Tensor>& blocks, const at::Tensor& x, const at::Tensor& bias,
                            Coordinates in_coordinates = Coordinates::original,
                            Coordinates out_coordinates = Coordinates::original);
-  /// Whether linear() may serve x and θ: plain autograd (no forward-mode tangent, functorch transform or
-  /// JIT trace), floating point, x two-dimensional.
-  static bool linear_serves(const at::Tensor& x, const at::Tensor& theta);
+  /// Whether linear() may serve x, θ and the bias (undefined: none): plain autograd for all three (no
+  /// forward-mode tangent, functorch transform or JIT trace), float32 or float64, x two-dimensional.
+  static bool linear_serves(const at::Tensor& x, const at::Tensor& theta, const at::Tensor& bias);
 
   struct Tabulated;  // an orbit space: θ → blocks through small tables
 

@@ -436,10 +436,11 @@ struct IsotypicHom::FusedNode : torch::autograd::Node {
   }
 };
 
-bool IsotypicHom::linear_serves(const at::Tensor& x, const at::Tensor& theta) {
+bool IsotypicHom::linear_serves(const at::Tensor& x, const at::Tensor& theta, const at::Tensor& bias) {
   const auto dtype = x.scalar_type();
   return x.dim() == 2 && (dtype == at::kFloat || dtype == at::kDouble) && theta.scalar_type() == dtype &&
-         internal::plain_autograd(x) && internal::plain_autograd(theta);
+         internal::plain_autograd(x) && internal::plain_autograd(theta) &&
+         (!bias.defined() || internal::plain_autograd(bias));
 }
 
 at::Tensor IsotypicHom::linear(const std::shared_ptr<const IsotypicHom>& hom,
