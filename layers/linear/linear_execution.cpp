@@ -179,8 +179,12 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
         components += group_irreps[k].dim;
         irreps += 1.0;
       }
+    // An end whose blocks are narrower than 16 coordinates (isotypic_linear.cpp's kSmallBlock) is transposed
+    // in tiles on its way into or out of the product: one more read and write per feature, as a packed end.
+    const bool in_moves = in_packed || p.in->largest_block() < 16;
+    const bool out_moves = out_packed || p.out->largest_block() < 16;
     per_token_iso =
-        double(iso_cost) * kSmallMac + ((in_packed ? d_in : 0.0) + (out_packed ? d_out : 0.0)) * kMove;
+        double(iso_cost) * kSmallMac + ((in_moves ? d_in : 0.0) + (out_moves ? d_out : 0.0)) * kMove;
     calls = 8.0 + (in_packed ? 0.0 : d_in / double(std::max<int64_t>(1, p.in->largest_block()))) +
             (out_packed ? 0.0 : d_out / double(std::max<int64_t>(1, p.out->largest_block()))) + components +
             2.0 * irreps;

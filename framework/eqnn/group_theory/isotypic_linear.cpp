@@ -36,8 +36,8 @@ using Run = IsotypicLayout::Run;
 
 namespace {
 
-// Blocks narrower than this change basis by one batched product and one copy instead of one product per
-// block (a product per 1 × 1 block would be all call overhead).
+// Blocks narrower than this change basis by one tiled transpose and one product for the whole run instead
+// of one product per block (a product per 1 × 1 block would be all call overhead).
 constexpr int64_t kSmallBlock = 16;
 
 // The copies of irrep k in a run in buffer order (copy within the block major, block minor), as indices
@@ -52,44 +52,6 @@ std::vector<int64_t> buffer_order(const Run& run, size_t k) {
 
 at::Tensor long_tensor(const std::vector<int64_t>& v, const at::Device& device) {
   return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong)).to(device);
-}
-
-// buf (r, m, N) ← the run's coordinates of x (N, D) in the block's basis: buf[:, b, :] = basisᵀ x_bᵀ.
-void to_buffer(const at::Tensor& x, const Run& run, const at::Tensor& basis, at::Tensor& buf) {
-  const int64_t N = x.size(0);
-  if (run.r < kSmallBlock) {
-    buf.copy_(at::matmul(x.narrow(1, run.row0, run.m * run.r).reshape({N, run.m, run.r}), basis)
-                  .permute({2, 1, 0}));
-    return;
-  }
-  const at::Tensor bt = basis.t();
-  for (int64_t b = 0; b < run.m; ++b) {
-    at::Tensor out = buf.select(1, b);
-    at::mm_out(out, bt, x.narrow(1, run.row0 + b * run.r, run.r).t());
-  }
-}
-
-// y's coordinates of the run ← buf[:, b, :]ᵀ basisᵀ for every block b, plus `bias` when defined.
-void from_buffer(const at::Tensor& buf, const Run& run, const at::Tensor& basis, const at::Tensor& bias,
-                 at::Tensor& y) {
-  const int64_t N = y.size(0);
-  if (run.r < kSmallBlock) {
-    at::Tensor dst = y.narrow(1, run.row0, run.m * run.r);
-    const at::Tensor z = at::matmul(buf.permute({2, 1, 0}), basis.t()).reshape({N, run.m * run.r});
-    if (bias.defined())
-      at::add_out(dst, z, bias.narrow(0, run.row0, run.m * run.r));
-    else
-      dst.copy_(z);
-    return;
-  }
-  const at::Tensor bt = basis.t();
-  for (int64_t b = 0; b < run.m; ++b) {
-    at::Tensor out = y.narrow(1, run.row0 + b * run.r, run.r);
-    if (bias.defined())
-      at::addmm_out(out, bias.narrow(0, run.row0 + b * run.r, run.r), buf.select(1, b).t(), bt);
-    else
-      at::mm_out(out, buf.select(1, b).t(), bt);
-  }
 }
 
 // out (A, B) with out[a, b] = src[ia[a] + ib[b]] (element offsets into src's storage), in 32 × 32 tiles so
@@ -118,6 +80,58 @@ at::Tensor gather2d(const at::Tensor& src, const std::vector<int64_t>& ia, const
       }
   });
   return out;
+}
+
+// buf (r, m, N) ← the run's coordinates of x (N, D) in the block's basis: buf[:, b, :] = basisᵀ x_bᵀ.
+void to_buffer(const at::Tensor& x, const Run& run, const at::Tensor& basis, at::Tensor& buf) {
+  const int64_t N = x.size(0);
+  if (run.r < kSmallBlock) {
+    // The run's columns transposed in tiles, component-major: t[i][b][n] = x[n, row0 + b·r + i]; then one
+    // product by basisᵀ for every block at once.
+    TORCH_INTERNAL_ASSERT(x.is_contiguous());
+    std::vector<int64_t> ia(static_cast<size_t>(run.r * run.m)), ib(static_cast<size_t>(N));
+    for (int64_t i = 0; i < run.r; ++i)
+      for (int64_t b = 0; b < run.m; ++b) ia[static_cast<size_t>(i * run.m + b)] = run.row0 + b * run.r + i;
+    for (int64_t n = 0; n < N; ++n) ib[static_cast<size_t>(n)] = n * x.size(1);
+    at::Tensor flat = buf.view({run.r, run.m * N});
+    at::mm_out(flat, basis.t(), gather2d(x, ia, ib).view({run.r, run.m * N}));
+    return;
+  }
+  const at::Tensor bt = basis.t();
+  for (int64_t b = 0; b < run.m; ++b) {
+    at::Tensor out = buf.select(1, b);
+    at::mm_out(out, bt, x.narrow(1, run.row0 + b * run.r, run.r).t());
+  }
+}
+
+// y's coordinates of the run ← buf[:, b, :]ᵀ basisᵀ for every block b, plus `bias` when defined.
+void from_buffer(const at::Tensor& buf, const Run& run, const at::Tensor& basis, const at::Tensor& bias,
+                 at::Tensor& y) {
+  const int64_t N = y.size(0);
+  if (run.r < kSmallBlock) {
+    // One product for every block, z[j][b][n] = Σ_i basis[j, i] buf[i][b][n], then y[n, row0 + b·r + j] =
+    // z[j][b][n] transposed in tiles.
+    const at::Tensor zt = at::mm(basis, buf.reshape({run.r, run.m * N}));
+    std::vector<int64_t> ia(static_cast<size_t>(N)), ib(static_cast<size_t>(run.r * run.m));
+    for (int64_t n = 0; n < N; ++n) ia[static_cast<size_t>(n)] = n;
+    for (int64_t b = 0; b < run.m; ++b)
+      for (int64_t j = 0; j < run.r; ++j) ib[static_cast<size_t>(b * run.r + j)] = (j * run.m + b) * N;
+    at::Tensor dst = y.narrow(1, run.row0, run.m * run.r);
+    const at::Tensor z = gather2d(zt, ia, ib);
+    if (bias.defined())
+      at::add_out(dst, z, bias.narrow(0, run.row0, run.m * run.r));
+    else
+      dst.copy_(z);
+    return;
+  }
+  const at::Tensor bt = basis.t();
+  for (int64_t b = 0; b < run.m; ++b) {
+    at::Tensor out = y.narrow(1, run.row0 + b * run.r, run.r);
+    if (bias.defined())
+      at::addmm_out(out, bias.narrow(0, run.row0 + b * run.r, run.r), buf.select(1, b).t(), bt);
+    else
+      at::mm_out(out, buf.select(1, b).t(), bt);
+  }
 }
 
 // dst = a·b, or dst += a·b when `accumulate`.
