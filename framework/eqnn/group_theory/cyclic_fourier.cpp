@@ -20,6 +20,7 @@
 #include "eqnn/group_theory/group.hpp"
 #include "eqnn/group_theory/internal/autograd_support.hpp"
 #include "eqnn/group_theory/internal/cyclic_fourier_kernels.hpp"
+#include "eqnn/group_theory/internal/index_vectors.hpp"
 
 namespace eqnn {
 
@@ -73,12 +74,6 @@ std::vector<int64_t> power_order(const Permutation& perm, int64_t n) {
     if (length != n || x != i) return {};
   }
   return order;
-}
-
-bool is_identity(const std::vector<int64_t>& v) {
-  for (size_t i = 0; i < v.size(); ++i)
-    if (v[i] != static_cast<int64_t>(i)) return false;
-  return true;
 }
 
 // rfft along the last axis, with a cheaper backward than ATen's (which pads the half spectrum and runs a full
@@ -266,6 +261,8 @@ struct SpectralMixFunction : torch::autograd::Function<SpectralMixFunction> {
   }
 };
 
+using internal::is_identity;
+using internal::long_tensor;
 using internal::plain_autograd;
 
 at::Tensor spectral_mix(const at::Tensor& X, const at::Tensor& C) {
@@ -278,10 +275,6 @@ at::Tensor spectral_mix(const at::Tensor& X, const at::Tensor& C) {
 // Forward-mode tangents, functorch transforms and the JIT tracer take ATen's own rfft.
 at::Tensor half_spectrum(const at::Tensor& x, int64_t n) {
   return plain_autograd(x) ? HalfSpectrumFunction::apply(x, n) : at::fft_rfft(x, n, -1);
-}
-
-at::Tensor long_tensor(const std::vector<int64_t>& v) {
-  return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong));
 }
 
 }  // namespace

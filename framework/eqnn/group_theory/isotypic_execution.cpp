@@ -10,12 +10,16 @@
 #include <fmt/format.h>
 
 #include "eqnn/group_theory/group.hpp"
+#include "eqnn/group_theory/internal/index_vectors.hpp"
 #include "eqnn/group_theory/internal/isotypic_state.hpp"
 #include "eqnn/group_theory/irrep_copies.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/union_find.hpp"
 
 namespace eqnn {
+
+using internal::is_identity;
+using internal::long_tensor;
 
 namespace {
 
@@ -24,16 +28,6 @@ namespace {
 constexpr double kZero = 1e-12;
 // An orbit space is tabulated per pair of blocks: (orbits of the pair) × (pair size) numbers at most.
 constexpr int64_t kMaxTable = 20'000'000;
-
-at::Tensor long_tensor(const std::vector<int64_t>& v) {
-  return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong));
-}
-
-bool is_identity(const std::vector<int64_t>& v) {
-  for (size_t i = 0; i < v.size(); ++i)
-    if (v[i] != static_cast<int64_t>(i)) return false;
-  return true;
-}
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ class IsotypicLayout {
   int64_t change_cost() const { return change_cost_; }
   /// The largest block of Q (its side).
   int64_t largest_block() const { return largest_block_; }
+  /// Blocks of Q narrower than this change basis in IsotypicHom::linear by one tiled transpose and one
+  /// product for all the run's blocks, instead of one product per block (one per 1 × 1 block would be all
+  /// call overhead): one more read and write of every feature of the run.
+  static constexpr int64_t kSmallBlock = 16;
   /// The position of each copy of irrep k (in this layout's order) among the copies of k in Q's column order.
   const std::vector<int64_t>& q_order(int k) const { return q_order_[static_cast<size_t>(k)]; }
 
@@ -120,7 +125,8 @@ class IsotypicHom {
   struct Tabulated;  // an orbit space: θ → blocks through small tables
 
  private:
-  struct Fused;      // linear(): its plan and steps (isotypic_linear.cpp)
+  struct FusedPlan;  // linear()'s products for two layouts on a device (isotypic_linear.cpp)
+  struct Fused;      // one call of linear(): its plan and weights
   struct FusedNode;  // linear()'s backward
   IsotypicHom() = default;
   HomSpacePtr hom_;
@@ -133,6 +139,12 @@ class IsotypicHom {
   std::shared_ptr<const Tensors> base_;
   DeviceCache<std::shared_ptr<const Tensors>> converted_;
   const Tensors& tensors_for(const at::TensorOptions& options) const;
+  /// linear()'s plan for the layouts on `device`, made on first use and kept.
+  std::shared_ptr<const FusedPlan> fused_plan(const std::shared_ptr<const IsotypicLayout>& in,
+                                              const std::shared_ptr<const IsotypicLayout>& out,
+                                              const at::Device& device) const;
+  mutable std::mutex fused_mutex_;
+  mutable std::vector<std::shared_ptr<const FusedPlan>> fused_plans_;
 };
 
 }  // namespace eqnn

@@ -27,18 +27,18 @@
 #include <torch/csrc/autograd/saved_variable.h>
 
 #include "eqnn/group_theory/internal/autograd_support.hpp"
+#include "eqnn/group_theory/internal/index_vectors.hpp"
 #include "eqnn/group_theory/internal/isotypic_state.hpp"
 #include "eqnn/group_theory/isotypic_execution.hpp"
 
 namespace eqnn {
 
 using Run = IsotypicLayout::Run;
+using internal::long_tensor;
 
 namespace {
 
-// Blocks narrower than this change basis by one tiled transpose and one product for the whole run instead
-// of one product per block (a product per 1 × 1 block would be all call overhead).
-constexpr int64_t kSmallBlock = 16;
+constexpr int64_t kSmallBlock = IsotypicLayout::kSmallBlock;
 
 // The copies of irrep k in a run in buffer order (copy within the block major, block minor), as indices
 // among the irrep's copies in layout order (block major): copy0 + b·count + c.
@@ -48,10 +48,6 @@ std::vector<int64_t> buffer_order(const Run& run, size_t k) {
   for (int64_t c = 0; c < count; ++c)
     for (int64_t b = 0; b < run.m; ++b) order.push_back(run.copy0[k] + b * count + c);
   return order;
-}
-
-at::Tensor long_tensor(const std::vector<int64_t>& v, const at::Device& device) {
-  return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
 // out (A, B) with out[a, b] = src[ia[a] + ib[b]] (element offsets into src's storage), in 32 × 32 tiles so
@@ -144,74 +140,146 @@ void product(at::Tensor dst, const at::Tensor& a, const at::Tensor& b, bool accu
 
 }  // namespace
 
-// One product of the fused path: irrep k from an input run to an output run.
-struct IsotypicHom::Fused {
+// What linear() needs of two layouts besides the blocks, made once per (input layout, output layout,
+// device) and kept by the IsotypicHom (IsotypicHom::fused_plan): the products, irrep k from an input run to
+// an output run, with where their weights sit in the blocks, and each layout's packed column of every
+// buffer row.
+struct IsotypicHom::FusedPlan {
   struct Step {
     size_t out_run = 0, in_run = 0, k = 0;
-    int64_t d = 1, S = 1, rows = 0, cols = 0;  // rows, cols: copies on each side (c·m)
-    at::Tensor W;                              // S = 1: (rows, cols); else (d·rows, d·cols)
-    at::Tensor row_index, col_index;           // where W's rows and columns sit in T_k (S = 1) or the
-                                               // Kronecker matrix (d·M_out, d·M_in)
+    int64_t d = 1, S = 1;
+    at::Tensor row_index, col_index;  // where the step's weight rows and columns sit in T_k (S = 1) or in the
+                                      // Kronecker matrix (d·M_out, d·M_in)
   };
-
-  const IsotypicHom* hom;
-  const IsotypicLayout *in, *out;
+  std::shared_ptr<const IsotypicLayout> in, out;  // held, so that the cache key's addresses stay theirs
+  std::string device;
   std::vector<Step> steps;
+  std::vector<int64_t> in_column, out_column;  // packed_column() of each layout
+
+  FusedPlan(const IsotypicHom& h, std::shared_ptr<const IsotypicLayout> i,
+            std::shared_ptr<const IsotypicLayout> o, const at::Device& dev, std::string key);
+
+  static std::vector<int64_t> packed_column(const IsotypicLayout& layout);
+};
+
+std::shared_ptr<const IsotypicHom::FusedPlan> IsotypicHom::fused_plan(
+    const std::shared_ptr<const IsotypicLayout>& in, const std::shared_ptr<const IsotypicLayout>& out,
+    const at::Device& device) const {
+  const std::string key = device.str();
+  std::lock_guard<std::mutex> lock(fused_mutex_);
+  for (const auto& p : fused_plans_)
+    if (p->in == in && p->out == out && p->device == key) return p;
+  fused_plans_.push_back(std::make_shared<const FusedPlan>(*this, in, out, device, key));
+  return fused_plans_.back();
+}
+
+IsotypicHom::FusedPlan::FusedPlan(const IsotypicHom& h, std::shared_ptr<const IsotypicLayout> i,
+                                  std::shared_ptr<const IsotypicLayout> o, const at::Device& dev,
+                                  std::string key)
+    : in(std::move(i)), out(std::move(o)), device(std::move(key)) {
+  const size_t K = h.dims_.size();
+  TORCH_CHECK(in->mult_.size() == K && out->mult_.size() == K,
+              "IsotypicHom::linear: the layouts are not of the Hom space's group");
+  for (size_t k = 0; k < K; ++k) {
+    const int64_t d = h.dims_[k], S = h.types_[k], Mo = out->mult_[k], Mi = in->mult_[k];
+    if (Mo == 0 || Mi == 0) continue;
+    for (size_t jo = 0; jo < out->runs_.size(); ++jo) {
+      const Run& ro = *out->runs_[jo];
+      if (ro.count[k] == 0) continue;
+      const std::vector<int64_t> rows = buffer_order(ro, k);
+      for (size_t ji = 0; ji < in->runs_.size(); ++ji) {
+        const Run& ri = *in->runs_[ji];
+        if (ri.count[k] == 0) continue;
+        const std::vector<int64_t> cols = buffer_order(ri, k);
+        Step step;
+        step.out_run = jo;
+        step.in_run = ji;
+        step.k = k;
+        step.d = d;
+        step.S = S;
+        if (S == 1) {
+          step.row_index = long_tensor(rows, dev);
+          step.col_index = long_tensor(cols, dev);
+        } else {
+          std::vector<int64_t> fr, fc;
+          for (int64_t a = 0; a < d; ++a) {
+            for (int64_t v : rows) fr.push_back(a * Mo + v);
+            for (int64_t v : cols) fc.push_back(a * Mi + v);
+          }
+          step.row_index = long_tensor(fr, dev);
+          step.col_index = long_tensor(fc, dev);
+        }
+        steps.push_back(std::move(step));
+      }
+    }
+  }
+  in_column = packed_column(*in);
+  out_column = packed_column(*out);
+}
+
+// The packed column (IsotypicLayout::pack) of every row of the layout's buffers.
+std::vector<int64_t> IsotypicHom::FusedPlan::packed_column(const IsotypicLayout& layout) {
+  const size_t K = layout.dims_.size();
+  // column[k][i·M_k + t]: component i of copy t (layout order) of irrep k.
+  std::vector<std::vector<int64_t>> column(K);
+  std::vector<int64_t> start(K, 0);
+  for (size_t k = 0; k < K; ++k) column[k].resize(static_cast<size_t>(layout.dims_[k] * layout.mult_[k]));
+  int64_t base = 0;
+  for (const auto& per_group : layout.group_copies_)
+    for (size_t k = 0; k < K; ++k) {
+      const int64_t n = per_group[k], d = layout.dims_[k];
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t t = 0; t < n; ++t)
+          column[k][static_cast<size_t>(i * layout.mult_[k] + start[k] + t)] = base + i * n + t;
+      base += d * n;
+      start[k] += n;
+    }
+  std::vector<int64_t> out(static_cast<size_t>(layout.rep_->size()));
+  int64_t row0 = 0;
+  for (const auto& run : layout.runs_) {
+    for (size_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < layout.dims_[k]; ++i)
+        for (int64_t c = 0; c < run->count[k]; ++c)
+          for (int64_t b = 0; b < run->m; ++b) {
+            const int64_t row = row0 + (run->offset[k] + i * run->count[k] + c) * run->m + b;
+            const int64_t copy = run->copy0[k] + b * run->count[k] + c;
+            out[static_cast<size_t>(row)] = column[k][static_cast<size_t>(i * layout.mult_[k] + copy)];
+          }
+    row0 += run->r * run->m;
+  }
+  return out;
+}
+
+// One call of linear(): its plan and the weight of every step, taken from the blocks.
+struct IsotypicHom::Fused {
+  const IsotypicHom* hom;
+  std::shared_ptr<const FusedPlan> plan;
+  const IsotypicLayout *in, *out;
+  std::vector<at::Tensor> W;     // per step: S = 1: (c·m out, c·m in); else (d·c·m out, d·c·m in)
   std::vector<at::Tensor> full;  // per irrep with S > 1: Σ_s E_s ⊗ T_s
 
-  Fused(const IsotypicHom& h, const IsotypicLayout& i, const IsotypicLayout& o,
-        const std::vector<at::Tensor>& blocks, const at::TensorOptions& options)
-      : hom(&h), in(&i), out(&o), full(h.dims_.size()) {
+  Fused(const IsotypicHom& h, std::shared_ptr<const FusedPlan> p, const std::vector<at::Tensor>& blocks,
+        const at::TensorOptions& options)
+      : hom(&h), plan(std::move(p)), in(plan->in.get()), out(plan->out.get()), full(h.dims_.size()) {
     const size_t K = h.dims_.size();
-    TORCH_CHECK(blocks.size() == K && in->mult_.size() == K && out->mult_.size() == K,
-                "IsotypicHom::linear: expected one block per irrep of ", K, " and layouts of the same group");
+    TORCH_CHECK(blocks.size() == K, "IsotypicHom::linear: expected one block per irrep of ", K, ", got ",
+                blocks.size());
     const auto& t = h.tensors_for(options);
-    const auto device = options.device();
     for (size_t k = 0; k < K; ++k) {
-      const int64_t d = h.dims_[k], S = h.types_[k], Mo = out->mult_[k], Mi = in->mult_[k];
+      const int64_t S = h.types_[k], Mo = out->mult_[k], Mi = in->mult_[k];
       if (Mo == 0 || Mi == 0) continue;
       TORCH_CHECK(blocks[k].defined() && blocks[k].dim() == 3 && blocks[k].size(0) == S &&
                       blocks[k].size(1) == Mo && blocks[k].size(2) == Mi,
                   "IsotypicHom::linear: block ", k, " should be (", S, ", ", Mo, ", ", Mi, ")");
-      const at::Tensor& T = blocks[k];
       if (S > 1) {
-        at::Tensor f = at::kron(t.endo[k][0], T[0]);
-        for (int64_t s = 1; s < S; ++s) f = f + at::kron(t.endo[k][s], T[s]);
+        at::Tensor f = at::kron(t.endo[k][0], blocks[k][0]);
+        for (int64_t s = 1; s < S; ++s) f = f + at::kron(t.endo[k][s], blocks[k][s]);
         full[k] = f;
       }
-      for (size_t jo = 0; jo < out->runs_.size(); ++jo) {
-        const Run& ro = *out->runs_[jo];
-        if (ro.count[k] == 0) continue;
-        std::vector<int64_t> rows = buffer_order(ro, k);
-        for (size_t ji = 0; ji < in->runs_.size(); ++ji) {
-          const Run& ri = *in->runs_[ji];
-          if (ri.count[k] == 0) continue;
-          std::vector<int64_t> cols = buffer_order(ri, k);
-          Step step;
-          step.out_run = jo;
-          step.in_run = ji;
-          step.k = k;
-          step.d = d;
-          step.S = S;
-          step.rows = static_cast<int64_t>(rows.size());
-          step.cols = static_cast<int64_t>(cols.size());
-          if (S == 1) {
-            step.row_index = long_tensor(rows, device);
-            step.col_index = long_tensor(cols, device);
-            step.W = T[0].index_select(0, step.row_index).index_select(1, step.col_index);
-          } else {
-            std::vector<int64_t> fr, fc;
-            for (int64_t a = 0; a < d; ++a) {
-              for (int64_t v : rows) fr.push_back(a * Mo + v);
-              for (int64_t v : cols) fc.push_back(a * Mi + v);
-            }
-            step.row_index = long_tensor(fr, device);
-            step.col_index = long_tensor(fc, device);
-            step.W = full[k].index_select(0, step.row_index).index_select(1, step.col_index);
-          }
-          steps.push_back(std::move(step));
-        }
-      }
+    }
+    for (const auto& step : plan->steps) {
+      const at::Tensor& M = step.S == 1 ? blocks[step.k][0] : full[step.k];
+      W.push_back(M.index_select(0, step.row_index).index_select(1, step.col_index));
     }
   }
 
@@ -232,47 +300,16 @@ struct IsotypicHom::Fused {
     return b;
   }
 
-  // The packed column (IsotypicLayout::pack) of every row of the layout's buffers.
-  static std::vector<int64_t> packed_column(const IsotypicLayout& layout) {
-    const size_t K = layout.dims_.size();
-    // column[k][i·M_k + t]: component i of copy t (layout order) of irrep k.
-    std::vector<std::vector<int64_t>> column(K);
-    std::vector<int64_t> start(K, 0);
-    for (size_t k = 0; k < K; ++k) column[k].resize(static_cast<size_t>(layout.dims_[k] * layout.mult_[k]));
-    int64_t base = 0;
-    for (const auto& per_group : layout.group_copies_)
-      for (size_t k = 0; k < K; ++k) {
-        const int64_t n = per_group[k], d = layout.dims_[k];
-        for (int64_t i = 0; i < d; ++i)
-          for (int64_t t = 0; t < n; ++t)
-            column[k][static_cast<size_t>(i * layout.mult_[k] + start[k] + t)] = base + i * n + t;
-        base += d * n;
-        start[k] += n;
-      }
-    std::vector<int64_t> out(static_cast<size_t>(layout.rep_->size()));
-    int64_t row0 = 0;
-    for (const auto& run : layout.runs_) {
-      for (size_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < layout.dims_[k]; ++i)
-          for (int64_t c = 0; c < run->count[k]; ++c)
-            for (int64_t b = 0; b < run->m; ++b) {
-              const int64_t row = row0 + (run->offset[k] + i * run->count[k] + c) * run->m + b;
-              const int64_t copy = run->copy0[k] + b * run->count[k] + c;
-              out[static_cast<size_t>(row)] = column[k][static_cast<size_t>(i * layout.mult_[k] + copy)];
-            }
-      row0 += run->r * run->m;
-    }
-    return out;
-  }
-
-  static Buffers to_buffers(const IsotypicLayout& layout, const at::Tensor& x, Coordinates coordinates) {
+  // `column`: the layout's FusedPlan::packed_column (read for a packed end only).
+  static Buffers to_buffers(const IsotypicLayout& layout, const std::vector<int64_t>& column,
+                            const at::Tensor& x, Coordinates coordinates) {
     const int64_t N = x.size(0);
     if (coordinates == Coordinates::packed) {
       // Buffer row r of token n is x[n, column[r]].
       const int64_t D = layout.rep_->size();
-      std::vector<int64_t> rows = packed_column(layout), tokens(static_cast<size_t>(N));
+      std::vector<int64_t> tokens(static_cast<size_t>(N));
       for (int64_t n = 0; n < N; ++n) tokens[static_cast<size_t>(n)] = n * D;
-      return views(layout, gather2d(x, rows, tokens));
+      return views(layout, gather2d(x, column, tokens));
     }
     Buffers bufs = views(layout, at::empty({layout.rep_->size(), N}, x.options()));
     const auto& bases = layout.bases_for(x.options());
@@ -280,12 +317,11 @@ struct IsotypicHom::Fused {
     return bufs;
   }
 
-  static at::Tensor from_buffers(const IsotypicLayout& layout, const Buffers& bufs, const at::Tensor& bias,
-                                 Coordinates coordinates) {
+  static at::Tensor from_buffers(const IsotypicLayout& layout, const std::vector<int64_t>& column,
+                                 const Buffers& bufs, const at::Tensor& bias, Coordinates coordinates) {
     const int64_t N = bufs.flat.size(1);
     if (coordinates == Coordinates::packed) {
       // Row p of the packed features is the buffer row whose packed column is p.
-      const std::vector<int64_t> column = packed_column(layout);
       std::vector<int64_t> offset(column.size()), tokens(static_cast<size_t>(N));
       for (size_t r = 0; r < column.size(); ++r)
         offset[static_cast<size_t>(column[r])] = static_cast<int64_t>(r) * N;
@@ -314,16 +350,17 @@ struct IsotypicHom::Fused {
     const int64_t N = src.flat.size(1);
     Buffers dst = views(to, at::empty({to.rep_->size(), N}, src.flat.options()));
     std::vector<std::vector<bool>> written(to.runs_.size(), std::vector<bool>(hom->dims_.size(), false));
-    for (const Step& s : steps) {
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      const FusedPlan::Step& s = plan->steps[i];
       const size_t j_to = transposed ? s.in_run : s.out_run, j_from = transposed ? s.out_run : s.in_run;
       const at::Tensor y = part(dst.runs[j_to], *to.runs_[j_to], s.k, s.d);
       const at::Tensor z = part(src.runs[j_from], *from.runs_[j_from], s.k, s.d);
-      const at::Tensor W = transposed ? s.W.t() : s.W;
+      const at::Tensor M = transposed ? W[i].t() : W[i];
       const bool accumulate = written[j_to][s.k];
       if (s.S == 1)
-        for (int64_t i = 0; i < s.d; ++i) product(y.select(0, i), W, z.select(0, i), accumulate);
+        for (int64_t c = 0; c < s.d; ++c) product(y.select(0, c), M, z.select(0, c), accumulate);
       else
-        product(y.view({-1, N}), W, z.view({-1, N}), accumulate);
+        product(y.view({-1, N}), M, z.view({-1, N}), accumulate);
       written[j_to][s.k] = true;
     }
     for (size_t j = 0; j < to.runs_.size(); ++j) {
@@ -339,13 +376,14 @@ struct IsotypicHom::Fused {
                                       const std::vector<at::Tensor>& blocks) const {
     const size_t K = hom->dims_.size();
     std::vector<at::Tensor> g(K), gfull(K);
-    for (const Step& s : steps) {
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      const FusedPlan::Step& s = plan->steps[i];
       const at::Tensor dy = part(dY.runs[s.out_run], *out->runs_[s.out_run], s.k, s.d);
       const at::Tensor z = part(Z.runs[s.in_run], *in->runs_[s.in_run], s.k, s.d);
       at::Tensor gW;
       if (s.S == 1) {
         gW = at::mm(dy.select(0, 0), z.select(0, 0).t());
-        for (int64_t i = 1; i < s.d; ++i) gW.addmm_(dy.select(0, i), z.select(0, i).t());
+        for (int64_t c = 1; c < s.d; ++c) gW.addmm_(dy.select(0, c), z.select(0, c).t());
         if (!g[s.k].defined()) g[s.k] = at::zeros_like(blocks[s.k]);
         g[s.k].select(0, 0).index_put_({s.row_index.unsqueeze(1), s.col_index.unsqueeze(0)}, gW,
                                        /*accumulate=*/true);
@@ -400,9 +438,11 @@ struct IsotypicHom::FusedNode : torch::autograd::Node {
     if (!dy_in.defined()) return result;
     if (at::GradMode::is_enabled()) return differentiable(dy_in);
     const at::Tensor dy = dy_in.contiguous();
-    const Fused::Buffers dY = Fused::to_buffers(*out, dy, out_coordinates);
+    const FusedPlan& plan = *fused->plan;
+    const Fused::Buffers dY = Fused::to_buffers(*out, plan.out_column, dy, out_coordinates);
     if (should_compute_output(0))
-      result[0] = Fused::from_buffers(*in, fused->map(dY, /*transposed=*/true), at::Tensor(), in_coordinates);
+      result[0] = Fused::from_buffers(*in, plan.in_column, fused->map(dY, /*transposed=*/true), at::Tensor(),
+                                      in_coordinates);
     bool any_block = false;
     for (size_t k = 0; k < K; ++k) any_block = any_block || should_compute_output(1 + k);
     if (any_block) {
@@ -482,10 +522,11 @@ at::Tensor IsotypicHom::linear(const std::shared_ptr<const IsotypicHom>& hom,
     const at::Tensor x = x_in.contiguous();
     for (size_t k = 0; k < blocks.size(); ++k)
       if (blocks[k].defined()) plain[k] = blocks[k].detach();
-    fused = std::make_unique<Fused>(*hom, *in, *out, plain, x.options());
-    Z = Fused::to_buffers(*in, x, in_coordinates);
-    y = Fused::from_buffers(*out, fused->map(Z, /*transposed=*/false), bias.defined() ? bias.detach() : bias,
-                            out_coordinates);
+    fused = std::make_unique<Fused>(*hom, hom->fused_plan(in, out, x.device()), plain, x.options());
+    const FusedPlan& plan = *fused->plan;
+    Z = Fused::to_buffers(*in, plan.in_column, x, in_coordinates);
+    y = Fused::from_buffers(*out, plan.out_column, fused->map(Z, /*transposed=*/false),
+                            bias.defined() ? bias.detach() : bias, out_coordinates);
   }
   if (!requires_grad) return y;
 
