@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <iostream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
@@ -18,10 +22,26 @@ int fail(int status, const std::string& message) {
   return status;
 }
 
+// glibc gives a freed block of more than a few MB back to the system (mmap, or trimming the heap's top) and
+// faults its pages in again on the next allocation: for steps that allocate and free tensors of 16 MB and
+// more, that is tens of milliseconds per call (measured: eLinear Ico 16x regular at 4096 tokens, 50 → 30 ms
+// eval). The eqnn process keeps such memory for reuse instead, unless the environment sets glibc's malloc
+// parameters itself.
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") || std::getenv("MALLOC_MMAP_THRESHOLD_") ||
+      std::getenv("GLIBC_TUNABLES"))
+    return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest: blocks up to 32 MB come from the heap
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);   // and the heap's free top is kept up to 1 GB
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace eqnn::cli;
+  keep_freed_memory();
   CliContext context;
   CLI::App app{"eqnn: group-equivariant neural networks on LibTorch", "eqnn"};
   app.fallthrough();  // global options may follow the subcommand
