@@ -54,7 +54,7 @@ struct BenchOptions {
   int warmup = 5;
   int threads = 1;
   std::string device = "cpu";
-  std::string execution = "dense";
+  std::string execution = "auto";  // the layers' default
   bool json = false;
 };
 
@@ -127,7 +127,7 @@ struct Setup {
   RepPtr rep;
   double group_ms = 0;
   double cpu_mm_gflops = 0, device_mm_gflops = 0;
-  std::string execution = "dense";  ///< --execution, given to the layer as its `execution` key
+  std::string execution = "auto";  ///< --execution, given to the layer as its `execution` key
 };
 
 Setup prepare(CliContext& context, const BenchOptions& o) {
@@ -197,9 +197,8 @@ std::string execution_mode(const Layer& layer) {
 /// the construction into `construct_ms` (the group, its irreps and the rep are ready before: Setup).
 std::shared_ptr<Layer> build_layer(const Registry& registry, const Setup& s, const std::string& name,
                                    const std::string& kwargs, double& construct_ms) {
-  // --execution other than dense goes to the layer as a key (a layer without the option refuses it by name).
-  std::string keys = kwargs;
-  if (s.execution != "dense") keys = fmt::format("{{execution: {}, {}", s.execution, kwargs.substr(1));
+  // --execution goes to the layer as a key (every layer the bench builds has the option).
+  const std::string keys = fmt::format("{{execution: {}, {}", s.execution, kwargs.substr(1));
   const auto start = Clock::now();
   std::shared_ptr<Layer> layer = registry.get_layer(name)(layer_args(registry, s, keys));
   construct_ms = ms_since(start);

@@ -205,8 +205,9 @@ std::tuple<at::Tensor, at::Tensor> EMultiheadAttentionImpl::attend(const Inputs&
   // Isotypic execution: q, k, v and the heads' outputs in each head's isotypic basis (not with a q/k
   // transform, which acts on the original coordinates).
   const bool grad = is_training() || c10::GradMode::is_enabled();
-  const bool isotypic = transform == nullptr && in_execution_.isotypic(n * std::max(l, s), grad) &&
-                        out_execution_.isotypic(n * l, grad);
+  const bool isotypic = transform == nullptr &&
+                        LinearExecution::isotypic_together(in_execution_, n * std::max(l, s), out_execution_,
+                                                           n * l, grad, in.query.device());
   at::Tensor q, k, v;
   if (isotypic) {
     const auto& in_plan = *in_execution_.plan();
@@ -429,7 +430,7 @@ void EMultiheadAttentionImpl::pretty_print(std::ostream& stream) const {
          << ", in_proj=" << in_proj_weight_.constraint()->name() << "["
          << in_proj_weight_.constraint()->method() << ", " << in_proj_weight_.constraint()->dim() << " of "
          << 3 * options.in_rep()->size() * options.in_rep()->size() << "]";
-  if (in_execution_.mode() != Execution::dense) stream << ", execution=" << in_execution_.describe();
+  stream << ", execution=" << execution();
   stream << ")";
 }
 

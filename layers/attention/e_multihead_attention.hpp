@@ -50,8 +50,8 @@ struct EMultiheadAttentionOptions {
   /// How the projections are computed (see ELinearOptions::execution): "dense", "isotypic" (Q, K, V, the
   /// attention and the out-projection's input all in each head's isotypic basis: q·k is unchanged by an
   /// orthogonal change of basis shared by q and k) or "auto". A q/k transform (rotary positions) needs the
-  /// original basis: such calls run dense.
-  TORCH_ARG(std::string, execution) = "dense";
+  /// original basis: such calls run dense. Default "auto".
+  TORCH_ARG(std::string, execution) = kDefaultExecution;
 };
 
 /// What is wrong with a set of options (see OptionError). The constructor throws it as ConfigError; the
@@ -131,8 +131,10 @@ class EMultiheadAttentionImpl : public Layer, public ExecutionReport {
   /// input cut into num_heads groups).
   const LinearExecution& in_proj_execution() const { return in_execution_; }
   const LinearExecution& out_proj_execution() const { return out_execution_; }
-  /// The in-projection's execution (the out-projection follows it: both run isotypic or neither).
-  std::string execution() const override { return in_execution_.describe(); }
+  /// The projections' execution: both run isotypic or neither (auto decides on the two together).
+  std::string execution() const override {
+    return LinearExecution::describe_together(in_execution_, out_execution_);
+  }
 
   EMultiheadAttentionOptions options;
   /// Hom_G(reg^m, in_rep): maps the concatenated heads back to in_rep.

@@ -331,7 +331,8 @@ at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
     };
   }
   at::Tensor y;
-  if (fourier_ && CyclicFourierHom::serves(x)) {
+  // auto's cost model is fitted to CPUs: on another device auto runs dense.
+  if (fourier_ && CyclicFourierHom::serves(x) && (options.execution() != "auto" || x.device().is_cpu())) {
     const bool unbatched = x.dim() == 2;
     y = fourier_->apply_conv(weight_.coefficients(*this), kernel_size_, unbatched ? x.unsqueeze(0) : x,
                              bias(), [&](const at::Tensor& in, const at::Tensor& w, int64_t groups) {
@@ -349,7 +350,7 @@ void EConv1dImpl::pretty_print(std::ostream& stream) const {
          << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
          << ", padding=" << options.padding().describe() << ", dilation=" << options.dilation()
          << ", padding_mode=" << options.padding_mode();
-  if (options.execution() != "dense") stream << ", execution=" << execution_;
+  stream << ", execution=" << execution_;
   print_parameters(stream);
 }
 

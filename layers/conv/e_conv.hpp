@@ -91,9 +91,9 @@ struct EConv1dOptions {
   TORCH_ARG(RegistryPointer, registry) = nullptr;
   /// How the convolution is computed: "dense" (the expanded kernel, one conv1d), "isotypic" (for copies of a
   /// cyclic group's regular representation: by FFT over the group, a grouped convolution per frequency bin;
-  /// refused otherwise) or "auto" (the FFT where the cost model in linear_execution.hpp predicts it faster).
-  /// The same function and parameters either way.
-  TORCH_ARG(std::string, execution) = "dense";
+  /// refused otherwise) or "auto" (the default: the FFT where the cost model in linear_execution.hpp
+  /// predicts it faster, on a CPU). The same function and parameters either way.
+  TORCH_ARG(std::string, execution) = kDefaultExecution;
 };
 
 /// Options of EConvTranspose1d: torch::nn::ConvTranspose1dOptions' names and defaults (padding an amount,

@@ -130,7 +130,7 @@ at::Tensor ELinearImpl::forward(const at::Tensor& x) {
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == d_in, "eLinear: expected input of shape (..., ", d_in,
               ") for in_rep ", options.in_rep()->describe(), ", got ", x.sizes());
   const int64_t tokens = x.numel() / d_in;
-  if (execution_.isotypic(tokens, is_training() || c10::GradMode::is_enabled())) {
+  if (execution_.isotypic(tokens, is_training() || c10::GradMode::is_enabled(), x.device())) {
     at::Tensor y = execution_.apply(weight_.coefficients(*this), x.reshape({tokens, d_in}), bias());
     auto shape = x.sizes().vec();
     shape.back() = options.out_rep()->size();
@@ -166,7 +166,7 @@ void ELinearImpl::pretty_print(std::ostream& stream) const {
     stream << ", " << bias_note_;
   else
     stream << ", bias=false";
-  if (execution_.mode() != Execution::dense) stream << ", execution=" << execution_.describe();
+  stream << ", execution=" << execution_.describe();
   stream << ")";
 }
 

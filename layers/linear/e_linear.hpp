@@ -40,9 +40,10 @@ struct ELinearOptions {
   TORCH_ARG(std::string, bias_constraint) = "InvariantConstraint";
   TORCH_ARG(RegistryPointer, registry) = nullptr;
   /// How y = x Wᵀ is computed: "dense" (W expanded, one product), "isotypic" (block-diagonal in the
-  /// isotypic bases, DESIGN §11; refused when the representations offer no plan) or "auto" (per call, by the
-  /// cost model in linear_execution.hpp). The same function and parameters either way.
-  TORCH_ARG(std::string, execution) = "dense";
+  /// isotypic bases, DESIGN §11; refused when the representations offer no plan) or "auto" (the default: per
+  /// call, by the cost model in linear_execution.hpp, fitted to CPUs; dense on other devices). The same
+  /// function and parameters either way.
+  TORCH_ARG(std::string, execution) = kDefaultExecution;
 };
 
 /// y = x Wᵀ + b on the last dimension, exactly equivariant: f(x ρ_in(g)ᵀ) = f(x) ρ_out(g)ᵀ.

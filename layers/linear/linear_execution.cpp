@@ -19,24 +19,29 @@ const std::vector<std::string>& execution_names() {
   return names;
 }
 
-// The cost model of `auto` (seconds), from measurements on this project's reference machine (one CPU thread,
-// docs/guide/performance.md): a large product costs kMac per multiply-add; the isotypic path's smaller
-// products (inner sizes of a few dozen) kSmallMac; it moves every feature about three times (the regrouping
-// into and out of the parts, the bias), kMove per feature and pass; each ATen call costs kCall; the dense
-// path pays, when θ needs a gradient, the expansion and its backward, kExpand per weight entry.
-constexpr double kMac = 1.0 / 90e9;
-constexpr double kSmallMac = 1.0 / 35e9;
-constexpr double kMove = 1.0e-9;
+// The cost model of `auto` (seconds), fitted to eLinear's eval forward on this project's reference machine
+// (one CPU thread; regular copies of 10 groups, 14 cases, 128 to 4096 tokens; docs/guide/performance.md):
+// the dense product costs kMac per multiply-add; the isotypic path's block products (one per irrep
+// component, inner sizes of a few dozen) kBlockMac, its changes of basis (one per block of Q) kChangeMac; it
+// moves a feature (a packed end, a tiled transpose) for kMove; each ATen call of either path costs kCall;
+// the dense path pays, when θ needs a gradient, the expansion and its backward, kExpand per weight entry.
+constexpr double kMac = 1.0 / 42e9;
+constexpr double kBlockMac = 1.0 / 14e9;
+constexpr double kChangeMac = 1.0 / 26e9;
+constexpr double kMove = 2.0e-9;
 constexpr double kCall = 5e-6;
 constexpr double kExpand = 0.6e-9;
 // The FFT path (fitted to C4, C8, C16, C64 and C128 on the same machine): a real FFT costs kFftPoint per
 // point and log2 n (ATen's pocketfft), the frequency products kSpectralLane per 16-float vector step (m_out
-// m_in ⌈2K/16⌉ per token, K = n/2 + 1 bins), and each copy kSpectralCopy per token (calls, bias, moves).
+// m_in ⌈2K/16⌉ per token, K = n/2 + 1 bins), and each copy kSpectralCopy per token (calls, bias, moves); a
+// convolution's bins are one grouped convolution, kSpectralMac per multiply-add.
 constexpr double kFftPoint = 0.2e-9;
 constexpr double kSpectralLane = 1.0e-9;
 constexpr double kSpectralCopy = 8e-9;
-// auto takes the isotypic path only where the model predicts it at least this much faster per token.
-constexpr double kMargin = 0.8;
+constexpr double kSpectralMac = 1.0 / 35e9;
+// auto takes the isotypic path only where the model predicts it at least this much faster per token (Octa
+// `8x regular`, predicted 0.74 of dense, measured 0.93 to 1.16).
+constexpr double kMargin = 0.7;
 
 }  // namespace
 
@@ -117,7 +122,7 @@ std::shared_ptr<const CyclicFourierHom> conv_fourier_plan(Execution mode, const 
   // and the two regroupings of complex features.
   const double dense = d_in * d_out * double(taps) * kMac;
   const double fft = copies * n * std::log2(std::max(n, 2.0)) * kFftPoint +
-                     double(f.block_cost() * taps) * kSmallMac + 2.0 * (d_in + d_out) * kMove +
+                     double(f.block_cost() * taps) * kSpectralMac + 2.0 * (d_in + d_out) * kMove +
                      copies * kSpectralCopy;
   if (mode == Execution::automatic && fft >= kMargin * dense) {
     say(fmt::format("auto (dense: by FFT predicted {:.0f}% of dense's time per position)",
@@ -170,8 +175,8 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
     // (one group) pays its change of basis, one call per block of Q; an end in packed head coordinates
     // (attention) pays one permutation of its features instead. Then one call per irrep component.
     const bool in_packed = in_groups > 1, out_packed = out_groups > 1;
-    iso_cost =
-        p.hom->block_cost() + (in_packed ? 0 : p.in->change_cost()) + (out_packed ? 0 : p.out->change_cost());
+    const int64_t change = (in_packed ? 0 : p.in->change_cost()) + (out_packed ? 0 : p.out->change_cost());
+    iso_cost = p.hom->block_cost() + change;
     const auto& group_irreps = commuting->hom_space()->in()->group().irreps();
     double components = 0.0, irreps = 0.0;
     for (size_t k = 0; k < group_irreps.size(); ++k)
@@ -179,33 +184,70 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
         components += group_irreps[k].dim;
         irreps += 1.0;
       }
-    // An end whose blocks are narrower than 16 coordinates (isotypic_linear.cpp's kSmallBlock) is transposed
-    // in tiles on its way into or out of the product: one more read and write per feature, as a packed end.
-    const bool in_moves = in_packed || p.in->largest_block() < 16;
-    const bool out_moves = out_packed || p.out->largest_block() < 16;
+    // An end whose blocks are narrower than IsotypicLayout::kSmallBlock is transposed in tiles on its way
+    // into or out of the product (two calls for the whole end, one more read and write per feature, as a
+    // packed end); a wider one takes one call per block of Q.
+    auto moves = [](const IsotypicLayout& layout, bool packed) {
+      return packed || layout.largest_block() < IsotypicLayout::kSmallBlock;
+    };
+    auto end_calls = [&](const IsotypicLayout& layout, bool packed, double d) {
+      if (packed) return 1.0;
+      return moves(layout, false) ? 2.0 : d / double(std::max<int64_t>(1, layout.largest_block()));
+    };
     per_token_iso =
-        double(iso_cost) * kSmallMac + ((in_moves ? d_in : 0.0) + (out_moves ? d_out : 0.0)) * kMove;
-    calls = 8.0 + (in_packed ? 0.0 : d_in / double(std::max<int64_t>(1, p.in->largest_block()))) +
-            (out_packed ? 0.0 : d_out / double(std::max<int64_t>(1, p.out->largest_block()))) + components +
+        double(p.hom->block_cost()) * kBlockMac + double(change) * kChangeMac +
+        ((moves(*p.in, in_packed) ? d_in : 0.0) + (moves(*p.out, out_packed) ? d_out : 0.0)) * kMove;
+    calls = 8.0 + end_calls(*p.in, in_packed, d_in) + end_calls(*p.out, out_packed, d_out) + components +
             2.0 * irreps;
   }
-  if (per_token_iso >= kMargin * per_token_dense) {
+  gain_ = kMargin * per_token_dense - per_token_iso;
+  fixed_eval_ = calls * kCall;
+  fixed_train_ = std::max(0.0, calls * kCall - dense_cost * kExpand);
+  if (gain_ <= 0.0) {
     why_not_ = fmt::format(
         "{} multiply-adds per token {} against {} dense, predicted {:.0f}% of dense's time per token",
         iso_cost, fourier_ ? "by FFT" : "isotypic", int64_t(dense_cost),
         100.0 * per_token_iso / per_token_dense);
     return;
   }
-  const double gain = kMargin * per_token_dense - per_token_iso;  // > 0
-  threshold_eval_ = static_cast<int64_t>(std::ceil(calls * kCall / gain));
-  threshold_train_ =
-      static_cast<int64_t>(std::ceil(std::max(0.0, calls * kCall - dense_cost * kExpand) / gain));
+  threshold_eval_ = threshold(gain_, fixed_eval_);
+  threshold_train_ = threshold(gain_, fixed_train_);
 }
 
-bool LinearExecution::isotypic(int64_t tokens, bool training) const {
+int64_t LinearExecution::threshold(double gain, double fixed) {
+  return gain > 0.0 ? static_cast<int64_t>(std::ceil(fixed / gain)) : -1;
+}
+
+double LinearExecution::saving(int64_t tokens, bool training) const {
+  if (gain_ == kNoPlan) return kNoPlan;
+  return double(tokens) * gain_ - (training ? fixed_train_ : fixed_eval_);
+}
+
+bool LinearExecution::isotypic_together(const LinearExecution& a, int64_t tokens_a, const LinearExecution& b,
+                                        int64_t tokens_b, bool training, const at::Device& device) {
+  if (!a.plan_ || !b.plan_ || a.mode_ == Execution::dense || b.mode_ == Execution::dense) return false;
+  if (a.mode_ == Execution::isotypic && b.mode_ == Execution::isotypic) return true;
+  if (a.mode_ == Execution::isotypic || b.mode_ == Execution::isotypic)
+    return a.isotypic(tokens_a, training, device) && b.isotypic(tokens_b, training, device);
+  if (!device.is_cpu()) return false;
+  return a.saving(tokens_a, training) + b.saving(tokens_b, training) >= 0.0;
+}
+
+std::string LinearExecution::describe_together(const LinearExecution& a, const LinearExecution& b) {
+  if (a.mode_ != Execution::automatic || b.mode_ != Execution::automatic || !a.plan_ || !b.plan_ ||
+      a.gain_ == kNoPlan || b.gain_ == kNoPlan)
+    return a.describe();
+  const double gain = a.gain_ + b.gain_;
+  if (gain <= 0.0) return fmt::format("auto (dense: {})", a.threshold_eval_ < 0 ? a.why_not_ : b.why_not_);
+  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)",
+                     threshold(gain, a.fixed_eval_ + b.fixed_eval_),
+                     threshold(gain, a.fixed_train_ + b.fixed_train_));
+}
+
+bool LinearExecution::isotypic(int64_t tokens, bool training, const at::Device& device) const {
   if (!plan_ && !fourier_) return false;
   if (mode_ == Execution::isotypic) return true;
-  if (mode_ == Execution::dense) return false;
+  if (mode_ == Execution::dense || !device.is_cpu()) return false;
   const int64_t t = training ? threshold_train_ : threshold_eval_;
   return t >= 0 && tokens >= t;
 }

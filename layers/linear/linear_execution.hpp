@@ -22,6 +22,9 @@ namespace eqnn {
 
 enum class Execution { dense, isotypic, automatic };
 
+/// The execution of every layer that has the option, unless asked otherwise.
+inline constexpr const char* kDefaultExecution = "auto";
+
 /// "dense", "isotypic" or "auto"; nullopt for another name.
 std::optional<Execution> parse_execution(const std::string& name);
 std::string execution_name(Execution mode);
@@ -63,10 +66,18 @@ class LinearExecution {
   const IsotypicPlan* plan() const { return plan_.get(); }
   /// The FFT path apply() takes for float32/float64 features (whole maps only), or null.
   const CyclicFourierHom* fourier() const { return fourier_.get(); }
-  /// Whether a call on `tokens` rows (training: θ needs a gradient) runs isotypic.
-  bool isotypic(int64_t tokens, bool training) const;
+  /// Whether a call on `tokens` rows (training: θ needs a gradient) on `device` runs isotypic. auto's cost
+  /// model is fitted to CPUs: on another device auto runs dense.
+  bool isotypic(int64_t tokens, bool training, const at::Device& device = at::kCPU) const;
+  /// Whether two maps that run isotypic only together (attention's in- and out-projection, whose packed
+  /// coordinates join them) do so for calls on `tokens_a` and `tokens_b` rows: both when both are isotypic,
+  /// neither when either is dense, and under auto when the model predicts the two together faster.
+  static bool isotypic_together(const LinearExecution& a, int64_t tokens_a, const LinearExecution& b,
+                                int64_t tokens_b, bool training, const at::Device& device = at::kCPU);
   /// "dense", "isotypic", or "auto (isotypic from N tokens)" / "auto (dense: <why>)".
   std::string describe() const;
+  /// describe() for two maps that run together on the same rows (isotypic_together).
+  static std::string describe_together(const LinearExecution& a, const LinearExecution& b);
   /// y = x Wᵀ + bias (bias in the output's coordinates, may be undefined), x (N, D_in) in the input's: by
   /// FFT where it serves x's dtype, else by the plan's blocks, else (no plan: a half-precision x on the FFT
   /// path) densely.
@@ -79,6 +90,12 @@ class LinearExecution {
   HomSpacePtr hom_;
   std::string why_not_;
   int64_t threshold_eval_ = -1, threshold_train_ = -1;  // auto: isotypic from these token counts (-1: never)
+  // auto: the predicted saving of the isotypic path, `gain_` seconds per token less a fixed cost per call
+  // (eval, training); gain_ may be negative. Unset (no_plan) where there is no plan.
+  static constexpr double kNoPlan = -1.0e30;
+  double gain_ = kNoPlan, fixed_eval_ = 0.0, fixed_train_ = 0.0;
+  double saving(int64_t tokens, bool training) const;
+  static int64_t threshold(double gain, double fixed);
 };
 
 }  // namespace eqnn

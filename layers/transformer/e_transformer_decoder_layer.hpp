@@ -77,8 +77,8 @@ struct ETransformerDecoderLayerOptions {
   /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
   TORCH_ARG(double, rope_base) = 10000.0;
   /// How the attention's projections and the feed-forward maps are computed: "dense", "isotypic" or "auto"
-  /// (see ELinearOptions::execution); passed to the sub-layers.
-  TORCH_ARG(std::string, execution) = "dense";
+  /// (see ELinearOptions::execution; default "auto"); passed to the sub-layers.
+  TORCH_ARG(std::string, execution) = kDefaultExecution;
 };
 
 /// What is wrong with a set of options (the sub-layers check the rest when they are built).

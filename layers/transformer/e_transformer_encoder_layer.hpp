@@ -76,8 +76,8 @@ struct ETransformerEncoderLayerOptions {
   /// rope: θ_i = rope_base^(-2i/c) (c regular copies per head, which must be even).
   TORCH_ARG(double, rope_base) = 10000.0;
   /// How the attention's projections and the feed-forward maps are computed: "dense", "isotypic" or "auto"
-  /// (see ELinearOptions::execution); passed to the sub-layers.
-  TORCH_ARG(std::string, execution) = "dense";
+  /// (see ELinearOptions::execution; default "auto"); passed to the sub-layers.
+  TORCH_ARG(std::string, execution) = kDefaultExecution;
 };
 
 /// The YAML layer's batch_first when the model file does not give it: an eqnn Model feeds every layer

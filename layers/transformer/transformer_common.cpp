@@ -168,7 +168,7 @@ LayerPtr TransformerSubLayers::attention(const char* name) const {
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
   LayerPtr layer;
   if (o.attention == "mha") {
-    if (o.execution != "dense") kwargs["execution"] = o.execution;
+    if (o.execution != kDefaultExecution) kwargs["execution"] = o.execution;
     layer = sub("eMultiheadAttention", o.rep, kwargs, [&]() -> LayerPtr {
       return std::make_shared<EMultiheadAttentionImpl>(EMultiheadAttentionOptions(o.rep, o.num_heads)
                                                            .dropout(o.dropout)
@@ -212,7 +212,7 @@ LayerPtr TransformerSubLayers::linear1(const char* name) const {
   kwargs["out_rep"] = kHiddenRepName;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
-  if (o.execution != "dense") kwargs["execution"] = o.execution;
+  if (o.execution != kDefaultExecution) kwargs["execution"] = o.execution;
   LayerPtr layer = sub("eLinear", o.rep, kwargs, [&]() -> LayerPtr {
     return std::make_shared<ELinearImpl>(
         ELinearOptions(o.rep, hidden_).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));
@@ -227,7 +227,7 @@ LayerPtr TransformerSubLayers::linear2(const char* name) const {
   kwargs["out_rep"] = kInRepName;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
-  if (o.execution != "dense") kwargs["execution"] = o.execution;
+  if (o.execution != kDefaultExecution) kwargs["execution"] = o.execution;
   LayerPtr layer = sub("eLinear", hidden_, kwargs, [&]() -> LayerPtr {
     return std::make_shared<ELinearImpl>(
         ELinearOptions(hidden_, o.rep).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));

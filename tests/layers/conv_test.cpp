@@ -475,7 +475,7 @@ TEST(ConvExecution, FftEqualsDense) {
   };
   at::manual_seed(5);
   for (const auto& c : cases) {
-    eqnn::EConv1d dense(c.options);
+    eqnn::EConv1d dense(EConv1dOptions(c.options).execution("dense"));
     eqnn::EConv1d fft(EConv1dOptions(c.options).execution("isotypic"));
     EXPECT_EQ(fft->execution(), "isotypic by FFT over C8") << c.label;
     {

@@ -1,6 +1,7 @@
 // Block-diagonal (isotypic) execution: the isotypic path of eLinear against the dense one with the same
 // coefficients (outputs and gradients, float64 and float32) for every test group and representation kind
 // that has a plan, its equivariance on every element, the layouts' round trips, auto's choice and the errors.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -56,7 +57,7 @@ TEST_P(ExecutionPerGroup, IsotypicEqualsDense) {
       const auto& [na, ra] = reps[a];
       const auto& [nb, rb] = reps[b];
       std::string why;
-      ELinear dense(ELinearOptions(ra, rb));
+      ELinear dense(ELinearOptions(ra, rb).execution("dense"));
       auto plan = make_isotypic_plan(dense->weight_parameter().constraint(), 1, 1, &why);
       if (!plan) {
         // Only an orbit space in a changed basis has no plan.
@@ -145,7 +146,7 @@ TEST_P(ExecutionPerGroup, AttentionIsotypicEqualsDense) {
   // An orbit Hom space (regular copies) and an isotypic one (a sum of irreps), one and two heads.
   for (auto [rep, heads] : {std::pair<RepPtr, int64_t>{parse_rep(g, "2x regular"), 2},
                             std::pair<RepPtr, int64_t>{irrep_sum(g, 2 * g->order()), 1}}) {
-    EMultiheadAttention dense(EMultiheadAttentionOptions(rep, heads).batch_first(true));
+    EMultiheadAttention dense(EMultiheadAttentionOptions(rep, heads).batch_first(true).execution("dense"));
     EMultiheadAttention iso(EMultiheadAttentionOptions(rep, heads).batch_first(true).execution("isotypic"));
     {
       at::NoGradGuard no_grad;
@@ -213,7 +214,8 @@ TEST(Execution, FusedPathUnderAutograd) {
     auto g = group(spec);
     const auto rep = parse_rep(g, text);
     const std::string what = g->name() + " " + text;
-    ELinear dense(ELinearOptions(rep, rep)), iso(ELinearOptions(rep, rep).execution("isotypic"));
+    ELinear dense(ELinearOptions(rep, rep).execution("dense")),
+        iso(ELinearOptions(rep, rep).execution("isotypic"));
     EXPECT_EQ(iso->execution(), "isotypic") << what;
     {
       at::NoGradGuard no_grad;
@@ -267,7 +269,7 @@ TEST(Execution, FusedPathUnderAutograd) {
 TEST(Execution, FusedAttentionUnderAutograd) {
   auto g = group("D4");
   const auto rep = parse_rep(g, "2x regular");
-  EMultiheadAttention dense(EMultiheadAttentionOptions(rep, 2).batch_first(true));
+  EMultiheadAttention dense(EMultiheadAttentionOptions(rep, 2).batch_first(true).execution("dense"));
   EMultiheadAttention iso(EMultiheadAttentionOptions(rep, 2).batch_first(true).execution("isotypic"));
   {
     at::NoGradGuard no_grad;
@@ -338,8 +340,85 @@ TEST(Execution, AutoChoosesByCost) {
       << small->linear_execution().describe();
   // dense and isotypic do what they say whatever the size.
   auto rep = parse_rep(ico, "regular");
-  EXPECT_FALSE(ELinear(ELinearOptions(rep, rep))->linear_execution().isotypic(1 << 20, false));
+  EXPECT_FALSE(
+      ELinear(ELinearOptions(rep, rep).execution("dense"))->linear_execution().isotypic(1 << 20, false));
   EXPECT_TRUE(ELinear(ELinearOptions(rep, rep).execution("isotypic"))->linear_execution().isotypic(1, true));
+  // auto is the default; its model is fitted to CPUs, so on another device auto runs dense and isotypic still
+  // runs isotypic (asking needs no such device).
+  EXPECT_EQ(ELinearOptions(rep, rep).execution(), "auto");
+  const at::Device cuda(at::kCUDA, 0);
+  EXPECT_FALSE(big->linear_execution().isotypic(from + 1000, false, cuda)) << text;
+  EXPECT_TRUE(
+      ELinear(ELinearOptions(rep, rep).execution("isotypic"))->linear_execution().isotypic(1, true, cuda));
+}
+
+// eMultiheadAttention under auto runs its projections isotypic only together (the packed head coordinates
+// join them), so auto decides on the two together, from the token count it reports on.
+TEST(Execution, AttentionAutoDecidesBothProjectionsTogether) {
+  auto ico = group("Ico");
+  const auto rep = parse_rep(ico, "8x regular");
+  EMultiheadAttention mha(EMultiheadAttentionOptions(rep, 4).execution("auto"));
+  const LinearExecution &in = mha->in_proj_execution(), &out = mha->out_proj_execution();
+  for (const bool training : {false, true}) {
+    const std::string text = mha->execution();
+    const std::string key = training ? "tokens in eval, " : "isotypic from ";
+    ASSERT_NE(text.find(key), std::string::npos) << text;
+    const int64_t from = std::stoll(text.substr(text.find(key) + key.size()));
+    EXPECT_TRUE(LinearExecution::isotypic_together(in, from, out, from, training)) << text;
+    EXPECT_TRUE(LinearExecution::isotypic_together(in, from + 1000, out, from + 1000, training)) << text;
+    EXPECT_FALSE(LinearExecution::isotypic_together(in, from + 1000, out, from + 1000, training,
+                                                    at::Device(at::kCUDA, 0)))
+        << text;
+    if (from > 1)
+      EXPECT_FALSE(LinearExecution::isotypic_together(in, from - 1, out, from - 1, training)) << text;
+    // The saving of the two is the sum of theirs, so its threshold lies between their own.
+    int64_t own_in = 0, own_out = 0;
+    while (own_in < (1 << 20) && !in.isotypic(own_in, training)) ++own_in;
+    while (own_out < (1 << 20) && !out.isotypic(own_out, training)) ++own_out;
+    EXPECT_GE(from, std::min(own_in, own_out)) << text;
+    EXPECT_LE(from, std::max(own_in, own_out)) << text;
+    if (!training) EXPECT_NE(own_in, own_out) << text;
+  }
+  // dense and isotypic do what they say whatever the size.
+  EMultiheadAttention dense(EMultiheadAttentionOptions(rep, 4).execution("dense"));
+  EXPECT_FALSE(LinearExecution::isotypic_together(dense->in_proj_execution(), 1 << 20,
+                                                  dense->out_proj_execution(), 1 << 20, false));
+  EMultiheadAttention iso(EMultiheadAttentionOptions(rep, 4).execution("isotypic"));
+  EXPECT_TRUE(
+      LinearExecution::isotypic_together(iso->in_proj_execution(), 1, iso->out_proj_execution(), 1, true));
+}
+
+// IsotypicHom::linear refuses features, a bias or blocks of the wrong size with what it expected.
+TEST(Execution, FusedProductRefusesWrongSizes) {
+  auto g = group("D4");
+  const auto rep = parse_rep(g, "2x regular + trivial");
+  ELinear layer(ELinearOptions(rep, rep).execution("isotypic"));
+  const IsotypicPlan* plan = layer->linear_execution().plan();
+  ASSERT_TRUE(plan);
+  const at::Tensor theta = layer->named_parameters()["weight_coefficients"].detach();
+  const std::vector<at::Tensor> blocks = plan->hom->blocks(theta);
+  const int64_t D = rep->size();
+  auto refused = [&](const std::vector<at::Tensor>& b, const at::Tensor& x, const at::Tensor& bias,
+                     const std::string& expected) {
+    try {
+      IsotypicHom::linear(plan->hom, plan->in, plan->out, b, x, bias);
+      ADD_FAILURE() << "accepted; expected: " << expected;
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  };
+  const at::Tensor x = at::randn({3, D});
+  EXPECT_EQ(IsotypicHom::linear(plan->hom, plan->in, plan->out, blocks, x, at::Tensor()).sizes(), x.sizes());
+  refused(blocks, at::randn({3, D + 1}), at::Tensor(), "expected (N, " + std::to_string(D) + ") features");
+  refused(blocks, x, at::randn({D - 1}), "expected a bias of (" + std::to_string(D) + ")");
+  refused(std::vector<at::Tensor>(blocks.begin(), blocks.end() - 1), x, at::Tensor(),
+          "expected one block per irrep of " + std::to_string(blocks.size()));
+  std::vector<at::Tensor> wrong = blocks;
+  size_t k = 0;
+  while (k < wrong.size() && !wrong[k].defined()) ++k;
+  ASSERT_LT(k, wrong.size());
+  wrong[k] = at::cat({wrong[k], wrong[k]}, 1);
+  refused(wrong, x, at::Tensor(), "block " + std::to_string(k) + " should be (");
 }
 
 // A cyclic group's regular copies take the FFT path: the dense function in float64, float32 and (through the
@@ -347,7 +426,7 @@ TEST(Execution, AutoChoosesByCost) {
 TEST(Execution, CyclicGroupsUseTheFft) {
   auto g = group("C16");
   auto in = parse_rep(g, "4x regular"), out = parse_rep(g, "3x regular");
-  ELinear dense(ELinearOptions(in, out));
+  ELinear dense(ELinearOptions(in, out).execution("dense"));
   ELinear fft(ELinearOptions(in, out).execution("isotypic"));
   ASSERT_TRUE(fft->linear_execution().fourier());
   EXPECT_EQ(fft->linear_execution().describe(), "isotypic by FFT over C16");
