@@ -46,6 +46,17 @@ TEST(Checkpoint, RecordsLargerThanTheFileAreRefusedBeforeReading) {
   EXPECT_HAS(refused_checkpoint(file), expected);
 }
 
+// A storage whose pickle declares more elements than its record holds (the tensor_file fuzzer: a 4-byte
+// record under a 16-element storage; LibTorch's unpickler sized the storage by the declaration, and loading
+// the checkpoint read past the record in eLinear's expansion): each storage is its record's size, so the
+// tensor is refused as reaching past its storage. Python's torch.load refuses the file too.
+TEST(Checkpoint, StoragesLargerThanTheirRecordAreRefused) {
+  const std::string file = source_path("tests/fuzz/regressions/tensor_file/record_smaller_than_storage");
+  const std::string text = refused_checkpoint(file);
+  EXPECT_HAS(text, "is corrupt: the tensor at ");
+  EXPECT_HAS(text, "of a storage of 1 elements");
+}
+
 // A tensor whose sizes and strides reach past its storage (shape [3, 4], strides [4, 245] over 12 floats, a
 // tensor_file fuzzer finding): LibTorch's unpickler accepts it and its first copy read far out of bounds
 // (a SEGV or other memory). Every loader refuses it naming the tensor, as it does a negative offset and a

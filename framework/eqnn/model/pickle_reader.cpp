@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/storage_context.h>
 
 #include "eqnn/util/error.hpp"
 
@@ -322,10 +323,23 @@ at::IValue read_pickle_file(const std::string& path, const std::string& what) {
       const auto [pickle, pickle_size] = reader.getRecord("data.pkl");
       check_pickle_lengths(static_cast<const char*>(pickle.get()), pickle_size, what, path);
     }
-    at::IValue value =
-        torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                          /*type_resolver=*/std::nullopt,
-                                          /*obj_loader=*/std::nullopt, /*device=*/std::nullopt, reader);
+    // Every storage is its record, of the record's own size. LibTorch's unpickler otherwise sizes a storage
+    // by the element count the pickle declares, over a record that may hold fewer bytes: a tensor inside that
+    // declared size read past the record (found by the tensor_file fuzzer: a heap overflow in eLinear's
+    // expansion of a checkpoint's coefficients). With the records' sizes, check_storage_bounds below
+    // refuses such a tensor.
+    auto storages = std::make_shared<torch::jit::DeserializationStorageContext>();
+    for (const std::string& name : reader.getAllRecords()) {
+      const std::string prefix = "data/";
+      if (name.rfind(prefix, 0) != 0 || name.find('/', prefix.size()) != std::string::npos) continue;
+      auto [data, size] = reader.getRecord(name);
+      storages->addStorage(name.substr(prefix.size()), c10::Storage(c10::Storage::use_byte_size_t(), size,
+                                                                    std::move(data), nullptr, false));
+    }
+    at::IValue value = torch::jit::readArchiveAndTensors(
+        "data", /*pickle_prefix=*/"", /*tensor_prefix=*/"", /*type_resolver=*/std::nullopt,
+        /*obj_loader=*/std::nullopt, /*device=*/std::nullopt, reader,
+        torch::jit::Unpickler::defaultTypeParser, storages);
     check_tensors(value, "", what, path);
     return value;
   } catch (const Error&) {
