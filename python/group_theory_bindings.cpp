@@ -4,6 +4,7 @@
 // behind eqnn.check_equivariance.
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include "bindings.hpp"
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/isotypic.hpp"
@@ -33,6 +35,18 @@ at::Tensor stack(const std::vector<Matrix>& ms, int64_t rows, int64_t cols) {
   ts.reserve(ms.size());
   for (const auto& m : ms) ts.push_back(to_tensor(m));
   return at::stack(ts);
+}
+
+// A square float64 matrix from a tensor (a compact group's element), refused unless 2-D and finite.
+Matrix to_matrix(const at::Tensor& t) {
+  if (t.dim() != 2) throw py::value_error("an element of a compact group is its defining matrix (2-D)");
+  const at::Tensor d = t.detach().to(at::kCPU, at::kDouble).contiguous();
+  Matrix m(d.size(0), d.size(1));
+  auto a = d.accessor<double, 2>();
+  for (int64_t i = 0; i < d.size(0); ++i)
+    for (int64_t j = 0; j < d.size(1); ++j) m(i, j) = a[i][j];
+  if (!m.allFinite()) throw py::value_error("the element's matrix has NaN or Inf");
+  return m;
 }
 
 std::string type_string(IrrepType t) { return std::string(1, type_letter(t)); }
@@ -115,7 +129,28 @@ void bind_group_theory(py::module_& m) {
       .def_property_readonly(
           "name", [](const PyGroup& g) { return g.g->name(); }, "Its name, e.g. 'D4'.")
       .def_property_readonly(
-          "order", [](const PyGroup& g) { return g.g->order(); }, "The number of elements, |G|.")
+          "order", [](const PyGroup& g) { return g.g->order(); },
+          "The number of elements, |G| (a compact group has none: GroupError).")
+      .def_property_readonly(
+          "is_compact", [](const PyGroup& g) { return g.g->is_compact(); },
+          "True for SO2, O2, SO3, O3: elements are defining matrices, irreps up to band_limit.")
+      .def_property_readonly(
+          "band_limit", [](const PyGroup& g) { return g.g->band_limit(); },
+          "The largest band of a compact group's irreps (0 for a finite group).")
+      .def(
+          "sample",
+          [](const PyGroup& g, int n, uint64_t seed) {
+            const CompactGroupDefinition* def = g.g->compact();
+            if (!def)
+              throw py::value_error(g.g->name() + " is finite: its elements are 0.." +
+                                    std::to_string(g.g->order() - 1));
+            std::mt19937_64 rng(seed);
+            std::vector<Matrix> ms;
+            for (int i = 0; i < n; ++i) ms.push_back(def->sample(rng));
+            return stack(ms, def->defining_dim(), def->defining_dim());
+          },
+          py::arg("n"), py::arg("seed") = 0,
+          "(n, d, d) float64: n Haar-random elements of a compact group, as defining matrices.")
       .def_property_readonly(
           "cayley_table",
           [](const PyGroup& g) {
@@ -175,6 +210,8 @@ void bind_group_theory(py::module_& m) {
       .def(
           "__deepcopy__", [](const PyGroup& g, const py::dict&) { return g; }, py::arg("memo"))
       .def("__repr__", [](const PyGroup& g) {
+        if (g.g->is_compact())
+          return "Group(" + g.g->name() + ", compact, band_limit=" + std::to_string(g.g->band_limit()) + ")";
         return "Group(" + g.g->name() + ", order=" + std::to_string(g.g->order()) + ")";
       });
 
@@ -246,6 +283,10 @@ void bind_group_theory(py::module_& m) {
             return to_tensor(r.r->matrix(g));
           },
           py::arg("g"), "rho(g) (size, size) float64.")
+      .def(
+          "matrix", [](const PyRep& r, const at::Tensor& g) { return to_tensor(r.r->matrix(to_matrix(g))); },
+          py::arg("g"),
+          "rho(g) for an element of a compact group given by its defining matrix (SO3: a 3x3 rotation).")
       .def(
           "matrices",
           [](const PyRep& r) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/registry/registry.hpp"
@@ -58,12 +59,43 @@ void run_groups(CliContext& context) {
                t.short_names.empty() ? "-" : fmt::format("{}", fmt::join(t.short_names, ", ")), t.parameters);
   }
   fmt::print(
-      "\nSPEC is a short name (C8, D4, S5, A5, Ico, Octa, C2xD4) or a YAML mapping such as "
-      "'{{type: DihedralGroup, n: 6}}'.\n");
+      "\nSPEC is a short name (C8, D4, S5, A5, Ico, Octa, C2xD4, SO2, O2, SO3, O3) or a YAML mapping such as "
+      "'{{type: DihedralGroup, n: 6}}' or '{{type: SO3, band_limit: 8}}'.\n");
+}
+
+// A compact group: its irreps up to the band limit, each with its band; no elements to list.
+void run_compact_group_info(const Group& g, bool json) {
+  const CompactGroupDefinition& def = *g.compact();
+  const auto& irreps = g.irreps();
+  if (json) {
+    nlohmann::json irr = nlohmann::json::array();
+    for (const auto& ir : irreps)
+      irr.push_back({{"index", ir.index},
+                     {"name", ir.name},
+                     {"dim", ir.dim},
+                     {"type", std::string(1, type_letter(ir.type))},
+                     {"band", def.irrep(ir.index).band}});
+    nlohmann::json out = {{"name", g.name()},
+                          {"compact", true},
+                          {"band_limit", g.band_limit()},
+                          {"defining_dim", def.defining_dim()},
+                          {"irreps", irr}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  fmt::print(
+      "group {}: compact, elements are its {}x{} defining matrices; {} real irreps up to band limit {}\n",
+      g.name(), def.defining_dim(), def.defining_dim(), irreps.size(), g.band_limit());
+  fmt::print("representations: irrep(...), standard, regular(L), trivial\n\n");
+  fmt::print("{:<5} {:<14} {:>4} {:>5} {:>5}\n", "INDEX", "NAME", "DIM", "TYPE", "BAND");
+  for (const auto& ir : irreps)
+    fmt::print("{:<5} {:<14} {:>4} {:>5} {:>5}\n", ir.index, ir.name, ir.dim, type_letter(ir.type),
+               def.irrep(ir.index).band);
 }
 
 void run_group_info(CliContext& context, const GroupOptions& o) {
   auto g = context.registry().make_group(o.spec);
+  if (g->is_compact()) return run_compact_group_info(*g, o.json);
   const auto& irreps = g->irreps();
   if (o.json) {
     nlohmann::json gens = nlohmann::json::array();
@@ -128,8 +160,9 @@ void run_rep_info(CliContext& context, const RepOptions& o) {
   std::vector<std::string> parts;
   for (size_t k = 0; k < m.size(); ++k)
     if (m[k] > 0)
-      parts.push_back(fmt::format("{}x irrep({}) [dim {}, {}]", m[k], k, g->irreps()[k].dim,
-                                  type_letter(g->irreps()[k].type)));
+      parts.push_back(fmt::format("{}x {} [dim {}, {}]", m[k],
+                                  g->is_compact() ? g->irreps()[k].name : fmt::format("irrep({})", k),
+                                  g->irreps()[k].dim, type_letter(g->irreps()[k].type)));
   fmt::print("representation {} of {}: size {}\n", rep->name(), g->name(), rep->size());
   fmt::print("decomposition: {}\n", fmt::join(parts, " + "));
   fmt::print("permutation representation: {}\n",

@@ -156,7 +156,9 @@ void describe_json(const Model& model) {
                      {"max_length", e.length > 0 ? nlohmann::json(e.length) : nullptr}});
   nlohmann::json out = {{"model", model.name()},
                         {"group", model.group()->name()},
-                        {"order", model.group()->order()},
+                        {"order", model.group()->is_compact() ? nlohmann::json(nullptr)
+                                                              : nlohmann::json(model.group()->order())},
+                        {"compact", model.group()->is_compact()},
                         {"input_size", model.input_size()},
                         {"extra_inputs", extra},
                         {"output_size", model.output_size()},
@@ -169,7 +171,9 @@ void describe(CliContext& context, const std::string& path, bool json) {
   auto model = load_model(context.registry(), path);
   if (json) return describe_json(*model);
   const Group& g = *model->group();
-  fmt::print("model   {}\ngroup   {} (order {})\ninput   {}\n", path, g.name(), g.order(),
+  fmt::print("model   {}\ngroup   {} ({})\ninput   {}\n", path, g.name(),
+             g.is_compact() ? fmt::format("compact, band limit {}", g.band_limit())
+                            : fmt::format("order {}", g.order()),
              rep_cell(*model, model->input_rep(), model->input_size()));
   // What forward takes after x (the first layer's extra inputs, in order), one line each.
   const auto extra = model->extra_inputs();
@@ -217,9 +221,14 @@ void check(CliContext& context, const std::string& path, const std::string& dtyp
   model->to(device, dtype);
   const double tol = equivariance_tolerance(dtype);
   auto results = check_model(*model, dtype, seed);
-  fmt::print(
-      "equivariance of '{}' on all {} elements of {} ({} on {}, tolerance {:g}, relative max error)\n\n",
-      path, model->group()->order(), model->group()->name(), dtype_name, device.str(), tol);
+  const Group& group = *model->group();
+  // A compact group: Haar-random elements and elements near the identity (each result's note says how many).
+  const std::string elements =
+      group.is_compact() ? fmt::format("Haar-random elements (seed {}) and elements near the identity of {}",
+                                       seed, group.name())
+                         : fmt::format("all {} elements of {}", group.order(), group.name());
+  fmt::print("equivariance of '{}' on {} ({} on {}, tolerance {:g}, relative max error)\n\n", path, elements,
+             dtype_name, device.str(), tol);
   std::vector<std::vector<std::string>> rows = {{"layer", "type", "error", "worst g", "status"}};
   std::vector<std::string> failures;
   for (const auto& r : results) {

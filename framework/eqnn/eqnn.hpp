@@ -22,6 +22,7 @@
 
 // group_theory: groups, irreps, decompositions, representations, rep strings, Hom spaces, init schemes,
 // statistics and equivariant least squares
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/cyclic_fourier.hpp"
 #include "eqnn/group_theory/decomposition.hpp"
 #include "eqnn/group_theory/equivariant_linalg.hpp"

@@ -21,6 +21,15 @@ using Error = std::optional<ActivationOptionError>;
 Error check_rep(const std::string& what, const RepPtr& in_rep) {
   if (!in_rep) return ActivationOptionError{"in_rep", what + ": in_rep is required"};
   const Representation& rep = *in_rep;
+  if (rep.group().is_compact())
+    return ActivationOptionError{
+        "in_rep",
+        fmt::format(
+            "{}: a pointwise nonlinearity needs a finite group's permutation representation, and {} is "
+            "a compact group (no representation of it permutes coordinates). What works: "
+            "eNormNonlinearity or eGatedNonlinearity, which serve any orthogonal representation "
+            "(eNormPool for invariant features)",
+            what, rep.group().name())};
   if (rep.is_permutation()) return std::nullopt;
   const std::string why =
       rep.has_permutation_structure()

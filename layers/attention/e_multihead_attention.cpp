@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <ostream>
 
 #include <ATen/ATen.h>
@@ -32,7 +33,21 @@ std::string valid_heads(int64_t m) { return fmt::format("{}", fmt::join(divisors
 std::optional<AttentionOptionError> validate(const EMultiheadAttentionOptions& o) {
   const std::string what = "eMultiheadAttention";
   if (!o.in_rep()) return AttentionOptionError{"in_rep", what + ": in_rep is required"};
-  const int64_t n = o.in_rep()->group().order(), size = o.in_rep()->size();
+  if (o.in_rep()->group().is_compact()) {
+    // Each head holds the same share of every isotypic component, so q·k within a head is invariant.
+    int64_t common = 0;
+    for (int m : o.in_rep()->multiplicities()) common = std::gcd(common, int64_t(m));
+    if (o.num_heads() <= 0 || common % o.num_heads() != 0)
+      return AttentionOptionError{
+          "num_heads",
+          fmt::format(
+              "{}: num_heads = {} must divide the multiplicity of every irrep of in_rep {} (group {}: "
+              "each head holds the same irreps, so that q·k per head is invariant); valid head counts: "
+              "{}",
+              what, o.num_heads(), o.in_rep()->describe(), o.in_rep()->group().name(), valid_heads(common))};
+  }
+  const int64_t n = o.in_rep()->group().is_compact() ? 1 : o.in_rep()->group().order(),
+                size = o.in_rep()->size();
   if (size % n != 0) {
     const int64_t below = size / n * n, above = below + n;
     std::string nearest =
@@ -94,11 +109,25 @@ void EMultiheadAttentionImpl::reset() {
   const RepPtr& in = options.in_rep();
   const GroupPtr& g = in->group_ptr();
   const int64_t size = in->size();
-  regular_copies_ = size / g->order();
   head_dim_ = size / options.num_heads();
-  const RepPtr regular = Representation::regular(g);
-  head_rep_ = Representation::direct_sum(std::vector<RepPtr>(regular_copies_, regular));
-  const RepPtr qkv_rep = Representation::direct_sum(std::vector<RepPtr>(3 * regular_copies_, regular));
+  // The features of one head: a finite group's regular copies; a compact group's 1/num_heads of every
+  // isotypic component of in_rep (Q = I).
+  RepPtr unit;
+  int64_t units = 0;
+  if (g->is_compact()) {
+    std::vector<int> irreps;
+    const auto m = in->multiplicities();
+    for (size_t k = 0; k < m.size(); ++k) irreps.insert(irreps.end(), m[k] / options.num_heads(), int(k));
+    unit = Representation::from_decomposition(g, irreps, Matrix::Identity(head_dim_, head_dim_), "head");
+    units = options.num_heads();
+    regular_copies_ = 0;
+  } else {
+    regular_copies_ = size / g->order();
+    unit = Representation::regular(g);
+    units = regular_copies_;
+  }
+  head_rep_ = Representation::direct_sum(std::vector<RepPtr>(units, unit));
+  const RepPtr qkv_rep = Representation::direct_sum(std::vector<RepPtr>(3 * units, unit));
   const InitScheme scheme = parse_init_scheme(options.init_scheme());
   const auto tensor_options = at::TensorOptions().dtype(c10::get_default_dtype());
 
@@ -423,13 +452,15 @@ int64_t EMultiheadAttentionImpl::unconstrained_parameter_count() {
 
 void EMultiheadAttentionImpl::pretty_print(std::ostream& stream) const {
   stream << "eqnn::EMultiheadAttention(in_rep=" << options.in_rep()->describe()
-         << ", num_heads=" << options.num_heads() << ", head_dim=" << head_dim_ << " ("
-         << regular_copies_ / options.num_heads()
-         << " regular copies per head), dropout=" << options.dropout() << ", bias=" << std::boolalpha
-         << options.bias() << ", batch_first=" << options.batch_first()
-         << ", in_proj=" << in_proj_weight_.constraint()->name() << "["
-         << in_proj_weight_.constraint()->method() << ", " << in_proj_weight_.constraint()->dim() << " of "
-         << 3 * options.in_rep()->size() * options.in_rep()->size() << "]";
+         << ", num_heads=" << options.num_heads() << ", head_dim=" << head_dim_ << " (";
+  if (regular_copies_ > 0)
+    stream << regular_copies_ / options.num_heads() << " regular copies per head";
+  else
+    stream << "1/" << options.num_heads() << " of every isotypic component per head";
+  stream << "), dropout=" << options.dropout() << ", bias=" << std::boolalpha << options.bias()
+         << ", batch_first=" << options.batch_first() << ", in_proj=" << in_proj_weight_.constraint()->name()
+         << "[" << in_proj_weight_.constraint()->method() << ", " << in_proj_weight_.constraint()->dim()
+         << " of " << 3 * options.in_rep()->size() * options.in_rep()->size() << "]";
   stream << ", execution=" << execution();
   stream << ")";
 }

@@ -121,8 +121,10 @@ class EMultiheadAttentionImpl : public Layer, public ExecutionReport {
   at::Tensor in_proj_bias() const {
     return in_proj_bias_.defined() ? in_proj_bias_.get(*this) : at::Tensor();
   }
-  /// The representation Q, K and V live in: reg^m in the permutation basis.
+  /// The representation Q, K and V live in: reg^m in the permutation basis (a compact group: num_heads
+  /// copies of 1/num_heads of every isotypic component of in_rep, Q = I).
   const RepPtr& head_rep() const { return head_rep_; }
+  /// m, the regular copies of a finite group's in_rep (0 for a compact group).
   int64_t regular_copies() const { return regular_copies_; }
   int64_t head_dim() const { return head_dim_; }
   const ConstrainedParameter& in_proj_weight_parameter() const { return in_proj_weight_; }

@@ -108,6 +108,11 @@ at::Tensor PositionalAttentionImpl::forward(const at::Tensor& x) {
 std::optional<OptionError> validate(const ERoPEMultiheadAttentionOptions& o) {
   const std::string what = "eRoPEMultiheadAttention";
   if (auto error = attention_errors(o, what)) return error;
+  if (o.in_rep()->group().is_compact())
+    return OptionError{
+        "in_rep", fmt::format("{}: rotates pairs of regular copies, which needs a finite group, and {} is "
+                              "compact; eMultiheadAttention serves compact groups",
+                              what, o.in_rep()->group().name())};
   const int64_t n = o.in_rep()->group().order(), m = o.in_rep()->size() / n, c = m / o.num_heads();
   if (c % 2 != 0) {
     std::vector<int64_t> valid;

@@ -44,6 +44,14 @@ Error check_common(const char* what, const RepPtr& in_rep, const std::vector<int
                     what, activation, did_you_mean_clause(activation, known), fmt::join(known, ", "))};
   if (!(dropout >= 0 && dropout <= 1))
     return OptionError{"dropout", fmt::format("{}: 'dropout' must be in [0, 1], found {}", what, dropout)};
+  if (in_rep->group().is_compact())
+    return OptionError{
+        "in_rep",
+        fmt::format(
+            "{}: its hidden layers apply the pointwise activation '{}' to regular copies, which needs a "
+            "finite group, and {} is compact. Build the stack by hand with eLinear and "
+            "eGatedNonlinearity or eNormNonlinearity, which serve any orthogonal representation",
+            what, activation, in_rep->group().name())};
   if (hidden_rep) {
     if (hidden_rep->group_ptr() != in_rep->group_ptr() &&
         hidden_rep->group().name() != in_rep->group().name())

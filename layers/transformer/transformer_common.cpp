@@ -65,6 +65,14 @@ std::optional<OptionError> check_transformer_choice(const char* what, const char
 std::optional<OptionError> validate(const TransformerParts& o) {
   const char* what = o.what;
   if (!o.rep) return OptionError{"in_rep", std::string(what) + ": in_rep is required"};
+  if (o.rep->group().is_compact())
+    return OptionError{
+        "in_rep",
+        fmt::format(
+            "{}: its feed-forward block applies a pointwise activation to regular copies, which needs a "
+            "finite group, and {} is compact. What works: a Residual of eLayerNorm, "
+            "eMultiheadAttention, and one of eLinear, eGatedNonlinearity (or eNormNonlinearity), eLinear",
+            what, o.rep->group().name())};
   if (o.num_heads < 1)
     return OptionError{"num_heads", fmt::format("{}: 'num_heads' must be >= 1, found {}", what, o.num_heads)};
   if (o.dim_feedforward < 1)

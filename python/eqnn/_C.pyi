@@ -72,10 +72,19 @@ class Group:
         """
         The conjugacy classes, each a list of element indices; the first is [0].
         """
+    def sample(self, n: typing.SupportsInt, seed: typing.SupportsInt = 0) -> torch.Tensor:
+        """
+        (n, d, d) float64: n Haar-random elements of a compact group, as defining matrices.
+        """
     @property
     def actions(self) -> list[str]:
         """
         Names usable in permutation(NAME).
+        """
+    @property
+    def band_limit(self) -> int:
+        """
+        The largest band of a compact group's irreps (0 for a finite group).
         """
     @property
     def cayley_table(self) -> torch.Tensor:
@@ -98,6 +107,11 @@ class Group:
         The real irreps; irrep 0 is trivial.
         """
     @property
+    def is_compact(self) -> bool:
+        """
+        True for SO2, O2, SO3, O3: elements are defining matrices, irreps up to band_limit.
+        """
+    @property
     def name(self) -> str:
         """
         Its name, e.g. 'D4'.
@@ -105,7 +119,7 @@ class Group:
     @property
     def order(self) -> int:
         """
-        The number of elements, |G|.
+        The number of elements, |G| (a compact group has none: GroupError).
         """
 class Representation:
     """
@@ -129,9 +143,15 @@ class Representation:
         """
         (|G|, size, size) float64.
         """
+    @typing.overload
     def matrix(self, g: typing.SupportsInt) -> torch.Tensor:
         """
         rho(g) (size, size) float64.
+        """
+    @typing.overload
+    def matrix(self, g: torch.Tensor) -> torch.Tensor:
+        """
+        rho(g) for an element of a compact group given by its defining matrix (SO3: a 3x3 rotation).
         """
     @property
     def change_of_basis(self) -> torch.Tensor:

@@ -4,8 +4,10 @@
 // irreducible representations that exhaust it: Σ d²/S = |G|, ψ(a)ψ(b) = ψ(ab) on sampled pairs.
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
@@ -20,6 +22,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     g = eqnn::fuzz::registry().make_group(eqnn::fuzz::text_of(data, size));
   } catch (const eqnn::Error&) {
+    return 0;
+  }
+  if (const eqnn::CompactGroupDefinition* def = g->compact()) {
+    // A compact group (SO2, O2, SO3, O3 with a band limit): its first irreps are homomorphisms on
+    // Haar-random pairs, of the dimension they declare.
+    std::mt19937_64 rng(size);
+    const auto& irreps = g->irreps();
+    if (irreps.empty() || irreps.size() != static_cast<size_t>(def->num_irreps(g->band_limit())))
+      __builtin_trap();
+    for (size_t k = 0; k < std::min<size_t>(irreps.size(), 6); ++k) {
+      const eqnn::Matrix a = def->sample(rng), b = def->sample(rng);
+      const eqnn::Matrix pa = def->irrep_matrix(int(k), a), pb = def->irrep_matrix(int(k), b);
+      if (pa.rows() != irreps[k].dim) __builtin_trap();
+      if ((pa * pb - def->irrep_matrix(int(k), eqnn::Matrix(a * b))).cwiseAbs().maxCoeff() > 1e-9)
+        __builtin_trap();
+    }
     return 0;
   }
   const int n = g->order();

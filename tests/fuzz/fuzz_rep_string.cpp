@@ -1,17 +1,20 @@
 // Fuzz target: the representation-string parser (parse_rep). The first byte picks one of a few groups,
 // the rest is the text. A representation that parses must be one: ρ(g)ρ(h) = ρ(gh) and ρ(g) orthogonal
-// for sampled pairs (small sizes), and its irreps' dimensions must add up to its size.
+// for sampled pairs (small sizes; Haar-random pairs for the compact groups), and its irreps' dimensions must
+// add up to its size.
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <random>
 
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/util/error.hpp"
 #include "fuzz_support.hpp"
 
 namespace {
 
-const std::array<const char*, 6> kGroups = {"C1", "C4", "D4", "S3", "C2xD4", "Ico"};
+const std::array<const char*, 8> kGroups = {"C1", "C4", "D4", "S3", "C2xD4", "Ico", "SO3", "O2"};
 
 const eqnn::GroupPtr& group(size_t index) {
   static std::array<eqnn::GroupPtr, kGroups.size()> groups;
@@ -41,6 +44,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int total = 0;
   for (int k : rep->irreps()) total += g->irreps()[k].dim;
   if (total != rep->size()) __builtin_trap();
+  if (const eqnn::CompactGroupDefinition* def = g->compact()) {
+    std::mt19937_64 rng(size);
+    for (int i = 0; i < 4; ++i) {
+      const eqnn::Matrix a = def->sample(rng), b = def->sample(rng);
+      const eqnn::Matrix ra = rep->matrix(a), rb = rep->matrix(b), rab = rep->matrix(eqnn::Matrix(a * b));
+      if ((ra * rb - rab).cwiseAbs().maxCoeff() > 1e-9) __builtin_trap();
+      if ((ra * ra.transpose() - eqnn::Matrix::Identity(rep->size(), rep->size())).cwiseAbs().maxCoeff() >
+          1e-9)
+        __builtin_trap();
+    }
+    return 0;
+  }
   const int n = g->order();
   for (int i = 0; i < std::min(n, 4); ++i) {
     const int a = (i * 7 + 1) % n, b = (i * 13 + 3) % n;

@@ -53,7 +53,8 @@ cmake -S "$example_dir" -B "$example_build" "${generator[@]}" -DCMAKE_BUILD_TYPE
   -DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR="$torch_dir"
 cmake --build "$example_build" -j2
 
-for plugin in "$example_build"/scalar_constraint.so "$example_build"/klein_group.so; do
+for plugin in "$example_build"/scalar_constraint.so "$example_build"/klein_group.so \
+  "$example_build"/cylinder_group.so; do
   test -f "$plugin" || { echo "FAIL: $plugin was not built"; exit 1; }
 done
 
@@ -79,6 +80,32 @@ hom=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" hom --group V4 --in "
 echo "$hom"
 # corners = irrep(0) + irrep(1) + irrep(2) + irrep(3): Hom(corners, 2 trivial + irrep(3)) has dimension 2 + 1.
 grep -q 'dimension 3 ' <<< "$hom" || { echo "FAIL: dim Hom_V4(corners, 2x trivial + irrep(3)) is not 3"; exit 1; }
+
+# The example compact group SO(2) x C2 on space, checked by hand rather than by its code: the maps of R^3 that
+# commute with every diag(rot(t), +-1) are diag(a I + b J, c) (J the quarter turn), a space of dimension 3; a
+# model on it passes eqnn check on Haar-random elements.
+echo "== the example compact group SO2xC2 through the installed eqnn"
+info=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" group info SO2xC2)
+echo "$info"
+grep -q '^group SO2xC2: compact, elements are its 3x3 defining matrices; 34 real irreps up to band limit 16' \
+  <<< "$info" || { echo "FAIL: eqnn group info SO2xC2 does not report a compact group of 34 irreps"; exit 1; }
+hom=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" hom --group SO2xC2 --in standard --out standard)
+echo "$hom"
+grep -q 'dimension 3 ' <<< "$hom" || { echo "FAIL: dim Hom_SO2xC2(standard, standard) is not 3"; exit 1; }
+cat > "$work_dir/cylinder.yaml" << 'YAML'
+eqnn: 1
+group: SO2xC2
+reps:
+  x: 2x standard + regular(2)
+input: x
+layers:
+  - {type: eLinear, out_rep: x}
+  - {type: eNormNonlinearity}
+YAML
+check=$(EQNN_PLUGIN_PATH="$example_build" "$prefix/bin/eqnn" check "$work_dir/cylinder.yaml" --dtype float64)
+echo "$check"
+grep -q '^equivariant: every checked layer and the whole model' <<< "$check" \
+  || { echo "FAIL: eqnn check of a model on SO2xC2 did not pass"; exit 1; }
 if [ "$shipped" = 1 ]; then
   shopt -s nullglob
   count=0

@@ -287,6 +287,8 @@ std::shared_ptr<const CyclicFourierHom> CyclicFourierHom::get(const HomSpacePtr&
   const RepPtr& in = hom->in();
   const RepPtr& out = hom->out();
   const Group& group = in->group();
+  if (group.is_compact())
+    return fail(fmt::format("{} is a compact group, not a finite cyclic one", group.name()));
   const int gen = cyclic_generator(group);
   if (gen < 0) return fail(fmt::format("{} is not cyclic", group.name()));
   if (!in->is_permutation() || !out->is_permutation() || hom->method() != HomSpace::Method::orbit)

@@ -301,6 +301,9 @@ void Group::rehash() {
 
 bool Group::same_content(const Group& o) const {
   if (this == &o) return true;
+  if (is_compact() || o.is_compact())  // the definition's name and the band limit say everything
+    return hash_ == o.hash_ && is_compact() && o.is_compact() && band_limit_ == o.band_limit_ &&
+           name_ == o.name_;
   if (hash_ != o.hash_ || order_ != o.order_ || generators_ != o.generators_ || table_ != o.table_)
     return false;
   if (supplied_irreps_.has_value() != o.supplied_irreps_.has_value()) return false;
@@ -318,6 +321,7 @@ bool Group::same_content(const Group& o) const {
 
 std::vector<Permutation> Group::extend_permutations(const std::vector<Permutation>& gen_images,
                                                     const std::string& what) const {
+  if (compact_) throw_compact("permutations on generators");
   if (gen_images.size() != generators_.size())
     throw GroupError(fmt::format("{}: {} generator images given, but the group {} has {} generators", what,
                                  gen_images.size(), name_, generators_.size()));
@@ -352,6 +356,7 @@ std::vector<Permutation> Group::extend_permutations(const std::vector<Permutatio
 
 std::vector<Matrix> Group::extend_matrices(const std::vector<Matrix>& gen_images, const std::string& what,
                                            double tol) const {
+  if (compact_) throw_compact("generators to extend matrices from");
   if (gen_images.size() != generators_.size())
     throw GroupError(fmt::format("{}: {} generator matrices given, but the group {} has {} generators", what,
                                  gen_images.size(), name_, generators_.size()));
@@ -384,6 +389,7 @@ std::vector<Matrix> Group::extend_matrices(const std::vector<Matrix>& gen_images
 }
 
 void Group::add_action(PermutationAction action) {
+  if (compact_) throw_compact("permutation actions");
   extend_permutations(action.generator_images, fmt::format("action '{}'", action.name));
   for (auto& a : actions_)
     if (a.name == action.name) {
@@ -400,11 +406,13 @@ const PermutationAction* Group::find_action(const std::string& name) const {
 }
 
 void Group::set_standard(std::vector<Matrix> generator_matrices) {
+  if (compact_) throw_compact("generators for a standard representation");
   extend_matrices(generator_matrices, "standard representation");
   standard_ = std::move(generator_matrices);
 }
 
 void Group::set_irreps(std::vector<std::vector<Matrix>> generator_matrices, std::vector<std::string> names) {
+  if (compact_) throw_compact("generators to supply irreps on");
   if (irreps_ready())
     throw GroupError(
         fmt::format("set_irreps: the irreps of {} are already in use; supply irreps before the group "
@@ -424,6 +432,7 @@ std::vector<int> Group::class_of() const {
 }
 
 std::vector<std::vector<int>> Group::conjugacy_classes() const {
+  if (compact_) throw_compact("conjugacy_classes()");
   std::vector<int> cls(order_, -1);
   std::vector<std::vector<int>> out;
   for (int a = 0; a < order_; ++a) {

@@ -1,5 +1,7 @@
-// Finite groups: elements 0..|G|-1 (0 the identity), a Cayley table, inverses and generators, plus
-// the named actions a group family offers to the representation language. All group theory is float64.
+// Groups. A finite group: elements 0..|G|-1 (0 the identity), a Cayley table, inverses and generators, plus
+// the named actions a group family offers to the representation language. A compact group (SO(2), O(2),
+// SO(3), O(3); compact_group.hpp): closed forms on its defining matrices and the irreps up to a band limit,
+// no element indices. All group theory is float64.
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,7 @@
 namespace eqnn {
 
 using Matrix = Eigen::MatrixXd;
+class CompactGroupDefinition;
 /// p[i] is the image of point i.
 using Permutation = std::vector<int>;
 
@@ -71,10 +74,24 @@ class Group : public std::enable_shared_from_this<Group> {
   /// Closes a set of orthogonal matrices; they become the group's "standard" representation.
   static std::shared_ptr<Group> from_generator_matrices(std::string name, std::vector<Matrix> gens,
                                                         int64_t max_order = 0);
+  /// A compact group: its irreps() are the definition's irreps of band at most `band_limit`
+  /// (1 <= band_limit <= kMaxBandLimit), computed here (no numerics: the definition's closed forms).
+  static std::shared_ptr<Group> from_compact(std::shared_ptr<const CompactGroupDefinition> definition,
+                                             int band_limit);
+  static constexpr int kMaxBandLimit = 256;
+  bool is_compact() const { return compact_ != nullptr; }
+  /// The compact group's definition (nullptr for a finite group).
+  const CompactGroupDefinition* compact() const { return compact_.get(); }
+  /// The band limit of a compact group's irreps() (0 for a finite group).
+  int band_limit() const { return band_limit_; }
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
-  int order() const { return order_; }
+  /// |G|. Throws GroupError for a compact group (it has no finite order; see is_compact()).
+  int order() const {
+    if (compact_) throw_compact("order()");
+    return order_;
+  }
   int mul(int a, int b) const { return table_[static_cast<size_t>(a) * order_ + b]; }
   int inv(int a) const { return inverse_[a]; }
   const std::vector<int>& generators() const { return generators_; }
@@ -126,6 +143,7 @@ class Group : public std::enable_shared_from_this<Group> {
 
  private:
   Group() = default;
+  [[noreturn]] void throw_compact(const char* what) const;
   void finish();  // inverses, words, hash; validates the table
   void rehash();
 
@@ -140,6 +158,8 @@ class Group : public std::enable_shared_from_this<Group> {
   std::optional<std::vector<std::vector<Matrix>>> supplied_irreps_;
   std::vector<std::string> supplied_names_;
   uint64_t hash_ = 0;
+  std::shared_ptr<const CompactGroupDefinition> compact_;
+  int band_limit_ = 0;
 
   mutable std::once_flag irreps_once_;
   mutable std::shared_ptr<const std::vector<Irrep>> irreps_;  // shared with the content-keyed cache

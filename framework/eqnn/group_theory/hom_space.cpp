@@ -39,6 +39,7 @@ uint64_t pair_key(const RepPtr& a, const RepPtr& b) {
 // element (that fixes the whole Cayley table: every element is a word in the generators).
 bool same_group(const Group& a, const Group& b) {
   if (&a == &b) return true;
+  if (a.is_compact() || b.is_compact()) return a.same_content(b);
   if (a.content_hash() != b.content_hash() || a.order() != b.order() || a.generators() != b.generators())
     return false;
   for (int s : a.generators())

@@ -449,6 +449,7 @@ size_t irrep_bytes(const std::vector<Irrep>& irr) {
 bool Group::irreps_ready() const { return irreps_ready_.load(); }
 
 const std::vector<Irrep>& Group::irreps() const {
+  if (compact_) return *irreps_;  // made by from_compact
   std::call_once(irreps_once_, [this] {
     auto self = shared_from_this();
     auto same = [&](const IrrepKey& k) { return k.group->same_content(*this); };

@@ -1,12 +1,14 @@
 // Parser for representation strings.
 #include "eqnn/group_theory/rep_parser.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/util/error.hpp"
 #include "eqnn/util/limits.hpp"
 #include "eqnn/util/suggest.hpp"
@@ -73,6 +75,25 @@ struct Parser {
     return arg;
   }
 
+  // Reads "( ARG, ARG, ... )" as raw arguments (a compact group's irrep(l, p), regular(L)); `at` receives
+  // the position after '('.
+  std::vector<std::string> paren_args(const std::string& name, size_t* at) {
+    skip();
+    if (pos >= s.size() || s[pos] != '(') fail(pos, fmt::format("expected '(' after '{}'", name));
+    *at = ++pos;
+    std::vector<std::string> args{""};
+    for (; pos < s.size() && s[pos] != ')'; ++pos) {
+      if (s[pos] == ',') {
+        args.emplace_back();
+      } else if (!std::isspace(static_cast<unsigned char>(s[pos]))) {
+        args.back() += s[pos];
+      }
+    }
+    if (pos >= s.size()) fail(pos, fmt::format("expected ')' to close {}(", name));
+    ++pos;
+    return args;
+  }
+
   // One term; `before` coordinates precede it, and the total is checked against the size limit before the
   // term's copies are summed.
   RepPtr term(long before) {
@@ -97,16 +118,42 @@ struct Parser {
     if (name.empty())
       fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
     try {
-      if (name == "regular") {
+      if (name == "regular" && g->is_compact()) {
+        skip();
+        if (pos >= s.size() || s[pos] != '(')
+          fail(name_at, fmt::format("{} is a compact group: its regular representation is infinite; use the "
+                                    "band-limited regular(L) (every irrep of band <= L), e.g. regular(2)",
+                                    g->name()));
+        size_t arg_at = pos;
+        const auto args = paren_args(name, &arg_at);
+        const std::string& a = args[0];
+        const bool numeric = args.size() == 1 && !a.empty() && a.size() <= 9 &&
+                             std::all_of(a.begin(), a.end(), [](char c) { return std::isdigit(c) != 0; });
+        if (!numeric)
+          fail(arg_at,
+               fmt::format("regular(L) of the compact group {} takes one band limit L >= 0", g->name()));
+        one = Representation::band_limited_regular(g, std::stoi(a));
+      } else if (name == "regular") {
         one = Representation::regular(g);
       } else if (name == "trivial") {
         one = Representation::trivial(g, 1);
       } else if (name == "standard") {
-        if (!g->standard())
-          fail(name_at,
-               fmt::format("the group {} has no standard representation (it was not given by matrices)",
-                           g->name()));
-        one = Representation::from_generator_matrices(g, *g->standard(), "standard");
+        one = Representation::standard(g);
+      } else if (name == "irrep" && g->is_compact()) {
+        size_t arg_at = pos;
+        const auto args = paren_args(name, &arg_at);
+        int k = 0;
+        try {
+          k = g->compact()->irrep_index(args);
+        } catch (const GroupError& e) {
+          fail(arg_at, e.what());
+        }
+        if (k >= static_cast<int>(g->irreps().size()))
+          fail(arg_at,
+               fmt::format("{} is beyond the band limit {} of {} (raise it with {{type: {}, band_limit: "
+                           "...}})",
+                           g->compact()->irrep(k).name, g->band_limit(), g->name(), g->compact()->name()));
+        one = Representation::irrep(g, k);
       } else if (name == "irrep") {
         size_t arg_at = pos;
         std::string arg = paren_arg(name, &arg_at);

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <Eigen/Dense>
 
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/decomposition.hpp"
 #include "eqnn/group_theory/generator_matrices.hpp"
 #include "eqnn/group_theory/isotypic.hpp"
@@ -346,15 +347,22 @@ RepPtr Representation::trivial(GroupPtr g, int copies) {
   r->decomposition_ = std::make_shared<Decomposition>();
   r->decomposition_->irreps.assign(copies, 0);
   r->decomposition_->Q = Matrix::Identity(copies, copies);
-  Permutation id(copies);
-  std::iota(id.begin(), id.end(), 0);
-  r->perm_generators_ = std::vector<Permutation>(r->group_->generators().size(), id);
+  if (!r->group_->is_compact()) {  // a compact group has no generators to permute on
+    Permutation id(copies);
+    std::iota(id.begin(), id.end(), 0);
+    r->perm_generators_ = std::vector<Permutation>(r->group_->generators().size(), id);
+  }
   r->finish();
   return r;
 }
 
 RepPtr Representation::regular(GroupPtr g) {
   const Group& G = *g;
+  if (G.is_compact())
+    throw GroupError(
+        fmt::format("{} is a compact group: its regular representation is infinite; use the "
+                    "band-limited regular(L) (every irrep of band <= L), e.g. regular(2)",
+                    G.name()));
   std::vector<Permutation> gens;
   for (int s : G.generators()) {
     Permutation p(G.order());
@@ -369,6 +377,41 @@ RepPtr Representation::regular(GroupPtr g) {
   r->perm_generators_ = std::move(gens);
   r->finish();
   return r;
+}
+
+RepPtr Representation::band_limited_regular(GroupPtr g, int L) {
+  const CompactGroupDefinition* def = g->compact();
+  if (!def)
+    throw GroupError(
+        fmt::format("regular({}): {} is finite; its regular representation is 'regular'", L, g->name()));
+  if (L < 0 || L > g->band_limit())
+    throw GroupError(
+        fmt::format("regular({}): {} holds the irreps of band 0..{} (raise it with "
+                    "{{type: {}, band_limit: {}}})",
+                    L, g->name(), g->band_limit(), def->name(), std::max(L, 0)));
+  const auto& irr = g->irreps();
+  std::vector<int> irreps;
+  int size = 0;
+  for (int k = 0; k < def->num_irreps(L); ++k) {
+    const int copies = irr[k].dim / irr[k].S();
+    irreps.insert(irreps.end(), copies, k);
+    size += copies * irr[k].dim;
+  }
+  check_rep_size(size, fmt::format("regular({}) of {}", L, g->name()));
+  return from_decomposition(std::move(g), std::move(irreps), Matrix::Identity(size, size),
+                            fmt::format("regular({})", L));
+}
+
+RepPtr Representation::standard(GroupPtr g) {
+  if (const CompactGroupDefinition* def = g->compact()) {
+    auto [irreps, Q] = def->standard();
+    return from_decomposition(std::move(g), std::move(irreps), std::move(Q), "standard");
+  }
+  if (!g->standard())
+    throw GroupError(
+        fmt::format("the group {} has no standard representation (it was not given by matrices)", g->name()));
+  const auto gens = *g->standard();
+  return from_generator_matrices(std::move(g), gens, "standard");
 }
 
 RepPtr Representation::irrep(GroupPtr g, int k) {
@@ -574,7 +617,8 @@ RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, M
   // Signed permutation matrices on every generator: the orbit fast path, keeping the given Q (so per-copy
   // operations cut the rep into the copies this Q names), as from_generator_matrices does. Only for a Q
   // orthogonal to 1e-10, so that the exact permutations differ from Q(⊕ψ)Qᵀ by no more than that.
-  auto images = orthogonality < 1e-10
+  // (A compact group has no generators: no structure to find, and none may be claimed vacuously.)
+  auto images = orthogonality < 1e-10 && !r->group_->is_compact()
                     ? signed_permutation_images(*r->group_, r->decomposition_->irreps, r->decomposition_->Q)
                     : std::nullopt;
   if (images) {
@@ -659,6 +703,29 @@ Matrix Representation::matrix(int g) const {
     block.block(off, off, irr[k].dim, irr[k].dim) = irr[k].matrices[g];
     off += irr[k].dim;
   }
+  return Qm * block * Qm.transpose();
+}
+
+Matrix Representation::matrix(const Matrix& element) const {
+  const CompactGroupDefinition* def = group_->compact();
+  if (!def)
+    throw GroupError(
+        fmt::format("{} is finite: give its elements by index 0..{}", group_->name(), group_->order() - 1));
+  if (element.rows() != def->defining_dim() || element.cols() != def->defining_dim())
+    throw GroupError(fmt::format("an element of {} is its {}x{} defining matrix; got {}x{}", group_->name(),
+                                 def->defining_dim(), def->defining_dim(), element.rows(), element.cols()));
+  if (const double d = def->distance_from_group(element); !(d <= 1e-8))
+    throw GroupError(
+        fmt::format("the matrix is not an element of {} (off by {:.3g}: it must be orthogonal{})",
+                    group_->name(), d, def->name().rfind("SO", 0) == 0 ? " with determinant 1" : ""));
+  Matrix block = Matrix::Zero(size_, size_);
+  int off = 0;
+  for (int k : irreps()) {
+    const Matrix psi = def->irrep_matrix(k, element);
+    block.block(off, off, psi.rows(), psi.cols()) = psi;
+    off += static_cast<int>(psi.rows());
+  }
+  const Matrix& Qm = Q();
   return Qm * block * Qm.transpose();
 }
 

@@ -44,6 +44,12 @@ class Representation {
   static RepPtr direct_sum(const std::vector<RepPtr>& reps);
   /// ρ'(g) = M ρ(g) Mᵀ for an orthogonal M.
   static RepPtr change_basis(const RepPtr& rep, const Matrix& M);
+  /// A compact group's band-limited regular representation: every irrep of band <= L with multiplicity
+  /// d/S (its multiplicity in L²(G)), in index order, Q = I. Throws for a finite group (use regular()).
+  static RepPtr band_limited_regular(GroupPtr g, int L);
+  /// The group's defining representation: a finite group's standard matrices, a compact group's
+  /// defining matrices (SO(3): R acting on (x, y, z)). Throws GroupError when the group has none.
+  static RepPtr standard(GroupPtr g);
   /// A representation given directly by its decomposition (checked: Q orthogonal, sizes add up).
   static RepPtr from_decomposition(GroupPtr g, std::vector<int> irreps, Matrix Q, std::string name = "");
 
@@ -63,6 +69,8 @@ class Representation {
   bool is_decomposed() const;
   /// Dense ρ(g) (size × size). For large permutation representations prefer permutation(g).
   Matrix matrix(int g) const;
+  /// Dense ρ(g) for an element of a compact group given by its defining matrix (checked to be one).
+  Matrix matrix(const Matrix& element) const;
   /// ρ(g) as a permutation, p[i] = image of basis vector i (requires has_permutation_structure(); in the
   /// basis of the permutation rep P, i.e. before permutation_basis()). O(size · word length).
   Permutation permutation(int g) const;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/model/model.hpp"
 #include "eqnn/nn/extra_inputs.hpp"
@@ -31,6 +32,8 @@ at::Tensor act(const at::Tensor& x, const Representation& rep, int g, at::Scalar
 }
 
 }  // namespace
+
+constexpr int kCompactCheckHaarElements = 256;
 
 double equivariance_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-10 : 1e-5; }
 
@@ -76,12 +79,24 @@ EquivarianceResult equivariance_error(const FunctionWithExtras& f, const RepPtr&
   if (!at::isfinite(y).all().item<bool>()) return not_finite("f(x)");
   const double scale = std::max(y.abs().max().item<double>(), 1e-30);
   const Group& group = in->group();
-  for (int g = 0; g < group.order(); ++g) {
-    const at::Tensor gx = act(x, *in, g, dtype);
-    const at::Tensor gy = act(y, *out, g, dtype);
+  // A finite group: every element. A compact one: Haar-random elements and elements near the identity.
+  std::vector<Matrix> elements;
+  if (const CompactGroupDefinition* def = group.compact()) {
+    elements = compact::check_elements(*def, kCompactCheckHaarElements, seed + 0x5eed);
+    result.note = fmt::format("{} Haar-random elements (seed {}) and {} near the identity",
+                              kCompactCheckHaarElements, seed, elements.size() - kCompactCheckHaarElements);
+  }
+  const int count = group.is_compact() ? static_cast<int>(elements.size()) : group.order();
+  const auto act_on = [&](const at::Tensor& t, const Representation& rep, int g) {
+    if (!group.is_compact()) return act(t, rep, g, dtype);
+    return at::matmul(t, to_tensor(rep.matrix(elements[g])).to(dtype).t());
+  };
+  for (int g = 0; g < count; ++g) {
+    const at::Tensor gx = act_on(x, *in, g);
+    const at::Tensor gy = act_on(y, *out, g);
     std::vector<at::Tensor> g_extra;
     for (size_t i = 0; i < extra_spec.size(); ++i)
-      g_extra.push_back(extra_spec[i].rep ? act(extra[i], *extra_spec[i].rep, g, dtype) : extra[i]);
+      g_extra.push_back(extra_spec[i].rep ? act_on(extra[i], *extra_spec[i].rep, g) : extra[i]);
     const at::Tensor fgx = f(gx, g_extra);
     if (!at::isfinite(fgx).all().item<bool>()) {
       result.worst_element = g;

@@ -1,0 +1,170 @@
+// Compact groups: Group::from_compact and the closed forms the shipped plugins share (rotations, the
+// matrix exponential, axis and angle, Haar rotations, SO(3)'s real generators and Wigner-D matrices).
+#include "eqnn/group_theory/compact_group.hpp"
+
+#include <cmath>
+#include <complex>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <Eigen/Dense>
+#include <unsupported/Eigen/MatrixFunctions>
+
+#include "eqnn/util/error.hpp"
+#include "eqnn/util/hash.hpp"
+
+namespace eqnn {
+
+std::shared_ptr<Group> Group::from_compact(std::shared_ptr<const CompactGroupDefinition> definition,
+                                           int band_limit) {
+  if (!definition) throw GroupError("Group::from_compact: no definition given");
+  if (band_limit < 1 || band_limit > kMaxBandLimit)
+    throw GroupError(
+        fmt::format("{}: band_limit {} is outside 1..{}", definition->name(), band_limit, kMaxBandLimit));
+  auto g = std::shared_ptr<Group>(new Group());
+  g->name_ = definition->name();
+  g->band_limit_ = band_limit;
+  auto irreps = std::make_shared<std::vector<Irrep>>();
+  const int n = definition->num_irreps(band_limit);
+  for (int k = 0; k < n; ++k) {
+    CompactIrrep c = definition->irrep(k);
+    Irrep ir;
+    ir.index = k;
+    ir.name = std::move(c.name);
+    ir.dim = c.dim;
+    ir.type = c.type;
+    ir.endomorphism_basis = std::move(c.endomorphism_basis);
+    if (static_cast<int>(ir.endomorphism_basis.size()) != ir.S())
+      throw GroupError(fmt::format("{}: {} of type {} gives {} endomorphisms, not {}", g->name_, ir.name,
+                                   type_letter(ir.type), ir.endomorphism_basis.size(), ir.S()));
+    irreps->push_back(std::move(ir));
+  }
+  if (irreps->empty() || (*irreps)[0].dim != 1)
+    throw GroupError(fmt::format("{}: irrep 0 must be the trivial one", g->name_));
+  g->irreps_ = std::move(irreps);
+  g->irreps_ready_ = true;
+  g->hash_ =
+      hash::mix(hash::mix(0xc0a9ac7, std::hash<std::string>()(g->name_)), static_cast<uint64_t>(band_limit));
+  g->compact_ = std::move(definition);
+  return g;
+}
+
+void Group::throw_compact(const char* what) const {
+  throw GroupError(
+      fmt::format("{} is a compact group: it has no {} (no Cayley table, no element indices); "
+                  "give its elements by their defining matrices",
+                  name_, what));
+}
+
+namespace compact {
+
+Matrix rotation2d(double theta) {
+  Matrix r(2, 2);
+  r << std::cos(theta), -std::sin(theta), std::sin(theta), std::cos(theta);
+  return r;
+}
+
+Matrix expm(const Matrix& a) { return a.exp(); }
+
+std::pair<Eigen::Vector3d, double> axis_angle(const Matrix& R) {
+  // R = I + sin θ K + (1 − cos θ) K², K = [n]×: the antisymmetric part gives sin θ · n, the trace cos θ.
+  Eigen::Vector3d v(R(2, 1) - R(1, 2), R(0, 2) - R(2, 0), R(1, 0) - R(0, 1));
+  v /= 2;
+  const double s = v.norm();
+  const double c = std::clamp((R.trace() - 1) / 2, -1.0, 1.0);
+  const double theta = std::atan2(s, c);
+  if (s > 1e-3 || c > 0) return {s > 0 ? Eigen::Vector3d(v / s) : Eigen::Vector3d::UnitZ(), theta};
+  // Near θ = π: n nᵀ = ((R + Rᵀ)/2 − cos θ I) / (1 − cos θ); the largest diagonal entry's column, with
+  // the sign the antisymmetric part asks for.
+  const Matrix S = ((R + R.transpose()) / 2 - c * Matrix::Identity(3, 3)) / (1 - c);
+  Eigen::Index i = 0;
+  S.diagonal().maxCoeff(&i);
+  Eigen::Vector3d n = S.col(i) / std::sqrt(std::max(S(i, i), 1e-300));
+  n.normalize();
+  if (n.dot(v) < 0) n = -n;
+  return {n, theta};
+}
+
+Matrix haar_rotation3d(std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  Eigen::Vector4d q;
+  for (int i = 0; i < 4; ++i) q[i] = normal(rng);
+  q.normalize();
+  const double w = q[0], x = q[1], y = q[2], z = q[3];
+  Matrix R(3, 3);
+  R << 1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),  //
+      2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),   //
+      2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y);
+  return R;
+}
+
+namespace {
+
+// The real generators of degree l: −i J_k in the complex basis |l, m⟩ (Condon–Shortley), carried to the
+// real spherical harmonics S_m = (Y_{−m} + (−1)^m Y_m)/√2 (m > 0), Y_0, i (Y_m − (−1)^m Y_{−m})/√2 (m < 0).
+std::vector<Matrix> make_generators(int l) {
+  using C = std::complex<double>;
+  const int d = 2 * l + 1;
+  Eigen::MatrixXcd jz = Eigen::MatrixXcd::Zero(d, d), jp = Eigen::MatrixXcd::Zero(d, d);
+  for (int m = -l; m <= l; ++m) {
+    jz(m + l, m + l) = m;
+    if (m < l) jp(m + l + 1, m + l) = std::sqrt(static_cast<double>(l * (l + 1) - m * (m + 1)));
+  }
+  const Eigen::MatrixXcd jm = jp.adjoint();
+  const C i(0, 1);
+  const Eigen::MatrixXcd jx = (jp + jm) / 2.0;
+  const Eigen::MatrixXcd jy = (jp - jm) / (2.0 * i);
+  Eigen::MatrixXcd U = Eigen::MatrixXcd::Zero(d, d);  // row a: S_a in the |m⟩ basis
+  const double r = 1 / std::sqrt(2.0);
+  for (int m = -l; m <= l; ++m) {
+    const double sign = (m % 2 == 0) ? 1.0 : -1.0;
+    if (m > 0) {
+      U(m + l, -m + l) = r;
+      U(m + l, m + l) = sign * r;
+    } else if (m == 0) {
+      U(l, l) = 1;
+    } else {
+      U(m + l, m + l) = i * r;
+      U(m + l, -m + l) = -sign * i * r;
+    }
+  }
+  std::vector<Matrix> out;
+  for (const Eigen::MatrixXcd* j : std::vector<const Eigen::MatrixXcd*>{&jx, &jy, &jz}) {
+    const Eigen::MatrixXcd a = U.conjugate() * (-i * *j) * U.transpose();
+    if (a.imag().cwiseAbs().maxCoeff() > 1e-12)
+      throw GroupError(fmt::format("SO(3) generators of degree {} are not real (internal error)", l));
+    out.push_back(a.real());
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Matrix>& so3_generators(int l) {
+  static std::mutex mutex;
+  static std::map<int, std::vector<Matrix>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(l);
+  if (it == cache.end()) it = cache.emplace(l, make_generators(l)).first;
+  return it->second;
+}
+
+Matrix wigner_d(int l, const Matrix& R) {
+  if (l == 0) return Matrix::Identity(1, 1);
+  const auto [n, theta] = axis_angle(R);
+  const auto& A = so3_generators(l);
+  return expm(theta * (n[0] * A[0] + n[1] * A[1] + n[2] * A[2]));
+}
+
+std::vector<Matrix> check_elements(const CompactGroupDefinition& group, int haar, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Matrix> out;
+  for (int i = 0; i < haar; ++i) out.push_back(group.sample(rng));
+  for (const Matrix& x : group.lie_algebra_basis())
+    for (double t : {1e-2, -1e-2, 1e-5, -1e-5}) out.push_back(expm(t * x));
+  return out;
+}
+
+}  // namespace compact
+}  // namespace eqnn

@@ -1,0 +1,61 @@
+"""Compact groups from Python: SO3/O3/SO2/O2 groups, rep.matrix on defining matrices (the standard rep is the
+matrix itself, checked against rotations built here), Haar samples, and modules checked on them."""
+
+import math
+
+import eqnn
+import eqnn.nn as enn
+import pytest
+import torch
+
+
+def rotation_about(axis, angle):
+    # Rodrigues' formula, independent of the C++ code.
+    n = torch.tensor(axis, dtype=torch.float64)
+    n = n / n.norm()
+    k = torch.tensor([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]], dtype=torch.float64)
+    return torch.eye(3, dtype=torch.float64) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
+
+
+def test_so3_is_compact_and_its_standard_rep_is_the_rotation():
+    g = eqnn.group("SO3")
+    assert g.is_compact and g.band_limit == 32
+    assert "compact" in repr(g)
+    with pytest.raises(Exception, match="compact group"):
+        _ = g.order
+    r = rotation_about([1.0, 2.0, -0.5], 2.3)
+    assert torch.allclose(eqnn.rep(g, "standard").matrix(r), r, atol=1e-13)
+    # χ_l(θ) = sin((2l+1)θ/2) / sin(θ/2)
+    for degree in range(6):
+        chi = math.sin((2 * degree + 1) * 2.3 / 2) / math.sin(2.3 / 2)
+        assert abs(eqnn.rep(g, f"irrep({degree})").matrix(r).trace().item() - chi) < 1e-10
+
+
+def test_haar_samples_are_elements_and_reps_are_homomorphisms():
+    for name, d in [("SO2", 2), ("O2", 2), ("SO3", 3), ("O3", 3)]:
+        g = eqnn.group(name)
+        s = g.sample(8, seed=3)
+        assert s.shape == (8, d, d)
+        assert torch.allclose(s @ s.transpose(1, 2), torch.eye(d, dtype=torch.float64).expand(8, d, d), atol=1e-12)
+        rep = eqnn.rep(g, "regular(2) + standard")
+        a, b = s[0], s[1]
+        assert torch.allclose(rep.matrix(a @ b), rep.matrix(a) @ rep.matrix(b), atol=1e-12)
+
+
+def test_modules_on_so3_are_equivariant_on_haar_samples():
+    g = eqnn.group("SO3")
+    rep = eqnn.rep(g, "2x regular(1) + 2x standard + 8x trivial")
+    for module in [enn.ELinear(rep, rep, dtype=torch.float64),
+                   enn.EMultiheadAttention(rep, 2, dtype=torch.float64),
+                   enn.ENormNonlinearity(rep)]:
+        module.eval()
+        assert eqnn.check_equivariance(module, rep, rep) < 1e-10
+        assert eqnn.check_equivariance(module.float(), rep, rep, dtype=torch.float32) < 1e-5
+
+
+def test_a_matrix_that_is_not_an_element_is_refused():
+    rep = eqnn.rep(eqnn.group("SO3"), "standard")
+    with pytest.raises(Exception, match="not an element of SO3"):
+        rep.matrix(-torch.eye(3, dtype=torch.float64))
+    with pytest.raises(Exception, match="regular\\(L\\)"):
+        eqnn.rep(eqnn.group("SO3"), "regular")

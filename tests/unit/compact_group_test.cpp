@@ -1,0 +1,261 @@
+// Compact groups (SO2, O2, SO3, O3) against oracles that share none of their code: the defining matrices
+// themselves, textbook characters (χ_l(θ) = sin((2l+1)θ/2) / sin(θ/2) for SO(3)), and Hom dimensions from
+// character inner products integrated numerically over the Haar measure (Weyl's integration formula);
+// homomorphism and orthogonality on Haar-random pairs; the spellings and every refusal.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+#include <Eigen/Dense>
+
+#include "eqnn/group_theory/compact_group.hpp"
+#include "eqnn/group_theory/hom_space.hpp"
+#include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/group_theory/representation.hpp"
+#include "eqnn/util/error.hpp"
+#include "support.hpp"
+
+using eqnn::GroupPtr;
+using eqnn::Matrix;
+using eqnn::Representation;
+using eqnn::testing::error_text;
+using eqnn::testing::group;
+
+namespace {
+
+double max_abs(const Matrix& m) { return m.cwiseAbs().maxCoeff(); }
+
+Matrix rotation_z(double theta) {
+  Matrix r = Matrix::Identity(3, 3);
+  r(0, 0) = r(1, 1) = std::cos(theta);
+  r(1, 0) = std::sin(theta);
+  r(0, 1) = -std::sin(theta);
+  return r;
+}
+
+Matrix rotation2(double theta) {
+  Matrix r(2, 2);
+  r << std::cos(theta), -std::sin(theta), std::sin(theta), std::cos(theta);
+  return r;
+}
+
+// A Haar-random rotation by the QR of a Gaussian matrix (not the plugins' quaternions).
+Matrix random_rotation3(std::mt19937_64& rng, bool improper = false) {
+  std::normal_distribution<double> n;
+  Matrix a(3, 3);
+  for (int i = 0; i < 9; ++i) a(i % 3, i / 3) = n(rng);
+  Eigen::HouseholderQR<Matrix> qr(a);
+  Matrix q = qr.householderQ();
+  Matrix r = qr.matrixQR().triangularView<Eigen::Upper>();
+  for (int i = 0; i < 3; ++i)
+    if (r(i, i) < 0) q.col(i) *= -1;
+  if (q.determinant() < 0) q.col(0) *= -1;
+  return improper ? Matrix(-q) : q;
+}
+
+TEST(CompactGroup, So3IrrepsAreHomomorphismsToDegree16) {
+  const GroupPtr g = group("SO3");
+  std::mt19937_64 rng(1);
+  double hom = 0, orth = 0;
+  for (int l = 0; l <= 16; ++l) {
+    const auto rep = Representation::irrep(g, l);
+    ASSERT_EQ(rep->size(), 2 * l + 1);
+    for (int trial = 0; trial < 8; ++trial) {
+      const Matrix a = random_rotation3(rng), b = random_rotation3(rng);
+      const Matrix ra = rep->matrix(a), rb = rep->matrix(b), rab = rep->matrix(Matrix(a * b));
+      hom = std::max(hom, max_abs(rab - ra * rb));
+      orth = std::max(orth, max_abs(ra.transpose() * ra - Matrix::Identity(2 * l + 1, 2 * l + 1)));
+    }
+  }
+  EXPECT_LT(hom, 1e-12);
+  EXPECT_LT(orth, 1e-12);
+}
+
+TEST(CompactGroup, So3CharactersAreTheTextbookOnes) {
+  const GroupPtr g = group("SO3");
+  std::mt19937_64 rng(2);
+  for (int l = 0; l <= 16; ++l) {
+    const auto rep = Representation::irrep(g, l);
+    for (int trial = 0; trial < 6; ++trial) {
+      const Matrix R = random_rotation3(rng);
+      const double theta = std::acos(std::clamp((R.trace() - 1) / 2, -1.0, 1.0));
+      const double chi = std::sin((2 * l + 1) * theta / 2) / std::sin(theta / 2);
+      EXPECT_NEAR(rep->matrix(R).trace(), chi, 1e-10) << "l = " << l << ", θ = " << theta;
+    }
+    // Near the identity and at θ = π, where the axis comes from the symmetric part.
+    EXPECT_NEAR(rep->matrix(rotation_z(1e-7)).trace(), 2 * l + 1, 1e-9);
+    EXPECT_NEAR(rep->matrix(rotation_z(M_PI)).trace(), (l % 2 ? -1.0 : 1.0), 1e-9) << l;
+  }
+}
+
+TEST(CompactGroup, StandardIsTheDefiningMatrix) {
+  std::mt19937_64 rng(3);
+  for (const char* name : {"SO3", "O3"}) {
+    const auto std_rep = eqnn::parse_rep(group(name), "standard");
+    for (int trial = 0; trial < 10; ++trial) {
+      const Matrix R = random_rotation3(rng, std::string(name) == "O3" && trial % 2);
+      EXPECT_LT(max_abs(std_rep->matrix(R) - R), 1e-13) << name;
+    }
+  }
+  for (const char* name : {"SO2", "O2"}) {
+    const auto std_rep = eqnn::parse_rep(group(name), "standard");
+    for (int trial = 0; trial < 10; ++trial) {
+      Matrix R = rotation2(0.37 * trial - 1.2);
+      if (std::string(name) == "O2" && trial % 2) R.col(1) *= -1;
+      EXPECT_LT(max_abs(std_rep->matrix(R) - R), 1e-14) << name;
+    }
+  }
+  // O(3)'s vectors flip under the inversion; irrep(1, 1) (pseudovectors) does not.
+  const GroupPtr o3 = group("O3");
+  EXPECT_LT(max_abs(eqnn::parse_rep(o3, "irrep(1, -1)")->matrix(Matrix(-Matrix::Identity(3, 3))) +
+                    Matrix::Identity(3, 3)),
+            1e-14);
+  EXPECT_LT(max_abs(eqnn::parse_rep(o3, "irrep(1, 1)")->matrix(Matrix(-Matrix::Identity(3, 3))) -
+                    Matrix::Identity(3, 3)),
+            1e-14);
+}
+
+TEST(CompactGroup, PlaneGroupsAreTheTextbookOnes) {
+  const GroupPtr so2 = group("SO2"), o2 = group("O2");
+  for (int k = 0; k <= 5; ++k)
+    for (double t : {0.3, -2.0, 3.1}) {
+      const Matrix m = eqnn::parse_rep(so2, fmt::format("irrep({})", k))->matrix(rotation2(t));
+      if (k == 0) {
+        EXPECT_NEAR(m(0, 0), 1, 1e-15);
+      } else {
+        EXPECT_LT(max_abs(m - rotation2(k * t)), 1e-14);
+      }
+    }
+  Matrix f = rotation2(0.7);
+  f.col(1) *= -1;  // a reflection
+  EXPECT_NEAR(eqnn::parse_rep(o2, "irrep(1, 0)")->matrix(f)(0, 0), -1, 0);
+  for (int k = 1; k <= 5; ++k)
+    EXPECT_NEAR(eqnn::parse_rep(o2, fmt::format("irrep(1, {})", k))->matrix(f).trace(), 0, 1e-14);
+  // SO(2)'s 2-dim irreps are of complex type: two endomorphisms; O(2)'s are of real type.
+  EXPECT_EQ(so2->irreps()[1].S(), 2);
+  EXPECT_EQ(o2->irreps()[2].S(), 1);
+}
+
+// ∫ χ_in χ_out dg over the Haar measure, by Weyl's integration formula on the class angle: SO(2): the
+// mean over θ; SO(3): the mean over θ of χ(θ)(1 − cos θ); O(n): half each component (the reflections
+// rot(θ)F for O(2), −R for O(3)). The integrands are trigonometric polynomials, so the mean over N
+// equally spaced angles is exact once N exceeds their degree.
+double haar_hom_dimension(const eqnn::RepPtr& in, const eqnn::RepPtr& out) {
+  const std::string name = in->group().name();
+  const int N = 512;
+  double sum = 0;
+  for (int j = 0; j < N; ++j) {
+    const double t = 2 * M_PI * j / N;
+    if (name == "SO2" || name == "O2") {
+      const Matrix r = rotation2(t);
+      Matrix f = r;
+      f.col(1) *= -1;
+      double v = in->matrix(r).trace() * out->matrix(r).trace();
+      if (name == "O2") v = (v + in->matrix(f).trace() * out->matrix(f).trace()) / 2;
+      sum += v;
+    } else {
+      const Matrix r = rotation_z(t);
+      double v = in->matrix(r).trace() * out->matrix(r).trace();
+      if (name == "O3") v = (v + in->matrix(Matrix(-r)).trace() * out->matrix(Matrix(-r)).trace()) / 2;
+      sum += v * (1 - std::cos(t));
+    }
+  }
+  return sum / N;
+}
+
+TEST(CompactGroup, HomDimensionsMatchHaarIntegration) {
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"SO2", "2x regular(3)", "regular(2) + 3x irrep(1)"},
+      {"SO2", "standard + trivial", "irrep(1) + irrep(2)"},
+      {"O2", "2x regular(2)", "regular(3) + irrep(1, 0)"},
+      {"SO3", "regular(2)", "3x regular(1) + standard"},
+      {"SO3", "2x standard + irrep(3)", "irrep(3) + 4x irrep(1)"},
+      {"O3", "regular(2)", "2x irrep(1, -1) + irrep(1, 1) + irrep(2, 1)"},
+  };
+  for (const auto& [name, a, b] : cases) {
+    const GroupPtr g = group(name);
+    const auto in = eqnn::parse_rep(g, a), out = eqnn::parse_rep(g, b);
+    const double expected = haar_hom_dimension(in, out);
+    EXPECT_NEAR(double(eqnn::HomSpace::get(in, out)->dim()), expected, 1e-8)
+        << name << ": " << a << " → " << b;
+    EXPECT_GT(expected, 0.5) << name << ": " << a << " → " << b;
+  }
+}
+
+TEST(CompactGroup, HomSpaceMapsAreEquivariant) {
+  std::mt19937_64 rng(5);
+  for (const char* name : {"SO2", "O2", "SO3", "O3"}) {
+    const GroupPtr g = group(name);
+    const auto in = eqnn::parse_rep(g, "2x regular(2) + standard"), out = eqnn::parse_rep(g, "regular(3)");
+    const auto hom = eqnn::HomSpace::get(in, out);
+    EXPECT_EQ(hom->method(), eqnn::HomSpace::Method::isotypic);
+    const at::Tensor W = hom->expand(at::randn({hom->dim()}, at::kDouble));
+    Matrix w(W.size(0), W.size(1));
+    auto acc = W.accessor<double, 2>();
+    for (int i = 0; i < w.rows(); ++i)
+      for (int j = 0; j < w.cols(); ++j) w(i, j) = acc[i][j];
+    const auto* def = g->compact();
+    double err = 0;
+    for (int t = 0; t < 16; ++t) {
+      const Matrix x = def->sample(rng);
+      err = std::max(err, max_abs(out->matrix(x) * w - w * in->matrix(x)));
+    }
+    EXPECT_LT(err / max_abs(w), 1e-12) << name;
+  }
+}
+
+TEST(CompactGroup, RegularSizesAndSpellings) {
+  EXPECT_EQ(eqnn::parse_rep(group("SO2"), "regular(3)")->size(), 7);             // 1 + 3·2
+  EXPECT_EQ(eqnn::parse_rep(group("O2"), "regular(3)")->size(), 1 + 1 + 3 * 4);  // + the 2-dim twice
+  EXPECT_EQ(eqnn::parse_rep(group("SO3"), "regular(2)")->size(), 1 + 9 + 25);
+  EXPECT_EQ(eqnn::parse_rep(group("O3"), "regular(1)")->size(), 2 * (1 + 9));
+  EXPECT_EQ(eqnn::parse_rep(group("SO3"), "4x regular(2) + standard")->size(), 4 * 35 + 3);
+  EXPECT_EQ(eqnn::parse_rep(group("O3"), "irrep(2, -1) + irrep(0, 1)")->size(), 6);
+  EXPECT_EQ(group("SO3")->irreps().size(), 33u);  // band limit 32 by default
+  EXPECT_EQ(eqnn::testing::registry().make_group(YAML::Load("{type: SO3, band_limit: 4}"))->irreps().size(),
+            5u);
+}
+
+TEST(CompactGroup, RefusalsNameTheCompactGroup) {
+  const GroupPtr so3 = group("SO3"), o3 = group("O3");
+  EXPECT_HAS(error_text<eqnn::GroupError>([&] { (void)so3->order(); }), "SO3 is a compact group");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "regular"); }), "regular(L)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "regular(40)"); }), "band_limit: 40");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(33)"); }),
+             "beyond the band limit 32");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(1)"); }), "irrep(l, p)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(1, 2)"); }), "p = 1 or -1");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(x)"); }),
+             "'x' is not an integer");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "permutation(points)"); }), "points");
+  const auto v = eqnn::parse_rep(so3, "standard");
+  EXPECT_HAS(error_text<eqnn::GroupError>([&] { v->matrix(0); }), "compact group");
+  EXPECT_HAS(error_text<eqnn::GroupError>([&] { v->matrix(Matrix(-Matrix::Identity(3, 3))); }),
+             "not an element of SO3");
+  EXPECT_HAS(error_text<eqnn::GroupError>([&] { v->matrix(Matrix::Identity(2, 2)); }), "3x3 defining matrix");
+  // What needs only the decomposition works: the projector onto the vectors, from Q.
+  EXPECT_LT(max_abs(v->isotypic_projector(1) - Matrix::Identity(3, 3)), 1e-14);
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { eqnn::testing::registry().make_group(YAML::Load("{type: SO3, band_limit: 0}")); }),
+             "band_limit");
+}
+
+TEST(CompactGroup, GoalsAreMetWithoutEnumeratingElements) {
+  // Construction of a Hom space of 16x regular(4) (1, 9, ..., 81 coordinates: 16·165 = 2640) takes no
+  // element enumeration; the time is printed, not asserted.
+  const GroupPtr g = group("SO3");
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto rep = eqnn::parse_rep(g, "16x regular(4)");
+  const auto hom = eqnn::HomSpace::get(rep, rep);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(rep->size(), 16 * 165);
+  EXPECT_EQ(hom->dim(), 16 * 16 * (1 + 9 + 25 + 49 + 81));  // Σ_l m_l², m_l = 16 (2l + 1)
+  std::printf("[ info ] Hom(16x regular(4), itself) of SO3 in %.1f ms\n", ms);
+}
+
+}  // namespace
