@@ -72,6 +72,7 @@ RepPtr make_embedding_rep(const ECondTransformerOptions& o) {
 std::optional<OptionError> validate(const ECondTransformerOptions& o) {
   if (!o.in_rep()) return OptionError{"in_rep", fmt::format("{}: in_rep is required", kWhat)};
   if (!o.cond_rep()) return OptionError{"cond_rep", fmt::format("{}: cond_rep is required", kWhat)};
+  if (auto e = compact_group_error(kWhat, o.in_rep(), "gelu")) return e;
   const int64_t order = o.in_rep()->group().order();
   const std::string group = o.in_rep()->group().name();
   if (!same_group(o.cond_rep(), o.in_rep()))

@@ -85,6 +85,7 @@ std::optional<OptionError> validate(const EConditionalResidualBlock1DOptions& o)
   if (!o.in_rep()) return OptionError{"in_rep", fmt::format("{}: in_rep is required", kBlock)};
   if (!o.out_rep()) return OptionError{"out_rep", fmt::format("{}: out_rep is required", kBlock)};
   if (!o.cond_rep()) return OptionError{"cond_rep", fmt::format("{}: cond_rep is required", kBlock)};
+  if (auto e = compact_group_error(kBlock, o.in_rep(), o.activation())) return e;
   if (auto e = check_block_common(kBlock, o.kernel_size(), o.cond_predict_scale(), o.activation())) return e;
   if (auto e = check_residual_conv(kBlock, o.residual_conv())) return e;
   if (auto e =
@@ -200,6 +201,7 @@ void EConditionalResidualBlock1DImpl::pretty_print(std::ostream& os) const {
 
 std::optional<OptionError> validate(const EConditionalUnet1DOptions& o) {
   if (!o.in_rep()) return OptionError{"in_rep", fmt::format("{}: in_rep is required", kUnet)};
+  if (auto e = compact_group_error(kUnet, o.in_rep(), o.activation())) return e;
   const int64_t e = o.diffusion_step_embed_dim();
   if (e < 2 || e % 2 != 0)
     return OptionError{

@@ -44,14 +44,7 @@ Error check_common(const char* what, const RepPtr& in_rep, const std::vector<int
                     what, activation, did_you_mean_clause(activation, known), fmt::join(known, ", "))};
   if (!(dropout >= 0 && dropout <= 1))
     return OptionError{"dropout", fmt::format("{}: 'dropout' must be in [0, 1], found {}", what, dropout)};
-  if (in_rep->group().is_compact())
-    return OptionError{
-        "in_rep",
-        fmt::format(
-            "{}: its hidden layers apply the pointwise activation '{}' to regular copies, which needs a "
-            "finite group, and {} is compact. Build the stack by hand with eLinear and "
-            "eGatedNonlinearity or eNormNonlinearity, which serve any orthogonal representation",
-            what, activation, in_rep->group().name())};
+  if (auto e = compact_group_error(what, in_rep, activation)) return e;
   if (hidden_rep) {
     if (hidden_rep->group_ptr() != in_rep->group_ptr() &&
         hidden_rep->group().name() != in_rep->group().name())
@@ -77,6 +70,18 @@ Error check_common(const char* what, const RepPtr& in_rep, const std::vector<int
 }
 
 }  // namespace
+
+std::optional<OptionError> compact_group_error(const std::string& what, const RepPtr& in_rep,
+                                               const std::string& activation) {
+  if (!in_rep || !in_rep->group().is_compact()) return std::nullopt;
+  return OptionError{
+      "in_rep",
+      fmt::format(
+          "{}: its hidden layers apply the pointwise activation '{}' to regular copies, which needs a "
+          "finite group, and {} is compact. Build the stack by hand with eLinear and "
+          "eGatedNonlinearity or eNormNonlinearity, which serve any orthogonal representation",
+          what, activation, in_rep->group().name())};
+}
 
 RepPtr mlp_hidden_rep(const RepPtr& hidden_rep, int64_t units) {
   const int64_t size = hidden_rep->size();

@@ -73,6 +73,10 @@ std::optional<OptionError> validate(const IMLPOptions& options);
 
 /// The hidden representation of one width: hidden_rep^{max(1, ⌈units / |hidden_rep|⌉)}.
 RepPtr mlp_hidden_rep(const RepPtr& hidden_rep, int64_t units);
+/// The refusal of a model whose hidden layers are pointwise on regular copies when in_rep's group is compact
+/// (nullopt for a finite group); `what` names the layer.
+std::optional<OptionError> compact_group_error(const std::string& what, const RepPtr& in_rep,
+                                               const std::string& activation);
 
 /// Shared machinery of EMLP and IMLP: `net`, its forward and its sizes.
 class MLPBase : public Layer {

@@ -101,6 +101,8 @@ TEST(CompactLayers, LayersThatNeedACayleyTableSayWhatWorks) {
   EXPECT_HAS(error_text<eqnn::ConfigError>(
                  [&] { make_layer("eMLP", in, "{out_rep: 'standard', hidden_units: [8]}"); }),
              "eGatedNonlinearity or eNormNonlinearity");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eConditionalUnet1D", in, "{down_dims: [8]}"); }),
+             "eConditionalUnet1D: its hidden layers apply the pointwise activation");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eMultiheadAttention", in, "{num_heads: 4}"); }),
              "valid head counts: 1, 2");
 }
