@@ -37,6 +37,10 @@ int integer(const std::string& arg, const std::string& spelling) {
   }
   if (arg.empty() || used != arg.size())
     throw GroupError(fmt::format("'{}' is not an integer; {}", arg, spelling));
+  // No irrep index of a band limit <= Group::kMaxBandLimit is near this, and 2l + 1 must not overflow.
+  if (std::abs(static_cast<int64_t>(v)) > 1000000)
+    throw GroupError(fmt::format("{} is too large (no compact group holds irreps of band above {}); {}", arg,
+                                 eqnn::Group::kMaxBandLimit, spelling));
   return v;
 }
 

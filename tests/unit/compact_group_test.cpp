@@ -232,6 +232,10 @@ TEST(CompactGroup, RefusalsNameTheCompactGroup) {
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(1, 2)"); }), "p = 1 or -1");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(x)"); }),
              "'x' is not an integer");
+  // Huge indices are refused before anything of their size is built (and 2l + 1 never overflows).
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(999999999)"); }), "too large");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(2000000, -1)"); }), "too large");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(5000)"); }), "at most 64");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "permutation(points)"); }), "points");
   const auto v = eqnn::parse_rep(so3, "standard");
   EXPECT_HAS(error_text<eqnn::GroupError>([&] { v->matrix(0); }), "compact group");

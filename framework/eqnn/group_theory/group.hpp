@@ -78,7 +78,8 @@ class Group : public std::enable_shared_from_this<Group> {
   /// (1 <= band_limit <= kMaxBandLimit), computed here (no numerics: the definition's closed forms).
   static std::shared_ptr<Group> from_compact(std::shared_ptr<const CompactGroupDefinition> definition,
                                              int band_limit);
-  static constexpr int kMaxBandLimit = 256;
+  /// At most 64: SO(3)'s irreps to degree 64 hold Σ (2l+1)² ≈ 360k End-basis entries.
+  static constexpr int kMaxBandLimit = 64;
   bool is_compact() const { return compact_ != nullptr; }
   /// The compact group's definition (nullptr for a finite group).
   const CompactGroupDefinition* compact() const { return compact_.get(); }

@@ -148,11 +148,15 @@ struct Parser {
         } catch (const GroupError& e) {
           fail(arg_at, e.what());
         }
-        if (k >= static_cast<int>(g->irreps().size()))
+        // (The message spells the irrep from its arguments: the definition is not asked about an irrep
+        // beyond the group's band limit, which may be arbitrarily large.)
+        if (k < 0 || k >= static_cast<int>(g->irreps().size()))
           fail(arg_at,
-               fmt::format("{} is beyond the band limit {} of {} (raise it with {{type: {}, band_limit: "
-                           "...}})",
-                           g->compact()->irrep(k).name, g->band_limit(), g->name(), g->compact()->name()));
+               fmt::format(
+                   "irrep({}) is beyond the band limit {} of {} (raise it with {{type: {}, band_limit: "
+                   "...}}, at most {})",
+                   fmt::join(args, ", "), g->band_limit(), g->name(), g->compact()->name(),
+                   Group::kMaxBandLimit));
         one = Representation::irrep(g, k);
       } else if (name == "irrep") {
         size_t arg_at = pos;
