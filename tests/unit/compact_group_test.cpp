@@ -232,6 +232,10 @@ TEST(CompactGroup, RefusalsNameTheCompactGroup) {
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(1, 2)"); }), "p = 1 or -1");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(x)"); }),
              "'x' is not an integer");
+  // Spaces inside an argument are not dropped (a fuzzer found "regular(1\f0)" read as regular(10)).
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "regular(1 0)"); }), "one band limit");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(1 1, -1)"); }), "not an integer");
+  EXPECT_EQ(eqnn::parse_rep(o3, "irrep( 1 ,\t-1 )")->size(), 3);
   // Huge indices are refused before anything of their size is built (and 2l + 1 never overflows).
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, "irrep(999999999)"); }), "too large");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(o3, "irrep(2000000, -1)"); }), "too large");

@@ -85,12 +85,17 @@ struct Parser {
     for (; pos < s.size() && s[pos] != ')'; ++pos) {
       if (s[pos] == ',') {
         args.emplace_back();
-      } else if (!std::isspace(static_cast<unsigned char>(s[pos]))) {
+      } else {
         args.back() += s[pos];
       }
     }
     if (pos >= s.size()) fail(pos, fmt::format("expected ')' to close {}(", name));
     ++pos;
+    // Spaces around an argument are dropped, spaces inside one are kept ("1 0" is not 10).
+    for (auto& a : args) {
+      const size_t first = a.find_first_not_of(" \t\n\r\f\v");
+      a = first == std::string::npos ? "" : a.substr(first, a.find_last_not_of(" \t\n\r\f\v") - first + 1);
+    }
     return args;
   }
 

@@ -398,8 +398,16 @@ RepPtr Representation::band_limited_regular(GroupPtr g, int L) {
     size += copies * irr[k].dim;
   }
   check_rep_size(size, fmt::format("regular({}) of {}", L, g->name()));
-  return from_decomposition(std::move(g), std::move(irreps), Matrix::Identity(size, size),
-                            fmt::format("regular({})", L));
+  check_matrix_entries(size, size, fmt::format("regular({}) of {}", L, g->name()), "dense change of basis");
+  // Q = I by construction: no orthogonality check of a size² matrix (from_decomposition's O(size³)).
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = std::move(g);
+  r->name_ = fmt::format("regular({})", L);
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(irreps);
+  r->decomposition_->Q = Matrix::Identity(size, size);
+  r->finish();
+  return r;
 }
 
 RepPtr Representation::standard(GroupPtr g) {
