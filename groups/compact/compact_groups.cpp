@@ -4,8 +4,11 @@
 //   O2:  irrep(0, 0) trivial, irrep(1, 0) the determinant, irrep(1, k) k >= 1 the 2-dim (escnn's (j, k))
 //   SO3: irrep(l), the real Wigner-D matrix of degree l
 //   O3:  irrep(l, p), p = 1 or -1: D^l(det(g)·g) times p when det(g) = -1 (standard = irrep(1, -1))
+// Every group defines the tensor products of its irreps (SO(3), O(3): real Clebsch–Gordan coefficients).
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <Eigen/Dense>
@@ -79,6 +82,32 @@ class SO2 : public eqnn::CompactGroupDefinition {
     return orthogonality_error(m) + std::abs(m.determinant() - 1);
   }
   std::pair<std::vector<int>, Matrix> standard() const override { return {{1}, Matrix::Identity(2, 2)}; }
+  // k, m >= 1: ψ_k ⊗ ψ_m = ψ_{k+m} ⊕ ψ_{|k−m|} (two trivials when k = m).
+  std::pair<std::vector<int>, Matrix> tensor_product(int k, int m) const override {
+    if (k == 0 || m == 0) return {{k + m}, Matrix::Identity(k + m ? 2 : 1, k + m ? 2 : 1)};
+    if (k == m) return {{2 * k, 0, 0}, frequency_basis(k, m)};
+    return {{k + m, std::abs(k - m)}, frequency_basis(k, m)};
+  }
+  // The rotations by 2πi/n: a band-limited function of frequency < n/2 is sampled exactly.
+  std::vector<Matrix> grid(int n) const override {
+    std::vector<Matrix> out;
+    for (int i = 0; i < n; ++i) out.push_back(compact::rotation2d(2 * M_PI * i / n));
+    return out;
+  }
+
+ protected:
+  // With z = e₀ + i e₁ (ψ_k(θ) z = e^{−ikθ} z), the real and imaginary parts of z ⊗ z carry frequency
+  // k + m, those of z ⊗ z̄ (k > m) or z̄ ⊗ z (k < m) frequency |k − m| (coordinate 2i + j holds e_i ⊗ e_j).
+  static Matrix frequency_basis(int k, int m) {
+    const double r = 1 / std::sqrt(2.0);
+    Matrix Q(4, 4);
+    const double s = k >= m ? 1 : -1;
+    Q << r, 0, r, 0,      //
+        0, r, 0, -s * r,  //
+        0, r, 0, s * r,   //
+        -r, 0, r, 0;
+    return Q;
+  }
 };
 
 class O2 : public SO2 {
@@ -117,6 +146,26 @@ class O2 : public SO2 {
     return orthogonality_error(m) + std::abs(std::abs(m.determinant()) - 1);
   }
   std::pair<std::vector<int>, Matrix> standard() const override { return {{2}, Matrix::Identity(2, 2)}; }
+  // Index 0 trivial, 1 determinant, f + 1 frequency f. The determinant times a 2-dim irrep is the same irrep
+  // after the rotation by π/2 (which turns F into −F); two 2-dim irreps couple as in SO(2), the reflection
+  // acting on the difference frequency's pair by ±1 when the frequencies are equal.
+  std::pair<std::vector<int>, Matrix> tensor_product(int a, int b) const override {
+    if (a == 0 || b == 0) {
+      const int d = std::max(a, b) >= 2 ? 2 : 1;
+      return {{std::max(a, b)}, Matrix::Identity(d, d)};
+    }
+    if (a == 1 && b == 1) return {{0}, scalar(1)};
+    if (a == 1 || b == 1) return {{std::max(a, b)}, compact::rotation2d(M_PI / 2)};
+    const int k = a - 1, m = b - 1;
+    if (k == m) return {{2 * k + 1, 0, 1}, frequency_basis(k, m)};
+    return {{k + m + 1, std::abs(k - m) + 1}, frequency_basis(k, m)};
+  }
+  // ⌈n/2⌉ rotations and ⌊n/2⌋ reflections, each evenly spaced.
+  std::vector<Matrix> grid(int n) const override {
+    std::vector<Matrix> out = SO2::grid((n + 1) / 2);
+    for (const Matrix& r : SO2::grid(n / 2)) out.push_back(r * reflection2d());
+    return out;
+  }
 };
 
 // so(3)'s basis on (x, y, z): (G_i)_jk = −ε_ijk, exp(θ G_i) the rotation by θ about axis i.
@@ -175,6 +224,24 @@ class SO3 : public eqnn::CompactGroupDefinition {
     return orthogonality_error(m) + std::abs(m.determinant() - 1);
   }
   std::pair<std::vector<int>, Matrix> standard() const override { return {{1}, so3_standard_basis()}; }
+  // D^{l1} ⊗ D^{l2} = ⊕_{l=|l1−l2|}^{l1+l2} D^l by the real Clebsch–Gordan coefficients.
+  std::pair<std::vector<int>, Matrix> tensor_product(int l1, int l2) const override {
+    return couple(l1, l2, [](int l) { return l; });
+  }
+  std::vector<Matrix> grid(int n) const override { return compact::rotation_grid3d(n); }
+
+ protected:
+  template <class Index>
+  static std::pair<std::vector<int>, Matrix> couple(int l1, int l2, Index index) {
+    const int n = (2 * l1 + 1) * (2 * l2 + 1);
+    std::vector<int> irreps;
+    Matrix Q(n, n);
+    for (int l = std::abs(l1 - l2), col = 0; l <= l1 + l2; col += 2 * l + 1, ++l) {
+      Q.middleCols(col, 2 * l + 1) = compact::so3_clebsch_gordan(l1, l2, l);
+      irreps.push_back(index(l));
+    }
+    return {irreps, Q};
+  }
 };
 
 class O3 : public SO3 {
@@ -207,6 +274,17 @@ class O3 : public SO3 {
     return orthogonality_error(m) + std::abs(std::abs(m.determinant()) - 1);
   }
   std::pair<std::vector<int>, Matrix> standard() const override { return {{3}, so3_standard_basis()}; }
+  // Degrees couple as in SO(3), parities multiply.
+  std::pair<std::vector<int>, Matrix> tensor_product(int a, int b) const override {
+    const int odd = (a % 2) ^ (b % 2);
+    return couple(a / 2, b / 2, [odd](int l) { return 2 * l + odd; });
+  }
+  // ⌈n/2⌉ rotations and ⌊n/2⌋ improper ones (−R), each spread evenly.
+  std::vector<Matrix> grid(int n) const override {
+    std::vector<Matrix> out = compact::rotation_grid3d((n + 1) / 2);
+    for (const Matrix& r : compact::rotation_grid3d(n / 2)) out.push_back(-r);
+    return out;
+  }
 };
 
 template <class Definition>

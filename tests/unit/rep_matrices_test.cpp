@@ -180,3 +180,28 @@ TEST(IsotypicBasis, CyclicRegularOrderMatchesSymmLearning) {
   EXPECT_EQ(sizes, (std::vector<int>{1, 1, 2, 2, 2}));
   for (size_t i = 2; i < b.slices.size(); ++i) EXPECT_LT(b.slices[i - 1].irrep, b.slices[i].irrep);
 }
+
+TEST(RepTensor, FiniteGroupsTensorIsTheKroneckerProductOnEveryElement) {
+  // Every element of each group, against kron of the factors' matrices; multiplicities from characters.
+  for (const char* spec : {"D4", "C5", "A4", "D3xC2"}) {
+    auto g = group(spec);
+    for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+             {"regular", "irrep(1)"}, {"irrep(1) + trivial", "irrep(1)"}, {"standard", "standard"}}) {
+      if (a.find("standard") != std::string::npos && !g->standard()) continue;
+      const RepPtr ra = eqnn::parse_rep(g, a), rb = eqnn::parse_rep(g, b);
+      const RepPtr t = eqnn::parse_rep(g, "tensor(" + a + ", " + b + ")");
+      ASSERT_EQ(t->size(), ra->size() * rb->size());
+      double err = 0;
+      for (int x = 0; x < g->order(); ++x) {
+        const Matrix ma = ra->matrix(x), mb = rb->matrix(x);
+        Matrix k(t->size(), t->size());
+        for (int i = 0; i < ma.rows(); ++i)
+          for (int j = 0; j < ma.cols(); ++j)
+            k.block(i * mb.rows(), j * mb.cols(), mb.rows(), mb.cols()) = ma(i, j) * mb;
+        err = std::max(err, max_diff(t->matrix(x), k));
+      }
+      EXPECT_LT(err, 1e-12) << spec << ": " << a << " ⊗ " << b;
+      EXPECT_EQ(t->multiplicities(), character_multiplicities(*t)) << spec;
+    }
+  }
+}

@@ -2,6 +2,8 @@
 // matrix exponential, axis and angle, Haar rotations, SO(3)'s real generators and Wigner-D matrices).
 #include "eqnn/group_theory/compact_group.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <complex>
 #include <map>
@@ -50,6 +52,20 @@ std::shared_ptr<Group> Group::from_compact(std::shared_ptr<const CompactGroupDef
   return g;
 }
 
+std::pair<std::vector<int>, Matrix> CompactGroupDefinition::tensor_product(int a, int b) const {
+  throw GroupError(
+      fmt::format("{} defines no tensor products of its irreps (its plugin does not implement "
+                  "CompactGroupDefinition::tensor_product); irreps {} and {} cannot be coupled",
+                  name(), a, b));
+}
+
+std::vector<Matrix> CompactGroupDefinition::grid(int n) const {
+  std::mt19937_64 rng(0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(n));
+  std::vector<Matrix> out;
+  for (int i = 0; i < n; ++i) out.push_back(sample(rng));
+  return out;
+}
+
 void Group::throw_compact(const char* what) const {
   throw GroupError(
       fmt::format("{} is a compact group: it has no {} (no Cayley table, no element indices); "
@@ -86,12 +102,9 @@ std::pair<Eigen::Vector3d, double> axis_angle(const Matrix& R) {
   return {n, theta};
 }
 
-Matrix haar_rotation3d(std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  Eigen::Vector4d q;
-  for (int i = 0; i < 4; ++i) q[i] = normal(rng);
-  q.normalize();
-  const double w = q[0], x = q[1], y = q[2], z = q[3];
+namespace {
+
+Matrix quaternion_rotation(double w, double x, double y, double z) {
   Matrix R(3, 3);
   R << 1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),  //
       2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),   //
@@ -99,23 +112,37 @@ Matrix haar_rotation3d(std::mt19937_64& rng) {
   return R;
 }
 
+}  // namespace
+
+Matrix haar_rotation3d(std::mt19937_64& rng) {
+  std::normal_distribution<double> normal;
+  Eigen::Vector4d q;
+  for (int i = 0; i < 4; ++i) q[i] = normal(rng);
+  q.normalize();
+  return quaternion_rotation(q[0], q[1], q[2], q[3]);
+}
+
+std::vector<Matrix> rotation_grid3d(int n) {
+  // s_i = i + 1/2, r = √(s/n), R = √(1 − s/n), α = 2π s/√2, β = 2π s/ψ with ψ⁴ = ψ + 4.
+  const double phi = std::sqrt(2.0), psi = 1.533751168755204288118041;
+  std::vector<Matrix> out;
+  for (int i = 0; i < n; ++i) {
+    const double s = i + 0.5, r = std::sqrt(s / n), R = std::sqrt(1 - s / n);
+    const double alpha = 2 * M_PI * s / phi, beta = 2 * M_PI * s / psi;
+    out.push_back(quaternion_rotation(R * std::cos(beta), r * std::sin(alpha), r * std::cos(alpha),
+                                      R * std::sin(beta)));
+  }
+  return out;
+}
+
 namespace {
 
-// The real generators of degree l: −i J_k in the complex basis |l, m⟩ (Condon–Shortley), carried to the
-// real spherical harmonics S_m = (Y_{−m} + (−1)^m Y_m)/√2 (m > 0), Y_0, i (Y_m − (−1)^m Y_{−m})/√2 (m < 0).
-std::vector<Matrix> make_generators(int l) {
-  using C = std::complex<double>;
+// Row a of U: the real spherical harmonic of index a − l in the complex basis |l, m⟩ (column m + l),
+// S_m = (Y_{−m} + (−1)^m Y_m)/√2 (m > 0), Y_0, i (Y_m − (−1)^m Y_{−m})/√2 (m < 0) (Condon–Shortley).
+Eigen::MatrixXcd real_basis(int l) {
   const int d = 2 * l + 1;
-  Eigen::MatrixXcd jz = Eigen::MatrixXcd::Zero(d, d), jp = Eigen::MatrixXcd::Zero(d, d);
-  for (int m = -l; m <= l; ++m) {
-    jz(m + l, m + l) = m;
-    if (m < l) jp(m + l + 1, m + l) = std::sqrt(static_cast<double>(l * (l + 1) - m * (m + 1)));
-  }
-  const Eigen::MatrixXcd jm = jp.adjoint();
-  const C i(0, 1);
-  const Eigen::MatrixXcd jx = (jp + jm) / 2.0;
-  const Eigen::MatrixXcd jy = (jp - jm) / (2.0 * i);
-  Eigen::MatrixXcd U = Eigen::MatrixXcd::Zero(d, d);  // row a: S_a in the |m⟩ basis
+  const std::complex<double> i(0, 1);
+  Eigen::MatrixXcd U = Eigen::MatrixXcd::Zero(d, d);
   const double r = 1 / std::sqrt(2.0);
   for (int m = -l; m <= l; ++m) {
     const double sign = (m % 2 == 0) ? 1.0 : -1.0;
@@ -129,6 +156,23 @@ std::vector<Matrix> make_generators(int l) {
       U(m + l, -m + l) = -sign * i * r;
     }
   }
+  return U;
+}
+
+// The real generators of degree l: −i J_k in the complex basis |l, m⟩, carried to the real basis U.
+std::vector<Matrix> make_generators(int l) {
+  using C = std::complex<double>;
+  const int d = 2 * l + 1;
+  Eigen::MatrixXcd jz = Eigen::MatrixXcd::Zero(d, d), jp = Eigen::MatrixXcd::Zero(d, d);
+  for (int m = -l; m <= l; ++m) {
+    jz(m + l, m + l) = m;
+    if (m < l) jp(m + l + 1, m + l) = std::sqrt(static_cast<double>(l * (l + 1) - m * (m + 1)));
+  }
+  const Eigen::MatrixXcd jm = jp.adjoint();
+  const C i(0, 1);
+  const Eigen::MatrixXcd jx = (jp + jm) / 2.0;
+  const Eigen::MatrixXcd jy = (jp - jm) / (2.0 * i);
+  const Eigen::MatrixXcd U = real_basis(l);
   std::vector<Matrix> out;
   for (const Eigen::MatrixXcd* j : std::vector<const Eigen::MatrixXcd*>{&jx, &jy, &jz}) {
     const Eigen::MatrixXcd a = U.conjugate() * (-i * *j) * U.transpose();
@@ -139,6 +183,57 @@ std::vector<Matrix> make_generators(int l) {
   return out;
 }
 
+double log_factorial(int n) { return std::lgamma(n + 1.0); }
+
+// ⟨j1 m1 j2 m2 | J m1+m2⟩ in the complex basis (Condon–Shortley), by Racah's formula in logarithms.
+double complex_clebsch_gordan(int j1, int m1, int j2, int m2, int J) {
+  const int M = m1 + m2;
+  if (std::abs(M) > J) return 0;
+  const auto lf = log_factorial;
+  const double pre = 0.5 * (std::log(2.0 * J + 1) + lf(J + j1 - j2) + lf(J - j1 + j2) + lf(j1 + j2 - J) -
+                            lf(j1 + j2 + J + 1) + lf(J + M) + lf(J - M) + lf(j1 - m1) + lf(j1 + m1) +
+                            lf(j2 - m2) + lf(j2 + m2));
+  const int kmin = std::max({0, j2 - J - m1, j1 - J + m2});
+  const int kmax = std::min({j1 + j2 - J, j1 - m1, j2 + m2});
+  double sum = 0;
+  for (int k = kmin; k <= kmax; ++k) {
+    const double t = pre - (lf(k) + lf(j1 + j2 - J - k) + lf(j1 - m1 - k) + lf(j2 + m2 - k) +
+                            lf(J - j2 + m1 + k) + lf(J - j1 - m2 + k));
+    sum += (k % 2 ? -1.0 : 1.0) * std::exp(t);
+  }
+  return sum;
+}
+
+// C_real = (conj U1 ⊗ conj U2) C_complex U3ᵀ, then divided by the phase of its largest entry. U has at most
+// two entries per row, so the product is summed over them (O(d1 d2) work, not the dense Kronecker product).
+Matrix make_clebsch_gordan(int l1, int l2, int l3) {
+  const int d1 = 2 * l1 + 1, d2 = 2 * l2 + 1, d3 = 2 * l3 + 1;
+  const Eigen::MatrixXcd U1 = real_basis(l1), U2 = real_basis(l2), U3 = real_basis(l3);
+  Matrix cg(d1, d2);
+  for (int m1 = -l1; m1 <= l1; ++m1)
+    for (int m2 = -l2; m2 <= l2; ++m2) cg(m1 + l1, m2 + l2) = complex_clebsch_gordan(l1, m1, l2, m2, l3);
+  Eigen::MatrixXcd C = Eigen::MatrixXcd::Zero(d1 * d2, d3);
+  for (int a1 = 0; a1 < d1; ++a1)
+    for (int m1 = -l1; m1 <= l1; ++m1) {
+      if (U1(a1, m1 + l1) == 0.0) continue;
+      for (int a2 = 0; a2 < d2; ++a2)
+        for (int m2 = -l2; m2 <= l2; ++m2) {
+          const int m3 = m1 + m2;
+          if (U2(a2, m2 + l2) == 0.0 || std::abs(m3) > l3) continue;
+          const std::complex<double> coef =
+              std::conj(U1(a1, m1 + l1)) * std::conj(U2(a2, m2 + l2)) * cg(m1 + l1, m2 + l2);
+          for (int c = 0; c < d3; ++c) C(a1 * d2 + a2, c) += coef * U3(c, m3 + l3);
+        }
+    }
+  Eigen::Index r = 0, c = 0;
+  C.cwiseAbs().maxCoeff(&r, &c);
+  C /= C(r, c) / std::abs(C(r, c));
+  if (C.imag().cwiseAbs().maxCoeff() > 1e-9)
+    throw GroupError(fmt::format(
+        "SO(3) Clebsch-Gordan coefficients ({}, {}, {}) are not real (internal error)", l1, l2, l3));
+  return C.real();
+}
+
 }  // namespace
 
 const std::vector<Matrix>& so3_generators(int l) {
@@ -147,6 +242,20 @@ const std::vector<Matrix>& so3_generators(int l) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(l);
   if (it == cache.end()) it = cache.emplace(l, make_generators(l)).first;
+  return it->second;
+}
+
+const Matrix& so3_clebsch_gordan(int l1, int l2, int l3) {
+  if (l1 < 0 || l2 < 0 || l3 < std::abs(l1 - l2) || l3 > l1 + l2)
+    throw GroupError(
+        fmt::format("SO(3): degrees {} and {} do not couple to degree {} (it must lie in {}..{})", l1, l2, l3,
+                    std::abs(l1 - l2), l1 + l2));
+  static std::mutex mutex;
+  static std::map<std::array<int, 3>, Matrix> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::array<int, 3> key{l1, l2, l3};
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, make_clebsch_gordan(l1, l2, l3)).first;
   return it->second;
 }
 

@@ -53,6 +53,13 @@ class CompactGroupDefinition {
   virtual double distance_from_group(const Matrix& m) const = 0;
   /// The defining representation ("standard") as (irreps, Q): g = Q (⊕ ψ_k(g)) Qᵀ.
   virtual std::pair<std::vector<int>, Matrix> standard() const = 0;
+  /// The Clebsch–Gordan decomposition of ψ_a ⊗ ψ_b as (irreps, Q): ψ_a(g) ⊗ ψ_b(g) = Q (⊕ ψ_c(g)) Qᵀ with Q
+  /// orthogonal, coordinate i·d_b + j of the product holding e_i ⊗ e_j. Irreps beyond any band limit may
+  /// appear (the caller refuses them). The default throws GroupError: the group defines no tensor products.
+  virtual std::pair<std::vector<int>, Matrix> tensor_product(int a, int b) const;
+  /// n elements spread over the group, on which eFourierPointwise samples band-limited functions (the more
+  /// uniform, the smaller its equivariance error). The default: n Haar-random elements from a fixed seed.
+  virtual std::vector<Matrix> grid(int n) const;
 };
 
 namespace compact {
@@ -66,10 +73,17 @@ Matrix expm(const Matrix& a);
 std::pair<Eigen::Vector3d, double> axis_angle(const Matrix& R);
 /// A Haar-random 3×3 rotation (a uniform unit quaternion).
 Matrix haar_rotation3d(std::mt19937_64& rng);
+/// n rotations spread evenly over SO(3): the super-Fibonacci spiral of unit quaternions (Alexa, CVPR 2022).
+std::vector<Matrix> rotation_grid3d(int n);
 /// The real generators of SO(3)'s irrep of degree l: three antisymmetric (2l+1)² matrices A_x, A_y, A_z with
 /// [A_x, A_y] = A_z (and cyclic), in the real spherical-harmonic basis m = -l..l. For l = 1 they act on
 /// (y, z, x). Cached per l; thread-safe.
 const std::vector<Matrix>& so3_generators(int l);
+/// SO(3)'s real Clebsch–Gordan coefficients in the basis of so3_generators: the (2l1+1)(2l2+1) × (2l3+1)
+/// isometry C with (D^{l1}(R) ⊗ D^{l2}(R)) C = C D^{l3}(R), for |l1 − l2| <= l3 <= l1 + l2 (Racah's formula
+/// in the complex basis, carried to the real one; each column block's sign makes its largest entry positive).
+/// Cached; thread-safe. Throws GroupError for a triple that does not couple.
+const Matrix& so3_clebsch_gordan(int l1, int l2, int l3);
 /// The real Wigner-D matrix of degree l: exp(θ Σ n_i A_i) with (n, θ) the axis and angle of R.
 Matrix wigner_d(int l, const Matrix& R);
 /// The elements an equivariance check uses on a compact group: `haar` Haar-random ones drawn with `seed`,

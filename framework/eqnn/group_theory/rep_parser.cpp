@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -22,7 +23,15 @@ struct Parser {
   size_t pos = 0;
 
   [[noreturn]] void fail(size_t at, const std::string& msg) const {
-    throw ConfigError("", 1, static_cast<int>(at) + 1, fmt::format("in representation \"{}\": {}", s, msg));
+    throw ConfigError("", 1, static_cast<int>(at) + 1,
+                      fmt::format("in representation \"{}\": {}", printable(s), msg));
+  }
+  // Control characters as \xNN, so that a NUL cannot cut the message short.
+  static std::string printable(const std::string& text) {
+    std::string out;
+    for (unsigned char c : text)
+      out += c < 0x20 || c == 0x7f ? fmt::format("\\x{:02x}", c) : std::string(1, char(c));
+    return out;
   }
   void skip() {
     while (pos < s.size() && std::isspace(static_cast<unsigned char>(s[pos]))) ++pos;
@@ -46,6 +55,8 @@ struct Parser {
     return v;
   }
   static constexpr long kMaxMultiplicity = 999999;
+  int depth = 0;  // of tensor(...) nesting: bounded, so no input can exhaust the stack
+  static constexpr int kMaxDepth = 16;
   // The size limit (max_rep_size()), checked before anything of that size is built; located at `at`.
   void check_size(size_t at, long size, const std::string& what) const {
     try {
@@ -99,26 +110,13 @@ struct Parser {
     return args;
   }
 
-  // One term; `before` coordinates precede it, and the total is checked against the size limit before the
-  // term's copies are summed.
-  RepPtr term(long before) {
+  // One NAME (regular, irrep(...), tensor(A, B, ...), ...).
+  RepPtr atom() {
     skip();
-    size_t start = pos;
-    long count = 1;
-    if (digit()) {
-      count = number();
-      skip();
-      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X')) {
-        ++pos;
-      } else {
-        fail(pos, "expected 'x' after the multiplicity (as in \"4x regular\")");
-      }
-      if (count < 1) fail(start, "the multiplicity must be at least 1");
-      skip();
-    }
     size_t name_at = pos;
     std::string name = word();
-    static const std::vector<std::string> known{"regular", "trivial", "irrep", "permutation", "standard"};
+    static const std::vector<std::string> known{"regular",     "trivial",  "irrep",
+                                                "permutation", "standard", "tensor"};
     RepPtr one;
     if (name.empty())
       fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
@@ -138,6 +136,8 @@ struct Parser {
           fail(arg_at,
                fmt::format("regular(L) of the compact group {} takes one band limit L >= 0", g->name()));
         one = Representation::band_limited_regular(g, std::stoi(a));
+      } else if (name == "tensor") {
+        one = tensor_args();
       } else if (name == "regular") {
         one = Representation::regular(g);
       } else if (name == "trivial") {
@@ -196,24 +196,102 @@ struct Parser {
     } catch (const std::exception& e) {
       fail(name_at, e.what());
     }
+    return one;
+  }
+
+  // tensor(A, B, ...) after its name: two or more representation strings, their product left to right.
+  RepPtr tensor_args() {
+    skip();
+    if (pos >= s.size() || s[pos] != '(') fail(pos, "expected '(' after 'tensor'");
+    if (++depth > kMaxDepth) fail(pos, fmt::format("tensor(...) nested more than {} deep", kMaxDepth));
+    ++pos;
+    const size_t first = pos;
+    RepPtr product = sum(",)");
+    int factors = 1;
+    while (pos < s.size() && s[pos] == ',') {
+      ++pos;
+      const size_t at = pos;
+      RepPtr next = sum(",)");
+      product = product_of(at, product, next);
+      ++factors;
+    }
+    if (pos >= s.size() || s[pos] != ')') fail(pos, "expected ')' to close tensor(");
+    ++pos;
+    --depth;
+    if (factors < 2)
+      fail(first, "tensor(...) takes two or more representations, e.g. tensor(irrep(1), irrep(1))");
+    return product;
+  }
+
+  // a ⊗ b, refused with the size limit's message (located at `at`) before anything of its size is built.
+  RepPtr product_of(size_t at, const RepPtr& a, const RepPtr& b) {
+    check_size(at, static_cast<long>(a->size()) * b->size(), "the tensor product");
+    try {
+      return Representation::tensor(a, b);
+    } catch (const std::exception& e) {
+      fail(at, e.what());
+    }
+  }
+
+  static constexpr const char* kOtimes = "\u2297";  // ⊗ in UTF-8
+  bool at_otimes() const { return s.compare(pos, 3, kOtimes) == 0; }
+
+  // One term, `[N x] ATOM (⊗ ATOM)*`; `before` coordinates precede it, and the total is checked against the
+  // size limit before the term's copies are summed.
+  RepPtr term(long before) {
+    skip();
+    size_t start = pos;
+    long count = 1;
+    if (digit()) {
+      count = number();
+      skip();
+      if (pos < s.size() && (s[pos] == 'x' || s[pos] == 'X')) {
+        ++pos;
+      } else {
+        fail(pos, "expected 'x' after the multiplicity (as in \"4x regular\")");
+      }
+      if (count < 1) fail(start, "the multiplicity must be at least 1");
+      skip();
+    }
+    const std::string name = s.substr(pos, s.find_first_of("( \t+,)", pos) - pos);
+    RepPtr one = atom();
+    skip();
+    while (at_otimes()) {
+      pos += 3;
+      skip();
+      const size_t at = pos;
+      RepPtr next = atom();
+      one = product_of(at, one, next);
+      skip();
+    }
     const long size = count * static_cast<long>(one->size());
     check_size(start, before + size, before == 0 ? fmt::format("{}x {}", count, name) : "the representation");
     if (count == 1) return one;
     return Representation::direct_sum(std::vector<RepPtr>(static_cast<size_t>(count), one));
   }
 
-  RepPtr parse() {
+  // Terms joined by '+' up to the end of the string or a character of `stop` (inside tensor(...)).
+  RepPtr sum(const char* stop) {
     std::vector<RepPtr> terms;
     long size = 0;
     for (;;) {
       terms.push_back(term(size));
       size += terms.back()->size();
       skip();
-      if (pos == s.size()) break;
-      if (s[pos] != '+') fail(pos, fmt::format("expected '+' or the end, found '{}'", s[pos]));
+      if (pos == s.size() || std::string_view(stop).find(s[pos]) != std::string_view::npos) break;
+      if (s[pos] != '+')
+        fail(pos, *stop ? fmt::format("expected '+', ',' or ')', found '{}'", printable(s.substr(pos, 1)))
+                        : fmt::format("expected '+' or the end, found '{}'", printable(s.substr(pos, 1))));
       ++pos;
     }
     return Representation::direct_sum(terms);
+  }
+
+  RepPtr parse() {
+    RepPtr r = sum("");
+    if (pos != s.size())
+      fail(pos, fmt::format("expected '+' or the end, found '{}'", printable(s.substr(pos, 1))));
+    return r;
   }
 };
 

@@ -1,5 +1,7 @@
-// The representation-string language: terms joined by '+', each `[N x] NAME` with NAME one of
-// regular, trivial, irrep(k), permutation(ACTION), standard — e.g. "4x regular + 2x trivial + irrep(3)".
+// The representation-string language: terms joined by '+', each `[N x] NAME (⊗ NAME)*` with NAME one of
+// regular, trivial, irrep(k), permutation(ACTION), standard, tensor(REP, REP, ...) — e.g.
+// "4x regular + 2x trivial + irrep(3)", "tensor(irrep(1), 2x irrep(2))", "irrep(1) ⊗ irrep(1)". A compact
+// group spells regular(L) and its irreps' arguments (see its plugin).
 #pragma once
 
 #include <string>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -606,6 +607,113 @@ RepPtr Representation::change_basis(const RepPtr& rep, const Matrix& M) {
   return out;
 }
 
+namespace {
+
+// A plugin's Clebsch–Gordan decomposition of ψ_a ⊗ ψ_b, checked: irreps within the band limit, dimensions
+// adding up to d_a·d_b, Q orthogonal.
+std::pair<std::vector<int>, Matrix> checked_tensor_product(const Group& g, int a, int b) {
+  const auto& irr = g.irreps();
+  auto [irreps, Q] = g.compact()->tensor_product(a, b);
+  const int n = irr[a].dim * irr[b].dim;
+  int total = 0;
+  for (int c : irreps) {
+    if (c < 0) throw GroupError(fmt::format("{}: tensor_product({}, {}) names irrep {}", g.name(), a, b, c));
+    if (c >= static_cast<int>(irr.size()))
+      throw GroupError(fmt::format(
+          "{} ⊗ {} holds an irrep beyond the band limit {} of {} (raise it with {{type: {}, band_limit: "
+          "...}}, "
+          "at most {})",
+          irr[a].name, irr[b].name, g.band_limit(), g.name(), g.compact()->name(), Group::kMaxBandLimit));
+    total += irr[c].dim;
+  }
+  if (total != n || Q.rows() != n || Q.cols() != n)
+    throw GroupError(
+        fmt::format("{}: tensor_product({}, {}) gives irreps of total dimension {} and a {}x{} Q "
+                    "for a product of dimension {}",
+                    g.name(), a, b, total, Q.rows(), Q.cols(), n));
+  check_orthogonal(Q, n, fmt::format("{}: tensor_product({}, {})", g.name(), a, b));
+  return {std::move(irreps), std::move(Q)};
+}
+
+Matrix kron(const Matrix& a, const Matrix& b) {
+  Matrix k(a.rows() * b.rows(), a.cols() * b.cols());
+  for (Eigen::Index i = 0; i < a.rows(); ++i)
+    for (Eigen::Index j = 0; j < a.cols(); ++j)
+      k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
+  return k;
+}
+
+// ψ_a ⊗ ψ_b as (irreps, Q): the plugin's Clebsch–Gordan decomposition (compact), or the numerical one of the
+// Kronecker products on the generators (finite).
+std::pair<std::vector<int>, Matrix> irrep_product(const GroupPtr& g, int a, int b) {
+  if (g->is_compact()) return checked_tensor_product(*g, a, b);
+  const auto& irr = g->irreps();
+  std::vector<Matrix> gens;
+  for (int s : g->generators()) gens.push_back(kron(irr[a].matrices[s], irr[b].matrices[s]));
+  const RepPtr r =
+      Representation::from_generator_matrices(g, gens, fmt::format("{} ⊗ {}", irr[a].name, irr[b].name));
+  return {r->irreps(), r->Q()};
+}
+
+}  // namespace
+
+RepPtr Representation::tensor(const RepPtr& a, const RepPtr& b) {
+  const GroupPtr& g = a->group_ptr();
+  if (!(b->group_ptr() == g || b->group().same_content(*g)))
+    throw GroupError(
+        fmt::format("tensor: representations of different groups ({} and {})", g->name(), b->group().name()));
+  const int na = a->size(), nb = b->size();
+  const std::string name = fmt::format("tensor({}, {})", a->name(), b->name());
+  check_rep_size(static_cast<int64_t>(na) * nb, name);
+  const int n = na * nb;
+  check_matrix_entries(n, n, name, "dense change of basis");
+  // ρ_a ⊗ ρ_b = (Q_a ⊗ Q_b) (⊕ψ ⊗ ⊕ψ) (Q_a ⊗ Q_b)ᵀ; every pair of copies (p, q) is decomposed by its
+  // Clebsch–Gordan Q_pq, once per pair of irreps: a compact group's from its definition, a finite group's
+  // numerically from ψ_i ⊗ ψ_j on the generators (small: the irreps' dimensions, not the product's). M places
+  // Q_pq's rows at the Kronecker coordinates of the pair's block.
+  const auto& irr = g->irreps();
+  const auto &ia = a->irreps(), &ib = b->irreps();
+  std::vector<int> oa, ob;
+  for (int k = 0, off = 0; k < static_cast<int>(ia.size()); off += irr[ia[k]].dim, ++k) oa.push_back(off);
+  for (int k = 0, off = 0; k < static_cast<int>(ib.size()); off += irr[ib[k]].dim, ++k) ob.push_back(off);
+  std::map<std::pair<int, int>, std::pair<std::vector<int>, Matrix>> products;
+  std::vector<int> irreps;
+  Matrix M = Matrix::Zero(n, n);
+  int col = 0;
+  for (size_t p = 0; p < ia.size(); ++p)
+    for (size_t q = 0; q < ib.size(); ++q) {
+      auto it = products.find({ia[p], ib[q]});
+      if (it == products.end())
+        it = products.emplace(std::make_pair(ia[p], ib[q]), irrep_product(g, ia[p], ib[q])).first;
+      const auto& [cs, C] = it->second;
+      const int dp = irr[ia[p]].dim, dq = irr[ib[q]].dim;
+      for (int s = 0; s < dp; ++s)
+        for (int t = 0; t < dq; ++t)
+          M.block((oa[p] + s) * nb + ob[q] + t, col, 1, C.cols()) = C.row(s * dq + t);
+      irreps.insert(irreps.end(), cs.begin(), cs.end());
+      col += static_cast<int>(C.cols());
+    }
+  // (Q_a ⊗ Q_b) v = vec(Q_a V Q_bᵀ) for v = vec(V) (row-major: V(i, j) = v(i·nb + j)): O(n² (na + nb)).
+  const Matrix &Qa = a->Q(), &Qb = b->Q();
+  const bool ia_identity = Qa.isIdentity(0), ib_identity = Qb.isIdentity(0);
+  Matrix Q(n, n);
+  for (int c = 0; c < n; ++c) {
+    Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> V(M.col(c).data(), na,
+                                                                                         nb);
+    Matrix W = ia_identity ? Matrix(V) : Matrix(Qa * V);
+    if (!ib_identity) W = W * Qb.transpose();
+    for (int i = 0; i < na; ++i) Q.block(i * nb, c, nb, 1) = W.row(i).transpose();
+  }
+  auto r = std::shared_ptr<Representation>(new Representation());
+  r->group_ = g;
+  r->name_ = name;
+  r->decomposition_ = std::make_shared<Decomposition>();
+  r->decomposition_->irreps = std::move(irreps);
+  r->decomposition_->Q = std::move(Q);
+  r->finish();
+  return r;
+}
+
 RepPtr Representation::from_decomposition(GroupPtr g, std::vector<int> irreps, Matrix Q, std::string name) {
   const auto& irr = g->irreps();
   int total = 0;
@@ -727,11 +835,13 @@ Matrix Representation::matrix(const Matrix& element) const {
         fmt::format("the matrix is not an element of {} (off by {:.3g}: it must be orthogonal{})",
                     group_->name(), d, def->name().rfind("SO", 0) == 0 ? " with determinant 1" : ""));
   Matrix block = Matrix::Zero(size_, size_);
+  std::map<int, Matrix> psi;  // ψ_k(g) once per distinct irrep, not once per copy
   int off = 0;
   for (int k : irreps()) {
-    const Matrix psi = def->irrep_matrix(k, element);
-    block.block(off, off, psi.rows(), psi.cols()) = psi;
-    off += static_cast<int>(psi.rows());
+    auto it = psi.find(k);
+    if (it == psi.end()) it = psi.emplace(k, def->irrep_matrix(k, element)).first;
+    block.block(off, off, it->second.rows(), it->second.cols()) = it->second;
+    off += static_cast<int>(it->second.rows());
   }
   const Matrix& Qm = Q();
   return Qm * block * Qm.transpose();

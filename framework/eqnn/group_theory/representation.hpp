@@ -50,6 +50,11 @@ class Representation {
   /// The group's defining representation: a finite group's standard matrices, a compact group's
   /// defining matrices (SO(3): R acting on (x, y, z)). Throws GroupError when the group has none.
   static RepPtr standard(GroupPtr g);
+  /// The tensor product ρ_a ⊗ ρ_b (coordinate i·size_b + j holds e_i ⊗ e_j; rep strings: tensor(a, b) or
+  /// a ⊗ b), decomposed pair of irreps by pair of irreps (each distinct pair once): a compact group's by its
+  /// definition's Clebsch–Gordan decomposition (GroupError when an irrep of the product lies beyond the band
+  /// limit), a finite group's numerically from ψ_i ⊗ ψ_j on the generators.
+  static RepPtr tensor(const RepPtr& a, const RepPtr& b);
   /// A representation given directly by its decomposition (checked: Q orthogonal, sizes add up).
   static RepPtr from_decomposition(GroupPtr g, std::vector<int> irreps, Matrix Q, std::string name = "");
 

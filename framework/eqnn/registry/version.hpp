@@ -59,7 +59,7 @@
 #define EQNN_VERSION_PATCH 0
 #define EQNN_VERSION_STRING "0.1.0"
 /// Bumped whenever PluginInfo, Registrar or an interface class changes layout.
-#define EQNN_PLUGIN_ABI_VERSION 1
+#define EQNN_PLUGIN_ABI_VERSION 2
 
 namespace eqnn {
 
