@@ -16,6 +16,7 @@
 #include "e_cond_transformer.hpp"
 #include "e_conditional_unet1d.hpp"
 #include "e_conv.hpp"
+#include "e_fourier_pointwise.hpp"
 #include "e_gated_nonlinearity.hpp"
 #include "e_invariant_bias.hpp"
 #include "e_isotypic_basis.hpp"
@@ -26,6 +27,7 @@
 #include "e_norm_nonlinearity.hpp"
 #include "e_pooling.hpp"
 #include "e_positional_attention.hpp"
+#include "e_tensor_product.hpp"
 #include "e_time_cnn_encoder.hpp"
 #include "e_transformer_decoder_layer.hpp"
 #include "e_transformer_encoder_layer.hpp"
@@ -59,6 +61,21 @@ py::dict options_dict(const EAffineOptions& o) {
 py::dict options_dict(const EInvariantBiasOptions& o) {
   py::dict d;
   d["bias_constraint"] = o.bias_constraint();
+  return d;
+}
+py::dict options_dict(const EFourierPointwiseOptions& o) {
+  py::dict d;
+  d["function"] = o.function();
+  d["grid_size"] = o.grid_size();
+  return d;
+}
+py::dict options_dict(const ETensorProductOptions& o) {
+  py::dict d;
+  d["bias"] = o.bias();
+  d["init_scheme"] = o.init_scheme();
+  d["weight_constraint"] = o.weight_constraint();
+  d["bias_constraint"] = o.bias_constraint();
+  d["execution"] = o.execution();
   return d;
 }
 py::dict options_dict(const EMultiheadAttentionOptions& o) {
@@ -380,6 +397,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<ELinearImpl>("eLinear", ELinearOptions(nullptr, nullptr)),
       entry<EAffineImpl>("eAffine", EAffineOptions(nullptr)),
       entry<EInvariantBiasImpl>("eInvariantBias", EInvariantBiasOptions(nullptr)),
+      entry<ETensorProductImpl>("eTensorProduct", ETensorProductOptions(nullptr, nullptr)),
       entry<EMultiheadAttentionImpl>("eMultiheadAttention", EMultiheadAttentionOptions(nullptr, 0),
                                      {"num_heads"}),
       entry<ERoPEMultiheadAttentionImpl>("eRoPEMultiheadAttention",
@@ -415,6 +433,7 @@ const std::vector<LayerOptionsEntry>& layer_options_table() {
       entry<ESoftplusImpl>("eSoftplus", ESoftplusOptions(nullptr)),
       entry<ENormNonlinearityImpl>("eNormNonlinearity", ENormNonlinearityOptions(nullptr)),
       entry<EGatedNonlinearityImpl>("eGatedNonlinearity", EGatedNonlinearityOptions(nullptr)),
+      entry<EFourierPointwiseImpl>("eFourierPointwise", EFourierPointwiseOptions(nullptr)),
       entry<EInvariantPoolImpl>("eInvariantPool", EInvariantPoolOptions(nullptr)),
       entry<ENormPoolImpl>("eNormPool", ENormPoolOptions(nullptr)),
       entry<EConv1dImpl>("eConv1d", EConv1dOptions(nullptr, nullptr, 1), {"kernel_size"}),

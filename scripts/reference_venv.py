@@ -1,4 +1,5 @@
-"""The reference venv: symm-learning 0.8.1 and escnn 1.0.11 (pyproject's extra `interop`) in a throwaway
+"""The reference venv: symm-learning 0.8.1 and escnn 1.0.11 (pyproject's extra `interop`), and e3nn 0.5.6 (the
+oracle of the O(3) tensor products), in a throwaway
 venv that sees the calling interpreter's packages (torch, eqnn, pytest) through a .pth file.
 
     .venv/bin/python scripts/reference_venv.py [PATH]   # prints the venv's python; default
@@ -13,7 +14,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-REFERENCE = ["symm-learning==0.8.1", "escnn==1.0.11"]
+REFERENCE = ["symm-learning==0.8.1", "escnn==1.0.11", "e3nn==0.5.6"]
 DEFAULT = ROOT / "build-python" / "reference-venv"
 WARM = "import escnn.group as eg; eg.ico_group().regular_representation"
 

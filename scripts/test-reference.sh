@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# eqnn.interop against the reference itself: builds (or reuses) the reference venv — symm-learning 0.8.1 and
-# escnn 1.0.11, seeing the project venv's torch and eqnn (scripts/reference_venv.py) — and runs
+# eqnn.interop against the reference itself: builds (or reuses) the reference venv — symm-learning 0.8.1,
+# escnn 1.0.11 and e3nn 0.5.6, seeing the project venv's torch and eqnn (scripts/reference_venv.py) — and runs
 # tests/python/reference there. Fails, with the reason, when the reference cannot be installed: it never
 # skips. Needs the package installed in the project venv (scripts/build.sh or scripts/test.sh first).
 set -euo pipefail
@@ -12,7 +12,7 @@ if ! "$venv/bin/python" -c "import eqnn" 2>/dev/null; then
   exit 1
 fi
 if ! python=$("$venv/bin/python" "$root/scripts/reference_venv.py" "${EQNN_REFERENCE_VENV:-$root/build-python/reference-venv}"); then
-  echo "reference: FAILED: the reference (symm-learning==0.8.1, escnn==1.0.11) could not be installed" >&2
+  echo "reference: FAILED: the reference (symm-learning==0.8.1, escnn==1.0.11, e3nn==0.5.6) could not be installed" >&2
   exit 1
 fi
 echo "reference: venv ready in $(($(date +%s) - start)) s"

@@ -1,13 +1,14 @@
 // Plugin entry point: registers the pointwise factories "eReLU", "eGELU", "eSiLU", "eTanh", "eMish", "eELU",
 // "eLeakyReLU", "eSigmoid", "eSoftplus", "ePointwise" (keyword arguments: approximate for eGELU; alpha for
 // eELU; negative_slope for eLeakyReLU; beta, threshold for eSoftplus; function and the function's own for
-// ePointwise; see e_activation.hpp), "eNormNonlinearity" (function, bias) and "eGatedNonlinearity"
-// (function).
+// ePointwise; see e_activation.hpp), "eNormNonlinearity" (function, bias), "eGatedNonlinearity"
+// (function) and "eFourierPointwise" (function, grid_size).
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "e_activation.hpp"
+#include "e_fourier_pointwise.hpp"
 #include "e_gated_nonlinearity.hpp"
 #include "e_norm_nonlinearity.hpp"
 #include "eqnn/registry/plugin.hpp"
@@ -129,6 +130,14 @@ std::shared_ptr<eqnn::Layer> make_gated_nonlinearity(const eqnn::LayerArgs& args
   return make<eqnn::EGatedNonlinearityImpl>(args, "eGatedNonlinearity", std::move(options));
 }
 
+std::shared_ptr<eqnn::Layer> make_fourier_pointwise(const eqnn::LayerArgs& args) {
+  y::check_keys(args.kwargs, {"function", "grid_size"}, "eFourierPointwise");
+  eqnn::EFourierPointwiseOptions options(args.in_rep);
+  options.function(y::get_string(args.kwargs, "function", options.function()))
+      .grid_size(y::get_int(args.kwargs, "grid_size", options.grid_size(), 0, 1000000));
+  return make<eqnn::EFourierPointwiseImpl>(args, "eFourierPointwise", std::move(options));
+}
+
 void register_all(eqnn::Registrar& r) {
   r.add_layer("eReLU", make_relu);
   r.add_layer("eGELU", make_gelu);
@@ -142,6 +151,7 @@ void register_all(eqnn::Registrar& r) {
   r.add_layer("ePointwise", make_pointwise);
   r.add_layer("eNormNonlinearity", make_norm_nonlinearity);
   r.add_layer("eGatedNonlinearity", make_gated_nonlinearity);
+  r.add_layer("eFourierPointwise", make_fourier_pointwise);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ostream>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -148,38 +149,44 @@ EPointwiseBase::EPointwiseBase(std::string name) : Layer(std::move(name)) {}
 
 EPointwiseBase::~EPointwiseBase() = default;
 
-void EPointwiseBase::build(const std::optional<ActivationOptionError>& error, const EPointwiseOptions& spec) {
-  if (error) throw ConfigError(error->message);
-  rep_ = spec.in_rep();
+std::pair<std::function<at::Tensor(const at::Tensor&)>, std::string> pointwise_function(
+    const EPointwiseOptions& spec) {
   const std::string& f = spec.function();
-  description_ = f;
-  function_ = nullptr;
-  if (f == "relu") function_ = [](const at::Tensor& x) { return at::relu(x); };
-  if (f == "silu") function_ = [](const at::Tensor& x) { return at::silu(x); };
-  if (f == "tanh") function_ = [](const at::Tensor& x) { return at::tanh(x); };
-  if (f == "sigmoid") function_ = [](const at::Tensor& x) { return at::sigmoid(x); };
-  if (f == "mish") function_ = [](const at::Tensor& x) { return at::mish(x); };
+  std::string description = f;
+  std::function<at::Tensor(const at::Tensor&)> function;
+  if (f == "relu") function = [](const at::Tensor& x) { return at::relu(x); };
+  if (f == "silu") function = [](const at::Tensor& x) { return at::silu(x); };
+  if (f == "tanh") function = [](const at::Tensor& x) { return at::tanh(x); };
+  if (f == "sigmoid") function = [](const at::Tensor& x) { return at::sigmoid(x); };
+  if (f == "mish") function = [](const at::Tensor& x) { return at::mish(x); };
   if (f == "softplus") {
     const double beta = spec.beta(), threshold = spec.threshold();
-    description_ += fmt::format(", beta={}, threshold={}", beta, threshold);
-    function_ = [beta, threshold](const at::Tensor& x) { return at::softplus(x, beta, threshold); };
+    description += fmt::format(", beta={}, threshold={}", beta, threshold);
+    function = [beta, threshold](const at::Tensor& x) { return at::softplus(x, beta, threshold); };
   }
   if (f == "elu") {
     const double alpha = spec.alpha();
-    description_ += fmt::format(", alpha={}", alpha);
-    function_ = [alpha](const at::Tensor& x) { return at::elu(x, alpha); };
+    description += fmt::format(", alpha={}", alpha);
+    function = [alpha](const at::Tensor& x) { return at::elu(x, alpha); };
   }
   if (f == "gelu") {
     const std::string approximate = spec.approximate();
-    description_ += ", approximate=" + approximate;
-    function_ = [approximate](const at::Tensor& x) { return at::gelu(x, approximate); };
+    description += ", approximate=" + approximate;
+    function = [approximate](const at::Tensor& x) { return at::gelu(x, approximate); };
   }
   if (f == "leaky_relu") {
     const double negative_slope = spec.negative_slope();
-    description_ += fmt::format(", negative_slope={}", negative_slope);
-    function_ = [negative_slope](const at::Tensor& x) { return at::leaky_relu(x, negative_slope); };
+    description += fmt::format(", negative_slope={}", negative_slope);
+    function = [negative_slope](const at::Tensor& x) { return at::leaky_relu(x, negative_slope); };
   }
-  TORCH_CHECK(function_, name(), ": no implementation of function '", f, "'");
+  TORCH_CHECK(function, "no implementation of the pointwise function '", f, "'");
+  return {function, description};
+}
+
+void EPointwiseBase::build(const std::optional<ActivationOptionError>& error, const EPointwiseOptions& spec) {
+  if (error) throw ConfigError(error->message);
+  rep_ = spec.in_rep();
+  std::tie(function_, description_) = pointwise_function(spec);
 }
 
 at::Tensor EPointwiseBase::forward(const at::Tensor& x) {

@@ -96,6 +96,11 @@ std::optional<ActivationOptionError> validate(const ESigmoidOptions& options);
 std::optional<ActivationOptionError> validate(const ESoftplusOptions& options);
 std::optional<ActivationOptionError> validate(const EPointwiseOptions& options);
 
+/// `spec.function()` (one of pointwise_functions(), validated) with its parameters, and its description,
+/// e.g. "gelu, approximate=tanh" (EPointwise and eFourierPointwise).
+std::pair<std::function<at::Tensor(const at::Tensor&)>, std::string> pointwise_function(
+    const EPointwiseOptions& spec);
+
 /// Shared machinery: applies one function to every coordinate.
 class EPointwiseBase : public Layer {
  public:

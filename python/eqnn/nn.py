@@ -15,7 +15,7 @@ they mean the same weights: re-projected exactly when saved in another basis, re
 
 import copy
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 
@@ -30,6 +30,7 @@ __all__ = [
     "EConv1d",
     "EConvTranspose1d",
     "EELU",
+    "EFourierPointwise",
     "EGELU",
     "EGatedNonlinearity",
     "EInvariantBias",
@@ -51,6 +52,7 @@ __all__ = [
     "ESigmoid",
     "ESoftplus",
     "ETanh",
+    "ETensorProduct",
     "ETransformerDecoder",
     "ETransformerDecoderLayer",
     "ETransformerEncoder",
@@ -422,6 +424,50 @@ class EInvariantBias(Layer):
         coefficients = _invariant_coefficients(self, "bias_coefficients", b, atol)
         with torch.no_grad():
             self.bias_coefficients.copy_(coefficients)
+
+
+@_document_defaults("eTensorProduct")
+class ETensorProduct(Layer):
+    """z = W (x ⊗ y) + b with W in Hom_G(in_rep ⊗ in2_rep, out_rep) and b invariant: e3nn's fully connected
+    tensor product (one weight per path l1 ⊗ l2 → l3 and per triple of copies) and the equivariant
+    torch.nn.Bilinear. The product is decomposed by Clebsch–Gordan coefficients on a compact group (SO3, O3,
+    SO2, O2) and numerically on a finite one.
+
+    Args:
+        in_rep: the representation of x (in1_features).
+        out_rep: the representation of z.
+        in2_rep: the representation of y (default: in_rep, and forward(x) computes x ⊗ x).
+        device, dtype: as torch.nn.Bilinear.
+        bias: an invariant bias (default {bias}).
+        init_scheme: as ELinear's, for the map from the D_1·D_2 products (default {init_scheme!r}).
+        weight_constraint, bias_constraint: registry names (default {weight_constraint!r}, {bias_constraint!r}).
+        execution: as ELinear's (default {execution!r}).
+
+    ``effective_parameters()`` are torch.nn.Bilinear's ``weight`` (D_out, D_1, D_2) and ``bias``.
+
+    Example:
+        >>> so3 = eqnn.group("SO3")
+        >>> tp = eqnn.nn.ETensorProduct(eqnn.rep(so3, "2x irrep(1)"), eqnn.rep(so3, "trivial + irrep(1) + irrep(2)"),
+        ...                             in2_rep=eqnn.rep(so3, "irrep(1)"))
+        >>> tp(torch.randn(5, 6), torch.randn(5, 3)).shape
+        torch.Size([5, 9])
+    """
+
+    def __init__(self, in_rep: Representation, out_rep: Union[Representation, str],
+                 in2_rep: Optional[Union[Representation, str]] = None, device=None, dtype=None, *,
+                 bias: Optional[bool] = None, init_scheme: Optional[str] = None,
+                 weight_constraint: Optional[str] = None, bias_constraint: Optional[str] = None,
+                 execution: Optional[str] = None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(out_rep=out_rep, in2_rep=in2_rep, bias=bias, init_scheme=init_scheme,
+                                  weight_constraint=weight_constraint, bias_constraint=bias_constraint,
+                                  execution=execution))
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (..., D_1) and y (..., D_2) with the same leading dimensions -> (..., D_out); without y, x ⊗ x."""
+        if y is None:
+            return self._eqnn_ready().forward(x)
+        return self._eqnn_ready().forward_with(x, [y])
 
 
 @_document_defaults("eAffine")
@@ -1270,6 +1316,35 @@ class ENormNonlinearity(Layer):
     ):
         super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
                          **_given(function=function, bias=bias))
+
+
+@_document_defaults("eFourierPointwise")
+class EFourierPointwise(Layer):
+    """A pointwise nonlinearity for a compact group's band-limited regular features (escnn's FourierPointwise;
+    FourierELU with the default function): each copy of regular(L) is the Fourier transform of a function on
+    the group, sampled on a grid of N elements, the function applied there, and projected back by least
+    squares, y = A⁺ function(A x). Equivariant up to an error that falls as N grows (not exactly: the check
+    reports it; the guide's compact groups page has the table).
+
+    Args:
+        in_rep: m copies of regular(L) of a compact group, e.g. ``"4x regular(2)"``.
+        function: one of ePointwise's functions (default {function!r}).
+        grid_size: N; 0 picks 16 elements per coefficient of regular(L) (default {grid_size}).
+        device, dtype: accepted for symmetry (no parameters).
+
+    Example:
+        >>> rep = eqnn.rep(eqnn.group("SO3"), "2x regular(1)")
+        >>> act = eqnn.nn.EFourierPointwise(rep)
+        >>> act(torch.randn(5, 20)).shape
+        torch.Size([5, 20])
+        >>> eqnn.check_equivariance(act, rep, rep) < 0.05                 # approximate: 160 grid elements
+        True
+    """
+
+    def __init__(self, in_rep: Representation, function: Optional[str] = None, grid_size: Optional[int] = None,
+                 device=None, dtype=None):
+        super().__init__(self._layer_type, in_rep, device=device, dtype=dtype,
+                         **_given(function=function, grid_size=grid_size))
 
 
 @_document_defaults("eGatedNonlinearity")

@@ -5,8 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/linear.h>
+
+#include "e_fourier_pointwise.hpp"
+#include "e_tensor_product.hpp"
+#include "eqnn/nn/extra_inputs.hpp"
 
 #include "eqnn/group_theory/rep_parser.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/model/equivariance_check.hpp"
 #include "eqnn/util/error.hpp"
 #include "layers.hpp"
@@ -132,6 +138,139 @@ TEST(CompactLayers, IsotypicAndDenseExecutionAgree) {
   }
   const at::Tensor x = at::randn({5, 7, in->size()}, at::kDouble);
   EXPECT_TRUE(at::allclose(iso->forward(x), dense->forward(x), 1e-12, 1e-12));
+}
+
+// eTensorProduct on every compact group and two finite ones: f(ρ_1(g)x, ρ_2(g)y) = ρ_out(g) f(x, y) on the
+// check's elements (256 Haar-random ones and near the identity; every element of a finite group), in float64
+// and float32, with y a second input and with x ⊗ x; a sequence x takes one y per sample.
+TEST(CompactLayers, TensorProductIsEquivariant) {
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> cases = {
+      {"SO2", "standard + irrep(2) + trivial", "irrep(1) + irrep(3)", "regular(4) + trivial"},
+      {"O2", "irrep(1, 1) + irrep(1, 0)", "irrep(1, 2) + irrep(0, 0)", "regular(3)"},
+      {"SO3", "2x irrep(1) + trivial", "irrep(1) + irrep(2)", "2x trivial + irrep(1) + irrep(2) + irrep(3)"},
+      {"O3", "irrep(1, -1) + irrep(0, -1)", "irrep(1, -1) + irrep(2, 1)",
+       "irrep(0, 1) + irrep(1, 1) + irrep(1, -1) + irrep(2, -1) + irrep(3, -1)"},
+      {"D4", "regular", "irrep(1) + irrep(4)", "regular + trivial"},
+      {"C5", "regular", "regular", "2x regular"},
+  };
+  for (const auto& [name, a, b, c] : cases) {
+    const auto g = group(name);
+    const auto in = eqnn::parse_rep(g, a), in2 = eqnn::parse_rep(g, b);
+    const auto pair = make_layer("eTensorProduct", in, fmt::format("{{out_rep: '{}', in2_rep: '{}'}}", c, b));
+    const auto self = make_layer("eTensorProduct", in, fmt::format("{{out_rep: '{}'}}", c));
+    auto* multi = dynamic_cast<eqnn::ExtraInputs*>(pair.get());
+    ASSERT_NE(multi, nullptr);
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      pair->to(dtype);
+      self->to(dtype);
+      for (const std::vector<int64_t>& leading : {std::vector<int64_t>{4}, std::vector<int64_t>{2, 3}}) {
+        const auto r = eqnn::equivariance_error(
+            [&](const at::Tensor& x, const std::vector<at::Tensor>& e) { return multi->forward_with(x, e); },
+            in, multi->extra_inputs(), pair->out_rep(), dtype, leading, 5);
+        EXPECT_TRUE(eqnn::within_tolerance(r, eqnn::equivariance_tolerance(dtype)))
+            << name << " " << a << " ⊗ " << b << " " << at::toString(dtype) << ": " << r.max_error;
+      }
+      const auto r = eqnn::equivariance_error([&](const at::Tensor& x) { return self->forward(x); }, in,
+                                              self->out_rep(), dtype, 3, 6);
+      EXPECT_TRUE(eqnn::within_tolerance(r, eqnn::equivariance_tolerance(dtype)))
+          << name << " " << a << " ⊗ itself " << at::toString(dtype) << ": " << r.max_error;
+    }
+  }
+}
+
+TEST(CompactLayers, TensorProductIsABilinearWithE3nnPaths) {
+  // torch::nn::Bilinear with the effective weight and bias computes the same function (float64).
+  const auto g = group("SO3");
+  const auto in = eqnn::parse_rep(g, "2x irrep(1) + trivial"),
+             in2 = eqnn::parse_rep(g, "irrep(1) + irrep(2)");
+  const auto out = eqnn::parse_rep(g, "2x trivial + irrep(1) + irrep(2) + irrep(3)");
+  eqnn::ETensorProduct tp(eqnn::ETensorProductOptions(in, out).in2_rep(in2));
+  tp->to(at::kDouble);
+  const auto p = tp->effective_parameters();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].second.sizes(), (std::vector<int64_t>{out->size(), in->size(), in2->size()}));
+  torch::nn::Bilinear stock(torch::nn::BilinearOptions(in->size(), in2->size(), out->size()));
+  stock->to(at::kDouble);
+  {
+    at::NoGradGuard no_grad;
+    stock->weight.copy_(p[0].second);
+    stock->bias.copy_(p[1].second);
+  }
+  const at::Tensor x = at::randn({6, in->size()}, at::kDouble), y = at::randn({6, in2->size()}, at::kDouble);
+  EXPECT_TRUE(at::allclose(tp->forward_with(x, {y}), stock->forward(x, y), 1e-12, 1e-12));
+  // One weight per path l1 ⊗ l2 → l3 and per triple of copies, as e3nn's FullyConnectedTensorProduct:
+  // x = 2x1 + 0, y = 1 + 2, z = 2x0 + 1 + 2 + 3. Paths (mul_x · mul_y · mul_z): 1⊗1→0 (2·1·2), 1⊗1→1 (2),
+  // 1⊗1→2 (2), 1⊗2→1 (2), 1⊗2→2 (2), 1⊗2→3 (2), 0⊗1→1 (1), 0⊗2→2 (1): 4 + 10 + 2 = 16.
+  EXPECT_EQ(tp->linear->weight_parameter().constraint()->dim(), 16);
+  // Without y the inputs must be the same representation; shapes are checked.
+  EXPECT_HAS(error_text<c10::Error>([&] { tp->forward(x); }), "y is required");
+  EXPECT_HAS(error_text<c10::Error>([&] {
+               tp->forward_with(x, {at::randn({5, in2->size()}, at::kDouble)});
+             }),
+             "expected y of shape (6, 8)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { make_layer("eTensorProduct", in, "{out_rep: 'irrep(5)', in2_rep: 'irrep(2)'}"); }),
+             "no path from");
+  const auto small = eqnn::testing::registry().make_group(YAML::Load("{type: SO3, band_limit: 2}"));
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] {
+               make_layer("eTensorProduct", eqnn::parse_rep(small, "irrep(2)"), "{out_rep: 'irrep(1)'}");
+             }),
+             "beyond the band limit 2");
+}
+
+// eFourierPointwise: not exact, so its error is measured, not assumed. Oracles: A⁺A = I (a function that is
+// positive on the grid passes relu unchanged), the exact equivariance of SO(2) under the grid's own
+// rotations, and an error that falls as the grid grows.
+TEST(CompactLayers, FourierPointwiseResolvesAndApproachesEquivariance) {
+  const auto so3 = group("SO3");
+  const auto rep = eqnn::parse_rep(so3, "2x regular(2)");
+  eqnn::EFourierPointwise relu(eqnn::EFourierPointwiseOptions(rep).function("relu"));
+  relu->to(at::kDouble);
+  EXPECT_EQ(relu->band(), 2);
+  EXPECT_EQ(relu->copies(), 2);
+  EXPECT_EQ(relu->grid_size(), 16 * 35);
+  at::Tensor x = 0.001 * at::randn({3, rep->size()}, at::kDouble);
+  x.select(1, 0).fill_(1);  // the trivial coefficient of each copy: f ≈ 1 > 0 everywhere
+  x.select(1, 35).fill_(1);
+  EXPECT_TRUE(at::allclose(relu->forward(x), x, 1e-12, 1e-12));
+  // The equivariance error falls with the grid (ELU, the default).
+  std::vector<double> errors;
+  for (int64_t n : {40, 140, 560}) {
+    eqnn::EFourierPointwise act(eqnn::EFourierPointwiseOptions(rep).grid_size(n));
+    act->to(at::kDouble);
+    errors.push_back(eqnn::equivariance_error([&](const at::Tensor& t) { return act->forward(t); }, rep, rep,
+                                              at::kDouble, 0, 3)
+                         .max_error);
+    std::printf("[ info ] eFourierPointwise SO3 2x regular(2), N = %ld: error %.3g\n", static_cast<long>(n),
+                errors.back());
+  }
+  EXPECT_LT(errors[2], errors[0]);
+  // SO(2) on N evenly spaced angles: exact under the rotations by 2π k/N, which map the grid to itself.
+  const auto so2 = group("SO2");
+  const auto circle = eqnn::parse_rep(so2, "3x regular(4)");
+  eqnn::EFourierPointwise act(eqnn::EFourierPointwiseOptions(circle).grid_size(24));
+  act->to(at::kDouble);
+  const at::Tensor y = at::randn({4, circle->size()}, at::kDouble);
+  for (int k : {1, 5, 17}) {
+    const double theta = 2 * M_PI * k / 24;
+    eqnn::Matrix r(2, 2);
+    r << std::cos(theta), -std::sin(theta), std::sin(theta), std::cos(theta);
+    const at::Tensor m = eqnn::to_tensor(circle->matrix(r));
+    EXPECT_TRUE(
+        at::allclose(act->forward(at::matmul(y, m.t())), at::matmul(act->forward(y), m.t()), 1e-12, 1e-12))
+        << k;
+  }
+  // Refusals name what works.
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { make_layer("eFourierPointwise", eqnn::parse_rep(so3, "standard")); }),
+             "m copies of regular(L)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { make_layer("eFourierPointwise", eqnn::parse_rep(group("D4"), "regular")); }),
+             "ePointwise");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{grid_size: 10}"); }),
+             "cannot resolve regular(2)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{function: elo}"); }),
+             "did you mean 'elu'");
 }
 
 }  // namespace

@@ -59,3 +59,46 @@ def test_a_matrix_that_is_not_an_element_is_refused():
         rep.matrix(-torch.eye(3, dtype=torch.float64))
     with pytest.raises(Exception, match="regular\\(L\\)"):
         eqnn.rep(eqnn.group("SO3"), "regular")
+
+
+def test_tensor_product_reps_are_kronecker_products():
+    g = eqnn.group("SO3")
+    a, b = eqnn.rep(g, "irrep(1) + irrep(2)"), eqnn.rep(g, "standard")
+    t = eqnn.rep(g, "tensor(irrep(1) + irrep(2), standard)")
+    assert t.size == 24 and eqnn.rep(g, "irrep(2) ⊗ irrep(2)").irreps == [0, 1, 2, 3, 4]
+    for r in g.sample(4, seed=7):
+        assert torch.allclose(t.matrix(r), torch.kron(a.matrix(r), b.matrix(r)), atol=1e-12)
+    small = eqnn.group({"type": "SO3", "band_limit": 2})
+    with pytest.raises(Exception, match="beyond the band limit 2"):
+        eqnn.rep(small, "irrep(2) ⊗ irrep(1)")
+
+
+def test_tensor_product_layer_is_an_equivariant_bilinear():
+    for name, x_rep, y_rep, z_rep in [
+            ("SO3", "2x irrep(1) + trivial", "irrep(1) + irrep(2)", "2x trivial + irrep(1) + irrep(3)"),
+            ("O3", "irrep(1, -1)", "irrep(1, -1) + irrep(0, -1)", "irrep(0, 1) + irrep(1, 1) + irrep(1, -1)"),
+            ("D4", "regular", "irrep(1) + irrep(4)", "regular")]:
+        g = eqnn.group(name)
+        rx, ry, rz = eqnn.rep(g, x_rep), eqnn.rep(g, y_rep), eqnn.rep(g, z_rep)
+        tp = enn.ETensorProduct(rx, rz, in2_rep=ry, dtype=torch.float64)
+        x, y = torch.randn(5, rx.size, dtype=torch.float64), torch.randn(5, ry.size, dtype=torch.float64)
+        z = tp(x, y)
+        elements = g.sample(16, seed=1) if g.is_compact else range(g.order)
+        for e in elements:
+            mx, my, mz = rx.matrix(e), ry.matrix(e), rz.matrix(e)
+            assert torch.allclose(tp(x @ mx.T, y @ my.T), z @ mz.T, atol=1e-12), name
+        stock = torch.nn.Bilinear(rx.size, ry.size, rz.size, dtype=torch.float64)
+        params = dict(tp.effective_parameters())
+        with torch.no_grad():
+            stock.weight.copy_(params["weight"])
+            stock.bias.copy_(params["bias"])
+        assert torch.allclose(stock(x, y), z, atol=1e-12)
+        z.sum().backward()
+        assert all(p.grad is not None for p in tp.parameters())
+    g = eqnn.group("SO3")
+    with pytest.raises(Exception, match="y is required"):
+        enn.ETensorProduct(eqnn.rep(g, "irrep(1)"), "irrep(1)", in2_rep="irrep(2)")(torch.randn(2, 3))
+    square = enn.ETensorProduct(eqnn.rep(g, "irrep(1)"), "trivial + irrep(2)", bias=False)
+    v = torch.randn(4, 3)
+    r = g.sample(1, seed=2)[0].float()
+    assert torch.allclose(square(v @ r.T)[:, :1], square(v)[:, :1], atol=1e-5)  # |v|²-like invariant part
