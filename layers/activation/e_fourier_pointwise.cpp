@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <ostream>
+#include <set>
 #include <tuple>
 
 #include <ATen/ATen.h>
@@ -19,15 +20,22 @@
 namespace eqnn {
 namespace {
 
+// regular(L)'s irreps in order (k with multiplicity d_k/S_k), without building it (its dense Q could be
+// larger than eqnn builds).
+std::vector<int> regular_irreps(const Group& g, int band) {
+  std::vector<int> out;
+  for (int k = 0; k < g.compact()->num_irreps(band); ++k)
+    out.insert(out.end(), g.irreps()[k].dim / g.irreps()[k].S(), k);
+  return out;
+}
+
 // L when `rep`'s irreps are m ≥ 1 copies of regular(L)'s, in its order; nullopt otherwise. `copies` gets m.
 std::optional<int> regular_band(const Representation& rep, int64_t* copies) {
   const Group& g = rep.group();
-  const CompactGroupDefinition* def = g.compact();
   int band = 0;
-  for (int k : rep.irreps()) band = std::max(band, def->irrep(k).band);
-  if (band > g.band_limit()) return std::nullopt;
-  const auto regular = Representation::band_limited_regular(rep.group_ptr(), band);
-  const auto& block = regular->irreps();
+  const std::set<int> distinct(rep.irreps().begin(), rep.irreps().end());
+  for (int k : distinct) band = std::max(band, g.compact()->irrep(k).band);
+  const std::vector<int> block = regular_irreps(g, band);
   const auto& irreps = rep.irreps();
   if (irreps.size() % block.size() != 0) return std::nullopt;
   for (size_t i = 0; i < irreps.size(); ++i)
@@ -72,8 +80,8 @@ void EFourierPointwiseImpl::reset() {
   const Group& g = rep.group();
   const CompactGroupDefinition* def = g.compact();
   band_ = *regular_band(rep, &copies_);
-  const auto regular = Representation::band_limited_regular(options.in_rep()->group_ptr(), band_);
-  block_ = regular->size();
+  const std::vector<int> regular = regular_irreps(g, band_);
+  block_ = rep.size() / copies_;
   grid_size_ = options.grid_size() > 0 ? options.grid_size() : kFourierGridPerCoefficient * block_;
   check_matrix_entries(grid_size_, block_, fmt::format("eFourierPointwise on {}", rep.describe()),
                        "sampling matrix");
@@ -82,8 +90,8 @@ void EFourierPointwiseImpl::reset() {
   Matrix A(grid_size_, block_);
   for (int64_t n = 0; n < grid_size_; ++n) {
     int64_t col = 0;
-    for (size_t i = 0; i < regular->irreps().size();) {
-      const int k = regular->irreps()[i];
+    for (size_t i = 0; i < regular.size();) {
+      const int k = regular[i];
       const Irrep& ir = g.irreps()[k];
       const int c = ir.dim / ir.S();
       const Matrix psi = def->irrep_matrix(k, grid[n]);
@@ -95,9 +103,10 @@ void EFourierPointwiseImpl::reset() {
   Eigen::JacobiSVD<Matrix> svd(A, Eigen::ComputeThinU | Eigen::ComputeThinV);
   const auto& s = svd.singularValues();
   if (grid_size_ < block_ || s(s.size() - 1) <= 1e-8 * s(0))
-    throw ConfigError(fmt::format("eFourierPointwise: a grid of {} elements cannot resolve regular({}) of {} "
-                                  "({} coefficients); raise grid_size",
-                                  grid_size_, band_, g.name(), block_));
+    throw ConfigError(
+        fmt::format("eFourierPointwise: a grid of {} elements cannot resolve regular({}) of {} "
+                    "({} coefficients); raise grid_size",
+                    grid_size_, band_, g.name(), block_));
   const Matrix pinv = svd.matrixV() * s.cwiseInverse().asDiagonal() * svd.matrixU().transpose();
   A_ = to_tensor(A);
   pinv_ = to_tensor(pinv);
@@ -126,8 +135,8 @@ at::Tensor EFourierPointwiseImpl::forward(const at::Tensor& x) {
 }
 
 void EFourierPointwiseImpl::pretty_print(std::ostream& stream) const {
-  stream << "eqnn::EFourierPointwise(" << description_ << ", in_rep=" << options.in_rep()->describe()
-         << ", " << copies_ << "x regular(" << band_ << "), grid_size=" << grid_size_ << ")";
+  stream << "eqnn::EFourierPointwise(" << description_ << ", in_rep=" << options.in_rep()->describe() << ", "
+         << copies_ << "x regular(" << band_ << "), grid_size=" << grid_size_ << ")";
 }
 
 }  // namespace eqnn

@@ -1,11 +1,11 @@
 // eFourierPointwise: a pointwise nonlinearity for a compact group's band-limited regular features (escnn's
-// FourierPointwise / FourierELU). in_rep is m copies of regular(L): each copy holds the Fourier coefficients of
-// a band-limited function on the group, f(g) = Σ_k √d_k Σ_{j,m} x_{k,j,m} ψ_k(g)[m, j]. The layer samples f on
-// N grid elements (the group plugin's grid(N): evenly spaced angles for SO(2)/O(2), the super-Fibonacci spiral
-// for SO(3)/O(3)), applies the function there, and projects back by least squares: y = A⁺ σ(A x), A the N × D
-// sampling matrix. A translation of f by h moves the samples off the grid, so the layer is equivariant only
-// up to the error of that projection, which falls as N grows (docs/guide/groups.md has the table): it is not
-// exact, unlike every other eqnn layer, and `eqnn check` reports its error.
+// FourierPointwise / FourierELU). in_rep is m copies of regular(L): each copy holds the Fourier coefficients
+// of a band-limited function on the group, f(g) = Σ_k √d_k Σ_{j,m} x_{k,j,m} ψ_k(g)[m, j]. The layer samples
+// f on N grid elements (the group plugin's grid(N): evenly spaced angles for SO(2)/O(2), the super-Fibonacci
+// spiral for SO(3)/O(3)), applies the function there, and projects back by least squares: y = A⁺ σ(A x), A
+// the N × D sampling matrix. A translation of f by h moves the samples off the grid, so the layer is
+// equivariant only up to the error of that projection, which falls as N grows (docs/guide/groups.md has the
+// table): it is not exact, unlike every other eqnn layer, and `eqnn check` reports its error.
 #pragma once
 
 #include <cstdint>

@@ -14,10 +14,12 @@ std::optional<OptionError> validate(const ETensorProductOptions& o) {
   const std::string what = "eTensorProduct";
   if (!o.in_rep() || !o.out_rep()) return OptionError{"in_rep", what + ": in_rep and out_rep are required"};
   for (const auto& [key, rep] : {std::pair{"in2_rep", o.in2_rep()}, std::pair{"out_rep", o.out_rep()}})
-    if (rep && !(rep->group_ptr() == o.in_rep()->group_ptr() || rep->group().same_content(o.in_rep()->group())))
+    if (rep &&
+        !(rep->group_ptr() == o.in_rep()->group_ptr() || rep->group().same_content(o.in_rep()->group())))
       return OptionError{key, fmt::format("{}: {} is a representation of {}, in_rep of {}", what, key,
                                           rep->group().name(), o.in_rep()->group().name())};
-  const int64_t n = o.in_rep()->size() * (o.in2_rep() ? o.in2_rep() : o.in_rep())->size();
+  const int64_t n =
+      static_cast<int64_t>(o.in_rep()->size()) * (o.in2_rep() ? o.in2_rep() : o.in_rep())->size();
   try {
     check_rep_size(n, fmt::format("{}: the product of in_rep ({}) and in2_rep", what, o.in_rep()->size()));
   } catch (const GroupError& e) {
@@ -56,10 +58,11 @@ void ETensorProductImpl::reset() {
     const auto m = product->multiplicities();
     for (size_t k = 0; k < m.size(); ++k)
       if (m[k] > 0) held.push_back(product->group().irreps()[k].name);
-    throw ConfigError(fmt::format("eTensorProduct: no path from {} ⊗ {} to out_rep {}: the product holds {} "
-                                  "and out_rep none of them, so the map would be 0",
-                                  options.in_rep()->describe(), in2_rep()->describe(),
-                                  options.out_rep()->describe(), fmt::join(held, ", ")));
+    throw ConfigError(
+        fmt::format("eTensorProduct: no path from {} ⊗ {} to out_rep {}: the product holds {} "
+                    "and out_rep none of them, so the map would be 0",
+                    options.in_rep()->describe(), in2_rep()->describe(), options.out_rep()->describe(),
+                    fmt::join(held, ", ")));
   }
 }
 
@@ -88,8 +91,9 @@ at::Tensor ETensorProductImpl::forward_with(const at::Tensor& x, const std::vect
   const auto lead = x.sizes().slice(0, x.dim() - 1);
   const bool same = y.dim() == x.dim() && y.sizes().slice(0, y.dim() - 1) == lead;
   const bool per_sample = x.dim() == 3 && y.dim() == 2 && y.size(0) == x.size(0);
-  TORCH_CHECK(y.dim() >= 1 && y.size(-1) == d2 && (same || per_sample), "eTensorProduct: expected y of shape (",
-              fmt::format("{}", fmt::join(lead, ", ")), x.dim() > 1 ? ", " : "", d2, ")",
+  TORCH_CHECK(y.dim() >= 1 && y.size(-1) == d2 && (same || per_sample),
+              "eTensorProduct: expected y of shape (", fmt::format("{}", fmt::join(lead, ", ")),
+              x.dim() > 1 ? ", " : "", d2, ")",
               x.dim() == 3 ? fmt::format(" or ({}, {})", x.size(0), d2) : std::string(), " for in2_rep ",
               in2_rep()->describe(), " and x of shape ", x.sizes(), ", got ", y.sizes());
   const at::Tensor yy = per_sample ? y.unsqueeze(1) : y;
@@ -102,13 +106,16 @@ std::vector<std::pair<std::string, at::Tensor>> ETensorProductImpl::effective_pa
   return p;
 }
 
-int64_t ETensorProductImpl::unconstrained_parameter_count() { return linear->unconstrained_parameter_count(); }
+int64_t ETensorProductImpl::unconstrained_parameter_count() {
+  return linear->unconstrained_parameter_count();
+}
 
 void ETensorProductImpl::pretty_print(std::ostream& stream) const {
-  stream << "eqnn::ETensorProduct(in_rep=" << options.in_rep()->describe() << ", in2_rep=" << in2_rep()->describe()
-         << ", out_rep=" << options.out_rep()->describe() << ", weight="
-         << linear->weight_parameter().constraint()->name() << "[" << linear->weight_parameter().constraint()->dim()
-         << " of " << options.out_rep()->size() * options.in_rep()->size() * in2_rep()->size() << "]"
+  stream << "eqnn::ETensorProduct(in_rep=" << options.in_rep()->describe()
+         << ", in2_rep=" << in2_rep()->describe() << ", out_rep=" << options.out_rep()->describe()
+         << ", weight=" << linear->weight_parameter().constraint()->name() << "["
+         << linear->weight_parameter().constraint()->dim() << " of "
+         << options.out_rep()->size() * options.in_rep()->size() * in2_rep()->size() << "]"
          << ", bias=" << (linear->has_bias() ? "true" : "false") << ")";
 }
 

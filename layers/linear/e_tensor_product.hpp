@@ -26,7 +26,8 @@ namespace eqnn {
 /// Options of ETensorProduct; `in2_rep` null means in_rep (x ⊗ x when y is not given). The rest as
 /// ELinearOptions, with the product x ⊗ y as eLinear's input (fan-in D_1·D_2).
 struct ETensorProductOptions {
-  ETensorProductOptions(RepPtr in_rep, RepPtr out_rep) : in_rep_(std::move(in_rep)), out_rep_(std::move(out_rep)) {}
+  ETensorProductOptions(RepPtr in_rep, RepPtr out_rep)
+      : in_rep_(std::move(in_rep)), out_rep_(std::move(out_rep)) {}
   TORCH_ARG(RepPtr, in_rep);
   TORCH_ARG(RepPtr, out_rep);
   TORCH_ARG(RepPtr, in2_rep) = nullptr;

@@ -267,6 +267,10 @@ TEST(CompactLayers, FourierPointwiseResolvesAndApproachesEquivariance) {
   EXPECT_HAS(error_text<eqnn::ConfigError>(
                  [&] { make_layer("eFourierPointwise", eqnn::parse_rep(group("D4"), "regular")); }),
              "ePointwise");
+  // (regular(30) itself is larger than eqnn builds: the check must not build it.)
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { make_layer("eFourierPointwise", eqnn::parse_rep(so3, "irrep(30)")); }),
+             "m copies of regular(L)");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{grid_size: 10}"); }),
              "cannot resolve regular(2)");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{function: elo}"); }),

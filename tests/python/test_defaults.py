@@ -25,7 +25,7 @@ LAYER_CLASSES = sorted(
 # Python's names for C++ options where torch names them differently.
 CPP_NAME = {"nhead": "num_heads"}
 # Parameters that are not C++ options.
-NOT_OPTIONS = {"self", "in_rep", "out_rep", "device", "dtype", "kdim", "vdim", "hidden_rep", "cond_rep"}
+NOT_OPTIONS = {"self", "in_rep", "out_rep", "in2_rep", "device", "dtype", "kdim", "vdim", "hidden_rep", "cond_rep"}
 # The stock module each class stands in for, and the name of its first argument.
 TORCH_MODULE = {
     "ELinear": (torch.nn.Linear, {"in_features": "in_rep", "out_features": "out_rep"}),
@@ -53,8 +53,12 @@ def rep():
 
 def input_rep(cls, rep):
     """The fixture's rep, with the trivial copies eGatedNonlinearity needs as gates (one per non-trivial
-    irrep copy: 4 per regular copy of C8)."""
-    return eqnn.rep(rep.group, "4x regular + 12x trivial") if cls is enn.EGatedNonlinearity else rep
+    irrep copy: 4 per regular copy of C8); eFourierPointwise takes a compact group's regular(L) copies."""
+    if cls is enn.EGatedNonlinearity:
+        return eqnn.rep(rep.group, "4x regular + 12x trivial")
+    if cls is enn.EFourierPointwise:
+        return eqnn.rep(eqnn.group("SO3"), "2x regular(1)")
+    return rep
 
 
 def required(cls, rep):
