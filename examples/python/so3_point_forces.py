@@ -54,6 +54,11 @@ def check_error(model: pathlib.Path) -> float:
     return eqnn.check_equivariance(m, rep, rep, shape=(2, 6))
 
 
+def mean_sd(values, digits: int) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="64,256,1024", help="training clouds per run")
@@ -87,9 +92,7 @@ def main():
     for size in sizes:
         a, b = results[(size, names[0])], results[(size, names[1])]
         ratios = [u / v for u, v in zip(a, b)]
-        fmt = lambda v: f"{statistics.mean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
-        print(f"{size:15d}  {fmt(a):>18s}  {fmt(b):>16s}  {statistics.mean(ratios):.2f} ± "
-              f"{statistics.stdev(ratios) if len(ratios) > 1 else 0:.2f}")
+        print(f"{size:15d}  {mean_sd(a, 4):>18s}  {mean_sd(b, 4):>16s}  {mean_sd(ratios, 2):>11s}")
     for name, model in MODELS.items():
         print(f"equivariance error ({name}, float64): {check_error(model):.1e}")
 

@@ -8,9 +8,18 @@ import pytest
 import torch
 from e3nn import o3
 
-torch.set_default_dtype(torch.float64)
 O3 = eqnn.group("O3")
 IRREPS = ["0e", "0o", "1o", "1e", "2e", "2o", "3o"]
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """float64 for e3nn's modules and the tensors here, restored after each test (the other reference tests
+    run in the same process)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
 
 
 def rep_string(irreps) -> str:
