@@ -3,6 +3,7 @@
 // factors': ψ ⊗ φ is irreducible when one of them is of type R, and splits (C⊗C, C⊗H, H⊗H) by the
 // small-commutant tool otherwise; the pieces are supplied and checked like any plugin's irreps.
 #include <fmt/format.h>
+#include <unsupported/Eigen/KroneckerProduct>
 
 #include "eqnn/group_theory/group_helpers.hpp"
 #include "eqnn/group_theory/irreps.hpp"
@@ -13,14 +14,6 @@
 namespace {
 
 using eqnn::Matrix;
-
-Matrix kron(const Matrix& a, const Matrix& b) {
-  Matrix k(a.rows() * b.rows(), a.cols() * b.cols());
-  for (Eigen::Index i = 0; i < a.rows(); ++i)
-    for (Eigen::Index j = 0; j < a.cols(); ++j)
-      k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
-  return k;
-}
 
 eqnn::GroupPtr product_of(const eqnn::GroupPtr& a, const eqnn::GroupPtr& b) {
   const int na = a->order(), nb = b->order();
@@ -59,13 +52,14 @@ eqnn::GroupPtr product_of(const eqnn::GroupPtr& a, const eqnn::GroupPtr& b) {
       std::vector<std::vector<double>> characters;
       std::vector<Matrix> on_gens;
       const Matrix Ia = Matrix::Identity(psi.dim, psi.dim), Ib = Matrix::Identity(phi.dim, phi.dim);
-      for (int s : a->generators()) on_gens.push_back(kron(psi.matrices[s], Ib));
-      for (int t : b->generators()) on_gens.push_back(kron(Ia, phi.matrices[t]));
+      for (int s : a->generators()) on_gens.push_back(Eigen::kroneckerProduct(psi.matrices[s], Ib).eval());
+      for (int t : b->generators()) on_gens.push_back(Eigen::kroneckerProduct(Ia, phi.matrices[t]).eval());
       std::vector<Matrix> pieces{Matrix::Identity(psi.dim * phi.dim, psi.dim * phi.dim)};
       if (psi.type != eqnn::IrrepType::R && phi.type != eqnn::IrrepType::R) {
         std::vector<Matrix> all(na * nb);
         for (int x = 0; x < na; ++x)
-          for (int y = 0; y < nb; ++y) all[x * nb + y] = kron(psi.matrices[x], phi.matrices[y]);
+          for (int y = 0; y < nb; ++y)
+            all[x * nb + y] = Eigen::kroneckerProduct(psi.matrices[x], phi.matrices[y]);
         pieces = eqnn::irreducible_subspaces(*g, all);
       }
       for (const Matrix& V : pieces) {
@@ -73,9 +67,11 @@ eqnn::GroupPtr product_of(const eqnn::GroupPtr& a, const eqnn::GroupPtr& b) {
         for (int x = 0; x < na; ++x)
           for (int y = 0; y < nb; ++y) {
             // χ(x, y) restricted to V: tr(Vᵀ (ψ(x) ⊗ φ(y)) V); for an unsplit piece, χ_ψ(x) χ_φ(y).
-            chi[x * nb + y] = pieces.size() == 1 && V.cols() == psi.dim * phi.dim
-                                  ? psi.character[x] * phi.character[y]
-                                  : (V.transpose() * kron(psi.matrices[x], phi.matrices[y]) * V).trace();
+            chi[x * nb + y] =
+                pieces.size() == 1 && V.cols() == psi.dim * phi.dim
+                    ? psi.character[x] * phi.character[y]
+                    : (V.transpose() * Eigen::kroneckerProduct(psi.matrices[x], phi.matrices[y]).eval() * V)
+                          .trace();
           }
         bool seen = false;
         for (const auto& c : characters) {

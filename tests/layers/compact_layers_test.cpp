@@ -273,6 +273,9 @@ TEST(CompactLayers, FourierPointwiseResolvesAndApproachesEquivariance) {
              "m copies of regular(L)");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{grid_size: 10}"); }),
              "cannot resolve regular(2)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>(
+                 [&] { eqnn::EFourierPointwise(eqnn::EFourierPointwiseOptions(rep).grid_size(-1)); }),
+             "grid_size must be 0 (automatic) or 1..1000000, found -1");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eFourierPointwise", rep, "{function: elo}"); }),
              "did you mean 'elu'");
 }

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 #include <Eigen/Dense>
+#include <unsupported/Eigen/KroneckerProduct>
 
 #include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/decomposition.hpp"
@@ -635,21 +636,14 @@ std::pair<std::vector<int>, Matrix> checked_tensor_product(const Group& g, int a
   return {std::move(irreps), std::move(Q)};
 }
 
-Matrix kron(const Matrix& a, const Matrix& b) {
-  Matrix k(a.rows() * b.rows(), a.cols() * b.cols());
-  for (Eigen::Index i = 0; i < a.rows(); ++i)
-    for (Eigen::Index j = 0; j < a.cols(); ++j)
-      k.block(i * b.rows(), j * b.cols(), b.rows(), b.cols()) = a(i, j) * b;
-  return k;
-}
-
 // ψ_a ⊗ ψ_b as (irreps, Q): the plugin's Clebsch–Gordan decomposition (compact), or the numerical one of the
 // Kronecker products on the generators (finite).
 std::pair<std::vector<int>, Matrix> irrep_product(const GroupPtr& g, int a, int b) {
   if (g->is_compact()) return checked_tensor_product(*g, a, b);
   const auto& irr = g->irreps();
   std::vector<Matrix> gens;
-  for (int s : g->generators()) gens.push_back(kron(irr[a].matrices[s], irr[b].matrices[s]));
+  for (int s : g->generators())
+    gens.push_back(Eigen::kroneckerProduct(irr[a].matrices[s], irr[b].matrices[s]).eval());
   const RepPtr r =
       Representation::from_generator_matrices(g, gens, fmt::format("{} ⊗ {}", irr[a].name, irr[b].name));
   return {r->irreps(), r->Q()};
