@@ -99,9 +99,12 @@ TEST_P(DecoderEquivariance, EveryElementEveryKindWithAndWithoutMasks) {
         const at::Tensor y = f(x);
         EXPECT_EQ(y.sizes(), x.slice(1, 0, kTgt).sizes());
         EXPECT_TRUE(eqnn::testing::all_finite(y)) << what;
-        if (masked) {  // the masks take effect
+        // The masks take effect: they move the output. Checked in float64 against a floor rounding cannot
+        // reach (1e-7), not against a size: how far masks move a 3-dim rotated rep under post-norm depends
+        // on the draw (the encoder's twin of this check moved 4e-2 here and 4e-4 on another machine).
+        if (masked && x.scalar_type() == at::kDouble) {
           EXPECT_GT((y - layer->forward(x.slice(1, 0, kTgt), x.slice(1, kTgt))).abs().max().item<double>(),
-                    1e-3)
+                    1e-7)
               << what;
         }
       };
