@@ -4,6 +4,7 @@
 // homomorphism and orthogonality on Haar-random pairs; the spellings and every refusal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 #include <Eigen/Dense>
+#include <unsupported/Eigen/MatrixFunctions>
 
 #include "eqnn/group_theory/compact_group.hpp"
 #include "eqnn/group_theory/hom_space.hpp"
@@ -74,6 +76,35 @@ TEST(CompactGroup, So3IrrepsAreHomomorphismsToDegree16) {
   }
   EXPECT_LT(hom, 1e-12);
   EXPECT_LT(orth, 1e-12);
+}
+
+// The recursion D^k = Cᵀ (D^{k−1} ⊗ D¹) C against its definition, the exponential of the generators
+// exp(θ Σ n_i A_i) (axis and angle from Rodrigues' formula here), to degree 16: on Haar rotations, near the
+// identity and at θ = π.
+TEST(CompactGroup, So3WignerDIsTheExponentialOfTheGenerators) {
+  std::mt19937_64 rng(11);
+  std::vector<Matrix> rotations{rotation_z(1e-7), rotation_z(M_PI), Matrix::Identity(3, 3)};
+  for (int trial = 0; trial < 6; ++trial) rotations.push_back(random_rotation3(rng));
+  double worst = 0;
+  for (const Matrix& R : rotations) {
+    Eigen::Vector3d n(R(2, 1) - R(1, 2), R(0, 2) - R(2, 0), R(1, 0) - R(0, 1));  // 2 sin θ n
+    const double theta = std::atan2(n.norm() / 2, (R.trace() - 1) / 2);
+    if (n.norm() > 1e-12) {
+      n.normalize();
+    } else if (theta > 1) {  // θ = π: the axis is the column of R + I of largest norm
+      Eigen::Index c = 0;
+      (R + Matrix::Identity(3, 3)).colwise().norm().maxCoeff(&c);
+      n = (R + Matrix::Identity(3, 3)).col(c).normalized();
+    }
+    for (int l = 0; l <= 16; ++l) {
+      const auto& A = eqnn::compact::so3_generators(l);
+      const Matrix want =
+          l == 0 ? Matrix::Identity(1, 1) : Matrix((theta * (n[0] * A[0] + n[1] * A[1] + n[2] * A[2])).exp());
+      worst = std::max(worst, max_abs(eqnn::compact::wigner_d(l, R) - want));
+    }
+  }
+  EXPECT_LT(worst, 1e-12);
+  EXPECT_THROW(eqnn::compact::wigner_d(-1, Matrix::Identity(3, 3)), eqnn::GroupError);
 }
 
 TEST(CompactGroup, So3CharactersAreTheTextbookOnes) {

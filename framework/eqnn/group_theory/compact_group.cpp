@@ -234,6 +234,34 @@ Matrix make_clebsch_gordan(int l1, int l2, int l3) {
   return C.real();
 }
 
+// The nonzero entries of so3_clebsch_gordan(l − 1, 1, l), column by column: (i, j, value) at row i·3 + j.
+// At most a handful per column (m3 = m1 + m2 in the complex basis, two real entries per m), which is what
+// makes the Wigner-D recursion cheap.
+struct LadderEntry {
+  int i, j;
+  double value;
+};
+using Ladder = std::vector<std::vector<LadderEntry>>;
+
+Ladder make_ladder(int l) {
+  const Matrix& C = so3_clebsch_gordan(l - 1, 1, l);
+  Ladder columns(C.cols());
+  for (Eigen::Index c = 0; c < C.cols(); ++c)
+    for (Eigen::Index r = 0; r < C.rows(); ++r)
+      if (std::abs(C(r, c)) > 1e-15)
+        columns[c].push_back({static_cast<int>(r / 3), static_cast<int>(r % 3), C(r, c)});
+  return columns;
+}
+
+const Ladder& ladder(int l) {
+  static std::mutex mutex;
+  static std::map<int, Ladder> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(l);
+  if (it == cache.end()) it = cache.emplace(l, make_ladder(l)).first;
+  return it->second;
+}
+
 }  // namespace
 
 const std::vector<Matrix>& so3_generators(int l) {
@@ -260,10 +288,36 @@ const Matrix& so3_clebsch_gordan(int l1, int l2, int l3) {
 }
 
 Matrix wigner_d(int l, const Matrix& R) {
+  if (l < 0) throw GroupError(fmt::format("SO(3): no irrep of degree {}", l));
   if (l == 0) return Matrix::Identity(1, 1);
-  const auto [n, theta] = axis_angle(R);
-  const auto& A = so3_generators(l);
-  return expm(theta * (n[0] * A[0] + n[1] * A[1] + n[2] * A[2]));
+  // Degree 1 is R itself on (y, z, x); degree k couples k − 1 and 1: D^k = Cᵀ (D^{k−1} ⊗ D¹) C with C the
+  // Clebsch–Gordan isometry, summed over C's few nonzero entries per column. The degrees of the last
+  // rotation are kept per thread, so evaluating regular(L) (every degree of one R in turn) costs one ladder.
+  thread_local Matrix last;
+  thread_local std::vector<Matrix> degrees;  // degrees[k − 1] = D^k(last)
+  if (R.rows() != 3 || R.cols() != 3) throw GroupError("SO(3): a rotation is a 3 x 3 matrix");
+  if (degrees.empty() || last != R) {
+    static const std::array<int, 3> yzx{1, 2, 0};
+    Matrix d1(3, 3);
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) d1(a, b) = R(yzx[a], yzx[b]);
+    last = R;
+    degrees.assign(1, d1);
+  }
+  for (int k = static_cast<int>(degrees.size()) + 1; k <= l; ++k) {
+    const Ladder& columns = ladder(k);
+    const Matrix &d1 = degrees.front(), &d = degrees.back();  // fetched per degree: push_back moves them
+    Matrix next(2 * k + 1, 2 * k + 1);
+    for (int a = 0; a <= 2 * k; ++a)
+      for (int b = 0; b <= 2 * k; ++b) {
+        double sum = 0;
+        for (const LadderEntry& p : columns[a])
+          for (const LadderEntry& q : columns[b]) sum += p.value * q.value * d(p.i, q.i) * d1(p.j, q.j);
+        next(a, b) = sum;
+      }
+    degrees.push_back(std::move(next));
+  }
+  return degrees[l - 1];
 }
 
 std::vector<Matrix> check_elements(const CompactGroupDefinition& group, int haar, uint64_t seed) {

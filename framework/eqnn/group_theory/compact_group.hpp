@@ -84,7 +84,9 @@ const std::vector<Matrix>& so3_generators(int l);
 /// in the complex basis, carried to the real one; each column block's sign makes its largest entry positive).
 /// Cached; thread-safe. Throws GroupError for a triple that does not couple.
 const Matrix& so3_clebsch_gordan(int l1, int l2, int l3);
-/// The real Wigner-D matrix of degree l: exp(θ Σ n_i A_i) with (n, θ) the axis and angle of R.
+/// The real Wigner-D matrix of degree l, exp(θ Σ n_i A_i) with (n, θ) the axis and angle of R, computed
+/// without the exponential: R itself on (y, z, x) at degree 1, then D^k = Cᵀ (D^{k−1} ⊗ D¹) C with C =
+/// so3_clebsch_gordan(k − 1, 1, k) over C's nonzero entries (O(l³) in all, exact to rounding).
 Matrix wigner_d(int l, const Matrix& R);
 /// The elements an equivariance check uses on a compact group: `haar` Haar-random ones drawn with `seed`,
 /// then exp(±t X) for every Lie algebra basis element X and t in {1e-2, 1e-5}.
