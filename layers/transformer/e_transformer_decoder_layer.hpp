@@ -37,7 +37,8 @@ class PositionalAttentionImpl;
 
 /// Options of ETransformerDecoderLayer; defaults as torch.nn.TransformerDecoderLayer (dim_feedforward 2048,
 /// dropout 0.1, relu, layer_norm_eps 1e-5, batch_first false, norm_first false, bias true); the eqnn
-/// options (init_scheme, norm, norm_affine, norm_normalize, registry) as ETransformerEncoderLayerOptions.
+/// options (init_scheme, norm, norm_affine, norm_normalize, registry) and activation (with "gated", the one
+/// a compact group takes) as ETransformerEncoderLayerOptions.
 /// The YAML layer defaults to batch_first: true (eqnn::kModelBatchFirst).
 struct ETransformerDecoderLayerOptions {
   ETransformerDecoderLayerOptions(RepPtr in_rep, int64_t num_heads)
@@ -46,7 +47,7 @@ struct ETransformerDecoderLayerOptions {
   TORCH_ARG(RepPtr, in_rep);
   /// Must divide in_rep.size / |G| (heads hold whole regular copies).
   TORCH_ARG(int64_t, num_heads);
-  /// Rounded up to a multiple of |G|.
+  /// Rounded up to a multiple of |G| (for activation "gated": of the hidden block's size).
   TORCH_ARG(int64_t, dim_feedforward) = 2048;
   TORCH_ARG(double, dropout) = 0.1;
   TORCH_ARG(std::string, activation) = "relu";

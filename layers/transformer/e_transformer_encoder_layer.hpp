@@ -36,7 +36,11 @@ namespace eqnn {
 /// Options of ETransformerEncoderLayer; defaults as torch.nn.TransformerEncoderLayer (dim_feedforward 2048,
 /// dropout 0.1, relu, layer_norm_eps 1e-5, batch_first false, norm_first false, bias true) — note that the
 /// YAML layer defaults to batch_first: true, the layout of an eqnn model. `activation` is a stock name
-/// (relu, gelu, silu, tanh) or the layer name (eReLU, eGELU, eSiLU, eTanh). `init_scheme` goes to the
+/// (relu, gelu, silu, tanh) or the layer name (eReLU, eGELU, eSiLU, eTanh), applied pointwise to the hidden
+/// k x regular; or "gated" (eGatedNonlinearity): the hidden rep is then k blocks of the trivial irrep and
+/// each distinct irrep of in_rep, every non-trivial copy scaled by σ of its own invariant gate (linear1
+/// makes the gates too). "gated" is the one a compact group takes (it has no finite regular rep, so the
+/// pointwise ones are refused there with a message naming it). `init_scheme` goes to the
 /// attention and both linear maps (see ELinearOptions). `norm`, `norm_affine` and `norm_normalize` choose
 /// norm1/norm2 (defaults: torch's LayerNorm statistic with eqnn's per-field scales).
 struct ETransformerEncoderLayerOptions {
@@ -45,7 +49,7 @@ struct ETransformerEncoderLayerOptions {
   TORCH_ARG(RepPtr, in_rep);
   /// Must divide in_rep.size / |G| (heads hold whole regular copies).
   TORCH_ARG(int64_t, num_heads);
-  /// Rounded up to a multiple of |G|.
+  /// Rounded up to a multiple of |G| (for activation "gated": of the hidden block's size).
   TORCH_ARG(int64_t, dim_feedforward) = 2048;
   TORCH_ARG(double, dropout) = 0.1;
   TORCH_ARG(std::string, activation) = "relu";

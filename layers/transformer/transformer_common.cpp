@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "e_activation.hpp"
+#include "e_gated_nonlinearity.hpp"
 #include "e_multihead_attention.hpp"
 #include "e_norm.hpp"
 #include "e_positional_attention.hpp"
@@ -24,6 +25,7 @@ namespace {
 // user's YAML).
 constexpr const char* kInRepName = "<transformer in_rep>";
 constexpr const char* kHiddenRepName = "<transformer hidden>";
+constexpr const char* kExpandedRepName = "<transformer linear1 out>";
 
 // The stock activation names and the pointwise layers that compute them.
 const std::vector<std::pair<std::string, std::string>>& stock_activations() {
@@ -47,6 +49,7 @@ const std::vector<std::string>& transformer_attention_kinds() {
 }
 
 std::string transformer_activation_layer(const std::string& activation) {
+  if (activation == kGatedActivation || activation == "eGatedNonlinearity") return "eGatedNonlinearity";
   for (const auto& [name, layer] : stock_activations())
     if (activation == name || activation == layer) return layer;
   return {};
@@ -65,14 +68,6 @@ std::optional<OptionError> check_transformer_choice(const char* what, const char
 std::optional<OptionError> validate(const TransformerParts& o) {
   const char* what = o.what;
   if (!o.rep) return OptionError{"in_rep", std::string(what) + ": in_rep is required"};
-  if (o.rep->group().is_compact())
-    return OptionError{
-        "in_rep",
-        fmt::format(
-            "{}: its feed-forward block applies a pointwise activation to regular copies, which needs a "
-            "finite group, and {} is compact. What works: a Residual of eLayerNorm, "
-            "eMultiheadAttention, and one of eLinear, eGatedNonlinearity (or eNormNonlinearity), eLinear",
-            what, o.rep->group().name())};
   if (o.num_heads < 1)
     return OptionError{"num_heads", fmt::format("{}: 'num_heads' must be >= 1, found {}", what, o.num_heads)};
   if (o.dim_feedforward < 1)
@@ -83,12 +78,21 @@ std::optional<OptionError> validate(const TransformerParts& o) {
   if (transformer_activation_layer(o.activation).empty()) {
     std::vector<std::string> known;
     for (const auto& [name, layer] : stock_activations()) known.push_back(name);
+    known.push_back(kGatedActivation);
+    return OptionError{
+        "activation",
+        fmt::format("{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, "
+                    "eGELU, eSiLU, eTanh, eGatedNonlinearity)",
+                    what, o.activation, did_you_mean_clause(o.activation, known), fmt::join(known, ", "))};
+  }
+  if (o.rep->group().is_compact() && transformer_activation_layer(o.activation) != "eGatedNonlinearity")
     return OptionError{
         "activation",
         fmt::format(
-            "{}: unknown activation '{}'{}; known: {} (or their layer names eReLU, eGELU, eSiLU, eTanh)",
-            what, o.activation, did_you_mean_clause(o.activation, known), fmt::join(known, ", "))};
-  }
+            "{}: activation '{}' applies a pointwise function to regular copies, which needs a finite "
+            "group, and {} is compact: use activation 'gated' (the feed-forward's non-trivial "
+            "copies scaled by sigmoid gates, exact on any group)",
+            what, o.activation, o.rep->group().name())};
   if (auto e = check_transformer_choice(what, "norm", o.norm, {"layer_norm", "rms_norm"},
                                         "the norms are eLayerNorm (torch's, the default) or eRMSNorm"))
     return e;
@@ -131,19 +135,40 @@ std::optional<OptionError> validate(const TransformerParts& o) {
 
 TransformerSubLayers::TransformerSubLayers(TransformerParts parts) : parts_(std::move(parts)) {
   const GroupPtr& group = parts_.rep->group_ptr();
+  if (transformer_activation_layer(parts_.activation) == "eGatedNonlinearity") {
+    // One block holds the trivial irrep and every distinct irrep of rep once; k blocks reach
+    // dim_feedforward, and linear1 adds one invariant gate per non-trivial copy in front of them.
+    std::vector<int> kinds = parts_.rep->irreps();
+    kinds.push_back(0);
+    std::sort(kinds.begin(), kinds.end());
+    kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+    std::vector<RepPtr> block;
+    for (int k : kinds) block.push_back(Representation::irrep(group, k));
+    const RepPtr one = Representation::direct_sum(block);
+    const int copies =
+        static_cast<int>(std::max<int64_t>(1, (parts_.dim_feedforward + one->size() - 1) / one->size()));
+    const int gates = copies * static_cast<int>(kinds.size() - 1);
+    std::vector<RepPtr> parts_in(copies, one);
+    if (gates > 0) parts_in.insert(parts_in.begin(), Representation::trivial(group, gates));
+    expanded_ = Representation::direct_sum(parts_in);
+    hidden_ = gated_output_rep(expanded_);
+    return;
+  }
   const int64_t order = group->order();
   const int copies = static_cast<int>(std::max<int64_t>(1, (parts_.dim_feedforward + order - 1) / order));
   hidden_ = Representation::direct_sum(std::vector<RepPtr>(copies, Representation::regular(group)));
+  expanded_ = hidden_;
 }
 
 LayerPtr TransformerSubLayers::sub(const char* type, const RepPtr& in, const YAML::Node& kwargs,
                                    const std::function<LayerPtr()>& built_in) const {
-  const RepPtr rep = parts_.rep, hidden = hidden_;
+  const RepPtr rep = parts_.rep, hidden = hidden_, expanded = expanded_;
   const GroupPtr group = rep->group_ptr();
   const char* what = parts_.what;
-  auto resolve = [rep, hidden, group, what](const YAML::Node& node) -> RepPtr {
+  auto resolve = [rep, hidden, expanded, group, what](const YAML::Node& node) -> RepPtr {
     if (node.IsScalar() && node.Scalar() == kInRepName) return rep;
     if (node.IsScalar() && node.Scalar() == kHiddenRepName) return hidden;
+    if (node.IsScalar() && node.Scalar() == kExpandedRepName) return expanded;
     if (node.IsScalar()) return parse_rep(group, node.Scalar());
     throw ConfigError(std::string(what) + ": cannot resolve a representation that is not a string");
   };
@@ -217,15 +242,15 @@ LayerPtr TransformerSubLayers::attention(const char* name) const {
 LayerPtr TransformerSubLayers::linear1(const char* name) const {
   const TransformerParts& o = parts_;
   YAML::Node kwargs;
-  kwargs["out_rep"] = kHiddenRepName;
+  kwargs["out_rep"] = kExpandedRepName;
   kwargs["bias"] = o.bias;
   if (o.init_scheme != "stock") kwargs["init_scheme"] = o.init_scheme;
   if (o.execution != kDefaultExecution) kwargs["execution"] = o.execution;
   LayerPtr layer = sub("eLinear", o.rep, kwargs, [&]() -> LayerPtr {
     return std::make_shared<ELinearImpl>(
-        ELinearOptions(o.rep, hidden_).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));
+        ELinearOptions(o.rep, expanded_).bias(o.bias).init_scheme(o.init_scheme).execution(o.execution));
   });
-  check(*layer, name, o.rep, hidden_);
+  check(*layer, name, o.rep, expanded_);
   return layer;
 }
 
@@ -265,9 +290,12 @@ LayerPtr TransformerSubLayers::norm(const char* name) const {
 
 LayerPtr TransformerSubLayers::activation(const char* name) const {
   const std::string layer_name = transformer_activation_layer(parts_.activation);
-  LayerPtr layer = sub(layer_name.c_str(), hidden_, YAML::Node(),
-                       [&] { return built_in_activation(layer_name, hidden_); });
-  check(*layer, name, hidden_, hidden_);
+  LayerPtr layer = sub(layer_name.c_str(), expanded_, YAML::Node(), [&]() -> LayerPtr {
+    if (layer_name == "eGatedNonlinearity")
+      return std::make_shared<EGatedNonlinearityImpl>(EGatedNonlinearityOptions(expanded_));
+    return built_in_activation(layer_name, expanded_);
+  });
+  check(*layer, name, expanded_, hidden_);
   return layer;
 }
 

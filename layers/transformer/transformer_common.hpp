@@ -30,7 +30,12 @@ namespace eqnn {
 class EMultiheadAttentionImpl;
 class PositionalAttentionImpl;
 
-/// The registry name of the activation layer `activation` names ("relu" or "eReLU" → "eReLU"), or empty.
+/// The activation that gates the feed-forward's non-trivial copies instead of a pointwise function (any
+/// group, compact ones included).
+inline constexpr const char* kGatedActivation = "gated";
+
+/// The registry name of the activation layer `activation` names ("relu" or "eReLU" → "eReLU", "gated" →
+/// "eGatedNonlinearity"), or empty.
 std::string transformer_activation_layer(const std::string& activation);
 
 /// The names the option `attention` takes: mha, additive_pos, additive_rel, rope.
@@ -97,15 +102,20 @@ std::optional<OptionError> check_transformer_choice(const char* what, const char
 class TransformerSubLayers {
  public:
   explicit TransformerSubLayers(TransformerParts parts);
-  /// The hidden representation of the feed-forward block: ceil(dim_feedforward / |G|) x regular.
+  /// The hidden representation of the feed-forward block, linear2's input: ceil(dim_feedforward / |G|) x
+  /// regular for a pointwise activation; for activation "gated", k blocks each holding the trivial irrep and
+  /// every distinct irrep of rep once (k = ceil(dim_feedforward / block size)).
   const RepPtr& hidden() const { return hidden_; }
+  /// linear1's output, the activation's input: hidden() itself, or for "gated" one invariant gate per
+  /// non-trivial copy of hidden() followed by hidden() (eGatedNonlinearity's layout).
+  const RepPtr& expanded() const { return expanded_; }
   /// Each named as the calling layer registers it (for the messages). attention() is the kind
   /// parts.attention names: eMultiheadAttention, or a positional attention (batch-first).
   LayerPtr attention(const char* name) const;
-  LayerPtr linear1(const char* name) const;  // rep -> hidden
-  LayerPtr linear2(const char* name) const;  // hidden -> rep
-  LayerPtr norm(const char* name) const;     // ELayerNorm or ERMSNorm over rep
-  LayerPtr activation(const char* name) const;
+  LayerPtr linear1(const char* name) const;     // rep -> expanded
+  LayerPtr linear2(const char* name) const;     // hidden -> rep
+  LayerPtr norm(const char* name) const;        // ELayerNorm or ERMSNorm over rep
+  LayerPtr activation(const char* name) const;  // expanded -> hidden
 
  private:
   LayerPtr sub(const char* type, const RepPtr& in, const YAML::Node& kwargs,
@@ -113,7 +123,7 @@ class TransformerSubLayers {
   void check(const Layer& layer, const char* name, const RepPtr& in, const RepPtr& out) const;
 
   TransformerParts parts_;
-  RepPtr hidden_;
+  RepPtr hidden_, expanded_;
 };
 
 /// The attention sub-layer as an EMultiheadAttention, or a ConfigError naming `role` and what the registry

@@ -1655,8 +1655,8 @@ class ETransformerEncoderLayer(Layer):
     ):
         if activation is not None and not isinstance(activation, str):
             if activation not in _ACTIVATION_NAMES:
-                raise TypeError("ETransformerEncoderLayer: activation must be a name (relu, gelu, silu, tanh) or "
-                                f"one of torch's functions of those names, got {activation!r}")
+                raise TypeError("ETransformerEncoderLayer: activation must be a name (relu, gelu, silu, tanh, "
+                                f"gated) or one of torch's functions of those names, got {activation!r}")
             activation = _ACTIVATION_NAMES[activation]
         if batch_first is None:
             # The YAML layer defaults to a model's batch-first layout; this class to the C++ (and torch) one.
@@ -1701,8 +1701,8 @@ def _activation_name(activation: Any, cls: str) -> Any:
     if activation is None or isinstance(activation, str):
         return activation
     if activation not in _ACTIVATION_NAMES:
-        raise TypeError(f"{cls}: activation must be a name (relu, gelu, silu, tanh) or one of torch's functions of "
-                        f"those names, got {activation!r}")
+        raise TypeError(f"{cls}: activation must be a name (relu, gelu, silu, tanh, gated) or one of torch's "
+                        f"functions of those names, got {activation!r}")
     return _ACTIVATION_NAMES[activation]
 
 

@@ -9,6 +9,8 @@
 
 #include "e_fourier_pointwise.hpp"
 #include "e_tensor_product.hpp"
+#include "e_transformer_decoder_layer.hpp"
+#include "e_transformer_stack.hpp"
 #include "eqnn/nn/extra_inputs.hpp"
 
 #include "eqnn/group_theory/rep_parser.hpp"
@@ -67,6 +69,11 @@ TEST(CompactLayers, EveryDecompositionOnlyLayerIsEquivariant) {
       {"eMultiheadAttention", "{num_heads: 2}"},
       {"eAdditivePosMultiheadAttention", "{num_heads: 2, max_len: 8}"},
       {"eAdditiveRelMultiheadAttention", "{num_heads: 2, max_distance: 4}"},
+      {"eTransformerEncoderLayer", "{num_heads: 2, dim_feedforward: 24, activation: gated}"},
+      {"eTransformerEncoderLayer",
+       "{num_heads: 2, dim_feedforward: 24, activation: gated, norm_first: true, "
+       "norm: rms_norm, norm_normalize: per_copy}"},
+      {"eTransformerEncoder", "{num_layers: 2, num_heads: 2, dim_feedforward: 24, activation: gated}"},
   };
   // Every irrep multiplicity even (two heads), trivial copies enough to gate every other copy.
   const std::vector<std::pair<std::string, std::string>> reps = {
@@ -95,12 +102,48 @@ TEST(CompactLayers, EveryDecompositionOnlyLayerIsEquivariant) {
   }
 }
 
+// The decoder layer and stack with a gated feed-forward: tgt and memory rotated together, with a causal
+// tgt_mask, on each compact group in float64 and float32.
+TEST(CompactLayers, GatedDecoderIsEquivariant) {
+  const std::vector<std::pair<std::string, std::string>> reps = {
+      {"SO2", "2x standard + 2x irrep(2) + 2x trivial"},
+      {"O2", "2x irrep(1, 1) + 2x irrep(1, 0) + 2x trivial"},
+      {"SO3", "2x irrep(1) + 2x irrep(2) + 2x trivial"},
+      {"O3", "2x irrep(1, -1) + 2x irrep(0, -1) + 2x trivial"},
+  };
+  const int64_t tgt = 3;
+  const at::Tensor causal = at::ones({tgt, tgt}, at::kBool).triu(1);
+  for (const auto& [name, text] : reps) {
+    const auto in = eqnn::parse_rep(group(name), text);
+    for (const char* type : {"eTransformerDecoderLayer", "eTransformerDecoder"}) {
+      const std::string kwargs = std::string(type) == "eTransformerDecoder"
+                                     ? "{num_layers: 2, num_heads: 2, dim_feedforward: 20, activation: gated}"
+                                     : "{num_heads: 2, dim_feedforward: 20, activation: gated}";
+      const auto layer = make_layer(type, in, kwargs);
+      layer->eval();
+      for (auto dtype : {at::kDouble, at::kFloat}) {
+        layer->to(dtype);
+        // (batch, tgt + memory, D): the first tgt tokens are the target, the rest the memory.
+        auto f = [&](const at::Tensor& x) {
+          const at::Tensor t = x.narrow(1, 0, tgt), m = x.narrow(1, tgt, x.size(1) - tgt);
+          if (auto one = std::dynamic_pointer_cast<eqnn::ETransformerDecoderLayerImpl>(layer))
+            return one->forward(t, m, {causal});
+          return std::dynamic_pointer_cast<eqnn::ETransformerDecoderImpl>(layer)->forward(t, m, {causal});
+        };
+        const auto r = eqnn::equivariance_error(f, in, in, dtype, tgt + 4, 5);
+        EXPECT_TRUE(eqnn::within_tolerance(r, eqnn::equivariance_tolerance(dtype)))
+            << name << " " << type << " " << at::toString(dtype) << ": " << r.max_error;
+      }
+    }
+  }
+}
+
 TEST(CompactLayers, LayersThatNeedACayleyTableSayWhatWorks) {
   const auto in = eqnn::parse_rep(group("SO3"), "2x regular(1) + 8x trivial");
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { make_layer("eReLU", in); }), "eGatedNonlinearity");
   EXPECT_HAS(error_text<eqnn::ConfigError>(
                  [&] { make_layer("eTransformerEncoderLayer", in, "{num_heads: 2, dim_feedforward: 16}"); }),
-             "SO3 is compact");
+             "SO3 is compact: use activation 'gated'");
   EXPECT_HAS(
       error_text<eqnn::ConfigError>([&] { make_layer("eRoPEMultiheadAttention", in, "{num_heads: 2}"); }),
       "eMultiheadAttention serves compact groups");

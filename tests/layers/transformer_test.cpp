@@ -248,6 +248,75 @@ TEST(EncoderLayer, StockStructureAndArithmetic) {
   }
 }
 
+// activation "gated": the feed-forward's hidden rep is k blocks of the trivial irrep and each distinct irrep
+// of in_rep; linear1 adds one gate per non-trivial copy in front, and the forward recomputed from the
+// children with the gating written out here (the i-th non-trivial copy times sigmoid(gate i), a kept
+// trivial copy t times sigmoid(t)) equals the layer's, post-norm and pre-norm, on a finite group and on
+// SO(3) (which takes no other activation).
+TEST(EncoderLayer, GatedFeedForwardStructureAndArithmetic) {
+  struct Case {
+    std::string group, rep;
+    int64_t dim_feedforward, heads, block, copies;
+  };
+  for (const Case& c : {Case{"SO3", "2x trivial + 2x irrep(1) + irrep(2)", 20, 1, 9, 3},
+                        Case{"D4", "2x regular", 12, 2, 6, 2}}) {
+    const auto g = eqnn::testing::group(c.group);
+    const RepPtr rep = eqnn::parse_rep(g, c.rep);
+    for (bool norm_first : {false, true}) {
+      const std::string what = c.group + (norm_first ? " pre-norm" : " post-norm");
+      auto layer = make_encoder(rep, fmt::format("{{num_heads: {}, dim_feedforward: {}, dropout: 0.0, "
+                                                 "activation: gated, norm_first: {}}}",
+                                                 c.heads, c.dim_feedforward, norm_first));
+      eqnn::testing::randomise(*layer, 12, /*stddev=*/0.5);
+      layer->to(at::kDouble);
+      auto attn = child(*layer, "self_attn"), l1 = child(*layer, "linear1"), l2 = child(*layer, "linear2");
+      auto n1 = child(*layer, "norm1"), n2 = child(*layer, "norm2"), act = child(*layer, "activation");
+      EXPECT_EQ(act->name(), "eGatedNonlinearity") << what;
+      // Irreps per block in index order (trivial first); each non-trivial one has a gate.
+      const std::vector<int> kinds = l2->in_rep()->irreps();
+      ASSERT_EQ(l2->in_rep()->size(), c.copies * c.block) << what;
+      const int64_t per_block = static_cast<int64_t>(kinds.size()) / c.copies;
+      int64_t gates = 0;
+      for (int64_t i = 0; i < per_block; ++i) gates += kinds[i] != 0;
+      gates *= c.copies;
+      ASSERT_EQ(l1->out_rep()->size(), gates + c.copies * c.block) << what;
+      ASSERT_TRUE(l1->out_rep()->Q().isIdentity(0)) << what;
+      const at::Tensor x = at::randn({2, 5, rep->size()}, at::kDouble);
+      auto ff = [&](const at::Tensor& t) {
+        const at::Tensor y = l1->forward(t);
+        std::vector<at::Tensor> parts;
+        int64_t gate = 0, at_col = gates;
+        for (int k : kinds) {
+          const int64_t d = g->irreps()[k].dim;
+          const at::Tensor v = y.narrow(-1, at_col, d);
+          parts.push_back(k == 0 ? v * at::sigmoid(v) : v * at::sigmoid(y.narrow(-1, gate++, 1)));
+          at_col += d;
+        }
+        EXPECT_EQ(gate, gates) << what;
+        return l2->forward(at::cat(parts, -1));
+      };
+      at::Tensor expected;
+      if (norm_first) {
+        at::Tensor h = x + attn->forward(n1->forward(x));
+        expected = h + ff(n2->forward(h));
+      } else {
+        at::Tensor h = n1->forward(x + attn->forward(x));
+        expected = n2->forward(h + ff(h));
+      }
+      EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12) << what;
+    }
+  }
+  // A pointwise activation on a compact group is refused, naming the one that works.
+  const RepPtr so3 = eqnn::parse_rep(eqnn::testing::group("SO3"), "2x trivial + irrep(1)");
+  const std::string message = eqnn::testing::error_text<eqnn::ConfigError>(
+      [&] { make_encoder(so3, "{num_heads: 1, activation: gelu}"); });
+  EXPECT_HAS(message, "activation 'gelu' applies a pointwise function");
+  EXPECT_HAS(message, "use activation 'gated'");
+  EXPECT_HAS(eqnn::testing::error_text<eqnn::ConfigError>(
+                 [&] { make_encoder(so3, "{num_heads: 1, activation: gatd}"); }),
+             "did you mean 'gated'");
+}
+
 // The masks against the stock layer: torch::nn::TransformerEncoderLayer (post-norm, sequence first, as
 // this layer's defaults) given this layer's effective weights computes the same with every kind of mask.
 TEST(EncoderLayer, MasksAsTheStockLayerWithTheSameWeights) {
@@ -497,7 +566,7 @@ TEST(EncoderLayer, DirectConstructionErrors) {
       error_text(
           [&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).activation("rleu")); }),
       "eTransformerEncoderLayer: unknown activation 'rleu' (did you mean 'relu'?); known: relu, gelu, silu, "
-      "tanh (or their layer names eReLU, eGELU, eSiLU, eTanh)");
+      "tanh, gated (or their layer names eReLU, eGELU, eSiLU, eTanh, eGatedNonlinearity)");
   EXPECT_HAS(
       error_text([&] { ETransformerEncoderLayer(ETransformerEncoderLayerOptions(rep, 2).dropout(1.5)); }),
       "eTransformerEncoderLayer: 'dropout' must be in [0, 1], found 1.5");
@@ -558,7 +627,7 @@ TEST(EncoderLayer, Errors) {
   EXPECT_HAS(
       error_text([&] { make_encoder(rep, "{num_heads: 2, activation: rleu}"); }),
       "eTransformerEncoderLayer: unknown activation 'rleu' (did you mean 'relu'?); known: relu, gelu, silu, "
-      "tanh (or their layer names eReLU, eGELU, eSiLU, eTanh)");
+      "tanh, gated (or their layer names eReLU, eGELU, eSiLU, eTanh, eGatedNonlinearity)");
   EXPECT_HAS(error_text([&] { make_encoder(rep, "{dim_feedforward: 8}"); }),
              "missing required key 'num_heads'");
   EXPECT_HAS(error_text([&] { make_encoder(rep, "{num_heads: 2, nhead: 2}"); }),

@@ -53,6 +53,31 @@ def test_modules_on_so3_are_equivariant_on_haar_samples():
         assert eqnn.check_equivariance(module.float(), rep, rep, dtype=torch.float32) < 1e-5
 
 
+def test_transformer_layer_with_gated_feed_forward_serves_so3():
+    g = eqnn.group("SO3")
+    rep = eqnn.rep(g, "2x standard + 2x irrep(2) + 2x trivial")
+    layer = enn.ETransformerEncoderLayer(rep, 2, dim_feedforward=24, dropout=0.0, activation="gated",
+                                         batch_first=True, dtype=torch.float64)
+    layer.eval()
+    assert eqnn.check_equivariance(layer, rep, rep, shape=(2, 5)) < 1e-10
+    # torch's own activation functions name pointwise activations, which a compact group cannot take.
+    with pytest.raises(Exception, match="use activation 'gated'"):
+        enn.ETransformerEncoderLayer(rep, 2, activation=torch.nn.functional.gelu)
+
+
+def test_quotient_reps_are_the_spherical_harmonics():
+    g = eqnn.group("SO3")
+    sphere = eqnn.rep(g, "quotient(SO2, 3)")
+    assert sphere.size == 1 + 3 + 5 + 7
+    assert [g.irreps[k].name for k in sphere.irreps] == ["irrep(0)", "irrep(1)", "irrep(2)", "irrep(3)"]
+    # A map from vectors to functions on the sphere: only the degree-1 block is reached.
+    std = eqnn.rep(g, "standard")
+    layer = enn.ELinear(std, sphere, dtype=torch.float64)
+    assert eqnn.check_equivariance(layer, std, sphere) < 1e-10
+    with pytest.raises(Exception, match="quotient\\(SO2, L\\)"):
+        eqnn.rep(g, "quotient(C4, 2)")
+
+
 def test_a_matrix_that_is_not_an_element_is_refused():
     rep = eqnn.rep(eqnn.group("SO3"), "standard")
     with pytest.raises(Exception, match="not an element of SO3"):
