@@ -88,6 +88,18 @@ class SO2 : public eqnn::CompactGroupDefinition {
     if (k == m) return {{2 * k, 0, 0}, frequency_basis(k, m)};
     return {{k + m, std::abs(k - m)}, frequency_basis(k, m)};
   }
+  // SO(2)/C_n: ψ_k is fixed by the rotation by 2π/n exactly when n divides k.
+  std::vector<int> quotient(const std::string& subgroup, int L) const override {
+    const std::string spelling =
+        "SO2's quotients are quotient(Cn, L), n >= 1 (the functions on the circle "
+        "that the rotation by 2π/n fixes: frequencies 0, n, 2n, ... <= L)";
+    if (subgroup.size() < 2 || subgroup[0] != 'C') throw GroupError(spelling);
+    const int n = integer(subgroup.substr(1), spelling);
+    if (n < 1) throw GroupError(spelling);
+    std::vector<int> out;
+    for (int k = 0; k <= L; k += n) out.push_back(k);
+    return out;
+  }
   // The rotations by 2πi/n: a band-limited function of frequency < n/2 is sampled exactly.
   std::vector<Matrix> grid(int n) const override {
     std::vector<Matrix> out;
@@ -166,6 +178,17 @@ class O2 : public SO2 {
     for (const Matrix& r : SO2::grid(n / 2)) out.push_back(r * reflection2d());
     return out;
   }
+  // O(2)/C_n: the trivial and determinant irreps once, ψ_k (type R, two copies in regular(L)) twice when
+  // n divides k (the rotation by 2π/n fixes all of it).
+  std::vector<int> quotient(const std::string& subgroup, int L) const override {
+    const std::string spelling = "O2's quotients are quotient(Cn, L), n >= 1 (C_n the rotations by 2π/n)";
+    if (subgroup.size() < 2 || subgroup[0] != 'C') throw GroupError(spelling);
+    const int n = integer(subgroup.substr(1), spelling);
+    if (n < 1) throw GroupError(spelling);
+    std::vector<int> out{0, 1};
+    for (int k = n; k <= L; k += n) out.insert(out.end(), {k + 1, k + 1});
+    return out;
+  }
 };
 
 // so(3)'s basis on (x, y, z): (G_i)_jk = −ε_ijk, exp(θ G_i) the rotation by θ about axis i.
@@ -229,6 +252,17 @@ class SO3 : public eqnn::CompactGroupDefinition {
     return couple(l1, l2, [](int l) { return l; });
   }
   std::vector<Matrix> grid(int n) const override { return compact::rotation_grid3d(n); }
+  // SO(3)/SO(2), the sphere: every degree once (its m = 0 vector is the one SO(2)-invariant), the real
+  // spherical harmonics of degree 0..L.
+  std::vector<int> quotient(const std::string& subgroup, int L) const override {
+    if (subgroup != "SO2")
+      throw GroupError(
+          "SO3's quotient is quotient(SO2, L): the sphere SO(3)/SO(2), spherical harmonics of "
+          "degree 0..L");
+    std::vector<int> out;
+    for (int l = 0; l <= L; ++l) out.push_back(l);
+    return out;
+  }
 
  protected:
   template <class Index>
@@ -274,6 +308,16 @@ class O3 : public SO3 {
     return orthogonality_error(m) + std::abs(std::abs(m.determinant()) - 1);
   }
   std::pair<std::vector<int>, Matrix> standard() const override { return {{3}, so3_standard_basis()}; }
+  // O(3)/SO(2), two spheres (one per component): every degree once with each parity.
+  std::vector<int> quotient(const std::string& subgroup, int L) const override {
+    if (subgroup != "SO2")
+      throw GroupError(
+          "O3's quotient is quotient(SO2, L): O(3)/SO(2), spherical harmonics of degree 0..L "
+          "of both parities");
+    std::vector<int> out;
+    for (int l = 0; l <= L; ++l) out.insert(out.end(), {2 * l, 2 * l + 1});
+    return out;
+  }
   // Degrees couple as in SO(3), parities multiply.
   std::pair<std::vector<int>, Matrix> tensor_product(int a, int b) const override {
     const int odd = (a % 2) ^ (b % 2);

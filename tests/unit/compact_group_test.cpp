@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 #include <Eigen/Dense>
+#include <unsupported/Eigen/KroneckerProduct>
 #include <unsupported/Eigen/MatrixFunctions>
 
 #include "eqnn/group_theory/compact_group.hpp"
@@ -414,6 +416,173 @@ TEST(CompactGroup, TensorSpellingsAndRefusals) {
   const std::string nul(raw, sizeof(raw) - 1);
   EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(so3, nul); }),
              "\"tensor(irrep(1)\\x00 irrep(1))\": expected '+', ',' or ')', found '\\x00'");
+}
+
+// A plugin's tensor products are checked before use: a plugin that defines none, and ones that return the
+// wrong size, a Q that is not orthogonal, an irrep that does not exist, or an orthogonal Q that does not
+// decompose the product, each get a message naming the group and the pair.
+namespace {
+
+enum class ProductFault {
+  none_defined,
+  correct,
+  wrong_size,
+  not_orthogonal,
+  negative_irrep,
+  not_intertwining
+};
+
+// The circle group, written here: irrep(0) trivial, irrep(k) the rotation by kθ; the products of the
+// 2-dimensional ones (k, m >= 1) by the frequencies k ± m, or spoiled as `fault` says.
+class Circle : public eqnn::CompactGroupDefinition {
+ public:
+  explicit Circle(ProductFault fault) : fault_(fault) {}
+  std::string name() const override { return "Circle"; }
+  int defining_dim() const override { return 2; }
+  int num_irreps(int L) const override { return L + 1; }
+  eqnn::CompactIrrep irrep(int k) const override {
+    if (k == 0) return {"irrep(0)", 1, eqnn::IrrepType::R, 0, {Matrix::Identity(1, 1)}};
+    return {
+        fmt::format("irrep({})", k), 2, eqnn::IrrepType::C, k, {Matrix::Identity(2, 2), rotation2(M_PI / 2)}};
+  }
+  Matrix irrep_matrix(int k, const Matrix& g) const override {
+    return k == 0 ? Matrix::Identity(1, 1) : rotation2(k * std::atan2(g(1, 0), g(0, 0)));
+  }
+  int irrep_index(const std::vector<std::string>& a) const override { return std::stoi(a.at(0)); }
+  Matrix sample(std::mt19937_64& rng) const override {
+    return rotation2(std::uniform_real_distribution<double>(-M_PI, M_PI)(rng));
+  }
+  std::vector<Matrix> lie_algebra_basis() const override { return {rotation2(M_PI / 2)}; }
+  double distance_from_group(const Matrix& m) const override {
+    return max_abs(m.transpose() * m - Matrix::Identity(2, 2)) + std::abs(m.determinant() - 1);
+  }
+  std::pair<std::vector<int>, Matrix> standard() const override { return {{1}, Matrix::Identity(2, 2)}; }
+  std::pair<std::vector<int>, Matrix> tensor_product(int k, int m) const override {
+    if (fault_ == ProductFault::none_defined) return CompactGroupDefinition::tensor_product(k, m);
+    // k != m, both >= 1: with z = e0 + i e1, Re/Im of z ⊗ z carry k + m and those of z ⊗ z̄ carry k − m.
+    const double r = 1 / std::sqrt(2.0), s = k > m ? 1 : -1;
+    Matrix Q(4, 4);
+    Q << r, 0, r, 0, 0, r, 0, -s * r, 0, r, 0, s * r, -r, 0, r, 0;
+    std::vector<int> irreps{k + m, std::abs(k - m)};
+    switch (fault_) {
+      case ProductFault::wrong_size:
+        return {irreps, Matrix::Identity(3, 3)};
+      case ProductFault::not_orthogonal:
+        return {irreps, Matrix(2 * Q)};
+      case ProductFault::negative_irrep:
+        return {{-1, 1}, Q};
+      case ProductFault::not_intertwining:
+        return {{k + m, std::abs(k - m) + 1}, Q};
+      default:
+        return {irreps, Q};
+    }
+  }
+
+ private:
+  ProductFault fault_;
+};
+
+std::string product_error(ProductFault fault) {
+  const GroupPtr g = eqnn::Group::from_compact(std::make_shared<Circle>(fault), 8);
+  return error_text<eqnn::GroupError>(
+      [&] { Representation::tensor(Representation::irrep(g, 1), Representation::irrep(g, 3)); });
+}
+
+}  // namespace
+
+TEST(CompactGroup, APluginsTensorProductsAreCheckedBeforeUse) {
+  // The correct one passes and is the Kronecker product.
+  const GroupPtr g = eqnn::Group::from_compact(std::make_shared<Circle>(ProductFault::correct), 8);
+  const auto product = Representation::tensor(Representation::irrep(g, 1), Representation::irrep(g, 3));
+  const Matrix x = rotation2(0.7);
+  EXPECT_LT(max_abs(product->matrix(x) - Matrix(Eigen::kroneckerProduct(rotation2(0.7), rotation2(2.1)))),
+            1e-14);
+  EXPECT_HAS(product_error(ProductFault::none_defined),
+             "Circle defines no tensor products of its irreps (its plugin does not implement "
+             "CompactGroupDefinition::tensor_product); irreps 1 and 3 cannot be coupled");
+  EXPECT_HAS(product_error(ProductFault::wrong_size),
+             "Circle: tensor_product(1, 3) gives irreps of total dimension 4 and a 3x3 Q for a product of "
+             "dimension 4");
+  EXPECT_HAS(product_error(ProductFault::not_orthogonal),
+             "Circle: tensor_product(1, 3): the change of basis must be orthogonal");
+  EXPECT_HAS(product_error(ProductFault::negative_irrep), "Circle: tensor_product(1, 3) names irrep -1");
+  EXPECT_HAS(product_error(ProductFault::not_intertwining),
+             "Circle: tensor_product(1, 3) is not a decomposition of irrep(1) ⊗ irrep(3): its Q does not "
+             "intertwine");
+}
+
+// quotient(H, L) against Frobenius reciprocity computed here: ψ_k appears in the functions on G/H as often
+// as it holds H-invariant vectors, counted per dim/S. The invariants are the trace of the projector
+// mean_h ψ_k(h), averaged over C_n itself or over rotations about z by 2πj/M (exact for band <= L < M/2).
+TEST(CompactGroup, QuotientsHoldTheIrrepsFrobeniusReciprocityGives) {
+  struct Case {
+    std::string group, subgroup;
+    int L;
+    std::vector<Matrix> h;
+  };
+  auto about_z = [](int m) {
+    std::vector<Matrix> out;
+    for (int j = 0; j < m; ++j) out.push_back(rotation_z(2 * M_PI * j / m));
+    return out;
+  };
+  auto cyclic = [](int n) {
+    std::vector<Matrix> out;
+    for (int j = 0; j < n; ++j) out.push_back(rotation2(2 * M_PI * j / n));
+    return out;
+  };
+  const std::vector<Case> cases = {{"SO3", "SO2", 4, about_z(20)}, {"O3", "SO2", 3, about_z(20)},
+                                   {"SO2", "C3", 10, cyclic(3)},   {"SO2", "C1", 4, cyclic(1)},
+                                   {"O2", "C4", 9, cyclic(4)},     {"O2", "C1", 3, cyclic(1)}};
+  for (const Case& c : cases) {
+    const GroupPtr g = group(c.group);
+    const std::string text = fmt::format("quotient({}, {})", c.subgroup, c.L);
+    const auto rep = eqnn::parse_rep(g, text);
+    std::map<int, int> have, want;
+    for (int k : rep->irreps()) ++have[k];
+    for (int k = 0; k < static_cast<int>(g->irreps().size()); ++k) {
+      const eqnn::CompactIrrep ir = g->compact()->irrep(k);
+      if (ir.band > c.L) continue;
+      Matrix P = Matrix::Zero(ir.dim, ir.dim);
+      for (const Matrix& h : c.h) P += g->compact()->irrep_matrix(k, h);
+      const double invariants = P.trace() / static_cast<double>(c.h.size());
+      const int copies =
+          static_cast<int>(std::lround(invariants)) / static_cast<int>(ir.endomorphism_basis.size());
+      if (copies > 0) want[k] = copies;
+    }
+    EXPECT_EQ(have, want) << c.group << " " << text;
+    EXPECT_TRUE(rep->Q().isIdentity(0)) << text;
+    EXPECT_EQ(rep->describe().find(text), 0u) << rep->describe();
+    // H = C1 is the group's own regular(L).
+    if (c.subgroup == "C1") {
+      std::vector<int> regular = eqnn::parse_rep(g, fmt::format("regular({})", c.L))->irreps();
+      std::vector<int> mine = rep->irreps();
+      std::sort(regular.begin(), regular.end());
+      std::sort(mine.begin(), mine.end());
+      EXPECT_EQ(mine, regular) << c.group;
+    }
+  }
+  // The sphere's harmonics: degree l is a (2l + 1)-dim block of SO3's quotient.
+  EXPECT_EQ(eqnn::parse_rep(group("SO3"), "quotient(SO2, 3)")->size(), 1 + 3 + 5 + 7);
+  EXPECT_EQ(eqnn::parse_rep(group("SO3"), "2x quotient(SO2, 1) + standard")->size(), 2 * 4 + 3);
+  // Refusals, located, with the spelling.
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO3"), "quotient(SO3, 2)"); }),
+             "SO3's quotient is quotient(SO2, L)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO2"), "quotient(D4, 2)"); }),
+             "SO2's quotients are quotient(Cn, L)");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO2"), "quotient(C0, 2)"); }),
+             "quotient(Cn, L), n >= 1");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO3"), "quotient(SO2)"); }),
+             "quotient(H, L) takes a subgroup H and a band limit L >= 0");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO3"), "quotient(SO2, 40)"); }),
+             "beyond the band limit 32 of SO3");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("D4"), "quotient(C2, 1)"); }),
+             "quotient(H, L) is for compact groups; D4 is finite");
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(group("SO3"), "quotent(SO2, 1)"); }),
+             "did you mean 'quotient'");
+  // A plugin that defines no quotients says so.
+  const GroupPtr circle = eqnn::Group::from_compact(std::make_shared<Circle>(ProductFault::correct), 8);
+  EXPECT_HAS(error_text<eqnn::ConfigError>([&] { eqnn::parse_rep(circle, "quotient(C2, 2)"); }),
+             "Circle defines no quotient spaces");
 }
 
 TEST(CompactGroup, GoalsAreMetWithoutEnumeratingElements) {

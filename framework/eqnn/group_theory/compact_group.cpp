@@ -59,6 +59,13 @@ std::pair<std::vector<int>, Matrix> CompactGroupDefinition::tensor_product(int a
                   name(), a, b));
 }
 
+std::vector<int> CompactGroupDefinition::quotient(const std::string& subgroup, int) const {
+  throw GroupError(
+      fmt::format("{} defines no quotient spaces (its plugin does not implement "
+                  "CompactGroupDefinition::quotient), so quotient({}, ...) is not available",
+                  name(), subgroup));
+}
+
 std::vector<Matrix> CompactGroupDefinition::grid(int n) const {
   std::mt19937_64 rng(0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(n));
   std::vector<Matrix> out;

@@ -57,6 +57,12 @@ class CompactGroupDefinition {
   /// orthogonal, coordinate i·d_b + j of the product holding e_i ⊗ e_j. Irreps beyond any band limit may
   /// appear (the caller refuses them). The default throws GroupError: the group defines no tensor products.
   virtual std::pair<std::vector<int>, Matrix> tensor_product(int a, int b) const;
+  /// The irreps of band at most L in the functions on the quotient space G/H, H the closed subgroup
+  /// `subgroup` spells (e.g. "SO2" in SO3: the sphere; "C4" in SO2), each as often as ψ_k holds H-invariant
+  /// vectors (counted per dim/S, as regular(L) counts): the rep string quotient(H, L), whose Q is the
+  /// identity (real spherical harmonics of degree 0..L for SO3/SO2). The default throws GroupError: the
+  /// group defines no quotient spaces. An unknown `subgroup` is a GroupError that says the spelling.
+  virtual std::vector<int> quotient(const std::string& subgroup, int band_limit) const;
   /// n elements spread over the group, on which eFourierPointwise samples band-limited functions (the more
   /// uniform, the smaller its equivariance error). The default: n Haar-random elements from a fixed seed.
   virtual std::vector<Matrix> grid(int n) const;

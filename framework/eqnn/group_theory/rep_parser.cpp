@@ -115,8 +115,8 @@ struct Parser {
     skip();
     size_t name_at = pos;
     std::string name = word();
-    static const std::vector<std::string> known{"regular",     "trivial",  "irrep",
-                                                "permutation", "standard", "tensor"};
+    static const std::vector<std::string> known{"regular",  "trivial", "irrep",   "permutation",
+                                                "standard", "tensor",  "quotient"};
     RepPtr one;
     if (name.empty())
       fail(name_at, fmt::format("expected a representation name ({})", fmt::join(known, ", ")));
@@ -136,6 +136,37 @@ struct Parser {
           fail(arg_at,
                fmt::format("regular(L) of the compact group {} takes one band limit L >= 0", g->name()));
         one = Representation::band_limited_regular(g, std::stoi(a));
+      } else if (name == "quotient") {
+        size_t arg_at = pos;
+        const auto args = paren_args(name, &arg_at);
+        if (!g->is_compact())
+          fail(name_at, fmt::format("quotient(H, L) is for compact groups; {} is finite: its quotient spaces "
+                                    "G/H are permutation actions, permutation(name)",
+                                    g->name()));
+        const std::string& a = args.size() == 2 ? args[1] : std::string();
+        const bool numeric = !a.empty() && a.size() <= 9 &&
+                             std::all_of(a.begin(), a.end(), [](char c) { return std::isdigit(c) != 0; });
+        if (!numeric)
+          fail(arg_at, fmt::format("quotient(H, L) takes a subgroup H and a band limit L >= 0, e.g. "
+                                   "quotient(SO2, 2) on SO3"));
+        std::vector<int> irreps;
+        try {
+          irreps = g->compact()->quotient(args[0], std::stoi(a));
+        } catch (const GroupError& e) {
+          fail(arg_at, e.what());
+        }
+        const int n = static_cast<int>(g->irreps().size());
+        long total = 0;
+        for (int k : irreps) {
+          if (k < 0 || k >= n)
+            fail(arg_at, fmt::format("quotient({}, {}) holds irreps beyond the band limit {} of {} (raise it "
+                                     "with {{type: {}, band_limit: ...}}, at most {})",
+                                     args[0], a, g->band_limit(), g->name(), g->compact()->name(),
+                                     Group::kMaxBandLimit));
+          total += g->irreps()[k].dim;
+        }
+        one = Representation::from_decomposition(g, irreps, Matrix::Identity(total, total),
+                                                 fmt::format("quotient({}, {})", args[0], a));
       } else if (name == "tensor") {
         one = tensor_args();
       } else if (name == "regular") {
