@@ -9,9 +9,11 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <yaml-cpp/yaml.h>
 #include <Eigen/Dense>
 #include <unsupported/Eigen/KroneckerProduct>
@@ -21,6 +23,7 @@
 #include "eqnn/group_theory/hom_space.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/group_theory/representation.hpp"
+#include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
 #include "support.hpp"
 
@@ -595,7 +598,57 @@ TEST(CompactGroup, GoalsAreMetWithoutEnumeratingElements) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(rep->size(), 16 * 165);
   EXPECT_EQ(hom->dim(), 16 * 16 * (1 + 9 + 25 + 49 + 81));  // Σ_l m_l², m_l = 16 (2l + 1)
+  EXPECT_TRUE(rep->q_is_identity());  // a sum of regular(4)s, each already in its irreps' basis
   std::printf("[ info ] Hom(16x regular(4), itself) of SO3 in %.1f ms\n", ms);
+}
+
+// Where Q = I the Hom space places and reads its blocks by index instead of multiplying by Q's columns.
+// The dense path is the same rep after an orthogonal change of basis M (ρ' = M ρ Mᵀ, Q' = M Q, a dense
+// matrix): its maps are M_out W M_inᵀ for the same coefficients. Expand, gradients and analyse, on SO3
+// (whose standard part keeps a dense Q: mixed), O2 and D4, with the dense path on one side or both.
+TEST(CompactGroup, IdentityBasisHomEqualsTheDensePath) {
+  for (const auto& [name, in_text, out_text] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"SO3", "2x regular(2) + standard", "regular(1) + 3x irrep(2)"},
+           {"O2", "regular(2) + irrep(1, 0)", "2x regular(1)"},
+           {"D4", "irrep(4) + 2x irrep(1) + trivial", "2x irrep(4) + irrep(1)"}}) {
+    const GroupPtr g = group(name);
+    const auto in = eqnn::parse_rep(g, in_text), out = eqnn::parse_rep(g, out_text);
+    EXPECT_TRUE(out->q_is_identity()) << name;
+    EXPECT_EQ(in->q_is_identity(), name != "SO3") << name;
+    auto orthogonal = [](int n) {
+      const at::Tensor q = std::get<0>(at::linalg_qr(at::randn({n, n}, at::kDouble)));
+      return Matrix(Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          q.contiguous().data_ptr<double>(), n, n));
+    };
+    const Matrix Mi = orthogonal(in->size()), Mo = orthogonal(out->size());
+    const auto turned_in = Representation::change_basis(in, Mi);
+    const auto turned_out = Representation::change_basis(out, Mo);
+    ASSERT_FALSE(turned_out->q_is_identity());
+    const at::Tensor ti = eqnn::to_tensor(Mi), to = eqnn::to_tensor(Mo),
+                     Ii = at::eye(in->size(), at::kDouble), Io = at::eye(out->size(), at::kDouble);
+    for (const auto& [a, b, ma, mb] :
+         std::vector<std::tuple<eqnn::RepPtr, eqnn::RepPtr, at::Tensor, at::Tensor>>{
+             {turned_in, turned_out, ti, to}, {in, turned_out, Ii, to}, {turned_in, out, ti, Io}}) {
+      const auto fast = eqnn::HomSpace::get(in, out), slow = eqnn::HomSpace::get(a, b);
+      ASSERT_EQ(fast->dim(), slow->dim()) << name;
+      const at::Tensor theta = at::randn({3, fast->dim()}, at::kDouble).requires_grad_(true);
+      const at::Tensor W = fast->expand(theta), V = at::matmul(at::matmul(mb.t(), slow->expand(theta)), ma);
+      EXPECT_LT((W - V).abs().max().item<double>(), 1e-12) << name;
+      const at::Tensor probe = at::randn(W.sizes(), at::kDouble);
+      const at::Tensor gw = torch::autograd::grad({(W * probe).sum()}, {theta})[0];
+      const at::Tensor gv = torch::autograd::grad({(V * probe).sum()}, {theta})[0];
+      EXPECT_LT((gw - gv).abs().max().item<double>(), 1e-12) << name;
+      const at::Tensor M = at::randn({out->size(), in->size()}, at::kDouble);
+      EXPECT_LT((fast->analyse(M) - slow->analyse(at::matmul(at::matmul(mb, M), ma.t())))
+                    .abs()
+                    .max()
+                    .item<double>(),
+                1e-12)
+          << name;
+      // analyse is the left inverse of expand.
+      EXPECT_LT((fast->analyse(W.detach()) - theta.detach()).abs().max().item<double>(), 1e-12) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -188,9 +188,12 @@ struct HomSpace::Plan {
   // isotypic
   struct Block {
     int64_t offset, m_out, m_in, S, d;
+    // Q's columns of this irrep: dense (D, m d), or, where Q = I, undefined and the rows they select
+    // (m d, int64): the block is then placed and read by index, not by a product with a selection matrix.
     at::Tensor q_out;  // (D_out, m_out d)
     at::Tensor q_in;   // (D_in, m_in d)
     at::Tensor endo;   // (S, d, d), orthonormal (‖E‖ = 1)
+    at::Tensor rows_out, rows_in;
   };
   std::vector<Block> blocks;
 
@@ -204,8 +207,10 @@ struct HomSpace::Plan {
     p->inv_count = cv(inv_count);
     p->basis_out = cv(basis_out);
     p->basis_in_t = cv(basis_in_t);
+    auto dev = [&](const at::Tensor& t) { return t.defined() ? t.to(o.device()) : t; };
     for (const auto& b : blocks)
-      p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo)});
+      p->blocks.push_back(Block{b.offset, b.m_out, b.m_in, b.S, b.d, cv(b.q_out), cv(b.q_in), cv(b.endo),
+                                dev(b.rows_out), dev(b.rows_in)});
     return p;
   }
 };
@@ -295,15 +300,20 @@ std::shared_ptr<const HomSpace> HomSpace::build(const RepPtr& in, const RepPtr& 
     for (size_t k = 0; k < irreps.size(); ++k) {
       if (mi[k] == 0 || mo[k] == 0) continue;
       const auto& ir = irreps[k];
-      Plan::Block b{offset, mo[k], mi[k], ir.S(), ir.dim, {}, {}, {}};
-      auto cols_o = out->columns_of_irrep(static_cast<int>(k)),
-           cols_i = in->columns_of_irrep(static_cast<int>(k));
-      Matrix qo(Do, static_cast<Eigen::Index>(cols_o.size())),
-          qi(Di, static_cast<Eigen::Index>(cols_i.size()));
-      for (size_t c = 0; c < cols_o.size(); ++c) qo.col(c) = out->Q().col(cols_o[c]);
-      for (size_t c = 0; c < cols_i.size(); ++c) qi.col(c) = in->Q().col(cols_i[c]);
-      b.q_out = to_tensor(qo);
-      b.q_in = to_tensor(qi);
+      Plan::Block b{offset, mo[k], mi[k], ir.S(), ir.dim, {}, {}, {}, {}, {}};
+      auto columns = [k](const Representation& rep, int64_t D, at::Tensor* q, at::Tensor* rows) {
+        const auto cols = rep.columns_of_irrep(static_cast<int>(k));
+        if (rep.q_is_identity()) {
+          *rows = at::empty({static_cast<int64_t>(cols.size())}, at::kLong);
+          std::copy(cols.begin(), cols.end(), rows->data_ptr<int64_t>());
+          return;
+        }
+        Matrix m(D, static_cast<Eigen::Index>(cols.size()));
+        for (size_t c = 0; c < cols.size(); ++c) m.col(c) = rep.Q().col(cols[c]);
+        *q = to_tensor(m);
+      };
+      columns(*out, Do, &b.q_out, &b.rows_out);
+      columns(*in, Di, &b.q_in, &b.rows_in);
       b.endo = at::empty({b.S, b.d, b.d}, at::kDouble);
       for (int s = 0; s < ir.S(); ++s)
         b.endo[s].copy_(to_tensor(ir.endomorphism_basis[s] / std::sqrt(double(ir.dim))));
@@ -374,7 +384,16 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
     auto fshape = lead;
     fshape.insert(fshape.end(), {b.m_out * b.d, b.m_in * b.d});
     blk = blk.reshape(fshape);
-    W = W + at::matmul(at::matmul(b.q_out, blk), b.q_in.t());
+    // Rows, then columns: a product with Q's columns, or (Q = I) an index_copy into the rows the irrep's
+    // copies occupy (each block has its own rows and columns, so copies never overlap).
+    if (b.q_out.defined()) {
+      blk = at::matmul(b.q_out, blk);
+    } else {
+      auto rshape = lead;
+      rshape.insert(rshape.end(), {Do, b.m_in * b.d});
+      blk = at::zeros(rshape, theta.options()).index_copy(-2, b.rows_out, blk);
+    }
+    W = b.q_in.defined() ? W + at::matmul(blk, b.q_in.t()) : W.index_copy(-1, b.rows_in, blk);
   }
   return W * p.scale;
 }
@@ -401,7 +420,8 @@ at::Tensor HomSpace::analyse(const at::Tensor& W) const {
   }
   std::vector<at::Tensor> parts;
   for (const auto& b : p.blocks) {
-    at::Tensor blk = at::matmul(at::matmul(b.q_out.t(), W), b.q_in);
+    at::Tensor blk = b.q_out.defined() ? at::matmul(b.q_out.t(), W) : W.index_select(-2, b.rows_out);
+    blk = b.q_in.defined() ? at::matmul(blk, b.q_in) : blk.index_select(-1, b.rows_in);
     auto s = lead;
     s.insert(s.end(), {b.m_out, b.d, b.m_in, b.d});
     at::Tensor c = at::einsum("...oaib,sab->...ois", {blk.reshape(s), b.endo});

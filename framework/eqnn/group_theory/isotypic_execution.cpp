@@ -39,7 +39,10 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
       *why = fmt::format("{} (size {}) cannot be cut into {} equal groups", rep->describe(), D, groups);
     return nullptr;
   }
-  const Matrix& Q = rep->Q();
+  // Q = I (e.g. 16x regular(4) of SO(3)) is read without building it dense: column j has its one entry
+  // at row j.
+  const bool eye = rep->q_is_identity();
+  const Matrix* Q = eye ? nullptr : &rep->Q();
   const auto copies = irrep_copies(*rep);
   const auto& irreps = rep->group().irreps();
   const auto K = static_cast<int64_t>(irreps.size());
@@ -49,8 +52,8 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
   UnionFind uf(2 * D);
   std::vector<int64_t> row_of_column(static_cast<size_t>(D), -1);
   for (int64_t j = 0; j < D; ++j)
-    for (int64_t i = 0; i < D; ++i)
-      if (std::abs(Q(i, j)) > kZero) {
+    for (int64_t i = eye ? j : 0; i < (eye ? j + 1 : D); ++i)
+      if (eye || std::abs((*Q)(i, j)) > kZero) {
         uf.unite(i, D + j);
         if (row_of_column[static_cast<size_t>(j)] < 0) row_of_column[static_cast<size_t>(j)] = i;
       }
@@ -132,8 +135,14 @@ std::shared_ptr<const IsotypicLayout> IsotypicLayout::get(const RepPtr& rep, int
                            row0, row0 + r - 1);
       return nullptr;
     }
-    Matrix block(r, r);
-    for (int64_t j = 0; j < r; ++j) block.col(j) = Q.block(row0, columns[static_cast<size_t>(j)], r, 1);
+    Matrix block = Matrix::Zero(r, r);
+    for (int64_t j = 0; j < r; ++j) {
+      const int64_t column = columns[static_cast<size_t>(j)];
+      if (!eye)
+        block.col(j) = Q->block(row0, column, r, 1);
+      else if (column >= row0 && column < row0 + r)
+        block(column - row0, j) = 1;
+    }
     const bool same = run && run->r == r && run->count == count && previous.rows() == r &&
                       (block - previous).cwiseAbs().maxCoeff() <= 1e-13;
     if (same) {

@@ -31,6 +31,10 @@ struct Representation::Decomposition {
   std::once_flag once;
   std::atomic<bool> ready{false};
   std::vector<int> irreps;
+  // Q = I: then Q may stay empty until Q() is first asked for (a sum of identity-basis parts, such as
+  // 16x regular(4) of SO(3), never builds its 2640² identity unless a caller needs it dense).
+  bool identity = false;
+  std::once_flag dense_once;
   Matrix Q;
 };
 
@@ -246,12 +250,18 @@ void Representation::finish() {
   uint64_t h = hash::mix(group_->content_hash(), 0x7e9u + static_cast<uint64_t>(kind_));
   h = hash::mix(h, static_cast<uint64_t>(size_));
   switch (kind_) {
-    case Kind::eager:
-      decomposition_->ready = true;
-      size_ = static_cast<int>(decomposition_->Q.rows());
-      for (int k : decomposition_->irreps) h = hash::mix(h, static_cast<uint64_t>(k) + 1);
-      h = hash::mix_matrix(h, decomposition_->Q);
+    case Kind::eager: {
+      Decomposition& d = *decomposition_;
+      d.ready = true;
+      if (!d.identity) {
+        size_ = static_cast<int>(d.Q.rows());
+        d.identity = d.Q.rows() == d.Q.cols() && d.Q.isIdentity(0);
+      }
+      for (int k : d.irreps) h = hash::mix(h, static_cast<uint64_t>(k) + 1);
+      // Q = I hashes by its size, whether it is held dense or not.
+      h = d.identity ? hash::mix(h, 0x1d0000ULL + static_cast<uint64_t>(size_)) : hash::mix_matrix(h, d.Q);
       break;
+    }
     case Kind::permutation:
       break;
     case Kind::sum:
@@ -283,16 +293,9 @@ const Representation::Decomposition& Representation::decomposition() const {
         d.Q = p->Q;
         break;
       }
-      case Kind::sum: {
-        d.Q = Matrix::Zero(size_, size_);
-        int off = 0;
-        for (const auto& r : parts_) {
-          d.Q.block(off, off, r->size(), r->size()) = r->Q();
-          d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
-          off += r->size();
-        }
+      case Kind::sum:
+        sum_decomposition(parts_, size_, d);
         break;
-      }
       case Kind::basis:
         d.irreps = parts_[0]->irreps();
         d.Q = change_ * parts_[0]->Q();
@@ -304,7 +307,33 @@ const Representation::Decomposition& Representation::decomposition() const {
 }
 
 const std::vector<int>& Representation::irreps() const { return decomposition().irreps; }
-const Matrix& Representation::Q() const { return decomposition().Q; }
+const Matrix& Representation::Q() const {
+  Decomposition& d = *decomposition_;
+  decomposition();
+  if (d.identity)
+    std::call_once(d.dense_once, [&] {
+      if (d.Q.rows() != size_) d.Q = Matrix::Identity(size_, size_);
+    });
+  return d.Q;
+}
+bool Representation::q_is_identity() const { return decomposition().identity; }
+
+void Representation::sum_decomposition(const std::vector<RepPtr>& parts, int size, Decomposition& d) {
+  d.identity = true;
+  for (const auto& r : parts) {
+    d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
+    d.identity = d.identity && r->q_is_identity();
+  }
+  if (d.identity) return;
+  check_matrix_entries(size, size, fmt::format("direct sum of {} representations", parts.size()),
+                       "dense change of basis");
+  d.Q = Matrix::Zero(size, size);
+  int off = 0;
+  for (const auto& r : parts) {
+    d.Q.block(off, off, r->size(), r->size()) = r->Q();
+    off += r->size();
+  }
+}
 bool Representation::is_decomposed() const { return decomposition_->ready; }
 
 bool Representation::same_recipe(const Representation& o) const {
@@ -312,7 +341,7 @@ bool Representation::same_recipe(const Representation& o) const {
   switch (kind_) {
     case Kind::eager: {
       const auto &a = *decomposition_, &b = *o.decomposition_;
-      if (a.irreps != b.irreps || !near(a.Q, b.Q)) return false;
+      if (a.irreps != b.irreps || (!(a.identity && b.identity) && !near(Q(), o.Q()))) return false;
       if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
       return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
     }
@@ -337,7 +366,8 @@ bool Representation::same_content(const Representation& o) const {
   if (signed_generators_ != o.signed_generators_) return false;
   if (same_recipe(o)) return true;
   // Built differently: compare what they decompose to (both basis and permutation structure).
-  if (irreps() != o.irreps() || !near(Q(), o.Q())) return false;
+  if (irreps() != o.irreps()) return false;
+  if (!(q_is_identity() && o.q_is_identity()) && !near(Q(), o.Q())) return false;
   if (perm_basis_.has_value() != o.perm_basis_.has_value()) return false;
   return !perm_basis_ || near(*perm_basis_, *o.perm_basis_);
 }
@@ -535,8 +565,9 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
     out->signed_generators_ = std::move(sg);
   }
   std::vector<Permutation> pg(g0->generators().size());
-  // A sum in a basis, or of decomposed parts, is held as one dense total x total matrix.
-  if ((perm && any_basis) || !lazy) {
+  // A sum in a basis is held as one dense total x total matrix (and a sum of decomposed parts, unless
+  // every part's Q is the identity: see sum_decomposition).
+  if (perm && any_basis) {
     check_matrix_entries(total, total, fmt::format("direct sum of {} representations", reps.size()),
                          "dense change of basis");
   }
@@ -574,14 +605,7 @@ RepPtr Representation::direct_sum(const std::vector<RepPtr>& reps) {
     // Every part is decomposed: the sum is too (cheap), and compares by its Q as before.
     out->kind_ = Kind::eager;
     out->decomposition_ = std::make_shared<Decomposition>();
-    auto& d = *out->decomposition_;
-    d.Q = Matrix::Zero(total, total);
-    int o = 0;
-    for (const auto& r : out->parts_) {
-      d.Q.block(o, o, r->size(), r->size()) = r->Q();
-      d.irreps.insert(d.irreps.end(), r->irreps().begin(), r->irreps().end());
-      o += r->size();
-    }
+    sum_decomposition(out->parts_, static_cast<int>(total), *out->decomposition_);
     out->parts_.clear();
   }
   out->finish();
@@ -887,8 +911,12 @@ double Representation::character(int g) const {
 
 Matrix Representation::invariant_basis() const {
   auto cols = columns_of_irrep(0);
+  Matrix B = Matrix::Zero(size_, static_cast<Eigen::Index>(cols.size()));
+  if (q_is_identity()) {
+    for (size_t c = 0; c < cols.size(); ++c) B(cols[c], static_cast<Eigen::Index>(c)) = 1;
+    return B;
+  }
   const Matrix& Qm = Q();
-  Matrix B(size_, static_cast<Eigen::Index>(cols.size()));
   for (size_t c = 0; c < cols.size(); ++c) B.col(static_cast<Eigen::Index>(c)) = Qm.col(cols[c]);
   return B;
 }

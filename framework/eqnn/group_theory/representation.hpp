@@ -68,8 +68,11 @@ class Representation {
   std::vector<int> multiplicities() const;
   /// Columns of Q that belong to copies of irrep k, in order (copy-major: copy c occupies d_k columns).
   std::vector<int> columns_of_irrep(int k) const;
-  /// Decomposes on first use.
+  /// Decomposes on first use. A Q that is the identity is built dense only here (see q_is_identity()).
   const Matrix& Q() const;
+  /// True when Q = I (irreps in this basis already): a direct sum of such reps is one without a dense Q
+  /// until Q() is asked for. Decomposes on first use.
+  bool q_is_identity() const;
   /// True once irreps()/Q() are known (always, except for permutation structures not yet decomposed).
   bool is_decomposed() const;
   /// Dense ρ(g) (size × size). For large permutation representations prefer permutation(g).
@@ -121,6 +124,8 @@ class Representation {
   Representation() = default;
   void finish();
   const Decomposition& decomposition() const;
+  /// The parts' irreps in order; Q block-diagonal from the parts' (left empty when every part's is I).
+  static void sum_decomposition(const std::vector<RepPtr>& parts, int size, Decomposition& d);
   bool same_recipe(const Representation& other) const;
 
   GroupPtr group_;
