@@ -25,6 +25,7 @@
 #include "eqnn/group_theory/representation.hpp"
 #include "eqnn/group_theory/tensor_convert.hpp"
 #include "eqnn/util/error.hpp"
+#include "scoped_env.hpp"
 #include "support.hpp"
 
 using eqnn::GroupPtr;
@@ -600,6 +601,15 @@ TEST(CompactGroup, GoalsAreMetWithoutEnumeratingElements) {
   EXPECT_EQ(hom->dim(), 16 * 16 * (1 + 9 + 25 + 49 + 81));  // Σ_l m_l², m_l = 16 (2l + 1)
   EXPECT_TRUE(rep->q_is_identity());  // a sum of regular(4)s, each already in its irreps' basis
   std::printf("[ info ] Hom(16x regular(4), itself) of SO3 in %.1f ms\n", ms);
+  // Held implicitly, Q may be larger than eqnn builds dense: asking for it is an error that says so, before
+  // anything is allocated; the rep and a Hom space to a small rep serve without it.
+  {
+    eqnn::testing::ScopedEnv limit("EQNN_MAX_WEIGHT_ENTRIES", "1000000");
+    const auto wide = eqnn::parse_rep(g, "8x regular(4)");  // 1320² = 1742400 entries
+    EXPECT_EQ(eqnn::HomSpace::get(wide, eqnn::parse_rep(g, "standard"))->dim(), 8 * 3);
+    EXPECT_HAS(error_text<eqnn::GroupError>([&] { (void)wide->Q(); }),
+               "a dense change of basis of 1320 x 1320 = 1742400 entries");
+  }
 }
 
 // Where Q = I the Hom space places and reads its blocks by index instead of multiplying by Q's columns.

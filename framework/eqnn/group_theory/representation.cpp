@@ -35,6 +35,7 @@ struct Representation::Decomposition {
   // 16x regular(4) of SO(3), never builds its 2640² identity unless a caller needs it dense).
   bool identity = false;
   std::once_flag dense_once;
+  std::atomic<bool> ready_dense{false};
   Matrix Q;
 };
 
@@ -310,9 +311,12 @@ const std::vector<int>& Representation::irreps() const { return decomposition().
 const Matrix& Representation::Q() const {
   Decomposition& d = *decomposition_;
   decomposition();
+  // Held implicitly, Q = I may be larger than eqnn builds dense: said here, before anything is allocated.
+  if (d.identity && !d.ready_dense) check_matrix_entries(size_, size_, describe(), "dense change of basis");
   if (d.identity)
     std::call_once(d.dense_once, [&] {
       if (d.Q.rows() != size_) d.Q = Matrix::Identity(size_, size_);
+      d.ready_dense = true;
     });
   return d.Q;
 }
