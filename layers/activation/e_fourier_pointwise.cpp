@@ -116,7 +116,7 @@ void EFourierPointwiseImpl::reset() {
                       (eig.eigenvectors().transpose() * A.transpose());
   A_ = to_tensor(A);
   pinv_ = to_tensor(pinv);
-  identity_basis_ = rep.Q().isIdentity(0);
+  identity_basis_ = rep.q_is_identity();  // without building a dense identity
   if (!identity_basis_) Q_ = to_tensor(rep.Q());
   std::tie(function_, description_) = pointwise_function(EPointwiseOptions(nullptr, options.function()));
   converted_.clear();

@@ -6,6 +6,7 @@
 // per-copy scales and the per-copy LayerNorm statistic equivariant on every element of C4 and D4, the RMS
 // norm against its formula inside torch's pre-/post-norm arithmetic (with masks), the options reaching the
 // sub-layers (direct and registry), bad values named at their key.
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <variant>
@@ -40,6 +41,18 @@ std::shared_ptr<eqnn::Layer> child(torch::nn::Module& m, const std::string& name
   auto c = std::dynamic_pointer_cast<eqnn::Layer>(m.named_children()[name]);
   EXPECT_TRUE(c) << name;
   return c;
+}
+
+// torch.nn.TransformerEncoderLayer's arithmetic from the children: pre-norm x + attn(n1(x)), then h +
+// ff(n2(h)); post-norm n1(x + attn(x)), then n2(h + ff(h)).
+at::Tensor stock_encoder_arithmetic(const at::Tensor& x, bool norm_first, eqnn::Layer& attn, eqnn::Layer& n1,
+                                    eqnn::Layer& n2, const std::function<at::Tensor(const at::Tensor&)>& ff) {
+  if (norm_first) {
+    const at::Tensor h = x + attn.forward(n1.forward(x));
+    return h + ff(n2.forward(h));
+  }
+  const at::Tensor h = n1.forward(x + attn.forward(x));
+  return n2.forward(h + ff(h));
 }
 
 class EncoderEquivariance : public ::testing::TestWithParam<eqnn::testing::GroupCase> {};
@@ -235,14 +248,7 @@ TEST(EncoderLayer, StockStructureAndArithmetic) {
     EXPECT_TRUE(l1->out_rep()->is_permutation());
     const at::Tensor x = at::randn({2, 5, rep->size()}, at::kDouble);
     auto ff = [&](const at::Tensor& t) { return l2->forward(act->forward(l1->forward(t))); };
-    at::Tensor expected;
-    if (norm_first) {
-      at::Tensor h = x + attn->forward(n1->forward(x));
-      expected = h + ff(n2->forward(h));
-    } else {
-      at::Tensor h = n1->forward(x + attn->forward(x));
-      expected = n2->forward(h + ff(h));
-    }
+    const at::Tensor expected = stock_encoder_arithmetic(x, norm_first, *attn, *n1, *n2, ff);
     EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12)
         << "norm_first=" << norm_first;
   }
@@ -295,14 +301,7 @@ TEST(EncoderLayer, GatedFeedForwardStructureAndArithmetic) {
         EXPECT_EQ(gate, gates) << what;
         return l2->forward(at::cat(parts, -1));
       };
-      at::Tensor expected;
-      if (norm_first) {
-        at::Tensor h = x + attn->forward(n1->forward(x));
-        expected = h + ff(n2->forward(h));
-      } else {
-        at::Tensor h = n1->forward(x + attn->forward(x));
-        expected = n2->forward(h + ff(h));
-      }
+      const at::Tensor expected = stock_encoder_arithmetic(x, norm_first, *attn, *n1, *n2, ff);
       EXPECT_LE((layer->forward(x) - expected).abs().max().item<double>(), 1e-12) << what;
     }
   }
