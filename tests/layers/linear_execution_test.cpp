@@ -13,6 +13,7 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
+#include "eqnn/group_theory/internal/change_of_basis_kernel.hpp"
 #include "eqnn/group_theory/isotypic_execution.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
 #include "eqnn/util/error.hpp"
@@ -259,6 +260,49 @@ TEST(Execution, FusedPathUnderAutograd) {
     {
       at::NoGradGuard no_grad;
       EXPECT_FALSE(iso(x).requires_grad()) << what;
+    }
+  }
+}
+
+// The change back to original coordinates has two implementations, the AVX-512 kernel (where the machine
+// has it) and ATen's products: both give the dense path's values and gradients, in float64 and float32, on
+// blocks of 16 (D8) and 60 (Ico) coordinates and on 6k + 1 tokens (a tail after full tiles of 6).
+TEST(Execution, ChangeBackKernelAndAtenAgree) {
+  for (const char* spec : {"D8", "Ico"}) {
+    auto g = group(spec);
+    const auto rin = parse_rep(g, "2x regular + trivial"), rout = parse_rep(g, "3x regular");
+    ELinear dense(ELinearOptions(rin, rout).execution("dense")),
+        iso(ELinearOptions(rin, rout).execution("isotypic"));
+    {
+      at::NoGradGuard no_grad;
+      for (auto& item : dense->named_parameters()) {
+        item.value().normal_();
+        iso->named_parameters()[item.key()].copy_(item.value());
+      }
+    }
+    for (auto dtype : {at::kDouble, at::kFloat}) {
+      dense->to(dtype);
+      iso->to(dtype);
+      const at::Tensor x0 = at::randn({13, rin->size()}, at::TensorOptions().dtype(dtype)),
+                       w = at::randn({13, rout->size()}, at::TensorOptions().dtype(dtype));
+      auto run = [&](ELinear& layer) {
+        layer->zero_grad();
+        const at::Tensor x = x0.clone().requires_grad_(true);
+        const at::Tensor y = layer(x);
+        (y * w).sum().backward();
+        return std::vector<at::Tensor>{y.detach(), x.grad(),
+                                       layer->named_parameters()["weight_coefficients"].grad().clone()};
+      };
+      const auto want = run(dense);
+      for (bool portable : {false, true}) {
+        internal::set_change_back_portable(portable);
+        const auto got = run(iso);
+        internal::set_change_back_portable(false);
+        const std::string what =
+            std::string(spec) + " " + c10::toString(dtype) + (portable ? " ATen" : " kernel");
+        for (size_t i = 0; i < want.size(); ++i)
+          EXPECT_LT(rel(got[i], want[i]), exact_tolerance(dtype)) << what << " output " << i;
+      }
     }
   }
 }

@@ -8,7 +8,8 @@
 //   - the product of irrep k is one matrix product per component (W_k (c_o m_o × c_i m_i) times the
 //     component's (c_i m_i, N) rows), or one product of the whole Kronecker matrix for a complex or
 //     quaternionic irrep, written or accumulated in place;
-//   - the change back is one matrix product per block, written into y's columns with the bias.
+//   - the change back is one matrix product per block, written into y's columns with the bias (by the
+//     AVX-512 kernel of internal/change_of_basis_kernel.hpp where it serves).
 // No feature tensor is permuted or concatenated; the only copies are those BLAS makes for its panels. The
 // buffers of all runs are rows of one (D, N) tensor, so a packed end (attention's q, k, v and heads) is one
 // permutation of its rows and one transpose.
@@ -27,6 +28,7 @@
 #include <torch/csrc/autograd/saved_variable.h>
 
 #include "eqnn/group_theory/internal/autograd_support.hpp"
+#include "eqnn/group_theory/internal/change_of_basis_kernel.hpp"
 #include "eqnn/group_theory/internal/index_vectors.hpp"
 #include "eqnn/group_theory/internal/isotypic_state.hpp"
 #include "eqnn/group_theory/isotypic_execution.hpp"
@@ -120,6 +122,7 @@ void from_buffer(const at::Tensor& buf, const Run& run, const at::Tensor& basis,
       dst.copy_(z);
     return;
   }
+  if (internal::change_back(buf, basis, bias, y, run.row0)) return;
   const at::Tensor bt = basis.t();
   for (int64_t b = 0; b < run.m; ++b) {
     at::Tensor out = y.narrow(1, run.row0 + b * run.r, run.r);
