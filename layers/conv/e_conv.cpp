@@ -331,8 +331,8 @@ at::Tensor EConv1dImpl::forward(const at::Tensor& input) {
     };
   }
   at::Tensor y;
-  // auto's cost model is fitted to CPUs: on another device auto runs dense.
-  if (fourier_ && CyclicFourierHom::serves(x) && (options.execution() != "auto" || x.device().is_cpu())) {
+  if (fourier_ && CyclicFourierHom::serves(x) &&
+      isotypic_allowed_on(*parse_execution(options.execution()), x.device())) {
     const bool unbatched = x.dim() == 2;
     y = fourier_->apply_conv(weight_.coefficients(*this), kernel_size_, unbatched ? x.unsqueeze(0) : x,
                              bias(), [&](const at::Tensor& in, const at::Tensor& w, int64_t groups) {

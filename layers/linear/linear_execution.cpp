@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -203,15 +204,15 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   gain_ = kMargin * per_token_dense - per_token_iso;
   fixed_eval_ = calls * kCall;
   fixed_train_ = std::max(0.0, calls * kCall - dense_cost * kExpand);
-  if (gain_ <= 0.0) {
+  if (*gain_ <= 0.0) {
     why_not_ = fmt::format(
         "{} multiply-adds per token {} against {} dense, predicted {:.0f}% of dense's time per token",
         iso_cost, fourier_ ? "by FFT" : "isotypic", int64_t(dense_cost),
         100.0 * per_token_iso / per_token_dense);
     return;
   }
-  threshold_eval_ = threshold(gain_, fixed_eval_);
-  threshold_train_ = threshold(gain_, fixed_train_);
+  threshold_eval_ = threshold(*gain_, fixed_eval_);
+  threshold_train_ = threshold(*gain_, fixed_train_);
 }
 
 int64_t LinearExecution::threshold(double gain, double fixed) {
@@ -219,8 +220,8 @@ int64_t LinearExecution::threshold(double gain, double fixed) {
 }
 
 double LinearExecution::saving(int64_t tokens, bool training) const {
-  if (gain_ == kNoPlan) return kNoPlan;
-  return double(tokens) * gain_ - (training ? fixed_train_ : fixed_eval_);
+  if (!gain_) return -std::numeric_limits<double>::infinity();
+  return double(tokens) * *gain_ - (training ? fixed_train_ : fixed_eval_);
 }
 
 bool LinearExecution::isotypic_together(const LinearExecution& a, int64_t tokens_a, const LinearExecution& b,
@@ -229,15 +230,15 @@ bool LinearExecution::isotypic_together(const LinearExecution& a, int64_t tokens
   if (a.mode_ == Execution::isotypic && b.mode_ == Execution::isotypic) return true;
   if (a.mode_ == Execution::isotypic || b.mode_ == Execution::isotypic)
     return a.isotypic(tokens_a, training, device) && b.isotypic(tokens_b, training, device);
-  if (!device.is_cpu()) return false;
+  if (!isotypic_allowed_on(Execution::automatic, device)) return false;
   return a.saving(tokens_a, training) + b.saving(tokens_b, training) >= 0.0;
 }
 
 std::string LinearExecution::describe_together(const LinearExecution& a, const LinearExecution& b) {
   if (a.mode_ != Execution::automatic || b.mode_ != Execution::automatic || !a.plan_ || !b.plan_ ||
-      a.gain_ == kNoPlan || b.gain_ == kNoPlan)
+      !a.gain_ || !b.gain_)
     return a.describe();
-  const double gain = a.gain_ + b.gain_;
+  const double gain = *a.gain_ + *b.gain_;
   if (gain <= 0.0) return fmt::format("auto (dense: {})", a.threshold_eval_ < 0 ? a.why_not_ : b.why_not_);
   return fmt::format("auto (isotypic from {} tokens in eval, {} in training)",
                      threshold(gain, a.fixed_eval_ + b.fixed_eval_),
@@ -247,7 +248,7 @@ std::string LinearExecution::describe_together(const LinearExecution& a, const L
 bool LinearExecution::isotypic(int64_t tokens, bool training, const at::Device& device) const {
   if (!plan_ && !fourier_) return false;
   if (mode_ == Execution::isotypic) return true;
-  if (mode_ == Execution::dense || !device.is_cpu()) return false;
+  if (!isotypic_allowed_on(mode_, device)) return false;
   const int64_t t = training ? threshold_train_ : threshold_eval_;
   return t >= 0 && tokens >= t;
 }

@@ -31,6 +31,12 @@ std::string execution_name(Execution mode);
 /// Why `name` is not an execution mode ("did you mean" included), or nullopt when it is one.
 std::optional<std::string> execution_error(const std::string& name);
 
+/// Whether `mode` may take the isotypic (or FFT) path on `device`: an explicit isotypic anywhere; auto, whose
+/// cost model is fitted to CPUs, on a CPU only; dense never.
+inline bool isotypic_allowed_on(Execution mode, const at::Device& device) {
+  return mode == Execution::isotypic || (mode == Execution::automatic && device.is_cpu());
+}
+
 /// The isotypic plan of one weight: the layouts of its two representations and θ → blocks.
 struct IsotypicPlan {
   std::shared_ptr<const IsotypicLayout> in, out;
@@ -91,9 +97,9 @@ class LinearExecution {
   std::string why_not_;
   int64_t threshold_eval_ = -1, threshold_train_ = -1;  // auto: isotypic from these token counts (-1: never)
   // auto: the predicted saving of the isotypic path, `gain_` seconds per token less a fixed cost per call
-  // (eval, training); gain_ may be negative. Unset (no_plan) where there is no plan.
-  static constexpr double kNoPlan = -1.0e30;
-  double gain_ = kNoPlan, fixed_eval_ = 0.0, fixed_train_ = 0.0;
+  // (eval, training); gain_ may be negative, and is unset where there is no plan.
+  std::optional<double> gain_;
+  double fixed_eval_ = 0.0, fixed_train_ = 0.0;
   double saving(int64_t tokens, bool training) const;
   static int64_t threshold(double gain, double fixed);
 };
