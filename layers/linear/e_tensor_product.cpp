@@ -116,7 +116,8 @@ void ETensorProductImpl::pretty_print(std::ostream& stream) const {
          << ", weight=" << linear->weight_parameter().constraint()->name() << "["
          << linear->weight_parameter().constraint()->dim() << " of "
          << options.out_rep()->size() * options.in_rep()->size() * in2_rep()->size() << "]"
-         << ", bias=" << (linear->has_bias() ? "true" : "false") << ")";
+         << ", bias=" << (linear->has_bias() ? "true" : "false") << ", execution=" << linear->execution()
+         << ")";
 }
 
 }  // namespace eqnn

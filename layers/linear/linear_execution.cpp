@@ -203,20 +203,45 @@ LinearExecution::LinearExecution(Execution mode, const ConstraintPtr& weight, co
   }
   gain_ = kMargin * per_token_dense - per_token_iso;
   fixed_eval_ = calls * kCall;
-  fixed_train_ = std::max(0.0, calls * kCall - dense_cost * kExpand);
-  if (*gain_ <= 0.0) {
+  // In training the dense path expands its weight every step, forward and backward: the gather per entry,
+  // and the matrix products of a Hom space whose Q is dense (a tensor product's Clebsch–Gordan basis:
+  // 52 × 2704 × 2704 multiply-adds for SO3 h ⊗ h with h of size 52). Where that costs more than the
+  // isotypic path's calls, fixed_train_ is negative, and the isotypic path wins below a token count even
+  // where it loses per token.
+  const double expansion =
+      dense_cost * kExpand + 2.0 * double(commuting->hom_space()->expansion_products()) * kMac;
+  fixed_train_ = calls * kCall - expansion;
+  threshold_eval_ = threshold(*gain_, fixed_eval_);
+  threshold_train_ = threshold(*gain_, fixed_train_);
+  train_limit_ = limit(*gain_, fixed_train_);
+  if (*gain_ <= 0.0)
     why_not_ = fmt::format(
         "{} multiply-adds per token {} against {} dense, predicted {:.0f}% of dense's time per token",
         iso_cost, fourier_ ? "by FFT" : "isotypic", int64_t(dense_cost),
         100.0 * per_token_iso / per_token_dense);
-    return;
-  }
-  threshold_eval_ = threshold(*gain_, fixed_eval_);
-  threshold_train_ = threshold(*gain_, fixed_train_);
 }
 
 int64_t LinearExecution::threshold(double gain, double fixed) {
-  return gain > 0.0 ? static_cast<int64_t>(std::ceil(fixed / gain)) : -1;
+  return gain > 0.0 ? std::max<int64_t>(0, static_cast<int64_t>(std::ceil(fixed / gain))) : -1;
+}
+
+int64_t LinearExecution::limit(double gain, double fixed) {
+  if (gain > 0.0 || fixed >= 0.0) return -1;
+  if (gain == 0.0 || fixed / gain >= 9e18) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(std::floor(fixed / gain));
+}
+
+std::string LinearExecution::auto_text(const std::string& how, int64_t from_eval, int64_t from_train,
+                                       int64_t train_limit, const std::string& why) {
+  if (from_eval >= 0)
+    return fmt::format("auto (isotypic{} from {} tokens in eval, {} in training)", how, from_eval,
+                       from_train);
+  if (train_limit > 0)
+    return fmt::format(
+        "auto (isotypic{} in training up to {} tokens, where expanding the dense weight costs more; dense "
+        "otherwise: {})",
+        how, train_limit, why);
+  return fmt::format("auto (dense: {})", why);
 }
 
 double LinearExecution::saving(int64_t tokens, bool training) const {
@@ -238,11 +263,9 @@ std::string LinearExecution::describe_together(const LinearExecution& a, const L
   if (a.mode_ != Execution::automatic || b.mode_ != Execution::automatic || !a.plan_ || !b.plan_ ||
       !a.gain_ || !b.gain_)
     return a.describe();
-  const double gain = *a.gain_ + *b.gain_;
-  if (gain <= 0.0) return fmt::format("auto (dense: {})", a.threshold_eval_ < 0 ? a.why_not_ : b.why_not_);
-  return fmt::format("auto (isotypic from {} tokens in eval, {} in training)",
-                     threshold(gain, a.fixed_eval_ + b.fixed_eval_),
-                     threshold(gain, a.fixed_train_ + b.fixed_train_));
+  const double gain = *a.gain_ + *b.gain_, fixed_train = a.fixed_train_ + b.fixed_train_;
+  return auto_text("", threshold(gain, a.fixed_eval_ + b.fixed_eval_), threshold(gain, fixed_train),
+                   limit(gain, fixed_train), a.threshold_eval_ < 0 ? a.why_not_ : b.why_not_);
 }
 
 bool LinearExecution::isotypic(int64_t tokens, bool training, const at::Device& device) const {
@@ -250,16 +273,15 @@ bool LinearExecution::isotypic(int64_t tokens, bool training, const at::Device& 
   if (mode_ == Execution::isotypic) return true;
   if (!isotypic_allowed_on(mode_, device)) return false;
   const int64_t t = training ? threshold_train_ : threshold_eval_;
-  return t >= 0 && tokens >= t;
+  return (t >= 0 && tokens >= t) || (training && tokens <= train_limit_);
 }
 
 std::string LinearExecution::describe() const {
   const std::string how = fourier_ ? fmt::format(" by FFT over {}", hom_->in()->group().name()) : "";
   if (mode_ == Execution::isotypic) return "isotypic" + how;
   if (mode_ != Execution::automatic) return execution_name(mode_);
-  if ((!plan_ && !fourier_) || threshold_eval_ < 0) return fmt::format("auto (dense: {})", why_not_);
-  return fmt::format("auto (isotypic{} from {} tokens in eval, {} in training)", how, threshold_eval_,
-                     threshold_train_);
+  if (!plan_ && !fourier_) return fmt::format("auto (dense: {})", why_not_);
+  return auto_text(how, threshold_eval_, threshold_train_, train_limit_, why_not_);
 }
 
 at::Tensor LinearExecution::apply(const at::Tensor& theta, const at::Tensor& x,

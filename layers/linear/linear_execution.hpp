@@ -96,12 +96,19 @@ class LinearExecution {
   HomSpacePtr hom_;
   std::string why_not_;
   int64_t threshold_eval_ = -1, threshold_train_ = -1;  // auto: isotypic from these token counts (-1: never)
+  int64_t train_limit_ = -1;  // auto: isotypic in training up to this token count (-1: none), where it loses
+                              // per token but the dense path's expansion of its weight costs more
   // auto: the predicted saving of the isotypic path, `gain_` seconds per token less a fixed cost per call
   // (eval, training); gain_ may be negative, and is unset where there is no plan.
   std::optional<double> gain_;
   double fixed_eval_ = 0.0, fixed_train_ = 0.0;
   double saving(int64_t tokens, bool training) const;
+  // The least token count with a saving of tokens·gain − fixed ≥ 0 for gain > 0 (-1 otherwise), and the
+  // greatest for gain ≤ 0 and fixed < 0 (-1 otherwise).
   static int64_t threshold(double gain, double fixed);
+  static int64_t limit(double gain, double fixed);
+  static std::string auto_text(const std::string& how, int64_t from_eval, int64_t from_train,
+                               int64_t train_limit, const std::string& why);
 };
 
 }  // namespace eqnn

@@ -13,6 +13,7 @@
 
 #include "e_linear.hpp"
 #include "e_multihead_attention.hpp"
+#include "e_tensor_product.hpp"
 #include "eqnn/group_theory/internal/change_of_basis_kernel.hpp"
 #include "eqnn/group_theory/isotypic_execution.hpp"
 #include "eqnn/group_theory/rep_parser.hpp"
@@ -305,6 +306,40 @@ TEST(Execution, ChangeBackKernelAndAtenAgree) {
       }
     }
   }
+}
+
+// auto charges the dense path for expanding its weight in training. A tensor product's Hom space has a dense
+// Q (Clebsch–Gordan), 52 × 2704 × 2704 multiply-adds per expansion for SO3 h ⊗ h, while the isotypic path
+// reads Q by its small blocks: auto runs it isotypic in training up to the token count it reports, though it
+// costs more per token, and dense beyond it and in eval (where the expanded weight is kept).
+TEST(Execution, AutoPricesTheDenseExpansion) {
+  auto g = group("SO3");
+  const auto h = parse_rep(g, "8x trivial + 8x irrep(1) + 4x irrep(2)");
+  ETensorProduct tp(ETensorProductOptions(h, h));
+  const std::string text = tp->execution();
+  ASSERT_NE(text.find("isotypic in training up to "), std::string::npos) << text;
+  const int64_t limit = std::stoll(text.substr(text.find(" up to ") + 7));
+  EXPECT_GT(limit, 96) << text;
+  EXPECT_LT(limit, 100000) << text;
+  // The path that ran: the fused product's autograd node, or not.
+  auto ran = [&](int64_t tokens) {
+    const at::Tensor x = at::randn({tokens, h->size()}), y = at::randn({tokens, h->size()});
+    auto node = tp->forward_with(x, {y}).grad_fn();
+    while (node && node->name().rfind("View", 0) == 0) node = node->next_edge(0).function;
+    return node ? node->name() : std::string("none");
+  };
+  tp->train();
+  EXPECT_EQ(ran(96), "IsotypicLinearBackward");
+  EXPECT_EQ(ran(limit), "IsotypicLinearBackward");
+  EXPECT_NE(ran(limit + 1), "IsotypicLinearBackward");
+  // The same map either way: the isotypic path against dense's at 96 tokens.
+  ETensorProduct dense(ETensorProductOptions(h, h).execution("dense"));
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : dense->named_parameters()) item.value().copy_(tp->named_parameters()[item.key()]);
+  }
+  const at::Tensor x = at::randn({96, h->size()}), y = at::randn({96, h->size()});
+  EXPECT_LT(rel(tp->forward_with(x, {y}), dense->forward_with(x, {y})), 1e-5);
 }
 
 // eMultiheadAttention's fused projections with packed ends: cross-attention gradients (q, k, v each projected

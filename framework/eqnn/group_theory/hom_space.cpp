@@ -398,6 +398,24 @@ at::Tensor HomSpace::expand(const at::Tensor& theta) const {
   return W * p.scale;
 }
 
+int64_t HomSpace::expansion_products() const {
+  const int64_t Do = out_->size(), Di = in_->size();
+  const Plan& p = *base_;
+  int64_t n = 0;
+  if (method_ == Method::orbit) {
+    if (p.basis_out.defined()) n += Do * Do * Di;
+    if (p.basis_in_t.defined()) n += Do * Di * Di;
+    return n;
+  }
+  for (const auto& b : p.blocks) {
+    const int64_t rows = b.m_out * b.d, cols = b.m_in * b.d;
+    n += b.m_out * b.m_in * b.S * b.d * b.d;
+    if (b.q_out.defined()) n += Do * rows * cols;
+    if (b.q_in.defined()) n += Do * cols * Di;
+  }
+  return n;
+}
+
 at::Tensor HomSpace::analyse(const at::Tensor& W) const {
   const int64_t Do = out_->size(), Di = in_->size();
   TORCH_CHECK(W.dim() >= 2 && W.size(-2) == Do && W.size(-1) == Di,

@@ -51,6 +51,11 @@ class HomSpace {
   at::Tensor analyse(const at::Tensor& W) const;
   /// Orthogonal (Frobenius) projection onto Hom_G. Idempotent and self-adjoint.
   at::Tensor project(const at::Tensor& W) const { return expand(analyse(W)); }
+  /// Multiply-adds of one expand() in matrix products: an orbit space's change of basis (where its reps are
+  /// permutation reps in a changed basis), an isotypic space's products with Q's columns (none where Q = I)
+  /// and with the endomorphism bases. The orbit gather and the index copies are not counted. What auto's
+  /// cost model (layers/linear/linear_execution.cpp) charges the dense path for expanding its weight.
+  int64_t expansion_products() const;
   /// The orbit path's entries: W[rows[x], cols[x]] = factor[x] · θ[index[x]] (factor 0 on a pair that no
   /// coefficient reaches). rows, cols: int64 (any shape); returns {index int64, factor float64} of that
   /// shape, read from the plan (no expansion). Throws on the isotypic path.
