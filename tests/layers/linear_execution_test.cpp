@@ -39,6 +39,17 @@ double rel_norm(const at::Tensor& a, const at::Tensor& b) {
 
 double exact_tolerance(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-12 : 1e-5; }
 
+// Draws `from`'s parameters from N(0, 1) and gives `to` (a layer of the same options but another execution)
+// the same values, name by name.
+void same_random_parameters(torch::nn::Module& from, torch::nn::Module& to) {
+  at::NoGradGuard no_grad;
+  auto target = to.named_parameters();
+  for (auto& item : from.named_parameters()) {
+    item.value().normal_();
+    target[item.key()].copy_(item.value());
+  }
+}
+
 std::vector<std::pair<std::string, RepPtr>> execution_reps(const GroupPtr& g) {
   std::vector<std::pair<std::string, RepPtr>> reps = mixed_reps(g);
   reps.emplace_back("3x regular", parse_rep(g, "3x regular"));
@@ -68,13 +79,7 @@ TEST_P(ExecutionPerGroup, IsotypicEqualsDense) {
         continue;
       }
       ELinear iso(ELinearOptions(ra, rb).execution("isotypic"));
-      {
-        at::NoGradGuard no_grad;
-        for (auto& item : dense->named_parameters()) {
-          item.value().normal_();
-          iso->named_parameters()[item.key()].copy_(item.value());
-        }
-      }
+      same_random_parameters(*dense, *iso);
       for (auto dtype : {at::kDouble, at::kFloat}) {
         dense->to(dtype);
         iso->to(dtype);
@@ -219,13 +224,7 @@ TEST(Execution, FusedPathUnderAutograd) {
     ELinear dense(ELinearOptions(rep, rep).execution("dense")),
         iso(ELinearOptions(rep, rep).execution("isotypic"));
     EXPECT_EQ(iso->execution(), "isotypic") << what;
-    {
-      at::NoGradGuard no_grad;
-      for (auto& item : dense->named_parameters()) {
-        item.value().normal_();
-        iso->named_parameters()[item.key()].copy_(item.value());
-      }
-    }
+    same_random_parameters(*dense, *iso);
     dense->to(at::kDouble);
     iso->to(at::kDouble);
     const at::Tensor x0 = at::randn({7, rep->size()}, at::kDouble),
@@ -274,13 +273,7 @@ TEST(Execution, ChangeBackKernelAndAtenAgree) {
     const auto rin = parse_rep(g, "2x regular + trivial"), rout = parse_rep(g, "3x regular");
     ELinear dense(ELinearOptions(rin, rout).execution("dense")),
         iso(ELinearOptions(rin, rout).execution("isotypic"));
-    {
-      at::NoGradGuard no_grad;
-      for (auto& item : dense->named_parameters()) {
-        item.value().normal_();
-        iso->named_parameters()[item.key()].copy_(item.value());
-      }
-    }
+    same_random_parameters(*dense, *iso);
     for (auto dtype : {at::kDouble, at::kFloat}) {
       dense->to(dtype);
       iso->to(dtype);
@@ -334,10 +327,7 @@ TEST(Execution, AutoPricesTheDenseExpansion) {
   EXPECT_NE(ran(limit + 1), "IsotypicLinearBackward");
   // The same map either way: the isotypic path against dense's at 96 tokens.
   ETensorProduct dense(ETensorProductOptions(h, h).execution("dense"));
-  {
-    at::NoGradGuard no_grad;
-    for (auto& item : dense->named_parameters()) item.value().copy_(tp->named_parameters()[item.key()]);
-  }
+  same_random_parameters(*tp, *dense);
   const at::Tensor x = at::randn({96, h->size()}), y = at::randn({96, h->size()});
   EXPECT_LT(rel(tp->forward_with(x, {y}), dense->forward_with(x, {y})), 1e-5);
 }
