@@ -118,6 +118,9 @@ void change_back_avx512(const T* buf, int64_t sj, int64_t sb, int64_t m, int64_t
     for (int v = 0; v < kVectors; ++v)
       masks[static_cast<size_t>(p * kVectors + v)] = S::mask(r - p * W - v * S::L);
   const int64_t tiles = (N + kTokens - 1) / kTokens;
+  // Tiles write disjoint parts of y. at::parallel_for splits them only in a translation unit compiled with
+  // OpenMP, which eqnn's are not (LibTorch's OpenMP runtime is its own bundled libgomp): today this runs on
+  // one thread, as do the orbit expansion's and the FFT path's kernels.
   at::parallel_for(0, m * tiles, 64, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / tiles, n0 = (i % tiles) * kTokens, nt = std::min<int64_t>(kTokens, N - n0);
