@@ -80,7 +80,8 @@ class LinearExecution {
   /// neither when either is dense, and under auto when the model predicts the two together faster.
   static bool isotypic_together(const LinearExecution& a, int64_t tokens_a, const LinearExecution& b,
                                 int64_t tokens_b, bool training, const at::Device& device = at::kCPU);
-  /// "dense", "isotypic", or "auto (isotypic from N tokens)" / "auto (dense: <why>)".
+  /// "dense", "isotypic", or "auto (isotypic from N tokens ...)" / "auto (isotypic in training up to N tokens
+  /// ...)" / "auto (dense: <why>)".
   std::string describe() const;
   /// describe() for two maps that run together on the same rows (isotypic_together).
   static std::string describe_together(const LinearExecution& a, const LinearExecution& b);
